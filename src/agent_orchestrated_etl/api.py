@@ -1,0 +1,122 @@
+"""The Python facade: ``DataOrchestrator().create_pipeline(...)`` and ``.run(...)``.
+
+Thin on purpose: it builds a PipelineSpec and hands it to the agents layer.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .spec import DEFAULT_TARGET, PipelineSpec, load_spec, validate_spec
+
+if TYPE_CHECKING:
+    from .engine import EventBus, RunResult
+    from .state import RunRecord
+
+
+def home_dir() -> Path:
+    """AOETL_HOME, or ./.aoetl when unset."""
+    return Path(os.environ.get("AOETL_HOME") or ".aoetl").expanduser()
+
+
+def build_spec(
+    source: str,
+    *,
+    target: str | None = None,
+    table: str | None = None,
+    mode: str | None = None,
+    key: str | list[str] | tuple[str, ...] | None = None,
+    fmt: str | None = None,
+    name: str | None = None,
+    max_bad_rows: int | None = None,
+    transforms: list[dict[str, Any]] | None = None,
+    base: PipelineSpec | None = None,
+) -> PipelineSpec:
+    """A validated spec from arguments, on top of ``base`` (a loaded pipeline file) if given.
+
+    Arguments that are None keep the base's value: explicit arguments win over the file.
+    """
+    data: dict[str, Any] = base.model_dump(exclude_unset=True) if base else {}
+    data.setdefault("name", name or _default_name(source))
+    if name:
+        data["name"] = name
+    src = dict(data.get("source") or {})
+    if not base:
+        src["uri"] = source
+    if fmt:
+        src["format"] = fmt
+    if table:
+        src["table"] = table
+    data["source"] = src
+    if target:
+        data["target"] = {**(data.get("target") or {}), "uri": target}
+    if mode:
+        data["mode"] = mode
+    if key is not None:
+        data["key"] = key
+    if max_bad_rows is not None:
+        data["max_bad_rows"] = max_bad_rows
+    if transforms is not None:
+        data["transforms"] = transforms
+    return validate_spec(data)
+
+
+def _default_name(source: str) -> str:
+    stem = Path(source.rstrip("/")).name.split(".")[0] or "pipeline"
+    return stem.replace("*", "all")
+
+
+class DataOrchestrator:
+    """Create and run pipelines from Python.
+
+    Example:
+        >>> orch = DataOrchestrator()
+        >>> spec = orch.create_pipeline("data/orders.csv", target="duckdb:///wh.duckdb")
+        >>> result = orch.run(spec)
+        >>> result.status, result.tables["orders"].rows_loaded
+    """
+
+    def __init__(self, home: str | Path | None = None) -> None:
+        self.home = Path(home) if home else home_dir()
+
+    def create_pipeline(
+        self,
+        source: str,
+        target: str = DEFAULT_TARGET,
+        *,
+        table: str | None = None,
+        mode: str = "append",
+        key: str | list[str] | None = None,
+        transforms: list[dict[str, Any]] | None = None,
+        name: str | None = None,
+        max_bad_rows: int | None = None,
+    ) -> PipelineSpec:
+        """Describe a pipeline; nothing runs until :meth:`run`."""
+        return build_spec(
+            source,
+            target=target,
+            table=table,
+            mode=mode,
+            key=key,
+            name=name,
+            max_bad_rows=max_bad_rows,
+            transforms=transforms,
+        )
+
+    def run(self, spec: PipelineSpec | str | Path, *, bus: EventBus | None = None) -> RunResult:
+        """Run a spec, or a pipeline file by path; a failed run returns status 'failed'."""
+        from .agents import RunOptions, run_pipeline
+
+        base_dir = Path.cwd()
+        if not isinstance(spec, PipelineSpec):
+            base_dir = Path(spec).resolve().parent
+            spec = load_spec(spec)
+        return run_pipeline(spec, RunOptions(home=self.home, base_dir=base_dir), bus)
+
+    def runs(self, pipeline: str | None = None, limit: int = 20) -> list[RunRecord]:
+        """Recent runs, newest first."""
+        from .state import StateStore
+
+        return StateStore(self.home).runs(pipeline=pipeline, limit=limit)

@@ -1,0 +1,20 @@
+"""Connectors: one module per system, the Source/Destination protocols, and the registry."""
+
+from __future__ import annotations
+
+from ._duck import BadRow, Relation
+from .base import ConnectorInfo, Destination, LoadResult, Resource, Source
+from .registry import CONNECTORS, destination_for, source_for
+
+__all__ = [
+    "CONNECTORS",
+    "BadRow",
+    "ConnectorInfo",
+    "Destination",
+    "LoadResult",
+    "Relation",
+    "Resource",
+    "Source",
+    "destination_for",
+    "source_for",
+]

@@ -1,0 +1,193 @@
+"""DuckDB plumbing shared by the file source and the DuckDB/Parquet destinations.
+
+This is the one place that opens DuckDB connections (with the offline extension directory),
+quotes identifiers, and turns DuckDB's CSV rejects tables into quarantined rows.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import itertools
+import os
+import re
+import shutil
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from ..errors import FatalError, UserError
+
+DUCKDB_VERSION = "v1.5.5"
+# PyPI package suffix -> the file name DuckDB looks for.
+_EXTENSION_FILES = {"postgres": "postgres_scanner", "httpfs": "httpfs", "vss": "vss"}
+_names = itertools.count(1)
+
+
+def unique_name(prefix: str) -> str:
+    """A name no other object in this process uses (for temp tables and bindings)."""
+    return f"__aoetl_{prefix}_{os.getpid()}_{next(_names)}"
+
+
+def quote_ident(name: str) -> str:
+    """Quote an identifier for DuckDB (and Postgres): double quotes, inner quotes doubled."""
+    if "\x00" in name:
+        raise UserError(f"identifier {name!r} contains a NUL byte; rename it")
+    return '"' + name.replace('"', '""') + '"'
+
+
+def quote_literal(value: str) -> str:
+    """Quote a string literal for DuckDB SQL."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def extension_directory(home: Path) -> Path:
+    """Copy DuckDB extensions shipped as PyPI packages into ``home`` so LOAD works offline."""
+    root = home / "duckdb_extensions"
+    platform = duckdb.execute("PRAGMA platform").fetchone()
+    target = root / DUCKDB_VERSION / (platform[0] if platform else "linux_amd64")
+    for package, file_name in _EXTENSION_FILES.items():
+        spec = importlib.util.find_spec(f"duckdb_extension_{package}")
+        if spec is None or not spec.submodule_search_locations:
+            continue
+        found = Path(next(iter(spec.submodule_search_locations))) / "extensions" / DUCKDB_VERSION
+        source = found / f"{package}.duckdb_extension"
+        dest = target / f"{file_name}.duckdb_extension"
+        if source.is_file() and not dest.is_file():
+            target.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, dest)
+    return root
+
+
+def connect(path: str = ":memory:", *, home: Path | None = None) -> duckdb.DuckDBPyConnection:
+    """Open DuckDB with the offline extension directory (when ``home`` is given)."""
+    config: dict[str, Any] = {}
+    if home is not None:
+        config["extension_directory"] = str(extension_directory(home))
+    try:
+        return duckdb.connect(path, config=config)
+    except duckdb.IOException as exc:
+        if "lock" in str(exc).lower():
+            raise UserError(
+                f"the DuckDB file {path} is open in another process; close it and run again"
+            ) from exc
+        raise FatalError(f"cannot open DuckDB file {path}: {exc}") from exc
+
+
+def describe(con: duckdb.DuckDBPyConnection, sql: str) -> list[tuple[str, str]]:
+    """Column names and DuckDB types of a query, without running it."""
+    return [(row[0], row[1]) for row in con.execute(f"DESCRIBE {sql}").fetchall()]
+
+
+@dataclass
+class BadRow:
+    """A row that could not be loaded, kept with where it came from and why."""
+
+    table: str
+    file: str | None
+    line: int | None
+    reason: str
+    raw: str | None
+
+
+@dataclass
+class RejectSink:
+    """DuckDB CSV rejects tables that a ``read_csv(store_rejects=true)`` fills as it runs.
+
+    The tables are temporary, so they live in whichever connection ran the SQL; ``con`` is set
+    when that connection is known.
+    """
+
+    table: str
+    errors_table: str = field(default_factory=lambda: unique_name("rej_e"))
+    scans_table: str = field(default_factory=lambda: unique_name("rej_s"))
+    con: duckdb.DuckDBPyConnection | None = None
+
+    def fetch(self) -> list[BadRow]:
+        """The rejected rows, one per (file, line), with all their errors joined."""
+        if self.con is None:
+            return []
+        try:
+            rows = self.con.execute(
+                f"""
+                SELECT s.file_path, e.line, string_agg(e.error_message, '; ' ORDER BY e.column_idx),
+                       any_value(e.csv_line)
+                FROM (
+                    -- one message per kind of error on a line ("missing columns" repeats)
+                    SELECT * FROM {self.errors_table}
+                    QUALIFY row_number() OVER (
+                        PARTITION BY scan_id, file_id, line, error_type,
+                        CASE WHEN error_type = 'CAST' THEN column_idx END
+                        ORDER BY column_idx) = 1
+                ) e
+                JOIN {self.scans_table} s USING (scan_id, file_id)
+                GROUP BY s.file_path, e.line
+                ORDER BY s.file_path, e.line
+                """
+            ).fetchall()
+        except duckdb.CatalogException:
+            return []  # the read never ran, so nothing was rejected
+        return [BadRow(self.table, r[0], r[1], r[2], r[3]) for r in rows]
+
+
+@dataclass
+class Relation:
+    """Data on its way to a destination, as DuckDB SQL.
+
+    ``sql`` is a SELECT any DuckDB connection can run once it has registered ``bindings``
+    (Arrow streams, by name). With no bindings the SQL reads files itself, so a DuckDB
+    destination can run extract, transform and load as one statement.
+    """
+
+    sql: str
+    bindings: dict[str, pa.RecordBatchReader] = field(default_factory=dict)
+    rejects: list[RejectSink] = field(default_factory=list)
+    extra_bad_rows: list[BadRow] = field(default_factory=list)
+
+    @property
+    def fused(self) -> bool:
+        """True when no Python sits between the source and the engine."""
+        return not self.bindings
+
+    def attach(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Register the Arrow bindings in ``con`` and route pending rejects to it."""
+        for name, reader in self.bindings.items():
+            con.register(name, reader)
+        for sink in self.rejects:
+            if sink.con is None:
+                sink.con = con
+
+    def bad_rows(self) -> list[BadRow]:
+        """Every row rejected on the way, from the engine's rejects and from Python checks."""
+        return [*self.extra_bad_rows, *(row for s in self.rejects for row in s.fetch())]
+
+    def to_reader(self, batch_rows: int = 122_880) -> pa.RecordBatchReader:
+        """Run the SQL in a private in-memory connection and stream the result as Arrow."""
+        con = connect()
+        self.attach(con)
+        reader = con.execute(self.sql).to_arrow_reader(batch_rows)
+        # Keep the connection alive as long as the stream (its temp tables hold the rejects).
+        return _KeepAlive.wrap(reader, con)
+
+
+class _KeepAlive:
+    """Ties a DuckDB connection's life to a RecordBatchReader that streams from it."""
+
+    @staticmethod
+    def wrap(reader: pa.RecordBatchReader, con: duckdb.DuckDBPyConnection) -> pa.RecordBatchReader:
+        def batches() -> Iterable[pa.RecordBatch]:
+            _ = con
+            yield from reader
+
+        return pa.RecordBatchReader.from_batches(reader.schema, batches())
+
+
+_SIMPLE_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def sql_list(values: Iterable[str]) -> str:
+    """A DuckDB list literal of strings."""
+    return "[" + ", ".join(quote_literal(v) for v in values) + "]"

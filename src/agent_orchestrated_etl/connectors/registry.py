@@ -1,0 +1,89 @@
+"""The connector registry: which class serves a URI scheme or a file format."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import UnknownConnectorError
+from ..spec import SourceSpec, TargetSpec, parse_uri, target_kind
+from ._sniff import FORMATS
+from .base import ConnectorInfo, Destination, Source
+
+CONNECTORS: tuple[ConnectorInfo, ...] = (
+    ConnectorInfo(
+        "files",
+        "source",
+        ("file", "(a path)"),
+        FORMATS,
+        ("discover", "glob", "directory-grouping", "gzip", "zstd", "quarantine", "fused-to-duckdb"),
+        "Local files: a path, glob or directory of CSV, JSON, NDJSON or Parquet.",
+    ),
+    ConnectorInfo(
+        "duckdb",
+        "destination",
+        ("duckdb", "(a *.duckdb path)"),
+        (),
+        ("append", "replace", "merge", "schema-evolution", "atomic-run"),
+        "An embedded DuckDB database file; the default target is ./warehouse.duckdb.",
+    ),
+    ConnectorInfo(
+        "parquet-dir",
+        "destination",
+        ("parquet", "(a directory path)"),
+        ("parquet",),
+        ("append", "replace", "merge", "schema-evolution", "atomic-swap"),
+        "A directory with one folder of Parquet files per table.",
+    ),
+    ConnectorInfo(
+        "csv-dir",
+        "destination",
+        ("csv",),
+        ("csv",),
+        ("append", "replace", "merge", "schema-evolution", "atomic-swap"),
+        "A directory with one folder of CSV files per table.",
+    ),
+)
+
+SOURCE_SCHEMES = ("file",)
+TARGET_SCHEMES = ("duckdb", "parquet", "csv")
+
+
+def known(kind: str) -> str:
+    schemes = SOURCE_SCHEMES if kind == "source" else TARGET_SCHEMES
+    return ", ".join(f"{s}://" for s in schemes)
+
+
+def source_for(spec: SourceSpec) -> Source:
+    """The Source for a SourceSpec.
+
+    Raises:
+        UnknownConnectorError: the scheme has no connector; the message lists the known ones.
+    """
+    parsed = parse_uri(spec.uri)
+    if parsed.scheme == "file":
+        from .files import FileSource
+
+        return FileSource(spec)
+    raise UnknownConnectorError(
+        f"no source connector for '{parsed.scheme}://' in {parsed.display}; "
+        f"known source schemes: {known('source')} (or a local path)",
+        uri=spec.uri,
+    )
+
+
+def destination_for(spec: TargetSpec, *, home: Path) -> Destination:
+    """The Destination for a TargetSpec (see :func:`source_for` for errors)."""
+    parsed = target_kind(spec.uri, spec.format)
+    if parsed.scheme == "duckdb":
+        from .duckdb_target import DuckDBDestination
+
+        return DuckDBDestination(parsed.path, home=home)
+    if parsed.scheme in ("parquet", "csv"):
+        from .directory_target import DirectoryDestination
+
+        return DirectoryDestination(parsed.path, spec.format or parsed.scheme)
+    raise UnknownConnectorError(
+        f"no destination connector for '{parsed.scheme}://' in {parsed.display}; "
+        f"known target schemes: {known('target')} (or a *.duckdb file or a directory path)",
+        uri=spec.uri,
+    )

@@ -1,0 +1,61 @@
+"""Typed results of a run and of each table, as the CLI prints them with --json."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class TableResult:
+    """One table's outcome."""
+
+    rows_loaded: int
+    rows_rejected: int
+    target: str
+    fused: bool = False
+    columns_added: tuple[str, ...] = ()
+    columns_widened: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rows_loaded": self.rows_loaded,
+            "rows_rejected": self.rows_rejected,
+            "target": self.target,
+            "fused": self.fused,
+            "columns_added": list(self.columns_added),
+            "columns_widened": list(self.columns_widened),
+        }
+
+
+@dataclass
+class RunResult:
+    """A run's outcome. ``status`` is 'success' or 'failed'; exit codes derive from it."""
+
+    run_id: str
+    pipeline: str
+    status: str
+    duration_s: float
+    tables: dict[str, TableResult] = field(default_factory=dict)
+    error: str | None = None
+    exit_code: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def rows_loaded(self) -> int:
+        return sum(t.rows_loaded for t in self.tables.values())
+
+    @property
+    def rows_rejected(self) -> int:
+        return sum(t.rows_rejected for t in self.tables.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "pipeline": self.pipeline,
+            "status": self.status,
+            "duration_s": round(self.duration_s, 4),
+            "tables": {name: t.to_dict() for name, t in self.tables.items()},
+            "error": self.error,
+            "notes": self.notes,
+        }

@@ -1,0 +1,146 @@
+"""The one exception tree of aoetl.
+
+Every error aoetl raises on purpose derives from :class:`AoetlError`::
+
+    AoetlError                      exit_code 1 unless a subclass says otherwise
+    ├── UserError                   exit_code 2: bad input or usage; the message says how to fix it
+    │   ├── SpecError               a pipeline file or option does not validate (file, line, field)
+    │   ├── UnknownConnectorError   no connector for a URI scheme or file format (lists known ones)
+    │   ├── SourceNotFoundError     a path, glob or table matches nothing
+    │   ├── SchemaConflictError     a column changed type in a way that cannot be widened safely
+    │   └── TooManyBadRowsError     more rejected rows than --max-bad-rows allows; nothing loaded
+    ├── FatalError                  retrying will not fix it (auth, corrupt file, bug in a step)
+    │   └── NotSupportedError       a feature that exists in the spec but not yet in this version
+    └── TransientError              worth retrying: timeouts, HTTP 429/5xx, lock contention
+
+Connectors decide retryability at the edge by raising :class:`TransientError` or
+:class:`FatalError`; the executor retries only the former. Messages never hold a secret:
+URIs are passed through :func:`redact_uri` before they reach a message.
+"""
+
+from __future__ import annotations
+
+import re
+
+_PASSWORD_IN_URI = re.compile(
+    r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:/@\s]*):[^@/\s]*@"
+)
+
+
+def redact_uri(uri: str) -> str:
+    """Return ``uri`` with any password replaced by ``***`` (``scheme://user:***@host``)."""
+    return _PASSWORD_IN_URI.sub(r"\g<scheme>\g<user>:***@", uri)
+
+
+class AoetlError(Exception):
+    """Root of every error aoetl raises on purpose.
+
+    Attributes:
+        exit_code: the CLI exit code for this error.
+        pipeline: the pipeline name, when known.
+        task_id: the task that failed, when known.
+        uri: the URI involved, with its password removed.
+    """
+
+    exit_code = 1
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        pipeline: str | None = None,
+        task_id: str | None = None,
+        uri: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.pipeline = pipeline
+        self.task_id = task_id
+        self.uri = redact_uri(uri) if uri else None
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class UserError(AoetlError):
+    """Bad input or usage. The message says what is wrong and how to fix it."""
+
+    exit_code = 2
+
+
+class SpecError(UserError):
+    """A pipeline spec, or an option standing for one, does not validate."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        line: int | None = None,
+        field: str | None = None,
+    ) -> None:
+        where = ""
+        if file:
+            where = f"{file}:{line}: " if line else f"{file}: "
+        what = f"field '{field}': " if field else ""
+        super().__init__(f"{where}{what}{message}")
+        self.file = file
+        self.line = line
+        self.field = field
+
+
+class UnknownConnectorError(UserError):
+    """No connector is registered for a URI scheme or file format."""
+
+
+class SourceNotFoundError(UserError):
+    """A source path, glob or table matched nothing."""
+
+
+class SchemaConflictError(UserError):
+    """A column's type changed in a way that cannot be widened without losing data."""
+
+    def __init__(self, table: str, column: str, old_type: str, new_type: str) -> None:
+        super().__init__(
+            f"table '{table}': column '{column}' is {old_type} in the target but {new_type} in "
+            f"the source, and {old_type} cannot be widened to {new_type} safely; cast it with a "
+            f"transform step or load with --mode replace"
+        )
+        self.table = table
+        self.column = column
+        self.old_type = old_type
+        self.new_type = new_type
+
+
+class TooManyBadRowsError(UserError):
+    """More rows were rejected than the run allows; the run loaded nothing."""
+
+    def __init__(self, bad_rows: int, limit: int) -> None:
+        super().__init__(
+            f"{bad_rows} bad rows exceed the limit of {limit}; nothing was loaded. "
+            f"See them with 'aoetl runs --show RUN_ID', fix the input, or raise --max-bad-rows"
+        )
+        self.bad_rows = bad_rows
+        self.limit = limit
+
+
+class FatalError(AoetlError):
+    """A failure that retrying will not fix."""
+
+
+class NotSupportedError(FatalError):
+    """A feature the spec names but this version does not run yet."""
+
+    exit_code = 2
+
+
+class TransientError(AoetlError):
+    """A failure worth retrying (timeouts, throttling, 5xx, lock contention).
+
+    Attributes:
+        retry_after: seconds the remote asked us to wait, when it said so.
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw: str) -> None:
+        super().__init__(message, **kw)
+        self.retry_after = retry_after

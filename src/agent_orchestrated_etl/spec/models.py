@@ -1,0 +1,200 @@
+"""Frozen pydantic models for a pipeline. The JSON Schema and the docs come from these."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    field_validator,
+    model_validator,
+)
+
+Mode = Literal["append", "replace", "merge"]
+FileFormat = Literal["auto", "csv", "json", "ndjson", "parquet"]
+
+DEFAULT_TARGET = "duckdb:///warehouse.duckdb"
+
+
+class Model(BaseModel):
+    """Base of every spec model: immutable, unknown keys rejected."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class CsvOptions(Model):
+    """Overrides for what the CSV sniffer would decide. Leave unset to sniff."""
+
+    delimiter: str | None = Field(None, description="Field separator, e.g. ',' ';' '\\t' '|'.")
+    header: bool | None = Field(None, description="Whether the first line holds column names.")
+    quote: str | None = Field(None, description="Quote character, usually '\"'.")
+    encoding: Literal["utf-8", "utf-16", "latin-1"] | None = Field(
+        None, description="Text encoding. Sniffed from a byte-order mark and a sample if unset."
+    )
+    null_values: tuple[str, ...] | None = Field(
+        None, description="Strings read as NULL, e.g. ['', 'NA', 'N/A']."
+    )
+    sample_rows: int = Field(
+        20_480, ge=1, description="Rows sampled to infer column types (more is slower, surer)."
+    )
+
+
+class SourceSpec(Model):
+    """Where the data comes from."""
+
+    uri: str = Field(
+        description="A file, glob, directory or URI: ./data/, 'logs/*.csv.gz', file:///x.parquet."
+    )
+    format: FileFormat = Field("auto", description="File format; 'auto' detects it per file.")
+    csv: CsvOptions = Field(default_factory=CsvOptions, description="CSV reading overrides.")
+    columns: dict[str, str] | None = Field(
+        None,
+        description="Column types to use instead of inferred ones, as DuckDB types "
+        "({'amount': 'DECIMAL(12,2)'}). Values that do not parse are quarantined.",
+    )
+    table: str | None = Field(
+        None, description="Target table name when the source is one resource (default: its stem)."
+    )
+
+
+class TargetSpec(Model):
+    """Where the data goes."""
+
+    uri: str = Field(
+        DEFAULT_TARGET,
+        description="duckdb:///file.duckdb, parquet:///dir, csv:///dir, or a path "
+        "(*.duckdb is DuckDB; any other path is a Parquet directory).",
+    )
+    format: Literal["parquet", "csv"] | None = Field(
+        None, description="File format for a directory target (default parquet)."
+    )
+
+
+class SqlStep(Model):
+    """DuckDB SQL over the relation ``input``."""
+
+    sql: str = Field(description="A SELECT over the relation `input`.")
+
+
+class RenameStep(Model):
+    rename: dict[str, str] = Field(description="Old column name to new column name.")
+
+
+class CastStep(Model):
+    cast: dict[str, str] = Field(description="Column name to DuckDB type, e.g. {'id': 'BIGINT'}.")
+
+
+class FilterStep(Model):
+    filter: str = Field(description="A SQL predicate; rows where it is not true are dropped.")
+
+
+class DeriveStep(Model):
+    derive: dict[str, str] = Field(description="New column name to SQL expression.")
+
+
+class DropStep(Model):
+    drop: tuple[str, ...] = Field(description="Columns to remove.")
+
+
+class DedupeStep(Model):
+    dedupe: tuple[str, ...] = Field(
+        description="Key columns; one row is kept per key (the last one read). "
+        "An empty list removes rows that are duplicates in every column."
+    )
+
+
+class PythonStep(Model):
+    python: str = Field(
+        description="'module:function' taking and returning a pyarrow Table or RecordBatch, "
+        "called once per batch."
+    )
+
+
+STEP_KINDS = ("sql", "rename", "cast", "filter", "derive", "drop", "dedupe", "python")
+
+
+def _step_kind(value: Any) -> str | None:
+    if isinstance(value, dict):
+        keys = [k for k in value if k in STEP_KINDS]
+        return keys[0] if len(keys) == 1 else None
+    if isinstance(value, BaseModel):
+        return next(iter(type(value).model_fields))
+    return None
+
+
+TransformStep = Annotated[
+    Annotated[SqlStep, Tag("sql")]
+    | Annotated[RenameStep, Tag("rename")]
+    | Annotated[CastStep, Tag("cast")]
+    | Annotated[FilterStep, Tag("filter")]
+    | Annotated[DeriveStep, Tag("derive")]
+    | Annotated[DropStep, Tag("drop")]
+    | Annotated[DedupeStep, Tag("dedupe")]
+    | Annotated[PythonStep, Tag("python")],
+    Discriminator(
+        _step_kind,
+        custom_error_type="unknown_step",
+        custom_error_message="a transform step is a mapping with exactly one of the keys "
+        + ", ".join(STEP_KINDS),
+    ),
+]
+
+
+class CheckSpec(Model):
+    """A data check. Declared here so pipelines validate; run by the data-quality feature."""
+
+    check: Literal["not_null", "unique", "expression", "min_rows"] = Field(
+        description="Which check."
+    )
+    columns: tuple[str, ...] = Field((), description="Columns the check applies to.")
+    expression: str | None = Field(None, description="SQL predicate for 'expression'.")
+    value: int | None = Field(None, description="Threshold for 'min_rows'.")
+    severity: Literal["fail", "warn"] = Field("fail", description="What a failed check does.")
+
+
+class RetrySpec(Model):
+    """Retries for transient failures: exponential backoff with full jitter."""
+
+    attempts: int = Field(3, ge=1, le=100, description="Tries in all, the first included.")
+    base_s: float = Field(0.5, gt=0, description="First backoff ceiling, in seconds.")
+    cap_s: float = Field(30.0, gt=0, description="Largest backoff, in seconds.")
+
+
+class PipelineSpec(Model):
+    """One pipeline: extract from ``source``, apply ``transforms``, load into ``target``."""
+
+    name: str = Field(
+        description="Pipeline name; run history is kept under it.",
+        min_length=1,
+        max_length=200,
+    )
+    source: SourceSpec = Field(description="Where the data comes from.")
+    transforms: tuple[TransformStep, ...] = Field((), description="Steps applied in order.")
+    checks: tuple[CheckSpec, ...] = Field((), description="Data checks (data-quality feature).")
+    target: TargetSpec = Field(default_factory=TargetSpec, description="Where the data goes.")
+    mode: Mode = Field("append", description="append, replace (swap), or merge (upsert on key).")
+    key: tuple[str, ...] = Field((), description="Key columns; required for mode merge.")
+    retries: RetrySpec = Field(default_factory=RetrySpec, description="Transient-failure retries.")
+    max_bad_rows: int | None = Field(
+        None,
+        ge=0,
+        description="Fail the run, loading nothing, when more rows than this are rejected. "
+        "Unset: quarantine them all and succeed.",
+    )
+
+    @field_validator("key", mode="before")
+    @classmethod
+    def _split_key(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @model_validator(mode="after")
+    def _merge_needs_key(self) -> PipelineSpec:
+        if self.mode == "merge" and not self.key:
+            raise ValueError("mode 'merge' needs 'key': the column(s) to upsert on")
+        return self

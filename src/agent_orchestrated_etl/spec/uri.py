@@ -1,0 +1,63 @@
+"""URI parsing shared by every layer: which system a string names, and where."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from ..errors import redact_uri
+
+_SCHEME = re.compile(r"^(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*)://")
+_DUCKDB_SUFFIXES = (".duckdb", ".ddb")
+
+
+@dataclass(frozen=True)
+class ParsedUri:
+    """A source or target location.
+
+    Attributes:
+        scheme: 'file', 'duckdb', 'parquet', 'csv', 's3', 'postgresql', 'sqlite', 'http', 'https'…
+        path: the local path for file-like schemes, else the part after ``scheme://``.
+        raw: the string as the user gave it.
+    """
+
+    scheme: str
+    path: str
+    raw: str
+
+    @property
+    def display(self) -> str:
+        """The URI with any password removed, safe for logs and messages."""
+        return redact_uri(self.raw)
+
+
+def parse_uri(value: str) -> ParsedUri:
+    """Classify ``value``. A string with no scheme is a local path (scheme 'file')."""
+    match = _SCHEME.match(value)
+    if not match:
+        return ParsedUri("file", value, value)
+    scheme = match.group("scheme").lower()
+    rest = value[match.end() :]
+    if scheme in ("file", "duckdb", "parquet", "csv", "sqlite"):
+        # As in SQLAlchemy URLs: duckdb:///rel/path is relative, duckdb:////abs/path absolute.
+        # file:// follows RFC 8089 instead: file:///abs/path is absolute.
+        if scheme == "file":
+            path = urlsplit(value).path or rest
+        else:
+            path = rest[1:] if rest.startswith("/") else rest
+        return ParsedUri(scheme, path, value)
+    if scheme in ("postgres", "postgresql", "postgresql+psycopg"):
+        scheme = "postgresql"
+    return ParsedUri(scheme, rest, value)
+
+
+def target_kind(value: str, fmt: str | None = None) -> ParsedUri:
+    """Resolve a target string to a scheme: duckdb, parquet or csv for local targets."""
+    parsed = parse_uri(value)
+    if parsed.scheme != "file":
+        return parsed
+    if Path(parsed.path).suffix.lower() in _DUCKDB_SUFFIXES:
+        return ParsedUri("duckdb", parsed.path, value)
+    return ParsedUri(fmt or "parquet", parsed.path, value)

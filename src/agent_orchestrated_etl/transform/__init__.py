@@ -1,0 +1,7 @@
+"""Transforms: DuckDB SQL, declarative steps, and Python callables over Arrow batches."""
+
+from __future__ import annotations
+
+from .steps import apply_steps, describe_step, load_function, step_sql
+
+__all__ = ["apply_steps", "describe_step", "load_function", "step_sql"]
