@@ -4,7 +4,8 @@
 * A column the source lacks is loaded as NULL.
 * A type change is widened when no value can be lost: a smaller integer to a larger one, an
   integer or FLOAT to DOUBLE, DECIMAL to a DECIMAL with room for as many digits on both sides
-  of the point, DATE to TIMESTAMP, and anything to VARCHAR when the target is already VARCHAR.
+  of the point, and DATE to TIMESTAMP. Values of any type load into a VARCHAR column as text,
+  but a typed column is never turned into VARCHAR: that is a conflict.
 * Any other change fails the run with SchemaConflictError naming the column and both types.
 """
 
@@ -91,7 +92,8 @@ def plan_evolution(
         col_name, old_type = current[name.lower()]
         if fits(new_type, old_type):
             continue
-        if fits(old_type, new_type):
+        # Turning a typed column into text would lose its meaning, though not its values.
+        if new_type != "VARCHAR" and fits(old_type, new_type):
             evolution.widen.append((col_name, new_type))
             continue
         raise SchemaConflictError(table, col_name, old_type, new_type)

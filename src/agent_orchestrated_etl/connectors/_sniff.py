@@ -232,11 +232,15 @@ def _first_line(exc: BaseException) -> str:
 _GROUP_SUFFIX = re.compile(r"([-_. ]?(part|chunk|page)?[-_ ]?\d[\d\-_T:]*)+$", re.IGNORECASE)
 
 
-def table_name(stem: str, *, strip_sequence: bool) -> str:
-    """A safe table name from a file stem; with ``strip_sequence``, 'orders_2024-01' -> 'orders'."""
+def table_name(stem: str, *, strip_sequence: bool, folder: str = "") -> str:
+    """A safe table name from a file stem.
+
+    With ``strip_sequence``, 'orders_2024-01' becomes 'orders', and a stem that is nothing but
+    a sequence ('part-0001', as Spark writes) takes the name of its ``folder``.
+    """
     base = stem
     if strip_sequence:
         stripped = _GROUP_SUFFIX.sub("", stem)
-        base = stripped or stem
+        base = stripped or folder or stem
     name = re.sub(r"[^0-9a-zA-Z_]+", "_", base).strip("_").lower() or "data"
     return f"t_{name}" if name[0].isdigit() else name

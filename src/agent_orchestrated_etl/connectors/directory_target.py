@@ -40,6 +40,8 @@ class DirectoryDestination:
         self.display = f"{fmt}:///{root}"
         self._run_id = ""
         self._staged: list[_Staged] = []
+        # Connections stay open until commit/abort: their temp tables hold the CSV rejects.
+        self._cons: list[duckdb.DuckDBPyConnection] = []
 
     def begin(self, run_id: str) -> None:
         self._run_id = run_id
@@ -81,6 +83,7 @@ class DirectoryDestination:
         self._staged.append(_Staged(table, version))
         old_files = self._files(link) if link.exists() else []
         con = connect()
+        self._cons.append(con)
         relation.attach(con)
         part = version / f"part-{self._run_id}.{self.fmt}"
         added: tuple[str, ...] = ()
@@ -101,8 +104,6 @@ class DirectoryDestination:
                 rows = self._merge(con, relation.sql, old_files, key, part)
         except duckdb.Error as exc:
             raise FatalError(f"table '{table}': {str(exc).splitlines()[0]}") from exc
-        finally:
-            con.close()
         return LoadResult(table, self.display, rows, [], relation.fused, added, widened)
 
     def _merge(
@@ -142,12 +143,18 @@ class DirectoryDestination:
             for old in staged.version.parent.iterdir():
                 if old != staged.version:
                     shutil.rmtree(old, ignore_errors=True)
-        self._staged = []
+        self._finish()
 
     def abort(self) -> None:
         for staged in self._staged:
             shutil.rmtree(staged.version, ignore_errors=True)
+        self._finish()
+
+    def _finish(self) -> None:
         self._staged = []
+        for con in self._cons:
+            con.close()
+        self._cons = []
 
 
 def _link_or_copy(src: Path, dest: Path) -> None:

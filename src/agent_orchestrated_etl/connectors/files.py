@@ -65,7 +65,9 @@ class FileSource:
                     raise _sniff.unknown_format(path)
                 self.notes.append(f"skipped {path}: unknown format")
                 continue
-            name = self.spec.table or _sniff.table_name(_stem(path), strip_sequence=not single)
+            name = self.spec.table or _sniff.table_name(
+                _stem(path), strip_sequence=not single, folder=path.parent.name
+            )
             groups[(name, fmt)].append(path)
         if self.spec.table and len({fmt for _, fmt in groups}) > 1:
             raise UserError(
@@ -183,7 +185,7 @@ class FileSource:
         # Malformed lines come back as all-NULL rows under ignore_errors; drop exactly those.
         options["ignore_errors"] = "true"
         sql = f"SELECT * FROM read_json({files}, {_args(options)})"
-        names = [n for n, _ in self._con.execute(f"DESCRIBE {sql}").fetchall()]
+        names = [row[0] for row in self._con.execute(f"DESCRIBE {sql}").fetchall()]
         all_null = " AND ".join(f"{quote_ident(n)} IS NULL" for n in names) or "false"
         return Relation(f"{sql} WHERE NOT ({all_null})", extra_bad_rows=bad)
 
@@ -195,9 +197,8 @@ class FileSource:
                 SELECT line_no, line FROM (
                     SELECT row_number() OVER () AS line_no, line
                     FROM read_csv({quote_literal(location)}, columns={{'line': 'VARCHAR'}},
-                                  delim=E'\\x1e', quote='', escape='', header=false,
-                                  skip_blank_lines=true)
-                ) WHERE NOT json_valid(line)
+                                  delim=E'\\x1e', quote='', escape='', header=false)
+                ) WHERE trim(line) <> '' AND NOT json_valid(line)
                 """
             ).fetchall()
             bad.extend(

@@ -1,0 +1,238 @@
+"""Benchmark: files into DuckDB, aoetl against DuckDB's own reader and dlt, side by side.
+
+Generates a 2M-row x 10-column CSV (mixed types, NULLs, quoted text with commas and quotes) and
+the same data as Parquet, then times, each into a fresh DuckDB file:
+
+* DuckDB alone: CREATE TABLE ... AS SELECT * FROM read_csv(...) / read_parquet(...)
+* aoetl as a library call (DataOrchestrator().run)
+* aoetl as a whole CLI process (aoetl run ... --json)
+* dlt with the duckdb destination, fed pyarrow batches (its fastest path)
+
+and the streaming path: CSV -> Parquet directory through a ``python:`` transform, as a CLI
+process, with its peak RSS. Prints ratios; writes bench/results/file_to_duckdb.json.
+
+    python bench/file_to_duckdb.py [--rows 2000000] [--repeat 3] [--skip-dlt]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import duckdb
+
+HERE = Path(__file__).resolve().parent
+DATA = HERE / "data"
+RESULTS = HERE / "results"
+AOETL = str(Path(sys.executable).with_name("aoetl"))
+
+GENERATE = """
+SELECT
+    i AS id,
+    'customer "' || (i % 9973) || '", inc' AS customer,
+    CASE WHEN i % 17 = 0 THEN NULL ELSE round((i * 7919) % 100000 / 100.0, 2) END AS amount,
+    DATE '2020-01-01' + CAST(i % 1500 AS INTEGER) AS order_date,
+    TIMESTAMP '2024-01-01 00:00:00' + to_seconds(i % 86400000) AS updated_at,
+    i % 3 = 0 AS is_priority,
+    CAST(i % 50 AS INTEGER) AS region_id,
+    CASE WHEN i % 11 = 0 THEN NULL ELSE 'note, with comma ' || (i % 101) END AS note,
+    CAST((i * 31) % 1000000 AS DECIMAL(12, 2)) / 100 AS price,
+    CASE WHEN i % 5 = 0 THEN NULL ELSE i % 1000 END AS quantity
+FROM range({rows}) t(i)
+"""
+
+STREAM_STEP = '''
+import pyarrow as pa
+import pyarrow.compute as pc
+
+
+def add_total(batch):
+    total = pc.multiply(pc.cast(batch.column("quantity"), pa.float64()), batch.column("amount"))
+    return batch.append_column("total", total)
+'''
+
+
+def generate(rows: int) -> tuple[Path, Path]:
+    DATA.mkdir(parents=True, exist_ok=True)
+    csv_path, pq_path = DATA / f"orders_{rows}.csv", DATA / f"orders_{rows}.parquet"
+    if not csv_path.exists() or not pq_path.exists():
+        con = duckdb.connect()
+        con.execute(f"CREATE TABLE t AS {GENERATE.format(rows=rows)}")
+        con.execute(f"COPY t TO '{csv_path}' (FORMAT csv, HEADER)")
+        con.execute(f"COPY t TO '{pq_path}' (FORMAT parquet)")
+        con.close()
+    return csv_path, pq_path
+
+
+def fresh(name: str) -> Path:
+    path = DATA / "targets" / name
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return path
+
+
+def timed(fn: Callable[[], object], repeat: int) -> dict[str, float]:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return {"median_s": statistics.median(times), "min_s": min(times), "runs": repeat}
+
+
+def count(db: Path, table: str) -> int:
+    con = duckdb.connect(str(db), read_only=True)
+    row = con.execute(f'SELECT count(*) FROM "{table}"').fetchone()
+    con.close()
+    return int(row[0]) if row else 0
+
+
+def duckdb_alone(src: Path, fmt: str) -> Callable[[], object]:
+    def run() -> None:
+        db = fresh("duckdb") / "w.duckdb"
+        con = duckdb.connect(str(db))
+        reader = "read_csv" if fmt == "csv" else "read_parquet"
+        con.execute(f"CREATE TABLE orders AS SELECT * FROM {reader}('{src}')")
+        con.close()
+
+    return run
+
+
+def aoetl_library(src: Path) -> Callable[[], object]:
+    from agent_orchestrated_etl import DataOrchestrator
+
+    def run() -> None:
+        root = fresh("aoetl_lib")
+        orch = DataOrchestrator(home=root / ".aoetl")
+        spec = orch.create_pipeline(
+            str(src), f"duckdb:///{root / 'w.duckdb'}", table="orders", mode="replace"
+        )
+        result = orch.run(spec)
+        assert result.status == "success", result.error
+
+    return run
+
+
+def aoetl_cli(src: Path) -> Callable[[], object]:
+    def run() -> None:
+        root = fresh("aoetl_cli")
+        env = {**os.environ, "AOETL_HOME": str(root / ".aoetl")}
+        cmd = [AOETL, "run", str(src), "--to", f"duckdb:///{root / 'w.duckdb'}"]
+        cmd += ["--table", "orders", "--mode", "replace", "--json"]
+        subprocess.run(cmd, check=True, env=env, capture_output=True)
+
+    return run
+
+
+def dlt_arrow(src: Path, fmt: str) -> Callable[[], object]:
+    os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
+    import dlt
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    def batches():  # type: ignore[no-untyped-def]
+        if fmt == "csv":
+            yield from pacsv.open_csv(src, read_options=pacsv.ReadOptions(block_size=1 << 24))
+        else:
+            yield from pq.ParquetFile(src).iter_batches(batch_size=200_000)
+
+    def run() -> None:
+        root = fresh("dlt")
+        pipeline = dlt.pipeline(
+            pipeline_name=f"bench_{fmt}",
+            destination=dlt.destinations.duckdb(str(root / "w.duckdb")),
+            dataset_name="bench",
+            pipelines_dir=str(root / "pipelines"),
+        )
+        pipeline.run(batches(), table_name="orders", write_disposition="replace")
+
+    return run
+
+
+def streaming(src: Path) -> dict[str, float]:
+    root = fresh("stream")
+    (root / "steps.py").write_text(STREAM_STEP)
+    (root / "pipeline.yaml").write_text(
+        f"name: stream\nsource: {{uri: '{src}', table: orders}}\n"
+        f"target: {{uri: 'parquet:///{root / 'lake'}'}}\nmode: replace\n"
+        "transforms:\n  - python: steps:add_total\n"
+    )
+    env = {**os.environ, "AOETL_HOME": str(root / ".aoetl")}
+    out_file, err_file = root / "out.json", root / "err.txt"
+    start = time.perf_counter()
+    with out_file.open("wb") as out, err_file.open("wb") as err:
+        proc = subprocess.Popen(
+            [AOETL, "run", str(root / "pipeline.yaml"), "--json"], env=env, stdout=out, stderr=err
+        )
+        _, status, usage = os.wait4(proc.pid, 0)  # rusage of this child alone
+    elapsed = time.perf_counter() - start
+    if status != 0:
+        raise SystemExit(f"streaming run failed: {err_file.read_text()[-500:]}")
+    peak_kb = usage.ru_maxrss
+    result = json.loads(out_file.read_text())
+    rows = result["tables"]["orders"]["rows_loaded"]
+    return {"seconds": elapsed, "rows": rows, "rows_per_s": rows / elapsed, "peak_rss_mb": peak_kb / 1024}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=2_000_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--skip-dlt", action="store_true")
+    args = parser.parse_args()
+
+    csv_path, pq_path = generate(args.rows)
+    print(f"data: {args.rows:,} rows x 10 columns; CSV {csv_path.stat().st_size / 1e6:.0f} MB, "
+          f"Parquet {pq_path.stat().st_size / 1e6:.0f} MB")
+    results: dict[str, object] = {
+        "rows": args.rows,
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                    "duckdb": duckdb.__version__},
+        "formats": {},
+    }
+    stream = streaming(csv_path)
+    for fmt, src in (("csv", csv_path), ("parquet", pq_path)):
+        timings: dict[str, dict[str, float]] = {
+            "duckdb": timed(duckdb_alone(src, fmt), args.repeat),
+            "aoetl_library": timed(aoetl_library(src), args.repeat),
+            "aoetl_cli": timed(aoetl_cli(src), args.repeat),
+        }
+        assert count(DATA / "targets" / "aoetl_cli" / "w.duckdb", "orders") == args.rows
+        if not args.skip_dlt:
+            timings["dlt"] = timed(dlt_arrow(src, fmt), 1)
+        base = timings["duckdb"]["median_s"]
+        ratios = {
+            "aoetl_library_vs_duckdb": timings["aoetl_library"]["median_s"] / base,
+            "aoetl_cli_vs_duckdb": timings["aoetl_cli"]["median_s"] / base,
+        }
+        if "dlt" in timings:
+            ratios["dlt_vs_aoetl_cli"] = timings["dlt"]["median_s"] / timings["aoetl_cli"]["median_s"]
+        results["formats"][fmt] = {"timings": timings, "ratios": ratios}  # type: ignore[index]
+        print(f"\n{fmt.upper()} -> DuckDB ({args.rows:,} rows)")
+        for name, t in timings.items():
+            print(f"  {name:<15} {t['median_s']:7.2f} s  ({args.rows / t['median_s']:>12,.0f} rows/s)")
+        print(f"  aoetl library / DuckDB alone : {ratios['aoetl_library_vs_duckdb']:.2f}x  (goal <= 1.25x)")
+        print(f"  aoetl CLI     / DuckDB alone : {ratios['aoetl_cli_vs_duckdb']:.2f}x  (goal <= 1.25x)")
+        if "dlt_vs_aoetl_cli" in ratios:
+            print(f"  dlt / aoetl CLI              : {ratios['dlt_vs_aoetl_cli']:.2f}x faster (goal >= 2x)")
+    results["streaming_csv_to_parquet_python_step"] = stream
+    print(f"\nCSV -> Parquet dir through a python: step (CLI process)\n"
+          f"  {stream['seconds']:.2f} s, {stream['rows_per_s']:,.0f} rows/s, "
+          f"peak RSS {stream['peak_rss_mb']:.0f} MB (goal <= 1024 MB)")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / "file_to_duckdb.json"
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"\nwrote {out.relative_to(HERE.parent)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from agent_orchestrated_etl import DataOrchestrator
+from tests.conftest import query
+
+
+def write(path: Path, text: str) -> str:
+    path.write_text(text)
+    return str(path)
+
+
+def rows(lake: Path, table: str, fmt: str = "parquet") -> list[tuple[object, ...]]:
+    reader = "read_parquet" if fmt == "parquet" else "read_csv"
+    return query(":memory:", f"SELECT * FROM {reader}('{lake / table}/*.{fmt}') ORDER BY ALL")
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+def test_modes_into_a_directory(orch: DataOrchestrator, work: Path, fmt: str) -> None:
+    target = f"{fmt}:///lake"
+    a = write(work / "a.csv", "id,v\n1,a\n2,b\n")
+    b = write(work / "b.csv", "id,v\n2,B\n3,c\n")
+    assert orch.run(orch.create_pipeline(a, target, table="t")).status == "success"
+    assert orch.run(orch.create_pipeline(b, target, table="t")).status == "success"
+    assert len(rows(work / "lake", "t", fmt)) == 4
+    merged = orch.run(orch.create_pipeline(b, target, table="t", mode="merge", key="id"))
+    assert merged.status == "success", merged.error
+    assert rows(work / "lake", "t", fmt) == [(1, "a"), (2, "B"), (3, "c")]
+    orch.run(orch.create_pipeline(a, target, table="t", mode="replace"))
+    assert rows(work / "lake", "t", fmt) == [(1, "a"), (2, "b")]
+
+
+def test_table_is_a_symlink_swapped_atomically_and_old_versions_removed(
+    orch: DataOrchestrator, work: Path
+) -> None:
+    src = write(work / "a.csv", "id\n1\n")
+    for _ in range(3):
+        orch.run(orch.create_pipeline(src, "parquet:///lake", table="t", mode="replace"))
+    link = work / "lake" / "t"
+    assert link.is_symlink()
+    assert len(list((work / "lake" / ".aoetl" / "t").iterdir())) == 1
+    assert not os.path.isabs(os.readlink(link))  # the lake can be moved
+
+
+def test_failed_run_leaves_directory_unchanged(orch: DataOrchestrator, work: Path) -> None:
+    src = write(work / "a.csv", "id,day\n1,2024-01-01\n2,2024-01-02\n")
+    orch.run(orch.create_pipeline(src, "parquet:///lake", table="t"))
+    before = rows(work / "lake", "t")
+    bad = write(work / "b.csv", "id,day\n3,someday\n4,never\n")
+    result = orch.run(orch.create_pipeline(bad, "parquet:///lake", table="t"))
+    assert result.status == "failed"
+    assert rows(work / "lake", "t") == before
+    assert len(list((work / "lake" / ".aoetl" / "t").iterdir())) == 1
+
+
+def test_refuses_to_overwrite_a_folder_it_did_not_write(orch: DataOrchestrator, work: Path) -> None:
+    (work / "lake" / "t").mkdir(parents=True)
+    src = write(work / "a.csv", "id\n1\n")
+    result = orch.run(orch.create_pipeline(src, "parquet:///lake", table="t"))
+    assert result.status == "failed"
+    assert "was not written by aoetl" in (result.error or "")

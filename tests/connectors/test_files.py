@@ -1,0 +1,191 @@
+from __future__ import annotations
+
+import gzip
+import shutil
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import zstandard
+
+from agent_orchestrated_etl import DataOrchestrator
+from agent_orchestrated_etl.connectors._sniff import detect_encoding, table_name
+from agent_orchestrated_etl.connectors.files import FileSource
+from agent_orchestrated_etl.errors import SourceNotFoundError, UnknownConnectorError
+from agent_orchestrated_etl.spec import SourceSpec
+from tests.conftest import FIXTURES, query
+
+
+def load(orch: DataOrchestrator, source: str | Path, **kw: object) -> object:
+    spec = orch.create_pipeline(str(source), "duckdb:///w.duckdb", **kw)  # type: ignore[arg-type]
+    result = orch.run(spec)
+    assert result.status == "success", result.error
+    return result
+
+
+def test_csv_with_quotes_and_commas_loads_exactly(orch: DataOrchestrator, work: Path) -> None:
+    load(orch, FIXTURES / "orders.csv")
+    rows = query(work / "w.duckdb", "SELECT id, name, amount, created::VARCHAR FROM orders ORDER BY id")
+    assert rows == [
+        (1, "Alice", 10.5, "2024-01-01"),
+        (2, "Bob, Jr.", 20.0, "2024-01-02"),
+        (3, 'Carol "CJ"', 30.25, "2024-01-03"),
+    ]
+
+
+def test_semicolon_delimiter_and_unicode_are_sniffed(orch: DataOrchestrator, work: Path) -> None:
+    load(orch, FIXTURES / "cities_semicolon.csv")
+    assert query(work / "w.duckdb", "SELECT city, population FROM cities_semicolon ORDER BY id") == [
+        ("Zürich", 421878),
+        ("Genève", 203856),
+    ]
+
+
+def test_ragged_rows_are_quarantined_with_file_line_and_reason(
+    orch: DataOrchestrator, work: Path
+) -> None:
+    result = load(orch, FIXTURES / "ragged_rows.csv")
+    assert result.tables["ragged_rows"].rows_loaded == 2  # type: ignore[attr-defined]
+    assert result.tables["ragged_rows"].rows_rejected == 2  # type: ignore[attr-defined]
+    entries = orch_entries(orch, result.run_id)  # type: ignore[attr-defined]
+    assert [(Path(e.file).name, e.line) for e in entries] == [
+        ("ragged_rows.csv", 3),
+        ("ragged_rows.csv", 4),
+    ]
+    assert "Expected Number of Columns" in entries[0].reason
+    assert entries[0].payload == "2,too,many,fields"
+
+
+def orch_entries(orch: DataOrchestrator, run_id: str) -> list:  # type: ignore[type-arg]
+    from agent_orchestrated_etl.state import StateStore
+
+    return StateStore(orch.home).dlq_entries(run_id)
+
+
+def test_values_that_do_not_parse_as_the_column_type_are_quarantined(
+    orch: DataOrchestrator, work: Path
+) -> None:
+    lines = ["id,amount"] + [f"{i},{i}.25" for i in range(200)] + ["999,N/A"]
+    (work / "amounts.csv").write_text("\n".join(lines) + "\n")
+    result = load(orch, work / "amounts.csv")
+    assert query(work / "w.duckdb", "SELECT typeof(amount) FROM amounts LIMIT 1") == [("DOUBLE",)]
+    assert result.tables["amounts"].rows_rejected == 1  # type: ignore[attr-defined]
+    (entry,) = orch_entries(orch, result.run_id)  # type: ignore[attr-defined]
+    assert entry.line == 202
+    assert "N/A" in entry.reason
+
+
+def test_undecodable_bytes_are_quarantined(orch: DataOrchestrator, work: Path) -> None:
+    body = b"id,name\n" + b"".join(f"{i},name{i}\n".encode() for i in range(50))
+    (work / "mixed.csv").write_bytes(body + b"51,caf\xe9\n")
+    result = load(orch, work / "mixed.csv")
+    assert result.tables["mixed"].rows_loaded == 50  # type: ignore[attr-defined]
+    (entry,) = orch_entries(orch, result.run_id)  # type: ignore[attr-defined]
+    assert "unicode" in entry.reason.lower()
+
+
+def test_latin1_file_is_read_as_latin1(orch: DataOrchestrator, work: Path) -> None:
+    (work / "legacy.csv").write_bytes("id,city\n1,Málaga\n2,Besançon\n".encode("latin-1"))
+    load(orch, work / "legacy.csv")
+    assert query(work / "w.duckdb", "SELECT city FROM legacy ORDER BY id") == [
+        ("Málaga",),
+        ("Besançon",),
+    ]
+
+
+def test_utf16_is_detected_by_bom() -> None:
+    assert detect_encoding("a,b\n".encode("utf-16"))[0] == "utf-16"
+
+
+@pytest.mark.parametrize("compression", ["gzip", "zstd"])
+def test_compressed_csv(orch: DataOrchestrator, work: Path, compression: str) -> None:
+    raw = (FIXTURES / "orders.csv").read_bytes()
+    if compression == "gzip":
+        (work / "orders.csv.gz").write_bytes(gzip.compress(raw))
+        name = "orders.csv.gz"
+    else:
+        (work / "orders.csv.zst").write_bytes(zstandard.ZstdCompressor().compress(raw))
+        name = "orders.csv.zst"
+    load(orch, work / name)
+    assert query(work / "w.duckdb", "SELECT count(*), sum(amount) FROM orders") == [(3, 60.75)]
+
+
+def test_json_array_keeps_nested_types(orch: DataOrchestrator, work: Path) -> None:
+    load(orch, FIXTURES / "items_array.json")
+    rows = query(work / "w.duckdb", "SELECT id, tags, meta.k FROM items_array ORDER BY id")
+    assert rows == [(1, ["a"], "v"), (2, [], "w")]
+
+
+def test_malformed_ndjson_lines_are_quarantined(orch: DataOrchestrator, work: Path) -> None:
+    result = load(orch, FIXTURES / "events_bad.jsonl")
+    assert query(work / "w.duckdb", "SELECT id, event FROM events_bad ORDER BY id") == [
+        (1, "click"),
+        (3, "buy"),
+    ]
+    (entry,) = orch_entries(orch, result.run_id)  # type: ignore[attr-defined]
+    assert entry.line == 2
+    assert entry.reason == "malformed JSON line"
+
+
+def test_parquet_file(orch: DataOrchestrator, work: Path) -> None:
+    table = pa.table({"id": [1, 2], "price": pa.array([1.5, None])})
+    pq.write_table(table, work / "prices.parquet")
+    load(orch, work / "prices.parquet")
+    assert query(work / "w.duckdb", "SELECT * FROM prices ORDER BY id") == [(1, 1.5), (2, None)]
+
+
+def test_directory_groups_files_by_name_and_header(work: Path) -> None:
+    data = work / "exports"
+    data.mkdir()
+    for month in ("2024-01", "2024-02"):
+        (data / f"orders_{month}.csv").write_text(f"id,amount\n1,{month[-1]}\n")
+    (data / "customers.csv").write_text("id,name\n1,A\n")
+    (data / "customers_2.csv").write_text("id,email\n1,a@x\n")  # same stem, other header
+    (data / "notes.bin").write_bytes(b"\x00\x01")
+    (data / ".hidden.csv").write_text("x\n1\n")
+    source = FileSource(SourceSpec(uri=str(data)))
+    resources = {r.name: r for r in source.discover()}
+    assert sorted(resources) == ["customers", "customers_2", "orders"]
+    assert len(resources["orders"].locations) == 2
+    assert any("notes.bin" in note for note in source.notes)
+
+
+def test_glob_with_table_loads_all_files_into_one_table(orch: DataOrchestrator, work: Path) -> None:
+    for i in range(3):
+        (work / f"part-{i}.csv").write_text(f"id,v\n{i},x{i}\n")
+    load(orch, str(work / "part-*.csv"), table="parts")
+    assert query(work / "w.duckdb", "SELECT count(*) FROM parts") == [(3,)]
+
+
+def test_missing_source_and_unknown_format_are_user_errors(work: Path) -> None:
+    with pytest.raises(SourceNotFoundError):
+        FileSource(SourceSpec(uri=str(work / "nope.csv"))).discover()
+    (work / "blob.xyz").write_bytes(b"\x00\x01\x02")
+    with pytest.raises(UnknownConnectorError, match="known formats are csv, json, ndjson, parquet"):
+        FileSource(SourceSpec(uri=str(work / "blob.xyz"))).discover()
+
+
+def test_column_override_from_spec(orch: DataOrchestrator, work: Path) -> None:
+    shutil.copy(FIXTURES / "orders.csv", work / "orders.csv")
+    spec = orch.create_pipeline("orders.csv", "duckdb:///w.duckdb")
+    spec = spec.model_copy(
+        update={"source": spec.source.model_copy(update={"columns": {"amount": "DECIMAL(10,2)"}})}
+    )
+    assert orch.run(spec).status == "success"
+    assert query(work / "w.duckdb", "SELECT typeof(amount) FROM orders LIMIT 1") == [
+        ("DECIMAL(10,2)",)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("stem", "name"),
+    [
+        ("orders_2024-01", "orders"),
+        ("part-0001", "sales"),  # Spark-style part files take their folder's name
+        ("2024 Sales", "t_2024_sales"),
+        ("Daily Report (v2)", "daily_report_v2"),
+    ],
+)
+def test_table_names(stem: str, name: str) -> None:
+    assert table_name(stem, strip_sequence=True, folder="sales") == name
