@@ -50,7 +50,7 @@ SELECT
 FROM range({rows}) t(i)
 """
 
-STREAM_STEP = '''
+STREAM_STEP = """
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -58,7 +58,7 @@ import pyarrow.compute as pc
 def add_total(batch):
     total = pc.multiply(pc.cast(batch.column("quantity"), pa.float64()), batch.column("amount"))
     return batch.append_column("total", total)
-'''
+"""
 
 
 def generate(rows: int) -> tuple[Path, Path]:
@@ -103,6 +103,19 @@ def duckdb_alone(src: Path, fmt: str) -> Callable[[], object]:
         reader = "read_csv" if fmt == "csv" else "read_parquet"
         con.execute(f"CREATE TABLE orders AS SELECT * FROM {reader}('{src}')")
         con.close()
+
+    return run
+
+
+def duckdb_process(src: Path, fmt: str) -> Callable[[], object]:
+    """DuckDB's CTAS as a whole Python process: the fair peer for the aoetl CLI."""
+
+    def run() -> None:
+        db = fresh("duckdb_proc") / "w.duckdb"
+        reader = "read_csv" if fmt == "csv" else "read_parquet"
+        sql = f"CREATE TABLE orders AS SELECT * FROM {reader}('{src}')"
+        code = "import duckdb, sys; duckdb.connect(sys.argv[1]).execute(sys.argv[2])"
+        subprocess.run([sys.executable, "-c", code, str(db), sql], check=True)
 
     return run
 
@@ -180,10 +193,15 @@ def streaming(src: Path) -> dict[str, float]:
     peak_kb = usage.ru_maxrss
     result = json.loads(out_file.read_text())
     rows = result["tables"]["orders"]["rows_loaded"]
-    return {"seconds": elapsed, "rows": rows, "rows_per_s": rows / elapsed, "peak_rss_mb": peak_kb / 1024}
+    return {
+        "seconds": elapsed,
+        "rows": rows,
+        "rows_per_s": rows / elapsed,
+        "peak_rss_mb": peak_kb / 1024,
+    }
 
 
-def main() -> None:
+def main() -> None:  # noqa: PLR0915
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=2_000_000)
     parser.add_argument("--repeat", type=int, default=3)
@@ -191,43 +209,58 @@ def main() -> None:
     args = parser.parse_args()
 
     csv_path, pq_path = generate(args.rows)
-    print(f"data: {args.rows:,} rows x 10 columns; CSV {csv_path.stat().st_size / 1e6:.0f} MB, "
-          f"Parquet {pq_path.stat().st_size / 1e6:.0f} MB")
+    print(
+        f"data: {args.rows:,} rows x 10 columns; CSV {csv_path.stat().st_size / 1e6:.0f} MB, "
+        f"Parquet {pq_path.stat().st_size / 1e6:.0f} MB"
+    )
     results: dict[str, object] = {
         "rows": args.rows,
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                    "duckdb": duckdb.__version__},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "duckdb": duckdb.__version__,
+        },
         "formats": {},
     }
     stream = streaming(csv_path)
     for fmt, src in (("csv", csv_path), ("parquet", pq_path)):
         timings: dict[str, dict[str, float]] = {
             "duckdb": timed(duckdb_alone(src, fmt), args.repeat),
+            "duckdb_process": timed(duckdb_process(src, fmt), args.repeat),
             "aoetl_library": timed(aoetl_library(src), args.repeat),
             "aoetl_cli": timed(aoetl_cli(src), args.repeat),
         }
         assert count(DATA / "targets" / "aoetl_cli" / "w.duckdb", "orders") == args.rows
         if not args.skip_dlt:
             timings["dlt"] = timed(dlt_arrow(src, fmt), 1)
-        base = timings["duckdb"]["median_s"]
+        med = {name: t["median_s"] for name, t in timings.items()}
         ratios = {
-            "aoetl_library_vs_duckdb": timings["aoetl_library"]["median_s"] / base,
-            "aoetl_cli_vs_duckdb": timings["aoetl_cli"]["median_s"] / base,
+            "aoetl_library_vs_duckdb": med["aoetl_library"] / med["duckdb"],
+            "aoetl_cli_vs_duckdb_process": med["aoetl_cli"] / med["duckdb_process"],
+            "aoetl_cli_vs_duckdb": med["aoetl_cli"] / med["duckdb"],
         }
-        if "dlt" in timings:
-            ratios["dlt_vs_aoetl_cli"] = timings["dlt"]["median_s"] / timings["aoetl_cli"]["median_s"]
+        if "dlt" in med:
+            ratios["dlt_vs_aoetl_library"] = med["dlt"] / med["aoetl_library"]
+            ratios["dlt_vs_aoetl_cli"] = med["dlt"] / med["aoetl_cli"]
         results["formats"][fmt] = {"timings": timings, "ratios": ratios}  # type: ignore[index]
-        print(f"\n{fmt.upper()} -> DuckDB ({args.rows:,} rows)")
-        for name, t in timings.items():
-            print(f"  {name:<15} {t['median_s']:7.2f} s  ({args.rows / t['median_s']:>12,.0f} rows/s)")
-        print(f"  aoetl library / DuckDB alone : {ratios['aoetl_library_vs_duckdb']:.2f}x  (goal <= 1.25x)")
-        print(f"  aoetl CLI     / DuckDB alone : {ratios['aoetl_cli_vs_duckdb']:.2f}x  (goal <= 1.25x)")
-        if "dlt_vs_aoetl_cli" in ratios:
-            print(f"  dlt / aoetl CLI              : {ratios['dlt_vs_aoetl_cli']:.2f}x faster (goal >= 2x)")
+        print(f"\n{fmt.upper()} -> DuckDB ({args.rows:,} rows, median of {args.repeat})")
+        for name, secs in med.items():
+            print(f"  {name:<15} {secs:7.2f} s  ({args.rows / secs:>12,.0f} rows/s)")
+        for label, key, goal in (
+            ("aoetl library / DuckDB in-process", "aoetl_library_vs_duckdb", "goal <= 1.25x"),
+            ("aoetl CLI / DuckDB as a process", "aoetl_cli_vs_duckdb_process", "goal <= 1.25x"),
+            ("aoetl CLI / DuckDB in-process", "aoetl_cli_vs_duckdb", "startup included"),
+            ("dlt / aoetl library", "dlt_vs_aoetl_library", "goal >= 2x"),
+            ("dlt / aoetl CLI", "dlt_vs_aoetl_cli", "goal >= 2x"),
+        ):
+            if key in ratios:
+                print(f"  {label:<34} {ratios[key]:5.2f}x  ({goal})")
     results["streaming_csv_to_parquet_python_step"] = stream
-    print(f"\nCSV -> Parquet dir through a python: step (CLI process)\n"
-          f"  {stream['seconds']:.2f} s, {stream['rows_per_s']:,.0f} rows/s, "
-          f"peak RSS {stream['peak_rss_mb']:.0f} MB (goal <= 1024 MB)")
+    print(
+        f"\nCSV -> Parquet dir through a python: step (CLI process)\n"
+        f"  {stream['seconds']:.2f} s, {stream['rows_per_s']:,.0f} rows/s, "
+        f"peak RSS {stream['peak_rss_mb']:.0f} MB (goal <= 1024 MB)"
+    )
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / "file_to_duckdb.json"
     out.write_text(json.dumps(results, indent=2) + "\n")

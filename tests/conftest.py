@@ -39,7 +39,9 @@ def query(db: Path | str, sql: str) -> list[tuple[object, ...]]:
         con.close()
 
 
-def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run the real ``aoetl`` console script as a new user would."""
     full_env = {**os.environ, "AOETL_HOME": str(cwd / ".aoetl"), "COLUMNS": "200", **(env or {})}
     return subprocess.run(

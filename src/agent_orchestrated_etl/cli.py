@@ -285,13 +285,13 @@ def main() -> None:
         err.print("interrupted; nothing was committed")
         sys.exit(130)
     except Exception as exc:
-        import click
-
-        if isinstance(exc, click.exceptions.Abort):
+        # Typer vendors click, so usage errors are recognised by shape, not by class.
+        if type(exc).__name__ == "Abort":
             sys.exit(130)
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(2)
+        show, code = getattr(exc, "show", None), getattr(exc, "exit_code", None)
+        if callable(show) and isinstance(code, int):
+            show()
+            sys.exit(code)
         if _state["verbose"]:
             err.print_exception()
         err.print(

@@ -3,11 +3,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from tests.conftest import query
 
 from agent_orchestrated_etl import DataOrchestrator
 from agent_orchestrated_etl.connectors._schema import fits, plan_evolution
 from agent_orchestrated_etl.errors import SchemaConflictError
-from tests.conftest import query
 
 
 def write(path: Path, text: str) -> str:
@@ -50,7 +50,10 @@ def test_new_column_is_added_and_old_rows_read_null(orch: DataOrchestrator, work
     run(orch, write(work / "a.csv", "id,v\n1,a\n"))
     result = run(orch, write(work / "b.csv", "id,v,extra\n2,b,x\n"))
     assert result.tables["t"].columns_added == ("extra",)
-    assert query(work / "w.duckdb", "SELECT * FROM t ORDER BY id") == [(1, "a", None), (2, "b", "x")]
+    assert query(work / "w.duckdb", "SELECT * FROM t ORDER BY id") == [
+        (1, "a", None),
+        (2, "b", "x"),
+    ]
 
 
 def test_safe_type_change_is_widened(orch: DataOrchestrator, work: Path) -> None:
@@ -61,7 +64,9 @@ def test_safe_type_change_is_widened(orch: DataOrchestrator, work: Path) -> None
     assert query(work / "w.duckdb", "SELECT v FROM t ORDER BY id") == [(2.0,), (2.5,)]
 
 
-def test_unsafe_type_change_fails_naming_column_and_types(orch: DataOrchestrator, work: Path) -> None:
+def test_unsafe_type_change_fails_naming_column_and_types(
+    orch: DataOrchestrator, work: Path
+) -> None:
     run(orch, write(work / "a.csv", "id,day\n1,2024-01-01\n2,2024-01-02\n"))
     before = query(work / "w.duckdb", "SELECT * FROM t")
     result = run(orch, write(work / "b.csv", "id,day\n3,soon\n4,later\n"))
@@ -71,7 +76,9 @@ def test_unsafe_type_change_fails_naming_column_and_types(orch: DataOrchestrator
     assert query(work / "w.duckdb", "SELECT * FROM t") == before
 
 
-def test_failure_in_one_table_leaves_every_table_unchanged(orch: DataOrchestrator, work: Path) -> None:
+def test_failure_in_one_table_leaves_every_table_unchanged(
+    orch: DataOrchestrator, work: Path
+) -> None:
     data = work / "data"
     data.mkdir()
     write(data / "alpha.csv", "id,v\n1,a\n")
@@ -130,7 +137,9 @@ def test_widening_rules(value: str, column: str, ok: bool) -> None:
 
 
 def test_plan_evolution_adds_and_widens_and_refuses() -> None:
-    evo = plan_evolution("t", [("id", "INTEGER"), ("v", "VARCHAR")], [("id", "BIGINT"), ("n", "DATE")])
+    evo = plan_evolution(
+        "t", [("id", "INTEGER"), ("v", "VARCHAR")], [("id", "BIGINT"), ("n", "DATE")]
+    )
     assert evo.widen == [("id", "BIGINT")]
     assert evo.add == [("n", "DATE")]
     with pytest.raises(SchemaConflictError, match="'id' is DATE"):

@@ -8,13 +8,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import zstandard
+from tests.conftest import FIXTURES, query
 
 from agent_orchestrated_etl import DataOrchestrator
 from agent_orchestrated_etl.connectors._sniff import detect_encoding, table_name
 from agent_orchestrated_etl.connectors.files import FileSource
 from agent_orchestrated_etl.errors import SourceNotFoundError, UnknownConnectorError
 from agent_orchestrated_etl.spec import SourceSpec
-from tests.conftest import FIXTURES, query
 
 
 def load(orch: DataOrchestrator, source: str | Path, **kw: object) -> object:
@@ -26,7 +26,9 @@ def load(orch: DataOrchestrator, source: str | Path, **kw: object) -> object:
 
 def test_csv_with_quotes_and_commas_loads_exactly(orch: DataOrchestrator, work: Path) -> None:
     load(orch, FIXTURES / "orders.csv")
-    rows = query(work / "w.duckdb", "SELECT id, name, amount, created::VARCHAR FROM orders ORDER BY id")
+    rows = query(
+        work / "w.duckdb", "SELECT id, name, amount, created::VARCHAR FROM orders ORDER BY id"
+    )
     assert rows == [
         (1, "Alice", 10.5, "2024-01-01"),
         (2, "Bob, Jr.", 20.0, "2024-01-02"),
@@ -36,7 +38,9 @@ def test_csv_with_quotes_and_commas_loads_exactly(orch: DataOrchestrator, work: 
 
 def test_semicolon_delimiter_and_unicode_are_sniffed(orch: DataOrchestrator, work: Path) -> None:
     load(orch, FIXTURES / "cities_semicolon.csv")
-    assert query(work / "w.duckdb", "SELECT city, population FROM cities_semicolon ORDER BY id") == [
+    assert query(
+        work / "w.duckdb", "SELECT city, population FROM cities_semicolon ORDER BY id"
+    ) == [
         ("Zürich", 421878),
         ("Genève", 203856),
     ]

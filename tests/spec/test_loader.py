@@ -19,8 +19,9 @@ def test_yaml_pipeline_loads_with_string_shorthands(tmp_path: Path) -> None:
         "transforms:\n  - sql: SELECT * FROM input\n  - dedupe: [id]\n"
     )
     spec = load_spec(path)
-    assert spec.source.uri == "data/"
-    assert spec.target.uri == "parquet:///lake"
+    # Relative local paths in a pipeline file are relative to the file's folder.
+    assert spec.source.uri == str(tmp_path.resolve() / "data")
+    assert spec.target.uri == f"parquet:///{tmp_path.resolve() / 'lake'}"
     assert spec.key == ("id", "day")
     assert spec.transforms == (SqlStep(sql="SELECT * FROM input"), DedupeStep(dedupe=("id",)))
 
@@ -112,7 +113,9 @@ def test_parse_uri(uri: str, scheme: str, path: str) -> None:
 
 
 def test_parsed_uri_display_hides_password() -> None:
-    assert parse_uri("postgresql://app:hunter2@db:5432/x").display == "postgresql://app:***@db:5432/x"
+    assert (
+        parse_uri("postgresql://app:hunter2@db:5432/x").display == "postgresql://app:***@db:5432/x"
+    )
 
 
 def test_target_kind_from_plain_paths() -> None:

@@ -58,7 +58,12 @@ class FileSource:
         files = self.files()
         single = len(files) == 1 and not (_GLOB_CHARS & set(self.path))
         groups: dict[tuple[str, str], list[Path]] = defaultdict(list)
+        empty = 0
         for path in files:
+            if path.stat().st_size == 0 or not _sniff.head_bytes(path, 4096).strip():
+                self.notes.append(f"skipped {path}: the file is empty, so there is nothing to load")
+                empty += 1
+                continue
             fmt = _sniff.detect_format(path, self.spec.format)
             if fmt is None:
                 if single:
@@ -77,6 +82,8 @@ class FileSource:
         resources: list[Resource] = []
         for (name, fmt), paths in sorted(groups.items()):
             resources.extend(self._resources(name, fmt, paths))
+        if not resources and empty:
+            return []  # only empty files: a successful run that loads nothing, and says so
         if not resources:
             raise SourceNotFoundError(f"source {self.spec.uri} has no files of a known format")
         names = [r.name for r in resources]

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from ..errors import SpecError
 from .models import PipelineSpec
+from .uri import LOCAL_SCHEMES, parse_uri
 
 SPEC_SUFFIXES = (".yaml", ".yml", ".json")
 
@@ -59,11 +60,27 @@ def load_spec(path: str | Path) -> PipelineSpec:
     if not isinstance(data, dict):
         raise SpecError("a pipeline file must hold a mapping (name, source, target…)", file=str(p))
     data.setdefault("name", p.stem)
-    if isinstance(data.get("source"), str):
-        data["source"] = {"uri": data["source"]}
-    if isinstance(data.get("target"), str):
-        data["target"] = {"uri": data["target"]}
+    for part in ("source", "target"):
+        if isinstance(data.get(part), str):
+            data[part] = {"uri": data[part]}
+        if isinstance(data.get(part), dict) and isinstance(data[part].get("uri"), str):
+            data[part] = {**data[part], "uri": anchor_uri(data[part]["uri"], p.parent)}
     return validate_spec(data, file=str(p), node=node)
+
+
+def anchor_uri(uri: str, base: Path) -> str:
+    """Make a relative local path in a pipeline file relative to the file's folder."""
+    parsed = parse_uri(uri)
+    if parsed.scheme not in LOCAL_SCHEMES or not parsed.path or Path(parsed.path).is_absolute():
+        return uri
+    if parsed.path.startswith("~"):
+        return uri
+    anchored = str(base.resolve() / parsed.path)
+    if parsed.scheme == "file" and parsed.raw == parsed.path:
+        return anchored
+    if parsed.scheme == "file":
+        return "file://" + anchored
+    return f"{parsed.scheme}:///{anchored}"
 
 
 def validate_spec(

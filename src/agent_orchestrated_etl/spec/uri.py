@@ -11,6 +11,7 @@ from ..errors import redact_uri
 
 _SCHEME = re.compile(r"^(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*)://")
 _DUCKDB_SUFFIXES = (".duckdb", ".ddb")
+LOCAL_SCHEMES = ("file", "duckdb", "parquet", "csv", "sqlite")
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,7 @@ def parse_uri(value: str) -> ParsedUri:
         return ParsedUri("file", value, value)
     scheme = match.group("scheme").lower()
     rest = value[match.end() :]
-    if scheme in ("file", "duckdb", "parquet", "csv", "sqlite"):
+    if scheme in LOCAL_SCHEMES:
         # As in SQLAlchemy URLs: duckdb:///rel/path is relative, duckdb:////abs/path absolute.
         # file:// follows RFC 8089 instead: file:///abs/path is absolute.
         if scheme == "file":
