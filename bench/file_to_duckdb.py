@@ -201,7 +201,7 @@ def streaming(src: Path) -> dict[str, float]:
     }
 
 
-def main() -> None:  # noqa: PLR0915
+def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=2_000_000)
     parser.add_argument("--repeat", type=int, default=3)

@@ -156,20 +156,20 @@ def _render(result: RunResult, orch: Any) -> None:
     status = "[green]success[/]" if result.status == "success" else "[red]failed[/]"
     out.print(f"run {result.run_id} ({result.pipeline}): {status} in {result.duration_s:.2f}s")
     if result.tables:
+        targets = {t.target.rsplit("#", 1)[0] for t in result.tables.values()}
+        out.print(f"into {', '.join(sorted(targets))}", markup=False, highlight=False)
         grid = Table(show_edge=False, header_style="bold")
-        for col in ("table", "rows loaded", "rejected", "rows/s", "path", "target"):
-            grid.add_column(
-                col, justify="right" if col in ("rows loaded", "rejected", "rows/s") else "left"
-            )
-        rate = result.rows_loaded / result.duration_s if result.duration_s else 0
+        grid.add_column("table")
+        for col in ("rows loaded", "rejected", "rows/s"):
+            grid.add_column(col, justify="right")
+        grid.add_column("path")
         for name, t in result.tables.items():
             grid.add_row(
                 name,
                 f"{t.rows_loaded:,}",
                 f"{t.rows_rejected:,}",
-                f"{rate:,.0f}",
-                "fused" if t.fused else "streamed",
-                t.target,
+                f"{t.rows_per_s:,.0f}",
+                "one DuckDB statement" if t.fused else "streamed through Python",
             )
         out.print(grid)
     for note in result.notes:

@@ -121,16 +121,19 @@ def _execute(
 ) -> None:
     spec = planned.spec
     loads: dict[str, LoadResult] = {}
+    durations: dict[str, float] = {}
 
     def dispatch(task: Task) -> Any:
         if task.action == "load":
             resource: Resource = task.params["resource"]
+            started = time.perf_counter()
             relation = planned.source.relation(resource)
             relation = apply_steps(relation, spec.transforms, base_dir=options.base_dir)
             with _ProgressPoller(destination, bus, run_id, task.id):
                 loaded = destination.write(resource.name, relation, mode=spec.mode, key=spec.key)
             loaded.bad_rows = relation.bad_rows()
             loads[resource.name] = loaded
+            durations[resource.name] = time.perf_counter() - started
             bus.publish(
                 Event("progress", run_id, task.id, {"fraction": 1.0, "rows": loaded.rows_loaded})
             )
@@ -160,6 +163,7 @@ def _execute(
                 loaded.fused,
                 loaded.columns_added,
                 loaded.columns_widened,
+                durations.get(loaded.table, 0.0),
             )
     failed = [o for o in outcomes.values() if o.status == "failed"]
     if failed:

@@ -14,10 +14,12 @@ import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
-import pyarrow as pa
+
+if TYPE_CHECKING:  # pyarrow loads only when a Python step or an Arrow stream needs it
+    import pyarrow as pa
 
 from ..errors import FatalError, UserError
 
@@ -178,6 +180,8 @@ class _KeepAlive:
 
     @staticmethod
     def wrap(reader: pa.RecordBatchReader, con: duckdb.DuckDBPyConnection) -> pa.RecordBatchReader:
+        import pyarrow as pa
+
         def batches() -> Iterable[pa.RecordBatch]:
             _ = con
             yield from reader

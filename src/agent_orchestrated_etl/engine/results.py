@@ -16,12 +16,18 @@ class TableResult:
     fused: bool = False
     columns_added: tuple[str, ...] = ()
     columns_widened: tuple[str, ...] = ()
+    duration_s: float = 0.0
+
+    @property
+    def rows_per_s(self) -> float:
+        return self.rows_loaded / self.duration_s if self.duration_s > 0 else 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "rows_loaded": self.rows_loaded,
             "rows_rejected": self.rows_rejected,
             "target": self.target,
+            "duration_s": round(self.duration_s, 4),
             "fused": self.fused,
             "columns_added": list(self.columns_added),
             "columns_widened": list(self.columns_widened),

@@ -75,7 +75,7 @@ def anchor_uri(uri: str, base: Path) -> str:
         return uri
     if parsed.path.startswith("~"):
         return uri
-    anchored = str(base.resolve() / parsed.path)
+    anchored = str((base / parsed.path).resolve())
     if parsed.scheme == "file" and parsed.raw == parsed.path:
         return anchored
     if parsed.scheme == "file":

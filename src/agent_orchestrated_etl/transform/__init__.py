@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from .steps import apply_steps, describe_step, load_function, step_sql
+from .steps import apply_steps, describe_step, step_sql
 
-__all__ = ["apply_steps", "describe_step", "load_function", "step_sql"]
+__all__ = ["apply_steps", "describe_step", "step_sql"]
