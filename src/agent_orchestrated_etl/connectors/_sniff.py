@@ -201,7 +201,7 @@ def _dominant_types(
     args = ", ".join(f"{k}={v}" for k, v in options.items())
     sql = (
         f"SELECT {', '.join(probes)} FROM (SELECT * FROM read_csv({quote_literal(str(path))}, "
-        f"{args}, all_varchar=true, ignore_errors=true) LIMIT {sample})"
+        f"{args}, all_varchar=true, ignore_errors=true, buffer_size={1 << 22}) LIMIT {sample})"
     )
     try:
         counts = con.execute(sql).fetchone()
