@@ -32,6 +32,7 @@ def build_spec(
     name: str | None = None,
     max_bad_rows: int | None = None,
     transforms: list[dict[str, Any]] | None = None,
+    timeout_s: float | None = None,
     base: PipelineSpec | None = None,
 ) -> PipelineSpec:
     """A validated spec from arguments, on top of ``base`` (a loaded pipeline file) if given.
@@ -60,6 +61,8 @@ def build_spec(
         data["max_bad_rows"] = max_bad_rows
     if transforms is not None:
         data["transforms"] = transforms
+    if timeout_s is not None:
+        data["timeout_s"] = timeout_s
     return validate_spec(data)
 
 

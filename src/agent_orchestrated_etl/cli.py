@@ -18,6 +18,7 @@ from .errors import AoetlError
 
 if TYPE_CHECKING:
     from .engine import EventBus, RunResult
+    from .spec import PipelineSpec
 
 app = typer.Typer(
     name="aoetl",
@@ -45,12 +46,12 @@ def _root(
 @app.command()
 def run(
     source: Annotated[
-        str,
+        str | None,
         typer.Argument(
             help="A file, glob ('logs/*.csv.gz'), directory, or URI to load; or a pipeline "
-            "file (*.yaml, *.yml, or *.json holding a 'source' key)."
+            "file (*.yaml, *.yml, or *.json holding a 'source' key). Not needed with --resume."
         ),
-    ],
+    ] = None,
     to: Annotated[
         str | None,
         typer.Option(
@@ -90,10 +91,37 @@ def run(
     strict: Annotated[
         bool, typer.Option("--strict", help="Fail on the first bad row (--max-bad-rows 0).")
     ] = False,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, help="Tasks run in parallel (default: the number of CPU cores)."),
+    ] = None,
+    fail_fast: Annotated[
+        bool, typer.Option("--fail-fast", help="Stop every task at the first failure.")
+    ] = False,
+    timeout: Annotated[
+        float | None, typer.Option(min=0.001, help="Time limit per task, in seconds.")
+    ] = None,
+    resume: Annotated[
+        str | None,
+        typer.Option(help="Continue this run (id or prefix) from its checkpoints."),
+    ] = None,
+    fresh: Annotated[
+        bool,
+        typer.Option("--fresh", help="Start over instead of resuming an unfinished earlier run."),
+    ] = False,
+    list_tasks: Annotated[
+        bool, typer.Option("--list-tasks", help="Print the tasks in order and run nothing.")
+    ] = False,
+    monitor: Annotated[
+        Path | None, typer.Option(help="Append every run event to this JSON Lines file.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the RunResult as JSON.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show tracebacks.")] = False,
 ) -> None:
     """Load SOURCE into a target, quarantining rows that cannot be read.
+
+    A run stages every table, then commits them at once; a run that fails or is killed leaves
+    the target unchanged, and running it again continues from its checkpoints.
 
     Examples:
 
@@ -103,13 +131,31 @@ def run(
 
       aoetl run 'events/*.jsonl.gz' --table events --to parquet:///lake --json
 
-      aoetl run pipeline.yaml --strict
+      aoetl run pipeline.yaml --strict --monitor events.jsonl
+
+      aoetl run --resume 20261123T2242
     """
     _state["verbose"] = _state["verbose"] or verbose
-    from .api import DataOrchestrator, build_spec
+    from .agents import RunOptions, run_pipeline, spec_of_run
+    from .api import build_spec, home_dir
+    from .errors import UserError
     from .spec import is_spec_file, load_spec
 
-    base = load_spec(source) if is_spec_file(source) else None
+    home = home_dir()
+    run_id = None
+    base_dir = Path.cwd()
+    base: PipelineSpec | None
+    if resume:
+        from .state import StateStore
+
+        run_id, base = spec_of_run(StateStore(home), resume)
+        source = source or base.source.uri
+    elif source is None:
+        raise UserError("give a SOURCE to load, or --resume RUN_ID; see 'aoetl run --help'")
+    else:
+        base = load_spec(source) if is_spec_file(source) else None
+        if base is not None:
+            base_dir = Path(source).resolve().parent
     spec = build_spec(
         source,
         target=to,
@@ -119,40 +165,69 @@ def run(
         fmt=fmt,
         name=name,
         max_bad_rows=0 if strict else max_bad_rows,
+        timeout_s=timeout,
         base=base,
     )
-    orch = DataOrchestrator()
-    bus = _progress_bus() if not as_json and err.is_terminal else None
-    result = orch.run(spec, bus=bus) if base is None else _run_file(orch, source, spec, bus)
+    if list_tasks:
+        _list_tasks(spec, as_json)
+        return
+    options = RunOptions(home=home, base_dir=base_dir, run_id=run_id, fresh=fresh)
+    if workers:
+        options.workers = workers
+    options.fail_fast = fail_fast
+    bus, anomalies = _run_bus(live=not as_json and err.is_terminal, monitor=monitor)
+    result = run_pipeline(spec, options, bus)
     if as_json:
         out.print_json(json.dumps(result.to_dict()))
     else:
-        _render(result, orch)
+        _render(result, home)
+        for message in anomalies:
+            err.print(f"warning: {message}", markup=False, highlight=False)
     raise typer.Exit(result.exit_code)
 
 
-def _run_file(orch: Any, path: str, spec: Any, bus: EventBus | None) -> RunResult:
-    # Python steps in a pipeline file are found next to the file.
-    from .agents import RunOptions, run_pipeline
+def _list_tasks(spec: Any, as_json: bool) -> None:
+    from .agents import plan_pipeline
 
-    return run_pipeline(spec, RunOptions(home=orch.home, base_dir=Path(path).resolve().parent), bus)
+    planned = plan_pipeline(spec)
+    tasks = planned.plan.order()
+    if as_json:
+        rows = [
+            {"id": t.id, "depends_on": list(t.depends_on), "description": t.description}
+            for t in tasks
+        ]
+        out.print_json(json.dumps(rows))
+        return
+    for i, t in enumerate(tasks, 1):
+        after = f"  (after {', '.join(t.depends_on)})" if t.depends_on else ""
+        out.print(f"{i:>3}. {t.id}: {t.description}{after}", markup=False, highlight=False)
+    for note in planned.notes:
+        out.print(f"note: {note}", markup=False, highlight=False)
 
 
-def _progress_bus() -> EventBus:
+def _run_bus(*, live: bool, monitor: Path | None) -> tuple[EventBus, list[str]]:
     from .engine import Event, EventBus
-    from .progress import ProgressView
 
     bus = EventBus()
-    view = ProgressView(err)
+    anomalies: list[str] = []
 
-    def observe(event: Event) -> None:
-        view.handle(event)
+    def on_anomaly(event: Event) -> None:
+        if event.kind == "anomaly":
+            anomalies.append(str(event.data.get("message")))
 
-    bus.subscribe(observe)
-    return bus
+    bus.subscribe(on_anomaly)
+    if monitor is not None:
+        from .engine.sinks import JsonlSink
+
+        bus.subscribe(JsonlSink(monitor))
+    if live:
+        from .progress import ProgressView
+
+        bus.subscribe(ProgressView(err).handle)
+    return bus, anomalies
 
 
-def _render(result: RunResult, orch: Any) -> None:
+def _render(result: RunResult, home: Path) -> None:
     status = "[green]success[/]" if result.status == "success" else "[red]failed[/]"
     out.print(f"run {result.run_id} ({result.pipeline}): {status} in {result.duration_s:.2f}s")
     if result.tables:
@@ -177,7 +252,7 @@ def _render(result: RunResult, orch: Any) -> None:
     if result.rows_rejected:
         from .state import StateStore
 
-        entries = StateStore(orch.home).dlq_entries(result.run_id, limit=5)
+        entries = StateStore(home).dlq_entries(result.run_id, status="open", limit=5)
         out.print(f"{result.rows_rejected} row(s) quarantined; first {len(entries)}:")
         for e in entries:
             out.print(
@@ -269,8 +344,107 @@ def runs(
     out.print(grid)
 
 
+dlq_app = typer.Typer(
+    help="The dead-letter queue: quarantined rows and failed tasks, and their replay.",
+    no_args_is_help=True,
+)
+app.add_typer(dlq_app, name="dlq")
+
+
+@dlq_app.command("list")
+def dlq_list(
+    run_id: Annotated[
+        str | None, typer.Option("--run", help="Only this run (id or prefix).")
+    ] = None,
+    status: Annotated[str | None, typer.Option(help="open or replayed (default: all).")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="How many entries.")] = 100,
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """List dead-letter entries: id, run, kind, table, where, reason, status."""
+    store, run = _store_and_run(run_id)
+    entries = store.dlq_entries(run, status=status, limit=limit)
+    if as_json:
+        out.print_json(json.dumps([e.__dict__ for e in entries]))
+        return
+    grid = Table(header_style="bold")
+    for col in ("id", "run", "kind", "table", "where", "reason", "status"):
+        grid.add_column(col, overflow="fold")
+    for e in entries:
+        where = f"{e.file}:{e.line}" if e.file else "-"
+        grid.add_row(str(e.id), e.run_id or "", e.kind, e.table, where, e.reason, e.status)
+    out.print(grid)
+
+
+@dlq_app.command("show")
+def dlq_show(entry_id: Annotated[int, typer.Argument(help="The entry id.")]) -> None:
+    """Show one entry with its full payload."""
+    from .errors import UserError
+
+    store, _ = _store_and_run(None)
+    entries = store.dlq_entries(ids=[entry_id])
+    if not entries:
+        raise UserError(f"no dead-letter entry {entry_id}; list them with 'aoetl dlq list'")
+    out.print_json(json.dumps(entries[0].__dict__))
+
+
+@dlq_app.command("replay")
+def dlq_replay(
+    entry_id: Annotated[int | None, typer.Argument(help="The entry to replay.")] = None,
+    run_id: Annotated[
+        str | None, typer.Option("--run", help="Replay every open entry of this run.")
+    ] = None,
+    pipeline: Annotated[
+        Path | None,
+        typer.Option(help="A fixed pipeline file whose columns, CSV options and target to use."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """Reprocess entries once their cause is fixed. Replayed rows are never loaded twice."""
+    from .agents.replay import replay
+    from .api import home_dir
+    from .errors import UserError
+    from .spec import load_spec
+
+    if (entry_id is None) == (run_id is None):
+        raise UserError("give an entry id or --run RUN_ID (one of them)")
+    store, run = _store_and_run(run_id)
+    entries = store.dlq_entries(run) if run else store.dlq_entries(ids=[entry_id or 0])
+    if not entries:
+        raise UserError("nothing to replay: no such entry; see 'aoetl dlq list'")
+    fixed = load_spec(pipeline) if pipeline else None
+    base_dir = pipeline.resolve().parent if pipeline else None
+    result = replay(store, entries, home=home_dir(), fixed=fixed, base_dir=base_dir)
+    if as_json:
+        out.print_json(json.dumps(result.to_dict()))
+    else:
+        out.print(f"replayed {len(result.replayed)} entr(y/ies); {len(result.still_bad)} still bad")
+        for i, reason in result.still_bad.items():
+            out.print(f"  {i}: {reason}", markup=False, highlight=False)
+    raise typer.Exit(1 if result.still_bad else 0)
+
+
+def _store_and_run(run_id: str | None) -> tuple[Any, str | None]:
+    from .api import home_dir
+    from .errors import UserError
+    from .state import StateStore
+
+    store = StateStore(home_dir())
+    if run_id is None:
+        return store, None
+    record = store.find_run(run_id)
+    if record is None:
+        raise UserError(f"no run matches {run_id!r}; list runs with 'aoetl runs'")
+    return store, record.run_id
+
+
 def main() -> None:
     """Console entry point: one clean line for user errors, tracebacks only with -v."""
+    import signal
+
+    def _terminate(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         code = app(standalone_mode=False)
         sys.exit(code if isinstance(code, int) else 0)

@@ -101,7 +101,8 @@ def test_too_many_bad_rows_loads_nothing(orch: DataOrchestrator, work: Path) -> 
     assert result.exit_code == 2
     assert "2 bad rows exceed the limit of 1" in (result.error or "")
     assert not (work / "w.duckdb").exists() or query(
-        work / "w.duckdb", "SELECT count(*) FROM duckdb_tables() WHERE table_name = 't'"
+        work / "w.duckdb",
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = 't' AND schema_name = 'main'",
     ) == [(0,)]
     assert run(orch, src, max_bad_rows=2).status == "success"
 

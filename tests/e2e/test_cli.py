@@ -43,7 +43,7 @@ def test_strict_fails_with_exit_2_and_loads_nothing(cwd: Path) -> None:
     assert proc.returncode == 2
     assert json.loads(proc.stdout)["status"] == "failed"
     assert not (cwd / "warehouse.duckdb").exists() or query(
-        cwd / "warehouse.duckdb", "SELECT count(*) FROM duckdb_tables()"
+        cwd / "warehouse.duckdb", "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'main'"
     ) == [(0,)]
 
 

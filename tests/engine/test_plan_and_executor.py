@@ -1,10 +1,26 @@
 from __future__ import annotations
 
-import pytest
+import statistics
+import threading
+import time
 
-from agent_orchestrated_etl.engine import CycleError, Event, EventBus, Executor, Plan, Task
+import pytest
+from tenacity import RetryCallState
+
+from agent_orchestrated_etl.engine import (
+    CancelToken,
+    CycleError,
+    Event,
+    EventBus,
+    Executor,
+    ExecutorConfig,
+    Plan,
+    Task,
+    TaskCancelled,
+)
+from agent_orchestrated_etl.engine.breaker import BreakerRegistry
 from agent_orchestrated_etl.errors import FatalError, TransientError, UserError
-from agent_orchestrated_etl.spec import RetrySpec
+from agent_orchestrated_etl.spec import BreakerSpec, RetrySpec
 
 
 def diamond() -> Plan:
@@ -17,6 +33,18 @@ def diamond() -> Plan:
             Task("e", "x"),
         ]
     )
+
+
+def collect(bus: EventBus) -> list[Event]:
+    events: list[Event] = []
+    bus.subscribe(events.append)
+    return events
+
+
+def config(**kw: object) -> ExecutorConfig:
+    kw.setdefault("retry", RetrySpec(attempts=1))
+    kw.setdefault("breakers", BreakerRegistry())
+    return ExecutorConfig(**kw)  # type: ignore[arg-type]
 
 
 def test_layers_respect_dependencies() -> None:
@@ -37,22 +65,17 @@ def test_unknown_dependency() -> None:
         Plan([Task("a", "x", ("zz",))])
 
 
-def collect(bus: EventBus) -> list[Event]:
-    events: list[Event] = []
-    bus.subscribe(events.append)
-    return events
-
-
-def test_failure_skips_downstream_and_spares_unrelated_tasks() -> None:
+@pytest.mark.parametrize("workers", [1, 4])
+def test_failure_skips_downstream_in_a_diamond_and_spares_unrelated_tasks(workers: int) -> None:
     bus = EventBus()
     events = collect(bus)
 
-    def dispatch(task: Task) -> str:
+    def dispatch(task: Task, token: CancelToken) -> str:
         if task.id == "b":
             raise FatalError("b broke")
         return task.id
 
-    outcomes = Executor(bus, "r", RetrySpec(attempts=1)).run(diamond(), dispatch)
+    outcomes = Executor(bus, "r", config(workers=workers)).run(diamond(), dispatch)
     assert {k: o.status for k, o in outcomes.items()} == {
         "a": "success",
         "e": "success",
@@ -60,14 +83,67 @@ def test_failure_skips_downstream_and_spares_unrelated_tasks() -> None:
         "c": "success",
         "d": "skipped",
     }
-    skipped = [e for e in events if e.kind == "task_skipped"]
-    assert skipped[0].data["cause"] == "b"
+    (skipped,) = [e for e in events if e.kind == "task_skipped"]
+    assert skipped.task_id == "d" and skipped.data["cause"] == "b"
+
+
+def test_independent_tasks_run_in_parallel() -> None:
+    running, peak, lock = 0, 0, threading.Lock()
+
+    def dispatch(task: Task, token: CancelToken) -> None:
+        nonlocal running, peak
+        with lock:
+            running += 1
+            peak = max(peak, running)
+        time.sleep(0.1)
+        with lock:
+            running -= 1
+
+    plan = Plan([Task(f"t{i}", "x") for i in range(4)])
+    start = time.perf_counter()
+    Executor(EventBus(), "r", config(workers=4)).run(plan, dispatch)
+    assert peak == 4
+    assert time.perf_counter() - start < 0.35
+
+
+def test_fail_fast_cancels_running_tasks_and_skips_the_rest() -> None:
+    def dispatch(task: Task, token: CancelToken) -> None:
+        if task.id == "boom":
+            time.sleep(0.05)
+            raise FatalError("boom")
+        for _ in range(200):  # a long task that checks for cancellation
+            token.check()
+            time.sleep(0.01)
+
+    plan = Plan([Task("boom", "x"), Task("slow", "x"), Task("later", "x", ("slow",))])
+    outcomes = Executor(EventBus(), "r", config(workers=2, fail_fast=True)).run(plan, dispatch)
+    assert outcomes["boom"].status == "failed"
+    assert outcomes["slow"].status == "failed"
+    assert isinstance(outcomes["slow"].error, TaskCancelled)
+    assert outcomes["later"].status == "skipped"
+
+
+def test_task_timeout_cancels_through_the_token() -> None:
+    interrupted = threading.Event()
+
+    def dispatch(task: Task, token: CancelToken) -> None:
+        token.on_cancel(interrupted.set)
+        interrupted.wait(5)
+        token.check()
+
+    start = time.perf_counter()
+    outcome = Executor(EventBus(), "r", config(timeout_s=0.2)).run(
+        Plan([Task("t", "x")]), dispatch
+    )["t"]
+    assert outcome.status == "failed"
+    assert "exceeded its time limit of 0.2s" in str(outcome.error)
+    assert time.perf_counter() - start < 2
 
 
 def test_transient_errors_are_retried_and_fatal_ones_are_not() -> None:
     calls = {"t": 0, "f": 0}
 
-    def dispatch(task: Task) -> None:
+    def dispatch(task: Task, token: CancelToken) -> None:
         calls[task.id] += 1
         if task.id == "t" and calls["t"] < 3:
             raise TransientError("flaky", retry_after=0.001)
@@ -77,20 +153,67 @@ def test_transient_errors_are_retried_and_fatal_ones_are_not() -> None:
     bus = EventBus()
     events = collect(bus)
     plan = Plan([Task("t", "x"), Task("f", "x")])
-    outcomes = Executor(bus, "r", RetrySpec(attempts=5, base_s=0.001, cap_s=0.01)).run(
-        plan, dispatch
-    )
+    retry = RetrySpec(attempts=5, base_s=0.001, cap_s=0.01)
+    outcomes = Executor(bus, "r", config(retry=retry)).run(plan, dispatch)
     assert outcomes["t"].status == "success" and outcomes["t"].attempts == 3
     assert outcomes["f"].status == "failed" and calls["f"] == 1
-    assert len([e for e in events if e.kind == "task_retried"]) == 2
+    assert len([e for e in events if e.kind == "task_retried" and e.task_id == "t"]) == 2
+    assert len([e for e in events if e.kind == "task_attempt" and e.task_id == "t"]) == 3
 
 
-def test_retries_give_up_after_the_attempt_budget() -> None:
-    def dispatch(task: Task) -> None:
-        raise TransientError("still down")
+def test_retry_after_is_honoured() -> None:
+    calls: list[float] = []
 
-    outcome = Executor(EventBus(), "r", RetrySpec(attempts=2, base_s=0.001, cap_s=0.001)).run(
-        Plan([Task("t", "x")]), dispatch
-    )["t"]
-    assert outcome.status == "failed" and outcome.attempts == 2
-    assert isinstance(outcome.error, TransientError)
+    def dispatch(task: Task, token: CancelToken) -> None:
+        calls.append(time.perf_counter())
+        if len(calls) == 1:
+            raise TransientError("429", retry_after=0.3)
+
+    retry = RetrySpec(attempts=2, base_s=0.001, cap_s=5)
+    Executor(EventBus(), "r", config(retry=retry)).run(Plan([Task("t", "x")]), dispatch)
+    assert calls[1] - calls[0] >= 0.29
+
+
+def test_per_task_retry_overrides_the_pipeline() -> None:
+    def dispatch(task: Task, token: CancelToken) -> None:
+        raise TransientError("down", retry_after=0.0)
+
+    cfg = config(retry=RetrySpec(attempts=1), task_retry={"t": RetrySpec(attempts=4)})
+    outcomes = Executor(EventBus(), "r", cfg).run(Plan([Task("t", "x"), Task("u", "x")]), dispatch)
+    assert outcomes["t"].attempts == 4
+    assert outcomes["u"].attempts == 1
+
+
+def test_full_jitter_stays_within_bounds_and_spreads() -> None:
+    """Full jitter: wait ~ U(0, min(cap, base * 2**(n-1)))."""
+    retry = RetrySpec(attempts=10, base_s=1.0, cap_s=8.0)
+    for attempt, ceiling in ((1, 1.0), (3, 4.0), (6, 8.0)):
+        samples = []
+        for _ in range(2000):
+            state = RetryCallState(None, None, (), {})
+            state.attempt_number = attempt
+            samples.append(Executor._wait(retry, state))
+        assert min(samples) >= 0
+        assert max(samples) <= ceiling
+        # uniform on [0, ceiling]: mean ceiling/2, stdev ceiling/sqrt(12); allow 5 % slack
+        assert abs(statistics.fmean(samples) - ceiling / 2) < 0.05 * ceiling
+        assert abs(statistics.pstdev(samples) - ceiling / 12**0.5) < 0.05 * ceiling
+
+
+def test_open_circuit_fails_fast_naming_the_endpoint() -> None:
+    calls = 0
+
+    def dispatch(task: Task, token: CancelToken) -> None:
+        nonlocal calls
+        calls += 1
+        raise TransientError("connection refused")
+
+    bus = EventBus()
+    events = collect(bus)
+    tasks = [Task(f"t{i}", "x", params={"endpoint": "db.internal:5432"}) for i in range(5)]
+    cfg = config(breaker=BreakerSpec(failure_threshold=2, cooldown_s=60))
+    outcomes = Executor(bus, "r", cfg).run(Plan(tasks), dispatch)
+    assert calls == 2  # the third task onward never reached the endpoint
+    message = str(outcomes["t4"].error)
+    assert "circuit open for db.internal:5432" in message and "tried again in" in message
+    assert [e.data["new"] for e in events if e.kind == "breaker"] == ["open"]

@@ -105,7 +105,7 @@ def test_python_step_errors_fail_the_run_cleanly(
     assert result.status == "failed"
     assert message in (result.error or "")
     assert not (work / "w.duckdb").exists() or query(
-        work / "w.duckdb", "SELECT count(*) FROM duckdb_tables()"
+        work / "w.duckdb", "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'main'"
     ) == [(0,)]
 
 

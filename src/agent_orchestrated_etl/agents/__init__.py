@@ -1,10 +1,19 @@
 """Agents decide; connectors and the engine do the work.
 
-Until the agents feature lands, :mod:`.pipeline` plans and dispatches tasks directly.
+Until the agents feature lands, :mod:`.planner` plans and :mod:`.runner` dispatches tasks.
 """
 
 from __future__ import annotations
 
-from .pipeline import PipelinePlan, RunOptions, new_run_id, plan_pipeline, run_pipeline
+from .planner import PipelinePlan, plan_pipeline, spec_hash
+from .runner import RunOptions, new_run_id, run_pipeline, spec_of_run
 
-__all__ = ["PipelinePlan", "RunOptions", "new_run_id", "plan_pipeline", "run_pipeline"]
+__all__ = [
+    "PipelinePlan",
+    "RunOptions",
+    "new_run_id",
+    "plan_pipeline",
+    "run_pipeline",
+    "spec_hash",
+    "spec_of_run",
+]

@@ -3,18 +3,28 @@
 from __future__ import annotations
 
 from ._duck import BadRow, Relation
-from .base import ConnectorInfo, Destination, LoadResult, Resource, Source
+from .base import (
+    Checkpoint,
+    ConnectorInfo,
+    Destination,
+    LoadResult,
+    Resource,
+    Source,
+    StagedTable,
+)
 from .registry import CONNECTORS, destination_for, source_for
 
 __all__ = [
     "CONNECTORS",
     "BadRow",
+    "Checkpoint",
     "ConnectorInfo",
     "Destination",
     "LoadResult",
     "Relation",
     "Resource",
     "Source",
+    "StagedTable",
     "destination_for",
     "source_for",
 ]

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from ..spec import Mode
 from ._duck import BadRow, Relation
 
 
@@ -58,28 +58,73 @@ class Source(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class Checkpoint:
+    """A table staged durably by a run: the data and this record commit together."""
+
+    table: str
+    fingerprint: str
+    rows: int
+    bad_rows: int
+
+
+@dataclass(frozen=True)
+class StagedTable:
+    """What the final commit applies for one table."""
+
+    table: str
+    mode: str
+    key: tuple[str, ...] = ()
+
+
 @runtime_checkable
 class Destination(Protocol):
-    """Something to load into, atomically: stage every table, then commit once or abort."""
+    """Something to load into, exactly once.
+
+    A run calls :meth:`begin`, then :meth:`write` per table (each staged durably together with
+    its checkpoint, so a resumed run skips it), then :meth:`commit` once, which makes every
+    table visible at once. Until then the targets are unchanged.
+    """
 
     display: str
+    endpoint: str | None  # host:port for circuit breaking; None for local files
 
-    def begin(self, run_id: str) -> None:
-        """Start a run: open the transaction or the staging area."""
+    def begin(self, run_id: str, pipeline: str) -> None:
+        """Open the destination for this run (a resumed run passes its old id)."""
+        ...
+
+    def checkpoints(self) -> dict[str, Checkpoint]:
+        """Tables this run has already staged."""
+        ...
+
+    def committed(self) -> bool:
+        """Whether this run was already committed."""
         ...
 
     def write(
-        self, table: str, relation: Relation, *, mode: Mode, key: tuple[str, ...]
+        self,
+        table: str,
+        relation: Relation,
+        *,
+        mode: str,
+        key: tuple[str, ...],
+        fingerprint: str,
+        record_bad: Callable[[list[BadRow]], None],
+        on_cancel: Callable[[Callable[[], None]], None] | None = None,
     ) -> LoadResult:
-        """Stage one table. Nothing is visible until :meth:`commit`."""
+        """Stage one table and its checkpoint; ``record_bad`` runs before they commit."""
         ...
 
-    def commit(self) -> None:
-        """Make every staged table visible at once."""
+    def commit(self, tables: list[StagedTable]) -> dict[str, int]:
+        """Make every staged table visible at once; returns rows written per table."""
         ...
 
-    def abort(self) -> None:
-        """Drop everything staged; the target stays as it was."""
+    def discard(self) -> None:
+        """Drop this run's staging and checkpoints; the targets stay as they were."""
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
         ...
 
 

@@ -1,41 +1,62 @@
-"""The DuckDB destination: every table of a run is written in one transaction.
+"""The DuckDB destination: tables are staged durably with a checkpoint, then committed at once.
 
-A run opens one transaction, writes each table straight from the source SQL (one engine
-statement when the source is a file scan), and commits once. If anything fails, or the process
-is killed, DuckDB discards the uncommitted transaction and the file is as it was.
+Each table is written into its own staging table (``_aoetl_stage_<run>_<table>``) in one
+transaction that also records a checkpoint row in ``_aoetl.checkpoints``: the data and the
+checkpoint commit together or not at all, so a resumed run never loads a table twice. The
+final commit applies every staged table to its target (replace = rename, append = insert,
+merge = MERGE) and records the run in ``_aoetl.commits``, in one transaction. A run that fails
+or is killed before that leaves every target table as it was.
 """
 
 from __future__ import annotations
 
 import contextlib
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
 
 from ..errors import FatalError, UserError
-from ..spec import Mode
-from ._duck import Relation, connect, describe, quote_ident, unique_name
+from ._duck import BadRow, Relation, connect, describe, quote_ident
 from ._schema import plan_evolution
-from .base import LoadResult
+from .base import Checkpoint, LoadResult, StagedTable
 
 _SEQ = "__aoetl_seq"
+_META = """
+CREATE SCHEMA IF NOT EXISTS _aoetl;
+CREATE TABLE IF NOT EXISTS _aoetl.checkpoints (
+    run_id VARCHAR, pipeline VARCHAR, table_name VARCHAR, staging VARCHAR, fingerprint VARCHAR,
+    rows BIGINT, bad_rows BIGINT, recorded_at TIMESTAMP DEFAULT current_timestamp,
+    PRIMARY KEY (run_id, table_name));
+CREATE TABLE IF NOT EXISTS _aoetl.commits (
+    run_id VARCHAR PRIMARY KEY, pipeline VARCHAR, committed_at TIMESTAMP DEFAULT current_timestamp);
+"""
 
 
 class DuckDBDestination:
     """Loads into a DuckDB database file (``duckdb:///warehouse.duckdb`` by default)."""
+
+    endpoint: str | None = None  # a local file: no circuit breaker
 
     def __init__(self, path: str, *, home: Path | None = None) -> None:
         self.path = path
         self.display = f"duckdb:///{path}"
         self._home = home
         self._con: duckdb.DuckDBPyConnection | None = None
+        self._active: duckdb.DuckDBPyConnection | None = None
+        self._lock = threading.Lock()  # DuckDB runs one statement on all cores; one at a time
+        self.run_id = ""
+        self.pipeline = ""
 
-    def begin(self, run_id: str) -> None:
+    # -- lifecycle ---------------------------------------------------------------------------
+    def begin(self, run_id: str, pipeline: str) -> None:
         parent = Path(self.path).expanduser().resolve().parent
         if not parent.is_dir():
             raise UserError(f"folder {parent} does not exist; create it or choose another --to")
+        self.run_id, self.pipeline = run_id, pipeline
         self._con = connect(self.path, home=self._home)
-        self._con.execute("BEGIN TRANSACTION")
+        self._con.execute(_META)
 
     @property
     def con(self) -> duckdb.DuckDBPyConnection:
@@ -43,9 +64,14 @@ class DuckDBDestination:
             raise FatalError("DuckDB destination used before begin()")
         return self._con
 
+    def close(self) -> None:
+        if self._con is not None:
+            self._con.close()
+            self._con = None
+
     def progress(self) -> float:
         """The running statement's progress in [0, 1], or -1 when DuckDB cannot tell."""
-        con = self._con
+        con = self._active
         if con is None:
             return -1.0
         try:
@@ -54,98 +80,182 @@ class DuckDBDestination:
             return -1.0
         return value / 100 if value >= 0 else -1.0
 
-    def columns(self, table: str) -> list[tuple[str, str]]:
-        """The table's columns, or [] if it does not exist."""
+    # -- checkpoints -------------------------------------------------------------------------
+    def checkpoints(self) -> dict[str, Checkpoint]:
         rows = self.con.execute(
-            "SELECT column_name, data_type FROM duckdb_columns() "
-            "WHERE database_name = current_database() AND schema_name = 'main' "
-            "AND table_name = ? ORDER BY column_index",
-            [table],
+            "SELECT table_name, fingerprint, rows, bad_rows FROM _aoetl.checkpoints "
+            "WHERE run_id = ?",
+            [self.run_id],
         ).fetchall()
+        return {r[0]: Checkpoint(r[0], r[1], int(r[2]), int(r[3])) for r in rows}
+
+    def committed(self) -> bool:
+        row = self.con.execute(
+            "SELECT count(*) FROM _aoetl.commits WHERE run_id = ?", [self.run_id]
+        ).fetchone()
+        return bool(row and row[0])
+
+    def columns(
+        self, table: str, con: duckdb.DuckDBPyConnection | None = None
+    ) -> list[tuple[str, str]]:
+        """The table's columns, or [] if it does not exist."""
+        rows = (
+            (con or self.con)
+            .execute(
+                "SELECT column_name, data_type FROM duckdb_columns() "
+                "WHERE database_name = current_database() AND schema_name = 'main' "
+                "AND table_name = ? ORDER BY column_index",
+                [table],
+            )
+            .fetchall()
+        )
         return [(r[0], r[1]) for r in rows]
 
-    def write(
-        self, table: str, relation: Relation, *, mode: Mode, key: tuple[str, ...]
-    ) -> LoadResult:
-        con = self.con
-        relation.attach(con)
-        target = quote_ident(table)
-        existing = self.columns(table)
-        try:
-            if mode == "replace" or not existing:
-                sql = _deduped(relation.sql, key) if mode == "merge" else relation.sql
-                rows = _count(con.execute(f"CREATE OR REPLACE TABLE {target} AS {sql}"))
-                if mode == "merge":
-                    con.execute(f"ALTER TABLE {target} DROP COLUMN {_SEQ}")
-                return LoadResult(table, self.display, rows, fused=relation.fused)
-            if mode == "append":
-                incoming = describe(con, relation.sql)
-                added, widened = self._evolve(table, existing, incoming)
-                rows = _count(con.execute(f"INSERT INTO {target} BY NAME {relation.sql}"))
-                return LoadResult(table, self.display, rows, [], relation.fused, added, widened)
-            return self._merge(table, relation, existing, key)
-        except duckdb.Error as exc:
-            raise _as_error(exc, table) from exc
+    def _staging(self, table: str) -> str:
+        return quote_ident(f"_aoetl_stage_{self.run_id}_{table}")
 
-    def _merge(
+    # -- writing -----------------------------------------------------------------------------
+    def write(
         self,
         table: str,
         relation: Relation,
-        existing: list[tuple[str, str]],
+        *,
+        mode: str,
         key: tuple[str, ...],
+        fingerprint: str,
+        record_bad: Callable[[list[BadRow]], None],
+        on_cancel: Callable[[Callable[[], None]], None] | None = None,
     ) -> LoadResult:
+        """Stage one table and its checkpoint in one transaction."""
+        with self._lock:
+            cur = self.con.cursor()
+            self._active = cur
+            if on_cancel is not None:
+                on_cancel(cur.interrupt)
+            try:
+                return self._write(cur, table, relation, mode, key, fingerprint, record_bad)
+            except duckdb.Error as exc:
+                raise _as_error(exc, table) from exc
+            finally:
+                self._active = None
+                cur.close()
+
+    def _write(
+        self,
+        cur: duckdb.DuckDBPyConnection,
+        table: str,
+        relation: Relation,
+        mode: str,
+        key: tuple[str, ...],
+        fingerprint: str,
+        record_bad: Callable[[list[BadRow]], None],
+    ) -> LoadResult:
+        cur.execute("BEGIN TRANSACTION")
+        relation.attach(cur)
+        existing = self.columns(table, cur)
+        added: tuple[str, ...] = ()
+        widened: tuple[str, ...] = ()
+        if existing and mode != "replace":  # fail before loading, not at commit
+            evolution = plan_evolution(table, existing, describe(cur, relation.sql))
+            added = tuple(n for n, _ in evolution.add)
+            widened = tuple(n for n, _ in evolution.widen)
+            missing = [k for k in key if k not in {n for n, _ in existing}]
+            if mode == "merge" and missing:
+                raise UserError(f"table '{table}': merge key {', '.join(missing)} not in the table")
+        stage = self._staging(table)
+        sql = _deduped(relation.sql, key) if mode == "merge" else relation.sql
+        rows = _count(cur.execute(f"CREATE OR REPLACE TABLE {stage} AS {sql}"))
+        if mode == "merge":
+            cur.execute(f"ALTER TABLE {stage} DROP COLUMN {_SEQ}")
+        bad = relation.bad_rows()
+        record_bad(bad)
+        cur.execute(
+            "INSERT OR REPLACE INTO _aoetl.checkpoints "
+            "(run_id, pipeline, table_name, staging, fingerprint, rows, bad_rows) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [self.run_id, self.pipeline, table, stage, fingerprint, rows, len(bad)],
+        )
+        cur.execute("COMMIT")
+        return LoadResult(table, self.display, rows, bad, relation.fused, added, widened)
+
+    def commit(self, tables: list[StagedTable]) -> dict[str, int]:
+        """Apply every staged table to its target and record the run, in one transaction."""
         con = self.con
-        stage = unique_name("stage")
-        con.execute(f"CREATE TEMP TABLE {stage} AS {_deduped(relation.sql, key)}")
-        con.execute(f"ALTER TABLE {stage} DROP COLUMN {_SEQ}")
+        loaded: dict[str, int] = {}
+        with self._lock:
+            try:
+                con.execute("BEGIN TRANSACTION")
+                for staged in tables:
+                    loaded[staged.table] = self._apply(staged)
+                con.execute("DELETE FROM _aoetl.checkpoints WHERE run_id = ?", [self.run_id])
+                con.execute(
+                    "INSERT OR REPLACE INTO _aoetl.commits (run_id, pipeline) VALUES (?, ?)",
+                    [self.run_id, self.pipeline],
+                )
+                con.execute("COMMIT")
+            except duckdb.Error as exc:
+                with contextlib.suppress(duckdb.Error):
+                    con.execute("ROLLBACK")
+                raise FatalError(f"commit failed: {str(exc).splitlines()[0]}") from exc
+            except Exception:
+                with contextlib.suppress(duckdb.Error):
+                    con.execute("ROLLBACK")
+                raise
+        self._drop_abandoned()
+        return loaded
+
+    def _apply(self, staged: StagedTable) -> int:
+        con = self.con
+        stage, target = self._staging(staged.table), quote_ident(staged.table)
+        rows = _count(con.execute(f"SELECT count(*) FROM {stage}"))
+        existing = self.columns(staged.table)
+        if staged.mode == "replace" or not existing:
+            con.execute(f"DROP TABLE IF EXISTS {target}")
+            con.execute(f"ALTER TABLE {stage} RENAME TO {target}")
+            return rows
         incoming = describe(con, f"SELECT * FROM {stage}")
-        missing = [k for k in key if k not in {n for n, _ in incoming}]
-        missing += [k for k in key if k not in {n for n, _ in existing}]
-        if missing:
-            raise UserError(f"table '{table}': merge key column(s) {', '.join(missing)} not found")
-        added, widened = self._evolve(table, existing, incoming)
-        on = " AND ".join(
-            f"t.{quote_ident(k)} IS NOT DISTINCT FROM s.{quote_ident(k)}" for k in key
-        )
-        sets = ", ".join(
-            f"{quote_ident(n)} = s.{quote_ident(n)}" for n, _ in incoming if n not in key
-        )
-        matched = f"WHEN MATCHED THEN UPDATE SET {sets} " if sets else ""
-        rows = _count(
-            con.execute(
-                f"MERGE INTO {quote_ident(table)} AS t USING {stage} AS s ON {on} "
-                f"{matched}WHEN NOT MATCHED THEN INSERT BY NAME"
-            )
-        )
-        con.execute(f"DROP TABLE {stage}")
-        return LoadResult(table, self.display, rows, [], relation.fused, added, widened)
-
-    def _evolve(
-        self, table: str, existing: list[tuple[str, str]], incoming: list[tuple[str, str]]
-    ) -> tuple[tuple[str, ...], tuple[str, ...]]:
-        evolution = plan_evolution(table, existing, incoming)
-        target = quote_ident(table)
+        evolution = plan_evolution(staged.table, existing, incoming)
         for name, typ in evolution.add:
-            self.con.execute(f"ALTER TABLE {target} ADD COLUMN {quote_ident(name)} {typ}")
+            con.execute(f"ALTER TABLE {target} ADD COLUMN {quote_ident(name)} {typ}")
         for name, typ in evolution.widen:
-            self.con.execute(f"ALTER TABLE {target} ALTER COLUMN {quote_ident(name)} TYPE {typ}")
-        return tuple(n for n, _ in evolution.add), tuple(n for n, _ in evolution.widen)
+            con.execute(f"ALTER TABLE {target} ALTER COLUMN {quote_ident(name)} TYPE {typ}")
+        if staged.mode == "append":
+            rows = _count(con.execute(f"INSERT INTO {target} BY NAME SELECT * FROM {stage}"))
+        else:
+            on = " AND ".join(
+                f"t.{quote_ident(k)} IS NOT DISTINCT FROM s.{quote_ident(k)}" for k in staged.key
+            )
+            sets = ", ".join(
+                f"{quote_ident(n)} = s.{quote_ident(n)}" for n, _ in incoming if n not in staged.key
+            )
+            matched = f"WHEN MATCHED THEN UPDATE SET {sets} " if sets else ""
+            rows = _count(
+                con.execute(
+                    f"MERGE INTO {target} AS t USING {stage} AS s ON {on} "
+                    f"{matched}WHEN NOT MATCHED THEN INSERT BY NAME"
+                )
+            )
+        con.execute(f"DROP TABLE {stage}")
+        return rows
 
-    def commit(self) -> None:
-        self.con.execute("COMMIT")
-        self._close()
+    def discard(self) -> None:
+        """Drop this run's staging tables and checkpoints: the run will not be resumed."""
+        with self._lock:
+            for (stage,) in self.con.execute(
+                "SELECT staging FROM _aoetl.checkpoints WHERE run_id = ?", [self.run_id]
+            ).fetchall():
+                self.con.execute(f"DROP TABLE IF EXISTS {stage}")
+            self.con.execute("DELETE FROM _aoetl.checkpoints WHERE run_id = ?", [self.run_id])
 
-    def abort(self) -> None:
-        if self._con is not None:
-            # If the transaction already failed, closing discards it anyway.
-            with contextlib.suppress(duckdb.Error):
-                self._con.execute("ROLLBACK")
-            self._close()
-
-    def _close(self) -> None:
-        if self._con is not None:
-            self._con.close()
-            self._con = None
+    def _drop_abandoned(self) -> None:
+        """Staging left by older, never-committed runs of this pipeline is dropped."""
+        rows = self.con.execute(
+            "SELECT run_id, staging FROM _aoetl.checkpoints WHERE pipeline = ? AND run_id <> ?",
+            [self.pipeline, self.run_id],
+        ).fetchall()
+        for run_id, stage in rows:
+            self.con.execute(f"DROP TABLE IF EXISTS {stage}")
+            self.con.execute("DELETE FROM _aoetl.checkpoints WHERE run_id = ?", [run_id])
 
 
 def _deduped(sql: str, key: tuple[str, ...]) -> str:
@@ -164,10 +274,14 @@ def _count(result: duckdb.DuckDBPyConnection) -> int:
 
 def _as_error(exc: duckdb.Error, table: str) -> Exception:
     message = str(exc).strip().splitlines()[0]
-    if isinstance(
-        exc, duckdb.ConversionException | duckdb.BinderException | duckdb.ParserException
-    ):
-        return UserError(f"table '{table}': {message}")
-    if isinstance(exc, duckdb.InvalidInputException):
+    if isinstance(exc, duckdb.InterruptException):
+        return FatalError(f"table '{table}': load cancelled")
+    user = (
+        duckdb.ConversionException,
+        duckdb.BinderException,
+        duckdb.ParserException,
+        duckdb.InvalidInputException,
+    )
+    if isinstance(exc, user):
         return UserError(f"table '{table}': {message}")
     return FatalError(f"table '{table}': {message}")

@@ -1,21 +1,37 @@
-"""Engine: the pure Plan, the Executor, typed events and results."""
+"""Engine: the pure Plan, the Executor, circuit breakers, typed events and results."""
 
 from __future__ import annotations
 
+from .breaker import BREAKERS, BreakerRegistry, CircuitBreaker, CircuitOpenError
 from .events import Event, EventBus, Observer
-from .executor import Executor, TaskOutcome
+from .executor import (
+    CancelToken,
+    Executor,
+    ExecutorConfig,
+    RunInterrupted,
+    TaskCancelled,
+    TaskOutcome,
+)
 from .plan import CycleError, Plan, Task
 from .results import RunResult, TableResult
 
 __all__ = [
+    "BREAKERS",
+    "BreakerRegistry",
+    "CancelToken",
+    "CircuitBreaker",
+    "CircuitOpenError",
     "CycleError",
     "Event",
     "EventBus",
     "Executor",
+    "ExecutorConfig",
     "Observer",
     "Plan",
+    "RunInterrupted",
     "RunResult",
     "TableResult",
     "Task",
+    "TaskCancelled",
     "TaskOutcome",
 ]

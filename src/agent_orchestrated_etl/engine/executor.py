@@ -1,15 +1,24 @@
-"""The Executor runs a Plan's tasks in dependency order through one dispatch function.
+"""The Executor runs a Plan's tasks through one dispatch function, in parallel where it can.
 
-It knows nothing about connectors: the caller passes ``dispatch(task) -> result``. Transient
-failures are retried with exponential backoff and full jitter (tenacity); a failed task marks
-everything downstream of it as skipped; every step is an event on the bus.
+It knows nothing about connectors: the caller passes ``dispatch(task, token) -> result``.
+
+* Independent tasks run on ``workers`` threads; a task starts once all it depends on succeeded.
+* A failed task marks everything downstream as skipped (with the cause); unrelated tasks go
+  on, unless ``fail_fast`` stops everything at the first failure.
+* Transient failures are retried with exponential backoff and full jitter (tenacity); a
+  ``Retry-After`` from the connector is honoured. Every attempt is an event.
+* A task with an endpoint goes through that endpoint's circuit breaker.
+* A task over its time limit, and every task on Ctrl-C, is cancelled through its CancelToken.
 """
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
 from typing import Any
 
 from tenacity import (
@@ -20,12 +29,66 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from ..errors import AoetlError, TransientError
-from ..spec import RetrySpec
+from ..errors import AoetlError, FatalError, TransientError
+from ..spec import BreakerSpec, RetrySpec
+from .breaker import BREAKERS, BreakerRegistry
 from .events import Event, EventBus
 from .plan import Plan, Task
 
-Dispatch = Callable[[Task], Any]
+
+class TaskCancelled(FatalError):
+    """A task was cancelled: by its time limit, by --fail-fast, or by Ctrl-C."""
+
+
+class RunInterrupted(AoetlError):
+    """The run was stopped by SIGINT or SIGTERM; nothing was committed."""
+
+    exit_code = 130
+
+
+class CancelToken:
+    """Lets a running task be stopped: it checks ``cancelled`` and registers interrupt hooks."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self._hooks: list[Callable[[], None]] = []
+        self._lock = threading.Lock()
+        self.reason = ""
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+    def on_cancel(self, hook: Callable[[], None]) -> None:
+        """Call ``hook`` when cancelled (at once if already cancelled)."""
+        with self._lock:
+            self._hooks.append(hook)
+            fire = self._event.is_set()
+        if fire:
+            hook()
+
+    def cancel(self, reason: str) -> None:
+        with self._lock:
+            if self._event.is_set():
+                return
+            self.reason = reason
+            self._event.set()
+            hooks = list(self._hooks)
+        for hook in hooks:
+            with contextlib.suppress(Exception):  # one failing hook must not stop the others
+                hook()
+
+    def wait(self, seconds: float) -> None:
+        """Sleep up to ``seconds``, waking early if cancelled."""
+        self._event.wait(seconds)
+
+    def check(self) -> None:
+        """Raise TaskCancelled if cancelled; call between units of work."""
+        if self.cancelled:
+            raise TaskCancelled(f"cancelled: {self.reason}")
+
+
+Dispatch = Callable[[Task, CancelToken], Any]
 
 
 @dataclass
@@ -40,70 +103,183 @@ class TaskOutcome:
     duration_s: float = 0.0
 
 
-class Executor:
-    """Runs tasks one after another in topological order."""
+@dataclass
+class ExecutorConfig:
+    """How the Executor runs: parallelism, failure policy, limits."""
 
-    def __init__(self, bus: EventBus, run_id: str, retry: RetrySpec) -> None:
+    workers: int = 1
+    fail_fast: bool = False
+    retry: RetrySpec = field(default_factory=RetrySpec)
+    timeout_s: float | None = None
+    breaker: BreakerSpec = field(default_factory=BreakerSpec)
+    task_retry: dict[str, RetrySpec] = field(default_factory=dict)
+    task_timeout: dict[str, float] = field(default_factory=dict)
+    breakers: BreakerRegistry = field(default_factory=lambda: BREAKERS)
+
+
+class Executor:
+    """Runs a Plan. One instance per run."""
+
+    def __init__(self, bus: EventBus, run_id: str, config: ExecutorConfig | RetrySpec) -> None:
         self.bus = bus
         self.run_id = run_id
-        self.retry = retry
+        self.config = config if isinstance(config, ExecutorConfig) else ExecutorConfig(retry=config)
 
     def run(self, plan: Plan, dispatch: Dispatch) -> dict[str, TaskOutcome]:
         outcomes: dict[str, TaskOutcome] = {}
-        skipped_by: dict[str, str] = {}
-        for task in plan.order():
-            if task.id in skipped_by:
-                cause = skipped_by[task.id]
-                outcomes[task.id] = TaskOutcome(task.id, "skipped")
-                self._emit("task_skipped", task, cause=cause)
-                continue
-            outcome = self._run_task(task, dispatch)
-            outcomes[task.id] = outcome
-            if outcome.status == "failed":
-                for down in plan.downstream(task.id):
-                    skipped_by.setdefault(down, task.id)
+        waiting = {t.id: set(t.depends_on) for t in plan.order()}
+        tokens: dict[str, CancelToken] = {}
+        running: dict[Future[TaskOutcome], tuple[Task, float]] = {}
+        stop = False
+        pool = ThreadPoolExecutor(max_workers=max(1, self.config.workers))
+        try:
+            while waiting or running:
+                if not stop:
+                    for task_id in sorted(t for t, deps in waiting.items() if not deps):
+                        if len(running) >= self.config.workers:
+                            break
+                        del waiting[task_id]
+                        task = plan.tasks[task_id]
+                        tokens[task_id] = CancelToken()
+                        future = pool.submit(self._run_task, task, dispatch, tokens[task_id])
+                        running[future] = (task, time.monotonic())
+                if not running:
+                    for task_id in list(waiting):  # stopped: what never started is skipped
+                        self._skip(plan.tasks[task_id], "fail-fast", outcomes)
+                        del waiting[task_id]
+                    break
+                done, _ = wait(
+                    list(running), timeout=self._next_deadline(running), return_when=FIRST_COMPLETED
+                )
+                self._enforce_timeouts(running, tokens)
+                for future in done:
+                    task, _started = running.pop(future)
+                    outcome = future.result()
+                    outcomes[task.id] = outcome
+                    if outcome.status == "success":
+                        for deps in waiting.values():
+                            deps.discard(task.id)
+                        continue
+                    for down in plan.downstream(task.id):
+                        if down in waiting:
+                            self._skip(plan.tasks[down], task.id, outcomes)
+                            del waiting[down]
+                    if self.config.fail_fast and not stop:
+                        stop = True
+                        for token in tokens.values():
+                            token.cancel(f"--fail-fast after {task.id} failed")
+        except KeyboardInterrupt:
+            for token in tokens.values():
+                token.cancel("interrupted")
+            wait(list(running), timeout=30)
+            raise RunInterrupted("interrupted; nothing was committed") from None
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
         return outcomes
 
-    def _run_task(self, task: Task, dispatch: Dispatch) -> TaskOutcome:
+    def _skip(self, task: Task, cause: str, outcomes: dict[str, TaskOutcome]) -> None:
+        outcomes[task.id] = TaskOutcome(task.id, "skipped")
+        self._emit("task_skipped", task, cause=cause)
+
+    def _timeout_of(self, task: Task) -> float | None:
+        return self.config.task_timeout.get(task.id, self.config.timeout_s)
+
+    def _next_deadline(
+        self, running: dict[Future[TaskOutcome], tuple[Task, float]]
+    ) -> float | None:
+        remaining = [
+            started + limit - time.monotonic()
+            for task, started in running.values()
+            if (limit := self._timeout_of(task)) is not None
+        ]
+        return max(0.01, min(remaining)) if remaining else None
+
+    def _enforce_timeouts(
+        self,
+        running: dict[Future[TaskOutcome], tuple[Task, float]],
+        tokens: dict[str, CancelToken],
+    ) -> None:
+        now = time.monotonic()
+        for task, started in running.values():
+            limit = self._timeout_of(task)
+            if limit is not None and now - started > limit:
+                tokens[task.id].cancel(f"task {task.id} exceeded its time limit of {limit:g}s")
+
+    def _run_task(self, task: Task, dispatch: Dispatch, token: CancelToken) -> TaskOutcome:
         started = time.perf_counter()
         self._emit("task_started", task, action=task.action)
+        retry = self.config.task_retry.get(task.id, self.config.retry)
+        endpoint = task.params.get("endpoint")
+        breaker = (
+            self.config.breakers.get(
+                endpoint,
+                failure_threshold=self.config.breaker.failure_threshold,
+                cooldown_s=self.config.breaker.cooldown_s,
+                listener=lambda ep, old, new: self._emit(
+                    "breaker", task, endpoint=ep, old=old, new=new
+                ),
+            )
+            if endpoint
+            else None
+        )
         attempts = 0
+
+        def attempt() -> Any:
+            nonlocal attempts
+            token.check()
+            attempts += 1
+            self._emit("task_attempt", task, attempt=attempts)
+            if breaker is not None:
+                breaker.before_call()
+            try:
+                result = dispatch(task, token)
+            except TransientError:
+                if breaker is not None:
+                    breaker.record_failure()
+                raise
+            if breaker is not None:
+                breaker.record_success()
+            return result
+
         retrying = Retrying(
-            stop=stop_after_attempt(self.retry.attempts),
-            wait=self._wait,
+            stop=stop_after_attempt(retry.attempts),
+            wait=lambda state: self._wait(retry, state),
             retry=retry_if_exception_type(TransientError),
             reraise=True,
+            sleep=token.wait,
             before_sleep=lambda state: self._emit(
                 "task_retried",
                 task,
                 attempt=state.attempt_number,
+                wait_s=round(state.upcoming_sleep, 3),
                 error=str(state.outcome.exception()) if state.outcome else "",
             ),
         )
         try:
-            for attempt in retrying:
-                with attempt:
-                    attempts += 1
-                    result = dispatch(task)
-        except Exception as exc:  # every failure becomes an outcome; the caller decides
+            result = retrying(attempt)
+        except BaseException as exc:  # every failure becomes an outcome; the caller decides
+            if token.cancelled and not isinstance(exc, TaskCancelled):
+                exc = TaskCancelled(f"cancelled: {token.reason}")
             duration = time.perf_counter() - started
             self._emit(
                 "task_failed",
                 task,
                 error=str(exc),
                 attempts=attempts,
+                error_type=type(exc).__name__,
                 user_error=isinstance(exc, AoetlError),
             )
             return TaskOutcome(task.id, "failed", None, exc, attempts, duration)
         duration = time.perf_counter() - started
-        self._emit("task_finished", task, duration_s=duration, attempts=attempts)
+        self._emit("task_finished", task, duration_s=round(duration, 4), attempts=attempts)
         return TaskOutcome(task.id, "success", result, None, attempts, duration)
 
-    def _wait(self, state: RetryCallState) -> float:
+    @staticmethod
+    def _wait(retry: RetrySpec, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
         if isinstance(exc, TransientError) and exc.retry_after is not None:
-            return min(exc.retry_after, self.retry.cap_s)
-        jitter = wait_random_exponential(multiplier=self.retry.base_s, max=self.retry.cap_s)
+            return min(exc.retry_after, retry.cap_s)
+        jitter = wait_random_exponential(multiplier=retry.base_s, max=retry.cap_s)
         return float(jitter(state))
 
     def _emit(self, kind: str, task: Task, **data: Any) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from .loader import is_spec_file, load_spec, validate_spec
 from .models import (
     DEFAULT_TARGET,
+    BreakerSpec,
     CheckSpec,
     CsvOptions,
     Mode,
@@ -12,12 +13,14 @@ from .models import (
     RetrySpec,
     SourceSpec,
     TargetSpec,
+    TaskOptions,
     TransformStep,
 )
 from .uri import ParsedUri, parse_uri, target_kind
 
 __all__ = [
     "DEFAULT_TARGET",
+    "BreakerSpec",
     "CheckSpec",
     "CsvOptions",
     "Mode",
@@ -26,6 +29,7 @@ __all__ = [
     "RetrySpec",
     "SourceSpec",
     "TargetSpec",
+    "TaskOptions",
     "TransformStep",
     "is_spec_file",
     "json_schema",

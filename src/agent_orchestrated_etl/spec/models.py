@@ -164,6 +164,24 @@ class RetrySpec(Model):
     cap_s: float = Field(30.0, gt=0, description="Largest backoff, in seconds.")
 
 
+class BreakerSpec(Model):
+    """Circuit breaker for each external endpoint (host:port or URI without password)."""
+
+    failure_threshold: int = Field(
+        5, ge=1, description="Consecutive transient failures that open the circuit."
+    )
+    cooldown_s: float = Field(
+        30.0, gt=0, description="Seconds an open circuit fails fast before one trial call."
+    )
+
+
+class TaskOptions(Model):
+    """Settings for one task, by table name or task id; they override the pipeline's."""
+
+    retries: RetrySpec | None = Field(None, description="Retries for this task only.")
+    timeout_s: float | None = Field(None, gt=0, description="Time limit for this task.")
+
+
 class PipelineSpec(Model):
     """One pipeline: extract from ``source``, apply ``transforms``, load into ``target``."""
 
@@ -179,6 +197,16 @@ class PipelineSpec(Model):
     mode: Mode = Field("append", description="append, replace (swap), or merge (upsert on key).")
     key: tuple[str, ...] = Field((), description="Key columns; required for mode merge.")
     retries: RetrySpec = Field(default_factory=RetrySpec, description="Transient-failure retries.")
+    timeout_s: float | None = Field(
+        None, gt=0, description="Time limit for each task; a task over it is cancelled and fails."
+    )
+    breaker: BreakerSpec = Field(
+        default_factory=BreakerSpec, description="Circuit breaker settings per endpoint."
+    )
+    tasks: dict[str, TaskOptions] = Field(
+        default_factory=dict,
+        description="Per-task overrides, keyed by table name or task id (load:orders).",
+    )
     max_bad_rows: int | None = Field(
         None,
         ge=0,

@@ -1,0 +1,300 @@
+"""Run one pipeline, exactly once: plan, stage each table with a checkpoint, commit once.
+
+``dispatch`` is the one place that turns a Task into connector calls; the Coordinator of the
+agents feature takes it over later without changing the Executor.
+
+A run that fails or is killed keeps what it staged. Running the same pipeline again (same
+spec, unchanged files), or ``--resume RUN_ID``, continues that run: tables whose checkpoint
+matches are not read again, the rest are loaded, and the commit makes them all visible.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..connectors import (
+    BadRow,
+    Checkpoint,
+    Destination,
+    LoadResult,
+    Resource,
+    StagedTable,
+    destination_for,
+)
+from ..engine import (
+    CancelToken,
+    Event,
+    EventBus,
+    Executor,
+    ExecutorConfig,
+    RunInterrupted,
+    RunResult,
+    TableResult,
+    Task,
+)
+from ..errors import AoetlError, NotSupportedError, TooManyBadRowsError, UserError
+from ..spec import PipelineSpec, validate_spec
+from ..state import DlqEntry, StateStore
+from ..transform import apply_steps
+from .monitor import MonitorAgent
+from .planner import PipelinePlan, plan_pipeline, spec_hash
+
+
+@dataclass
+class RunOptions:
+    """How to run, beyond the spec itself."""
+
+    home: Path
+    base_dir: Path = field(default_factory=Path.cwd)
+    run_id: str | None = None  # resume this run
+    fresh: bool = False  # do not resume an unfinished run of the same pipeline
+    workers: int = field(default_factory=lambda: os.cpu_count() or 1)
+    fail_fast: bool = False
+
+
+def new_run_id() -> str:
+    return time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+
+
+def spec_of_run(store: StateStore, run_id: str) -> tuple[str, PipelineSpec]:
+    """The full id and the spec of an earlier run, for --resume."""
+    record = store.find_run(run_id)
+    if record is None or not record.spec_json:
+        raise UserError(f"no run matches {run_id!r}; list runs with 'aoetl runs'")
+    return record.run_id, validate_spec(json.loads(record.spec_json))
+
+
+def run_pipeline(spec: PipelineSpec, options: RunOptions, bus: EventBus | None = None) -> RunResult:
+    """Run ``spec`` end to end. Never raises for a failed run: the result says what failed."""
+    bus = bus or EventBus()
+    store = StateStore(options.home)
+    MonitorAgent(store).attach(bus)
+    digest = spec_hash(spec)
+    run_id, notes = options.run_id, []
+    if run_id is None and not options.fresh:
+        previous = store.resumable_run(spec.name, digest)
+        if previous is not None:
+            run_id = previous.run_id
+            notes.append(f"resuming run {run_id} ({previous.status}) from its checkpoints")
+    run_id = run_id or new_run_id()
+    started = time.perf_counter()
+    store.start_run(
+        run_id, spec.name, spec.target.uri, spec_json=spec.model_dump_json(), spec_hash=digest
+    )
+    bus.publish(Event("run_started", run_id, data={"pipeline": spec.name}))
+    result = RunResult(run_id, spec.name, "failed", 0.0, notes=notes)
+    status = "failed"
+    try:
+        planned = plan_pipeline(spec)
+        result.notes.extend(planned.notes)
+        _Run(planned, options, bus, store, run_id, result).execute()
+        status = "success"
+    except RunInterrupted as exc:
+        result.error, result.exit_code, status = str(exc), exc.exit_code, "interrupted"
+    except AoetlError as exc:
+        result.error, result.exit_code = str(exc), exc.exit_code
+    except Exception as exc:  # an unexpected failure is still a recorded, failed run
+        result.error, result.exit_code = f"{type(exc).__name__}: {exc}", 1
+    result.status = status
+    result.duration_s = time.perf_counter() - started
+    store.finish_run(
+        run_id,
+        status=status,
+        duration_s=result.duration_s,
+        rows_loaded=result.rows_loaded,
+        rows_rejected=result.rows_rejected,
+        error=result.error,
+        result=result.to_dict(),
+    )
+    bus.publish(Event("run_finished", run_id, data=result.to_dict()))
+    return result
+
+
+class _Run:
+    """One execution of a planned pipeline against its destination."""
+
+    def __init__(
+        self,
+        planned: PipelinePlan,
+        options: RunOptions,
+        bus: EventBus,
+        store: StateStore,
+        run_id: str,
+        result: RunResult,
+    ) -> None:
+        self.planned, self.options, self.bus, self.store = planned, options, bus, store
+        self.run_id, self.result = run_id, result
+        self.spec = planned.spec
+        self.destination: Destination = destination_for(self.spec.target, home=options.home)
+        self.loads: dict[str, LoadResult] = {}
+        self.durations: dict[str, float] = {}
+        self.checkpoints: dict[str, Checkpoint] = {}
+
+    def execute(self) -> None:
+        spec, destination = self.spec, self.destination
+        destination.begin(self.run_id, spec.name)
+        try:
+            if destination.committed():
+                self.result.notes.append(f"run {self.run_id} was already committed; nothing to do")
+                return
+            self.checkpoints = destination.checkpoints()
+            outcomes = Executor(self.bus, self.run_id, self._config()).run(
+                self.planned.plan, self.dispatch
+            )
+            for task_id, outcome in outcomes.items():
+                if outcome.status == "failed" and task_id.startswith("load:"):
+                    self._dead_letter_task(task_id, outcome.error)
+            committed = (
+                outcomes.get("commit") is not None and outcomes["commit"].status == "success"
+            )
+            self._fill_result(committed)
+            failed = [o for o in outcomes.values() if o.status == "failed"]
+            if failed and failed[0].error is not None:
+                raise failed[0].error
+        finally:
+            destination.close()
+
+    def _config(self) -> ExecutorConfig:
+        spec = self.spec
+        task_retry, task_timeout = {}, {}
+        for name, opts in spec.tasks.items():
+            task_id = name if ":" in name or name == "commit" else f"load:{name}"
+            if opts.retries is not None:
+                task_retry[task_id] = opts.retries
+            if opts.timeout_s is not None:
+                task_timeout[task_id] = opts.timeout_s
+        return ExecutorConfig(
+            workers=self.options.workers,
+            fail_fast=self.options.fail_fast,
+            retry=spec.retries,
+            timeout_s=spec.timeout_s,
+            breaker=spec.breaker,
+            task_retry=task_retry,
+            task_timeout=task_timeout,
+        )
+
+    # -- dispatch: the one place a Task becomes connector calls ------------------------------
+    def dispatch(self, task: Task, token: CancelToken) -> Any:
+        if task.action == "load":
+            return self._load(task.params["resource"], task, token)
+        if task.action == "commit":
+            return self._commit(token)
+        raise NotSupportedError(f"no handler for task action {task.action!r}")
+
+    def _load(self, resource: Resource, task: Task, token: CancelToken) -> LoadResult:
+        fingerprint = self.planned.fingerprints[resource.name]
+        done = self.checkpoints.get(resource.name)
+        if done is not None and done.fingerprint == fingerprint:
+            self.bus.publish(Event("task_resumed", self.run_id, task.id, {"rows": done.rows}))
+            loaded = LoadResult(resource.name, self.destination.display, done.rows)
+            self.loads[resource.name] = loaded
+            return loaded
+        started = time.perf_counter()
+        relation = self.planned.source.relation(resource)
+        relation = apply_steps(relation, self.spec.transforms, base_dir=self.options.base_dir)
+        context = json.dumps(
+            {
+                "format": resource.format,
+                "columns": resource.columns,
+                "read_options": resource.read_options,
+            }
+        )
+
+        def record_bad(rows: list[BadRow]) -> None:
+            self.store.add_dlq(
+                self.run_id,
+                (DlqEntry(b.table, b.file, b.line, b.reason, b.raw, context=context) for b in rows),
+            )
+
+        with _ProgressPoller(self.destination, self.bus, self.run_id, task.id):
+            loaded = self.destination.write(
+                resource.name,
+                relation,
+                mode=self.spec.mode,
+                key=self.spec.key,
+                fingerprint=fingerprint,
+                record_bad=record_bad,
+                on_cancel=token.on_cancel,
+            )
+        token.check()
+        self.loads[resource.name] = loaded
+        self.durations[resource.name] = time.perf_counter() - started
+        self.bus.publish(
+            Event("progress", self.run_id, task.id, {"fraction": 1.0, "rows": loaded.rows_loaded})
+        )
+        return loaded
+
+    def _commit(self, token: CancelToken) -> dict[str, int]:
+        token.check()
+        self.checkpoints = self.destination.checkpoints()
+        rejected = sum(c.bad_rows for c in self.checkpoints.values())
+        if self.spec.max_bad_rows is not None and rejected > self.spec.max_bad_rows:
+            self.destination.discard()  # this run is over: nothing of it may load later
+            raise TooManyBadRowsError(rejected, self.spec.max_bad_rows)
+        staged = [
+            StagedTable(r.name, self.spec.mode, self.spec.key) for r in self.planned.resources
+        ]
+        return self.destination.commit(staged)
+
+    # -- results and dead letters -------------------------------------------------------------
+    def _fill_result(self, committed: bool) -> None:
+        for resource in self.planned.resources:
+            name = resource.name
+            loaded = self.loads.get(name)
+            check = self.checkpoints.get(name)
+            if loaded is None:
+                continue
+            bad = check.bad_rows if check is not None else len(loaded.bad_rows)
+            self.result.tables[name] = TableResult(
+                (check.rows if check is not None else loaded.rows_loaded) if committed else 0,
+                bad,
+                f"{self.destination.display}#{name}",
+                loaded.fused,
+                loaded.columns_added,
+                loaded.columns_widened,
+                self.durations.get(name, 0.0),
+            )
+
+    def _dead_letter_task(self, task_id: str, error: BaseException | None) -> None:
+        table = task_id.removeprefix("load:")
+        payload = json.dumps({"run_id": self.run_id, "task": task_id})
+        self.store.add_dlq(
+            self.run_id,
+            [DlqEntry(table, None, None, str(error), payload, kind="task")],
+        )
+
+
+class _ProgressPoller:
+    """Polls the destination's engine for progress while a load runs, as events."""
+
+    def __init__(self, destination: Destination, bus: EventBus, run_id: str, task_id: str) -> None:
+        self._probe = getattr(destination, "progress", None)
+        self._bus, self._run_id, self._task_id = bus, run_id, task_id
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def __enter__(self) -> _ProgressPoller:
+        if self._probe is not None:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(0.2):
+            assert self._probe is not None
+            fraction = self._probe()
+            if fraction >= 0:
+                self._bus.publish(
+                    Event("progress", self._run_id, self._task_id, {"fraction": fraction})
+                )
