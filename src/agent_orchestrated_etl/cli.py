@@ -28,8 +28,9 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console()
-err = Console(stderr=True)
+# No emoji codes: 'load:a:' is a task id, not ':a:'.
+out = Console(emoji=False)
+err = Console(stderr=True, emoji=False)
 _state = {"verbose": False}
 
 

@@ -61,7 +61,7 @@ def plan_pipeline(spec: PipelineSpec) -> PipelinePlan:
         Task(
             f"load:{r.name}",
             "load",
-            params={"resource": r},
+            params={"resource": r, "endpoint": getattr(source, "endpoint", None)},
             description=f"{r.format}, {len(r.locations)} file(s) -> table {r.name} ({spec.mode})"
             + (f", {len(steps)} transform step(s)" if steps else "")
             + ("; one DuckDB statement" if fused else "; streamed through Python"),

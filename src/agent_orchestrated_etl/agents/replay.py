@@ -104,7 +104,10 @@ def _replay_rows(
     context = json.loads(entries[0].context or "{}")
     fmt = context.get("format", "csv")
     ids = sorted(e.id for e in entries if e.id is not None)
-    replay_id = "replay-" + hashlib.sha256(json.dumps(ids).encode()).hexdigest()[:12]
+    # The same entries at the same attempt give the same id: a replay repeated after its
+    # commit is recognised; a new attempt (after a fix) is a new replay.
+    attempt = sorted((e.id, e.attempts) for e in entries if e.id is not None)
+    replay_id = "replay-" + hashlib.sha256(json.dumps(attempt).encode()).hexdigest()[:12]
     with tempfile.TemporaryDirectory(prefix="aoetl-replay-") as tmp:
         path = Path(tmp) / f"replay.{'jsonl' if fmt == 'ndjson' else fmt}"
         if fmt == "csv":

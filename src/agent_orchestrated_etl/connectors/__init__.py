@@ -12,7 +12,13 @@ from .base import (
     Source,
     StagedTable,
 )
-from .registry import CONNECTORS, destination_for, source_for
+from .registry import (
+    CONNECTORS,
+    destination_for,
+    register_destination,
+    register_source,
+    source_for,
+)
 
 __all__ = [
     "CONNECTORS",
@@ -26,5 +32,7 @@ __all__ = [
     "Source",
     "StagedTable",
     "destination_for",
+    "register_destination",
+    "register_source",
     "source_for",
 ]

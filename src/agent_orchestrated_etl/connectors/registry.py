@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import UnknownConnectorError
@@ -49,8 +50,24 @@ TARGET_SCHEMES = ("duckdb", "parquet", "csv")
 
 
 def known(kind: str) -> str:
-    schemes = SOURCE_SCHEMES if kind == "source" else TARGET_SCHEMES
+    schemes = (
+        (*SOURCE_SCHEMES, *_SOURCES) if kind == "source" else (*TARGET_SCHEMES, *_DESTINATIONS)
+    )
     return ", ".join(f"{s}://" for s in schemes)
+
+
+_SOURCES: dict[str, Callable[[SourceSpec], Source]] = {}
+_DESTINATIONS: dict[str, Callable[[TargetSpec, Path], Destination]] = {}
+
+
+def register_source(scheme: str, factory: Callable[[SourceSpec], Source]) -> None:
+    """Add a source connector for ``scheme://`` URIs (plugins and test doubles use this)."""
+    _SOURCES[scheme] = factory
+
+
+def register_destination(scheme: str, factory: Callable[[TargetSpec, Path], Destination]) -> None:
+    """Add a destination connector for ``scheme://`` URIs."""
+    _DESTINATIONS[scheme] = factory
 
 
 def source_for(spec: SourceSpec) -> Source:
@@ -60,6 +77,8 @@ def source_for(spec: SourceSpec) -> Source:
         UnknownConnectorError: the scheme has no connector; the message lists the known ones.
     """
     parsed = parse_uri(spec.uri)
+    if parsed.scheme in _SOURCES:
+        return _SOURCES[parsed.scheme](spec)
     if parsed.scheme == "file":
         from .files import FileSource
 
@@ -74,6 +93,8 @@ def source_for(spec: SourceSpec) -> Source:
 def destination_for(spec: TargetSpec, *, home: Path) -> Destination:
     """The Destination for a TargetSpec (see :func:`source_for` for errors)."""
     parsed = target_kind(spec.uri, spec.format)
+    if parsed.scheme in _DESTINATIONS:
+        return _DESTINATIONS[parsed.scheme](spec, home)
     if parsed.scheme == "duckdb":
         from .duckdb_target import DuckDBDestination
 
