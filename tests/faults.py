@@ -49,7 +49,9 @@ class FaultySource:
     def __init__(self, spec: SourceSpec) -> None:
         self.tables = {
             name: int(rows)
-            for name, rows in (part.split(":") for part in spec.uri.removeprefix("faulty://").split(","))
+            for name, rows in (
+                part.split(":") for part in spec.uri.removeprefix("faulty://").split(",")
+            )
         }
 
     def discover(self) -> list[Resource]:

@@ -307,6 +307,7 @@ def runs(
     from .state import StateStore
 
     store = StateStore(home_dir())
+    store.mark_dead_runs()
     if show:
         record = store.find_run(show)
         if record is None:

@@ -32,7 +32,9 @@ def test_replay_after_the_cause_is_fixed_is_exactly_once(tmp_path: Path) -> None
         "name: orders\nsource:\n  uri: orders.csv\n  csv: {null_values: ['', 'N/A', 'n/a']}\n"
         "target: duckdb:///w.duckdb\n"
     )
-    proc = run_cli("dlq", "replay", "--run", run_id, "--pipeline", "fixed.yaml", "--json", cwd=tmp_path)
+    proc = run_cli(
+        "dlq", "replay", "--run", run_id, "--pipeline", "fixed.yaml", "--json", cwd=tmp_path
+    )
     outcome = json.loads(proc.stdout)
     assert len(outcome["replayed"]) == 2 and len(outcome["still_bad"]) == 1
     rows = query(tmp_path / "w.duckdb", "SELECT id, amount FROM orders WHERE id >= 60 ORDER BY id")

@@ -97,7 +97,8 @@ def test_fresh_start_ignores_the_unfinished_run(work: Path) -> None:
     assert second.run_id != first.run_id
     # the abandoned run's staging is dropped when the new run commits
     stages = query(
-        work / "w.duckdb", "SELECT count(*) FROM duckdb_tables() WHERE table_name LIKE '_aoetl_stage%'"
+        work / "w.duckdb",
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name LIKE '_aoetl_stage%'",
     )
     assert stages == [(0,)]
 
