@@ -22,6 +22,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/file_to_duckdb.py
+	$(BIN)/python bench/engine.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench examples

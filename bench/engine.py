@@ -27,7 +27,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from agent_orchestrated_etl.engine import CancelToken, EventBus, Executor, ExecutorConfig, Plan, Task
+from agent_orchestrated_etl.engine import (
+    CancelToken,
+    EventBus,
+    Executor,
+    ExecutorConfig,
+    Plan,
+    Task,
+)
 from agent_orchestrated_etl.spec import RetrySpec
 
 HERE = Path(__file__).resolve().parent
@@ -104,15 +111,21 @@ def recovery_trial(root: Path) -> dict[str, float]:
     os.kill(first.pid, signal.SIGKILL)
     first.wait()
     start = time.time()
-    subprocess.run([*cmd, "--monitor", "second.jsonl"], cwd=root, env=env, check=True,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [*cmd, "--monitor", "second.jsonl"],
+        cwd=root,
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     total = time.time() - start
     events = [json.loads(line) for line in (root / "second.jsonl").read_text().splitlines()]
     resumed = {e["task_id"] for e in events if e["kind"] == "task_resumed"}
     first_new = next(
         e["at"]
         for e in events
-        if e["kind"] == "task_started" and e["task_id"].startswith("load:")
+        if e["kind"] == "task_started"
+        and e["task_id"].startswith("load:")
         and e["task_id"] not in resumed
     )
     return {
@@ -133,8 +146,10 @@ def main() -> None:
     for workers in (1, 2):
         r = overhead(args.tasks, workers)
         results[f"overhead_workers_{workers}"] = r
-        print(f"  workers={workers}: {r['seconds']:.3f} s, {r['ms_per_task']:.3f} ms/task "
-              f"({r['events']:,} events)  goal <= 2 ms/task")
+        print(
+            f"  workers={workers}: {r['seconds']:.3f} s, {r['ms_per_task']:.3f} ms/task "
+            f"({r['events']:,} events)  goal <= 2 ms/task"
+        )
     results["plain_python_loop_ms_per_task"] = loop_ms
     print(f"  plain Python loop (peer floor): {loop_ms:.5f} ms/task")
 
@@ -147,8 +162,10 @@ def main() -> None:
         finally:
             shutil.rmtree(root, ignore_errors=True)
         trials.append(trial)
-        print(f"  trial {i + 1}: loading resumed {trial['recovery_s']:.3f} s after restart "
-              f"({trial['tables_resumed']} tables from checkpoints)")
+        print(
+            f"  trial {i + 1}: loading resumed {trial['recovery_s']:.3f} s after restart "
+            f"({trial['tables_resumed']} tables from checkpoints)"
+        )
     median = statistics.median(t["recovery_s"] for t in trials)
     results["recovery"] = {"trials": trials, "median_s": median}
     print(f"  median {median:.3f} s  goal <= 1 s (reference project: < 30 s)")

@@ -1,4 +1,4 @@
-"""A Rich progress view fed by run events: one bar per table, with rows per second at the end."""
+"""A Rich live view fed by run events: one line per table, with its state and rows per second."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ class ProgressView:
             TextColumn("{task.description}"),
             BarColumn(),
             TextColumn("{task.percentage:>3.0f}%"),
-            TextColumn("{task.fields[rate]}"),
+            TextColumn("{task.fields[state]}"),
             TimeElapsedColumn(),
             console=console,
             transient=False,
@@ -26,23 +26,46 @@ class ProgressView:
         self._tasks: dict[str, TaskID] = {}
         self._started: dict[str, float] = {}
 
-    def handle(self, event: Event) -> None:
-        if event.kind == "run_started":
-            self.progress.start()
-        elif event.kind == "task_started" and event.task_id and event.data.get("action") == "load":
-            self._started[event.task_id] = time.perf_counter()
-            self._tasks[event.task_id] = self.progress.add_task(
-                event.task_id.removeprefix("load:"), total=1.0, rate=""
+    def _line(self, task_id: str) -> TaskID:
+        if task_id not in self._tasks:
+            self._started[task_id] = time.perf_counter()
+            self._tasks[task_id] = self.progress.add_task(
+                task_id.removeprefix("load:"), total=1.0, state="loading"
             )
-        elif event.kind == "progress" and event.task_id in self._tasks:
-            task = self._tasks[event.task_id]
-            rows = event.data.get("rows")
-            rate = ""
-            if rows is not None:
-                elapsed = time.perf_counter() - self._started[event.task_id]
-                rate = (
-                    f"{rows:,} rows, {rows / elapsed:,.0f} rows/s" if elapsed else f"{rows:,} rows"
-                )
-            self.progress.update(task, completed=float(event.data["fraction"]), rate=rate)
-        elif event.kind == "run_finished":
+        return self._tasks[task_id]
+
+    def handle(self, event: Event) -> None:
+        kind, task_id = event.kind, event.task_id
+        if kind == "run_started":
+            self.progress.start()
+        elif kind == "run_finished":
             self.progress.stop()
+        elif task_id is None or not task_id.startswith("load:"):
+            return
+        elif kind == "task_started":
+            self._line(task_id)
+        elif kind == "task_resumed":
+            rows = event.data.get("rows", 0)
+            self.progress.update(
+                self._line(task_id), completed=1.0, state=f"{rows:,} rows, from checkpoint"
+            )
+        elif kind == "progress":
+            rows = event.data.get("rows")
+            state = "loading"
+            if rows is not None:
+                elapsed = time.perf_counter() - self._started.get(task_id, time.perf_counter())
+                state = f"{rows:,} rows, {rows / elapsed:,.0f} rows/s" if elapsed else f"{rows:,}"
+            self.progress.update(
+                self._line(task_id), completed=float(event.data["fraction"]), state=state
+            )
+        elif kind == "task_retried":
+            wait = event.data.get("wait_s", 0)
+            self.progress.update(
+                self._line(task_id), state=f"retry {event.data.get('attempt')} in {wait:.1f}s"
+            )
+        elif kind == "task_failed":
+            self.progress.update(self._line(task_id), state="[red]failed[/]")
+        elif kind == "task_skipped":
+            self.progress.update(
+                self._line(task_id), state=f"skipped: {event.data.get('cause')} failed"
+            )
