@@ -34,13 +34,18 @@ def aoetl(*args: str) -> str:
 
 
 def main() -> None:
+    if WAREHOUSE.exists():  # the demo owns this file: start from an empty warehouse each time
+        WAREHOUSE.unlink()
     aoetl("run", "examples/sample_data", "--to", "duckdb:///warehouse.duckdb", "--mode", "replace")
     result = json.loads(aoetl("run", "examples/orders_pipeline.yaml", "--json"))
     print(f"\nthe pipeline merged {result['tables']['orders_clean']['rows_loaded']} rows")
 
     con = duckdb.connect(str(WAREHOUSE), read_only=True)
     print("\nWhat is in warehouse.duckdb:")
-    for (table,) in con.execute("SELECT table_name FROM duckdb_tables() ORDER BY 1").fetchall():
+    tables = con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main' ORDER BY 1"
+    ).fetchall()
+    for (table,) in tables:
         (n,) = con.execute(f'SELECT count(*) FROM "{table}"').fetchone() or (0,)
         cols = con.execute(f"SELECT count(*) FROM duckdb_columns() WHERE table_name = '{table}'")
         print(f"  {table:<14} {n:>5} rows  {cols.fetchone()[0]:>2} columns")  # type: ignore[index]

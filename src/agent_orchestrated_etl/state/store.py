@@ -111,6 +111,7 @@ class StateStore:
         self.path = home / "state.db"
         with self._connect() as con:
             con.executescript(_SCHEMA)
+            _add_missing_columns(con)
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -317,6 +318,32 @@ class StateStore:
                 "UPDATE dlq SET reason = ?, attempts = attempts + 1 WHERE id = ?",
                 [(reason, i) for i, reason in reasons.items()],
             )
+
+
+_COLUMNS = {
+    "runs": {
+        "spec_json": "TEXT",
+        "spec_hash": "TEXT",
+        "pid": "INTEGER",
+        "host": "TEXT",
+        "attempts": "INTEGER DEFAULT 1",
+    },
+    "dlq": {
+        "context": "TEXT",
+        "status": "TEXT NOT NULL DEFAULT 'open'",
+        "attempts": "INTEGER NOT NULL DEFAULT 0",
+        "replay_run_id": "TEXT",
+    },
+}
+
+
+def _add_missing_columns(con: sqlite3.Connection) -> None:
+    """Upgrade a state database written by an earlier version in place."""
+    for table, columns in _COLUMNS.items():
+        have = {row[1] for row in con.execute(f"PRAGMA table_info({table})")}
+        for name, decl in columns.items():
+            if name not in have:
+                con.execute(f"ALTER TABLE {table} ADD COLUMN {name} {decl}")
 
 
 def _alive(pid: int) -> bool:
