@@ -25,6 +25,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/engine.py
 
 lint: $(STAMP)
+	$(BIN)/detect-secrets-hook --baseline .secrets.baseline $$(git ls-files --cached --others --exclude-standard src examples)
 	$(BIN)/ruff check src tests bench examples
 	$(BIN)/ruff format --check src tests bench examples
 	$(BIN)/mypy

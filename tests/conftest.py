@@ -13,6 +13,8 @@ import pytest
 
 from agent_orchestrated_etl import DataOrchestrator
 
+pytest_plugins = ["tests.servers"]
+
 FIXTURES = Path(__file__).parent / "fixtures"
 AOETL = str(Path(sys.executable).with_name("aoetl"))
 

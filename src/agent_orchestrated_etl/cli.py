@@ -37,11 +37,28 @@ _state = {"verbose": False}
 @app.callback()
 def _root(
     verbose: Annotated[
-        bool, typer.Option("--verbose", "-v", help="Show tracebacks and debug detail.")
+        bool, typer.Option("--verbose", "-v", help="Show tracebacks and debug logs.")
     ] = False,
 ) -> None:
     if verbose:
-        _state["verbose"] = True
+        _verbose()
+
+
+def _verbose() -> None:
+    """-v: debug logs on stderr, through the redaction filter, and tracebacks on errors."""
+    if _state["verbose"]:
+        return
+    _state["verbose"] = True
+    import logging
+
+    from .secrets import RedactingFilter
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RedactingFilter())
+    logger = logging.getLogger("aoetl")
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
 
 
 @app.command()
@@ -136,12 +153,20 @@ def run(
 
       aoetl run --resume 20261123T2242
     """
-    _state["verbose"] = _state["verbose"] or verbose
+    if verbose:
+        _verbose()
     from .agents import RunOptions, run_pipeline, spec_of_run
     from .api import build_spec, home_dir
     from .errors import UserError
     from .spec import is_spec_file, load_spec
 
+    # Precedence: the flag, then the environment, then the pipeline file, then the defaults.
+    env = _env_settings()
+    to = to or env.get("target")
+    mode = mode or env.get("mode")
+    max_bad_rows = max_bad_rows if max_bad_rows is not None else env.get("max_bad_rows")
+    timeout = timeout if timeout is not None else env.get("timeout")
+    workers = workers or env.get("workers")
     home = home_dir()
     run_id = None
     base_dir = Path.cwd()
@@ -179,12 +204,39 @@ def run(
     bus, anomalies = _run_bus(live=not as_json and err.is_terminal, monitor=monitor)
     result = run_pipeline(spec, options, bus)
     if as_json:
-        out.print_json(json.dumps(result.to_dict()))
+        from .secrets import redact_obj
+
+        out.print_json(json.dumps(redact_obj(result.to_dict())))
     else:
         _render(result, home)
         for message in anomalies:
             err.print(f"warning: {message}", markup=False, highlight=False)
     raise typer.Exit(result.exit_code)
+
+
+ENV_SETTINGS = {
+    "AOETL_TARGET": ("target", str),
+    "AOETL_MODE": ("mode", str),
+    "AOETL_MAX_BAD_ROWS": ("max_bad_rows", int),
+    "AOETL_TIMEOUT": ("timeout", float),
+    "AOETL_WORKERS": ("workers", int),
+}
+
+
+def _env_settings() -> dict[str, Any]:
+    import os
+
+    from .errors import UserError
+
+    found: dict[str, Any] = {}
+    for var, (name, kind) in ENV_SETTINGS.items():
+        raw = os.environ.get(var)
+        if raw:
+            try:
+                found[name] = kind(raw)
+            except ValueError:
+                raise UserError(f"{var}={raw!r} is not a valid {kind.__name__}") from None
+    return found
 
 
 def _list_tasks(spec: Any, as_json: bool) -> None:
@@ -261,7 +313,11 @@ def _render(result: RunResult, home: Path) -> None:
             )
         out.print(f"see all: aoetl runs --show {result.run_id}")
     if result.error:
-        err.print(f"error: {result.error}", markup=False, highlight=False, soft_wrap=True)
+        from .secrets import redact
+
+        if _state["verbose"] and result.traceback:
+            err.print(result.traceback, markup=False, highlight=False)
+        err.print(f"error: {redact(result.error)}", markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -344,6 +400,64 @@ def runs(
             f"{r.duration_s:.2f}s" if r.duration_s is not None else "-",
         )
     out.print(grid)
+
+
+secrets_app = typer.Typer(
+    help="Check the ${…} secret references of a pipeline.", no_args_is_help=True
+)
+app.add_typer(secrets_app, name="secrets")
+
+
+@secrets_app.command("check")
+def secrets_check(
+    pipeline: Annotated[Path, typer.Argument(help="The pipeline file to check.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """Resolve every reference in PIPELINE and say ok or failed for each; never a value.
+
+    The exit code is 1 if any reference fails.
+    """
+    from .secrets import RESOLVER, find
+    from .spec import load_spec
+
+    spec = load_spec(pipeline)
+    texts = _strings(spec.model_dump())
+    refs = {ref.text: ref for text in texts for ref in find(text)}
+    report = []
+    for ref in refs.values():
+        try:
+            RESOLVER.value(ref)
+            report.append(
+                {"reference": ref.text, "provider": ref.provider, "ok": True, "detail": "ok"}
+            )
+        except AoetlError as exc:
+            report.append(
+                {"reference": ref.text, "provider": ref.provider, "ok": False, "detail": str(exc)}
+            )
+    if as_json:
+        out.print_json(json.dumps(report))
+    else:
+        if not report:
+            out.print(f"{pipeline}: no secret references")
+        for row in report:
+            status = "ok" if row["ok"] else "failed"
+            line = f"{status:<7}{row['reference']}"
+            if not row["ok"]:
+                line += f"  {row['detail']}"
+            out.print(line, markup=False, highlight=False, soft_wrap=True)
+    raise typer.Exit(0 if all(r["ok"] for r in report) else 1)
+
+
+def _strings(obj: Any) -> list[str]:
+    if isinstance(obj, str):
+        return [obj]
+    if isinstance(obj, dict):
+        return [s for v in obj.values() for s in _strings(v)] + [
+            s for k in obj for s in _strings(k)
+        ]
+    if isinstance(obj, list | tuple):
+        return [s for v in obj for s in _strings(v)]
+    return []
 
 
 dlq_app = typer.Typer(
@@ -453,9 +567,7 @@ def main() -> None:
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except AoetlError as exc:
-        if _state["verbose"]:
-            err.print_exception()
-        err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        _print_error(str(exc))
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         err.print("interrupted; nothing was committed")
@@ -468,12 +580,19 @@ def main() -> None:
         if callable(show) and isinstance(code, int):
             show()
             sys.exit(code)
-        if _state["verbose"]:
-            err.print_exception()
-        err.print(
-            f"error: {type(exc).__name__}: {exc} (run with -v for the traceback)", markup=False
-        )
+        _print_error(f"{type(exc).__name__}: {exc} (run with -v for the traceback)")
         sys.exit(1)
+
+
+def _print_error(message: str) -> None:
+    """One redacted line; with -v, the redacted traceback first."""
+    from .secrets import redact
+
+    if _state["verbose"]:
+        import traceback
+
+        err.print(redact(traceback.format_exc()), markup=False, highlight=False)
+    err.print(f"error: {redact(message)}", markup=False, highlight=False, soft_wrap=True)
 
 
 if __name__ == "__main__":

@@ -9,9 +9,9 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tests.conftest import query
 
 from agent_orchestrated_etl import DataOrchestrator
+from tests.conftest import query
 
 _counter = itertools.count()
 

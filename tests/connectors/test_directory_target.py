@@ -4,9 +4,9 @@ import os
 from pathlib import Path
 
 import pytest
-from tests.conftest import query
 
 from agent_orchestrated_etl import DataOrchestrator
+from tests.conftest import query
 
 
 def write(path: Path, text: str) -> str:

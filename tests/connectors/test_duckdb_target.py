@@ -3,11 +3,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tests.conftest import query
 
 from agent_orchestrated_etl import DataOrchestrator
 from agent_orchestrated_etl.connectors._schema import fits, plan_evolution
 from agent_orchestrated_etl.errors import SchemaConflictError
+from tests.conftest import query
 
 
 def write(path: Path, text: str) -> str:

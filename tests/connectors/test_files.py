@@ -8,13 +8,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import zstandard
-from tests.conftest import FIXTURES, query
 
 from agent_orchestrated_etl import DataOrchestrator
 from agent_orchestrated_etl.connectors._sniff import detect_encoding, table_name
 from agent_orchestrated_etl.connectors.files import FileSource
 from agent_orchestrated_etl.errors import SourceNotFoundError, UnknownConnectorError
 from agent_orchestrated_etl.spec import SourceSpec
+from tests.conftest import FIXTURES, query
 
 
 def load(orch: DataOrchestrator, source: str | Path, **kw: object) -> object:

@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+
 from tests.conftest import FIXTURES, query, run_cli
 
 pytestmark = pytest.mark.e2e

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from tests.conftest import AOETL, query, run_cli
 
 pytestmark = pytest.mark.e2e

@@ -3,9 +3,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tests.conftest import query
 
 from agent_orchestrated_etl import DataOrchestrator
+from tests.conftest import query
 
 CSV = "id,name,amount,region\n1,ann,10,eu\n2,bob,20,us\n3,cy,30,eu\n3,cy,35,eu\n"
 

@@ -11,9 +11,11 @@ matches are not read again, the rest are loaded, and the commit makes them all v
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 import time
+import traceback
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +42,7 @@ from ..engine import (
     Task,
 )
 from ..errors import AoetlError, NotSupportedError, TooManyBadRowsError, UserError
+from ..secrets import redact, redact_obj
 from ..spec import PipelineSpec, validate_spec
 from ..state import DlqEntry, StateStore
 from ..transform import apply_steps
@@ -59,6 +62,9 @@ class RunOptions:
     fail_fast: bool = False
 
 
+log = logging.getLogger("aoetl.run")
+
+
 def new_run_id() -> str:
     return time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
 
@@ -74,6 +80,7 @@ def spec_of_run(store: StateStore, run_id: str) -> tuple[str, PipelineSpec]:
 def run_pipeline(spec: PipelineSpec, options: RunOptions, bus: EventBus | None = None) -> RunResult:
     """Run ``spec`` end to end. Never raises for a failed run: the result says what failed."""
     bus = bus or EventBus()
+    bus.scrub = _scrub
     store = StateStore(options.home)
     MonitorAgent(store).attach(bus)
     digest = spec_hash(spec)
@@ -100,10 +107,14 @@ def run_pipeline(spec: PipelineSpec, options: RunOptions, bus: EventBus | None =
         result.error, result.exit_code, status = str(exc), exc.exit_code, "interrupted"
     except AoetlError as exc:
         result.error, result.exit_code = str(exc), exc.exit_code
+        result.traceback = redact(traceback.format_exc())
     except Exception as exc:  # an unexpected failure is still a recorded, failed run
         result.error, result.exit_code = f"{type(exc).__name__}: {exc}", 1
+        result.traceback = redact(traceback.format_exc())
     result.status = status
     result.duration_s = time.perf_counter() - started
+    if result.error is not None:
+        result.error = redact(result.error)
     store.finish_run(
         run_id,
         status=status,
@@ -111,7 +122,7 @@ def run_pipeline(spec: PipelineSpec, options: RunOptions, bus: EventBus | None =
         rows_loaded=result.rows_loaded,
         rows_rejected=result.rows_rejected,
         error=result.error,
-        result=result.to_dict(),
+        result=redact_obj(result.to_dict()),
     )
     bus.publish(Event("run_finished", run_id, data=result.to_dict()))
     return result
@@ -197,6 +208,7 @@ class _Run:
             self.loads[resource.name] = loaded
             return loaded
         started = time.perf_counter()
+        log.debug("loading %s from %s", resource.name, ", ".join(resource.locations))
         relation = self.planned.source.relation(resource)
         relation = apply_steps(relation, self.spec.transforms, base_dir=self.options.base_dir)
         context = json.dumps(
@@ -210,7 +222,17 @@ class _Run:
         def record_bad(rows: list[BadRow]) -> None:
             self.store.add_dlq(
                 self.run_id,
-                (DlqEntry(b.table, b.file, b.line, b.reason, b.raw, context=context) for b in rows),
+                (
+                    DlqEntry(
+                        b.table,
+                        b.file,
+                        b.line,
+                        redact(b.reason),
+                        redact(b.raw) if b.raw else b.raw,
+                        context=context,
+                    )
+                    for b in rows
+                ),
             )
 
         with _ProgressPoller(self.destination, self.bus, self.run_id, task.id):
@@ -224,6 +246,12 @@ class _Run:
                 on_cancel=token.on_cancel,
             )
         token.check()
+        log.debug(
+            "staged %s: %d rows, %d rejected",
+            resource.name,
+            loaded.rows_loaded,
+            len(loaded.bad_rows),
+        )
         self.loads[resource.name] = loaded
         self.durations[resource.name] = time.perf_counter() - started
         self.bus.publish(
@@ -267,8 +295,13 @@ class _Run:
         payload = json.dumps({"run_id": self.run_id, "task": task_id})
         self.store.add_dlq(
             self.run_id,
-            [DlqEntry(table, None, None, str(error), payload, kind="task")],
+            [DlqEntry(table, None, None, redact(str(error)), payload, kind="task")],
         )
+
+
+def _scrub(event: Event) -> Event:
+    """Events leave the process through sinks: mask any secret value in them."""
+    return Event(event.kind, event.run_id, event.task_id, redact_obj(event.data), event.at)
 
 
 class _ProgressPoller:

@@ -11,6 +11,7 @@ or is killed before that leaves every target table as it was.
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -18,11 +19,20 @@ from pathlib import Path
 import duckdb
 
 from ..errors import FatalError, UserError
-from ._duck import BadRow, Relation, connect, describe, quote_ident
+from ..secrets import RESOLVER, redact, resolve
+from ._duck import BadRow, Relation, connect, describe, quote_ident, quote_literal
 from ._schema import plan_evolution
 from .base import Checkpoint, LoadResult, StagedTable
 
+log = logging.getLogger("aoetl.duckdb")
 _SEQ = "__aoetl_seq"
+_DB = "aoetl_target"
+
+
+class WrongKeyError(UserError):
+    """The encryption key does not open the DuckDB file."""
+
+
 _META = """
 CREATE SCHEMA IF NOT EXISTS _aoetl;
 CREATE TABLE IF NOT EXISTS _aoetl.checkpoints (
@@ -39,10 +49,13 @@ class DuckDBDestination:
 
     endpoint: str | None = None  # a local file: no circuit breaker
 
-    def __init__(self, path: str, *, home: Path | None = None) -> None:
+    def __init__(
+        self, path: str, *, home: Path | None = None, encryption_key: str | None = None
+    ) -> None:
         self.path = path
         self.display = f"duckdb:///{path}"
         self._home = home
+        self._key_ref = encryption_key  # a reference; resolved only when the file is opened
         self._con: duckdb.DuckDBPyConnection | None = None
         self._active: duckdb.DuckDBPyConnection | None = None
         self._lock = threading.Lock()  # DuckDB runs one statement on all cores; one at a time
@@ -55,8 +68,50 @@ class DuckDBDestination:
         if not parent.is_dir():
             raise UserError(f"folder {parent} does not exist; create it or choose another --to")
         self.run_id, self.pipeline = run_id, pipeline
-        self._con = connect(self.path, home=self._home)
+        log.debug("opening %s%s", self.display, " (encrypted)" if self._key_ref else "")
+        self._con = self._open() if self._key_ref else connect(self.path, home=self._home)
         self._con.execute(_META)
+
+    def _open(self) -> duckdb.DuckDBPyConnection:
+        """Attach an encrypted database; a refused key is resolved afresh once (rotation)."""
+        assert self._key_ref is not None
+        ref = self._key_ref
+
+        def attempt() -> duckdb.DuckDBPyConnection:
+            con = connect(home=self._home)
+            try:
+                con.execute("LOAD httpfs")  # DuckDB writes encrypted files only with OpenSSL
+            except duckdb.Error as exc:
+                con.close()
+                raise UserError(
+                    "encrypted DuckDB targets need the httpfs extension: "
+                    "pip install 'agent-orchestrated-etl[encryption]'"
+                ) from exc
+            try:
+                con.execute(
+                    f"ATTACH {quote_literal(self.path)} AS {_DB} "
+                    f"(ENCRYPTION_KEY {quote_literal(resolve(ref))})"
+                )
+            except duckdb.Error as exc:
+                con.close()
+                if "encryption key" in str(exc).lower():
+                    raise WrongKeyError(
+                        f"the encryption key from {ref} does not open {self.path}; "
+                        f"check the secret, or point the target at another file"
+                    ) from None
+                raise FatalError(f"cannot open {self.path}: {redact(str(exc))}") from None
+            con.execute(f"USE {_DB}")
+            return con
+
+        return RESOLVER.with_fresh_retry(
+            [ref], attempt, is_auth_error=lambda e: isinstance(e, WrongKeyError)
+        )
+
+    def _cursor(self) -> duckdb.DuckDBPyConnection:
+        cur = self.con.cursor()
+        if self._key_ref:
+            cur.execute(f"USE {_DB}")  # a cursor starts in the in-memory catalog
+        return cur
 
     @property
     def con(self) -> duckdb.DuckDBPyConnection:
@@ -128,7 +183,7 @@ class DuckDBDestination:
     ) -> LoadResult:
         """Stage one table and its checkpoint in one transaction."""
         with self._lock:
-            cur = self.con.cursor()
+            cur = self._cursor()
             self._active = cur
             if on_cancel is not None:
                 on_cancel(cur.interrupt)

@@ -15,6 +15,7 @@ from pathlib import Path
 import duckdb
 
 from ..errors import SourceNotFoundError, UserError
+from ..secrets import resolve
 from ..spec import SourceSpec, parse_uri
 from . import _sniff
 from ._duck import BadRow, RejectSink, Relation, connect, quote_ident, quote_literal, sql_list
@@ -28,7 +29,7 @@ class FileSource:
 
     def __init__(self, spec: SourceSpec) -> None:
         self.spec = spec
-        self.path = parse_uri(spec.uri).path
+        self.path = parse_uri(resolve(spec.uri)).path
         self.notes: list[str] = []
         self._con = connect()
 

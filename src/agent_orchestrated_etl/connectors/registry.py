@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import UnknownConnectorError
+from ..secrets import resolve
 from ..spec import SourceSpec, TargetSpec, parse_uri, target_kind
 from ._sniff import FORMATS
 from .base import ConnectorInfo, Destination, Source
@@ -76,7 +77,7 @@ def source_for(spec: SourceSpec) -> Source:
     Raises:
         UnknownConnectorError: the scheme has no connector; the message lists the known ones.
     """
-    parsed = parse_uri(spec.uri)
+    parsed = parse_uri(resolve(spec.uri))
     if parsed.scheme in _SOURCES:
         return _SOURCES[parsed.scheme](spec)
     if parsed.scheme == "file":
@@ -92,13 +93,17 @@ def source_for(spec: SourceSpec) -> Source:
 
 def destination_for(spec: TargetSpec, *, home: Path) -> Destination:
     """The Destination for a TargetSpec (see :func:`source_for` for errors)."""
-    parsed = target_kind(spec.uri, spec.format)
+    parsed = target_kind(resolve(spec.uri), spec.format)
     if parsed.scheme in _DESTINATIONS:
         return _DESTINATIONS[parsed.scheme](spec, home)
     if parsed.scheme == "duckdb":
         from .duckdb_target import DuckDBDestination
 
-        return DuckDBDestination(parsed.path, home=home)
+        return DuckDBDestination(parsed.path, home=home, encryption_key=spec.encryption_key)
+    if spec.encryption_key:
+        raise UnknownConnectorError(
+            f"encryption_key works with DuckDB targets only, not {parsed.scheme}://"
+        )
     if parsed.scheme in ("parquet", "csv"):
         from .directory_target import DirectoryDestination
 

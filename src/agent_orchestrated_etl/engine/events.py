@@ -28,11 +28,16 @@ Observer = Callable[[Event], None]
 
 
 class EventBus:
-    """Delivers each event to every subscriber, in order, from the publishing thread."""
+    """Delivers each event to every subscriber, in order, from the publishing thread.
 
-    def __init__(self) -> None:
+    ``scrub`` rewrites each event before delivery; the runner sets it to the secrets
+    redaction filter, so no sink ever sees a secret value.
+    """
+
+    def __init__(self, scrub: Callable[[Event], Event] | None = None) -> None:
         self._observers: list[Observer] = []
         self._lock = threading.Lock()
+        self.scrub = scrub
 
     def subscribe(self, observer: Observer) -> None:
         with self._lock:
@@ -41,5 +46,7 @@ class EventBus:
     def publish(self, event: Event) -> None:
         with self._lock:
             observers = list(self._observers)
+        if self.scrub is not None:
+            event = self.scrub(event)
         for observer in observers:
             observer(event)

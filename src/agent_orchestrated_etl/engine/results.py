@@ -46,6 +46,7 @@ class RunResult:
     error: str | None = None
     exit_code: int = 0
     notes: list[str] = field(default_factory=list)
+    traceback: str | None = None  # shown with -v; never in --json or history
 
     @property
     def rows_loaded(self) -> int:

@@ -72,6 +72,12 @@ class TargetSpec(Model):
     format: Literal["parquet", "csv"] | None = Field(
         None, description="File format for a directory target (default parquet)."
     )
+    encryption_key: str | None = Field(
+        None,
+        description="Encrypt the DuckDB file with this key (AES-GCM). Give a reference such as "
+        "${secret:vault:kv/warehouse#key}, never the key itself.",
+        json_schema_extra={"secret": True},
+    )
 
 
 class SqlStep(Model):

@@ -1,0 +1,27 @@
+"""Secrets: the ``${…}`` reference syntax, providers (env, file, Vault, AWS), the resolver,
+and the redaction filter that keeps resolved values out of everything aoetl writes."""
+
+from __future__ import annotations
+
+from .providers import Fetched, SecretError, SecretUnavailable
+from .redact import RedactingFilter, redact, redact_obj, register
+from .refs import Reference, ReferenceError, find, has_refs, parse
+from .resolver import RESOLVER, Resolver, resolve
+
+__all__ = [
+    "RESOLVER",
+    "Fetched",
+    "RedactingFilter",
+    "Reference",
+    "ReferenceError",
+    "Resolver",
+    "SecretError",
+    "SecretUnavailable",
+    "find",
+    "has_refs",
+    "parse",
+    "redact",
+    "redact_obj",
+    "register",
+    "resolve",
+]

@@ -1,0 +1,75 @@
+"""One redaction filter for everything aoetl writes: logs, events, errors, results, history.
+
+Every value the resolver hands out is registered here; :func:`redact` replaces each with
+``***``, and any password in a URI with ``***`` too. It is applied where text leaves the
+process (log handlers, event sinks, the CLI's output, the state database), so a secret that
+leaks into an exception message from a driver is still masked.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from ..errors import redact_uri
+
+MASK = "***"
+_MIN_LENGTH = 4  # shorter values would mask ordinary text ("1", "yes")
+
+
+class _Registry:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._values: list[str] = []
+
+    def add(self, value: str) -> None:
+        if len(value) < _MIN_LENGTH:
+            return
+        with self._lock:
+            if value not in self._values:
+                # Longest first, so a value containing another is masked whole.
+                self._values = sorted([*self._values, value], key=len, reverse=True)
+
+    def values(self) -> list[str]:
+        with self._lock:
+            return list(self._values)
+
+
+_REGISTRY = _Registry()
+
+
+def register(value: str) -> None:
+    """Mask ``value`` from now on, wherever aoetl writes."""
+    _REGISTRY.add(value)
+
+
+def redact(text: str) -> str:
+    """``text`` with every registered secret and every URI password replaced by ``***``."""
+    for value in _REGISTRY.values():
+        if value in text:
+            text = text.replace(value, MASK)
+    return redact_uri(text)
+
+
+def redact_obj(obj: Any) -> Any:
+    """Redact every string inside dicts, lists and tuples."""
+    if isinstance(obj, str):
+        return redact(obj)
+    if isinstance(obj, dict):
+        return {k: redact_obj(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return type(obj)(redact_obj(v) for v in obj)
+    return obj
+
+
+class RedactingFilter(logging.Filter):
+    """A logging filter that renders each record and masks it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = redact(record.getMessage())
+        record.args = None
+        if record.exc_info and record.exc_info[1] is not None:
+            record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None
+        return True

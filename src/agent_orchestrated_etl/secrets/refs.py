@@ -1,0 +1,87 @@
+"""The reference syntax: ``${env:NAME}``, ``${env:NAME:-default}``, ``${file:PATH#key}``,
+``${secret:vault:MOUNT/PATH#key}`` and ``${secret:aws:SECRET_ID#json_key}``.
+
+A reference stands for a value that is looked up at the last moment, inside a connector. Specs,
+run history, events and exported files keep the reference text, never the value.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ..errors import UserError
+
+_REF = re.compile(r"\$\{(?P<body>[^}]+)\}")
+PROVIDERS = ("env", "file", "vault", "aws")
+
+
+@dataclass(frozen=True)
+class Reference:
+    """One parsed ``${…}`` reference.
+
+    Attributes:
+        text: the reference as written, e.g. ``${secret:vault:kv/app#password}``.
+        provider: env, file, vault or aws.
+        path: the variable name, file path, Vault path or AWS secret id.
+        key: the part after ``#``: a key in a JSON/YAML/.env document, or None for the whole.
+        default: for ``${env:NAME:-default}``, the value when NAME is unset.
+    """
+
+    text: str
+    provider: str
+    path: str
+    key: str | None = None
+    default: str | None = None
+
+
+class ReferenceError(UserError):
+    """A reference is malformed or names an unknown provider."""
+
+
+def parse(text: str) -> Reference:
+    """Parse one ``${…}`` reference."""
+    match = _REF.fullmatch(text.strip())
+    if not match:
+        raise ReferenceError(f"{text!r} is not a reference like ${{env:NAME}}")
+    body = match.group("body")
+    kind, _, rest = body.partition(":")
+    if kind == "env":
+        name, sep, default = rest.partition(":-")
+        if not name:
+            raise ReferenceError(f"{text}: name the variable, as in ${{env:NAME}}")
+        return Reference(text, "env", name, None, default if sep else None)
+    if kind == "file":
+        path, _, key = rest.partition("#")
+        if not path:
+            raise ReferenceError(f"{text}: name the file, as in ${{file:.env#KEY}}")
+        return Reference(text, "file", path, key or None)
+    if kind == "secret":
+        provider, _, locator = rest.partition(":")
+        if provider not in ("vault", "aws"):
+            raise ReferenceError(
+                f"{text}: unknown secret provider {provider!r}; known: vault, aws "
+                f"(as in ${{secret:vault:kv/app#password}} or ${{secret:aws:prod/db#password}})"
+            )
+        path, _, key = locator.partition("#")
+        if not path:
+            raise ReferenceError(f"{text}: name the secret, as in ${{secret:{provider}:PATH#key}}")
+        return Reference(text, provider, path, key or None)
+    raise ReferenceError(
+        f"{text}: unknown reference kind {kind!r}; use env, file or secret "
+        f"(${{env:NAME}}, ${{file:PATH#key}}, ${{secret:vault:PATH#key}}, ${{secret:aws:ID#key}})"
+    )
+
+
+def find(text: str) -> list[Reference]:
+    """Every reference in ``text``, parsed."""
+    return [parse(m.group(0)) for m in _REF.finditer(text)]
+
+
+def has_refs(text: str) -> bool:
+    return _REF.search(text) is not None
+
+
+def substitute(text: str, lookup: dict[str, str]) -> str:
+    """Replace each reference in ``text`` by ``lookup[reference text]``."""
+    return _REF.sub(lambda m: lookup[m.group(0)], text)

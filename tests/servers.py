@@ -1,0 +1,121 @@
+"""Real servers for the tests, on 127.0.0.1, started and stopped by PID.
+
+A server that cannot start is a test failure, never a skip: CI must not pass without them.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 30) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"{url} exited early:\n{log.read_text()[-2000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except OSError:
+            time.sleep(0.1)
+    pytest.fail(f"{url} did not answer within {timeout}s:\n{log.read_text()[-2000:]}")
+
+
+def start(cmd: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    exe = cmd[0]
+    if not Path(exe).exists():
+        pytest.fail(f"{exe} is missing; 'make test' installs it (see pyproject.toml [dev])")
+    with log.open("wb") as fh:
+        return subprocess.Popen(
+            cmd,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+            start_new_session=True,
+        )
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+@dataclass(frozen=True)
+class Vault:
+    addr: str
+    root_token: str
+
+
+@pytest.fixture(scope="session")
+def openbao(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Vault]:
+    """An OpenBao dev server (Vault's API) with a KV v2 mount at secret/ and v1 at kv1/."""
+    port = free_port()
+    token = "root-" + os.urandom(6).hex()
+    log = tmp_path_factory.mktemp("openbao") / "bao.log"
+    proc = start(
+        [
+            str(BIN / "bao"),
+            "server",
+            "-dev",
+            f"-dev-root-token-id={token}",
+            f"-dev-listen-address=127.0.0.1:{port}",
+        ],
+        log,
+    )
+    addr = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(f"{addr}/v1/sys/health", proc, log)
+        import hvac
+
+        client = hvac.Client(url=addr, token=token)
+        client.sys.enable_secrets_engine("kv", path="kv1", options={"version": "1"})
+        yield Vault(addr, token)
+    finally:
+        stop(proc)
+
+
+@pytest.fixture(scope="session")
+def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A moto server standing in for AWS Secrets Manager (no real AWS is reachable)."""
+    port = free_port()
+    log = tmp_path_factory.mktemp("moto") / "moto.log"
+    proc = start([str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)], log)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(f"{url}/moto-api/", proc, log)
+        yield url
+    finally:
+        stop(proc)
+
+
+@pytest.fixture
+def aws_env(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    return moto_server
