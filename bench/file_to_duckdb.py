@@ -114,7 +114,10 @@ def duckdb_process(src: Path, fmt: str) -> Callable[[], object]:
         db = fresh("duckdb_proc") / "w.duckdb"
         reader = "read_csv" if fmt == "csv" else "read_parquet"
         sql = f"CREATE TABLE orders AS SELECT * FROM {reader}('{src}')"
-        code = "import duckdb, sys; duckdb.connect(sys.argv[1]).execute(sys.argv[2])"
+        code = (
+            "import duckdb, sys; duckdb.connect(sys.argv[1], "
+            "config={'enable_progress_bar_print': False}).execute(sys.argv[2])"
+        )
         subprocess.run([sys.executable, "-c", code, str(db), sql], check=True)
 
     return run

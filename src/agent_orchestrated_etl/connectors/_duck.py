@@ -66,7 +66,9 @@ def extension_directory(home: Path) -> Path:
 
 def connect(path: str = ":memory:", *, home: Path | None = None) -> duckdb.DuckDBPyConnection:
     """Open DuckDB with the offline extension directory (when ``home`` is given)."""
-    config: dict[str, Any] = {}
+    # aoetl shows its own progress (from query_progress); DuckDB must not print bars into
+    # --json output or logs.
+    config: dict[str, Any] = {"enable_progress_bar_print": False}
     if home is not None:
         config["extension_directory"] = str(extension_directory(home))
     try:
