@@ -115,8 +115,8 @@ def duckdb_process(src: Path, fmt: str) -> Callable[[], object]:
         reader = "read_csv" if fmt == "csv" else "read_parquet"
         sql = f"CREATE TABLE orders AS SELECT * FROM {reader}('{src}')"
         code = (
-            "import duckdb, sys; duckdb.connect(sys.argv[1], "
-            "config={'enable_progress_bar_print': False}).execute(sys.argv[2])"
+            "import duckdb, sys; con = duckdb.connect(sys.argv[1]); "
+            "con.execute('SET enable_progress_bar_print = false'); con.execute(sys.argv[2])"
         )
         subprocess.run([sys.executable, "-c", code, str(db), sql], check=True)
 

@@ -66,13 +66,15 @@ def extension_directory(home: Path) -> Path:
 
 def connect(path: str = ":memory:", *, home: Path | None = None) -> duckdb.DuckDBPyConnection:
     """Open DuckDB with the offline extension directory (when ``home`` is given)."""
-    # aoetl shows its own progress (from query_progress); DuckDB must not print bars into
-    # --json output or logs.
-    config: dict[str, Any] = {"enable_progress_bar_print": False}
+    config: dict[str, Any] = {}
     if home is not None:
         config["extension_directory"] = str(extension_directory(home))
     try:
-        return duckdb.connect(path, config=config)
+        con = duckdb.connect(path, config=config)
+        # aoetl shows its own progress (from query_progress); DuckDB must not print bars into
+        # --json output or logs.
+        con.execute("SET enable_progress_bar_print = false")
+        return con
     except duckdb.IOException as exc:
         if "lock" in str(exc).lower():
             raise UserError(

@@ -109,6 +109,7 @@ class DuckDBDestination:
 
     def _cursor(self) -> duckdb.DuckDBPyConnection:
         cur = self.con.cursor()
+        cur.execute("SET enable_progress_bar_print = false")  # session settings are per cursor
         if self._key_ref:
             cur.execute(f"USE {_DB}")  # a cursor starts in the in-memory catalog
         return cur
