@@ -196,6 +196,23 @@ class _KeepAlive:
 _SIMPLE_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
+def last_per_key(sql: str, key: tuple[str, ...]) -> str:
+    """``sql`` with one row per key kept: the last one read (merge and dedupe semantics)."""
+    parts = ", ".join(quote_ident(k) for k in key)
+    return (
+        "SELECT * EXCLUDE (__aoetl_row) FROM "
+        f"(SELECT *, row_number() OVER () AS __aoetl_row FROM ({sql})) "
+        f"QUALIFY row_number() OVER (PARTITION BY {parts} ORDER BY __aoetl_row DESC) = 1"
+    )
+
+
+def key_match(left: str, right: str, key: tuple[str, ...]) -> str:
+    """A join condition on ``key`` in which NULL keys match NULL keys."""
+    return " AND ".join(
+        f"{left}.{quote_ident(k)} IS NOT DISTINCT FROM {right}.{quote_ident(k)}" for k in key
+    )
+
+
 def sql_list(values: Iterable[str]) -> str:
     """A DuckDB list literal of strings."""
     return "[" + ", ".join(quote_literal(v) for v in values) + "]"

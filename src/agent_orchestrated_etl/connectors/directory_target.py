@@ -20,7 +20,16 @@ from pathlib import Path
 import duckdb
 
 from ..errors import FatalError, UserError
-from ._duck import BadRow, Relation, connect, describe, quote_ident, quote_literal, unique_name
+from ._duck import (
+    BadRow,
+    Relation,
+    connect,
+    describe,
+    key_match,
+    last_per_key,
+    quote_literal,
+    unique_name,
+)
 from ._schema import plan_evolution
 from .base import Checkpoint, LoadResult, StagedTable
 
@@ -152,15 +161,8 @@ class DirectoryDestination:
         dest: Path,
     ) -> int:
         stage = unique_name("stage")
-        parts = ", ".join(quote_ident(k) for k in key)
-        con.execute(
-            f"CREATE TEMP TABLE {stage} AS SELECT * EXCLUDE (__seq) FROM "
-            f"(SELECT *, row_number() OVER () AS __seq FROM ({sql})) "
-            f"QUALIFY row_number() OVER (PARTITION BY {parts} ORDER BY __seq DESC) = 1"
-        )
-        on = " AND ".join(
-            f"o.{quote_ident(k)} IS NOT DISTINCT FROM s.{quote_ident(k)}" for k in key
-        )
+        con.execute(f"CREATE TEMP TABLE {stage} AS {last_per_key(sql, key)}")
+        on = key_match("o", "s", key)
         merged = (
             f"SELECT o.* FROM ({self._scan(old_files)}) o ANTI JOIN {stage} s ON {on} "
             f"UNION ALL BY NAME SELECT * FROM {stage}"

@@ -20,12 +20,20 @@ import duckdb
 
 from ..errors import FatalError, UserError
 from ..secrets import RESOLVER, redact, resolve
-from ._duck import BadRow, Relation, connect, describe, quote_ident, quote_literal
+from ._duck import (
+    BadRow,
+    Relation,
+    connect,
+    describe,
+    key_match,
+    last_per_key,
+    quote_ident,
+    quote_literal,
+)
 from ._schema import plan_evolution
 from .base import Checkpoint, LoadResult, StagedTable
 
 log = logging.getLogger("aoetl.duckdb")
-_SEQ = "__aoetl_seq"
 _DB = "aoetl_target"
 
 
@@ -219,10 +227,8 @@ class DuckDBDestination:
             if mode == "merge" and missing:
                 raise UserError(f"table '{table}': merge key {', '.join(missing)} not in the table")
         stage = self._staging(table)
-        sql = _deduped(relation.sql, key) if mode == "merge" else relation.sql
+        sql = last_per_key(relation.sql, key) if mode == "merge" else relation.sql
         rows = _count(cur.execute(f"CREATE OR REPLACE TABLE {stage} AS {sql}"))
-        if mode == "merge":
-            cur.execute(f"ALTER TABLE {stage} DROP COLUMN {_SEQ}")
         bad = relation.bad_rows()
         record_bad(bad)
         cur.execute(
@@ -278,9 +284,7 @@ class DuckDBDestination:
         if staged.mode == "append":
             rows = _count(con.execute(f"INSERT INTO {target} BY NAME SELECT * FROM {stage}"))
         else:
-            on = " AND ".join(
-                f"t.{quote_ident(k)} IS NOT DISTINCT FROM s.{quote_ident(k)}" for k in staged.key
-            )
+            on = key_match("t", "s", staged.key)
             sets = ", ".join(
                 f"{quote_ident(n)} = s.{quote_ident(n)}" for n, _ in incoming if n not in staged.key
             )
@@ -312,15 +316,6 @@ class DuckDBDestination:
         for run_id, stage in rows:
             self.con.execute(f"DROP TABLE IF EXISTS {stage}")
             self.con.execute("DELETE FROM _aoetl.checkpoints WHERE run_id = ?", [run_id])
-
-
-def _deduped(sql: str, key: tuple[str, ...]) -> str:
-    """Keep one row per key, the last one read, with a sequence column to order by."""
-    parts = ", ".join(quote_ident(k) for k in key)
-    return (
-        f"SELECT * FROM (SELECT *, row_number() OVER () AS {_SEQ} FROM ({sql})) "
-        f"QUALIFY row_number() OVER (PARTITION BY {parts} ORDER BY {_SEQ} DESC) = 1"
-    )
 
 
 def _count(result: duckdb.DuckDBPyConnection) -> int:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..connectors import Relation
-from ..connectors._duck import quote_ident
+from ..connectors._duck import last_per_key, quote_ident
 from ..spec.models import (
     CastStep,
     DedupeStep,
@@ -51,12 +51,7 @@ def step_sql(step: Step) -> str | None:
     if isinstance(step, DedupeStep):
         if not step.dedupe:
             return "SELECT DISTINCT * FROM input"
-        keys = ", ".join(quote_ident(k) for k in step.dedupe)
-        return (
-            "SELECT * EXCLUDE (__aoetl_row) FROM "
-            "(SELECT *, row_number() OVER () AS __aoetl_row FROM input) "
-            f"QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY __aoetl_row DESC) = 1"
-        )
+        return last_per_key("SELECT * FROM input", step.dedupe)
     return None
 
 
