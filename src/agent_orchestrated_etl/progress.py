@@ -51,10 +51,13 @@ class ProgressView:
             )
         elif kind == "progress":
             rows = event.data.get("rows")
+            estimate = event.data.get("rows_estimate")
+            elapsed = time.perf_counter() - self._started.get(task_id, time.perf_counter())
             state = "loading"
             if rows is not None:
-                elapsed = time.perf_counter() - self._started.get(task_id, time.perf_counter())
                 state = f"{rows:,} rows, {rows / elapsed:,.0f} rows/s" if elapsed else f"{rows:,}"
+            elif estimate and elapsed:
+                state = f"~{estimate:,} rows, ~{estimate / elapsed:,.0f} rows/s"
             self.progress.update(
                 self._line(task_id), completed=float(event.data["fraction"]), state=state
             )

@@ -235,7 +235,9 @@ class _Run:
                 ),
             )
 
-        with _ProgressPoller(self.destination, self.bus, self.run_id, task.id):
+        with _ProgressPoller(
+            self.destination, self.bus, self.run_id, task.id, resource.row_estimate
+        ):
             loaded = self.destination.write(
                 resource.name,
                 relation,
@@ -307,8 +309,16 @@ def _scrub(event: Event) -> Event:
 class _ProgressPoller:
     """Polls the destination's engine for progress while a load runs, as events."""
 
-    def __init__(self, destination: Destination, bus: EventBus, run_id: str, task_id: str) -> None:
+    def __init__(
+        self,
+        destination: Destination,
+        bus: EventBus,
+        run_id: str,
+        task_id: str,
+        estimate: int | None = None,
+    ) -> None:
         self._probe = getattr(destination, "progress", None)
+        self._estimate = estimate
         self._bus, self._run_id, self._task_id = bus, run_id, task_id
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
@@ -328,6 +338,7 @@ class _ProgressPoller:
             assert self._probe is not None
             fraction = self._probe()
             if fraction >= 0:
-                self._bus.publish(
-                    Event("progress", self._run_id, self._task_id, {"fraction": fraction})
-                )
+                data: dict[str, Any] = {"fraction": fraction}
+                if self._estimate:
+                    data["rows_estimate"] = int(fraction * self._estimate)
+                self._bus.publish(Event("progress", self._run_id, self._task_id, data))

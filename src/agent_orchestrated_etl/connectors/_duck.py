@@ -73,7 +73,7 @@ def connect(path: str = ":memory:", *, home: Path | None = None) -> duckdb.DuckD
         con = duckdb.connect(path, config=config)
         # aoetl shows its own progress (from query_progress); DuckDB must not print bars into
         # --json output or logs.
-        con.execute("SET enable_progress_bar_print = false")
+        con.execute("SET enable_progress_bar = true; SET enable_progress_bar_print = false")
         return con
     except duckdb.IOException as exc:
         if "lock" in str(exc).lower():

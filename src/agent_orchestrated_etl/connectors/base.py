@@ -21,6 +21,8 @@ class Resource:
         columns: (name, DuckDB type) pairs as inferred or overridden.
         decisions: what a heuristic decided about this resource, and why.
         size_bytes: bytes on disk, for progress and planning.
+        read_options: how the files are read (DuckDB reader options, pinned at discovery).
+        row_estimate: about how many rows, when it is cheap to tell (for progress).
     """
 
     name: str
@@ -30,6 +32,7 @@ class Resource:
     decisions: tuple[str, ...] = ()
     size_bytes: int = 0
     read_options: tuple[tuple[str, str], ...] = ()
+    row_estimate: int | None = None
 
 
 @dataclass

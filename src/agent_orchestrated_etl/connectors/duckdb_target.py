@@ -117,7 +117,8 @@ class DuckDBDestination:
 
     def _cursor(self) -> duckdb.DuckDBPyConnection:
         cur = self.con.cursor()
-        cur.execute("SET enable_progress_bar_print = false")  # session settings are per cursor
+        # Session settings are per cursor: track progress (for the live view), print none.
+        cur.execute("SET enable_progress_bar = true; SET enable_progress_bar_print = false")
         if self._key_ref:
             cur.execute(f"USE {_DB}")  # a cursor starts in the in-memory catalog
         return cur

@@ -114,7 +114,17 @@ class FileSource:
                 ) from exc
             columns = ()
         decisions = (f"{len(paths)} {fmt} file(s) read with {reader}",)
-        return [Resource(name, locations, fmt, columns, decisions, size, tuple(options.items()))]
+        estimate = None
+        if fmt == "parquet":
+            row = self._con.execute(
+                f"SELECT sum(num_rows) FROM parquet_file_metadata({sql_list(locations)})"
+            ).fetchone()
+            estimate = int(row[0]) if row and row[0] is not None else None
+        return [
+            Resource(
+                name, locations, fmt, columns, decisions, size, tuple(options.items()), estimate
+            )
+        ]
 
     def _csv_resources(self, name: str, paths: list[Path]) -> list[Resource]:
         # Files in a group must share a header to share one pinned dialect.
@@ -139,6 +149,7 @@ class FileSource:
                     tuple(decisions),
                     sum(p.stat().st_size for p in group),
                     tuple(dialect.options.items()),
+                    _csv_rows_estimate(group),
                 )
             )
         return out
@@ -214,6 +225,20 @@ class FileSource:
                 for n, raw in rows
             )
         return bad
+
+
+def _csv_rows_estimate(paths: list[Path]) -> int | None:
+    """Rows, from the size and the line length of a sample (None for compressed files)."""
+    total = 0
+    for path in paths:
+        if _sniff.split_suffixes(path)[1] is not None:
+            return None
+        head = _sniff.head_bytes(path)
+        lines = head.count(b"\n")
+        if not lines:
+            return None
+        total += int(path.stat().st_size / (len(head) / lines))
+    return max(total - len(paths), 0)  # minus the headers
 
 
 def _stem(path: Path) -> str:
