@@ -96,8 +96,12 @@ def test_sigterm_cancels_cleanly_and_a_rerun_finishes(
     tmp_path: Path, reference: dict[str, tuple[object, ...]]
 ) -> None:
     make_pipeline(tmp_path)
-    proc = start(tmp_path, "--workers", "1", "--json")
-    time.sleep(1.2)
+    proc = start(tmp_path, "--workers", "1", "--json", "--monitor", "events.jsonl")
+    events = tmp_path / "events.jsonl"
+    deadline = time.time() + 60  # signal once loading has begun, however slow the machine
+    while not (events.exists() and '"task_started"' in events.read_text()):
+        assert time.time() < deadline and proc.poll() is None
+        time.sleep(0.05)
     proc.send_signal(signal.SIGTERM)
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 130

@@ -100,10 +100,8 @@ def test_independent_tasks_run_in_parallel() -> None:
             running -= 1
 
     plan = Plan([Task(f"t{i}", "x") for i in range(4)])
-    start = time.perf_counter()
     Executor(EventBus(), "r", config(workers=4)).run(plan, dispatch)
-    assert peak == 4
-    assert time.perf_counter() - start < 0.35
+    assert peak == 4  # all four were running at once
 
 
 def test_fail_fast_cancels_running_tasks_and_skips_the_rest() -> None:
