@@ -89,7 +89,7 @@ def main() -> None:
         for i in range(args.trials):
             root = work / f"trial{i}"
             setup(root)
-            delay = rng.uniform(0.2, 4.5)
+            delay = rng.uniform(0.2, 3.0)
             proc = run(root, "--workers", "2")
             time.sleep(delay)
             proc.kill()
