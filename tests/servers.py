@@ -119,3 +119,83 @@ def aws_env(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     return moto_server
+
+
+@dataclass(frozen=True)
+class Postgres:
+    host: str
+    port: int
+    user: str
+    password: str
+
+    def url(self, db: str = "postgres", password: str | None = None) -> str:
+        return f"postgresql://{self.user}:{password or self.password}@{self.host}:{self.port}/{db}"
+
+
+def _pg_bin(name: str) -> str:
+    for candidate in sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"), reverse=True):
+        return str(candidate)
+    pytest.fail(f"PostgreSQL's {name} is missing; install the Debian package postgresql")
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgres]:
+    """A PostgreSQL server in a temp dir (initdb as user postgres), on a loopback port."""
+    import pwd
+    import shutil
+    import tempfile
+
+    # Not under pytest's tmp dir: that is private to root, and the server runs as postgres.
+    root = Path(tempfile.mkdtemp(prefix="aoetl-pg-"))
+    data, sock = root / "data", root / "sock"
+    sock.mkdir()
+    password = "pg-" + os.urandom(8).hex()
+    (root / "pw").write_text(password + "\n")
+    pg = pwd.getpwnam("postgres")
+    for path in (root, sock, root / "pw"):
+        shutil.chown(path, pg.pw_uid, pg.pw_gid)
+    as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    subprocess.run(
+        [
+            *as_postgres,
+            _pg_bin("initdb"),
+            "-D",
+            str(data),
+            "-U",
+            "postgres",
+            "--auth=scram-sha-256",
+            f"--pwfile={root / 'pw'}",
+            "-E",
+            "UTF8",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    port = free_port()
+    log = root / "server.log"
+    proc = subprocess.run(
+        [
+            *as_postgres,
+            _pg_bin("pg_ctl"),
+            "-D",
+            str(data),
+            "-l",
+            str(log),
+            "-w",
+            "-o",
+            f"-p {port} -c listen_addresses=127.0.0.1 -k {sock} -c fsync=off",
+            "start",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    if proc.returncode != 0:
+        pytest.fail(f"PostgreSQL did not start: {proc.stderr}\n{log.read_text()[-2000:]}")
+    try:
+        yield Postgres("127.0.0.1", port, "postgres", password)
+    finally:
+        subprocess.run(
+            [*as_postgres, _pg_bin("pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
+            capture_output=True,
+        )
+        shutil.rmtree(root, ignore_errors=True)

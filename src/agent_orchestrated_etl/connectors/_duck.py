@@ -24,8 +24,9 @@ if TYPE_CHECKING:  # pyarrow loads only when a Python step or an Arrow stream ne
 from ..errors import FatalError, UserError
 
 DUCKDB_VERSION = "v1.5.5"
-# PyPI package suffix -> the file name DuckDB looks for.
-_EXTENSION_FILES = {"postgres": "postgres_scanner", "httpfs": "httpfs", "vss": "vss"}
+# PyPI packages that ship DuckDB extensions, and the canonical name DuckDB loads each as.
+_EXTENSION_PACKAGES = ("httpfs", "postgres", "sqlite_scanner", "vss")
+_CANONICAL = {"postgres": "postgres_scanner", "sqlite": "sqlite_scanner"}
 _names = itertools.count(1)
 
 
@@ -51,24 +52,30 @@ def extension_directory(home: Path) -> Path:
     root = home / "duckdb_extensions"
     platform = duckdb.execute("PRAGMA platform").fetchone()
     target = root / DUCKDB_VERSION / (platform[0] if platform else "linux_amd64")
-    for package, file_name in _EXTENSION_FILES.items():
+    for package in _EXTENSION_PACKAGES:
         spec = importlib.util.find_spec(f"duckdb_extension_{package}")
         if spec is None or not spec.submodule_search_locations:
             continue
         found = Path(next(iter(spec.submodule_search_locations))) / "extensions" / DUCKDB_VERSION
-        source = found / f"{package}.duckdb_extension"
-        dest = target / f"{file_name}.duckdb_extension"
-        if source.is_file() and not dest.is_file():
-            target.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(source, dest)
+        for source in found.glob("*.duckdb_extension"):
+            name = source.name.removesuffix(".duckdb_extension")
+            dest = target / f"{_CANONICAL.get(name, name)}.duckdb_extension"
+            if not dest.is_file():
+                target.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(source, dest)
     return root
+
+
+def default_home() -> Path:
+    """AOETL_HOME, or ./.aoetl: where the offline extension directory lives."""
+    return Path(os.environ.get("AOETL_HOME") or ".aoetl").expanduser()
 
 
 def connect(path: str = ":memory:", *, home: Path | None = None) -> duckdb.DuckDBPyConnection:
     """Open DuckDB with the offline extension directory (when ``home`` is given)."""
-    config: dict[str, Any] = {}
-    if home is not None:
-        config["extension_directory"] = str(extension_directory(home))
+    config: dict[str, Any] = {
+        "extension_directory": str(extension_directory(home or default_home()))
+    }
     try:
         con = duckdb.connect(path, config=config)
         # aoetl shows its own progress (from query_progress); DuckDB must not print bars into
@@ -152,6 +159,9 @@ class Relation:
     bindings: dict[str, pa.RecordBatchReader] = field(default_factory=dict)
     rejects: list[RejectSink] = field(default_factory=list)
     extra_bad_rows: list[BadRow] = field(default_factory=list)
+    # Statements to run first in whichever connection runs ``sql`` (LOAD, ATTACH IF NOT
+    # EXISTS …). They may hold a resolved password: never log them.
+    prelude: tuple[str, ...] = ()
 
     @property
     def fused(self) -> bool:
@@ -160,6 +170,8 @@ class Relation:
 
     def attach(self, con: duckdb.DuckDBPyConnection) -> None:
         """Register the Arrow bindings in ``con`` and route pending rejects to it."""
+        for statement in self.prelude:
+            con.execute(statement)
         for name, reader in self.bindings.items():
             con.register(name, reader)
         for sink in self.rejects:

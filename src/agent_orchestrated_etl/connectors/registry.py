@@ -21,6 +21,21 @@ CONNECTORS: tuple[ConnectorInfo, ...] = (
         "Local files: a path, glob or directory of CSV, JSON, NDJSON or Parquet.",
     ),
     ConnectorInfo(
+        "sql",
+        "source",
+        ("postgresql", "sqlite", "duckdb"),
+        ("table", "view", "query"),
+        (
+            "discover",
+            "primary-keys",
+            "foreign-keys",
+            "row-estimates",
+            "fused-to-duckdb",
+            "query-pushdown (postgresql)",
+        ),
+        "A PostgreSQL, SQLite or DuckDB database, read by DuckDB's scanners (offline extensions).",
+    ),
+    ConnectorInfo(
         "duckdb",
         "destination",
         ("duckdb", "(a *.duckdb path)"),
@@ -46,7 +61,7 @@ CONNECTORS: tuple[ConnectorInfo, ...] = (
     ),
 )
 
-SOURCE_SCHEMES = ("file",)
+SOURCE_SCHEMES = ("file", "postgresql", "sqlite", "duckdb")
 TARGET_SCHEMES = ("duckdb", "parquet", "csv")
 
 
@@ -84,6 +99,10 @@ def source_for(spec: SourceSpec) -> Source:
         from .files import FileSource
 
         return FileSource(spec)
+    if parsed.scheme in ("postgresql", "sqlite", "duckdb"):
+        from .sql import SqlSource
+
+        return SqlSource(spec)
     raise UnknownConnectorError(
         f"no source connector for '{parsed.scheme}://' in {parsed.display}; "
         f"known source schemes: {known('source')} (or a local path)",

@@ -59,6 +59,16 @@ class SourceSpec(Model):
     table: str | None = Field(
         None, description="Target table name when the source is one resource (default: its stem)."
     )
+    tables: tuple[str, ...] | None = Field(
+        None,
+        description="For a database: the tables or views to read ('orders', 'sales.orders'); "
+        "default: every table.",
+    )
+    query: str | None = Field(
+        None,
+        description="For a database: one SQL query to read instead of tables; it loads into "
+        "'table' (default: 'query').",
+    )
 
 
 class TargetSpec(Model):

@@ -72,6 +72,7 @@ def apply_steps(relation: Relation, steps: tuple[Any, ...], *, base_dir: Path) -
                 relation.bindings,
                 relation.rejects,
                 relation.extra_bad_rows,
+                relation.prelude,
             )
         else:
             from .python_step import python_step  # imports pyarrow, so only when needed

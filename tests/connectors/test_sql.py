@@ -1,0 +1,197 @@
+"""The SQL source against a real PostgreSQL server, and SQLite and DuckDB files."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import duckdb
+import psycopg
+import pytest
+
+from agent_orchestrated_etl import DataOrchestrator
+from agent_orchestrated_etl.connectors.sql import SqlSource
+from agent_orchestrated_etl.errors import NotSupportedError, SourceNotFoundError
+from agent_orchestrated_etl.spec import SourceSpec
+from tests.conftest import query, run_cli
+from tests.servers import Postgres
+
+TYPES_DDL = """
+DROP TABLE IF EXISTS t_types, customers, orders CASCADE;
+DROP TYPE IF EXISTS mood;
+CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy');
+CREATE TABLE t_types (
+  id serial PRIMARY KEY, i2 smallint, i4 integer, i8 bigint, n numeric(12,3), f4 real,
+  f8 double precision, tx text, vc varchar(20), b boolean, d date, tm time, ts timestamp,
+  tstz timestamptz, iv interval, u uuid, j json, jb jsonb, arr integer[], tarr text[],
+  by bytea, m mood);
+INSERT INTO t_types (i2,i4,i8,n,f4,f8,tx,vc,b,d,tm,ts,tstz,iv,u,j,jb,arr,tarr,by,m) VALUES
+ (1,2,3,123.456,1.5,2.25,'text','vc',true,'2024-01-02','12:34:56','2024-01-02 03:04:05',
+  '2024-01-02 03:04:05+02','1 day 2 hours','a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11','{"a":1}',
+  '{"b":[1,2]}','{1,2,3}','{"x","y"}','\\xdeadbeef','happy'),
+ (NULL,NULL,NULL,NULL,NULL,NULL,NULL,NULL,NULL,NULL,NULL,NULL,NULL,NULL,NULL,NULL,NULL,NULL,
+  NULL,NULL,NULL);
+CREATE TABLE customers (id integer PRIMARY KEY, name text NOT NULL);
+CREATE TABLE orders (id bigint PRIMARY KEY, customer_id integer REFERENCES customers(id),
+  amount numeric(10,2), updated_at timestamptz DEFAULT now());
+INSERT INTO customers SELECT g, 'customer ' || g FROM generate_series(1, 50) g;
+INSERT INTO orders (id, customer_id, amount)
+  SELECT g, 1 + g % 50, g * 1.25 FROM generate_series(1, 1000) g;
+ANALYZE;
+"""
+
+# PostgreSQL type -> the DuckDB type it lands as (through DuckDB's postgres scanner).
+EXPECTED_TYPES = {
+    "id": "INTEGER",
+    "i2": "SMALLINT",
+    "i4": "INTEGER",
+    "i8": "BIGINT",
+    "n": "DECIMAL(12,3)",
+    "f4": "FLOAT",
+    "f8": "DOUBLE",
+    "tx": "VARCHAR",
+    "vc": "VARCHAR",
+    "b": "BOOLEAN",
+    "d": "DATE",
+    "tm": "TIME",
+    "ts": "TIMESTAMP",
+    "tstz": "TIMESTAMP WITH TIME ZONE",
+    "iv": "INTERVAL",
+    "u": "UUID",
+    "j": "VARCHAR",
+    "jb": "VARCHAR",
+    "arr": "INTEGER[]",
+    "tarr": "VARCHAR[]",
+    "by": "BLOB",
+    "m": "ENUM('sad', 'ok', 'happy')",
+}
+
+
+@pytest.fixture
+def pg(postgres: Postgres) -> Postgres:
+    with psycopg.connect(postgres.url(), autocommit=True) as con:
+        con.execute(TYPES_DDL)
+    return postgres
+
+
+def test_discovery_lists_tables_columns_keys_and_estimates(pg: Postgres) -> None:
+    source = SqlSource(SourceSpec(uri=pg.url()))
+    resources = {r.name: r for r in source.discover()}
+    assert {"t_types", "customers", "orders"} <= set(resources)
+    orders = resources["orders"]
+    assert dict(orders.columns)["amount"] == "DECIMAL(10,2)"
+    assert "primary key: id" in orders.decisions
+    assert any(d.startswith("foreign key: customer_id -> customers") for d in orders.decisions)
+    assert orders.row_estimate == 1000
+    assert source.endpoint == f"127.0.0.1:{pg.port}"
+
+
+def test_every_common_postgres_type_maps_and_loads_exactly(
+    pg: Postgres, orch: DataOrchestrator, work: Path
+) -> None:
+    spec = orch.create_pipeline(pg.url(), "duckdb:///w.duckdb", mode="replace")
+    spec = spec.model_copy(
+        update={"source": spec.source.model_copy(update={"tables": ("t_types",)})}
+    )
+    result = orch.run(spec)
+    assert result.status == "success", result.error
+    assert result.tables["t_types"].fused
+    types = dict(
+        query(
+            work / "w.duckdb",
+            "SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = 't_types'",
+        )
+    )  # type: ignore[arg-type]
+    assert types == EXPECTED_TYPES
+    row = query(
+        work / "w.duckdb",
+        'SELECT n::VARCHAR, tstz::VARCHAR, iv::VARCHAR, u::VARCHAR, arr, tarr, "by", m::VARCHAR, '
+        "jb FROM t_types WHERE id = 1",
+    )[0]
+    assert row == (
+        "123.456",
+        "2024-01-02 01:04:05+00",
+        "1 day 02:00:00",
+        "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11",
+        [1, 2, 3],
+        ["x", "y"],
+        b"\xde\xad\xbe\xef",
+        "happy",
+        '{"b": [1, 2]}',
+    )
+    nulls = query(work / "w.duckdb", "SELECT count(*) FROM t_types WHERE id = 2 AND i2 IS NULL")
+    assert nulls == [(1,)]
+
+
+def test_query_runs_in_postgres(pg: Postgres, orch: DataOrchestrator, work: Path) -> None:
+    spec = orch.create_pipeline(pg.url(), "duckdb:///w.duckdb", table="big_orders")
+    spec = spec.model_copy(
+        update={
+            "source": spec.source.model_copy(
+                update={"query": "SELECT id, amount FROM orders WHERE amount > 1000"}
+            )
+        }
+    )
+    result = orch.run(spec)
+    assert result.status == "success", result.error
+    assert query(work / "w.duckdb", "SELECT count(*), min(id) FROM big_orders") == [(200, 801)]
+
+
+def test_tables_into_parquet_stream_through_the_same_scan(
+    pg: Postgres, orch: DataOrchestrator, work: Path
+) -> None:
+    spec = orch.create_pipeline(pg.url(), "parquet:///lake")
+    spec = spec.model_copy(
+        update={"source": spec.source.model_copy(update={"tables": ("customers", "orders")})}
+    )
+    result = orch.run(spec)
+    assert result.status == "success", result.error
+    assert query(
+        ":memory:", f"SELECT count(*) FROM read_parquet('{work}/lake/orders/*.parquet')"
+    ) == [(1000,)]
+
+
+def test_unknown_table_lists_the_tables(pg: Postgres) -> None:
+    with pytest.raises(SourceNotFoundError, match=r"no table nope; tables: .*public.orders"):
+        SqlSource(SourceSpec(uri=pg.url(), tables=("nope",))).discover()
+
+
+def test_wrong_password_is_one_clear_line_without_the_password(
+    pg: Postgres, tmp_path: Path
+) -> None:
+    wrong = "Wr0ng-" + "pass-7xq"
+    proc = run_cli("run", pg.url(password=wrong), "--to", "duckdb:///w.duckdb", cwd=tmp_path)
+    assert proc.returncode == 2
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith(
+        "error: cannot connect to postgresql://postgres:***@"
+    )
+    assert "password authentication failed" in lines[0]
+    assert wrong not in proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_sqlite_and_duckdb_files(orch: DataOrchestrator, work: Path) -> None:
+    lite = sqlite3.connect(work / "app.sqlite")
+    lite.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT, score REAL)")
+    lite.executemany(
+        "INSERT INTO users VALUES (?, ?, ?)", [(i, f"u{i}@x", i / 2) for i in range(100)]
+    )
+    lite.commit()
+    lite.close()
+    duck = duckdb.connect(str(work / "src.duckdb"))
+    duck.execute("CREATE TABLE events AS SELECT range AS id, 'e' || range AS name FROM range(250)")
+    duck.close()
+    for uri, table, n in (
+        ("sqlite:///app.sqlite", "users", 100),
+        ("duckdb:///src.duckdb", "events", 250),
+    ):
+        result = orch.run(orch.create_pipeline(uri, "duckdb:///w.duckdb"))
+        assert result.status == "success", result.error
+        assert query(work / "w.duckdb", f"SELECT count(*) FROM {table}") == [(n,)]
+
+
+def test_query_on_sqlite_is_refused_clearly(orch: DataOrchestrator, work: Path) -> None:
+    sqlite3.connect(work / "a.sqlite").execute("CREATE TABLE t (x)").connection.close()
+    with pytest.raises(NotSupportedError, match="'query' reads from PostgreSQL only"):
+        SqlSource(SourceSpec(uri="sqlite:///a.sqlite", query="SELECT 1")).discover()
