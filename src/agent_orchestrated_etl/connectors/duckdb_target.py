@@ -11,6 +11,7 @@ or is killed before that leaves every target table as it was.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import threading
 from collections.abc import Callable
@@ -43,11 +44,11 @@ class WrongKeyError(UserError):
 
 _META = """
 CREATE SCHEMA IF NOT EXISTS _aoetl;
-CREATE TABLE IF NOT EXISTS _aoetl.checkpoints (
+CREATE TABLE IF NOT EXISTS {checkpoints} (
     run_id VARCHAR, pipeline VARCHAR, table_name VARCHAR, staging VARCHAR, fingerprint VARCHAR,
     rows BIGINT, bad_rows BIGINT, recorded_at TIMESTAMP DEFAULT current_timestamp,
     PRIMARY KEY (run_id, table_name));
-CREATE TABLE IF NOT EXISTS _aoetl.commits (
+CREATE TABLE IF NOT EXISTS {commits} (
     run_id VARCHAR PRIMARY KEY, pipeline VARCHAR, committed_at TIMESTAMP DEFAULT current_timestamp);
 """
 
@@ -56,6 +57,9 @@ class DuckDBDestination:
     """Loads into a DuckDB database file (``duckdb:///warehouse.duckdb`` by default)."""
 
     endpoint: str | None = None  # a local file: no circuit breaker
+    CHECKPOINTS = "_aoetl.checkpoints"
+    COMMITS = "_aoetl.commits"
+    MERGE = True  # the target understands MERGE INTO
 
     def __init__(
         self, path: str, *, home: Path | None = None, encryption_key: str | None = None
@@ -69,16 +73,28 @@ class DuckDBDestination:
         self._lock = threading.Lock()  # DuckDB runs one statement on all cores; one at a time
         self.run_id = ""
         self.pipeline = ""
+        self._attached = bool(encryption_key)  # the target is ATTACHed as _DB, not opened
 
     # -- lifecycle ---------------------------------------------------------------------------
     def begin(self, run_id: str, pipeline: str) -> None:
+        self.run_id, self.pipeline = run_id, pipeline
+        log.debug("opening %s%s", self.display, " (encrypted)" if self._key_ref else "")
+        self._con = self._connect()
+        self._con.execute(self._meta_ddl())
+
+    def _meta_ddl(self) -> str:
+        ddl = _META.format(checkpoints=self.CHECKPOINTS, commits=self.COMMITS)
+        return (
+            ddl
+            if "." in self.CHECKPOINTS
+            else ddl.replace("CREATE SCHEMA IF NOT EXISTS _aoetl;", "")
+        )
+
+    def _connect(self) -> duckdb.DuckDBPyConnection:
         parent = Path(self.path).expanduser().resolve().parent
         if not parent.is_dir():
             raise UserError(f"folder {parent} does not exist; create it or choose another --to")
-        self.run_id, self.pipeline = run_id, pipeline
-        log.debug("opening %s%s", self.display, " (encrypted)" if self._key_ref else "")
-        self._con = self._open() if self._key_ref else connect(self.path, home=self._home)
-        self._con.execute(_META)
+        return self._open() if self._key_ref else connect(self.path, home=self._home)
 
     def _open(self) -> duckdb.DuckDBPyConnection:
         """Attach an encrypted database; a refused key is resolved afresh once (rotation)."""
@@ -119,7 +135,7 @@ class DuckDBDestination:
         cur = self.con.cursor()
         # Session settings are per cursor: track progress (for the live view), print none.
         cur.execute("SET enable_progress_bar = true; SET enable_progress_bar_print = false")
-        if self._key_ref:
+        if self._attached:
             cur.execute(f"USE {_DB}")  # a cursor starts in the in-memory catalog
         return cur
 
@@ -148,7 +164,7 @@ class DuckDBDestination:
     # -- checkpoints -------------------------------------------------------------------------
     def checkpoints(self) -> dict[str, Checkpoint]:
         rows = self.con.execute(
-            "SELECT table_name, fingerprint, rows, bad_rows FROM _aoetl.checkpoints "
+            f"SELECT table_name, fingerprint, rows, bad_rows FROM {self.CHECKPOINTS} "
             "WHERE run_id = ?",
             [self.run_id],
         ).fetchall()
@@ -156,7 +172,7 @@ class DuckDBDestination:
 
     def committed(self) -> bool:
         row = self.con.execute(
-            "SELECT count(*) FROM _aoetl.commits WHERE run_id = ?", [self.run_id]
+            f"SELECT count(*) FROM {self.COMMITS} WHERE run_id = ?", [self.run_id]
         ).fetchone()
         return bool(row and row[0])
 
@@ -168,7 +184,7 @@ class DuckDBDestination:
             (con or self.con)
             .execute(
                 "SELECT column_name, data_type FROM duckdb_columns() "
-                "WHERE database_name = current_database() AND schema_name = 'main' "
+                "WHERE database_name = current_database() AND schema_name = current_schema() "
                 "AND table_name = ? ORDER BY column_index",
                 [table],
             )
@@ -177,7 +193,9 @@ class DuckDBDestination:
         return [(r[0], r[1]) for r in rows]
 
     def _staging(self, table: str) -> str:
-        return quote_ident(f"_aoetl_stage_{self.run_id}_{table}")
+        # Short and fixed-length: PostgreSQL cuts identifiers at 63 bytes.
+        digest = hashlib.sha256(f"{self.run_id}\0{table}".encode()).hexdigest()[:12]
+        return quote_ident(f"_aoetl_stage_{digest}")
 
     # -- writing -----------------------------------------------------------------------------
     def write(
@@ -228,18 +246,28 @@ class DuckDBDestination:
             if mode == "merge" and missing:
                 raise UserError(f"table '{table}': merge key {', '.join(missing)} not in the table")
         stage = self._staging(table)
-        sql = last_per_key(relation.sql, key) if mode == "merge" else relation.sql
+        sql = self._adapt(cur, relation.sql)
+        sql = last_per_key(sql, key) if mode == "merge" else sql
         rows = _count(cur.execute(f"CREATE OR REPLACE TABLE {stage} AS {sql}"))
         bad = relation.bad_rows()
         record_bad(bad)
+        # Delete and insert rather than upsert: SQLite targets have no ON CONFLICT through DuckDB.
         cur.execute(
-            "INSERT OR REPLACE INTO _aoetl.checkpoints "
+            f"DELETE FROM {self.CHECKPOINTS} WHERE run_id = ? AND table_name = ?",
+            [self.run_id, table],
+        )
+        cur.execute(
+            f"INSERT INTO {self.CHECKPOINTS} "
             "(run_id, pipeline, table_name, staging, fingerprint, rows, bad_rows) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
             [self.run_id, self.pipeline, table, stage, fingerprint, rows, len(bad)],
         )
         cur.execute("COMMIT")
         return LoadResult(table, self.display, rows, bad, relation.fused, added, widened)
+
+    def _adapt(self, cur: duckdb.DuckDBPyConnection, sql: str) -> str:
+        """Fit the data to what the target database can store (DuckDB stores everything)."""
+        return sql
 
     def commit(self, tables: list[StagedTable]) -> dict[str, int]:
         """Apply every staged table to its target and record the run, in one transaction."""
@@ -250,9 +278,10 @@ class DuckDBDestination:
                 con.execute("BEGIN TRANSACTION")
                 for staged in tables:
                     loaded[staged.table] = self._apply(staged)
-                con.execute("DELETE FROM _aoetl.checkpoints WHERE run_id = ?", [self.run_id])
+                con.execute(f"DELETE FROM {self.CHECKPOINTS} WHERE run_id = ?", [self.run_id])
+                con.execute(f"DELETE FROM {self.COMMITS} WHERE run_id = ?", [self.run_id])
                 con.execute(
-                    "INSERT OR REPLACE INTO _aoetl.commits (run_id, pipeline) VALUES (?, ?)",
+                    f"INSERT INTO {self.COMMITS} (run_id, pipeline) VALUES (?, ?)",
                     [self.run_id, self.pipeline],
                 )
                 con.execute("COMMIT")
@@ -284,6 +313,11 @@ class DuckDBDestination:
             con.execute(f"ALTER TABLE {target} ALTER COLUMN {quote_ident(name)} TYPE {typ}")
         if staged.mode == "append":
             rows = _count(con.execute(f"INSERT INTO {target} BY NAME SELECT * FROM {stage}"))
+        elif not self.MERGE:
+            # No MERGE in the target (SQLite): replace the matching rows, in the same transaction.
+            on = key_match(target, "s", staged.key)
+            con.execute(f"DELETE FROM {target} WHERE EXISTS (SELECT 1 FROM {stage} s WHERE {on})")
+            rows = _count(con.execute(f"INSERT INTO {target} BY NAME SELECT * FROM {stage}"))
         else:
             on = key_match("t", "s", staged.key)
             sets = ", ".join(
@@ -303,20 +337,20 @@ class DuckDBDestination:
         """Drop this run's staging tables and checkpoints: the run will not be resumed."""
         with self._lock:
             for (stage,) in self.con.execute(
-                "SELECT staging FROM _aoetl.checkpoints WHERE run_id = ?", [self.run_id]
+                f"SELECT staging FROM {self.CHECKPOINTS} WHERE run_id = ?", [self.run_id]
             ).fetchall():
                 self.con.execute(f"DROP TABLE IF EXISTS {stage}")
-            self.con.execute("DELETE FROM _aoetl.checkpoints WHERE run_id = ?", [self.run_id])
+            self.con.execute(f"DELETE FROM {self.CHECKPOINTS} WHERE run_id = ?", [self.run_id])
 
     def _drop_abandoned(self) -> None:
         """Staging left by older, never-committed runs of this pipeline is dropped."""
         rows = self.con.execute(
-            "SELECT run_id, staging FROM _aoetl.checkpoints WHERE pipeline = ? AND run_id <> ?",
+            f"SELECT run_id, staging FROM {self.CHECKPOINTS} WHERE pipeline = ? AND run_id <> ?",
             [self.pipeline, self.run_id],
         ).fetchall()
         for run_id, stage in rows:
             self.con.execute(f"DROP TABLE IF EXISTS {stage}")
-            self.con.execute("DELETE FROM _aoetl.checkpoints WHERE run_id = ?", [run_id])
+            self.con.execute(f"DELETE FROM {self.CHECKPOINTS} WHERE run_id = ?", [run_id])
 
 
 def _count(result: duckdb.DuckDBPyConnection) -> int:

@@ -44,6 +44,14 @@ CONNECTORS: tuple[ConnectorInfo, ...] = (
         "An embedded DuckDB database file; the default target is ./warehouse.duckdb.",
     ),
     ConnectorInfo(
+        "sql",
+        "destination",
+        ("postgresql", "sqlite"),
+        (),
+        ("append", "replace", "merge", "schema-evolution", "copy", "atomic-run", "exactly-once"),
+        "A PostgreSQL or SQLite database: staged by COPY with checkpoints, committed at once.",
+    ),
+    ConnectorInfo(
         "parquet-dir",
         "destination",
         ("parquet", "(a directory path)"),
@@ -62,7 +70,7 @@ CONNECTORS: tuple[ConnectorInfo, ...] = (
 )
 
 SOURCE_SCHEMES = ("file", "postgresql", "sqlite", "duckdb")
-TARGET_SCHEMES = ("duckdb", "parquet", "csv")
+TARGET_SCHEMES = ("duckdb", "parquet", "csv", "postgresql", "sqlite")
 
 
 def known(kind: str) -> str:
@@ -123,6 +131,12 @@ def destination_for(spec: TargetSpec, *, home: Path) -> Destination:
         raise UnknownConnectorError(
             f"encryption_key works with DuckDB targets only, not {parsed.scheme}://"
         )
+    if parsed.scheme in ("postgresql", "sqlite"):
+        from .sql_target import SqlDestination
+
+        if spec.encryption_key:
+            raise UnknownConnectorError("encryption_key works with DuckDB targets only")
+        return SqlDestination(spec.uri, parsed.scheme, home=home)
     if parsed.scheme in ("parquet", "csv"):
         from .directory_target import DirectoryDestination
 

@@ -97,6 +97,11 @@ class SqlSource:
             )
         if not chosen:
             raise SourceNotFoundError(f"{self.display} has no tables")
+        if self.spec.table and len(chosen) > 1:
+            raise UserError(
+                f"--table names one target table, but {len(chosen)} tables were chosen; "
+                f"pick one with 'tables', or leave --table out to keep their names"
+            )
         keys = self._constraints()
         estimates = self._pg_estimates() if self.kind == "postgresql" else {}
         names: dict[str, int] = defaultdict(int)
@@ -107,6 +112,7 @@ class SqlSource:
             estimate = estimates.get((schema, table), estimate)
             # The same table name in two schemas: prefix the schema to keep them apart.
             name = table if names[table] == 1 else f"{schema}_{table}"
+            name = self.spec.table or name
             relation = f"{self.alias}.{quote_ident(schema)}.{quote_ident(table)}"
             columns = self._describe(f"SELECT * FROM {relation}")
             decisions = [f"{kind} {schema}.{table} of {self.display}"]

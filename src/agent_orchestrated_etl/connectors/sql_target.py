@@ -1,0 +1,68 @@
+"""PostgreSQL and SQLite as destinations, with the DuckDB destination's exactly-once contract.
+
+The database is ATTACHed through DuckDB's postgres or sqlite extension and everything the
+DuckDB destination does runs there: each table is staged (the postgres extension writes with
+binary COPY) together with its checkpoint row in ``_aoetl.checkpoints``, in one transaction of
+the database; the commit renames, inserts or MERGEs every staged table and records the run, in
+one more. Tables and schemas are created with mapped types, and every identifier is quoted.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import duckdb
+
+from ..errors import UserError, redact_uri
+from ..secrets import redact, register, resolve
+from ._duck import connect, describe, quote_ident, quote_literal
+from .duckdb_target import _DB, DuckDBDestination
+
+_KINDS = {"postgresql": "postgres", "sqlite": "sqlite"}
+
+
+class SqlDestination(DuckDBDestination):
+    """``postgresql://user:${secret:…}@host/db`` or ``sqlite:///file.db``."""
+
+    def __init__(self, url: str, kind: str, *, home: Path | None = None) -> None:
+        super().__init__(url, home=home)
+        self._url = url  # may hold references: resolved only when connecting
+        self._kind = _KINDS[kind]
+        if self._kind == "sqlite":  # SQLite has no schemas: the bookkeeping tables live in main
+            self.CHECKPOINTS, self.COMMITS = "_aoetl_checkpoints", "_aoetl_commits"
+            self.MERGE = False
+        self.display = redact_uri(url)
+        self._attached = True
+        if kind == "postgresql":
+            parts = urlsplit(re.sub(r"^\w+(\+\w+)?://", "postgresql://", url))
+            self.endpoint = f"{parts.hostname or 'localhost'}:{parts.port or 5432}"
+
+    def _adapt(self, cur: duckdb.DuckDBPyConnection, sql: str) -> str:
+        """PostgreSQL cannot take DuckDB's unnamed ENUMs: such columns load as text."""
+        enums = [name for name, typ in describe(cur, sql) if typ.startswith("ENUM(")]
+        if not enums:
+            return sql
+        casts = ", ".join(f"CAST({quote_ident(n)} AS VARCHAR) AS {quote_ident(n)}" for n in enums)
+        return f"SELECT * REPLACE ({casts}) FROM ({sql})"
+
+    def _connect(self) -> duckdb.DuckDBPyConnection:
+        url = resolve(self._url)
+        if self._kind == "postgres":
+            target = re.sub(r"^postgres(ql)?(\+\w+)?://", "postgresql://", url)
+            password = urlsplit(target).password
+            if password:
+                register(unquote(password))
+        else:
+            target = urlsplit(url).path.removeprefix("/") if url.startswith("sqlite:///") else url
+        con = connect(home=self._home)
+        try:
+            con.execute(f"LOAD {self._kind}")
+            con.execute(f"ATTACH {quote_literal(target)} AS {_DB} (TYPE {self._kind})")
+            con.execute(f"USE {_DB}")
+        except duckdb.Error as exc:
+            con.close()
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise UserError(f"cannot connect to {self.display}: {redact(first)}") from None
+        return con
