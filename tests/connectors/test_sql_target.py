@@ -13,6 +13,7 @@ import psycopg
 import pytest
 
 from agent_orchestrated_etl import DataOrchestrator
+from agent_orchestrated_etl.spec import validate_spec
 from tests.conftest import AOETL, run_cli
 from tests.connectors.test_sql import TYPES_DDL
 from tests.servers import Postgres
@@ -173,3 +174,52 @@ def test_sqlite_destination(orch: DataOrchestrator, work: Path) -> None:
         (2, "B"),
         (3, "c"),
     ]
+
+
+def test_incremental_runs_with_inserts_and_updates_merge_exactly(
+    pg: Postgres, orch: DataOrchestrator, work: Path
+) -> None:
+    with psycopg.connect(pg.url(), autocommit=True) as con:
+        con.execute(
+            "UPDATE orders SET updated_at = '2024-01-01'::timestamptz + id * interval '1 minute'"
+        )
+    spec = validate_spec(
+        {
+            "name": "orders-incremental",
+            "source": {
+                "uri": pg.url(),
+                "tables": ["orders"],
+                "incremental": {"orders": {"cursor": "updated_at", "lag": "5 minutes"}},
+            },
+            "target": "duckdb:///w.duckdb",
+            "mode": "merge",
+            "key": "id",
+        }
+    )
+    first = orch.run(spec)
+    assert first.status == "success", first.error
+    assert first.tables["orders"].rows_loaded == 1000
+    with psycopg.connect(pg.url(), autocommit=True) as con:
+        con.execute("UPDATE orders SET amount = -1, updated_at = '2024-02-01' WHERE id IN (10, 20)")
+        con.execute(
+            "INSERT INTO orders (id, customer_id, amount, updated_at) "
+            "VALUES (1001, 1, 5.5, '2024-02-01 00:01')"
+        )
+    second = orch.run(spec)
+    assert second.status == "success", second.error
+    # Only the changed rows and the lag window were read, not the whole table again.
+    assert second.tables["orders"].rows_loaded < 20
+    from tests.conftest import query
+
+    assert query(work / "w.duckdb", "SELECT count(*) FROM orders") == [(1001,)]
+    assert query(
+        work / "w.duckdb", "SELECT id, amount::DOUBLE FROM orders WHERE amount < 0 ORDER BY id"
+    ) == [
+        (10, -1.0),
+        (20, -1.0),
+    ]
+    expected = rows(pg, "SELECT count(*), sum(amount)::float8 FROM orders")
+    assert query(work / "w.duckdb", "SELECT count(*), sum(amount)::DOUBLE FROM orders") == expected
+    third = orch.run(spec)  # nothing new: only the lag window is read again
+    assert query(work / "w.duckdb", "SELECT count(*) FROM orders") == [(1001,)]
+    assert third.tables["orders"].rows_loaded <= 5

@@ -46,6 +46,7 @@ from ..secrets import redact, redact_obj
 from ..spec import PipelineSpec, validate_spec
 from ..state import DlqEntry, StateStore
 from ..transform import apply_steps
+from .incremental import cursor_filter, incremental_for, with_mark
 from .monitor import MonitorAgent
 from .planner import PipelinePlan, plan_pipeline, spec_hash
 
@@ -201,6 +202,10 @@ class _Run:
 
     def _load(self, resource: Resource, task: Task, token: CancelToken) -> LoadResult:
         fingerprint = self.planned.fingerprints[resource.name]
+        inc = incremental_for(self.spec, resource.name)
+        last = self.destination.cursor(resource.name) if inc is not None else None
+        if inc is not None:
+            fingerprint = with_mark(fingerprint, last)
         done = self.checkpoints.get(resource.name)
         if done is not None and done.fingerprint == fingerprint:
             self.bus.publish(Event("task_resumed", self.run_id, task.id, {"rows": done.rows}))
@@ -210,6 +215,8 @@ class _Run:
         started = time.perf_counter()
         log.debug("loading %s from %s", resource.name, ", ".join(resource.locations))
         relation = self.planned.source.relation(resource)
+        if inc is not None:
+            relation = cursor_filter(relation, resource, inc, last)
         relation = apply_steps(relation, self.spec.transforms, base_dir=self.options.base_dir)
         context = json.dumps(
             {
@@ -246,6 +253,7 @@ class _Run:
                 fingerprint=fingerprint,
                 record_bad=record_bad,
                 on_cancel=token.on_cancel,
+                cursor_column=inc.cursor if inc is not None else None,
             )
         token.check()
         log.debug(

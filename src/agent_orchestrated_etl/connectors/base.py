@@ -69,6 +69,7 @@ class Checkpoint:
     fingerprint: str
     rows: int
     bad_rows: int
+    high_water: str | None = None  # the largest cursor value staged (incremental loads)
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,10 @@ class Destination(Protocol):
         """Whether this run was already committed."""
         ...
 
+    def cursor(self, table: str) -> str | None:
+        """The committed high-water mark of an incremental table (None before its first load)."""
+        ...
+
     def write(
         self,
         table: str,
@@ -114,8 +119,13 @@ class Destination(Protocol):
         fingerprint: str,
         record_bad: Callable[[list[BadRow]], None],
         on_cancel: Callable[[Callable[[], None]], None] | None = None,
+        cursor_column: str | None = None,
     ) -> LoadResult:
-        """Stage one table and its checkpoint; ``record_bad`` runs before they commit."""
+        """Stage one table and its checkpoint; ``record_bad`` runs before they commit.
+
+        With ``cursor_column``, the largest value staged is kept with the checkpoint, and the
+        commit makes it the table's new high-water mark in the same transaction.
+        """
         ...
 
     def commit(self, tables: list[StagedTable]) -> dict[str, int]:

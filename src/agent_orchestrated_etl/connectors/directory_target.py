@@ -19,7 +19,7 @@ from pathlib import Path
 
 import duckdb
 
-from ..errors import FatalError, UserError
+from ..errors import FatalError, NotSupportedError, UserError
 from ._duck import (
     BadRow,
     Relation,
@@ -83,6 +83,9 @@ class DirectoryDestination:
     def committed(self) -> bool:
         return (self._meta() / "_commits" / self.run_id).exists()
 
+    def cursor(self, table: str) -> str | None:
+        return None
+
     def _files(self, folder: Path) -> list[Path]:
         return sorted(folder.glob(f"*.{self.fmt}"))
 
@@ -109,7 +112,13 @@ class DirectoryDestination:
         fingerprint: str,
         record_bad: Callable[[list[BadRow]], None],
         on_cancel: Callable[[Callable[[], None]], None] | None = None,
+        cursor_column: str | None = None,
     ) -> LoadResult:
+        if cursor_column is not None:
+            raise NotSupportedError(
+                "incremental loads keep their high-water mark in a database target (DuckDB, "
+                "PostgreSQL, SQLite); a Parquet or CSV folder cannot hold it yet"
+            )
         link = self._link(table)
         version = self._version(table)
         if version.exists():

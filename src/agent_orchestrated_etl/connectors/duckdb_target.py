@@ -48,6 +48,9 @@ CREATE TABLE IF NOT EXISTS {checkpoints} (
     run_id VARCHAR, pipeline VARCHAR, table_name VARCHAR, staging VARCHAR, fingerprint VARCHAR,
     rows BIGINT, bad_rows BIGINT, recorded_at TIMESTAMP DEFAULT current_timestamp,
     PRIMARY KEY (run_id, table_name));
+ALTER TABLE {checkpoints} ADD COLUMN IF NOT EXISTS high_water VARCHAR;
+CREATE TABLE IF NOT EXISTS {cursors} (
+    pipeline VARCHAR, table_name VARCHAR, high_water VARCHAR, PRIMARY KEY (pipeline, table_name));
 CREATE TABLE IF NOT EXISTS {commits} (
     run_id VARCHAR PRIMARY KEY, pipeline VARCHAR, committed_at TIMESTAMP DEFAULT current_timestamp);
 """
@@ -59,6 +62,7 @@ class DuckDBDestination:
     endpoint: str | None = None  # a local file: no circuit breaker
     CHECKPOINTS = "_aoetl.checkpoints"
     COMMITS = "_aoetl.commits"
+    CURSORS = "_aoetl.cursors"
     MERGE = True  # the target understands MERGE INTO
 
     def __init__(
@@ -70,7 +74,7 @@ class DuckDBDestination:
         self._key_ref = encryption_key  # a reference; resolved only when the file is opened
         self._con: duckdb.DuckDBPyConnection | None = None
         self._active: duckdb.DuckDBPyConnection | None = None
-        self._lock = threading.Lock()  # DuckDB runs one statement on all cores; one at a time
+        self._lock = threading.RLock()  # DuckDB runs one statement on all cores; one at a time
         self.run_id = ""
         self.pipeline = ""
         self._attached = bool(encryption_key)  # the target is ATTACHed as _DB, not opened
@@ -83,7 +87,7 @@ class DuckDBDestination:
         self._con.execute(self._meta_ddl())
 
     def _meta_ddl(self) -> str:
-        ddl = _META.format(checkpoints=self.CHECKPOINTS, commits=self.COMMITS)
+        ddl = _META.format(checkpoints=self.CHECKPOINTS, commits=self.COMMITS, cursors=self.CURSORS)
         return (
             ddl
             if "." in self.CHECKPOINTS
@@ -164,11 +168,22 @@ class DuckDBDestination:
     # -- checkpoints -------------------------------------------------------------------------
     def checkpoints(self) -> dict[str, Checkpoint]:
         rows = self.con.execute(
-            f"SELECT table_name, fingerprint, rows, bad_rows FROM {self.CHECKPOINTS} "
+            f"SELECT table_name, fingerprint, rows, bad_rows, high_water FROM {self.CHECKPOINTS} "
             "WHERE run_id = ?",
             [self.run_id],
         ).fetchall()
-        return {r[0]: Checkpoint(r[0], r[1], int(r[2]), int(r[3])) for r in rows}
+        return {r[0]: Checkpoint(r[0], r[1], int(r[2]), int(r[3]), r[4]) for r in rows}
+
+    def cursor(self, table: str) -> str | None:
+        with self._lock:
+            row = self._cursor_row(table)
+        return str(row[0]) if row and row[0] is not None else None
+
+    def _cursor_row(self, table: str) -> tuple[object, ...] | None:
+        return self.con.execute(
+            f"SELECT high_water FROM {self.CURSORS} WHERE pipeline = ? AND table_name = ?",
+            [self.pipeline, table],
+        ).fetchone()
 
     def committed(self) -> bool:
         row = self.con.execute(
@@ -208,6 +223,7 @@ class DuckDBDestination:
         fingerprint: str,
         record_bad: Callable[[list[BadRow]], None],
         on_cancel: Callable[[Callable[[], None]], None] | None = None,
+        cursor_column: str | None = None,
     ) -> LoadResult:
         """Stage one table and its checkpoint in one transaction."""
         with self._lock:
@@ -216,7 +232,9 @@ class DuckDBDestination:
             if on_cancel is not None:
                 on_cancel(cur.interrupt)
             try:
-                return self._write(cur, table, relation, mode, key, fingerprint, record_bad)
+                return self._write(
+                    cur, table, relation, mode, key, fingerprint, record_bad, cursor_column
+                )
             except duckdb.Error as exc:
                 raise _as_error(exc, table) from exc
             finally:
@@ -232,6 +250,7 @@ class DuckDBDestination:
         key: tuple[str, ...],
         fingerprint: str,
         record_bad: Callable[[list[BadRow]], None],
+        cursor_column: str | None = None,
     ) -> LoadResult:
         cur.execute("BEGIN TRANSACTION")
         relation.attach(cur)
@@ -251,6 +270,17 @@ class DuckDBDestination:
         rows = _count(cur.execute(f"CREATE OR REPLACE TABLE {stage} AS {sql}"))
         bad = relation.bad_rows()
         record_bad(bad)
+        high_water = None
+        if cursor_column is not None:
+            if cursor_column not in {n for n, _ in describe(cur, f"SELECT * FROM {stage}")}:
+                raise UserError(
+                    f"table '{table}': the incremental cursor column {cursor_column!r} is not in "
+                    f"the loaded data; keep it through the transforms"
+                )
+            row = cur.execute(
+                f"SELECT max({quote_ident(cursor_column)})::VARCHAR FROM {stage}"
+            ).fetchone()
+            high_water = row[0] if row else None
         # Delete and insert rather than upsert: SQLite targets have no ON CONFLICT through DuckDB.
         cur.execute(
             f"DELETE FROM {self.CHECKPOINTS} WHERE run_id = ? AND table_name = ?",
@@ -258,9 +288,9 @@ class DuckDBDestination:
         )
         cur.execute(
             f"INSERT INTO {self.CHECKPOINTS} "
-            "(run_id, pipeline, table_name, staging, fingerprint, rows, bad_rows) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [self.run_id, self.pipeline, table, stage, fingerprint, rows, len(bad)],
+            "(run_id, pipeline, table_name, staging, fingerprint, rows, bad_rows, high_water) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [self.run_id, self.pipeline, table, stage, fingerprint, rows, len(bad), high_water],
         )
         cur.execute("COMMIT")
         return LoadResult(table, self.display, rows, bad, relation.fused, added, widened)
@@ -275,9 +305,21 @@ class DuckDBDestination:
         loaded: dict[str, int] = {}
         with self._lock:
             try:
+                marks = self.checkpoints()
                 con.execute("BEGIN TRANSACTION")
                 for staged in tables:
                     loaded[staged.table] = self._apply(staged)
+                    mark = marks.get(staged.table)
+                    if mark is not None and mark.high_water is not None:
+                        # The high-water mark advances in the commit's own transaction.
+                        con.execute(
+                            f"DELETE FROM {self.CURSORS} WHERE pipeline = ? AND table_name = ?",
+                            [self.pipeline, staged.table],
+                        )
+                        con.execute(
+                            f"INSERT INTO {self.CURSORS} VALUES (?, ?, ?)",
+                            [self.pipeline, staged.table, mark.high_water],
+                        )
                 con.execute(f"DELETE FROM {self.CHECKPOINTS} WHERE run_id = ?", [self.run_id])
                 con.execute(f"DELETE FROM {self.COMMITS} WHERE run_id = ?", [self.run_id])
                 con.execute(

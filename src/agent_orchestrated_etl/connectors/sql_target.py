@@ -32,6 +32,7 @@ class SqlDestination(DuckDBDestination):
         self._kind = _KINDS[kind]
         if self._kind == "sqlite":  # SQLite has no schemas: the bookkeeping tables live in main
             self.CHECKPOINTS, self.COMMITS = "_aoetl_checkpoints", "_aoetl_commits"
+            self.CURSORS = "_aoetl_cursors"
             self.MERGE = False
         self.display = redact_uri(url)
         self._attached = True

@@ -43,6 +43,20 @@ class CsvOptions(Model):
     )
 
 
+class IncrementalSpec(Model):
+    """Load only rows whose cursor column moved past the last committed high-water mark."""
+
+    cursor: str = Field(description="An increasing column: an updated_at timestamp or an id.")
+    initial: str | None = Field(
+        None, description="Read from this value on the first run (default: everything)."
+    )
+    lag: str | None = Field(
+        None,
+        description="Re-read this far behind the mark, for late commits: '10 minutes' for "
+        "timestamps, '100' for ids. Use with mode merge so re-read rows update in place.",
+    )
+
+
 class SourceSpec(Model):
     """Where the data comes from."""
 
@@ -63,6 +77,10 @@ class SourceSpec(Model):
         None,
         description="For a database: the tables or views to read ('orders', 'sales.orders'); "
         "default: every table.",
+    )
+    incremental: dict[str, IncrementalSpec] = Field(
+        default_factory=dict,
+        description="Per table (or '*' for every table): the cursor column and where to start.",
     )
     query: str | None = Field(
         None,
@@ -229,6 +247,16 @@ class PipelineSpec(Model):
         description="Fail the run, loading nothing, when more rows than this are rejected. "
         "Unset: quarantine them all and succeed.",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _uri_shorthand(cls, data: Any) -> Any:
+        # `source: data/` and `target: duckdb:///w.duckdb` stand for {uri: …}.
+        if isinstance(data, dict):
+            for part in ("source", "target"):
+                if isinstance(data.get(part), str):
+                    data = {**data, part: {"uri": data[part]}}
+        return data
 
     @field_validator("key", mode="before")
     @classmethod
