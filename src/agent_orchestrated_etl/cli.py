@@ -321,6 +321,40 @@ def _render(result: RunResult, home: Path) -> None:
 
 
 @app.command()
+def plan(
+    source: Annotated[str, typer.Argument(help="A file, folder, glob or database URL.")],
+    to: Annotated[
+        str | None, typer.Option("--to", help="The target to write into the file.")
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the pipeline file here.")
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="Pipeline name.")] = None,
+) -> None:
+    """Discover SOURCE and write a pipeline file with what discovery proposes.
+
+    For database tables it proposes an incremental cursor (an update timestamp or an integer
+    primary key) and merge on the primary key. Every proposal is explained; edit the file,
+    then 'aoetl run FILE'.
+    """
+    import yaml
+
+    from .agents.planner import propose
+    from .api import build_spec
+
+    spec = build_spec(source, target=to, name=name)
+    document, reasons = propose(spec)
+    text = yaml.safe_dump(document, sort_keys=False, allow_unicode=True)
+    for reason in reasons:
+        err.print(f"proposed: {reason}", markup=False, highlight=False)
+    if output is None:
+        sys.stdout.write(text)
+        return
+    output.write_text(text, encoding="utf-8")
+    err.print(f"wrote {output}; run it with: aoetl run {output}", markup=False, highlight=False)
+
+
+@app.command()
 def sources(
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
 ) -> None:

@@ -195,3 +195,25 @@ def test_query_on_sqlite_is_refused_clearly(orch: DataOrchestrator, work: Path) 
     sqlite3.connect(work / "a.sqlite").execute("CREATE TABLE t (x)").connection.close()
     with pytest.raises(NotSupportedError, match="'query' reads from PostgreSQL only"):
         SqlSource(SourceSpec(uri="sqlite:///a.sqlite", query="SELECT 1")).discover()
+
+
+def test_plan_proposes_cursors_and_keys_and_never_writes_the_password(
+    pg: Postgres, tmp_path: Path
+) -> None:
+    proc = run_cli("plan", pg.url(), "--to", "duckdb:///w.duckdb", "-o", "p.yaml", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    text = (tmp_path / "p.yaml").read_text()
+    assert pg.password not in text + proc.stdout + proc.stderr
+    assert "${env:PGPASSWORD}" in text
+    import yaml
+
+    doc = yaml.safe_load(text)
+    assert doc["source"]["incremental"]["orders"] == {"cursor": "updated_at"}
+    assert doc["mode"] == "merge" and doc["key"] == ["id"]
+    assert "proposed: orders: incremental on updated_at" in proc.stderr
+    ran = run_cli("run", "p.yaml", "--json", cwd=tmp_path, env={"PGPASSWORD": pg.password})
+    assert ran.returncode == 0, ran.stderr
+    assert query(tmp_path / "w.duckdb", "SELECT count(*) FROM orders") == [(1000,)]
+    again = run_cli("run", "p.yaml", "--json", cwd=tmp_path, env={"PGPASSWORD": pg.password})
+    assert again.returncode == 0, again.stderr
+    assert query(tmp_path / "w.duckdb", "SELECT count(*) FROM orders") == [(1000,)]

@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from ..connectors import Resource, Source, source_for
 from ..engine import Plan, Task
@@ -79,3 +80,56 @@ def plan_pipeline(spec: PipelineSpec) -> PipelinePlan:
     notes = list(getattr(source, "notes", []))
     fingerprints = {r.name: resource_fingerprint(digest, r) for r in resources}
     return PipelinePlan(spec, source, resources, Plan(tasks), notes, fingerprints)
+
+
+def propose(spec: PipelineSpec) -> tuple[dict[str, object], list[str]]:
+    """A pipeline file for ``spec``'s source, with what discovery suggests filled in.
+
+    For database tables: an incremental cursor (an update timestamp, or an integer primary
+    key) and, with a single-column primary key, mode merge on it. Returns the document and
+    one line per decision, saying why.
+    """
+    from .incremental import cursor_candidates
+
+    source = source_for(spec.source)
+    resources = source.discover()
+    data = spec.model_dump(mode="json", exclude_defaults=True)
+    data.setdefault("name", spec.name)
+    reasons: list[str] = []
+    incremental: dict[str, dict[str, str]] = {}
+    keys: list[tuple[str, ...] | None] = []
+    for resource in resources:
+        candidates = cursor_candidates(resource)
+        if candidates:
+            incremental[resource.name] = {"cursor": candidates[0]}
+            others = f" (other candidates: {', '.join(candidates[1:])})" if candidates[1:] else ""
+            reasons.append(f"{resource.name}: incremental on {candidates[0]}{others}")
+        pks = [d for d in resource.decisions if d.startswith("primary key: ")]
+        pk = pks[0].removeprefix("primary key: ") if pks else None
+        keys.append(tuple(k.strip() for k in pk.split(",")) if pk else None)
+    source_data: dict[str, object] = dict(data.get("source") or {"uri": spec.source.uri})
+    uri = str(source_data.get("uri", ""))
+    parts = urlsplit(uri)
+    if parts.password and not parts.password.startswith("${"):
+        # A pipeline file never holds a password: it holds a reference to one.
+        source_data["uri"] = uri.replace(f":{parts.password}@", ":${env:PGPASSWORD}@", 1)
+        reasons.append(
+            "the password in the URL was replaced by ${env:PGPASSWORD}; set that variable, or "
+            "use a ${secret:vault:…} or ${secret:aws:…} reference"
+        )
+    if incremental:
+        source_data["incremental"] = incremental
+    if "tables" not in source_data and resources and resources[0].format == "table":
+        source_data["tables"] = [r.locations[0] for r in resources]
+    data["source"] = source_data
+    distinct = set(keys)
+    first_key = keys[0] if keys else None
+    if len(distinct) == 1 and first_key is not None and "key" not in data:
+        data["mode"], data["key"] = "merge", list(first_key)
+        reasons.append(f"mode merge on {', '.join(first_key)}: the primary key of every table")
+    elif any(keys):
+        reasons.append(
+            "the tables do not share one primary key, so the mode stays append; give each its "
+            "own pipeline to merge on its key"
+        )
+    return data, reasons

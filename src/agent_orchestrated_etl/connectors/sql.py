@@ -24,6 +24,12 @@ from .base import Resource
 
 _TYPES = {"postgresql": "postgres", "sqlite": "sqlite", "duckdb": None}
 _PG_DEFAULT_PORT = 5432
+# Catalogs and aoetl's own bookkeeping (when the database is also an aoetl target) are not data.
+_USER_TABLES = (
+    "schema_name NOT IN ('pg_catalog', 'information_schema', '_aoetl') "
+    "AND NOT starts_with(table_name, '_aoetl_')"
+)
+_USER_VIEWS = _USER_TABLES.replace("table_name", "view_name")
 _PG_FKS = """
 SELECT n.nspname, c.relname, array_agg(a.attname::text ORDER BY k.ord) AS cols,
        fc.relname AS ref_table, array_agg(fa.attname::text ORDER BY k.ord) AS ref_cols
@@ -81,10 +87,9 @@ class SqlSource:
             return [self._query_resource()]
         rows = self._con.execute(
             "SELECT schema_name, table_name, estimated_size, 'table' FROM duckdb_tables() "
-            "WHERE database_name = ? AND schema_name NOT IN ('pg_catalog', 'information_schema') "
+            f"WHERE database_name = ? AND {_USER_TABLES} "
             "UNION ALL SELECT schema_name, view_name, NULL, 'view' FROM duckdb_views() "
-            "WHERE database_name = ? AND NOT internal "
-            "AND schema_name NOT IN ('pg_catalog', 'information_schema') ORDER BY 1, 2",
+            f"WHERE database_name = ? AND NOT internal AND {_USER_VIEWS} ORDER BY 1, 2",
             [self.alias, self.alias],
         ).fetchall()
         wanted = set(self.spec.tables or ())
