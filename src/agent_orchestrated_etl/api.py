@@ -33,6 +33,8 @@ def build_spec(
     max_bad_rows: int | None = None,
     transforms: list[dict[str, Any]] | None = None,
     timeout_s: float | None = None,
+    tables: list[str] | None = None,
+    query: str | None = None,
     base: PipelineSpec | None = None,
 ) -> PipelineSpec:
     """A validated spec from arguments, on top of ``base`` (a loaded pipeline file) if given.
@@ -50,6 +52,10 @@ def build_spec(
         src["format"] = fmt
     if table:
         src["table"] = table
+    if tables:
+        src["tables"] = tables
+    if query:
+        src["query"] = query
     data["source"] = src
     if target:
         data["target"] = {**(data.get("target") or {}), "uri": target}

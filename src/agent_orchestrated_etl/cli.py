@@ -97,6 +97,13 @@ def run(
             "--format", help="File format when it cannot be told: csv, json, ndjson, parquet."
         ),
     ] = None,
+    tables: Annotated[
+        str | None,
+        typer.Option(help="For a database: the tables to read, comma-separated (default: all)."),
+    ] = None,
+    query: Annotated[
+        str | None, typer.Option(help="For PostgreSQL: one SQL query to read (into --table).")
+    ] = None,
     name: Annotated[str | None, typer.Option(help="Pipeline name for run history.")] = None,
     max_bad_rows: Annotated[
         int | None,
@@ -192,6 +199,8 @@ def run(
         name=name,
         max_bad_rows=0 if strict else max_bad_rows,
         timeout_s=timeout,
+        tables=[t.strip() for t in tables.split(",") if t.strip()] if tables else None,
+        query=query,
         base=base,
     )
     if list_tasks:
