@@ -46,14 +46,15 @@ _META = """
 CREATE SCHEMA IF NOT EXISTS _aoetl;
 CREATE TABLE IF NOT EXISTS {checkpoints} (
     run_id VARCHAR, pipeline VARCHAR, table_name VARCHAR, staging VARCHAR, fingerprint VARCHAR,
-    rows BIGINT, bad_rows BIGINT, recorded_at TIMESTAMP DEFAULT current_timestamp,
+    rows BIGINT, bad_rows BIGINT, high_water VARCHAR, recorded_at TIMESTAMP,
     PRIMARY KEY (run_id, table_name));
-ALTER TABLE {checkpoints} ADD COLUMN IF NOT EXISTS high_water VARCHAR;
 CREATE TABLE IF NOT EXISTS {cursors} (
     pipeline VARCHAR, table_name VARCHAR, high_water VARCHAR, PRIMARY KEY (pipeline, table_name));
 CREATE TABLE IF NOT EXISTS {commits} (
-    run_id VARCHAR PRIMARY KEY, pipeline VARCHAR, committed_at TIMESTAMP DEFAULT current_timestamp);
+    run_id VARCHAR PRIMARY KEY, pipeline VARCHAR, committed_at TIMESTAMP);
 """
+# No DEFAULT expressions and no ALTER in the bookkeeping: DuckDB 1.5.5 fails to replay a WAL
+# holding an ALTER of a table whose DEFAULT calls a function (seen after kill -9).
 
 
 class DuckDBDestination:
@@ -288,8 +289,8 @@ class DuckDBDestination:
         )
         cur.execute(
             f"INSERT INTO {self.CHECKPOINTS} "
-            "(run_id, pipeline, table_name, staging, fingerprint, rows, bad_rows, high_water) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "(run_id, pipeline, table_name, staging, fingerprint, rows, bad_rows, high_water, "
+            "recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, current_timestamp)",
             [self.run_id, self.pipeline, table, stage, fingerprint, rows, len(bad), high_water],
         )
         cur.execute("COMMIT")
@@ -323,7 +324,8 @@ class DuckDBDestination:
                 con.execute(f"DELETE FROM {self.CHECKPOINTS} WHERE run_id = ?", [self.run_id])
                 con.execute(f"DELETE FROM {self.COMMITS} WHERE run_id = ?", [self.run_id])
                 con.execute(
-                    f"INSERT INTO {self.COMMITS} (run_id, pipeline) VALUES (?, ?)",
+                    f"INSERT INTO {self.COMMITS} (run_id, pipeline, committed_at) "
+                    "VALUES (?, ?, current_timestamp)",
                     [self.run_id, self.pipeline],
                 )
                 con.execute("COMMIT")
