@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test bench lint clean
+.PHONY: setup compile demo test bench lint clean
 
 setup: $(STAMP)
 
@@ -14,13 +14,18 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-demo: $(STAMP)
+# The project is installed in editable mode; byte-compile it so no run pays for compiling
+# (PYTHONDONTWRITEBYTECODE may be set, and then Python never writes these itself).
+compile: $(STAMP)
+	$(BIN)/python -m compileall -q src
+
+demo: compile
 	$(BIN)/python examples/demo.py
 
-test: $(STAMP)
+test: compile
 	$(BIN)/python -m pytest -q
 
-bench: $(STAMP)
+bench: compile
 	$(BIN)/python bench/file_to_duckdb.py
 	$(BIN)/python bench/engine.py
 
