@@ -36,6 +36,7 @@ _SUFFIX_FORMATS = {
 _CANDIDATE_TYPES = ("BIGINT", "DOUBLE", "DATE", "TIMESTAMP", "BOOLEAN")
 DOMINANT_SHARE = 0.95
 _MIN_VALUES = 20
+_PROBE_ROWS = 5_000  # enough to tell a 95 % numeric column; a quarter of the sniff's cost
 
 
 def split_suffixes(path: Path) -> tuple[str, str | None]:
@@ -201,7 +202,8 @@ def _dominant_types(
     args = ", ".join(f"{k}={v}" for k, v in options.items())
     sql = (
         f"SELECT {', '.join(probes)} FROM (SELECT * FROM read_csv({quote_literal(str(path))}, "
-        f"{args}, all_varchar=true, ignore_errors=true, buffer_size={1 << 22}) LIMIT {sample})"
+        f"{args}, all_varchar=true, ignore_errors=true, buffer_size={1 << 21}) "
+        f"LIMIT {min(sample, _PROBE_ROWS)})"
     )
     try:
         counts = con.execute(sql).fetchone()
