@@ -9,7 +9,6 @@ from __future__ import annotations
 import importlib.util
 import itertools
 import os
-import re
 import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -206,9 +205,6 @@ class _KeepAlive:
             yield from reader
 
         return pa.RecordBatchReader.from_batches(reader.schema, batches())
-
-
-_SIMPLE_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def last_per_key(sql: str, key: tuple[str, ...]) -> str:
