@@ -35,6 +35,7 @@ def build_spec(
     timeout_s: float | None = None,
     tables: list[str] | None = None,
     query: str | None = None,
+    partitions: int | None = None,
     base: PipelineSpec | None = None,
 ) -> PipelineSpec:
     """A validated spec from arguments, on top of ``base`` (a loaded pipeline file) if given.
@@ -56,6 +57,8 @@ def build_spec(
         src["tables"] = tables
     if query:
         src["query"] = query
+    if partitions:
+        src["partitions"] = partitions
     data["source"] = src
     if target:
         data["target"] = {**(data.get("target") or {}), "uri": target}

@@ -104,6 +104,10 @@ def run(
     query: Annotated[
         str | None, typer.Option(help="For PostgreSQL: one SQL query to read (into --table).")
     ] = None,
+    partitions: Annotated[
+        int | None,
+        typer.Option(min=2, max=64, help="For a database: read each table as N key ranges."),
+    ] = None,
     name: Annotated[str | None, typer.Option(help="Pipeline name for run history.")] = None,
     max_bad_rows: Annotated[
         int | None,
@@ -201,6 +205,7 @@ def run(
         timeout_s=timeout,
         tables=[t.strip() for t in tables.split(",") if t.strip()] if tables else None,
         query=query,
+        partitions=partitions,
         base=base,
     )
     if list_tasks:

@@ -217,3 +217,31 @@ def test_plan_proposes_cursors_and_keys_and_never_writes_the_password(
     again = run_cli("run", "p.yaml", "--json", cwd=tmp_path, env={"PGPASSWORD": pg.password})
     assert again.returncode == 0, again.stderr
     assert query(tmp_path / "w.duckdb", "SELECT count(*) FROM orders") == [(1000,)]
+
+
+def test_partitioned_read_by_key_ranges(pg: Postgres, tmp_path: Path) -> None:
+    listing = run_cli(
+        "run", pg.url(), "--tables", "orders", "--partitions", "4", "--list-tasks", cwd=tmp_path
+    )
+    assert listing.returncode == 0, listing.stderr
+    source = SqlSource(SourceSpec(uri=pg.url(), tables=("orders",), partitions=4))
+    (orders,) = source.discover()
+    assert "read as 4 key ranges on id (1..1000), in parallel" in orders.decisions
+    relation = source.relation(orders)
+    assert relation.sql.count("UNION ALL") == 3
+    proc = run_cli(
+        "run",
+        pg.url(),
+        "--tables",
+        "orders",
+        "--partitions",
+        "4",
+        "--to",
+        "duckdb:///w.duckdb",
+        "--json",
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert query(
+        tmp_path / "w.duckdb", "SELECT count(*), count(DISTINCT id), sum(id) FROM orders"
+    ) == [(1000, 1000, 500500)]

@@ -122,6 +122,10 @@ class SqlSource:
             columns = self._describe(f"SELECT * FROM {relation}")
             decisions = [f"{kind} {schema}.{table} of {self.display}"]
             decisions.extend(keys.get((schema, table), []))
+            options: list[tuple[str, str]] = [("relation", relation)]
+            ranges = self._partitions(schema, table, dict(columns), decisions)
+            if ranges:
+                options.append(("ranges", ranges))
             resources.append(
                 Resource(
                     name,
@@ -130,7 +134,7 @@ class SqlSource:
                     tuple(columns),
                     tuple(decisions),
                     0,
-                    (("relation", relation),),
+                    tuple(options),
                     int(estimate) if estimate is not None else None,
                 )
             )
@@ -165,6 +169,35 @@ class SqlSource:
             return [(r[0], r[1]) for r in self._con.execute(f"DESCRIBE {sql}").fetchall()]
         except duckdb.Error as exc:
             raise UserError(f"{self.display}: {redact(_first_line(exc))}") from None
+
+    def _partitions(
+        self, schema: str, table: str, types: dict[str, str], decisions: list[str]
+    ) -> str | None:
+        """Key ranges for ``partitions``: 'lo:hi,lo:hi,…' over a single integer primary key."""
+        n = self.spec.partitions
+        pks = [d.removeprefix("primary key: ") for d in decisions if d.startswith("primary key: ")]
+        if not n or not pks or "," in pks[0]:
+            return None
+        key = pks[0]
+        if types.get(key) not in ("SMALLINT", "INTEGER", "BIGINT", "HUGEINT"):
+            decisions.append(f"not partitioned: primary key {key} is not an integer")
+            return None
+        bounds = f"SELECT min({quote_ident(key)}), max({quote_ident(key)}) FROM "
+        if self.kind == "postgresql":  # runs in PostgreSQL, on the key's index
+            inner = bounds + f"{quote_ident(schema)}.{quote_ident(table)}"
+            sql = (
+                f"SELECT * FROM postgres_query({quote_literal(self.alias)}, {quote_literal(inner)})"
+            )
+        else:
+            sql = bounds + f"{self.alias}.{quote_ident(schema)}.{quote_ident(table)}"
+        row = self._con.execute(sql).fetchone()
+        if not row or row[0] is None:
+            return None
+        low, high = int(row[0]), int(row[1])
+        step = max(1, -(-(high - low + 1) // n))
+        ranges = [(lo, min(lo + step, high + 1)) for lo in range(low, high + 1, step)]
+        decisions.append(f"read as {len(ranges)} key ranges on {key} ({low}..{high}), in parallel")
+        return key + "|" + ",".join(f"{lo}:{hi}" for lo, hi in ranges)
 
     def _pg_estimates(self) -> dict[tuple[str, str], int | None]:
         """Row estimates from PostgreSQL's statistics (None for a table never analysed)."""
@@ -209,6 +242,18 @@ class SqlSource:
         options = dict(resource.read_options)
         if "sql" in options:
             return Relation(options["sql"], prelude=self.prelude)
+        if "ranges" in options:
+            # One scan per key range; DuckDB runs the branches of the UNION ALL in parallel.
+            key, _, spans = options["ranges"].partition("|")
+            column = quote_ident(key)
+            parts = []
+            for span in spans.split(","):
+                lo, hi = span.split(":")
+                parts.append(
+                    f"SELECT * FROM {options['relation']} "
+                    f"WHERE {column} >= {int(lo)} AND {column} < {int(hi)}"
+                )
+            return Relation(" UNION ALL ".join(parts), prelude=self.prelude)
         return Relation(f"SELECT * FROM {options['relation']}", prelude=self.prelude)
 
 

@@ -78,6 +78,13 @@ class SourceSpec(Model):
         description="For a database: the tables or views to read ('orders', 'sales.orders'); "
         "default: every table.",
     )
+    partitions: int | None = Field(
+        None,
+        ge=2,
+        le=64,
+        description="For a database: read each table with a single integer primary key as N "
+        "key ranges, scanned in parallel.",
+    )
     incremental: dict[str, IncrementalSpec] = Field(
         default_factory=dict,
         description="Per table (or '*' for every table): the cursor column and where to start.",
