@@ -22,8 +22,9 @@ if TYPE_CHECKING:
 
 app = typer.Typer(
     name="aoetl",
-    help="Agent-orchestrated ETL: point it at files and it plans and loads them into a "
-    "warehouse (DuckDB by default), quarantining bad rows instead of losing them.",
+    help="Agent-orchestrated ETL: point it at files or a database and it plans and loads them "
+    "into a warehouse (DuckDB by default), exactly once, quarantining bad rows instead of "
+    "losing them.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
