@@ -233,68 +233,70 @@ class DuckDBDestination:
             if on_cancel is not None:
                 on_cancel(cur.interrupt)
             try:
-                return self._write(
-                    cur, table, relation, mode, key, fingerprint, record_bad, cursor_column
+                cur.execute("BEGIN TRANSACTION")
+                relation.attach(cur)
+                added, widened = self._check_schema(cur, table, relation.sql, mode, key)
+                stage = self._staging(table)
+                sql = self._adapt(cur, relation.sql)
+                sql = last_per_key(sql, key) if mode == "merge" else sql
+                rows = _count(cur.execute(f"CREATE OR REPLACE TABLE {stage} AS {sql}"))
+                bad = relation.bad_rows()
+                record_bad(bad)
+                high_water = self._high_water(cur, table, stage, cursor_column)
+                # Delete and insert, not upsert: SQLite targets have no ON CONFLICT via DuckDB.
+                cur.execute(
+                    f"DELETE FROM {self.CHECKPOINTS} WHERE run_id = ? AND table_name = ?",
+                    [self.run_id, table],
                 )
+                cur.execute(
+                    f"INSERT INTO {self.CHECKPOINTS} (run_id, pipeline, table_name, staging, "
+                    "fingerprint, rows, bad_rows, high_water, recorded_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, current_timestamp)",
+                    [
+                        self.run_id,
+                        self.pipeline,
+                        table,
+                        stage,
+                        fingerprint,
+                        rows,
+                        len(bad),
+                        high_water,
+                    ],
+                )
+                cur.execute("COMMIT")
+                return LoadResult(table, self.display, rows, bad, relation.fused, added, widened)
             except duckdb.Error as exc:
                 raise _as_error(exc, table) from exc
             finally:
                 self._active = None
-                cur.close()
+                cur.close()  # an open transaction is rolled back with it
 
-    def _write(
-        self,
-        cur: duckdb.DuckDBPyConnection,
-        table: str,
-        relation: Relation,
-        mode: str,
-        key: tuple[str, ...],
-        fingerprint: str,
-        record_bad: Callable[[list[BadRow]], None],
-        cursor_column: str | None = None,
-    ) -> LoadResult:
-        cur.execute("BEGIN TRANSACTION")
-        relation.attach(cur)
+    def _check_schema(
+        self, cur: duckdb.DuckDBPyConnection, table: str, sql: str, mode: str, key: tuple[str, ...]
+    ) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """(columns to add, columns to widen), checked before loading rather than at commit."""
         existing = self.columns(table, cur)
-        added: tuple[str, ...] = ()
-        widened: tuple[str, ...] = ()
-        if existing and mode != "replace":  # fail before loading, not at commit
-            evolution = plan_evolution(table, existing, describe(cur, relation.sql))
-            added = tuple(n for n, _ in evolution.add)
-            widened = tuple(n for n, _ in evolution.widen)
-            missing = [k for k in key if k not in {n for n, _ in existing}]
-            if mode == "merge" and missing:
-                raise UserError(f"table '{table}': merge key {', '.join(missing)} not in the table")
-        stage = self._staging(table)
-        sql = self._adapt(cur, relation.sql)
-        sql = last_per_key(sql, key) if mode == "merge" else sql
-        rows = _count(cur.execute(f"CREATE OR REPLACE TABLE {stage} AS {sql}"))
-        bad = relation.bad_rows()
-        record_bad(bad)
-        high_water = None
-        if cursor_column is not None:
-            if cursor_column not in {n for n, _ in describe(cur, f"SELECT * FROM {stage}")}:
-                raise UserError(
-                    f"table '{table}': the incremental cursor column {cursor_column!r} is not in "
-                    f"the loaded data; keep it through the transforms"
-                )
-            row = cur.execute(
-                f"SELECT max({quote_ident(cursor_column)})::VARCHAR FROM {stage}"
-            ).fetchone()
-            high_water = row[0] if row else None
-        # Delete and insert rather than upsert: SQLite targets have no ON CONFLICT through DuckDB.
-        cur.execute(
-            f"DELETE FROM {self.CHECKPOINTS} WHERE run_id = ? AND table_name = ?",
-            [self.run_id, table],
-        )
-        cur.execute(
-            f"INSERT INTO {self.CHECKPOINTS} "
-            "(run_id, pipeline, table_name, staging, fingerprint, rows, bad_rows, high_water, "
-            "recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, current_timestamp)",
-            [self.run_id, self.pipeline, table, stage, fingerprint, rows, len(bad), high_water],
-        )
-        cur.execute("COMMIT")
-        return LoadResult(table, self.display, rows, bad, relation.fused, added, widened)
+        if not existing or mode == "replace":
+            return (), ()
+        missing = [k for k in key if k not in {n for n, _ in existing}]
+        if mode == "merge" and missing:
+            raise UserError(f"table '{table}': merge key {', '.join(missing)} not in the table")
+        evolution = plan_evolution(table, existing, describe(cur, sql))
+        return tuple(n for n, _ in evolution.add), tuple(n for n, _ in evolution.widen)
+
+    def _high_water(
+        self, cur: duckdb.DuckDBPyConnection, table: str, stage: str, column: str | None
+    ) -> str | None:
+        """The largest cursor value staged, for an incremental table."""
+        if column is None:
+            return None
+        if column not in {n for n, _ in describe(cur, f"SELECT * FROM {stage}")}:
+            raise UserError(
+                f"table '{table}': the incremental cursor column {column!r} is not in the "
+                f"loaded data; keep it through the transforms"
+            )
+        row = cur.execute(f"SELECT max({quote_ident(column)})::VARCHAR FROM {stage}").fetchone()
+        return row[0] if row else None
 
     def _adapt(self, cur: duckdb.DuckDBPyConnection, sql: str) -> str:
         """Fit the data to what the target database can store (DuckDB stores everything)."""
