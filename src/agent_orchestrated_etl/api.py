@@ -104,8 +104,14 @@ class DataOrchestrator:
         transforms: list[dict[str, Any]] | None = None,
         name: str | None = None,
         max_bad_rows: int | None = None,
+        tables: list[str] | None = None,
+        query: str | None = None,
+        partitions: int | None = None,
     ) -> PipelineSpec:
-        """Describe a pipeline; nothing runs until :meth:`run`."""
+        """Describe a pipeline; nothing runs until :meth:`run`.
+
+        ``tables``, ``query`` and ``partitions`` apply to database sources.
+        """
         return build_spec(
             source,
             target=target,
@@ -115,6 +121,9 @@ class DataOrchestrator:
             name=name,
             max_bad_rows=max_bad_rows,
             transforms=transforms,
+            tables=tables,
+            query=query,
+            partitions=partitions,
         )
 
     def run(self, spec: PipelineSpec | str | Path, *, bus: EventBus | None = None) -> RunResult:

@@ -89,10 +89,7 @@ def test_discovery_lists_tables_columns_keys_and_estimates(pg: Postgres) -> None
 def test_every_common_postgres_type_maps_and_loads_exactly(
     pg: Postgres, orch: DataOrchestrator, work: Path
 ) -> None:
-    spec = orch.create_pipeline(pg.url(), "duckdb:///w.duckdb", mode="replace")
-    spec = spec.model_copy(
-        update={"source": spec.source.model_copy(update={"tables": ("t_types",)})}
-    )
+    spec = orch.create_pipeline(pg.url(), "duckdb:///w.duckdb", mode="replace", tables=["t_types"])
     result = orch.run(spec)
     assert result.status == "success", result.error
     assert result.tables["t_types"].fused
@@ -124,13 +121,11 @@ def test_every_common_postgres_type_maps_and_loads_exactly(
 
 
 def test_query_runs_in_postgres(pg: Postgres, orch: DataOrchestrator, work: Path) -> None:
-    spec = orch.create_pipeline(pg.url(), "duckdb:///w.duckdb", table="big_orders")
-    spec = spec.model_copy(
-        update={
-            "source": spec.source.model_copy(
-                update={"query": "SELECT id, amount FROM orders WHERE amount > 1000"}
-            )
-        }
+    spec = orch.create_pipeline(
+        pg.url(),
+        "duckdb:///w.duckdb",
+        table="big_orders",
+        query="SELECT id, amount FROM orders WHERE amount > 1000",
     )
     result = orch.run(spec)
     assert result.status == "success", result.error
@@ -140,10 +135,7 @@ def test_query_runs_in_postgres(pg: Postgres, orch: DataOrchestrator, work: Path
 def test_tables_into_parquet_stream_through_the_same_scan(
     pg: Postgres, orch: DataOrchestrator, work: Path
 ) -> None:
-    spec = orch.create_pipeline(pg.url(), "parquet:///lake")
-    spec = spec.model_copy(
-        update={"source": spec.source.model_copy(update={"tables": ("customers", "orders")})}
-    )
+    spec = orch.create_pipeline(pg.url(), "parquet:///lake", tables=["customers", "orders"])
     result = orch.run(spec)
     assert result.status == "success", result.error
     assert query(
