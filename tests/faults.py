@@ -10,6 +10,7 @@ from typing import Any
 from agent_orchestrated_etl.connectors import (
     Relation,
     Resource,
+    RowFilter,
     register_destination,
     register_source,
 )
@@ -57,10 +58,11 @@ class FaultySource:
     def discover(self) -> list[Resource]:
         return [Resource(name, (f"faulty:{name}",), "sql") for name in self.tables]
 
-    def relation(self, resource: Resource) -> Relation:
+    def relation(self, resource: Resource, where: RowFilter | None = None) -> Relation:
         SCRIPT.fire(SCRIPT.source, resource.name)
         rows = self.tables[resource.name]
-        return Relation(f"SELECT range AS id, 'row ' || range AS label FROM range({rows})")
+        relation = Relation(f"SELECT range AS id, 'row ' || range AS label FROM range({rows})")
+        return where.apply(relation) if where is not None else relation
 
 
 class FlakyDestination(DuckDBDestination):

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import hashlib
 
-from ..connectors import Relation, Resource
-from ..connectors._duck import quote_ident, quote_literal
+import duckdb
+
+from ..connectors import Resource, RowFilter
+from ..connectors._duck import quote_literal
 from ..errors import UserError
 from ..spec import IncrementalSpec, PipelineSpec
 
@@ -30,10 +32,8 @@ def incremental_for(spec: PipelineSpec, table: str) -> IncrementalSpec | None:
     return spec.source.incremental.get(table) or spec.source.incremental.get("*")
 
 
-def cursor_filter(
-    relation: Relation, resource: Resource, inc: IncrementalSpec, last: str | None
-) -> Relation:
-    """``relation`` restricted to rows past ``last`` (or from ``inc.initial`` on a first run)."""
+def cursor_filter(resource: Resource, inc: IncrementalSpec, last: str | None) -> RowFilter | None:
+    """Rows past ``last`` (less the lag), or from ``inc.initial`` on a first run; None: all."""
     types = dict(resource.columns)
     if inc.cursor not in types:
         raise UserError(
@@ -41,27 +41,34 @@ def cursor_filter(
             f"(columns: {', '.join(types)})"
         )
     kind = types[inc.cursor]
-    column = quote_ident(inc.cursor)
-    if last is not None:
-        condition = f"{column} > CAST({quote_literal(last)} AS {kind})"
-        if inc.lag:
-            lag = (
-                f"INTERVAL {quote_literal(inc.lag)}"
-                if kind.startswith(_TEMPORAL)
-                else f"CAST({quote_literal(inc.lag)} AS {kind})"
-            )
-            condition = f"{column} > CAST({quote_literal(last)} AS {kind}) - {lag}"
-    elif inc.initial is not None:
-        condition = f"{column} >= CAST({quote_literal(inc.initial)} AS {kind})"
-    else:
-        return relation
-    return Relation(
-        f"SELECT * FROM ({relation.sql}) WHERE {condition}",
-        relation.bindings,
-        relation.rejects,
-        relation.extra_bad_rows,
-        relation.prelude,
-    )
+    if last is None:
+        if inc.initial is None:
+            return None
+        return RowFilter(inc.cursor, ">=", _as_text(inc.initial, kind, None), kind)
+    return RowFilter(inc.cursor, ">", _as_text(last, kind, inc.lag), kind)
+
+
+def _as_text(value: str, kind: str, lag: str | None) -> str:
+    """``value`` as the column's type renders it, ``lag`` earlier (checked by DuckDB)."""
+    bound = f"CAST({quote_literal(value)} AS {kind})"
+    if lag:
+        step = (
+            f"INTERVAL {quote_literal(lag)}"
+            if kind.startswith(_TEMPORAL)
+            else f"CAST({quote_literal(lag)} AS {kind})"
+        )
+        bound = f"{bound} - {step}"
+    try:
+        # Cast back to the column's type (a date less a lag rounds down: a wider re-read).
+        sql = f"SELECT CAST(CAST({bound} AS {kind}) AS VARCHAR)"
+        row = duckdb.connect().execute(sql).fetchone()
+    except duckdb.Error as exc:
+        raise UserError(
+            f"incremental bound {value!r}{f' less lag {lag!r}' if lag else ''} is not a valid "
+            f"{kind}: {str(exc).splitlines()[0]}"
+        ) from None
+    assert row is not None
+    return str(row[0])
 
 
 def with_mark(fingerprint: str, last: str | None) -> str:

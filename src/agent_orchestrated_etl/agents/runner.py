@@ -214,9 +214,8 @@ class _Run:
             return loaded
         started = time.perf_counter()
         log.debug("loading %s from %s", resource.name, ", ".join(resource.locations))
-        relation = self.planned.source.relation(resource)
-        if inc is not None:
-            relation = cursor_filter(relation, resource, inc, last)
+        where = cursor_filter(resource, inc, last) if inc is not None else None
+        relation = self.planned.source.relation(resource, where)
         relation = apply_steps(relation, self.spec.transforms, base_dir=self.options.base_dir)
         context = json.dumps(
             {

@@ -9,6 +9,7 @@ from .base import (
     Destination,
     LoadResult,
     Resource,
+    RowFilter,
     Source,
     StagedTable,
 )
@@ -29,6 +30,7 @@ __all__ = [
     "LoadResult",
     "Relation",
     "Resource",
+    "RowFilter",
     "Source",
     "StagedTable",
     "destination_for",

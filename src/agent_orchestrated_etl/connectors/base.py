@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from ._duck import BadRow, Relation
+from ._duck import BadRow, Relation, quote_ident, quote_literal
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,37 @@ class Resource:
     row_estimate: int | None = None
 
 
+@dataclass(frozen=True)
+class RowFilter:
+    """Rows whose ``column`` lies past ``value``: what an incremental run reads.
+
+    ``value`` is the bound as DuckDB renders it (any lag already subtracted) and ``kind`` the
+    column's DuckDB type. A source pushes the filter into the database when it reads through
+    a driver; DuckDB's scanners push :meth:`sql` down themselves.
+    """
+
+    column: str
+    op: str  # ">" past the last mark, ">=" from an initial value
+    value: str
+    kind: str
+
+    def sql(self) -> str:
+        """The condition as DuckDB SQL."""
+        return (
+            f"{quote_ident(self.column)} {self.op} CAST({quote_literal(self.value)} AS {self.kind})"
+        )
+
+    def apply(self, relation: Relation) -> Relation:
+        """``relation`` with only the rows that pass, filtered by the engine."""
+        return Relation(
+            f"SELECT * FROM ({relation.sql}) WHERE {self.sql()}",
+            relation.bindings,
+            relation.rejects,
+            relation.extra_bad_rows,
+            relation.prelude,
+        )
+
+
 @dataclass
 class LoadResult:
     """What a destination did with one table."""
@@ -56,8 +87,11 @@ class Source(Protocol):
         """List the resources (tables) this source holds."""
         ...
 
-    def relation(self, resource: Resource) -> Relation:
-        """The resource's data as DuckDB SQL (a file scan) or an Arrow stream binding."""
+    def relation(self, resource: Resource, where: RowFilter | None = None) -> Relation:
+        """The resource's data as DuckDB SQL (a file scan) or an Arrow stream binding.
+
+        With ``where``, only the rows that pass it (an incremental read).
+        """
         ...
 
 

@@ -275,8 +275,10 @@ class DuckDBDestination:
         self, cur: duckdb.DuckDBPyConnection, table: str, sql: str, mode: str, key: tuple[str, ...]
     ) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """(columns to add, columns to widen), checked before loading rather than at commit."""
+        if mode == "replace":
+            return (), ()
         existing = self.columns(table, cur)
-        if not existing or mode == "replace":
+        if not existing:
             return (), ()
         missing = [k for k in key if k not in {n for n, _ in existing}]
         if mode == "merge" and missing:

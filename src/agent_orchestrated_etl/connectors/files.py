@@ -19,7 +19,7 @@ from ..secrets import resolve
 from ..spec import SourceSpec, parse_uri
 from . import _sniff
 from ._duck import BadRow, RejectSink, Relation, connect, quote_ident, quote_literal, sql_list
-from .base import Resource
+from .base import Resource, RowFilter
 
 _GLOB_CHARS = set("*?[")
 
@@ -171,8 +171,12 @@ class FileSource:
         )
 
     # -- reading ---------------------------------------------------------------------------
-    def relation(self, resource: Resource) -> Relation:
+    def relation(self, resource: Resource, where: RowFilter | None = None) -> Relation:
         """The resource as a DuckDB SELECT that quarantines bad rows as it reads."""
+        relation = self._relation(resource)
+        return where.apply(relation) if where is not None else relation
+
+    def _relation(self, resource: Resource) -> Relation:
         files = sql_list(resource.locations)
         options = dict(resource.read_options)
         if resource.format == "csv":

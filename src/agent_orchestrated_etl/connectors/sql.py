@@ -20,7 +20,7 @@ from ..errors import NotSupportedError, SourceNotFoundError, UserError, redact_u
 from ..secrets import redact, register, resolve
 from ..spec import SourceSpec, parse_uri
 from ._duck import Relation, connect, quote_ident, quote_literal, unique_name
-from .base import Resource
+from .base import Resource, RowFilter
 
 _TYPES = {"postgresql": "postgres", "sqlite": "sqlite", "duckdb": None}
 _PG_DEFAULT_PORT = 5432
@@ -238,7 +238,11 @@ class SqlSource:
         return found
 
     # -- reading -----------------------------------------------------------------------------
-    def relation(self, resource: Resource) -> Relation:
+    def relation(self, resource: Resource, where: RowFilter | None = None) -> Relation:
+        relation = self._relation(resource)
+        return where.apply(relation) if where is not None else relation  # the scanner pushes it
+
+    def _relation(self, resource: Resource) -> Relation:
         options = dict(resource.read_options)
         if "sql" in options:
             return Relation(options["sql"], prelude=self.prelude)
