@@ -36,6 +36,7 @@ def build_spec(
     tables: list[str] | None = None,
     query: str | None = None,
     partitions: int | None = None,
+    reader: str | None = None,
     base: PipelineSpec | None = None,
 ) -> PipelineSpec:
     """A validated spec from arguments, on top of ``base`` (a loaded pipeline file) if given.
@@ -59,6 +60,8 @@ def build_spec(
         src["query"] = query
     if partitions:
         src["partitions"] = partitions
+    if reader:
+        src["reader"] = reader
     data["source"] = src
     if target:
         data["target"] = {**(data.get("target") or {}), "uri": target}
@@ -107,10 +110,11 @@ class DataOrchestrator:
         tables: list[str] | None = None,
         query: str | None = None,
         partitions: int | None = None,
+        reader: str | None = None,
     ) -> PipelineSpec:
         """Describe a pipeline; nothing runs until :meth:`run`.
 
-        ``tables``, ``query`` and ``partitions`` apply to database sources.
+        ``tables``, ``query``, ``partitions`` and ``reader`` apply to database sources.
         """
         return build_spec(
             source,
@@ -124,6 +128,7 @@ class DataOrchestrator:
             tables=tables,
             query=query,
             partitions=partitions,
+            reader=reader,
         )
 
     def run(self, spec: PipelineSpec | str | Path, *, bus: EventBus | None = None) -> RunResult:

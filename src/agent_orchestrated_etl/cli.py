@@ -103,11 +103,19 @@ def run(
         typer.Option(help="For a database: the tables to read, comma-separated (default: all)."),
     ] = None,
     query: Annotated[
-        str | None, typer.Option(help="For PostgreSQL: one SQL query to read (into --table).")
+        str | None,
+        typer.Option(help="For a database: one SQL query to read (into --table)."),
     ] = None,
     partitions: Annotated[
         int | None,
         typer.Option(min=2, max=64, help="For a database: read each table as N key ranges."),
+    ] = None,
+    reader: Annotated[
+        str | None,
+        typer.Option(
+            help="For a database: auto (DuckDB's scanners, else ADBC or SQLAlchemy), duckdb, "
+            "adbc (PostgreSQL as Arrow) or sqlalchemy (any SQLAlchemy URL)."
+        ),
     ] = None,
     name: Annotated[str | None, typer.Option(help="Pipeline name for run history.")] = None,
     max_bad_rows: Annotated[
@@ -207,6 +215,7 @@ def run(
         tables=[t.strip() for t in tables.split(",") if t.strip()] if tables else None,
         query=query,
         partitions=partitions,
+        reader=reader,
         base=base,
     )
     if list_tasks:

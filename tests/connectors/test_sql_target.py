@@ -176,8 +176,9 @@ def test_sqlite_destination(orch: DataOrchestrator, work: Path) -> None:
     ]
 
 
+@pytest.mark.parametrize("reader", ["duckdb", "adbc", "sqlalchemy"])
 def test_incremental_runs_with_inserts_and_updates_merge_exactly(
-    pg: Postgres, orch: DataOrchestrator, work: Path
+    pg: Postgres, orch: DataOrchestrator, work: Path, reader: str
 ) -> None:
     with psycopg.connect(pg.url(), autocommit=True) as con:
         con.execute(
@@ -190,6 +191,7 @@ def test_incremental_runs_with_inserts_and_updates_merge_exactly(
                 "uri": pg.url(),
                 "tables": ["orders"],
                 "incremental": {"orders": {"cursor": "updated_at", "lag": "5 minutes"}},
+                "reader": reader,
             },
             "target": "duckdb:///w.duckdb",
             "mode": "merge",

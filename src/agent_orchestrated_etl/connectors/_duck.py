@@ -105,7 +105,11 @@ def default_home() -> Path:
 def connect(path: str = ":memory:", *, home: Path | None = None) -> duckdb.DuckDBPyConnection:
     """Open DuckDB with the offline extension directory (when ``home`` is given)."""
     root, trusted = _extensions(home or default_home())
-    config: dict[str, Any] = {"extension_directory": str(root)}
+    # Offline by design: an extension not shipped as a package fails to load, never downloads.
+    config: dict[str, Any] = {
+        "extension_directory": str(root),
+        "autoinstall_known_extensions": False,
+    }
     if trusted:  # every extension is a link to a pip-installed file: skip the signature check
         config["allow_unsigned_extensions"] = True
     try:

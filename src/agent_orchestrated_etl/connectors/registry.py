@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable
 from pathlib import Path
 
@@ -107,10 +108,12 @@ def source_for(spec: SourceSpec) -> Source:
         from .files import FileSource
 
         return FileSource(spec)
-    if parsed.scheme in ("postgresql", "sqlite", "duckdb"):
-        from .sql import SqlSource
+    if parsed.scheme.split("+")[0] in ("postgresql", "sqlite", "duckdb") or _sqlalchemy_knows(
+        parsed.scheme
+    ):
+        from .sql import open_sql_source
 
-        return SqlSource(spec)
+        return open_sql_source(spec)
     raise UnknownConnectorError(
         f"no source connector for '{parsed.scheme}://' in {parsed.display}; "
         f"known source schemes: {known('source')} (or a local path)",
@@ -146,3 +149,17 @@ def destination_for(spec: TargetSpec, *, home: Path) -> Destination:
         f"known target schemes: {known('target')} (or a *.duckdb file or a directory path)",
         uri=spec.uri,
     )
+
+
+def _sqlalchemy_knows(scheme: str) -> bool:
+    """Whether SQLAlchemy (when installed) has a dialect and driver for ``scheme://``."""
+    if importlib.util.find_spec("sqlalchemy") is None:
+        return False
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    try:
+        make_url(f"{scheme}://").get_dialect()
+    except (ArgumentError, NoSuchModuleError, ImportError):
+        return False
+    return True

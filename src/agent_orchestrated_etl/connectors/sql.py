@@ -10,26 +10,29 @@ destination streams the same SQL.
 
 from __future__ import annotations
 
-import re
+import importlib.util
 from collections import defaultdict
-from urllib.parse import unquote, urlsplit
 
 import duckdb
 
-from ..errors import NotSupportedError, SourceNotFoundError, UserError, redact_uri
-from ..secrets import redact, register, resolve
-from ..spec import SourceSpec, parse_uri
+from ..errors import NotSupportedError, UserError
+from ..secrets import redact
+from ..spec import SourceSpec
+from ._catalog import (
+    INTEGER_TYPES,
+    Found,
+    choose,
+    database_url,
+    first_line,
+    is_user_table,
+    key_ranges,
+    primary_key,
+    split_ranges,
+)
 from ._duck import Relation, connect, quote_ident, quote_literal, unique_name
-from .base import Resource, RowFilter
+from .base import Resource, RowFilter, Source
 
 _TYPES = {"postgresql": "postgres", "sqlite": "sqlite", "duckdb": None}
-_PG_DEFAULT_PORT = 5432
-# Catalogs and aoetl's own bookkeeping (when the database is also an aoetl target) are not data.
-_USER_TABLES = (
-    "schema_name NOT IN ('pg_catalog', 'information_schema', '_aoetl') "
-    "AND NOT starts_with(table_name, '_aoetl_')"
-)
-_USER_VIEWS = _USER_TABLES.replace("table_name", "view_name")
 _PG_FKS = """
 SELECT n.nspname, c.relname, array_agg(a.attname::text ORDER BY k.ord) AS cols,
        fc.relname AS ref_table, array_agg(fa.attname::text ORDER BY k.ord) AS ref_cols
@@ -45,29 +48,25 @@ GROUP BY con.oid, n.nspname, c.relname, fc.relname
 """
 
 
+class ExtensionUnavailable(Exception):
+    """DuckDB's scanner for the database did not load; another reader takes over."""
+
+
 class SqlSource:
     """A database. ``spec.tables`` picks tables, ``spec.query`` reads one query instead."""
 
     def __init__(self, spec: SourceSpec) -> None:
         self.spec = spec
-        url = resolve(spec.uri)
-        parsed = parse_uri(url)
-        if parsed.scheme not in _TYPES:
-            raise UserError(f"{parsed.display} is not a database URL (postgresql, sqlite, duckdb)")
-        self.kind = parsed.scheme
-        self.display = redact_uri(spec.uri)
+        db = database_url(spec.uri)
+        if db.kind not in _TYPES:
+            raise UserError(f"{db.display} is not a database URL (postgresql, sqlite, duckdb)")
+        self.kind = db.kind
+        self.display = db.display
+        self.endpoint = db.endpoint
         self.alias = unique_name("src")
-        self.notes: list[str] = []
-        self.endpoint: str | None = None
-        if self.kind == "postgresql":
-            parts = urlsplit(url)
-            if parts.password:
-                register(unquote(parts.password))  # masked wherever it might surface
-            self.endpoint = f"{parts.hostname or 'localhost'}:{parts.port or _PG_DEFAULT_PORT}"
-            target = re.sub(r"^postgres(ql)?(\+\w+)?://", "postgresql://", url)
-        else:
-            target = parsed.path
         kind = _TYPES[self.kind]
+        self.path_note = f"read by DuckDB's {kind or 'duckdb'} scanner"
+        target = db.url if self.kind == "postgresql" else db.path
         type_option = f"TYPE {kind}, " if kind else ""
         self.prelude: tuple[str, ...] = (
             *((f"LOAD {kind}",) if kind else ()),
@@ -75,11 +74,15 @@ class SqlSource:
             f"({type_option}READ_ONLY)",
         )
         self._con = connect()
+        if kind:
+            try:
+                self._con.execute(self.prelude[0])
+            except duckdb.Error as exc:
+                raise ExtensionUnavailable(f"{kind} extension: {first_line(exc)}") from None
         try:
-            for statement in self.prelude:
-                self._con.execute(statement)
+            self._con.execute(self.prelude[-1])
         except duckdb.Error as exc:
-            raise UserError(f"cannot connect to {self.display}: {_first_line(exc)}") from None
+            raise UserError(f"cannot connect to {self.display}: {first_line(exc)}") from None
 
     # -- discovery ---------------------------------------------------------------------------
     def discover(self) -> list[Resource]:
@@ -87,50 +90,31 @@ class SqlSource:
             return [self._query_resource()]
         rows = self._con.execute(
             "SELECT schema_name, table_name, estimated_size, 'table' FROM duckdb_tables() "
-            f"WHERE database_name = ? AND {_USER_TABLES} "
+            "WHERE database_name = ? "
             "UNION ALL SELECT schema_name, view_name, NULL, 'view' FROM duckdb_views() "
-            f"WHERE database_name = ? AND NOT internal AND {_USER_VIEWS} ORDER BY 1, 2",
+            "WHERE database_name = ? AND NOT internal ORDER BY 1, 2",
             [self.alias, self.alias],
         ).fetchall()
-        wanted = set(self.spec.tables or ())
-        chosen = [r for r in rows if not wanted or r[1] in wanted or f"{r[0]}.{r[1]}" in wanted]
-        missing = wanted - {r[1] for r in chosen} - {f"{r[0]}.{r[1]}" for r in chosen}
-        if missing:
-            known = ", ".join(f"{r[0]}.{r[1]}" for r in rows) or "none"
-            raise SourceNotFoundError(
-                f"{self.display} has no table {', '.join(sorted(missing))}; tables: {known}"
-            )
-        if not chosen:
-            raise SourceNotFoundError(f"{self.display} has no tables")
-        if self.spec.table and len(chosen) > 1:
-            raise UserError(
-                f"--table names one target table, but {len(chosen)} tables were chosen; "
-                f"pick one with 'tables', or leave --table out to keep their names"
-            )
+        found = [Found(r[0], r[1], r[3], r[2]) for r in rows if is_user_table(r[0], r[1])]
+        chosen = choose(found, self.spec, self.display)
         keys = self._constraints()
         estimates = self._pg_estimates() if self.kind == "postgresql" else {}
-        names: dict[str, int] = defaultdict(int)
-        for _, table, *_ in chosen:
-            names[table] += 1
         resources = []
-        for schema, table, estimate, kind in chosen:
-            estimate = estimates.get((schema, table), estimate)
-            # The same table name in two schemas: prefix the schema to keep them apart.
-            name = table if names[table] == 1 else f"{schema}_{table}"
-            name = self.spec.table or name
-            relation = f"{self.alias}.{quote_ident(schema)}.{quote_ident(table)}"
+        for f, name in chosen:
+            estimate = estimates.get((f.schema, f.table), f.estimate)
+            relation = f"{self.alias}.{quote_ident(f.schema)}.{quote_ident(f.table)}"
             columns = self._describe(f"SELECT * FROM {relation}")
-            decisions = [f"{kind} {schema}.{table} of {self.display}"]
-            decisions.extend(keys.get((schema, table), []))
+            decisions = [f"{f.kind} {f.schema}.{f.table} of {self.display}", self.path_note]
+            decisions.extend(keys.get((f.schema, f.table), []))
             options: list[tuple[str, str]] = [("relation", relation)]
-            ranges = self._partitions(schema, table, dict(columns), decisions)
+            ranges = self._partitions(f.schema, f.table, dict(columns), decisions)
             if ranges:
                 options.append(("ranges", ranges))
             resources.append(
                 Resource(
                     name,
-                    (f"{schema}.{table}",),
-                    "table",
+                    (f"{f.schema}.{f.table}",),
+                    f.kind,
                     tuple(columns),
                     tuple(decisions),
                     0,
@@ -168,18 +152,17 @@ class SqlSource:
         try:
             return [(r[0], r[1]) for r in self._con.execute(f"DESCRIBE {sql}").fetchall()]
         except duckdb.Error as exc:
-            raise UserError(f"{self.display}: {redact(_first_line(exc))}") from None
+            raise UserError(f"{self.display}: {redact(first_line(exc))}") from None
 
     def _partitions(
         self, schema: str, table: str, types: dict[str, str], decisions: list[str]
     ) -> str | None:
-        """Key ranges for ``partitions``: 'lo:hi,lo:hi,…' over a single integer primary key."""
+        """Key ranges for ``partitions`` over a single integer primary key."""
         n = self.spec.partitions
-        pks = [d.removeprefix("primary key: ") for d in decisions if d.startswith("primary key: ")]
-        if not n or not pks or "," in pks[0]:
+        key = primary_key(decisions)
+        if not n or key is None:
             return None
-        key = pks[0]
-        if types.get(key) not in ("SMALLINT", "INTEGER", "BIGINT", "HUGEINT"):
+        if types.get(key) not in INTEGER_TYPES:
             decisions.append(f"not partitioned: primary key {key} is not an integer")
             return None
         bounds = f"SELECT min({quote_ident(key)}), max({quote_ident(key)}) FROM "
@@ -193,11 +176,7 @@ class SqlSource:
         row = self._con.execute(sql).fetchone()
         if not row or row[0] is None:
             return None
-        low, high = int(row[0]), int(row[1])
-        step = max(1, -(-(high - low + 1) // n))
-        ranges = [(lo, min(lo + step, high + 1)) for lo in range(low, high + 1, step)]
-        decisions.append(f"read as {len(ranges)} key ranges on {key} ({low}..{high}), in parallel")
-        return key + "|" + ",".join(f"{lo}:{hi}" for lo, hi in ranges)
+        return key_ranges(key, int(row[0]), int(row[1]), n, decisions)
 
     def _pg_estimates(self) -> dict[tuple[str, str], int | None]:
         """Row estimates from PostgreSQL's statistics (None for a table never analysed)."""
@@ -248,18 +227,50 @@ class SqlSource:
             return Relation(options["sql"], prelude=self.prelude)
         if "ranges" in options:
             # One scan per key range; DuckDB runs the branches of the UNION ALL in parallel.
-            key, _, spans = options["ranges"].partition("|")
+            key, ranges = split_ranges(options["ranges"])
             column = quote_ident(key)
-            parts = []
-            for span in spans.split(","):
-                lo, hi = span.split(":")
-                parts.append(
-                    f"SELECT * FROM {options['relation']} "
-                    f"WHERE {column} >= {int(lo)} AND {column} < {int(hi)}"
-                )
+            parts = [
+                f"SELECT * FROM {options['relation']} WHERE {column} >= {lo} AND {column} < {hi}"
+                for lo, hi in ranges
+            ]
             return Relation(" UNION ALL ".join(parts), prelude=self.prelude)
         return Relation(f"SELECT * FROM {options['relation']}", prelude=self.prelude)
 
 
-def _first_line(exc: BaseException) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+def open_sql_source(spec: SourceSpec) -> Source:
+    """The reader ``spec.reader`` asks for; with 'auto', the fastest that works here."""
+    db = database_url(spec.uri)
+    native = db.kind in _TYPES
+    if spec.reader == "sqlalchemy" or (not native and spec.reader == "auto"):
+        from .sql_alchemy import AlchemySource
+
+        return AlchemySource(spec)
+    if not native:
+        raise UserError(
+            f"reader '{spec.reader}' reads postgresql, sqlite and duckdb URLs; "
+            f"read {db.display} with reader 'sqlalchemy'"
+        )
+    if spec.reader == "adbc":
+        from .sql_adbc import AdbcSource
+
+        return AdbcSource(spec)
+    try:
+        return SqlSource(spec)
+    except ExtensionUnavailable as exc:
+        if spec.reader == "duckdb" or db.kind == "duckdb":
+            raise UserError(
+                f"DuckDB cannot read {db.display}: {exc}; install the extension with "
+                f"pip install 'agent-orchestrated-etl[{db.kind}]', or choose another reader"
+            ) from None
+        return _fallback(spec, db.kind, f"DuckDB's {exc}")
+
+
+def _fallback(spec: SourceSpec, kind: str, why: str) -> Source:
+    """ADBC for PostgreSQL when its driver is installed, else SQLAlchemy."""
+    if kind == "postgresql" and importlib.util.find_spec("adbc_driver_postgresql") is not None:
+        from .sql_adbc import AdbcSource
+
+        return AdbcSource(spec, note=f"ADBC instead of DuckDB's scanner ({why})")
+    from .sql_alchemy import AlchemySource
+
+    return AlchemySource(spec, note=f"SQLAlchemy instead of DuckDB's scanner ({why})")

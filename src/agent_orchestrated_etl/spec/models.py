@@ -94,6 +94,14 @@ class SourceSpec(Model):
         description="For a database: one SQL query to read instead of tables; it loads into "
         "'table' (default: 'query').",
     )
+    reader: Literal["auto", "duckdb", "adbc", "sqlalchemy"] = Field(
+        "auto",
+        description="For a database, how it is read. 'auto': DuckDB's scanners for PostgreSQL, "
+        "SQLite and DuckDB (if the scanner cannot load: ADBC for PostgreSQL, else SQLAlchemy), "
+        "and SQLAlchemy for any other SQLAlchemy URL. 'duckdb': the scanners only. 'adbc': "
+        "PostgreSQL through adbc-driver-postgresql, as Arrow batches. 'sqlalchemy': a "
+        "server-side cursor, read in batches.",
+    )
 
 
 class TargetSpec(Model):

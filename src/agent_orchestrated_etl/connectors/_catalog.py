@@ -1,0 +1,142 @@
+"""What every database reader shares: picking tables, naming them, and splitting key ranges.
+
+The readers (DuckDB's scanners, ADBC, SQLAlchemy) each list a database's tables their own way;
+from that list on, the choice of tables, the names they load into, the ``partitions`` key
+ranges and the wording of errors are the same, and live here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
+
+from ..errors import SourceNotFoundError, UserError, redact_uri
+from ..secrets import register, resolve
+from ..spec import SourceSpec, parse_uri
+
+# Catalogs and aoetl's own bookkeeping (when the database is also an aoetl target) are not data.
+SYSTEM_SCHEMAS = ("pg_catalog", "information_schema", "_aoetl")
+BOOKKEEPING_PREFIX = "_aoetl_"
+INTEGER_TYPES = ("SMALLINT", "INTEGER", "BIGINT", "HUGEINT")
+
+
+_DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306, "mariadb": 3306, "mssql": 1433}
+
+
+@dataclass(frozen=True)
+class DatabaseUrl:
+    """A database URL with its secrets resolved, and what may be shown of it.
+
+    Attributes:
+        kind: postgresql, sqlite, duckdb, or another SQLAlchemy dialect name (mysql…).
+        url: the resolved URL; PostgreSQL's in libpq form (postgresql://…). Never log it.
+        path: the file of a SQLite or DuckDB database.
+        display: the URL with its password masked.
+        endpoint: host:port of a server, for circuit breaking; None for a file.
+    """
+
+    kind: str
+    scheme: str
+    url: str
+    path: str
+    display: str
+    endpoint: str | None
+
+
+def database_url(uri: str) -> DatabaseUrl:
+    """Resolve ``uri``'s secret references and register its password for masking."""
+    url = resolve(uri)
+    parsed = parse_uri(url)
+    scheme = parsed.scheme
+    kind = scheme.split("+", 1)[0]
+    endpoint = None
+    if kind not in ("sqlite", "duckdb"):
+        parts = urlsplit(url)
+        if parts.password:
+            register(unquote(parts.password))  # masked wherever it might surface
+        host = parts.hostname or "localhost"
+        endpoint = f"{host}:{parts.port or _DEFAULT_PORTS.get(kind, 0)}"
+    if kind == "postgresql":
+        url = re.sub(r"^postgres(ql)?(\+\w+)?://", "postgresql://", url)
+    return DatabaseUrl(kind, scheme, url, parsed.path, redact_uri(uri), endpoint)
+
+
+@dataclass(frozen=True, order=True)
+class Found:
+    """A table or view as a reader listed it."""
+
+    schema: str
+    table: str
+    kind: str  # "table" or "view"
+    estimate: int | None = None
+
+
+def is_user_table(schema: str, table: str) -> bool:
+    return (
+        schema not in SYSTEM_SCHEMAS
+        and not schema.startswith("pg_toast")
+        and not table.startswith(BOOKKEEPING_PREFIX)
+    )
+
+
+def choose(found: list[Found], spec: SourceSpec, display: str) -> list[tuple[Found, str]]:
+    """The tables ``spec.tables`` names (every one by default), each with its target name.
+
+    Raises:
+        SourceNotFoundError: a named table is not there (the message lists those that are).
+        UserError: ``table`` names one target for several source tables.
+    """
+    wanted = set(spec.tables or ())
+    chosen = [f for f in found if not wanted or f.table in wanted or _qualified(f) in wanted]
+    missing = wanted - {f.table for f in chosen} - {_qualified(f) for f in chosen}
+    if missing:
+        known = ", ".join(_qualified(f) for f in found) or "none"
+        raise SourceNotFoundError(
+            f"{display} has no table {', '.join(sorted(missing))}; tables: {known}"
+        )
+    if not chosen:
+        raise SourceNotFoundError(f"{display} has no tables")
+    if spec.table and len(chosen) > 1:
+        raise UserError(
+            f"--table names one target table, but {len(chosen)} tables were chosen; "
+            f"pick one with 'tables', or leave --table out to keep their names"
+        )
+    count: dict[str, int] = defaultdict(int)
+    for f in chosen:
+        count[f.table] += 1
+    # The same table name in two schemas: prefix the schema to keep them apart.
+    return [
+        (f, spec.table or (f.table if count[f.table] == 1 else f"{f.schema}_{f.table}"))
+        for f in chosen
+    ]
+
+
+def _qualified(f: Found) -> str:
+    return f"{f.schema}.{f.table}"
+
+
+def primary_key(decisions: list[str]) -> str | None:
+    """The single-column primary key among discovery's decisions, if there is one."""
+    keys = [d.removeprefix("primary key: ") for d in decisions if d.startswith("primary key: ")]
+    return keys[0] if keys and "," not in keys[0] else None
+
+
+def key_ranges(key: str, low: int, high: int, n: int, decisions: list[str]) -> str:
+    """``n`` half-open ranges covering [low, high], encoded 'key|lo:hi,lo:hi,…'."""
+    step = max(1, -(-(high - low + 1) // n))
+    ranges = [(lo, min(lo + step, high + 1)) for lo in range(low, high + 1, step)]
+    decisions.append(f"read as {len(ranges)} key ranges on {key} ({low}..{high}), in parallel")
+    return key + "|" + ",".join(f"{lo}:{hi}" for lo, hi in ranges)
+
+
+def split_ranges(encoded: str) -> tuple[str, list[tuple[int, int]]]:
+    """The key and its ranges, from :func:`key_ranges`'s encoding."""
+    key, _, spans = encoded.partition("|")
+    return key, [(int(lo), int(hi)) for lo, hi in (s.split(":") for s in spans.split(","))]
+
+
+def first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

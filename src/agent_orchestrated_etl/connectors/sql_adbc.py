@@ -1,0 +1,275 @@
+"""PostgreSQL read through ADBC (adbc-driver-postgresql): binary COPY, streamed as Arrow.
+
+This is the reader when DuckDB's postgres extension cannot load, or when a spec asks for it
+(``reader: adbc``). Discovery reads PostgreSQL's catalog; a table is read as
+``SELECT * FROM schema.table`` (with an incremental filter or a key range pushed into the
+query), and its record batches stream into the destination's engine without being collected
+in Python. ADBC leaves a few types for the engine to finish, which it does in the same
+statement: ``numeric(p,s)`` arrives as text and becomes DECIMAL(p,s), ``json``/``jsonb`` become
+VARCHAR and an enum becomes DuckDB's ENUM of the same labels, as the extension would give them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from ..errors import UserError
+from ..secrets import redact
+from ..spec import SourceSpec
+from ._catalog import (
+    INTEGER_TYPES,
+    Found,
+    choose,
+    database_url,
+    first_line,
+    is_user_table,
+    key_ranges,
+    primary_key,
+    split_ranges,
+)
+from ._duck import Relation, connect, quote_ident, quote_literal, unique_name
+from .base import Resource, RowFilter
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+_TABLES = """
+SELECT n.nspname, c.relname, CASE WHEN c.relkind IN ('v', 'm') THEN 'view' ELSE 'table' END,
+       CASE WHEN c.relkind IN ('r', 'p', 'm') AND c.reltuples >= 0 THEN c.reltuples::bigint END
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND NOT c.relispartition
+ORDER BY 1, 2
+"""
+_KEYS = """
+SELECT n.nspname, c.relname, con.contype, array_agg(a.attname::text ORDER BY k.ord),
+       fc.relname, array_agg(fa.attname::text ORDER BY k.ord)
+FROM pg_constraint con
+JOIN pg_class c ON c.oid = con.conrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_class fc ON fc.oid = con.confrelid
+CROSS JOIN LATERAL unnest(con.conkey, coalesce(con.confkey, con.conkey))
+    WITH ORDINALITY AS k(attnum, fattnum, ord)
+JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.attnum
+LEFT JOIN pg_attribute fa ON fa.attrelid = con.confrelid AND fa.attnum = k.fattnum
+WHERE con.contype IN ('p', 'f')
+GROUP BY con.oid, n.nspname, c.relname, con.contype, fc.relname
+"""
+_ENUMS = """
+SELECT t.typname, array_agg(e.enumlabel::text ORDER BY e.enumsortorder)
+FROM pg_enum e JOIN pg_type t ON t.oid = e.enumtypid GROUP BY t.typname
+"""
+_MAX_DECIMAL = 38
+
+
+class AdbcSource:
+    """A PostgreSQL database read through ADBC."""
+
+    def __init__(self, spec: SourceSpec, note: str | None = None) -> None:
+        try:
+            import adbc_driver_postgresql.dbapi as dbapi  # type: ignore[import-untyped]
+        except ImportError:
+            raise UserError(
+                "reading PostgreSQL through ADBC needs adbc-driver-postgresql: "
+                "pip install 'agent-orchestrated-etl[postgres]'"
+            ) from None
+        self._dbapi: Any = dbapi
+        self.spec = spec
+        db = database_url(spec.uri)
+        if db.kind != "postgresql":
+            raise UserError(f"reader 'adbc' reads PostgreSQL only, not {db.display}")
+        self._url = db.url
+        self.display = db.display
+        self.endpoint = db.endpoint
+        self.notes = [note] if note else []
+        self._con = self._connect()
+
+    def _connect(self) -> Any:
+        try:
+            return self._dbapi.connect(self._url)
+        except self._dbapi.Error as exc:
+            raise UserError(
+                f"cannot connect to {self.display}: {redact(first_line(exc))}"
+            ) from None
+
+    def _rows(self, sql: str) -> list[tuple[Any, ...]]:
+        with self._con.cursor() as cur:
+            cur.execute(sql)
+            return list(cur.fetchall())
+
+    def _schema(self, sql: str) -> pa.Schema:
+        """The Arrow schema of ``sql``'s result, from a query that returns no rows."""
+        with self._con.cursor() as cur:
+            try:
+                cur.execute(f"SELECT * FROM ({sql}) AS q LIMIT 0")
+            except self._dbapi.Error as exc:
+                self._con.rollback()
+                raise UserError(f"{self.display}: {redact(first_line(exc))}") from None
+            return cur.fetch_arrow_table().schema
+
+    # -- discovery ---------------------------------------------------------------------------
+    def discover(self) -> list[Resource]:
+        enums = {name: list(labels) for name, labels in self._rows(_ENUMS)}
+        if self.spec.query:
+            return [self._query_resource(enums)]
+        found = [
+            Found(r[0], r[1], r[2], r[3]) for r in self._rows(_TABLES) if is_user_table(r[0], r[1])
+        ]
+        chosen = choose(found, self.spec, self.display)
+        keys = self._constraints()
+        resources = []
+        for f, name in chosen:
+            sql = f"SELECT * FROM {quote_ident(f.schema)}.{quote_ident(f.table)}"
+            columns = _columns(self._schema(sql), enums)
+            decisions = [
+                f"{f.kind} {f.schema}.{f.table} of {self.display}",
+                "read through ADBC (adbc-driver-postgresql), as Arrow batches",
+                *self.notes,
+                *keys.get((f.schema, f.table), []),
+            ]
+            options = [("pg_sql", sql), ("columns", json.dumps(columns))]
+            ranges = self._partitions(f, dict((n, t) for n, t, _ in columns), decisions)
+            if ranges:
+                options.append(("ranges", ranges))
+            resources.append(
+                Resource(
+                    name,
+                    (f"{f.schema}.{f.table}",),
+                    f.kind,
+                    tuple((n, t) for n, t, _ in columns),
+                    tuple(decisions),
+                    0,
+                    tuple(options),
+                    f.estimate,
+                )
+            )
+        return resources
+
+    def _query_resource(self, enums: dict[str, list[str]]) -> Resource:
+        assert self.spec.query is not None
+        columns = _columns(self._schema(self.spec.query), enums)
+        return Resource(
+            self.spec.table or "query",
+            ("query",),
+            "query",
+            tuple((n, t) for n, t, _ in columns),
+            (f"query on {self.display}", "read through ADBC (adbc-driver-postgresql)"),
+            0,
+            (("pg_sql", self.spec.query), ("columns", json.dumps(columns))),
+        )
+
+    def _constraints(self) -> dict[tuple[str, str], list[str]]:
+        found: dict[tuple[str, str], list[str]] = defaultdict(list)
+        for schema, table, kind, cols, ref_table, ref_cols in self._rows(_KEYS):
+            if kind == "p":
+                found[(schema, table)].append(f"primary key: {', '.join(cols)}")
+            else:
+                found[(schema, table)].append(
+                    f"foreign key: {', '.join(cols)} -> {ref_table}({', '.join(ref_cols)})"
+                )
+        return found
+
+    def _partitions(self, f: Found, types: dict[str, str], decisions: list[str]) -> str | None:
+        key = primary_key(decisions)
+        if not self.spec.partitions or key is None:
+            return None
+        if types.get(key) not in INTEGER_TYPES:
+            decisions.append(f"not partitioned: primary key {key} is not an integer")
+            return None
+        column = quote_ident(key)
+        table = f"{quote_ident(f.schema)}.{quote_ident(f.table)}"
+        row = self._rows(f"SELECT min({column}), max({column}) FROM {table}")[0]
+        if row[0] is None:
+            return None
+        return key_ranges(key, int(row[0]), int(row[1]), self.spec.partitions, decisions)
+
+    # -- reading -----------------------------------------------------------------------------
+    def relation(self, resource: Resource, where: RowFilter | None = None) -> Relation:
+        options = dict(resource.read_options)
+        columns: list[list[str]] = json.loads(options["columns"])
+        select = ", ".join(
+            f"CAST({quote_ident(n)} AS {cast}) AS {quote_ident(n)}" if cast else quote_ident(n)
+            for n, _, cast in columns
+        )
+        base = f"SELECT * FROM ({options['pg_sql']}) AS q"
+        conditions = [_pg_condition(where)] if where is not None else []
+        queries = [f"{base} WHERE {' AND '.join(conditions)}" if conditions else base]
+        if "ranges" in options:
+            key, ranges = split_ranges(options["ranges"])
+            column = quote_ident(key)
+            queries = [
+                f"{base} WHERE "
+                + " AND ".join([*conditions, f"{column} >= {lo}", f"{column} < {hi}"])
+                for lo, hi in ranges
+            ]
+        bindings = {unique_name("adbc"): self._stream(q) for q in queries}
+        sql = " UNION ALL ".join(f"SELECT {select} FROM {name}" for name in bindings)
+        return Relation(sql, bindings=bindings)
+
+    def _stream(self, sql: str) -> pa.RecordBatchReader:
+        """``sql``'s rows as Arrow batches, on a connection of their own closed at the end."""
+        import pyarrow as pa
+
+        con = self._connect()
+        cur = con.cursor()
+        try:
+            cur.execute(sql)
+            reader = cur.fetch_record_batch()
+        except self._dbapi.Error as exc:
+            cur.close()
+            con.close()
+            raise UserError(f"{self.display}: {redact(first_line(exc))}") from None
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            try:
+                yield from reader
+            finally:
+                cur.close()
+                con.close()
+
+        return pa.RecordBatchReader.from_batches(reader.schema, batches())
+
+    def close(self) -> None:
+        self._con.close()
+
+
+def _columns(schema: pa.Schema, enums: dict[str, list[str]]) -> list[tuple[str, str, str]]:
+    """(name, DuckDB type, the CAST that gives it or '') for each column ADBC returns."""
+    import pyarrow as pa
+
+    con = connect()
+    con.register("empty", pa.table({f.name: pa.array([], f.type) for f in schema}))
+    engine = {r[0]: r[1] for r in con.execute("DESCRIBE SELECT * FROM empty").fetchall()}
+    con.close()
+    out = []
+    for field in schema:
+        meta = {k.decode(): v.decode() for k, v in (field.metadata or {}).items()}
+        target = _pg_type(meta.get("POSTGRESQL:type", ""), meta.get("POSTGRESQL:typmod"), enums)
+        base = engine[field.name]
+        out.append((field.name, target or base, target if target and target != base else ""))
+    return out
+
+
+def _pg_type(name: str, typmod: str | None, enums: dict[str, list[str]]) -> str | None:
+    """The DuckDB type for PostgreSQL types ADBC does not map fully; None: keep ADBC's."""
+    if name.startswith("_"):  # an array
+        inner = _pg_type(name[1:], typmod, enums)
+        return f"{inner}[]" if inner else None
+    if name == "numeric":
+        mod = int(typmod) if typmod and typmod.lstrip("-").isdigit() else -1
+        if mod < 4:
+            return "DOUBLE"  # numeric without precision, as DuckDB's extension reads it
+        precision, scale = (mod - 4) >> 16, (mod - 4) & 0xFFFF
+        return f"DECIMAL({precision},{scale})" if precision <= _MAX_DECIMAL else "DOUBLE"
+    if name in ("json", "jsonb"):
+        return "VARCHAR"
+    if name in enums:
+        return "ENUM(" + ", ".join(quote_literal(v) for v in enums[name]) + ")"
+    return None
+
+
+def _pg_condition(where: RowFilter) -> str:
+    """The filter in PostgreSQL's SQL: an untyped literal takes the column's type."""
+    return f"{quote_ident(where.column)} {where.op} {quote_literal(where.value)}"

@@ -1,0 +1,352 @@
+"""Any database SQLAlchemy can reach, read through a server-side cursor in batches.
+
+This is the reader for URLs DuckDB has no scanner for (``mysql+pymysql://``,
+``mssql+pyodbc://``, …, with their driver installed) and the last fallback for PostgreSQL and
+SQLite. Discovery uses SQLAlchemy's inspector. Rows are read with ``stream_results`` (a named
+cursor on PostgreSQL) ``BATCH_ROWS`` at a time and turned into Arrow record batches column by
+column, with the Arrow type each column's SQLAlchemy type maps to, so memory stays bounded and
+types are kept. A value that does not fit its column's type (SQLite stores anything anywhere)
+sends its row to the dead-letter queue with the reason, and the rest of the batch loads.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import json
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..errors import UserError
+from ..secrets import redact
+from ..spec import SourceSpec
+from ._catalog import Found, choose, database_url, first_line, is_user_table
+from ._duck import BadRow, Relation, quote_ident, quote_literal, unique_name
+from .base import Resource, RowFilter
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    import sqlalchemy as sa
+
+BATCH_ROWS = 50_000
+# What pyarrow and the converters raise for a value that does not fit its column's type.
+_MISFITS = (ArithmeticError, TypeError, ValueError, decimal.DecimalException)
+_MAX_DECIMAL = 38
+_DRIVERS = {"postgresql": "postgresql+psycopg", "postgres": "postgresql+psycopg"}
+
+
+@dataclass(frozen=True)
+class _Column:
+    name: str
+    duck: str  # the DuckDB type it loads as
+    arrow: pa.DataType  # the Arrow type it is read into
+    convert: Callable[[Any], Any] | None = None  # Python value -> what pa.array takes
+    cast: str = ""  # a CAST the engine applies after reading (UUID, ENUM)
+
+
+class AlchemySource:
+    """A database read through SQLAlchemy Core."""
+
+    def __init__(self, spec: SourceSpec, note: str | None = None) -> None:
+        try:
+            import sqlalchemy as sa
+        except ImportError:
+            raise UserError(
+                "reading through SQLAlchemy needs it installed: pip install sqlalchemy"
+            ) from None
+        self._sa = sa
+        self.spec = spec
+        db = database_url(spec.uri)
+        self.display = db.display
+        self.endpoint = db.endpoint
+        self.notes = [note] if note else []
+        scheme, _, rest = db.url.partition("://")
+        url = f"{_DRIVERS.get(scheme, scheme)}://{rest}"
+        try:
+            self._engine = sa.create_engine(url, pool_pre_ping=True)
+            with self._engine.connect():
+                pass
+        except ImportError as exc:
+            raise UserError(
+                f"SQLAlchemy has no driver for {db.display} here ({exc.name} is missing): "
+                f"pip install {exc.name}"
+            ) from None
+        except sa.exc.SQLAlchemyError as exc:
+            message = redact(first_line(getattr(exc, "orig", None) or exc))
+            raise UserError(f"cannot connect to {self.display}: {message}") from None
+        self._sqlite = self._engine.dialect.name == "sqlite"
+
+    # -- discovery ---------------------------------------------------------------------------
+    def discover(self) -> list[Resource]:
+        if self.spec.query:
+            return [self._query_resource()]
+        inspector = self._sa.inspect(self._engine)
+        found = []
+        for schema in inspector.get_schema_names():
+            for table in inspector.get_table_names(schema):
+                found.append(Found(schema, table, "table"))
+            for view in inspector.get_view_names(schema):
+                found.append(Found(schema, view, "view"))
+        found = sorted(
+            (f for f in found if is_user_table(f.schema, f.table)),
+            key=lambda f: (f.schema, f.table),
+        )
+        resources = []
+        for f, name in choose(found, self.spec, self.display):
+            columns = [
+                _map(c["name"], c["type"], self._sqlite)
+                for c in inspector.get_columns(f.table, f.schema)
+            ]
+            decisions = [
+                f"{f.kind} {f.schema}.{f.table} of {self.display}",
+                f"read through SQLAlchemy ({self._engine.dialect.name}), "
+                f"{BATCH_ROWS:,} rows a batch from a server-side cursor",
+                *self.notes,
+                *self._keys(inspector, f),
+            ]
+            if self.spec.partitions:
+                decisions.append("not partitioned: the SQLAlchemy reader reads one stream")
+            resources.append(
+                Resource(
+                    name,
+                    (f"{f.schema}.{f.table}",),
+                    f.kind,
+                    tuple((c.name, c.duck) for c in columns),
+                    tuple(decisions),
+                    0,
+                    (("schema", f.schema), ("table", f.table)),
+                )
+            )
+        return resources
+
+    def _keys(self, inspector: Any, f: Found) -> list[str]:
+        if f.kind != "table":
+            return []
+        keys = []
+        pk = inspector.get_pk_constraint(f.table, f.schema).get("constrained_columns") or []
+        if pk:
+            keys.append(f"primary key: {', '.join(pk)}")
+        for fk in inspector.get_foreign_keys(f.table, f.schema):
+            keys.append(
+                f"foreign key: {', '.join(fk['constrained_columns'])} -> "
+                f"{fk['referred_table']}({', '.join(fk['referred_columns'])})"
+            )
+        return keys
+
+    def _query_resource(self) -> Resource:
+        assert self.spec.query is not None
+        with self._engine.connect() as con:
+            try:  # a server-side cursor: the query starts, no rows are fetched
+                result = con.execution_options(stream_results=True).execute(
+                    self._sa.text(self.spec.query)
+                )
+            except self._sa.exc.SQLAlchemyError as exc:
+                raise UserError(f"{self.display}: {redact(first_line(exc))}") from None
+            # A query's result carries no declared types: read each column as text.
+            names = list(result.keys())
+            result.close()
+        columns = [_map(n, self._sa.String(), self._sqlite) for n in names]
+        return Resource(
+            self.spec.table or "query",
+            ("query",),
+            "query",
+            tuple((c.name, c.duck) for c in columns),
+            (f"query on {self.display}", "read through SQLAlchemy, columns as text"),
+        )
+
+    # -- reading -----------------------------------------------------------------------------
+    def relation(self, resource: Resource, where: RowFilter | None = None) -> Relation:
+        import pyarrow as pa
+
+        sa = self._sa
+        options = dict(resource.read_options)
+        if "table" in options:
+            table = sa.Table(options["table"], sa.MetaData(), schema=options["schema"])
+            types = {
+                c["name"]: c["type"]
+                for c in sa.inspect(self._engine).get_columns(options["table"], options["schema"])
+            }
+            for name, kind in types.items():
+                table.append_column(sa.Column(name, kind))
+            statement: Any = sa.select(*table.columns)
+            if where is not None:
+                column = table.c[where.column]
+                bound = sa.bindparam("bound", _python_value(where.value, column.type), column.type)
+                statement = statement.where(column > bound if where.op == ">" else column >= bound)
+            columns = [_map(n, t, self._sqlite) for n, t in types.items()]
+        else:
+            statement = sa.text(self.spec.query or "")
+            columns = [_map(n, sa.String(), self._sqlite) for n, _ in resource.columns]
+            if where is not None:
+                raise UserError("an incremental 'query' needs reader 'duckdb' or 'adbc'")
+        schema = pa.schema([pa.field(c.name, c.arrow) for c in columns])
+        bad: list[BadRow] = []
+        reader = pa.RecordBatchReader.from_batches(
+            schema, self._batches(statement, columns, schema, resource, bad)
+        )
+        name = unique_name("sqla")
+        select = ", ".join(
+            f"CAST({quote_ident(c.name)} AS {c.cast}) AS {quote_ident(c.name)}"
+            if c.cast
+            else quote_ident(c.name)
+            for c in columns
+        )
+        return Relation(f"SELECT {select} FROM {name}", {name: reader}, extra_bad_rows=bad)
+
+    def _batches(
+        self,
+        statement: Any,
+        columns: list[_Column],
+        schema: pa.Schema,
+        resource: Resource,
+        bad: list[BadRow],
+    ) -> Iterator[pa.RecordBatch]:
+        import pyarrow as pa
+
+        offset = 0
+        with self._engine.connect() as con:
+            result = con.execution_options(stream_results=True, yield_per=BATCH_ROWS).execute(
+                statement
+            )
+            for rows in result.partitions():
+                arrays, rejected = _arrays(rows, columns)
+                if rejected:
+                    keep = pa.array([i not in rejected for i in range(len(rows))])
+                    arrays = [a.filter(keep) for a in arrays]
+                    for i, reason in sorted(rejected.items()):
+                        bad.append(
+                            BadRow(
+                                resource.name,
+                                resource.locations[0],
+                                offset + i + 1,
+                                reason,
+                                repr(tuple(rows[i])),
+                            )
+                        )
+                offset += len(rows)
+                yield pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+def _arrays(rows: Sequence[Any], columns: list[_Column]) -> tuple[list[pa.Array], dict[int, str]]:
+    """Column arrays for a batch of rows, and the rows whose values do not fit, with why."""
+    import pyarrow as pa
+
+    arrays: list[pa.Array] = []
+    rejected: dict[int, str] = {}
+    for index, column in enumerate(columns):
+        values = [row[index] for row in rows]
+        try:
+            if column.convert is not None:
+                values = [None if v is None else column.convert(v) for v in values]
+            arrays.append(pa.array(values, column.arrow))
+            continue
+        except _MISFITS:
+            pass
+        fitted = []
+        for i, value in enumerate(values if column.convert is None else [r[index] for r in rows]):
+            try:
+                if value is not None and column.convert is not None:
+                    value = column.convert(value)
+                pa.array([value], column.arrow)
+                fitted.append(value)
+            except (
+                pa.ArrowException,
+                TypeError,
+                ValueError,
+                OverflowError,
+                decimal.DecimalException,
+            ):
+                rejected.setdefault(i, f"column {column.name}: {value!r} is not a {column.duck}")
+                fitted.append(None)
+        arrays.append(pa.array(fitted, column.arrow))
+    return arrays, rejected
+
+
+def _map(name: str, kind: sa.types.TypeEngine[Any], sqlite: bool) -> _Column:
+    """The DuckDB and Arrow types for a column of SQLAlchemy type ``kind``."""
+    import pyarrow as pa
+    import sqlalchemy as sa
+
+    if isinstance(kind, sa.ARRAY):
+        item = _map(name, kind.item_type, sqlite)
+        convert = item.convert
+        return _Column(
+            name,
+            f"{item.duck}[]",
+            pa.list_(item.arrow),
+            (lambda v: [None if x is None else convert(x) for x in v]) if convert else None,
+        )
+    if isinstance(kind, sa.Boolean):
+        return _Column(name, "BOOLEAN", pa.bool_())
+    if isinstance(kind, sa.SmallInteger) and not sqlite:
+        return _Column(name, "SMALLINT", pa.int16())
+    if isinstance(kind, sa.BigInteger) or (isinstance(kind, sa.Integer) and sqlite):
+        return _Column(name, "BIGINT", pa.int64())  # SQLite's INTEGER holds 64 bits
+    if isinstance(kind, sa.Integer):
+        return _Column(name, "INTEGER", pa.int32())
+    if isinstance(kind, sa.Float):
+        if isinstance(kind, sa.REAL) and not sqlite:
+            return _Column(name, "FLOAT", pa.float32())
+        return _Column(name, "DOUBLE", pa.float64())
+    if isinstance(kind, sa.Numeric):
+        precision, scale = kind.precision, kind.scale or 0
+        if precision and precision <= _MAX_DECIMAL:
+            return _Column(
+                name, f"DECIMAL({precision},{scale})", pa.decimal128(precision, scale), _decimal
+            )
+        return _Column(name, "DOUBLE", pa.float64(), float)
+    if isinstance(kind, sa.DateTime):
+        if kind.timezone:
+            return _Column(name, "TIMESTAMP WITH TIME ZONE", pa.timestamp("us", tz="UTC"))
+        return _Column(name, "TIMESTAMP", pa.timestamp("us"))
+    if isinstance(kind, sa.Date):
+        return _Column(name, "DATE", pa.date32())
+    if isinstance(kind, sa.Time):
+        return _Column(name, "TIME", pa.time64("us"))
+    if isinstance(kind, sa.Interval | sa.sql.sqltypes._AbstractInterval):
+        return _Column(name, "INTERVAL", pa.month_day_nano_interval(), _interval)
+    if isinstance(kind, sa.Enum) and kind.enums:
+        labels = ", ".join(quote_literal(v) for v in kind.enums)
+        return _Column(name, f"ENUM({labels})", pa.string(), str, f"ENUM({labels})")
+    if isinstance(kind, sa.Uuid):
+        return _Column(name, "UUID", pa.string(), str, "UUID")
+    if isinstance(kind, sa.JSON):
+        return _Column(name, "VARCHAR", pa.string(), _json)
+    if isinstance(kind, sa.types._Binary):
+        return _Column(name, "BLOB", pa.binary(), bytes)
+    if isinstance(kind, sa.String):
+        return _Column(name, "VARCHAR", pa.string(), _text)
+    return _Column(name, "VARCHAR", pa.string(), _text)  # a type SQLAlchemy does not know
+
+
+def _decimal(value: Any) -> decimal.Decimal:
+    return value if isinstance(value, decimal.Decimal) else decimal.Decimal(str(value))
+
+
+def _interval(value: dt.timedelta) -> tuple[int, int, int]:
+    """A timedelta as (months, days, nanoseconds): days stay days, as PostgreSQL keeps them."""
+    return (0, value.days, (value.seconds * 1_000_000 + value.microseconds) * 1000)
+
+
+def _json(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else str(value)
+
+
+def _python_value(text: str, kind: sa.types.TypeEngine[Any]) -> Any:
+    """An incremental bound (DuckDB's rendering) as the Python value the column's type binds."""
+    try:
+        python = kind.python_type
+    except NotImplementedError:
+        return text
+    if python is dt.datetime:
+        return dt.datetime.fromisoformat(text)
+    if python is dt.date:
+        return dt.date.fromisoformat(text)
+    if python in (int, float, decimal.Decimal):
+        return python(text)
+    return text

@@ -1,0 +1,146 @@
+"""The ADBC and SQLAlchemy readers, against the real PostgreSQL server and SQLite files.
+
+Each must land every common PostgreSQL type exactly as DuckDB's postgres scanner does, so a
+pipeline can change reader without its tables changing.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from agent_orchestrated_etl import DataOrchestrator
+from agent_orchestrated_etl.connectors import _duck, source_for
+from agent_orchestrated_etl.spec import SourceSpec
+from agent_orchestrated_etl.state import StateStore
+from tests.conftest import query, run_cli
+from tests.connectors.test_sql import EXPECTED_TYPES, TYPES_DDL
+from tests.servers import Postgres
+
+TYPES_SQL = "SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = 't_types'"
+# Every column as text, so two loads compare value for value.
+VALUES_SQL = (
+    "SELECT id, i2, i4, i8, n::VARCHAR, f4, f8, tx, vc, b, d, tm, ts, tstz::VARCHAR, "
+    'iv::VARCHAR, u::VARCHAR, jb, arr, tarr, "by", m::VARCHAR FROM t_types ORDER BY id'
+)
+
+
+@pytest.fixture
+def pg(postgres: Postgres) -> Postgres:
+    with psycopg.connect(postgres.url(), autocommit=True) as con:
+        con.execute(TYPES_DDL)
+    return postgres
+
+
+def _load(orch: DataOrchestrator, pg: Postgres, target: str, reader: str, **kw: object) -> None:
+    spec = orch.create_pipeline(pg.url(), target, mode="replace", reader=reader, **kw)  # type: ignore[arg-type]
+    result = orch.run(spec)
+    assert result.status == "success", result.error
+
+
+@pytest.mark.parametrize("reader", ["adbc", "sqlalchemy"])
+def test_reader_lands_every_type_as_the_scanner_does(
+    pg: Postgres, orch: DataOrchestrator, work: Path, reader: str
+) -> None:
+    _load(orch, pg, "duckdb:///scan.duckdb", "duckdb", tables=["t_types"])
+    _load(orch, pg, f"duckdb:///{reader}.duckdb", reader, tables=["t_types"])
+    assert dict(query(work / f"{reader}.duckdb", TYPES_SQL)) == EXPECTED_TYPES  # type: ignore[arg-type]
+    assert query(work / f"{reader}.duckdb", VALUES_SQL) == query(work / "scan.duckdb", VALUES_SQL)
+    # json keeps PostgreSQL's text through ADBC; through SQLAlchemy the driver parses it first.
+    (j,) = query(work / f"{reader}.duckdb", "SELECT j FROM t_types WHERE id = 1")[0]
+    assert j == ('{"a":1}' if reader == "adbc" else '{"a": 1}')
+
+
+def test_adbc_discovery_keys_estimates_and_the_path_chosen(pg: Postgres) -> None:
+    source = source_for(SourceSpec(uri=pg.url(), reader="adbc"))
+    resources = {r.name: r for r in source.discover()}
+    orders = resources["orders"]
+    assert dict(orders.columns)["amount"] == "DECIMAL(10,2)"
+    assert "primary key: id" in orders.decisions
+    assert "foreign key: customer_id -> customers(id)" in orders.decisions
+    assert "read through ADBC (adbc-driver-postgresql), as Arrow batches" in orders.decisions
+    assert orders.row_estimate == 1000
+    assert source.endpoint == f"127.0.0.1:{pg.port}"  # type: ignore[attr-defined]
+
+
+def test_adbc_query_and_partitioned_read(pg: Postgres, orch: DataOrchestrator, work: Path) -> None:
+    _load(
+        orch,
+        pg,
+        "duckdb:///w.duckdb",
+        "adbc",
+        table="big_orders",
+        query="SELECT id, amount FROM orders WHERE amount > 1000",
+    )
+    assert query(work / "w.duckdb", "SELECT count(*), min(id) FROM big_orders") == [(200, 801)]
+    assert query(work / "w.duckdb", "SELECT typeof(amount) FROM big_orders LIMIT 1") == [
+        ("DECIMAL(10,2)",)
+    ]
+    _load(orch, pg, "duckdb:///w.duckdb", "adbc", tables=["orders"], partitions=4)
+    assert query(work / "w.duckdb", "SELECT count(*), count(DISTINCT id), sum(id) FROM orders") == [
+        (1000, 1000, 500500)
+    ]
+
+
+def test_scanner_that_cannot_load_falls_back_to_adbc(
+    pg: Postgres, orch: DataOrchestrator, work: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An install without DuckDB's postgres extension package: LOAD fails (and never downloads).
+    monkeypatch.setattr(_duck, "_EXTENSION_PACKAGES", ("httpfs",))
+    orch.home = work / "bare-home"
+    spec = orch.create_pipeline(pg.url(), "duckdb:///w.duckdb", tables=["orders"])
+    result = orch.run(spec)
+    assert result.status == "success", result.error
+    assert any("ADBC instead of DuckDB's scanner" in note for note in result.notes)
+    assert query(work / "w.duckdb", "SELECT count(*) FROM orders") == [(1000,)]
+
+
+def test_sqlite_through_sqlalchemy_quarantines_values_that_do_not_fit(
+    orch: DataOrchestrator, work: Path
+) -> None:
+    lite = sqlite3.connect(work / "app.sqlite")
+    lite.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, score INTEGER, born DATE)")
+    lite.executemany(
+        "INSERT INTO users VALUES (?, ?, ?)",
+        [(1, 10, "2001-02-03"), (2, "lots", "2002-03-04"), (3, 30, None)],
+    )
+    lite.commit()
+    lite.close()
+    spec = orch.create_pipeline("sqlite:///app.sqlite", "duckdb:///w.duckdb", reader="sqlalchemy")
+    result = orch.run(spec)
+    assert result.status == "success", result.error
+    assert query(work / "w.duckdb", "SELECT id, score, born FROM users ORDER BY id") == [
+        (1, 10, __import__("datetime").date(2001, 2, 3)),
+        (3, 30, None),
+    ]
+    (bad,) = StateStore(orch.home).dlq_entries(run_id=result.run_id)
+    assert bad.line == 2 and "column score: 'lots' is not a BIGINT" in bad.reason
+
+
+@pytest.mark.parametrize("reader", ["adbc", "sqlalchemy"])
+def test_wrong_password_through_each_reader_is_one_line(
+    pg: Postgres, tmp_path: Path, reader: str
+) -> None:
+    wrong = "Wr0ng-" + "pass-9kz"
+    proc = run_cli(
+        "run", pg.url(password=wrong), "--reader", reader, "--to", "w.duckdb", cwd=tmp_path
+    )
+    assert proc.returncode == 2, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: cannot connect to postgresql://")
+    assert "password authentication failed" in lines[0]
+    assert wrong not in proc.stdout + proc.stderr
+
+
+def test_a_sqlalchemy_url_without_its_driver_says_what_to_install(tmp_path: Path) -> None:
+    secret = "s3cr3t-" + "x1"
+    proc = run_cli("run", f"mysql+pymysql://me:{secret}@127.0.0.1:9/db", cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip() == (
+        "error: SQLAlchemy has no driver for mysql+pymysql://me:***@127.0.0.1:9/db here "
+        "(pymysql is missing): pip install pymysql"
+    )
+    assert secret not in proc.stdout + proc.stderr
