@@ -3,12 +3,15 @@
 Starts a PostgreSQL server on 127.0.0.1 (initdb in a temp dir, as user postgres), fills a
 2M-row x 10-column table, and times, each as a whole process into a fresh DuckDB file:
 
-* aoetl (``aoetl run postgresql://… --tables bench``);
-* DuckDB's postgres extension alone (ATTACH + CREATE TABLE AS): the limit;
+* aoetl (``aoetl run postgresql://… --tables bench``), and with ``--reader adbc`` and
+  ``--reader sqlalchemy``;
+* DuckDB's postgres extension alone (ATTACH + CREATE TABLE AS): the limit, once as a user runs
+  it and once without the signature check on LOAD (as aoetl loads pip-installed extensions);
 * ADBC ``fetch_arrow_table`` + CTAS;
 * dlt's ``sql_database`` with its connectorx and pyarrow backends.
 
-Then CSV -> PostgreSQL: aoetl against ``psql \\copy`` of the same file.
+Then PostgreSQL -> a Parquet directory through each fast reader, and CSV -> PostgreSQL: aoetl
+against ``psql \\copy`` of the same file.
 Goals: aoetl <= 1.15x the extension's time; >= 2.4x faster than dlt's fastest backend; CSV
 load >= 0.7x psql's throughput. Writes bench/results/sql.json.
 
@@ -173,19 +176,45 @@ def main() -> None:
             work,
             rm,
         )
-        t["duckdb_extension"] = timed(
-            py(f"""
-            import duckdb
-            con = duckdb.connect({str(db)!r}, config={{"extension_directory": {str(ext_dir)!r}}})
-            con.execute("LOAD postgres")
-            con.execute("ATTACH '{url}' AS pg (TYPE postgres, READ_ONLY)")
-            con.execute("CREATE TABLE bench AS SELECT * FROM pg.public.bench")
-        """),
-            args.repeat,
-            env,
-            work,
-            rm,
-        )
+        for reader in ("adbc", "sqlalchemy"):
+            t[f"aoetl_{reader}"] = timed(
+                [
+                    AOETL,
+                    "run",
+                    url,
+                    "--tables",
+                    "bench",
+                    "--reader",
+                    reader,
+                    "--to",
+                    f"duckdb:///{db}",
+                    "--mode",
+                    "replace",
+                    "--json",
+                ],
+                args.repeat if reader == "adbc" else 1,
+                env,
+                work,
+                rm,
+            )
+        # As a user runs it (the signature checked on LOAD), and without that check, as aoetl
+        # loads the extension packages pip installed.
+        for name, unsigned in (("duckdb_extension", False), ("duckdb_ext_no_sigcheck", True)):
+            t[name] = timed(
+                py(f"""
+                import duckdb
+                con = duckdb.connect({str(db)!r}, config={{
+                    "extension_directory": {str(ext_dir)!r},
+                    "allow_unsigned_extensions": {unsigned}}})
+                con.execute("LOAD postgres")
+                con.execute("ATTACH '{url}' AS pg (TYPE postgres, READ_ONLY)")
+                con.execute("CREATE TABLE bench AS SELECT * FROM pg.public.bench")
+            """),
+                args.repeat,
+                env,
+                work,
+                rm,
+            )
         t["adbc_ctas"] = timed(
             py(f"""
             import duckdb, adbc_driver_postgresql.dbapi as pg
@@ -221,16 +250,54 @@ def main() -> None:
         print("\nPostgreSQL -> DuckDB (whole processes)")
         for name, secs in t.items():
             print(f"  {name:<17} {secs:7.2f} s  ({rows / secs:>12,.0f} rows/s)")
-        ratios = {"aoetl_vs_extension": t["aoetl"] / t["duckdb_extension"]}
+        ratios = {
+            "aoetl_vs_extension": t["aoetl"] / t["duckdb_extension"],
+            "aoetl_vs_extension_no_sigcheck": t["aoetl"] / t["duckdb_ext_no_sigcheck"],
+            "aoetl_adbc_vs_raw_adbc": t["aoetl_adbc"] / t["adbc_ctas"],
+        }
         dlt_times = [v for k, v in t.items() if k.startswith("dlt_")]
         if dlt_times:
             ratios["dlt_fastest_vs_aoetl"] = min(dlt_times) / t["aoetl"]
         print(f"  aoetl / extension alone   {ratios['aoetl_vs_extension']:.2f}x  (goal <= 1.15x)")
+        print(
+            f"  aoetl / extension, no signature check  "
+            f"{ratios['aoetl_vs_extension_no_sigcheck']:.2f}x"
+        )
+        print(f"  aoetl --reader adbc / raw ADBC + CTAS   {ratios['aoetl_adbc_vs_raw_adbc']:.2f}x")
         if "dlt_fastest_vs_aoetl" in ratios:
             print(
                 f"  dlt fastest / aoetl       {ratios['dlt_fastest_vs_aoetl']:.2f}x  (goal >= 2.4x)"
             )
         results["postgres_to_duckdb"] = {"seconds": t, "ratios": ratios}
+
+        lake = work / "lake"
+        q: dict[str, float] = {}
+        for reader in ("duckdb", "adbc"):
+            q[f"aoetl_{reader}"] = timed(
+                [
+                    AOETL,
+                    "run",
+                    url,
+                    "--tables",
+                    "bench",
+                    "--reader",
+                    reader,
+                    "--to",
+                    f"parquet:///{lake}",
+                    "--mode",
+                    "replace",
+                    "--json",
+                ],
+                args.repeat,
+                env,
+                work,
+                ["rm", "-rf", str(lake)],
+            )
+        print("\nPostgreSQL -> Parquet directory (whole processes)")
+        for name, secs in q.items():
+            print(f"  {name:<17} {secs:7.2f} s  ({rows / secs:>12,.0f} rows/s)")
+        print(f"  ADBC / DuckDB's scanner   {q['aoetl_adbc'] / q['aoetl_duckdb']:.2f}x")
+        results["postgres_to_parquet"] = {"seconds": q}
 
         csv = work / "bench.csv"
         with (

@@ -185,7 +185,9 @@ def test_sqlite_and_duckdb_files(orch: DataOrchestrator, work: Path) -> None:
 
 def test_query_on_sqlite_is_refused_clearly(orch: DataOrchestrator, work: Path) -> None:
     sqlite3.connect(work / "a.sqlite").execute("CREATE TABLE t (x)").connection.close()
-    with pytest.raises(NotSupportedError, match="'query' reads from PostgreSQL only"):
+    with pytest.raises(
+        NotSupportedError, match="'query' reads from PostgreSQL only with reader 'duckdb'"
+    ):
         SqlSource(SourceSpec(uri="sqlite:///a.sqlite", query="SELECT 1")).discover()
 
 

@@ -24,7 +24,7 @@ CONNECTORS: tuple[ConnectorInfo, ...] = (
     ConnectorInfo(
         "sql",
         "source",
-        ("postgresql", "sqlite", "duckdb"),
+        ("postgresql", "sqlite", "duckdb", "(any SQLAlchemy URL)"),
         ("table", "view", "query"),
         (
             "discover",
@@ -33,8 +33,12 @@ CONNECTORS: tuple[ConnectorInfo, ...] = (
             "row-estimates",
             "fused-to-duckdb",
             "query-pushdown (postgresql)",
+            "incremental-pushdown",
+            "partitions",
+            "readers: duckdb, adbc, sqlalchemy",
         ),
-        "A PostgreSQL, SQLite or DuckDB database, read by DuckDB's scanners (offline extensions).",
+        "A database: PostgreSQL, SQLite and DuckDB through DuckDB's scanners (ADBC or "
+        "SQLAlchemy as fallbacks), any other SQLAlchemy URL through a server-side cursor.",
     ),
     ConnectorInfo(
         "duckdb",

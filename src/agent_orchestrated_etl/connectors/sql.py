@@ -128,8 +128,9 @@ class SqlSource:
         assert self.spec.query is not None
         if self.kind != "postgresql":
             raise NotSupportedError(
-                "'query' reads from PostgreSQL only (it runs in the server); for SQLite and "
-                "DuckDB sources read the tables and add a 'sql' transform step"
+                "'query' reads from PostgreSQL only with reader 'duckdb' (it runs in the "
+                "server); for SQLite and DuckDB sources read the tables and add a 'sql' "
+                "transform step, or set reader 'sqlalchemy'"
             )
         # The query runs inside PostgreSQL: filters and joins happen where the data is.
         sql = (
