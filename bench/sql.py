@@ -199,7 +199,7 @@ def main() -> None:
             )
         # As a user runs it (the signature checked on LOAD), and without that check, as aoetl
         # loads the extension packages pip installed.
-        for name, unsigned in (("duckdb_extension", False), ("duckdb_ext_no_sigcheck", True)):
+        for name, unsigned in (("duckdb_extension", False), ("ext_no_sigcheck", True)):
             t[name] = timed(
                 py(f"""
                 import duckdb
@@ -252,7 +252,7 @@ def main() -> None:
             print(f"  {name:<17} {secs:7.2f} s  ({rows / secs:>12,.0f} rows/s)")
         ratios = {
             "aoetl_vs_extension": t["aoetl"] / t["duckdb_extension"],
-            "aoetl_vs_extension_no_sigcheck": t["aoetl"] / t["duckdb_ext_no_sigcheck"],
+            "aoetl_vs_extension_no_sigcheck": t["aoetl"] / t["ext_no_sigcheck"],
             "aoetl_adbc_vs_raw_adbc": t["aoetl_adbc"] / t["adbc_ctas"],
         }
         dlt_times = [v for k, v in t.items() if k.startswith("dlt_")]

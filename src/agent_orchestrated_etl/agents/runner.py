@@ -172,6 +172,9 @@ class _Run:
                 raise failed[0].error
         finally:
             destination.close()
+            close_source = getattr(self.planned.source, "close", None)
+            if close_source is not None:  # database sources hold a connection from discovery
+                close_source()
 
     def _config(self) -> ExecutorConfig:
         spec = self.spec

@@ -217,6 +217,9 @@ class SqlSource:
                 )
         return found
 
+    def close(self) -> None:
+        self._con.close()
+
     # -- reading -----------------------------------------------------------------------------
     def relation(self, resource: Resource, where: RowFilter | None = None) -> Relation:
         relation = self._relation(resource)

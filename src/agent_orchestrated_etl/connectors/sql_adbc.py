@@ -88,7 +88,8 @@ class AdbcSource:
 
     def _connect(self) -> Any:
         try:
-            return self._dbapi.connect(self._url)
+            # Autocommit: discovery must not leave a transaction open for the whole run.
+            return self._dbapi.connect(self._url, autocommit=True)
         except self._dbapi.Error as exc:
             raise UserError(
                 f"cannot connect to {self.display}: {redact(first_line(exc))}"
@@ -105,7 +106,6 @@ class AdbcSource:
             try:
                 cur.execute(f"SELECT * FROM ({sql}) AS q LIMIT 0")
             except self._dbapi.Error as exc:
-                self._con.rollback()
                 raise UserError(f"{self.display}: {redact(first_line(exc))}") from None
             return cur.fetch_arrow_table().schema
 

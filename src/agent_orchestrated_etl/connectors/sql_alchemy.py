@@ -155,6 +155,9 @@ class AlchemySource:
             (f"query on {self.display}", "read through SQLAlchemy, columns as text"),
         )
 
+    def close(self) -> None:
+        self._engine.dispose()
+
     # -- reading -----------------------------------------------------------------------------
     def relation(self, resource: Resource, where: RowFilter | None = None) -> Relation:
         import pyarrow as pa
