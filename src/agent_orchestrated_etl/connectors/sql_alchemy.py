@@ -53,7 +53,8 @@ class AlchemySource:
             import sqlalchemy as sa
         except ImportError:
             raise UserError(
-                "reading through SQLAlchemy needs it installed: pip install sqlalchemy"
+                "reading through SQLAlchemy needs it installed: "
+                "pip install 'agent-orchestrated-etl[sql]'"
             ) from None
         self._sa = sa
         self.spec = spec
