@@ -7,6 +7,8 @@ pipeline can change reader without its tables changing.
 from __future__ import annotations
 
 import sqlite3
+import threading
+import time
 from pathlib import Path
 
 import psycopg
@@ -14,6 +16,7 @@ import pytest
 
 from agent_orchestrated_etl import DataOrchestrator
 from agent_orchestrated_etl.connectors import _duck, source_for
+from agent_orchestrated_etl.engine.events import Event, EventBus
 from agent_orchestrated_etl.spec import SourceSpec
 from agent_orchestrated_etl.state import StateStore
 from tests.conftest import query, run_cli
@@ -144,3 +147,50 @@ def test_a_sqlalchemy_url_without_its_driver_says_what_to_install(tmp_path: Path
         "(pymysql is missing): pip install pymysql"
     )
     assert secret not in proc.stdout + proc.stderr
+
+
+def _cut_once(url: str, cut: threading.Event) -> None:
+    """Terminate the backend streaming 'paused' while it pauses half way, once."""
+    with psycopg.connect(url, autocommit=True) as con:
+        for _ in range(1500):
+            row = con.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE wait_event = 'PgSleep' AND pid <> pg_backend_pid()"
+            ).fetchone()
+            if row and row[0]:
+                cut.set()
+                return
+            time.sleep(0.01)
+
+
+@pytest.mark.parametrize("reader", ["adbc", "sqlalchemy"])
+def test_stream_cut_mid_table_is_retried_and_loads_exactly(
+    pg: Postgres, orch: DataOrchestrator, work: Path, reader: str
+) -> None:
+    with psycopg.connect(pg.url(), autocommit=True) as con:
+        # A view that pauses half way: the cut comes while the stream is surely open.
+        con.execute(
+            "CREATE OR REPLACE VIEW paused AS SELECT g AS id, repeat('x', 40) || "
+            "CASE WHEN g = 500000 THEN pg_sleep(1)::text ELSE '' END AS pad "
+            "FROM generate_series(1, 1000000) g"
+        )
+    cut = threading.Event()
+    cutter = threading.Thread(target=_cut_once, args=(pg.url(), cut))
+    cutter.start()
+    spec = orch.create_pipeline(
+        pg.url(), "duckdb:///w.duckdb", tables=["paused"], reader=reader, mode="replace"
+    )
+    bus = EventBus()
+    events: list[Event] = []
+    bus.subscribe(events.append)
+    result = orch.run(spec, bus=bus)
+    cutter.join()
+    with psycopg.connect(pg.url(), autocommit=True) as con:
+        con.execute("DROP VIEW paused")  # the server is shared by the session's tests
+    assert cut.is_set()
+    assert result.status == "success", result.error
+    assert query(work / "w.duckdb", "SELECT count(*), sum(id) FROM paused") == [
+        (1000000, 500000500000)
+    ]
+    (retried,) = [e for e in events if e.kind == "task_retried"]
+    assert "reading stopped" in str(retried.data), retried.data

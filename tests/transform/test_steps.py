@@ -109,6 +109,24 @@ def test_python_step_errors_fail_the_run_cleanly(
     ) == [(0,)]
 
 
+def test_python_step_failing_mid_stream_names_the_step(orch: DataOrchestrator, work: Path) -> None:
+    # The first batch passes; a later one raises while the engine is pulling the stream.
+    (work / "late_fail.py").write_text(
+        "import pyarrow.compute as pc\n"
+        "def f(batch):\n"
+        "    if pc.max(batch.column('id')).as_py() >= 200000:\n"
+        "        raise ValueError('bad batch')\n"
+        "    return batch\n"
+    )
+    (work / "big.csv").write_text("id,v\n" + "".join(f"{i},x\n" for i in range(300_000)))
+    spec = orch.create_pipeline(
+        "big.csv", "duckdb:///w.duckdb", table="t", transforms=[{"python": "late_fail:f"}]
+    )
+    result = orch.run(spec)
+    assert result.status == "failed"
+    assert result.error == "python step 'late_fail:f' raised ValueError: bad batch"
+
+
 def test_python_step_that_cannot_be_imported(orch: DataOrchestrator, work: Path) -> None:
     (work / "src.csv").write_text(CSV)
     spec = orch.create_pipeline(

@@ -6,11 +6,12 @@ quotes identifiers, and turns DuckDB's CSV rejects tables into quarantined rows.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import itertools
 import os
 import shutil
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,7 +21,7 @@ import duckdb
 if TYPE_CHECKING:  # pyarrow loads only when a Python step or an Arrow stream needs it
     import pyarrow as pa
 
-from ..errors import FatalError, UserError
+from ..errors import AoetlError, FatalError, UserError
 
 DUCKDB_VERSION = "v1.5.5"
 # PyPI packages that ship DuckDB extensions, and the canonical name DuckDB loads each as.
@@ -198,6 +199,17 @@ class Relation:
     # Statements to run first in whichever connection runs ``sql`` (LOAD, ATTACH IF NOT
     # EXISTS …). They may hold a resolved password: never log them.
     prelude: tuple[str, ...] = ()
+    # Exceptions raised inside the Arrow streams (see :func:`guarded`), shared by every
+    # Relation derived from this one: the engine only reports them as text.
+    stream_errors: list[BaseException] = field(default_factory=list)
+
+    def wrap(self, sql: str) -> Relation:
+        """The same bindings, rejects and prelude under new SQL (a step over this one)."""
+        return dataclasses.replace(self, sql=sql)
+
+    def stream_error(self) -> Exception | None:
+        """The typed error a stream raised, to report instead of the engine's wrapping of it."""
+        return next((e for e in self.stream_errors if isinstance(e, AoetlError)), None)
 
     @property
     def fused(self) -> bool:
@@ -225,6 +237,21 @@ class Relation:
         reader = con.execute(self.sql).to_arrow_reader(batch_rows)
         # Keep the connection alive as long as the stream (its temp tables hold the rejects).
         return _KeepAlive.wrap(reader, con)
+
+
+def guarded(batches: Iterable[pa.RecordBatch], errors: list[BaseException]) -> Iterator[Any]:
+    """Yield ``batches``; an exception on the way is kept in ``errors``, then propagates.
+
+    An Arrow stream runs inside the engine, which turns whatever it raises into an
+    InvalidInputException holding a traceback as text. Keeping the exception lets the
+    destination raise it as it was: a TransientError a retry can fix, a FatalError that names
+    the python step that failed.
+    """
+    try:
+        yield from batches
+    except Exception as exc:
+        errors.append(exc)
+        raise
 
 
 class _KeepAlive:

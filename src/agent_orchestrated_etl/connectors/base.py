@@ -57,13 +57,7 @@ class RowFilter:
 
     def apply(self, relation: Relation) -> Relation:
         """``relation`` with only the rows that pass, filtered by the engine."""
-        return Relation(
-            f"SELECT * FROM ({relation.sql}) WHERE {self.sql()}",
-            relation.bindings,
-            relation.rejects,
-            relation.extra_bad_rows,
-            relation.prelude,
-        )
+        return relation.wrap(f"SELECT * FROM ({relation.sql}) WHERE {self.sql()}")
 
 
 @dataclass

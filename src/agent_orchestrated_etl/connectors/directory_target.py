@@ -156,6 +156,9 @@ class DirectoryDestination:
             con.close()
             shutil.rmtree(version, ignore_errors=True)  # unfinished: nothing to resume from
             if isinstance(exc, duckdb.Error):
+                typed = relation.stream_error()
+                if typed is not None:
+                    raise typed from exc
                 raise FatalError(f"table '{table}': {str(exc).splitlines()[0]}") from exc
             raise
         con.close()

@@ -266,7 +266,7 @@ class DuckDBDestination:
                 cur.execute("COMMIT")
                 return LoadResult(table, self.display, rows, bad, relation.fused, added, widened)
             except duckdb.Error as exc:
-                raise _as_error(exc, table) from exc
+                raise relation.stream_error() or _as_error(exc, table) from exc
             finally:
                 self._active = None
                 cur.close()  # an open transaction is rolled back with it

@@ -16,7 +16,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from ..errors import UserError
+from ..errors import FatalError, TransientError, UserError
 from ..secrets import redact
 from ..spec import SourceSpec
 from ._catalog import (
@@ -30,7 +30,7 @@ from ._catalog import (
     primary_key,
     split_ranges,
 )
-from ._duck import Relation, connect, quote_ident, quote_literal, unique_name
+from ._duck import Relation, connect, guarded, quote_ident, quote_literal, unique_name
 from .base import Resource, RowFilter
 
 if TYPE_CHECKING:
@@ -204,11 +204,12 @@ class AdbcSource:
                 + " AND ".join([*conditions, f"{column} >= {lo}", f"{column} < {hi}"])
                 for lo, hi in ranges
             ]
-        bindings = {unique_name("adbc"): self._stream(q) for q in queries}
+        errors: list[BaseException] = []
+        bindings = {unique_name("adbc"): self._stream(q, errors) for q in queries}
         sql = " UNION ALL ".join(f"SELECT {select} FROM {name}" for name in bindings)
-        return Relation(sql, bindings=bindings)
+        return Relation(sql, bindings=bindings, stream_errors=errors)
 
-    def _stream(self, sql: str) -> pa.RecordBatchReader:
+    def _stream(self, sql: str, errors: list[BaseException]) -> pa.RecordBatchReader:
         """``sql``'s rows as Arrow batches, on a connection of their own closed at the end."""
         import pyarrow as pa
 
@@ -225,11 +226,17 @@ class AdbcSource:
         def batches() -> Iterator[pa.RecordBatch]:
             try:
                 yield from reader
+            except (self._dbapi.Error, pa.ArrowException, OSError) as exc:
+                # A dropped connection (libpq's error comes up as an OSError) is worth a retry;
+                # anything else is not.
+                lost = isinstance(exc, self._dbapi.OperationalError | OSError)
+                kind = TransientError if lost else FatalError
+                raise kind(f"{self.display}: reading stopped: {redact(first_line(exc))}") from None
             finally:
                 cur.close()
                 con.close()
 
-        return pa.RecordBatchReader.from_batches(reader.schema, batches())
+        return pa.RecordBatchReader.from_batches(reader.schema, guarded(batches(), errors))
 
     def close(self) -> None:
         self._con.close()

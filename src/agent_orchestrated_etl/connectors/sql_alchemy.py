@@ -18,11 +18,11 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..errors import UserError
+from ..errors import FatalError, TransientError, UserError
 from ..secrets import redact
 from ..spec import SourceSpec
 from ._catalog import Found, choose, database_url, first_line, is_user_table
-from ._duck import BadRow, Relation, quote_ident, quote_literal, unique_name
+from ._duck import BadRow, Relation, guarded, quote_ident, quote_literal, unique_name
 from .base import Resource, RowFilter
 
 if TYPE_CHECKING:
@@ -186,8 +186,9 @@ class AlchemySource:
                 raise UserError("an incremental 'query' needs reader 'duckdb' or 'adbc'")
         schema = pa.schema([pa.field(c.name, c.arrow) for c in columns])
         bad: list[BadRow] = []
+        errors: list[BaseException] = []
         reader = pa.RecordBatchReader.from_batches(
-            schema, self._batches(statement, columns, schema, resource, bad)
+            schema, guarded(self._batches(statement, columns, schema, resource, bad), errors)
         )
         name = unique_name("sqla")
         select = ", ".join(
@@ -196,9 +197,32 @@ class AlchemySource:
             else quote_ident(c.name)
             for c in columns
         )
-        return Relation(f"SELECT {select} FROM {name}", {name: reader}, extra_bad_rows=bad)
+        return Relation(
+            f"SELECT {select} FROM {name}", {name: reader}, extra_bad_rows=bad, stream_errors=errors
+        )
 
     def _batches(
+        self,
+        statement: Any,
+        columns: list[_Column],
+        schema: pa.Schema,
+        resource: Resource,
+        bad: list[BadRow],
+    ) -> Iterator[pa.RecordBatch]:
+
+        try:
+            yield from self._read(statement, columns, schema, resource, bad)
+        except self._sa.exc.DBAPIError as exc:
+            # A dropped connection is worth a retry; anything else is not.
+            kind = (
+                TransientError
+                if exc.connection_invalidated or isinstance(exc, self._sa.exc.OperationalError)
+                else FatalError
+            )
+            message = redact(first_line(exc.orig or exc))
+            raise kind(f"{self.display}: reading stopped: {message}") from None
+
+    def _read(
         self,
         statement: Any,
         columns: list[_Column],

@@ -10,7 +10,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from ..connectors import Relation
-from ..connectors._duck import unique_name
+from ..connectors._duck import guarded, unique_name
 from ..errors import FatalError, UserError
 from ..spec.models import PythonStep
 
@@ -60,10 +60,15 @@ def python_step(relation: Relation, step: PythonStep, base_dir: Path) -> Relatio
                 yield out
 
     name = unique_name("py")
-    reader = pa.RecordBatchReader.from_batches(schema, stream())
+    errors = relation.stream_errors  # an upstream stream's error surfaces here too
+    reader = pa.RecordBatchReader.from_batches(schema, guarded(stream(), errors))
     # The earlier bindings were consumed by the private connection behind ``source``.
     return Relation(
-        f"SELECT * FROM {name}", {name: reader}, relation.rejects, relation.extra_bad_rows
+        f"SELECT * FROM {name}",
+        {name: reader},
+        relation.rejects,
+        relation.extra_bad_rows,
+        stream_errors=errors,
     )
 
 

@@ -67,13 +67,7 @@ def apply_steps(relation: Relation, steps: tuple[Any, ...], *, base_dir: Path) -
     for step in steps:
         sql = step_sql(step)
         if sql is not None:
-            relation = Relation(
-                f"WITH input AS ({relation.sql}) SELECT * FROM ({sql})",
-                relation.bindings,
-                relation.rejects,
-                relation.extra_bad_rows,
-                relation.prelude,
-            )
+            relation = relation.wrap(f"WITH input AS ({relation.sql}) SELECT * FROM ({sql})")
         else:
             from .python_step import python_step  # imports pyarrow, so only when needed
 
