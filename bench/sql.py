@@ -132,6 +132,12 @@ def timed(
     return statistics.median(times)
 
 
+def aoetl(url: str, target: str, *extra: str) -> list[str]:
+    """``aoetl run`` of the bench table into ``target``, replacing it."""
+    options = ["--to", target, "--mode", "replace", "--json"]
+    return [AOETL, "run", url, "--tables", "bench", *extra, *options]
+
+
 def py(code: str) -> list[str]:
     return [PY, "-c", textwrap.dedent(code)]
 
@@ -159,18 +165,7 @@ def main() -> None:
         ext_dir = home / "duckdb_extensions"
         t: dict[str, float] = {}
         t["aoetl"] = timed(
-            [
-                AOETL,
-                "run",
-                url,
-                "--tables",
-                "bench",
-                "--to",
-                f"duckdb:///{db}",
-                "--mode",
-                "replace",
-                "--json",
-            ],
+            aoetl(url, f"duckdb:///{db}"),
             args.repeat,
             env,
             work,
@@ -178,20 +173,7 @@ def main() -> None:
         )
         for reader in ("adbc", "sqlalchemy"):
             t[f"aoetl_{reader}"] = timed(
-                [
-                    AOETL,
-                    "run",
-                    url,
-                    "--tables",
-                    "bench",
-                    "--reader",
-                    reader,
-                    "--to",
-                    f"duckdb:///{db}",
-                    "--mode",
-                    "replace",
-                    "--json",
-                ],
+                aoetl(url, f"duckdb:///{db}", "--reader", reader),
                 args.repeat if reader == "adbc" else 1,
                 env,
                 work,
@@ -274,20 +256,7 @@ def main() -> None:
         q: dict[str, float] = {}
         for reader in ("duckdb", "adbc"):
             q[f"aoetl_{reader}"] = timed(
-                [
-                    AOETL,
-                    "run",
-                    url,
-                    "--tables",
-                    "bench",
-                    "--reader",
-                    reader,
-                    "--to",
-                    f"parquet:///{lake}",
-                    "--mode",
-                    "replace",
-                    "--json",
-                ],
+                aoetl(url, f"parquet:///{lake}", "--reader", reader),
                 args.repeat,
                 env,
                 work,

@@ -7,19 +7,25 @@ ranges and the wording of errors are the same, and live here.
 
 from __future__ import annotations
 
+import importlib
 import re
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from ..errors import SourceNotFoundError, UserError, redact_uri
 from ..secrets import register, resolve
 from ..spec import SourceSpec, parse_uri
+from ._duck import quote_ident
+from .base import Resource
 
 # Catalogs and aoetl's own bookkeeping (when the database is also an aoetl target) are not data.
 SYSTEM_SCHEMAS = ("pg_catalog", "information_schema", "_aoetl")
 BOOKKEEPING_PREFIX = "_aoetl_"
 INTEGER_TYPES = ("SMALLINT", "INTEGER", "BIGINT", "HUGEINT")
+MAX_DECIMAL = 38  # DuckDB's widest DECIMAL; wider numbers load as DOUBLE
 
 
 _DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306, "mariadb": 3306, "mssql": 1433}
@@ -117,10 +123,60 @@ def _qualified(f: Found) -> str:
     return f"{f.schema}.{f.table}"
 
 
-def primary_key(decisions: list[str]) -> str | None:
-    """The single-column primary key among discovery's decisions, if there is one."""
+def table_resource(
+    found: Found,
+    name: str,
+    columns: list[tuple[str, str]],
+    decisions: list[str],
+    options: list[tuple[str, str]],
+    estimate: int | None = None,
+) -> Resource:
+    """The Resource for one chosen table."""
+    return Resource(
+        name,
+        (f"{found.schema}.{found.table}",),
+        found.kind,
+        tuple(columns),
+        tuple(decisions),
+        0,
+        tuple(options),
+        estimate,
+    )
+
+
+def cast_select(columns: list[tuple[str, str]]) -> str:
+    """A select list of (name, DuckDB type to CAST to, or '' to keep the column as it is)."""
+    return ", ".join(
+        f"CAST({quote_ident(n)} AS {cast}) AS {quote_ident(n)}" if cast else quote_ident(n)
+        for n, cast in columns
+    )
+
+
+def key_decisions(
+    rows: Iterable[tuple[str, str, bool, list[str], str | None, list[str] | None]],
+) -> dict[tuple[str, str], list[str]]:
+    """Discovery's wording of keys, per (schema, table), from rows of
+    (schema, table, is primary key, columns, referenced table, referenced columns)."""
+    found: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for schema, table, primary, cols, ref_table, ref_cols in rows:
+        if primary:
+            found[(schema, table)].append(f"primary key: {', '.join(cols)}")
+        else:
+            found[(schema, table)].append(
+                f"foreign key: {', '.join(cols)} -> {ref_table}({', '.join(ref_cols or [])})"
+            )
+    return found
+
+
+def partition_key(n: int | None, types: dict[str, str], decisions: list[str]) -> str | None:
+    """The column to split into ``n`` key ranges: a single integer primary key, if any."""
     keys = [d.removeprefix("primary key: ") for d in decisions if d.startswith("primary key: ")]
-    return keys[0] if keys and "," not in keys[0] else None
+    if not n or not keys or "," in keys[0]:
+        return None
+    if types.get(keys[0]) not in INTEGER_TYPES:
+        decisions.append(f"not partitioned: primary key {keys[0]} is not an integer")
+        return None
+    return keys[0]
 
 
 def key_ranges(key: str, low: int, high: int, n: int, decisions: list[str]) -> str:
@@ -135,6 +191,16 @@ def split_ranges(encoded: str) -> tuple[str, list[tuple[int, int]]]:
     """The key and its ranges, from :func:`key_ranges`'s encoding."""
     key, _, spans = encoded.partition("|")
     return key, [(int(lo), int(hi)) for lo, hi in (s.split(":") for s in spans.split(","))]
+
+
+def require(module: str, what: str, extra: str) -> Any:
+    """Import ``module``, or say which extra to install for ``what``."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise UserError(
+            f"{what} needs {module.split('.')[0]}: pip install 'agent-orchestrated-etl[{extra}]'"
+        ) from None
 
 
 def first_line(exc: BaseException) -> str:

@@ -11,7 +11,6 @@ destination streams the same SQL.
 from __future__ import annotations
 
 import importlib.util
-from collections import defaultdict
 
 import duckdb
 
@@ -19,15 +18,16 @@ from ..errors import NotSupportedError, UserError
 from ..secrets import redact
 from ..spec import SourceSpec
 from ._catalog import (
-    INTEGER_TYPES,
     Found,
     choose,
     database_url,
     first_line,
     is_user_table,
+    key_decisions,
     key_ranges,
-    primary_key,
+    partition_key,
     split_ranges,
+    table_resource,
 )
 from ._duck import Relation, connect, quote_ident, quote_literal, unique_name
 from .base import Resource, RowFilter, Source
@@ -110,18 +110,8 @@ class SqlSource:
             ranges = self._partitions(f.schema, f.table, dict(columns), decisions)
             if ranges:
                 options.append(("ranges", ranges))
-            resources.append(
-                Resource(
-                    name,
-                    (f"{f.schema}.{f.table}",),
-                    f.kind,
-                    tuple(columns),
-                    tuple(decisions),
-                    0,
-                    tuple(options),
-                    int(estimate) if estimate is not None else None,
-                )
-            )
+            estimate = int(estimate) if estimate is not None else None
+            resources.append(table_resource(f, name, columns, decisions, options, estimate))
         return resources
 
     def _query_resource(self) -> Resource:
@@ -160,11 +150,8 @@ class SqlSource:
     ) -> str | None:
         """Key ranges for ``partitions`` over a single integer primary key."""
         n = self.spec.partitions
-        key = primary_key(decisions)
+        key = partition_key(n, types, decisions)
         if not n or key is None:
-            return None
-        if types.get(key) not in INTEGER_TYPES:
-            decisions.append(f"not partitioned: primary key {key} is not an integer")
             return None
         bounds = f"SELECT min({quote_ident(key)}), max({quote_ident(key)}) FROM "
         if self.kind == "postgresql":  # runs in PostgreSQL, on the key's index
@@ -191,7 +178,6 @@ class SqlSource:
         return {(r[0], r[1]): (int(r[2]) if r[2] is not None and r[2] >= 0 else None) for r in rows}
 
     def _constraints(self) -> dict[tuple[str, str], list[str]]:
-        found: dict[tuple[str, str], list[str]] = defaultdict(list)
         try:
             rows = self._con.execute(
                 "SELECT schema_name, table_name, constraint_type, constraint_column_names, "
@@ -207,15 +193,8 @@ class SqlSource:
                     f"FROM postgres_query({quote_literal(self.alias)}, {quote_literal(_PG_FKS)})"
                 ).fetchall()
         except duckdb.Error:
-            return found  # not every scanner exposes constraints
-        for schema, table, kind, cols, ref_table, ref_cols in rows:
-            if kind == "PRIMARY KEY":
-                found[(schema, table)].append(f"primary key: {', '.join(cols)}")
-            else:
-                found[(schema, table)].append(
-                    f"foreign key: {', '.join(cols)} -> {ref_table}({', '.join(ref_cols or [])})"
-                )
-        return found
+            return {}  # not every scanner exposes constraints
+        return key_decisions((r[0], r[1], r[2] == "PRIMARY KEY", *r[3:]) for r in rows)
 
     def close(self) -> None:
         self._con.close()

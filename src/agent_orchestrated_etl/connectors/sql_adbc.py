@@ -12,7 +12,6 @@ VARCHAR and an enum becomes DuckDB's ENUM of the same labels, as the extension w
 from __future__ import annotations
 
 import json
-from collections import defaultdict
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -20,15 +19,19 @@ from ..errors import FatalError, TransientError, UserError
 from ..secrets import redact
 from ..spec import SourceSpec
 from ._catalog import (
-    INTEGER_TYPES,
+    MAX_DECIMAL,
     Found,
+    cast_select,
     choose,
     database_url,
     first_line,
     is_user_table,
+    key_decisions,
     key_ranges,
-    primary_key,
+    partition_key,
+    require,
     split_ranges,
+    table_resource,
 )
 from ._duck import Relation, connect, guarded, quote_ident, quote_literal, unique_name
 from .base import Resource, RowFilter
@@ -61,21 +64,15 @@ _ENUMS = """
 SELECT t.typname, array_agg(e.enumlabel::text ORDER BY e.enumsortorder)
 FROM pg_enum e JOIN pg_type t ON t.oid = e.enumtypid GROUP BY t.typname
 """
-_MAX_DECIMAL = 38
 
 
 class AdbcSource:
     """A PostgreSQL database read through ADBC."""
 
     def __init__(self, spec: SourceSpec, note: str | None = None) -> None:
-        try:
-            import adbc_driver_postgresql.dbapi as dbapi  # type: ignore[import-untyped]
-        except ImportError:
-            raise UserError(
-                "reading PostgreSQL through ADBC needs adbc-driver-postgresql: "
-                "pip install 'agent-orchestrated-etl[postgres]'"
-            ) from None
-        self._dbapi: Any = dbapi
+        self._dbapi = require(
+            "adbc_driver_postgresql.dbapi", "reading PostgreSQL through ADBC", "postgres"
+        )
         self.spec = spec
         db = database_url(spec.uri)
         if db.kind != "postgresql":
@@ -133,18 +130,8 @@ class AdbcSource:
             ranges = self._partitions(f, dict((n, t) for n, t, _ in columns), decisions)
             if ranges:
                 options.append(("ranges", ranges))
-            resources.append(
-                Resource(
-                    name,
-                    (f"{f.schema}.{f.table}",),
-                    f.kind,
-                    tuple((n, t) for n, t, _ in columns),
-                    tuple(decisions),
-                    0,
-                    tuple(options),
-                    f.estimate,
-                )
-            )
+            types = [(n, t) for n, t, _ in columns]
+            resources.append(table_resource(f, name, types, decisions, options, f.estimate))
         return resources
 
     def _query_resource(self, enums: dict[str, list[str]]) -> Resource:
@@ -161,38 +148,24 @@ class AdbcSource:
         )
 
     def _constraints(self) -> dict[tuple[str, str], list[str]]:
-        found: dict[tuple[str, str], list[str]] = defaultdict(list)
-        for schema, table, kind, cols, ref_table, ref_cols in self._rows(_KEYS):
-            if kind == "p":
-                found[(schema, table)].append(f"primary key: {', '.join(cols)}")
-            else:
-                found[(schema, table)].append(
-                    f"foreign key: {', '.join(cols)} -> {ref_table}({', '.join(ref_cols)})"
-                )
-        return found
+        return key_decisions((r[0], r[1], r[2] == "p", *r[3:]) for r in self._rows(_KEYS))
 
     def _partitions(self, f: Found, types: dict[str, str], decisions: list[str]) -> str | None:
-        key = primary_key(decisions)
-        if not self.spec.partitions or key is None:
-            return None
-        if types.get(key) not in INTEGER_TYPES:
-            decisions.append(f"not partitioned: primary key {key} is not an integer")
+        key = partition_key(self.spec.partitions, types, decisions)
+        if key is None:
             return None
         column = quote_ident(key)
         table = f"{quote_ident(f.schema)}.{quote_ident(f.table)}"
         row = self._rows(f"SELECT min({column}), max({column}) FROM {table}")[0]
         if row[0] is None:
             return None
-        return key_ranges(key, int(row[0]), int(row[1]), self.spec.partitions, decisions)
+        return key_ranges(key, int(row[0]), int(row[1]), self.spec.partitions or 0, decisions)
 
     # -- reading -----------------------------------------------------------------------------
     def relation(self, resource: Resource, where: RowFilter | None = None) -> Relation:
         options = dict(resource.read_options)
         columns: list[list[str]] = json.loads(options["columns"])
-        select = ", ".join(
-            f"CAST({quote_ident(n)} AS {cast}) AS {quote_ident(n)}" if cast else quote_ident(n)
-            for n, _, cast in columns
-        )
+        select = cast_select([(n, cast) for n, _, cast in columns])
         base = f"SELECT * FROM ({options['pg_sql']}) AS q"
         conditions = [_pg_condition(where)] if where is not None else []
         queries = [f"{base} WHERE {' AND '.join(conditions)}" if conditions else base]
@@ -269,7 +242,7 @@ def _pg_type(name: str, typmod: str | None, enums: dict[str, list[str]]) -> str 
         if mod < 4:
             return "DOUBLE"  # numeric without precision, as DuckDB's extension reads it
         precision, scale = (mod - 4) >> 16, (mod - 4) & 0xFFFF
-        return f"DECIMAL({precision},{scale})" if precision <= _MAX_DECIMAL else "DOUBLE"
+        return f"DECIMAL({precision},{scale})" if precision <= MAX_DECIMAL else "DOUBLE"
     if name in ("json", "jsonb"):
         return "VARCHAR"
     if name in enums:

@@ -21,8 +21,19 @@ from typing import TYPE_CHECKING, Any
 from ..errors import FatalError, TransientError, UserError
 from ..secrets import redact
 from ..spec import SourceSpec
-from ._catalog import Found, choose, database_url, first_line, is_user_table
-from ._duck import BadRow, Relation, guarded, quote_ident, quote_literal, unique_name
+from ._catalog import (
+    MAX_DECIMAL,
+    Found,
+    cast_select,
+    choose,
+    database_url,
+    first_line,
+    is_user_table,
+    key_decisions,
+    require,
+    table_resource,
+)
+from ._duck import BadRow, Relation, guarded, quote_literal, unique_name
 from .base import Resource, RowFilter
 
 if TYPE_CHECKING:
@@ -32,7 +43,6 @@ if TYPE_CHECKING:
 BATCH_ROWS = 50_000
 # What pyarrow and the converters raise for a value that does not fit its column's type.
 _MISFITS = (ArithmeticError, TypeError, ValueError, decimal.DecimalException)
-_MAX_DECIMAL = 38
 _DRIVERS = {"postgresql": "postgresql+psycopg", "postgres": "postgresql+psycopg"}
 
 
@@ -49,14 +59,7 @@ class AlchemySource:
     """A database read through SQLAlchemy Core."""
 
     def __init__(self, spec: SourceSpec, note: str | None = None) -> None:
-        try:
-            import sqlalchemy as sa
-        except ImportError:
-            raise UserError(
-                "reading through SQLAlchemy needs it installed: "
-                "pip install 'agent-orchestrated-etl[sql]'"
-            ) from None
-        self._sa = sa
+        sa = self._sa = require("sqlalchemy", "reading through SQLAlchemy", "sql")
         self.spec = spec
         db = database_url(spec.uri)
         self.display = db.display
@@ -108,32 +111,28 @@ class AlchemySource:
             ]
             if self.spec.partitions:
                 decisions.append("not partitioned: the SQLAlchemy reader reads one stream")
-            resources.append(
-                Resource(
-                    name,
-                    (f"{f.schema}.{f.table}",),
-                    f.kind,
-                    tuple((c.name, c.duck) for c in columns),
-                    tuple(decisions),
-                    0,
-                    (("schema", f.schema), ("table", f.table)),
-                )
-            )
+            types = [(c.name, c.duck) for c in columns]
+            options = [("schema", f.schema), ("table", f.table)]
+            resources.append(table_resource(f, name, types, decisions, options))
         return resources
 
     def _keys(self, inspector: Any, f: Found) -> list[str]:
         if f.kind != "table":
             return []
-        keys = []
         pk = inspector.get_pk_constraint(f.table, f.schema).get("constrained_columns") or []
-        if pk:
-            keys.append(f"primary key: {', '.join(pk)}")
-        for fk in inspector.get_foreign_keys(f.table, f.schema):
-            keys.append(
-                f"foreign key: {', '.join(fk['constrained_columns'])} -> "
-                f"{fk['referred_table']}({', '.join(fk['referred_columns'])})"
+        rows = [(f.schema, f.table, True, pk, None, None)] if pk else []
+        rows += [
+            (
+                f.schema,
+                f.table,
+                False,
+                k["constrained_columns"],
+                k["referred_table"],
+                k["referred_columns"],
             )
-        return keys
+            for k in inspector.get_foreign_keys(f.table, f.schema)
+        ]
+        return key_decisions(rows).get((f.schema, f.table), [])
 
     def _query_resource(self) -> Resource:
         assert self.spec.query is not None
@@ -191,12 +190,7 @@ class AlchemySource:
             schema, guarded(self._batches(statement, columns, schema, resource, bad), errors)
         )
         name = unique_name("sqla")
-        select = ", ".join(
-            f"CAST({quote_ident(c.name)} AS {c.cast}) AS {quote_ident(c.name)}"
-            if c.cast
-            else quote_ident(c.name)
-            for c in columns
-        )
+        select = cast_select([(c.name, c.cast) for c in columns])
         return Relation(
             f"SELECT {select} FROM {name}", {name: reader}, extra_bad_rows=bad, stream_errors=errors
         )
@@ -209,41 +203,20 @@ class AlchemySource:
         resource: Resource,
         bad: list[BadRow],
     ) -> Iterator[pa.RecordBatch]:
-
-        try:
-            yield from self._read(statement, columns, schema, resource, bad)
-        except self._sa.exc.DBAPIError as exc:
-            # A dropped connection is worth a retry; anything else is not.
-            kind = (
-                TransientError
-                if exc.connection_invalidated or isinstance(exc, self._sa.exc.OperationalError)
-                else FatalError
-            )
-            message = redact(first_line(exc.orig or exc))
-            raise kind(f"{self.display}: reading stopped: {message}") from None
-
-    def _read(
-        self,
-        statement: Any,
-        columns: list[_Column],
-        schema: pa.Schema,
-        resource: Resource,
-        bad: list[BadRow],
-    ) -> Iterator[pa.RecordBatch]:
         import pyarrow as pa
 
         offset = 0
-        with self._engine.connect() as con:
-            result = con.execution_options(stream_results=True, yield_per=BATCH_ROWS).execute(
-                statement
-            )
-            for rows in result.partitions():
-                arrays, rejected = _arrays(rows, columns)
-                if rejected:
-                    keep = pa.array([i not in rejected for i in range(len(rows))])
-                    arrays = [a.filter(keep) for a in arrays]
-                    for i, reason in sorted(rejected.items()):
-                        bad.append(
+        try:
+            with self._engine.connect() as con:
+                result = con.execution_options(stream_results=True, yield_per=BATCH_ROWS).execute(
+                    statement
+                )
+                for rows in result.partitions():
+                    arrays, rejected = _arrays(rows, columns)
+                    if rejected:
+                        keep = pa.array([i not in rejected for i in range(len(rows))])
+                        arrays = [a.filter(keep) for a in arrays]
+                        bad.extend(
                             BadRow(
                                 resource.name,
                                 resource.locations[0],
@@ -251,9 +224,16 @@ class AlchemySource:
                                 reason,
                                 repr(tuple(rows[i])),
                             )
+                            for i, reason in sorted(rejected.items())
                         )
-                offset += len(rows)
-                yield pa.RecordBatch.from_arrays(arrays, schema=schema)
+                    offset += len(rows)
+                    yield pa.RecordBatch.from_arrays(arrays, schema=schema)
+        except self._sa.exc.DBAPIError as exc:
+            # A dropped connection is worth a retry; anything else is not.
+            lost = exc.connection_invalidated or isinstance(exc, self._sa.exc.OperationalError)
+            kind = TransientError if lost else FatalError
+            message = redact(first_line(exc.orig or exc))
+            raise kind(f"{self.display}: reading stopped: {message}") from None
 
 
 def _arrays(rows: Sequence[Any], columns: list[_Column]) -> tuple[list[pa.Array], dict[int, str]]:
@@ -319,7 +299,7 @@ def _map(name: str, kind: sa.types.TypeEngine[Any], sqlite: bool) -> _Column:
         return _Column(name, "DOUBLE", pa.float64())
     if isinstance(kind, sa.Numeric):
         precision, scale = kind.precision, kind.scale or 0
-        if precision and precision <= _MAX_DECIMAL:
+        if precision and precision <= MAX_DECIMAL:
             return _Column(
                 name, f"DECIMAL({precision},{scale})", pa.decimal128(precision, scale), _decimal
             )
