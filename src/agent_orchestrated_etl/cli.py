@@ -270,16 +270,30 @@ def _list_tasks(spec: Any, as_json: bool) -> None:
     tasks = planned.plan.order()
     if as_json:
         rows = [
-            {"id": t.id, "depends_on": list(t.depends_on), "description": t.description}
+            {
+                "id": t.id,
+                "depends_on": list(t.depends_on),
+                "description": t.description,
+                "decisions": list(_decisions(t)),
+            }
             for t in tasks
         ]
         out.print_json(json.dumps(rows))
         return
     for i, t in enumerate(tasks, 1):
         after = f"  (after {', '.join(t.depends_on)})" if t.depends_on else ""
-        out.print(f"{i:>3}. {t.id}: {t.description}{after}", markup=False, highlight=False)
+        line = f"{i:>3}. {t.id}: {t.description}{after}"
+        out.print(line, markup=False, highlight=False, soft_wrap=True)
+        for decision in _decisions(t):
+            out.print(f"       - {decision}", markup=False, highlight=False, soft_wrap=True)
     for note in planned.notes:
         out.print(f"note: {note}", markup=False, highlight=False)
+
+
+def _decisions(task: Any) -> tuple[str, ...]:
+    """What discovery decided about a load task's resource, and why."""
+    resource = task.params.get("resource")
+    return tuple(resource.decisions) if resource is not None else ()
 
 
 def _run_bus(*, live: bool, monitor: Path | None) -> tuple[EventBus, list[str]]:
@@ -321,7 +335,7 @@ def _render(result: RunResult, home: Path) -> None:
                 f"{t.rows_loaded:,}",
                 f"{t.rows_rejected:,}",
                 f"{t.rows_per_s:,.0f}",
-                "one DuckDB statement" if t.fused else "streamed through Python",
+                "one DuckDB statement" if t.fused else "Arrow stream",
             )
         out.print(grid)
     for note in result.notes:

@@ -57,15 +57,21 @@ def plan_pipeline(spec: PipelineSpec) -> PipelinePlan:
     resources = source.discover()
     digest = spec_hash(spec)
     steps = [describe_step(s) for s in spec.transforms]
-    fused = not any("python" in type(s).model_fields for s in spec.transforms)
+    python = any("python" in type(s).model_fields for s in spec.transforms)
+    via = getattr(source, "stream_via", None)  # a driver that hands the engine Arrow batches
+    path = (
+        "; streamed through Python"
+        if python
+        else (f"; Arrow batches from {via}" if via else "; one DuckDB statement")
+    )
     tasks = [
         Task(
             f"load:{r.name}",
             "load",
             params={"resource": r, "endpoint": getattr(source, "endpoint", None)},
-            description=f"{r.format}, {len(r.locations)} file(s) -> table {r.name} ({spec.mode})"
+            description=f"{_origin(r)} -> table {r.name} ({spec.mode})"
             + (f", {len(steps)} transform step(s)" if steps else "")
-            + ("; one DuckDB statement" if fused else "; streamed through Python"),
+            + path,
         )
         for r in resources
     ]
@@ -80,6 +86,15 @@ def plan_pipeline(spec: PipelineSpec) -> PipelinePlan:
     notes = list(getattr(source, "notes", []))
     fingerprints = {r.name: resource_fingerprint(digest, r) for r in resources}
     return PipelinePlan(spec, source, resources, Plan(tasks), notes, fingerprints)
+
+
+def _origin(resource: Resource) -> str:
+    """Where a resource comes from, in a few words: 'csv, 3 file(s)' or 'table public.orders'."""
+    if resource.format == "query":
+        return "a query"
+    if resource.format in ("table", "view"):
+        return f"{resource.format} {resource.locations[0]}"
+    return f"{resource.format}, {len(resource.locations)} file(s)"
 
 
 def propose(spec: PipelineSpec) -> tuple[dict[str, object], list[str]]:

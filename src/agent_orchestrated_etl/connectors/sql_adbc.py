@@ -69,6 +69,8 @@ FROM pg_enum e JOIN pg_type t ON t.oid = e.enumtypid GROUP BY t.typname
 class AdbcSource:
     """A PostgreSQL database read through ADBC."""
 
+    stream_via = "ADBC"
+
     def __init__(self, spec: SourceSpec, note: str | None = None) -> None:
         self._dbapi = require(
             "adbc_driver_postgresql.dbapi", "reading PostgreSQL through ADBC", "postgres"

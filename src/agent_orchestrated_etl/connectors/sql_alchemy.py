@@ -58,6 +58,8 @@ class _Column:
 class AlchemySource:
     """A database read through SQLAlchemy Core."""
 
+    stream_via = "SQLAlchemy"
+
     def __init__(self, spec: SourceSpec, note: str | None = None) -> None:
         sa = self._sa = require("sqlalchemy", "reading through SQLAlchemy", "sql")
         self.spec = spec
