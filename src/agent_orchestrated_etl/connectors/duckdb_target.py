@@ -232,7 +232,10 @@ class DuckDBDestination:
             self._active = cur
             if on_cancel is not None:
                 on_cancel(cur.interrupt)
+            serial = relation.single_thread
             try:
+                if serial:
+                    cur.execute("SET threads = 1")
                 cur.execute("BEGIN TRANSACTION")
                 relation.attach(cur)
                 added, widened = self._check_schema(cur, table, relation.sql, mode, key)
@@ -270,6 +273,8 @@ class DuckDBDestination:
             finally:
                 self._active = None
                 cur.close()  # an open transaction is rolled back with it
+                if serial:
+                    self.con.execute("RESET threads")
 
     def _check_schema(
         self, cur: duckdb.DuckDBPyConnection, table: str, sql: str, mode: str, key: tuple[str, ...]

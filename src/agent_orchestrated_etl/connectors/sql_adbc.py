@@ -182,7 +182,7 @@ class AdbcSource:
         errors: list[BaseException] = []
         bindings = {unique_name("adbc"): self._stream(q, errors) for q in queries}
         sql = " UNION ALL ".join(f"SELECT {select} FROM {name}" for name in bindings)
-        return Relation(sql, bindings=bindings, stream_errors=errors)
+        return Relation(sql, bindings=bindings, stream_errors=errors, single_thread=True)
 
     def _stream(self, sql: str, errors: list[BaseException]) -> pa.RecordBatchReader:
         """``sql``'s rows as Arrow batches, on a connection of their own closed at the end."""
