@@ -132,6 +132,21 @@ def timed(
     return statistics.median(times)
 
 
+def interleaved(
+    commands: dict[str, list[str]],
+    rounds: int,
+    env: dict[str, str],
+    cwd: Path,
+    before: list[str],
+) -> dict[str, float]:
+    """The median time of each command, run once per round, round after round."""
+    times: dict[str, list[float]] = {name: [] for name in commands}
+    for _ in range(rounds):
+        for name, cmd in commands.items():
+            times[name].append(timed(cmd, 1, env, cwd, before))
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
 def aoetl(url: str, target: str, *extra: str) -> list[str]:
     """``aoetl run`` of the bench table into ``target``, replacing it."""
     options = ["--to", target, "--mode", "replace", "--json"]
@@ -163,36 +178,32 @@ def main() -> None:
         ext = work / "ext"
         # The extension alone uses the offline extension directory aoetl's first run fills.
         ext_dir = home / "duckdb_extensions"
-        t: dict[str, float] = {}
-        t["aoetl"] = timed(
-            aoetl(url, f"duckdb:///{db}"),
-            args.repeat,
-            env,
-            work,
-            rm,
-        )
+        # The head-to-head pair runs interleaved, round after round, so that drift in this
+        # machine's speed (a shared 2-core box) falls on both alike; the median is reported.
+        extension = """
+            import duckdb
+            con = duckdb.connect({db!r}, config={{
+                "extension_directory": {ext!r}, "allow_unsigned_extensions": {unsigned}}})
+            con.execute("LOAD postgres")
+            con.execute("ATTACH '{url}' AS pg (TYPE postgres, READ_ONLY)")
+            con.execute("CREATE TABLE bench AS SELECT * FROM pg.public.bench")
+        """
+        # As a user runs it (the signature checked on LOAD), and without that check, as aoetl
+        # loads the extension packages pip installed.
+        head_to_head = {
+            "aoetl": aoetl(url, f"duckdb:///{db}"),
+            "duckdb_extension": py(
+                extension.format(db=str(db), ext=str(ext_dir), unsigned=False, url=url)
+            ),
+            "ext_no_sigcheck": py(
+                extension.format(db=str(db), ext=str(ext_dir), unsigned=True, url=url)
+            ),
+        }
+        t: dict[str, float] = interleaved(head_to_head, args.repeat + 2, env, work, rm)
         for reader in ("adbc", "sqlalchemy"):
             t[f"aoetl_{reader}"] = timed(
                 aoetl(url, f"duckdb:///{db}", "--reader", reader),
                 args.repeat if reader == "adbc" else 1,
-                env,
-                work,
-                rm,
-            )
-        # As a user runs it (the signature checked on LOAD), and without that check, as aoetl
-        # loads the extension packages pip installed.
-        for name, unsigned in (("duckdb_extension", False), ("ext_no_sigcheck", True)):
-            t[name] = timed(
-                py(f"""
-                import duckdb
-                con = duckdb.connect({str(db)!r}, config={{
-                    "extension_directory": {str(ext_dir)!r},
-                    "allow_unsigned_extensions": {unsigned}}})
-                con.execute("LOAD postgres")
-                con.execute("ATTACH '{url}' AS pg (TYPE postgres, READ_ONLY)")
-                con.execute("CREATE TABLE bench AS SELECT * FROM pg.public.bench")
-            """),
-                args.repeat,
                 env,
                 work,
                 rm,

@@ -12,8 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-import yaml
-
 from ..errors import TransientError, UserError
 from .refs import Reference
 
@@ -90,6 +88,8 @@ class FileProvider:
         if ref.key is None:
             return Fetched(text.strip())
         suffix = path.suffix.lower()
+        import yaml  # only a YAML secrets file needs it
+
         try:
             if suffix == ".json":
                 data = json.loads(text)

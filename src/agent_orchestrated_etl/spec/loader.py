@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import yaml
 from pydantic import ValidationError
 
 from ..errors import SpecError
 from .models import PipelineSpec
 from .uri import LOCAL_SCHEMES, parse_uri
+
+if TYPE_CHECKING:  # PyYAML loads only when a pipeline file does (a run from flags needs none)
+    import yaml
 
 SPEC_SUFFIXES = (".yaml", ".yml", ".json")
 
@@ -49,6 +51,8 @@ def load_spec(path: str | Path) -> PipelineSpec:
     if not p.is_file():
         raise SpecError("no such pipeline file; check the path", file=str(p))
     text = p.read_text(encoding="utf-8")
+    import yaml
+
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = json.loads(text) if p.suffix.lower() == ".json" else yaml.safe_load(text)
@@ -115,6 +119,8 @@ def _field_path(loc: tuple[Any, ...]) -> str | None:
 
 def _line_of(node: yaml.Node, loc: tuple[Any, ...]) -> int | None:
     """Follow a pydantic error location through the YAML node tree; return a 1-based line."""
+    import yaml
+
     current: yaml.Node = node
     for part in loc:
         if isinstance(current, yaml.MappingNode):
