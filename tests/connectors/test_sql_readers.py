@@ -101,6 +101,22 @@ def test_scanner_that_cannot_load_falls_back_to_adbc(
     assert query(work / "w.duckdb", "SELECT count(*) FROM orders") == [(1000,)]
 
 
+def test_sqlite_without_its_scanner_falls_back_to_sqlalchemy(
+    orch: DataOrchestrator, work: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_duck, "_EXTENSION_PACKAGES", ("httpfs",))
+    orch.home = work / "bare-home"
+    lite = sqlite3.connect(work / "app.sqlite")
+    lite.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT)")
+    lite.executemany("INSERT INTO users VALUES (?, ?)", [(i, f"u{i}@x") for i in range(10)])
+    lite.commit()
+    lite.close()
+    result = orch.run(orch.create_pipeline("sqlite:///app.sqlite", "duckdb:///w.duckdb"))
+    assert result.status == "success", result.error
+    assert any("SQLAlchemy instead of DuckDB's scanner" in note for note in result.notes)
+    assert query(work / "w.duckdb", "SELECT count(*), max(email) FROM users") == [(10, "u9@x")]
+
+
 def test_sqlite_through_sqlalchemy_quarantines_values_that_do_not_fit(
     orch: DataOrchestrator, work: Path
 ) -> None:
