@@ -11,6 +11,7 @@ destination streams the same SQL.
 from __future__ import annotations
 
 import importlib.util
+import os
 
 import duckdb
 
@@ -33,6 +34,7 @@ from ._duck import Relation, connect, quote_ident, quote_literal, unique_name
 from .base import Resource, RowFilter, Source
 
 _TYPES = {"postgresql": "postgres", "sqlite": "sqlite", "duckdb": None}
+_DEFAULT_PAGES_PER_TASK = 1000  # DuckDB's postgres scanner
 _PG_FKS = """
 SELECT n.nspname, c.relname, array_agg(a.attname::text ORDER BY k.ord) AS cols,
        fc.relname AS ref_table, array_agg(fa.attname::text ORDER BY k.ord) AS ref_cols
@@ -101,7 +103,7 @@ class SqlSource:
         estimates = self._pg_estimates() if self.kind == "postgresql" else {}
         resources = []
         for f, name in chosen:
-            estimate = estimates.get((f.schema, f.table), f.estimate)
+            estimate, pages = estimates.get((f.schema, f.table), (f.estimate, None))
             relation = f"{self.alias}.{quote_ident(f.schema)}.{quote_ident(f.table)}"
             columns = self._describe(f"SELECT * FROM {relation}")
             decisions = [f"{f.kind} {f.schema}.{f.table} of {self.display}", self.path_note]
@@ -110,6 +112,11 @@ class SqlSource:
             ranges = self._partitions(f.schema, f.table, dict(columns), decisions)
             if ranges:
                 options.append(("ranges", ranges))
+            if self.kind == "postgresql":  # set for every table: the setting outlives a scan
+                per_task = _pages_per_task(pages)
+                options.append(("pages_per_task", str(per_task)))
+                if per_task > _DEFAULT_PAGES_PER_TASK:
+                    decisions.append(f"scanned in tasks of {per_task:,} pages ({pages:,} in all)")
             estimate = int(estimate) if estimate is not None else None
             resources.append(table_resource(f, name, columns, decisions, options, estimate))
         return resources
@@ -166,16 +173,19 @@ class SqlSource:
             return None
         return key_ranges(key, int(row[0]), int(row[1]), n, decisions)
 
-    def _pg_estimates(self) -> dict[tuple[str, str], int | None]:
-        """Row estimates from PostgreSQL's statistics (None for a table never analysed)."""
+    def _pg_estimates(self) -> dict[tuple[str, str], tuple[int | None, int | None]]:
+        """(rows, pages) from PostgreSQL's statistics (rows None for a table never analysed)."""
         sql = (
-            "SELECT n.nspname, c.relname, c.reltuples::bigint FROM pg_class c "
+            "SELECT n.nspname, c.relname, c.reltuples::bigint, c.relpages FROM pg_class c "
             "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p', 'm')"
         )
         rows = self._con.execute(
             f"SELECT * FROM postgres_query({quote_literal(self.alias)}, {quote_literal(sql)})"
         ).fetchall()
-        return {(r[0], r[1]): (int(r[2]) if r[2] is not None and r[2] >= 0 else None) for r in rows}
+        return {
+            (r[0], r[1]): (int(r[2]) if r[2] is not None and r[2] >= 0 else None, r[3])
+            for r in rows
+        }
 
     def _constraints(self) -> dict[tuple[str, str], list[str]]:
         try:
@@ -208,6 +218,9 @@ class SqlSource:
         options = dict(resource.read_options)
         if "sql" in options:
             return Relation(options["sql"], prelude=self.prelude)
+        prelude = self.prelude
+        if "pages_per_task" in options:
+            prelude = (*prelude, f"SET pg_pages_per_task = {int(options['pages_per_task'])}")
         if "ranges" in options:
             # One scan per key range; DuckDB runs the branches of the UNION ALL in parallel.
             key, ranges = split_ranges(options["ranges"])
@@ -216,8 +229,20 @@ class SqlSource:
                 f"SELECT * FROM {options['relation']} WHERE {column} >= {lo} AND {column} < {hi}"
                 for lo, hi in ranges
             ]
-            return Relation(" UNION ALL ".join(parts), prelude=self.prelude)
-        return Relation(f"SELECT * FROM {options['relation']}", prelude=self.prelude)
+            return Relation(" UNION ALL ".join(parts), prelude=prelude)
+        return Relation(f"SELECT * FROM {options['relation']}", prelude=prelude)
+
+
+def _pages_per_task(pages: int | None) -> int:
+    """Pages per parallel scan task for a table of ``pages``: never fewer than the default.
+
+    DuckDB's postgres scanner splits a table into tasks of 1,000 pages (8 MB), each its own
+    COPY query. For a large table that is hundreds of queries; about two tasks per core does
+    the same work with less overhead (2M rows, 25,000 pages, 2 cores: 1.95 s instead of 2.14 s,
+    median of 5 each way). A small table keeps the default.
+    """
+    per_task = -(-(pages or 0) // (2 * (os.cpu_count() or 1)))
+    return max(per_task, _DEFAULT_PAGES_PER_TASK)
 
 
 def open_sql_source(spec: SourceSpec) -> Source:
