@@ -88,6 +88,35 @@ def test_adbc_query_and_partitioned_read(pg: Postgres, orch: DataOrchestrator, w
     ]
 
 
+def test_query_through_sqlalchemy_infers_types_from_the_values(
+    pg: Postgres, orch: DataOrchestrator, work: Path
+) -> None:
+    _load(
+        orch,
+        pg,
+        "duckdb:///w.duckdb",
+        "sqlalchemy",
+        table="q",
+        query="SELECT id, amount, updated_at, 'x' || id AS label, NULL AS nothing, "
+        "id % 2 = 0 AS even FROM orders WHERE amount > 1000",
+    )
+    types = query(
+        work / "w.duckdb",
+        "SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = 'q'",
+    )
+    assert dict(types) == {  # type: ignore[arg-type]
+        "id": "BIGINT",
+        "amount": "DECIMAL(38,2)",
+        "updated_at": "TIMESTAMP WITH TIME ZONE",
+        "label": "VARCHAR",
+        "nothing": "VARCHAR",
+        "even": "BOOLEAN",
+    }
+    assert query(work / "w.duckdb", "SELECT count(*), min(id), sum(amount)::DOUBLE FROM q") == [
+        (200, 801, 225125.0)
+    ]
+
+
 def test_scanner_that_cannot_load_falls_back_to_adbc(
     pg: Postgres, orch: DataOrchestrator, work: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

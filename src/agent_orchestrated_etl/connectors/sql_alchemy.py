@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import json
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
     import sqlalchemy as sa
 
 BATCH_ROWS = 50_000
+SAMPLE_ROWS = 1_000  # rows a query's column types are inferred from
 # What pyarrow and the converters raise for a value that does not fit its column's type.
 _MISFITS = (ArithmeticError, TypeError, ValueError, decimal.DecimalException)
 _DRIVERS = {"postgresql": "postgresql+psycopg", "postgres": "postgresql+psycopg"}
@@ -139,22 +141,30 @@ class AlchemySource:
     def _query_resource(self) -> Resource:
         assert self.spec.query is not None
         with self._engine.connect() as con:
-            try:  # a server-side cursor: the query starts, no rows are fetched
+            try:  # a server-side cursor: only the sample is fetched
                 result = con.execution_options(stream_results=True).execute(
                     self._sa.text(self.spec.query)
                 )
+                names = list(result.keys())
+                sample = result.fetchmany(SAMPLE_ROWS)
+                result.close()
             except self._sa.exc.SQLAlchemyError as exc:
                 raise UserError(f"{self.display}: {redact(first_line(exc))}") from None
-            # A query's result carries no declared types: read each column as text.
-            names = list(result.keys())
-            result.close()
-        columns = [_map(n, self._sa.String(), self._sqlite) for n in names]
+        # A query's result declares no types: infer each column's from the values sampled.
+        tokens = [_infer([row[i] for row in sample]) for i in range(len(names))]
+        columns = [_map(n, _sa_type(t), self._sqlite) for n, t in zip(names, tokens, strict=True)]
         return Resource(
             self.spec.table or "query",
             ("query",),
             "query",
             tuple((c.name, c.duck) for c in columns),
-            (f"query on {self.display}", "read through SQLAlchemy, columns as text"),
+            (
+                f"query on {self.display}",
+                f"read through SQLAlchemy; column types inferred from the first "
+                f"{len(sample):,} rows (a later value that does not fit is quarantined)",
+            ),
+            0,
+            (("query_types", json.dumps(tokens)),),
         )
 
     def close(self) -> None:
@@ -182,7 +192,11 @@ class AlchemySource:
             columns = [_map(n, t, self._sqlite) for n, t in types.items()]
         else:
             statement = sa.text(self.spec.query or "")
-            columns = [_map(n, sa.String(), self._sqlite) for n, _ in resource.columns]
+            tokens = json.loads(options["query_types"])
+            columns = [
+                _map(n, _sa_type(t), self._sqlite)
+                for (n, _), t in zip(resource.columns, tokens, strict=True)
+            ]
             if where is not None:
                 raise UserError("an incremental 'query' needs reader 'duckdb' or 'adbc'")
         schema = pa.schema([pa.field(c.name, c.arrow) for c in columns])
@@ -328,6 +342,68 @@ def _map(name: str, kind: sa.types.TypeEngine[Any], sqlite: bool) -> _Column:
     if isinstance(kind, sa.String):
         return _Column(name, "VARCHAR", pa.string(), _text)
     return _Column(name, "VARCHAR", pa.string(), _text)  # a type SQLAlchemy does not know
+
+
+def _token(value: Any) -> str:
+    """The kind of a Python value a driver returned, as :func:`_sa_type` reads it."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int"
+    if isinstance(value, float):
+        return "float"
+    if isinstance(value, decimal.Decimal):
+        exponent = value.as_tuple().exponent
+        return f"decimal:{max(0, -exponent)}" if isinstance(exponent, int) else "float"
+    if isinstance(value, dt.datetime):
+        return "datetimetz" if value.tzinfo is not None else "datetime"
+    simple = {
+        dt.date: "date",
+        dt.time: "time",
+        dt.timedelta: "interval",
+        uuid.UUID: "uuid",
+        bytes: "bytes",
+        bytearray: "bytes",
+        memoryview: "bytes",
+        dict: "json",
+        list: "json",
+    }
+    return next((t for kind, t in simple.items() if isinstance(value, kind)), "str")
+
+
+def _infer(values: list[Any]) -> str:
+    """One kind for a column's sampled values; mixed kinds widen to a number, else text."""
+    kinds = {_token(v) for v in values if v is not None}
+    if len(kinds) == 1:
+        return kinds.pop()
+    if kinds and kinds <= {"int", "float"}:
+        return "float"
+    scales = [int(k.split(":")[1]) for k in kinds if k.startswith("decimal:")]
+    if scales and kinds <= {"int"} | {f"decimal:{s}" for s in scales}:
+        return f"decimal:{max(scales)}"
+    return "str"  # no values, or kinds that do not mix
+
+
+def _sa_type(token: str) -> sa.types.TypeEngine[Any]:
+    """The SQLAlchemy type a :func:`_infer` token stands for."""
+    import sqlalchemy as sa
+
+    if token.startswith("decimal:"):
+        return sa.Numeric(MAX_DECIMAL, min(int(token.split(":")[1]), MAX_DECIMAL))
+    types: dict[str, sa.types.TypeEngine[Any]] = {
+        "bool": sa.Boolean(),
+        "int": sa.BigInteger(),
+        "float": sa.Float(),
+        "datetime": sa.DateTime(),
+        "datetimetz": sa.DateTime(timezone=True),
+        "date": sa.Date(),
+        "time": sa.Time(),
+        "interval": sa.Interval(),
+        "uuid": sa.Uuid(),
+        "bytes": sa.LargeBinary(),
+        "json": sa.JSON(),
+    }
+    return types.get(token, sa.String())
 
 
 def _decimal(value: Any) -> decimal.Decimal:
