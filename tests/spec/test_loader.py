@@ -105,6 +105,7 @@ def test_json_schema_describes_every_top_level_field() -> None:
         ("duckdb:///rel.duckdb", "duckdb", "rel.duckdb"),
         ("duckdb:////abs/w.duckdb", "duckdb", "/abs/w.duckdb"),
         ("postgres://u:p@h/db", "postgresql", "u:p@h/db"),
+        ("sqlite+pysqlite:///rel.db", "sqlite+pysqlite", "rel.db"),
     ],
 )
 def test_parse_uri(uri: str, scheme: str, path: str) -> None:

@@ -75,7 +75,8 @@ def load_spec(path: str | Path) -> PipelineSpec:
 def anchor_uri(uri: str, base: Path) -> str:
     """Make a relative local path in a pipeline file relative to the file's folder."""
     parsed = parse_uri(uri)
-    if parsed.scheme not in LOCAL_SCHEMES or not parsed.path or Path(parsed.path).is_absolute():
+    local = parsed.scheme.split("+")[0] in LOCAL_SCHEMES
+    if not local or not parsed.path or Path(parsed.path).is_absolute():
         return uri
     if parsed.path.startswith("~"):
         return uri

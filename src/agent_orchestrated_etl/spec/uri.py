@@ -41,7 +41,7 @@ def parse_uri(value: str) -> ParsedUri:
         return ParsedUri("file", value, value)
     scheme = match.group("scheme").lower()
     rest = value[match.end() :]
-    if scheme in LOCAL_SCHEMES:
+    if scheme.split("+")[0] in LOCAL_SCHEMES:  # sqlite+pysqlite:/// too, as SQLAlchemy has it
         # As in SQLAlchemy URLs: duckdb:///rel/path is relative, duckdb:////abs/path absolute.
         # file:// follows RFC 8089 instead: file:///abs/path is absolute.
         if scheme == "file":
