@@ -5,6 +5,7 @@ Exit codes: 0 success, 1 the run failed, 2 bad input or usage.
 
 from __future__ import annotations
 
+import gc
 import json
 import sys
 from pathlib import Path
@@ -226,6 +227,7 @@ def run(
         options.workers = workers
     options.fail_fast = fail_fast
     bus, anomalies = _run_bus(live=not as_json and err.is_terminal, monitor=monitor)
+    gc.freeze()  # see main(): the modules the run just imported live as long as the process
     result = run_pipeline(spec, options, bus)
     if as_json:
         from .secrets import redact_obj
@@ -633,6 +635,9 @@ def main() -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, _terminate)
+    # Everything imported so far lives as long as the process: keep the cyclic garbage
+    # collector from walking it, during the run and again at exit (~60 ms of every run).
+    gc.freeze()
     try:
         code = app(standalone_mode=False)
         sys.exit(code if isinstance(code, int) else 0)
