@@ -12,7 +12,7 @@ VARCHAR and an enum becomes DuckDB's ENUM of the same labels, as the extension w
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from ..errors import FatalError, TransientError, UserError
@@ -34,6 +34,7 @@ from ._catalog import (
     table_resource,
 )
 from ._duck import Relation, connect, guarded, quote_ident, quote_literal, unique_name
+from ._streams import concurrently
 from .base import Resource, RowFilter
 
 if TYPE_CHECKING:
@@ -179,13 +180,36 @@ class AdbcSource:
                 + " AND ".join([*conditions, f"{column} >= {lo}", f"{column} < {hi}"])
                 for lo, hi in ranges
             ]
-        errors: list[BaseException] = []
-        bindings = {unique_name("adbc"): self._stream(q, errors) for q in queries}
-        sql = " UNION ALL ".join(f"SELECT {select} FROM {name}" for name in bindings)
-        return Relation(sql, bindings=bindings, stream_errors=errors, single_thread=True)
+        import pyarrow as pa
 
-    def _stream(self, sql: str, errors: list[BaseException]) -> pa.RecordBatchReader:
-        """``sql``'s rows as Arrow batches, on a connection of their own closed at the end."""
+        errors: list[BaseException] = []
+        streams: list[Iterator[pa.RecordBatch]] = []
+        closers: list[Callable[[], None]] = []
+        try:
+            for query in queries:
+                schema, batches, close = self._stream(query)
+                streams.append(batches)
+                closers.append(close)
+        except BaseException:
+            for close in closers:  # opened but never to be read
+                close()
+            raise
+        # Every key range on its own connection and thread; the engine reads them as one.
+        merged = streams[0] if len(streams) == 1 else concurrently(streams)
+        name = unique_name("adbc")
+        reader = pa.RecordBatchReader.from_batches(schema, guarded(merged, errors))
+        return Relation(
+            f"SELECT {select} FROM {name}",
+            bindings={name: reader},
+            stream_errors=errors,
+            single_thread=True,
+        )
+
+    def _stream(self, sql: str) -> tuple[pa.Schema, Iterator[pa.RecordBatch], Callable[[], None]]:
+        """``sql``'s rows as Arrow batches, on a connection of their own closed at the end.
+
+        Also returns the function that closes it, for a stream that will not be read.
+        """
         import pyarrow as pa
 
         con = self._connect()
@@ -198,6 +222,10 @@ class AdbcSource:
             con.close()
             raise UserError(f"{self.display}: {redact(first_line(exc))}") from None
 
+        def close() -> None:
+            cur.close()
+            con.close()
+
         def batches() -> Iterator[pa.RecordBatch]:
             try:
                 yield from reader
@@ -208,10 +236,9 @@ class AdbcSource:
                 kind = TransientError if lost else FatalError
                 raise kind(f"{self.display}: reading stopped: {redact(first_line(exc))}") from None
             finally:
-                cur.close()
-                con.close()
+                close()
 
-        return pa.RecordBatchReader.from_batches(reader.schema, guarded(batches(), errors))
+        return reader.schema, batches(), close
 
     def close(self) -> None:
         self._con.close()
