@@ -29,6 +29,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",
 )
 # No emoji codes: 'load:a:' is a task id, not ':a:'.
 out = Console(emoji=False)
@@ -68,15 +69,16 @@ def run(
     source: Annotated[
         str | None,
         typer.Argument(
-            help="A file, glob ('logs/*.csv.gz'), directory, or URI to load; or a pipeline "
-            "file (*.yaml, *.yml, or *.json holding a 'source' key). Not needed with --resume."
+            help="A file, glob (`'logs/*.csv.gz'`), directory, or URI to load; or a pipeline "
+            "file (`*.yaml`, `*.yml`, or `*.json` holding a 'source' key). Not needed with "
+            "--resume."
         ),
     ] = None,
     to: Annotated[
         str | None,
         typer.Option(
             "--to",
-            help="Target: duckdb:///file.duckdb, parquet:///dir, csv:///dir, a *.duckdb path or "
+            help="Target: duckdb:///file.duckdb, parquet:///dir, csv:///dir, a `*.duckdb` path or "
             "a directory. Default: duckdb:///warehouse.duckdb.",
         ),
     ] = None,
