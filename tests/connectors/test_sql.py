@@ -159,8 +159,17 @@ def test_wrong_password_is_one_clear_line_without_the_password(
         "error: cannot connect to postgresql://postgres:***@"
     )
     assert "password authentication failed" in lines[0]
+    assert "; check the user and the password" in lines[0]
     assert wrong not in proc.stdout + proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_a_server_that_is_not_there_says_what_to_check(tmp_path: Path) -> None:
+    proc = run_cli("run", "postgresql://etl@127.0.0.1:9/shop", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().endswith(
+        "Connection refused; check that the server is running and that the host and port are right"
+    )
 
 
 def test_sqlite_and_duckdb_files(orch: DataOrchestrator, work: Path) -> None:

@@ -180,7 +180,32 @@ def test_wrong_password_through_each_reader_is_one_line(
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: cannot connect to postgresql://")
     assert "password authentication failed" in lines[0]
+    assert lines[0].endswith(
+        "; check the user and the password (in the URL, or the ${…} reference that gives it)"
+    )
     assert wrong not in proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("reader", ["auto", "duckdb", "sqlalchemy"])
+def test_a_mistyped_database_file_is_an_error_and_no_empty_database_appears(
+    tmp_path: Path, reader: str
+) -> None:
+    proc = run_cli("run", "sqlite:///typo.db", "--reader", reader, cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip() == (
+        "error: no SQLite database at typo.db; check the path "
+        "(sqlite:///relative/file or sqlite:////absolute/file)"
+    )
+    assert not (tmp_path / "typo.db").exists()
+
+
+def test_a_database_file_given_as_a_path_says_which_url_reads_it(tmp_path: Path) -> None:
+    sqlite3.connect(tmp_path / "app.db").execute("CREATE TABLE t (x)").connection.close()
+    proc = run_cli("run", "app.db", cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip() == (
+        "error: app.db is a SQLite database, not a data file; read it as sqlite:///app.db"
+    )
 
 
 def test_a_sqlalchemy_url_without_its_driver_says_what_to_install(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from ..errors import SourceNotFoundError, UserError, redact_uri
-from ..secrets import register, resolve
+from ..secrets import redact, register, resolve
 from ..spec import SourceSpec, parse_uri
 from ._duck import quote_ident
 from .base import Resource
@@ -206,3 +206,25 @@ def require(module: str, what: str, extra: str) -> Any:
 def first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+_CONNECT_HINTS = (
+    (
+        ("password authentication failed", "authentication failed", "no password supplied"),
+        "check the user and the password (in the URL, or the ${…} reference that gives it)",
+    ),
+    (
+        ("connection refused", "could not translate host name", "timeout expired", "timed out"),
+        "check that the server is running and that the host and port are right",
+    ),
+    (("does not exist",), "check the database name at the end of the URL"),
+    (("unable to open database file",), "check that the file's folder exists and is writable"),
+)
+
+
+def cannot_connect(display: str, exc: BaseException) -> UserError:
+    """A connection failure as one line: what the server said, and what to check."""
+    message = redact(first_line(exc))
+    lowered = message.lower()
+    hint = next((h for needles, h in _CONNECT_HINTS if any(n in lowered for n in needles)), None)
+    return UserError(f"cannot connect to {display}: {message}" + (f"; {hint}" if hint else ""))

@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from pathlib import Path
 
 import duckdb
 
-from ..errors import NotSupportedError, UserError
+from ..errors import NotSupportedError, SourceNotFoundError, UserError
 from ..secrets import redact
 from ..spec import SourceSpec
 from ._catalog import (
     Found,
+    cannot_connect,
     choose,
     database_url,
     first_line,
@@ -84,7 +86,7 @@ class SqlSource:
         try:
             self._con.execute(self.prelude[-1])
         except duckdb.Error as exc:
-            raise UserError(f"cannot connect to {self.display}: {first_line(exc)}") from None
+            raise cannot_connect(self.display, exc) from None
 
     # -- discovery ---------------------------------------------------------------------------
     def discover(self) -> list[Resource]:
@@ -245,9 +247,19 @@ def _pages_per_task(pages: int | None) -> int:
     return max(per_task, _DEFAULT_PAGES_PER_TASK)
 
 
+_LABELS = {"sqlite": "SQLite", "duckdb": "DuckDB"}
+
+
 def open_sql_source(spec: SourceSpec) -> Source:
     """The reader ``spec.reader`` asks for; with 'auto', the fastest that works here."""
     db = database_url(spec.uri)
+    file = db.kind in _LABELS and db.path not in ("", ":memory:")
+    if file and not Path(db.path).is_file():
+        # Opening it would create an empty database (SQLite's default) or fail obscurely.
+        raise SourceNotFoundError(
+            f"no {_LABELS[db.kind]} database at {db.path}; check the path "
+            f"({db.kind}:///relative/file or {db.kind}:////absolute/file)"
+        )
     native = db.kind in _TYPES
     if spec.reader == "sqlalchemy" or (not native and spec.reader == "auto"):
         from .sql_alchemy import AlchemySource

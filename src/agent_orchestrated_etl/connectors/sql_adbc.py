@@ -21,6 +21,7 @@ from ..spec import SourceSpec
 from ._catalog import (
     MAX_DECIMAL,
     Found,
+    cannot_connect,
     cast_select,
     choose,
     database_url,
@@ -91,9 +92,7 @@ class AdbcSource:
             # Autocommit: discovery must not leave a transaction open for the whole run.
             return self._dbapi.connect(self._url, autocommit=True)
         except self._dbapi.Error as exc:
-            raise UserError(
-                f"cannot connect to {self.display}: {redact(first_line(exc))}"
-            ) from None
+            raise cannot_connect(self.display, exc) from None
 
     def _rows(self, sql: str) -> list[tuple[Any, ...]]:
         with self._con.cursor() as cur:

@@ -25,6 +25,7 @@ from ..spec import SourceSpec
 from ._catalog import (
     MAX_DECIMAL,
     Found,
+    cannot_connect,
     cast_select,
     choose,
     database_url,
@@ -81,8 +82,7 @@ class AlchemySource:
                 f"pip install {exc.name}"
             ) from None
         except sa.exc.SQLAlchemyError as exc:
-            message = redact(first_line(getattr(exc, "orig", None) or exc))
-            raise UserError(f"cannot connect to {self.display}: {message}") from None
+            raise cannot_connect(self.display, getattr(exc, "orig", None) or exc) from None
         self._sqlite = self._engine.dialect.name == "sqlite"
 
     # -- discovery ---------------------------------------------------------------------------

@@ -15,8 +15,9 @@ from urllib.parse import unquote, urlsplit
 
 import duckdb
 
-from ..errors import UserError, redact_uri
-from ..secrets import redact, register, resolve
+from ..errors import redact_uri
+from ..secrets import register, resolve
+from ._catalog import cannot_connect
 from ._duck import connect, describe, quote_ident, quote_literal
 from .duckdb_target import _DB, DuckDBDestination
 
@@ -64,6 +65,5 @@ class SqlDestination(DuckDBDestination):
             con.execute(f"USE {_DB}")
         except duckdb.Error as exc:
             con.close()
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise UserError(f"cannot connect to {self.display}: {redact(first)}") from None
+            raise cannot_connect(self.display, exc) from None
         return con
