@@ -28,6 +28,7 @@ test: compile
 bench: compile
 	$(BIN)/python bench/file_to_duckdb.py
 	$(BIN)/python bench/engine.py
+	$(BIN)/python bench/sql.py
 
 lint: $(STAMP)
 	$(BIN)/detect-secrets-hook --baseline .secrets.baseline $$(git ls-files --cached --others --exclude-standard src examples)
