@@ -103,7 +103,10 @@ def run(
     ] = None,
     tables: Annotated[
         str | None,
-        typer.Option(help="For a database: the tables to read, comma-separated (default: all)."),
+        typer.Option(
+            help="For a database: the tables to read, comma-separated; globs such as "
+            "`sales.*` work (default: all)."
+        ),
     ] = None,
     query: Annotated[
         str | None,

@@ -12,6 +12,7 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from fnmatch import fnmatchcase
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -94,9 +95,10 @@ def choose(found: list[Found], spec: SourceSpec, display: str) -> list[tuple[Fou
         SourceNotFoundError: a named table is not there (the message lists those that are).
         UserError: ``table`` names one target for several source tables.
     """
-    wanted = set(spec.tables or ())
-    chosen = [f for f in found if not wanted or f.table in wanted or _qualified(f) in wanted]
-    missing = wanted - {f.table for f in chosen} - {_qualified(f) for f in chosen}
+    picked = {w: _picks(found, w) for w in spec.tables or ()}
+    every = {f for fs in picked.values() for f in fs}
+    chosen = [f for f in found if not picked or f in every]
+    missing = {w for w, fs in picked.items() if not fs}
     if missing:
         known = ", ".join(_qualified(f) for f in found) or "none"
         raise SourceNotFoundError(
@@ -121,6 +123,15 @@ def choose(found: list[Found], spec: SourceSpec, display: str) -> list[tuple[Fou
 
 def _qualified(f: Found) -> str:
     return f"{f.schema}.{f.table}"
+
+
+def _picks(found: list[Found], wanted: str) -> list[Found]:
+    """The tables ``wanted`` names (``table`` or ``schema.table``), else those it matches as a
+    glob. A name that exists as written is never read as a glob."""
+    exact = [f for f in found if wanted in (f.table, _qualified(f))]
+    if exact or not any(c in wanted for c in "*?["):
+        return exact
+    return [f for f in found if fnmatchcase(_qualified(f), wanted) or fnmatchcase(f.table, wanted)]
 
 
 def table_resource(

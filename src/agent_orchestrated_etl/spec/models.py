@@ -75,8 +75,8 @@ class SourceSpec(Model):
     )
     tables: tuple[str, ...] | None = Field(
         None,
-        description="For a database: the tables or views to read ('orders', 'sales.orders'); "
-        "default: every table.",
+        description="For a database: the tables or views to read ('orders', 'sales.orders'), "
+        "or globs of them ('sales.*'); default: every table.",
     )
     partitions: int | None = Field(
         None,
