@@ -64,6 +64,42 @@ def _verbose() -> None:
     logger.setLevel(logging.DEBUG)
 
 
+# Options that run and plan share: how to read the source.
+FormatOption = Annotated[
+    str | None,
+    typer.Option(
+        "--format", help="File format when it cannot be told: csv, json, ndjson, parquet."
+    ),
+]
+TablesOption = Annotated[
+    str | None,
+    typer.Option(
+        help="For a database: the tables to read, comma-separated; globs such as "
+        "`sales.*` work (default: all)."
+    ),
+]
+QueryOption = Annotated[
+    str | None,
+    typer.Option(help="For a database: one SQL query to read (into --table)."),
+]
+PartitionsOption = Annotated[
+    int | None,
+    typer.Option(min=2, max=64, help="For a database: read each table as N key ranges."),
+]
+ReaderOption = Annotated[
+    str | None,
+    typer.Option(
+        help="For a database: auto (DuckDB's scanners, else ADBC or SQLAlchemy), duckdb, "
+        "adbc (PostgreSQL as Arrow) or sqlalchemy (any SQLAlchemy URL)."
+    ),
+]
+
+
+def _split(names: str | None) -> list[str] | None:
+    """A comma-separated option as a list; None when not given."""
+    return [n.strip() for n in names.split(",") if n.strip()] if names else None
+
+
 @app.command()
 def run(
     source: Annotated[
@@ -95,34 +131,11 @@ def run(
     key: Annotated[
         str | None, typer.Option(help="Key column(s) for merge, comma-separated: id or a,b.")
     ] = None,
-    fmt: Annotated[
-        str | None,
-        typer.Option(
-            "--format", help="File format when it cannot be told: csv, json, ndjson, parquet."
-        ),
-    ] = None,
-    tables: Annotated[
-        str | None,
-        typer.Option(
-            help="For a database: the tables to read, comma-separated; globs such as "
-            "`sales.*` work (default: all)."
-        ),
-    ] = None,
-    query: Annotated[
-        str | None,
-        typer.Option(help="For a database: one SQL query to read (into --table)."),
-    ] = None,
-    partitions: Annotated[
-        int | None,
-        typer.Option(min=2, max=64, help="For a database: read each table as N key ranges."),
-    ] = None,
-    reader: Annotated[
-        str | None,
-        typer.Option(
-            help="For a database: auto (DuckDB's scanners, else ADBC or SQLAlchemy), duckdb, "
-            "adbc (PostgreSQL as Arrow) or sqlalchemy (any SQLAlchemy URL)."
-        ),
-    ] = None,
+    fmt: FormatOption = None,
+    tables: TablesOption = None,
+    query: QueryOption = None,
+    partitions: PartitionsOption = None,
+    reader: ReaderOption = None,
     name: Annotated[str | None, typer.Option(help="Pipeline name for run history.")] = None,
     max_bad_rows: Annotated[
         int | None,
@@ -218,7 +231,7 @@ def run(
         name=name,
         max_bad_rows=0 if strict else max_bad_rows,
         timeout_s=timeout,
-        tables=[t.strip() for t in tables.split(",") if t.strip()] if tables else None,
+        tables=_split(tables),
         query=query,
         partitions=partitions,
         reader=reader,
@@ -375,28 +388,93 @@ def plan(
         Path | None, typer.Option("--output", "-o", help="Write the pipeline file here.")
     ] = None,
     name: Annotated[str | None, typer.Option(help="Pipeline name.")] = None,
+    table: Annotated[
+        str | None, typer.Option(help="The target table for --query or a single source table.")
+    ] = None,
+    fmt: FormatOption = None,
+    tables: TablesOption = None,
+    query: QueryOption = None,
+    partitions: PartitionsOption = None,
+    reader: ReaderOption = None,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="Print the pipeline, the reasons and everything discovered (columns, types, "
+            "keys, row estimates) as one JSON object.",
+        ),
+    ] = False,
 ) -> None:
     """Discover SOURCE and write a pipeline file with what discovery proposes.
 
-    For database tables it proposes an incremental cursor (an update timestamp or an integer
-    primary key) and merge on the primary key. Every proposal is explained; edit the file,
-    then 'aoetl run FILE'.
+    It lists what it found: each table with its kind, estimated rows, columns, primary key
+    and foreign keys. For database tables it proposes an incremental cursor (an update
+    timestamp or an integer primary key) and merge on the primary key. Every proposal is
+    explained; edit the file, then 'aoetl run FILE'.
     """
     import yaml
 
     from .agents.planner import propose
     from .api import build_spec
 
-    spec = build_spec(source, target=to, name=name)
-    document, reasons = propose(spec)
-    text = yaml.safe_dump(document, sort_keys=False, allow_unicode=True)
-    for reason in reasons:
+    spec = build_spec(
+        source,
+        target=to,
+        name=name,
+        table=table,
+        fmt=fmt,
+        tables=_split(tables),
+        query=query,
+        partitions=partitions,
+        reader=reader,
+    )
+    proposal = propose(spec)
+    text = yaml.safe_dump(proposal.document, sort_keys=False, allow_unicode=True)
+    if output is not None:
+        output.write_text(text, encoding="utf-8")
+    if as_json:
+        document = {
+            "pipeline": proposal.document,
+            "proposals": proposal.reasons,
+            "discovered": proposal.discovered,
+            "written_to": str(output) if output is not None else None,
+        }
+        sys.stdout.write(json.dumps(document, indent=2, default=str) + "\n")
+        return
+    err.print(_discovery_table(proposal.discovered))
+    for reason in proposal.reasons:
         err.print(f"proposed: {reason}", markup=False, highlight=False)
     if output is None:
         sys.stdout.write(text)
         return
-    output.write_text(text, encoding="utf-8")
     err.print(f"wrote {output}; run it with: aoetl run {output}", markup=False, highlight=False)
+
+
+def _discovery_table(found: list[dict[str, Any]]) -> Table:
+    grid = Table(title="discovered", header_style="bold", title_justify="left")
+    for col, justify in (
+        ("table", "left"),
+        ("from", "left"),
+        ("kind", "left"),
+        ("rows ≈", "right"),
+        ("columns", "right"),
+        ("primary key", "left"),
+        ("foreign keys", "left"),
+    ):
+        grid.add_column(col, justify=justify)  # type: ignore[arg-type]
+    for r in found:
+        origin = r["from"][0] + (f" (+{len(r['from']) - 1} more)" if len(r["from"]) > 1 else "")
+        estimate = r["row_estimate"]
+        grid.add_row(
+            r["table"],
+            origin,
+            r["kind"],
+            f"{estimate:,}" if estimate is not None else "",
+            str(len(r["columns"])) if r["columns"] else "",
+            r["primary_key"] or "",
+            "; ".join(r["foreign_keys"]),
+        )
+    return grid
 
 
 @app.command()

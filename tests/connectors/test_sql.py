@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
@@ -81,7 +82,7 @@ def test_discovery_lists_tables_columns_keys_and_estimates(pg: Postgres) -> None
     orders = resources["orders"]
     assert dict(orders.columns)["amount"] == "DECIMAL(10,2)"
     assert "primary key: id" in orders.decisions
-    assert any(d.startswith("foreign key: customer_id -> customers") for d in orders.decisions)
+    assert "foreign key: customer_id -> public.customers(id)" in orders.decisions
     assert orders.row_estimate == 1000
     assert source.endpoint == f"127.0.0.1:{pg.port}"
 
@@ -220,6 +221,36 @@ def test_plan_proposes_cursors_and_keys_and_never_writes_the_password(
     again = run_cli("run", "p.yaml", "--json", cwd=tmp_path, env={"PGPASSWORD": pg.password})
     assert again.returncode == 0, again.stderr
     assert query(tmp_path / "w.duckdb", "SELECT count(*) FROM orders") == [(1000,)]
+
+
+def test_plan_shows_what_discovery_found(pg: Postgres, tmp_path: Path) -> None:
+    proc = run_cli("plan", pg.url(), "--tables", "public.orders", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "discovered" in proc.stderr
+    (row,) = [line for line in proc.stderr.splitlines() if "public.orders" in line]
+    cells = [c.strip() for c in row.strip("│ ").split("│")]
+    assert cells == [
+        "orders",
+        "public.orders",
+        "table",
+        "1,000",
+        "4",
+        "id",
+        "customer_id -> public.customers(id)",
+    ]
+
+    as_json = run_cli("plan", pg.url(), "--tables", "public.orders", "--json", cwd=tmp_path)
+    assert as_json.returncode == 0, as_json.stderr
+    result = json.loads(as_json.stdout)
+    assert pg.password not in as_json.stdout
+    (orders,) = result["discovered"]
+    assert orders["from"] == ["public.orders"] and orders["kind"] == "table"
+    assert orders["row_estimate"] == 1000
+    assert orders["primary_key"] == "id"
+    assert orders["foreign_keys"] == ["customer_id -> public.customers(id)"]
+    assert {"name": "amount", "type": "DECIMAL(10,2)"} in orders["columns"]
+    assert result["pipeline"]["mode"] == "merge"
+    assert "orders: incremental on updated_at (other candidates: id)" in result["proposals"]
 
 
 def test_partitioned_read_by_key_ranges(pg: Postgres, tmp_path: Path) -> None:

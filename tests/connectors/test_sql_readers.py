@@ -63,7 +63,7 @@ def test_adbc_discovery_keys_estimates_and_the_path_chosen(pg: Postgres) -> None
     orders = resources["orders"]
     assert dict(orders.columns)["amount"] == "DECIMAL(10,2)"
     assert "primary key: id" in orders.decisions
-    assert "foreign key: customer_id -> customers(id)" in orders.decisions
+    assert "foreign key: customer_id -> public.customers(id)" in orders.decisions
     assert "read through ADBC (adbc-driver-postgresql), as Arrow batches" in orders.decisions
     assert orders.row_estimate == 1000
     assert source.endpoint == f"127.0.0.1:{pg.port}"  # type: ignore[attr-defined]

@@ -97,12 +97,41 @@ def _origin(resource: Resource) -> str:
     return f"{resource.format}, {len(resource.locations)} file(s)"
 
 
-def propose(spec: PipelineSpec) -> tuple[dict[str, object], list[str]]:
+@dataclass
+class Proposal:
+    """What ``aoetl plan`` writes and says: the pipeline file, why, and what was found."""
+
+    document: dict[str, object]
+    reasons: list[str]
+    discovered: list[dict[str, object]]
+
+
+def discovered(resource: Resource) -> dict[str, object]:
+    """One resource as discovery found it, in plain data (for ``aoetl plan --json``)."""
+    decisions = list(resource.decisions)
+    prefixed = {
+        prefix: [d.removeprefix(prefix) for d in decisions if d.startswith(prefix)]
+        for prefix in ("primary key: ", "foreign key: ")
+    }
+    return {
+        "table": resource.name,
+        "from": list(resource.locations),
+        "kind": resource.format,
+        "row_estimate": resource.row_estimate,
+        "size_bytes": resource.size_bytes or None,
+        "columns": [{"name": n, "type": t} for n, t in resource.columns],
+        "primary_key": next(iter(prefixed["primary key: "]), None),
+        "foreign_keys": prefixed["foreign key: "],
+        "decisions": decisions,
+    }
+
+
+def propose(spec: PipelineSpec) -> Proposal:
     """A pipeline file for ``spec``'s source, with what discovery suggests filled in.
 
     For database tables: an incremental cursor (an update timestamp, or an integer primary
-    key) and, with a single-column primary key, mode merge on it. Returns the document and
-    one line per decision, saying why.
+    key) and, with a single-column primary key, mode merge on it. Returns the document, one
+    line per decision saying why, and every resource discovery found.
     """
     from .incremental import cursor_candidates
 
@@ -147,4 +176,4 @@ def propose(spec: PipelineSpec) -> tuple[dict[str, object], list[str]]:
             "the tables do not share one primary key, so the mode stays append; give each its "
             "own pipeline to merge on its key"
         )
-    return data, reasons
+    return Proposal(data, reasons, [discovered(r) for r in resources])

@@ -39,16 +39,18 @@ _TYPES = {"postgresql": "postgres", "sqlite": "sqlite", "duckdb": None}
 _DEFAULT_PAGES_PER_TASK = 1000  # DuckDB's postgres scanner
 _PG_FKS = """
 SELECT n.nspname, c.relname, array_agg(a.attname::text ORDER BY k.ord) AS cols,
-       fc.relname AS ref_table, array_agg(fa.attname::text ORDER BY k.ord) AS ref_cols
+       fn.nspname || '.' || fc.relname AS ref_table,
+       array_agg(fa.attname::text ORDER BY k.ord) AS ref_cols
 FROM pg_constraint con
 JOIN pg_class c ON c.oid = con.conrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_class fc ON fc.oid = con.confrelid
+JOIN pg_namespace fn ON fn.oid = fc.relnamespace
 CROSS JOIN LATERAL unnest(con.conkey, con.confkey) WITH ORDINALITY AS k(attnum, fattnum, ord)
 JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.attnum
 JOIN pg_attribute fa ON fa.attrelid = con.confrelid AND fa.attnum = k.fattnum
 WHERE con.contype = 'f'
-GROUP BY con.oid, n.nspname, c.relname, fc.relname
+GROUP BY con.oid, n.nspname, c.relname, fn.nspname, fc.relname
 """
 
 

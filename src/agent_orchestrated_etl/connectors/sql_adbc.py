@@ -50,17 +50,18 @@ ORDER BY 1, 2
 """
 _KEYS = """
 SELECT n.nspname, c.relname, con.contype, array_agg(a.attname::text ORDER BY k.ord),
-       fc.relname, array_agg(fa.attname::text ORDER BY k.ord)
+       fn.nspname || '.' || fc.relname, array_agg(fa.attname::text ORDER BY k.ord)
 FROM pg_constraint con
 JOIN pg_class c ON c.oid = con.conrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
 LEFT JOIN pg_class fc ON fc.oid = con.confrelid
+LEFT JOIN pg_namespace fn ON fn.oid = fc.relnamespace
 CROSS JOIN LATERAL unnest(con.conkey, coalesce(con.confkey, con.conkey))
     WITH ORDINALITY AS k(attnum, fattnum, ord)
 JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.attnum
 LEFT JOIN pg_attribute fa ON fa.attrelid = con.confrelid AND fa.attnum = k.fattnum
 WHERE con.contype IN ('p', 'f')
-GROUP BY con.oid, n.nspname, c.relname, con.contype, fc.relname
+GROUP BY con.oid, n.nspname, c.relname, con.contype, fn.nspname, fc.relname
 """
 _ENUMS = """
 SELECT t.typname, array_agg(e.enumlabel::text ORDER BY e.enumsortorder)

@@ -124,6 +124,7 @@ class AlchemySource:
         if f.kind != "table":
             return []
         pk = inspector.get_pk_constraint(f.table, f.schema).get("constrained_columns") or []
+        rows: list[tuple[str, str, bool, list[str], str | None, list[str] | None]]
         rows = [(f.schema, f.table, True, pk, None, None)] if pk else []
         rows += [
             (
@@ -131,7 +132,7 @@ class AlchemySource:
                 f.table,
                 False,
                 k["constrained_columns"],
-                k["referred_table"],
+                f"{k.get('referred_schema') or f.schema}.{k['referred_table']}",
                 k["referred_columns"],
             )
             for k in inspector.get_foreign_keys(f.table, f.schema)
