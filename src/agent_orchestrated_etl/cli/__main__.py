@@ -1,0 +1,5 @@
+"""``python -m agent_orchestrated_etl.cli``."""
+
+from . import main
+
+main()

@@ -1,0 +1,150 @@
+"""``aoetl plan``, ``sources`` and ``schema``: what a source holds and what aoetl can read."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from ._app import (
+    FormatOption,
+    PartitionsOption,
+    QueryOption,
+    ReaderOption,
+    TablesOption,
+    _split,
+    app,
+    err,
+    out,
+)
+
+
+@app.command()
+def plan(
+    source: Annotated[str, typer.Argument(help="A file, folder, glob or database URL.")],
+    to: Annotated[
+        str | None, typer.Option("--to", help="The target to write into the file.")
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the pipeline file here.")
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="Pipeline name.")] = None,
+    table: Annotated[
+        str | None, typer.Option(help="The target table for --query or a single source table.")
+    ] = None,
+    fmt: FormatOption = None,
+    tables: TablesOption = None,
+    query: QueryOption = None,
+    partitions: PartitionsOption = None,
+    reader: ReaderOption = None,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="Print the pipeline, the reasons and everything discovered (columns, types, "
+            "keys, row estimates) as one JSON object.",
+        ),
+    ] = False,
+) -> None:
+    """Discover SOURCE and write a pipeline file with what discovery proposes.
+
+    It lists what it found: each table with its kind, estimated rows, columns, primary key
+    and foreign keys. For database tables it proposes an incremental cursor (an update
+    timestamp or an integer primary key) and merge on the primary key. Every proposal is
+    explained; edit the file, then 'aoetl run FILE'.
+    """
+    import yaml
+
+    from ..agents.planner import propose
+    from ..api import build_spec
+
+    spec = build_spec(
+        source,
+        target=to,
+        name=name,
+        table=table,
+        fmt=fmt,
+        tables=_split(tables),
+        query=query,
+        partitions=partitions,
+        reader=reader,
+    )
+    proposal = propose(spec)
+    text = yaml.safe_dump(proposal.document, sort_keys=False, allow_unicode=True)
+    if output is not None:
+        output.write_text(text, encoding="utf-8")
+    if as_json:
+        document = {
+            "pipeline": proposal.document,
+            "proposals": proposal.reasons,
+            "discovered": proposal.discovered,
+            "written_to": str(output) if output is not None else None,
+        }
+        sys.stdout.write(json.dumps(document, indent=2, default=str) + "\n")
+        return
+    err.print(_discovery_table(proposal.discovered))
+    for reason in proposal.reasons:
+        err.print(f"proposed: {reason}", markup=False, highlight=False)
+    if output is None:
+        sys.stdout.write(text)
+        return
+    err.print(f"wrote {output}; run it with: aoetl run {output}", markup=False, highlight=False)
+
+
+def _discovery_table(found: list[dict[str, Any]]) -> Table:
+    grid = Table(title="discovered", header_style="bold", title_justify="left")
+    for col, justify in (
+        ("table", "left"),
+        ("from", "left"),
+        ("kind", "left"),
+        ("rows ≈", "right"),
+        ("columns", "right"),
+        ("primary key", "left"),
+        ("foreign keys", "left"),
+    ):
+        grid.add_column(col, justify=justify)  # type: ignore[arg-type]
+    for r in found:
+        origin = r["from"][0] + (f" (+{len(r['from']) - 1} more)" if len(r["from"]) > 1 else "")
+        estimate = r["row_estimate"]
+        grid.add_row(
+            r["table"],
+            origin,
+            r["kind"],
+            f"{estimate:,}" if estimate is not None else "",
+            str(len(r["columns"])) if r["columns"] else "",
+            r["primary_key"] or "",
+            "; ".join(r["foreign_keys"]),
+        )
+    return grid
+
+
+@app.command()
+def sources(
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """List connectors, the schemes and formats they take, and what they can do."""
+    from ..connectors import CONNECTORS
+
+    if as_json:
+        out.print_json(json.dumps([c.__dict__ for c in CONNECTORS]))
+        return
+    grid = Table(header_style="bold")
+    for col in ("connector", "kind", "schemes", "formats", "capabilities"):
+        grid.add_column(col)
+    for c in CONNECTORS:
+        grid.add_row(
+            c.name, c.kind, ", ".join(c.schemes), ", ".join(c.formats), ", ".join(c.capabilities)
+        )
+    out.print(grid)
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of a pipeline file."""
+    from ..spec import json_schema
+
+    sys.stdout.write(json.dumps(json_schema(), indent=2) + "\n")

@@ -1,0 +1,307 @@
+"""``aoetl run``: load a source into a target, with live progress and a summary."""
+
+from __future__ import annotations
+
+import gc
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.table import Table
+
+from ._app import (
+    FormatOption,
+    PartitionsOption,
+    QueryOption,
+    ReaderOption,
+    TablesOption,
+    _split,
+    _state,
+    _verbose,
+    app,
+    err,
+    out,
+)
+
+if TYPE_CHECKING:
+    from ..engine import EventBus, RunResult
+    from ..spec import PipelineSpec
+
+
+@app.command()
+def run(
+    source: Annotated[
+        str | None,
+        typer.Argument(
+            help="A file, glob (`'logs/*.csv.gz'`), directory, or URI to load; or a pipeline "
+            "file (`*.yaml`, `*.yml`, or `*.json` holding a 'source' key). Not needed with "
+            "--resume."
+        ),
+    ] = None,
+    to: Annotated[
+        str | None,
+        typer.Option(
+            "--to",
+            help="Target: duckdb:///file.duckdb, parquet:///dir, csv:///dir, a `*.duckdb` path or "
+            "a directory. Default: duckdb:///warehouse.duckdb.",
+        ),
+    ] = None,
+    table: Annotated[
+        str | None,
+        typer.Option(
+            help="Load every file into this one table (default: one table per file group)."
+        ),
+    ] = None,
+    mode: Annotated[
+        str | None,
+        typer.Option(help="append (default), replace (atomic swap) or merge (upsert on --key)."),
+    ] = None,
+    key: Annotated[
+        str | None, typer.Option(help="Key column(s) for merge, comma-separated: id or a,b.")
+    ] = None,
+    fmt: FormatOption = None,
+    tables: TablesOption = None,
+    query: QueryOption = None,
+    partitions: PartitionsOption = None,
+    reader: ReaderOption = None,
+    name: Annotated[str | None, typer.Option(help="Pipeline name for run history.")] = None,
+    max_bad_rows: Annotated[
+        int | None,
+        typer.Option(
+            "--max-bad-rows",
+            min=0,
+            help="Fail the run, loading nothing, if more than N rows are rejected.",
+        ),
+    ] = None,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Fail on the first bad row (--max-bad-rows 0).")
+    ] = False,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, help="Tasks run in parallel (default: the number of CPU cores)."),
+    ] = None,
+    fail_fast: Annotated[
+        bool, typer.Option("--fail-fast", help="Stop every task at the first failure.")
+    ] = False,
+    timeout: Annotated[
+        float | None, typer.Option(min=0.001, help="Time limit per task, in seconds.")
+    ] = None,
+    resume: Annotated[
+        str | None,
+        typer.Option(help="Continue this run (id or prefix) from its checkpoints."),
+    ] = None,
+    fresh: Annotated[
+        bool,
+        typer.Option("--fresh", help="Start over instead of resuming an unfinished earlier run."),
+    ] = False,
+    list_tasks: Annotated[
+        bool, typer.Option("--list-tasks", help="Print the tasks in order and run nothing.")
+    ] = False,
+    monitor: Annotated[
+        Path | None, typer.Option(help="Append every run event to this JSON Lines file.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the RunResult as JSON.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show tracebacks.")] = False,
+) -> None:
+    """Load SOURCE into a target, quarantining rows that cannot be read.
+
+    A run stages every table, then commits them at once; a run that fails or is killed leaves
+    the target unchanged, and running it again continues from its checkpoints.
+
+    Examples:
+
+      aoetl run data/orders.csv
+
+      aoetl run ./exports/ --to duckdb:///wh.duckdb --mode replace
+
+      aoetl run 'events/*.jsonl.gz' --table events --to parquet:///lake --json
+
+      aoetl run pipeline.yaml --strict --monitor events.jsonl
+
+      aoetl run --resume 20261123T2242
+    """
+    if verbose:
+        _verbose()
+    from ..agents import RunOptions, run_pipeline, spec_of_run
+    from ..api import build_spec, home_dir
+    from ..errors import UserError
+    from ..spec import is_spec_file, load_spec
+
+    # Precedence: the flag, then the environment, then the pipeline file, then the defaults.
+    env = _env_settings()
+    to = to or env.get("target")
+    mode = mode or env.get("mode")
+    max_bad_rows = max_bad_rows if max_bad_rows is not None else env.get("max_bad_rows")
+    timeout = timeout if timeout is not None else env.get("timeout")
+    workers = workers or env.get("workers")
+    home = home_dir()
+    run_id = None
+    base_dir = Path.cwd()
+    base: PipelineSpec | None
+    if resume:
+        from ..state import StateStore
+
+        run_id, base = spec_of_run(StateStore(home), resume)
+        source = source or base.source.uri
+    elif source is None:
+        raise UserError("give a SOURCE to load, or --resume RUN_ID; see 'aoetl run --help'")
+    else:
+        base = load_spec(source) if is_spec_file(source) else None
+        if base is not None:
+            base_dir = Path(source).resolve().parent
+    spec = build_spec(
+        source,
+        target=to,
+        table=table,
+        mode=mode,
+        key=key,
+        fmt=fmt,
+        name=name,
+        max_bad_rows=0 if strict else max_bad_rows,
+        timeout_s=timeout,
+        tables=_split(tables),
+        query=query,
+        partitions=partitions,
+        reader=reader,
+        base=base,
+    )
+    if list_tasks:
+        _list_tasks(spec, as_json)
+        return
+    options = RunOptions(home=home, base_dir=base_dir, run_id=run_id, fresh=fresh)
+    if workers:
+        options.workers = workers
+    options.fail_fast = fail_fast
+    bus, anomalies = _run_bus(live=not as_json and err.is_terminal, monitor=monitor)
+    gc.freeze()  # see main(): the modules the run just imported live as long as the process
+    result = run_pipeline(spec, options, bus)
+    if as_json:
+        from ..secrets import redact_obj
+
+        out.print_json(json.dumps(redact_obj(result.to_dict())))
+    else:
+        _render(result, home)
+        for message in anomalies:
+            err.print(f"warning: {message}", markup=False, highlight=False)
+    raise typer.Exit(result.exit_code)
+
+
+ENV_SETTINGS = {
+    "AOETL_TARGET": ("target", str),
+    "AOETL_MODE": ("mode", str),
+    "AOETL_MAX_BAD_ROWS": ("max_bad_rows", int),
+    "AOETL_TIMEOUT": ("timeout", float),
+    "AOETL_WORKERS": ("workers", int),
+}
+
+
+def _env_settings() -> dict[str, Any]:
+    import os
+
+    from ..errors import UserError
+
+    found: dict[str, Any] = {}
+    for var, (name, kind) in ENV_SETTINGS.items():
+        raw = os.environ.get(var)
+        if raw:
+            try:
+                found[name] = kind(raw)
+            except ValueError:
+                raise UserError(f"{var}={raw!r} is not a valid {kind.__name__}") from None
+    return found
+
+
+def _list_tasks(spec: Any, as_json: bool) -> None:
+    from ..agents import plan_pipeline
+
+    planned = plan_pipeline(spec)
+    tasks = planned.plan.order()
+    if as_json:
+        rows = [
+            {
+                "id": t.id,
+                "depends_on": list(t.depends_on),
+                "description": t.description,
+                "decisions": list(_decisions(t)),
+            }
+            for t in tasks
+        ]
+        out.print_json(json.dumps(rows))
+        return
+    for i, t in enumerate(tasks, 1):
+        after = f"  (after {', '.join(t.depends_on)})" if t.depends_on else ""
+        line = f"{i:>3}. {t.id}: {t.description}{after}"
+        out.print(line, markup=False, highlight=False, soft_wrap=True)
+        for decision in _decisions(t):
+            out.print(f"       - {decision}", markup=False, highlight=False, soft_wrap=True)
+    for note in planned.notes:
+        out.print(f"note: {note}", markup=False, highlight=False)
+
+
+def _decisions(task: Any) -> tuple[str, ...]:
+    """What discovery decided about a load task's resource, and why."""
+    resource = task.params.get("resource")
+    return tuple(resource.decisions) if resource is not None else ()
+
+
+def _run_bus(*, live: bool, monitor: Path | None) -> tuple[EventBus, list[str]]:
+    from ..engine import Event, EventBus
+
+    bus = EventBus()
+    anomalies: list[str] = []
+
+    def on_anomaly(event: Event) -> None:
+        if event.kind == "anomaly":
+            anomalies.append(str(event.data.get("message")))
+
+    bus.subscribe(on_anomaly)
+    if monitor is not None:
+        from ..engine.sinks import JsonlSink
+
+        bus.subscribe(JsonlSink(monitor))
+    if live:
+        from ..progress import ProgressView
+
+        bus.subscribe(ProgressView(err).handle)
+    return bus, anomalies
+
+
+def _render(result: RunResult, home: Path) -> None:
+    status = "[green]success[/]" if result.status == "success" else "[red]failed[/]"
+    out.print(f"run {result.run_id} ({result.pipeline}): {status} in {result.duration_s:.2f}s")
+    if result.tables:
+        targets = {t.target.rsplit("#", 1)[0] for t in result.tables.values()}
+        out.print(f"into {', '.join(sorted(targets))}", markup=False, highlight=False)
+        grid = Table(show_edge=False, header_style="bold")
+        grid.add_column("table")
+        for col in ("rows loaded", "rejected", "rows/s"):
+            grid.add_column(col, justify="right")
+        grid.add_column("path")
+        for name, t in result.tables.items():
+            grid.add_row(
+                name,
+                f"{t.rows_loaded:,}",
+                f"{t.rows_rejected:,}",
+                f"{t.rows_per_s:,.0f}",
+                "one DuckDB statement" if t.fused else "Arrow stream",
+            )
+        out.print(grid)
+    for note in result.notes:
+        out.print(f"note: {note}")
+    if result.rows_rejected:
+        from ..state import StateStore
+
+        entries = StateStore(home).dlq_entries(result.run_id, status="open", limit=5)
+        out.print(f"{result.rows_rejected} row(s) quarantined; first {len(entries)}:")
+        for e in entries:
+            out.print(
+                f"  {e.file}:{e.line}: {e.reason}", markup=False, highlight=False, soft_wrap=True
+            )
+        out.print(f"see all: aoetl runs --show {result.run_id}")
+    if result.error:
+        from ..secrets import redact
+
+        if _state["verbose"] and result.traceback:
+            err.print(result.traceback, markup=False, highlight=False)
+        err.print(f"error: {redact(result.error)}", markup=False, highlight=False, soft_wrap=True)
