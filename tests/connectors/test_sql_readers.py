@@ -264,3 +264,31 @@ def test_stream_cut_mid_table_is_retried_and_loads_exactly(
     ]
     (retried,) = [e for e in events if e.kind == "task_retried"]
     assert "reading stopped" in str(retried.data), retried.data
+
+
+@pytest.mark.parametrize("reader", ["adbc", "sqlalchemy"])
+def test_a_streamed_table_reports_the_rows_read_while_it_loads(
+    pg: Postgres, orch: DataOrchestrator, work: Path, reader: str
+) -> None:
+    with psycopg.connect(pg.url(), autocommit=True) as con:
+        # A view that pauses half way, so the load is surely seen mid-stream (with rows wide
+        # enough that ADBC, which batches by size, has handed over batches before the pause).
+        con.execute(
+            "CREATE OR REPLACE VIEW halting AS SELECT g AS id, repeat('x', 100) || "
+            "CASE WHEN g = 500000 THEN pg_sleep(1)::text ELSE '' END AS pad "
+            "FROM generate_series(1, 1000000) g"
+        )
+    spec = orch.create_pipeline(
+        pg.url(), "duckdb:///w.duckdb", tables=["halting"], reader=reader, mode="replace"
+    )
+    bus = EventBus()
+    events: list[Event] = []
+    bus.subscribe(events.append)
+    result = orch.run(spec, bus=bus)
+    with psycopg.connect(pg.url(), autocommit=True) as con:
+        con.execute("DROP VIEW halting")
+    assert result.status == "success", result.error
+    counts = [e.data["rows"] for e in events if e.kind == "progress" and "rows" in e.data]
+    assert counts[-1] == 1_000_000
+    assert any(0 < n < 1_000_000 for n in counts), counts
+    assert counts == sorted(counts)

@@ -208,6 +208,9 @@ class Relation:
     # stream built in Python (SQLAlchemy, python: steps) keeps every thread: there the engine's
     # work overlaps the Python that makes the next batch.
     single_thread: bool = False
+    # Rows the source's Arrow streams have handed over so far (see :func:`guarded`), for
+    # progress where the engine cannot tell its own; None when nothing counts them.
+    rows_read: list[int] | None = None
 
     def wrap(self, sql: str) -> Relation:
         """The same bindings, rejects and prelude under new SQL (a step over this one)."""
@@ -245,16 +248,25 @@ class Relation:
         return _KeepAlive.wrap(reader, con)
 
 
-def guarded(batches: Iterable[pa.RecordBatch], errors: list[BaseException]) -> Iterator[Any]:
+def guarded(
+    batches: Iterable[pa.RecordBatch],
+    errors: list[BaseException],
+    rows_read: list[int] | None = None,
+) -> Iterator[Any]:
     """Yield ``batches``; an exception on the way is kept in ``errors``, then propagates.
 
     An Arrow stream runs inside the engine, which turns whatever it raises into an
     InvalidInputException holding a traceback as text. Keeping the exception lets the
     destination raise it as it was: a TransientError a retry can fix, a FatalError that names
-    the python step that failed.
+    the python step that failed. ``rows_read[0]``, if given, counts the rows handed over.
     """
     try:
-        yield from batches
+        if rows_read is None:
+            yield from batches
+            return
+        for batch in batches:
+            rows_read[0] += batch.num_rows
+            yield batch
     except Exception as exc:
         errors.append(exc)
         raise

@@ -197,12 +197,14 @@ class AdbcSource:
         # Every key range on its own connection and thread; the engine reads them as one.
         merged = streams[0] if len(streams) == 1 else concurrently(streams)
         name = unique_name("adbc")
-        reader = pa.RecordBatchReader.from_batches(schema, guarded(merged, errors))
+        rows_read = [0]
+        reader = pa.RecordBatchReader.from_batches(schema, guarded(merged, errors, rows_read))
         return Relation(
             f"SELECT {select} FROM {name}",
             bindings={name: reader},
             stream_errors=errors,
             single_thread=True,
+            rows_read=rows_read,
         )
 
     def _stream(self, sql: str) -> tuple[pa.Schema, Iterator[pa.RecordBatch], Callable[[], None]]:

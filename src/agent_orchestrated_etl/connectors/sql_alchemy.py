@@ -117,8 +117,21 @@ class AlchemySource:
                 decisions.append("not partitioned: the SQLAlchemy reader reads one stream")
             types = [(c.name, c.duck) for c in columns]
             options = [("schema", f.schema), ("table", f.table)]
-            resources.append(table_resource(f, name, types, decisions, options))
+            estimate = self._estimate(f)
+            resources.append(table_resource(f, name, types, decisions, options, estimate))
         return resources
+
+    def _estimate(self, f: Found) -> int | None:
+        """PostgreSQL's row estimate for a table (for progress); None where none is cheap."""
+        if self._engine.dialect.name != "postgresql" or f.kind != "table":
+            return None
+        sql = self._sa.text(
+            "SELECT c.reltuples::bigint FROM pg_class c JOIN pg_namespace n "
+            "ON n.oid = c.relnamespace WHERE n.nspname = :s AND c.relname = :t"
+        )
+        with self._engine.connect() as con:
+            value = con.execute(sql, {"s": f.schema, "t": f.table}).scalar()
+        return int(value) if value is not None and value >= 0 else None
 
     def _keys(self, inspector: Any, f: Found) -> list[str]:
         if f.kind != "table":
@@ -203,13 +216,17 @@ class AlchemySource:
         schema = pa.schema([pa.field(c.name, c.arrow) for c in columns])
         bad: list[BadRow] = []
         errors: list[BaseException] = []
-        reader = pa.RecordBatchReader.from_batches(
-            schema, guarded(self._batches(statement, columns, schema, resource, bad), errors)
-        )
+        rows_read = [0]
+        batches = self._batches(statement, columns, schema, resource, bad)
+        reader = pa.RecordBatchReader.from_batches(schema, guarded(batches, errors, rows_read))
         name = unique_name("sqla")
         select = cast_select([(c.name, c.cast) for c in columns])
         return Relation(
-            f"SELECT {select} FROM {name}", {name: reader}, extra_bad_rows=bad, stream_errors=errors
+            f"SELECT {select} FROM {name}",
+            {name: reader},
+            extra_bad_rows=bad,
+            stream_errors=errors,
+            rows_read=rows_read,
         )
 
     def _batches(

@@ -69,6 +69,7 @@ def python_step(relation: Relation, step: PythonStep, base_dir: Path) -> Relatio
         relation.rejects,
         relation.extra_bad_rows,
         stream_errors=errors,
+        rows_read=relation.rows_read,  # the source's count still tells how far the read is
     )
 
 
