@@ -57,6 +57,36 @@ def test_reader_lands_every_type_as_the_scanner_does(
     assert j == ('{"a":1}' if reader == "adbc" else '{"a": 1}')
 
 
+@pytest.mark.parametrize("reader", ["adbc", "sqlalchemy"])
+def test_every_kind_of_numeric_lands_as_the_scanner_lands_it(
+    pg: Postgres, orch: DataOrchestrator, work: Path, reader: str
+) -> None:
+    with psycopg.connect(pg.url(), autocommit=True) as con:
+        con.execute(
+            "DROP TABLE IF EXISTS t_nums; CREATE TABLE t_nums (id int PRIMARY KEY, "
+            "a numeric(8,3)[], u numeric, big numeric(30,4), huge numeric(50,2)); "
+            "INSERT INTO t_nums VALUES (1, '{1.5,2.25}', 3.14159, "
+            "12345678901234567890.1234, 123456789.5), (2, NULL, NULL, NULL, NULL), "
+            "(3, '{}', 1e-10, -1, -0.01)"
+        )
+    try:
+        _load(orch, pg, "duckdb:///scan.duckdb", "duckdb", tables=["t_nums"])
+        _load(orch, pg, f"duckdb:///{reader}.duckdb", reader, tables=["t_nums"])
+    finally:
+        with psycopg.connect(pg.url(), autocommit=True) as con:
+            con.execute("DROP TABLE t_nums")  # the server is shared by the session's tests
+    types = "SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = 't_nums'"
+    assert query(work / f"{reader}.duckdb", types) == [
+        ("id", "INTEGER"),
+        ("a", "DECIMAL(8,3)[]"),
+        ("u", "DOUBLE"),  # numeric without precision: DuckDB's scanner reads it as DOUBLE
+        ("big", "DECIMAL(30,4)"),
+        ("huge", "DOUBLE"),  # wider than DuckDB's DECIMAL(38)
+    ]
+    values = "SELECT * FROM t_nums ORDER BY id"
+    assert query(work / f"{reader}.duckdb", values) == query(work / "scan.duckdb", values)
+
+
 def test_adbc_discovery_keys_estimates_and_the_path_chosen(pg: Postgres) -> None:
     source = source_for(SourceSpec(uri=pg.url(), reader="adbc"))
     resources = {r.name: r for r in source.discover()}
