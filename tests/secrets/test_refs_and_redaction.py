@@ -131,3 +131,32 @@ def test_fresh_retry_re_resolves_once_on_auth_failure(tmp_path: Path) -> None:
         == "connected"
     )
     assert seen == ["old-password", "new-password"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # A password is percent-encoded whole, so the URL still parses.
+        ("postgresql://u:${env:P}@h:5/db", "postgresql://u:p%40ss%2Fw%23rd%25%3A1@h:5/db"),
+        # A reference whose own text holds '/' and '#' is found all the same.
+        ("postgresql://u:${secret:vault:kv/db#pw}@h/db", "postgresql://u:s%2Fe%40c@h/db"),
+        # In the user position ':' stays, so one variable may hold user:password.
+        ("postgresql://${env:CREDS}@h/db", "postgresql://me:pw@h/db"),
+        # Outside the userinfo nothing is encoded: host, path and query take the value as is.
+        (
+            "postgresql://u@${env:HOST}:5/db?opt=${env:P}",
+            "postgresql://u@db.local:5/db?opt=p@ss/w#rd%:1",
+        ),
+        ("/data/${env:P}.csv", "/data/p@ss/w#rd%:1.csv"),
+    ],
+)
+def test_values_in_a_url_userinfo_are_percent_encoded(text: str, expected: str) -> None:
+    from agent_orchestrated_etl.secrets.refs import substitute
+
+    lookup = {
+        "${env:P}": "p@ss/w#rd%:1",
+        "${secret:vault:kv/db#pw}": "s/e@c",
+        "${env:CREDS}": "me:pw",
+        "${env:HOST}": "db.local",
+    }
+    assert substitute(text, lookup) == expected

@@ -16,7 +16,7 @@ from urllib.parse import unquote, urlsplit
 import duckdb
 
 from ..errors import redact_uri
-from ..secrets import register, resolve
+from ..secrets import register, resolve, without_refs
 from ._catalog import cannot_connect
 from ._duck import connect, describe, quote_ident, quote_literal
 from .duckdb_target import _DB, DuckDBDestination
@@ -38,7 +38,8 @@ class SqlDestination(DuckDBDestination):
         self.display = redact_uri(url)
         self._attached = True
         if kind == "postgresql":
-            parts = urlsplit(re.sub(r"^\w+(\+\w+)?://", "postgresql://", url))
+            # The endpoint keys the circuit breaker; references stay unresolved until connecting.
+            parts = urlsplit(without_refs(re.sub(r"^\w+(\+\w+)?://", "postgresql://", url)))
             self.endpoint = f"{parts.hostname or 'localhost'}:{parts.port or 5432}"
 
     def _adapt(self, cur: duckdb.DuckDBPyConnection, sql: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from .providers import Fetched, SecretError, SecretUnavailable
 from .redact import RedactingFilter, redact, redact_obj, register
-from .refs import Reference, ReferenceError, find, has_refs, parse
+from .refs import Reference, ReferenceError, find, has_refs, parse, without_refs
 from .resolver import RESOLVER, Resolver, resolve
 
 __all__ = [
@@ -24,4 +24,5 @@ __all__ = [
     "redact_obj",
     "register",
     "resolve",
+    "without_refs",
 ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from urllib.parse import quote
 
 from ..errors import UserError
 
@@ -82,6 +83,47 @@ def has_refs(text: str) -> bool:
     return _REF.search(text) is not None
 
 
+def without_refs(text: str) -> str:
+    """``text`` with each reference replaced by a plain token, so it parses as a URL."""
+    return _REF.sub(lambda m: f"ref{m.start()}x", text)
+
+
+# scheme://userinfo@ : the userinfo ends at the last '@' before the path, query or fragment.
+_USERINFO = re.compile(r"^[A-Za-z][\w+.-]*://(?P<info>[^/?#]*)@")
+
+
 def substitute(text: str, lookup: dict[str, str]) -> str:
-    """Replace each reference in ``text`` by ``lookup[reference text]``."""
-    return _REF.sub(lambda m: lookup[m.group(0)], text)
+    """Replace each reference in ``text`` by ``lookup[reference text]``.
+
+    A value that lands in a URL's user or password is percent-encoded, so a password with
+    ``@``, ``/``, ``#`` or ``%`` in it (as secret stores hold them) still makes a valid URL.
+    In the user position ``:`` is kept, so ``${env:CREDENTIALS}`` may hold ``user:password``.
+    """
+    places = _userinfo_places(text)
+
+    def value(m: re.Match[str]) -> str:
+        raw = lookup[m.group(0)]
+        place = places.get(m.start())
+        return raw if place is None else quote(raw, safe="" if place == "password" else ":")
+
+    return _REF.sub(value, text)
+
+
+def _userinfo_places(text: str) -> dict[int, str]:
+    """Each reference inside a URL's userinfo, by its start in ``text``: user or password."""
+    tokens: list[tuple[int, int, int]] = []  # (start in text, start and end in the tokenized)
+    shift = 0
+    for m in _REF.finditer(text):
+        token_len = len(f"ref{m.start()}x")
+        tokens.append((m.start(), m.start() + shift, m.start() + shift + token_len))
+        shift += token_len - len(m.group(0))
+    info = _USERINFO.match(without_refs(text)) if tokens else None
+    if info is None:
+        return {}
+    lo, hi = info.span("info")
+    colon = info.group("info").find(":")  # tokens hold no ':'
+    return {
+        original: "password" if 0 <= colon < start - lo else "user"
+        for original, start, end in tokens
+        if lo <= start and end <= hi
+    }

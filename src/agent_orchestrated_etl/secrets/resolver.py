@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
+from urllib.parse import quote
 
 from . import refs
 from .providers import AwsProvider, EnvProvider, Fetched, FileProvider, Provider
@@ -62,6 +63,8 @@ class Resolver:
             ttl = self.ttl_s if fetched.ttl_s is None else min(self.ttl_s, fetched.ttl_s)
             self._cache[ref.text] = _Cached(fetched, now + ttl)
         register(fetched.value)
+        for safe in ("", ":"):  # as it appears once percent-encoded into a URL
+            register(quote(fetched.value, safe=safe))
         return fetched.value
 
     def _renew(self, ref: refs.Reference, hit: _Cached) -> None:
