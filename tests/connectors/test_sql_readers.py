@@ -9,6 +9,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
@@ -16,6 +17,7 @@ import pytest
 
 from agent_orchestrated_etl import DataOrchestrator
 from agent_orchestrated_etl.connectors import _duck, source_for
+from agent_orchestrated_etl.engine import RunResult
 from agent_orchestrated_etl.engine.events import Event, EventBus
 from agent_orchestrated_etl.spec import SourceSpec
 from agent_orchestrated_etl.state import StateStore
@@ -263,30 +265,44 @@ def _cut_once(url: str, cut: threading.Event) -> None:
             time.sleep(0.01)
 
 
-@pytest.mark.parametrize("reader", ["adbc", "sqlalchemy"])
-def test_stream_cut_mid_table_is_retried_and_loads_exactly(
-    pg: Postgres, orch: DataOrchestrator, work: Path, reader: str
-) -> None:
+def _run_over_pausing_view(
+    pg: Postgres, orch: DataOrchestrator, reader: str, during: Callable[[], None] | None = None
+) -> tuple[RunResult, list[Event]]:
+    """Load a 1M-row view that pauses for a second half way, collecting the run's events.
+
+    Its rows are wide enough that ADBC, which batches by size, has handed over batches before
+    the pause. ``during`` runs on a thread alongside the load.
+    """
     with psycopg.connect(pg.url(), autocommit=True) as con:
-        # A view that pauses half way: the cut comes while the stream is surely open.
         con.execute(
-            "CREATE OR REPLACE VIEW paused AS SELECT g AS id, repeat('x', 40) || "
+            "CREATE OR REPLACE VIEW paused AS SELECT g AS id, repeat('x', 100) || "
             "CASE WHEN g = 500000 THEN pg_sleep(1)::text ELSE '' END AS pad "
             "FROM generate_series(1, 1000000) g"
         )
-    cut = threading.Event()
-    cutter = threading.Thread(target=_cut_once, args=(pg.url(), cut))
-    cutter.start()
+    helper = threading.Thread(target=during) if during else None
+    if helper:
+        helper.start()
     spec = orch.create_pipeline(
         pg.url(), "duckdb:///w.duckdb", tables=["paused"], reader=reader, mode="replace"
     )
     bus = EventBus()
     events: list[Event] = []
     bus.subscribe(events.append)
-    result = orch.run(spec, bus=bus)
-    cutter.join()
-    with psycopg.connect(pg.url(), autocommit=True) as con:
-        con.execute("DROP VIEW paused")  # the server is shared by the session's tests
+    try:
+        return orch.run(spec, bus=bus), events
+    finally:
+        if helper:
+            helper.join()
+        with psycopg.connect(pg.url(), autocommit=True) as con:
+            con.execute("DROP VIEW paused")  # the server is shared by the session's tests
+
+
+@pytest.mark.parametrize("reader", ["adbc", "sqlalchemy"])
+def test_stream_cut_mid_table_is_retried_and_loads_exactly(
+    pg: Postgres, orch: DataOrchestrator, work: Path, reader: str
+) -> None:
+    cut = threading.Event()
+    result, events = _run_over_pausing_view(pg, orch, reader, lambda: _cut_once(pg.url(), cut))
     assert cut.is_set()
     assert result.status == "success", result.error
     assert query(work / "w.duckdb", "SELECT count(*), sum(id) FROM paused") == [
@@ -298,25 +314,9 @@ def test_stream_cut_mid_table_is_retried_and_loads_exactly(
 
 @pytest.mark.parametrize("reader", ["adbc", "sqlalchemy"])
 def test_a_streamed_table_reports_the_rows_read_while_it_loads(
-    pg: Postgres, orch: DataOrchestrator, work: Path, reader: str
+    pg: Postgres, orch: DataOrchestrator, reader: str
 ) -> None:
-    with psycopg.connect(pg.url(), autocommit=True) as con:
-        # A view that pauses half way, so the load is surely seen mid-stream (with rows wide
-        # enough that ADBC, which batches by size, has handed over batches before the pause).
-        con.execute(
-            "CREATE OR REPLACE VIEW halting AS SELECT g AS id, repeat('x', 100) || "
-            "CASE WHEN g = 500000 THEN pg_sleep(1)::text ELSE '' END AS pad "
-            "FROM generate_series(1, 1000000) g"
-        )
-    spec = orch.create_pipeline(
-        pg.url(), "duckdb:///w.duckdb", tables=["halting"], reader=reader, mode="replace"
-    )
-    bus = EventBus()
-    events: list[Event] = []
-    bus.subscribe(events.append)
-    result = orch.run(spec, bus=bus)
-    with psycopg.connect(pg.url(), autocommit=True) as con:
-        con.execute("DROP VIEW halting")
+    result, events = _run_over_pausing_view(pg, orch, reader)
     assert result.status == "success", result.error
     counts = [e.data["rows"] for e in events if e.kind == "progress" and "rows" in e.data]
     assert counts[-1] == 1_000_000

@@ -3,30 +3,17 @@ a search of everything aoetl printed and wrote for the password."""
 
 from __future__ import annotations
 
-import os
 import sqlite3
-import subprocess
 from pathlib import Path
 
 import hvac
 import psycopg
 import pytest
 
-from tests.conftest import AOETL
+from tests.conftest import run_cli
 from tests.servers import Postgres, Vault
 
 pytestmark = pytest.mark.e2e
-
-
-def cli(cwd: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [AOETL, *args],
-        cwd=cwd,
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 def test_postgres_password_from_vault_never_surfaces(
@@ -48,17 +35,12 @@ def test_postgres_password_from_vault_never_surfaces(
         f"name: vaulted\nsource:\n  uri: '{url}'\n  tables: ['vaulted.*']\n"
         f"target: '{url}'\nmode: merge\nkey: id\n"
     )
-    env = {
-        "VAULT_ADDR": openbao.addr,
-        "VAULT_TOKEN": openbao.root_token,
-        "AOETL_HOME": str(tmp_path / ".aoetl"),
-        "COLUMNS": "200",
-    }
+    env = {"VAULT_ADDR": openbao.addr, "VAULT_TOKEN": openbao.root_token}
     try:
-        planned = cli(tmp_path, env, "plan", url, "--tables", "vaulted.*", "--json")
-        listed = cli(tmp_path, env, "run", "copy.yaml", "--list-tasks")
-        ran = cli(tmp_path, env, "-v", "run", "copy.yaml", "--monitor", "events.jsonl")
-        again = cli(tmp_path, env, "run", "copy.yaml", "--json")
+        planned = run_cli("plan", url, "--tables", "vaulted.*", "--json", cwd=tmp_path, env=env)
+        listed = run_cli("run", "copy.yaml", "--list-tasks", cwd=tmp_path, env=env)
+        ran = run_cli("-v", "run", "copy.yaml", "--monitor", "events.jsonl", cwd=tmp_path, env=env)
+        again = run_cli("run", "copy.yaml", "--json", cwd=tmp_path, env=env)
         assert planned.returncode == 0, planned.stderr
         assert ran.returncode == 0, ran.stderr
         assert again.returncode == 0, again.stderr
@@ -71,7 +53,7 @@ def test_postgres_password_from_vault_never_surfaces(
         root.secrets.kv.v2.create_or_update_secret(
             path="shop-db", mount_point="secret", secret={"password": "not-the-" + "password-42"}
         )
-        wrong = cli(tmp_path, env, "run", "copy.yaml")
+        wrong = run_cli("run", "copy.yaml", cwd=tmp_path, env=env)
         assert wrong.returncode == 2
         (line,) = [x for x in wrong.stderr.splitlines() if x.strip()]
         assert line.startswith(f"error: cannot connect to postgresql://{postgres.user}:{ref}@")
@@ -105,24 +87,13 @@ def test_a_password_with_url_characters_works_from_a_reference(
         verb = "ALTER ROLE etl_special" if exists else "CREATE ROLE etl_special LOGIN SUPERUSER"
         con.execute(psycopg.sql.SQL(verb + " PASSWORD {}").format(psycopg.sql.Literal(special)))
     url = f"postgresql://etl_special:${{env:SPECIAL_PW}}@{postgres.host}:{postgres.port}/postgres"
-    env = {"SPECIAL_PW": special, "AOETL_HOME": str(tmp_path / ".aoetl"), "COLUMNS": "200"}
+    env = {"SPECIAL_PW": special}
     try:
-        ran = cli(
-            tmp_path,
-            env,
-            "run",
-            url,
-            "--query",
-            "SELECT 1 AS one",
-            "--table",
-            "one",
-            "--reader",
-            reader,
-            "--to",
-            url,
-            "--mode",
-            "replace",
-        )
+        sql = "SELECT 1 AS one"
+        ran = run_cli(
+            "run", url, "--query", sql, "--table", "one", "--reader", reader, "--to", url,
+            "--mode", "replace", cwd=tmp_path, env=env,
+        )  # fmt: skip
         assert ran.returncode == 0, ran.stderr
         with psycopg.connect(postgres.url(), autocommit=True) as con:
             assert con.execute("SELECT one FROM public.one").fetchall() == [(1,)]
