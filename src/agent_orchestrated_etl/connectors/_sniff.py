@@ -83,14 +83,14 @@ def detect_format(path: Path, declared: str = "auto") -> str | None:
 
 def unknown_format(path: Path) -> UnknownConnectorError:
     head = head_bytes(path, 16) if path.is_file() else b""
-    database = "sqlite" if head.startswith(b"SQLite format 3") else None
-    database = "duckdb" if head[8:12] == b"DUCK" else database
-    if database:
-        return UnknownConnectorError(
-            f"{path} is a {'SQLite' if database == 'sqlite' else 'DuckDB'} database, not a "
-            "data file; read it as "
-            f"{database}:///{path}"
-        )
+    for scheme, label, found in (
+        ("sqlite", "SQLite", head.startswith(b"SQLite format 3")),
+        ("duckdb", "DuckDB", head[8:12] == b"DUCK"),
+    ):
+        if found:
+            return UnknownConnectorError(
+                f"{path} is a {label} database, not a data file; read it as {scheme}:///{path}"
+            )
     return UnknownConnectorError(
         f"cannot tell the format of {path}; known formats are {', '.join(FORMATS)} "
         f"(suffixes {', '.join(sorted(_SUFFIX_FORMATS))}, optionally .gz or .zst); "

@@ -121,19 +121,20 @@ class AdbcSource:
         keys = self._constraints()
         resources = []
         for f, name in chosen:
-            sql = f"SELECT * FROM {quote_ident(f.schema)}.{quote_ident(f.table)}"
-            schema = self._schema(sql)
             table = f"{quote_ident(f.schema)}.{quote_ident(f.table)}"
-            columns = _columns(schema, self._served(sql, schema), enums, self._typmods(table))
+            sql = f"SELECT * FROM {table}"
+            schema = self._schema(sql)
+            select = _pg_select(schema)
+            served = self._served(sql, select, schema)
+            columns = _columns(schema, served, enums, self._typmods(table))
             decisions = [
                 f"{f.kind} {f.schema}.{f.table} of {self.display}",
                 "read through ADBC (adbc-driver-postgresql), as Arrow batches",
                 *self.notes,
                 *keys.get((f.schema, f.table), []),
             ]
-            options = [("pg_sql", sql), ("pg_select", _pg_select(schema))]
-            options.append(("columns", json.dumps(columns)))
-            ranges = self._partitions(f, dict((n, t) for n, t, _ in columns), decisions)
+            options = [("pg_sql", sql), ("pg_select", select), ("columns", json.dumps(columns))]
+            ranges = self._partitions(table, dict((n, t) for n, t, _ in columns), decisions)
             if ranges:
                 options.append(("ranges", ranges))
             types = [(n, t) for n, t, _ in columns]
@@ -143,7 +144,8 @@ class AdbcSource:
     def _query_resource(self, enums: dict[str, list[str]]) -> Resource:
         assert self.spec.query is not None
         schema = self._schema(self.spec.query)
-        columns = _columns(schema, self._served(self.spec.query, schema), enums)
+        select = _pg_select(schema)
+        columns = _columns(schema, self._served(self.spec.query, select, schema), enums)
         return Resource(
             self.spec.table or "query",
             ("query",),
@@ -153,14 +155,13 @@ class AdbcSource:
             0,
             (
                 ("pg_sql", self.spec.query),
-                ("pg_select", _pg_select(schema)),
+                ("pg_select", select),
                 ("columns", json.dumps(columns)),
             ),
         )
 
-    def _served(self, sql: str, schema: pa.Schema) -> pa.Schema:
-        """The schema of what the reads will fetch: numeric columns already text."""
-        select = _pg_select(schema)
+    def _served(self, sql: str, select: str, schema: pa.Schema) -> pa.Schema:
+        """The schema of what the reads will fetch (``select`` over ``sql``): numeric as text."""
         return schema if select == "*" else self._schema(f"SELECT {select} FROM ({sql}) AS q")
 
     def _typmods(self, table: str) -> dict[str, str]:
@@ -174,12 +175,11 @@ class AdbcSource:
     def _constraints(self) -> dict[tuple[str, str], list[str]]:
         return key_decisions((r[0], r[1], r[2] == "p", *r[3:]) for r in self._rows(_KEYS))
 
-    def _partitions(self, f: Found, types: dict[str, str], decisions: list[str]) -> str | None:
+    def _partitions(self, table: str, types: dict[str, str], decisions: list[str]) -> str | None:
         key = partition_key(self.spec.partitions, types, decisions)
         if key is None:
             return None
         column = quote_ident(key)
-        table = f"{quote_ident(f.schema)}.{quote_ident(f.table)}"
         row = self._rows(f"SELECT min({column}), max({column}) FROM {table}")[0]
         if row[0] is None:
             return None

@@ -40,7 +40,11 @@ class SqlDestination(DuckDBDestination):
         if kind == "postgresql":
             # The endpoint keys the circuit breaker; references stay unresolved until connecting.
             parts = urlsplit(without_refs(re.sub(r"^\w+(\+\w+)?://", "postgresql://", url)))
-            self.endpoint = f"{parts.hostname or 'localhost'}:{parts.port or 5432}"
+            try:
+                port = parts.port or 5432
+            except ValueError:  # the port is a reference
+                port = 5432
+            self.endpoint = f"{parts.hostname or 'localhost'}:{port}"
 
     def _adapt(self, cur: duckdb.DuckDBPyConnection, sql: str) -> str:
         """PostgreSQL cannot take DuckDB's unnamed ENUMs: such columns load as text."""

@@ -84,8 +84,9 @@ def has_refs(text: str) -> bool:
 
 
 def without_refs(text: str) -> str:
-    """``text`` with each reference replaced by a plain token, so it parses as a URL."""
-    return _REF.sub(lambda m: f"ref{m.start()}x", text)
+    """``text`` with each reference masked by as many plain characters, so it parses as a URL
+    and every position in it is the same as in ``text``."""
+    return _REF.sub(lambda m: "x" * len(m.group(0)), text)
 
 
 # scheme://userinfo@ : the userinfo ends at the last '@' before the path, query or fragment.
@@ -99,31 +100,15 @@ def substitute(text: str, lookup: dict[str, str]) -> str:
     ``@``, ``/``, ``#`` or ``%`` in it (as secret stores hold them) still makes a valid URL.
     In the user position ``:`` is kept, so ``${env:CREDENTIALS}`` may hold ``user:password``.
     """
-    places = _userinfo_places(text)
+    info = _USERINFO.match(without_refs(text))
+    lo, hi = info.span("info") if info else (0, 0)
+    colon = info.group("info").find(":") if info else -1
 
     def value(m: re.Match[str]) -> str:
         raw = lookup[m.group(0)]
-        place = places.get(m.start())
-        return raw if place is None else quote(raw, safe="" if place == "password" else ":")
+        if not (lo <= m.start() and m.end() <= hi):
+            return raw
+        in_password = 0 <= colon < m.start() - lo
+        return quote(raw, safe="" if in_password else ":")
 
     return _REF.sub(value, text)
-
-
-def _userinfo_places(text: str) -> dict[int, str]:
-    """Each reference inside a URL's userinfo, by its start in ``text``: user or password."""
-    tokens: list[tuple[int, int, int]] = []  # (start in text, start and end in the tokenized)
-    shift = 0
-    for m in _REF.finditer(text):
-        token_len = len(f"ref{m.start()}x")
-        tokens.append((m.start(), m.start() + shift, m.start() + shift + token_len))
-        shift += token_len - len(m.group(0))
-    info = _USERINFO.match(without_refs(text)) if tokens else None
-    if info is None:
-        return {}
-    lo, hi = info.span("info")
-    colon = info.group("info").find(":")  # tokens hold no ':'
-    return {
-        original: "password" if 0 <= colon < start - lo else "user"
-        for original, start, end in tokens
-        if lo <= start and end <= hi
-    }
