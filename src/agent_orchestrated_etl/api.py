@@ -33,6 +33,7 @@ def build_spec(
     max_bad_rows: int | None = None,
     transforms: list[dict[str, Any]] | None = None,
     timeout_s: float | None = None,
+    lock_timeout_s: float | None = None,
     tables: list[str] | None = None,
     query: str | None = None,
     partitions: int | None = None,
@@ -65,6 +66,8 @@ def build_spec(
     data["source"] = src
     if target:
         data["target"] = {**(data.get("target") or {}), "uri": target}
+    if lock_timeout_s is not None:
+        data["target"] = {**(data.get("target") or {}), "lock_timeout_s": lock_timeout_s}
     if mode:
         data["mode"] = mode
     if key is not None:

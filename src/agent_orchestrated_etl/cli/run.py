@@ -87,6 +87,15 @@ def run(
     timeout: Annotated[
         float | None, typer.Option(min=0.001, help="Time limit per task, in seconds.")
     ] = None,
+    lock_timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--lock-timeout",
+            min=0,
+            help="Seconds to wait while another run writes the same table (or holds the "
+            "DuckDB file), instead of failing at once.",
+        ),
+    ] = None,
     resume: Annotated[
         str | None,
         typer.Option(help="Continue this run (id or prefix) from its checkpoints."),
@@ -160,6 +169,7 @@ def run(
         name=name,
         max_bad_rows=0 if strict else max_bad_rows,
         timeout_s=timeout,
+        lock_timeout_s=lock_timeout,
         tables=_split(tables),
         query=query,
         partitions=partitions,

@@ -121,6 +121,12 @@ class TargetSpec(Model):
         "${secret:vault:kv/warehouse#key}, never the key itself.",
         json_schema_extra={"secret": True},
     )
+    lock_timeout_s: float | None = Field(
+        None,
+        ge=0,
+        description="Seconds to wait while another process writes the same table of a Parquet "
+        "or CSV folder, or holds the DuckDB file open (default: fail at once).",
+    )
 
 
 class SqlStep(Model):
