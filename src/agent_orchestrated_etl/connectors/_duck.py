@@ -11,6 +11,7 @@ import importlib.util
 import itertools
 import os
 import shutil
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -103,8 +104,14 @@ def default_home() -> Path:
     return Path(os.environ.get("AOETL_HOME") or ".aoetl").expanduser()
 
 
-def connect(path: str = ":memory:", *, home: Path | None = None) -> duckdb.DuckDBPyConnection:
-    """Open DuckDB with the offline extension directory (when ``home`` is given)."""
+def connect(
+    path: str = ":memory:", *, home: Path | None = None, lock_timeout: float | None = None
+) -> duckdb.DuckDBPyConnection:
+    """Open DuckDB with the offline extension directory (when ``home`` is given).
+
+    A file another process holds open fails at once, or after ``lock_timeout`` seconds of
+    retrying (DuckDB itself never waits for the lock).
+    """
     root, trusted = _extensions(home or default_home())
     # Offline by design: an extension not shipped as a package fails to load, never downloads.
     config: dict[str, Any] = {
@@ -113,18 +120,29 @@ def connect(path: str = ":memory:", *, home: Path | None = None) -> duckdb.DuckD
     }
     if trusted:  # every extension is a link to a pip-installed file: skip the signature check
         config["allow_unsigned_extensions"] = True
-    try:
-        con = duckdb.connect(path, config=config)
-        # aoetl shows its own progress (from query_progress); DuckDB must not print bars into
-        # --json output or logs.
-        con.execute("SET enable_progress_bar = true; SET enable_progress_bar_print = false")
-        return con
-    except duckdb.IOException as exc:
-        if "lock" in str(exc).lower():
+    deadline = time.monotonic() + (lock_timeout or 0.0)
+    while True:
+        try:
+            con = duckdb.connect(path, config=config)
+            # aoetl shows its own progress (from query_progress); DuckDB must not print bars
+            # into --json output or logs.
+            con.execute("SET enable_progress_bar = true; SET enable_progress_bar_print = false")
+            return con
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower():
+                raise FatalError(f"cannot open DuckDB file {path}: {exc}") from exc
+            if time.monotonic() < deadline:
+                time.sleep(0.1)
+                continue
+            if lock_timeout:
+                raise UserError(
+                    f"the DuckDB file {path} was still open in another process after "
+                    f"{lock_timeout:g} s; close it and run again, or wait longer (--lock-timeout)"
+                ) from exc
             raise UserError(
-                f"the DuckDB file {path} is open in another process; close it and run again"
+                f"the DuckDB file {path} is open in another process; close it and run again, "
+                f"or wait for it with --lock-timeout SECONDS"
             ) from exc
-        raise FatalError(f"cannot open DuckDB file {path}: {exc}") from exc
 
 
 def describe(con: duckdb.DuckDBPyConnection, sql: str) -> list[tuple[str, str]]:
