@@ -17,7 +17,8 @@ import duckdb
 
 from ..errors import UnknownConnectorError, UserError
 from ..spec import CsvOptions
-from ._duck import quote_ident, quote_literal
+from ._csv_types import dominant_types
+from ._duck import quote_literal
 
 FORMATS = ("csv", "json", "ndjson", "parquet")
 COMPRESSIONS = {".gz": "gzip", ".gzip": "gzip", ".zst": "zstd", ".zstd": "zstd"}
@@ -32,11 +33,6 @@ _SUFFIX_FORMATS = {
     ".parquet": "parquet",
     ".pq": "parquet",
 }
-# Narrower types tried for a VARCHAR column, in order, with the share of values that must parse.
-_CANDIDATE_TYPES = ("BIGINT", "DOUBLE", "DATE", "TIMESTAMP", "BOOLEAN")
-DOMINANT_SHARE = 0.95
-_MIN_VALUES = 20
-_PROBE_ROWS = 5_000  # enough to tell a 95 % numeric column; a quarter of the sniff's cost
 
 
 def split_suffixes(path: Path) -> tuple[str, str | None]:
@@ -177,7 +173,7 @@ def sniff_csv(
         f"dialect delimiter={delim!r} quote={quote!r} header={bool(header)} (DuckDB sniffer)"
     )
     cols = [(c["name"], c["type"]) for c in columns]
-    cols = _dominant_types(con, path, options, cols, opts.sample_rows, dialect.decisions)
+    cols = dominant_types(con, path, options, cols, opts.sample_rows, dialect.decisions)
     for name, new_type in (overrides or {}).items():
         if name not in {c for c, _ in cols}:
             raise UserError(f"{path}: 'columns' names {name!r}, which is not a column of the file")
@@ -186,54 +182,6 @@ def sniff_csv(
     dialect.options = options
     dialect.columns = cols
     return dialect
-
-
-def _dominant_types(
-    con: duckdb.DuckDBPyConnection,
-    path: Path,
-    options: dict[str, str],
-    cols: list[tuple[str, str]],
-    sample: int,
-    decisions: list[str],
-) -> list[tuple[str, str]]:
-    text_cols = [name for name, typ in cols if typ == "VARCHAR"]
-    if not text_cols:
-        return cols
-    probes = []
-    for name in text_cols:
-        q = quote_ident(name)
-        probes.append(f"count({q})")
-        for t in _CANDIDATE_TYPES:
-            # TRY_CAST('1.5' AS BIGINT) rounds, so integers must look like integers.
-            guard = f"regexp_full_match(trim({q}), '[-+]?[0-9]+') AND " if t == "BIGINT" else ""
-            probes.append(f"count(*) FILTER (WHERE {guard}TRY_CAST({q} AS {t}) IS NOT NULL)")
-        probes.append(f"count(*) FILTER (WHERE regexp_matches({q}, '^0[0-9]'))")
-    args = ", ".join(f"{k}={v}" for k, v in options.items())
-    sql = (
-        f"SELECT {', '.join(probes)} FROM (SELECT * FROM read_csv({quote_literal(str(path))}, "
-        f"{args}, all_varchar=true, ignore_errors=true, buffer_size={1 << 21}) "
-        f"LIMIT {min(sample, _PROBE_ROWS)})"
-    )
-    try:
-        counts = con.execute(sql).fetchone()
-    except duckdb.Error:
-        return cols  # the probe is an optimisation; DuckDB's own types stand
-    assert counts is not None
-    chosen: dict[str, str] = {}
-    width = len(_CANDIDATE_TYPES) + 2
-    for i, name in enumerate(text_cols):
-        total, *parsed, leading_zero = counts[i * width : (i + 1) * width]
-        if total < _MIN_VALUES or leading_zero:
-            continue
-        for typ, ok in zip(_CANDIDATE_TYPES, parsed, strict=True):
-            if ok < total and ok / total >= DOMINANT_SHARE:
-                chosen[name] = typ
-                decisions.append(
-                    f"column {name}: {typ}, since {ok / total:.1%} of {total} sampled values "
-                    f"parse as {typ}; rows whose value does not are quarantined"
-                )
-                break
-    return [(name, chosen.get(name, typ)) for name, typ in cols]
 
 
 def _first_line(exc: BaseException) -> str:
