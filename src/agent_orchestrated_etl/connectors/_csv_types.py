@@ -13,6 +13,26 @@ import duckdb
 
 from ._duck import quote_ident, quote_literal
 
+# Read as NULL in every column unless the spec's null_values replaces the list: what pandas and
+# readr read as missing, plus a lone '-'.
+DEFAULT_NULL_VALUES = (
+    "",
+    "NA",
+    "N/A",
+    "n/a",
+    "#N/A",
+    "#NA",
+    "<NA>",
+    "NaN",
+    "nan",
+    "-NaN",
+    "-nan",
+    "null",
+    "NULL",
+    "Null",
+    "None",
+    "-",
+)
 # Narrower types tried for a VARCHAR column, in order, with the share of values that must parse.
 _CANDIDATE_TYPES = ("BIGINT", "DOUBLE", "DATE", "TIMESTAMP", "BOOLEAN")
 DOMINANT_SHARE = 0.95
@@ -27,6 +47,7 @@ def dominant_types(
     cols: list[tuple[str, str]],
     sample: int,
     decisions: list[str],
+    null_tokens: tuple[str, ...] = DEFAULT_NULL_VALUES,
 ) -> list[tuple[str, str]]:
     text_cols = [name for name, typ in cols if typ == "VARCHAR"]
     if not text_cols:
