@@ -36,7 +36,27 @@ class CsvOptions(Model):
         None, description="Text encoding. Sniffed from a byte-order mark and a sample if unset."
     )
     null_values: tuple[str, ...] | None = Field(
-        None, description="Strings read as NULL, e.g. ['', 'NA', 'N/A']."
+        None,
+        description="Strings read as NULL in every column. Default: '', NA, N/A, #N/A, NaN, "
+        "null, NULL, None, - and the like, as pandas and readr read them; [''] keeps NA as text.",
+    )
+    skip_rows: int | None = Field(
+        None,
+        ge=0,
+        description="Lines to skip before the header (a title or metadata preamble). Sniffed "
+        "if unset.",
+    )
+    header_row: int | None = Field(
+        None,
+        ge=1,
+        description="The 1-based line that holds the column names; the lines before it are "
+        "skipped. Same as skip_rows = header_row - 1.",
+    )
+    decimal_separator: str | None = Field(
+        None, description="Decimal mark of numbers, '.' or ','.", min_length=1, max_length=1
+    )
+    date_format: str | None = Field(
+        None, description="strptime format of date columns, e.g. '%d/%m/%Y'. Sniffed if unset."
     )
     sample_rows: int = Field(
         20_480, ge=1, description="Rows sampled to infer column types (more is slower, surer)."
@@ -72,6 +92,18 @@ class SourceSpec(Model):
     )
     table: str | None = Field(
         None, description="Target table name when the source is one resource (default: its stem)."
+    )
+    record_path: str | None = Field(
+        None,
+        description="For a JSON document: the key (dotted for nesting, e.g. 'data.items') whose "
+        "array holds the records. Detected if unset ('data', GeoJSON's 'features'…).",
+    )
+    max_line_size: int = Field(
+        2_000_000,
+        ge=1_000,
+        le=1 << 30,
+        description="Longest line (bytes) a CSV or NDJSON file may hold; a longer line is "
+        "quarantined with its line number.",
     )
     tables: tuple[str, ...] | None = Field(
         None,
@@ -267,6 +299,13 @@ class PipelineSpec(Model):
         ge=0,
         description="Fail the run, loading nothing, when more rows than this are rejected. "
         "Unset: quarantine them all and succeed.",
+    )
+    max_bad_ratio: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="Fail the run, loading nothing, when a table rejects more than this share "
+        "of its records (the reader's assumptions are likely wrong). 1 turns the check off.",
     )
 
     @model_validator(mode="before")
