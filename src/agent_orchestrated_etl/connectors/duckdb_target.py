@@ -67,9 +67,15 @@ class DuckDBDestination:
     MERGE = True  # the target understands MERGE INTO
 
     def __init__(
-        self, path: str, *, home: Path | None = None, encryption_key: str | None = None
+        self,
+        path: str,
+        *,
+        home: Path | None = None,
+        encryption_key: str | None = None,
+        lock_timeout: float | None = None,
     ) -> None:
         self.path = path
+        self._lock_timeout = lock_timeout  # seconds to wait for another process to close it
         self.display = f"duckdb:///{path}"
         self._home = home
         self._key_ref = encryption_key  # a reference; resolved only when the file is opened
@@ -99,7 +105,9 @@ class DuckDBDestination:
         parent = Path(self.path).expanduser().resolve().parent
         if not parent.is_dir():
             raise UserError(f"folder {parent} does not exist; create it or choose another --to")
-        return self._open() if self._key_ref else connect(self.path, home=self._home)
+        if self._key_ref:
+            return self._open()
+        return connect(self.path, home=self._home, lock_timeout=self._lock_timeout)
 
     def _open(self) -> duckdb.DuckDBPyConnection:
         """Attach an encrypted database; a refused key is resolved afresh once (rotation)."""

@@ -133,7 +133,12 @@ def destination_for(spec: TargetSpec, *, home: Path) -> Destination:
     if parsed.scheme == "duckdb":
         from .duckdb_target import DuckDBDestination
 
-        return DuckDBDestination(parsed.path, home=home, encryption_key=spec.encryption_key)
+        return DuckDBDestination(
+            parsed.path,
+            home=home,
+            encryption_key=spec.encryption_key,
+            lock_timeout=spec.lock_timeout_s,
+        )
     if spec.encryption_key:
         raise UnknownConnectorError(
             f"encryption_key works with DuckDB targets only, not {parsed.scheme}://"
@@ -147,7 +152,9 @@ def destination_for(spec: TargetSpec, *, home: Path) -> Destination:
     if parsed.scheme in ("parquet", "csv"):
         from .directory_target import DirectoryDestination
 
-        return DirectoryDestination(parsed.path, spec.format or parsed.scheme)
+        return DirectoryDestination(
+            parsed.path, spec.format or parsed.scheme, home=home, lock_timeout=spec.lock_timeout_s
+        )
     raise UnknownConnectorError(
         f"no destination connector for '{parsed.scheme}://' in {parsed.display}; "
         f"known target schemes: {known('target')} (or a *.duckdb file or a directory path)",
