@@ -6,20 +6,29 @@ rewrites them), and finishes it with a ``_CHECKPOINT`` file written by rename: a
 directory with that file is complete, and a resumed run skips it. Commit points each symlink
 at its new version with one ``rename``, so readers see the old table or the new one, never a
 mix; then it records ``ROOT/.aoetl/_commits/RUN_ID`` and removes versions no longer current.
+
+One process at a time writes a table: a run holds ``flock`` on ``ROOT/.aoetl/TABLE/`` from its
+first write of the table until commit, discard or close, so a second writer never sees (or
+removes) a half-made version, and an append always builds on the version committed last.
+Table names are checked before anything is created, and every path is checked to resolve
+under ROOT; a run that writes nothing leaves no folder behind.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import shutil
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
 
-from ..errors import FatalError, NotSupportedError, UserError
+from ..errors import NotSupportedError, UserError
 from ._duck import (
     BadRow,
     Relation,
@@ -32,8 +41,31 @@ from ._duck import (
 )
 from ._schema import plan_evolution
 from .base import Checkpoint, LoadResult, StagedTable
+from .duckdb_target import _as_error
 
 _MARK = "_CHECKPOINT"
+_RESERVED = ("_commits",)  # aoetl's own folder beside the tables' versions in ROOT/.aoetl
+# A file name holds 255 bytes; the commit's temporary link adds a run id to the table's name.
+_MAX_NAME_BYTES = 200
+_POLL_S = 0.05
+
+
+def name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be a file or folder name in a target folder, or None if it can."""
+    if not name:
+        return "it is empty"
+    if any(ord(c) < 32 for c in name):
+        return "it contains a control character"
+    for bad in ("/", "\\", ".."):
+        if bad in name:
+            return f"it contains {bad!r}"
+    if name.startswith("."):
+        return "it starts with '.'"
+    if name.casefold() in _RESERVED:
+        return f"aoetl keeps its own {name!r} folder there"
+    if len(name.encode()) > _MAX_NAME_BYTES:
+        return f"it is longer than {_MAX_NAME_BYTES} bytes"
+    return None
 
 
 class DirectoryDestination:
@@ -41,7 +73,14 @@ class DirectoryDestination:
 
     endpoint: str | None = None
 
-    def __init__(self, root: str, fmt: str = "parquet") -> None:
+    def __init__(
+        self,
+        root: str,
+        fmt: str = "parquet",
+        *,
+        home: Path | None = None,
+        lock_timeout: float | None = None,
+    ) -> None:
         if fmt not in ("parquet", "csv"):
             raise UserError(f"directory targets write parquet or csv, not {fmt!r}")
         self.root = Path(root).expanduser()
@@ -49,19 +88,54 @@ class DirectoryDestination:
         self.display = f"{fmt}:///{root}"
         self.run_id = ""
         self.pipeline = ""
+        self._home = home
+        self._lock_timeout = lock_timeout
+        self._held: dict[str, int] = {}  # table -> the open folder its flock is held on
+        self._mutex = threading.Lock()  # tables load on several threads
+        self._created: Path | None = None  # the first folder of ROOT's path this run makes
 
     def begin(self, run_id: str, pipeline: str) -> None:
+        # Nothing is created here: a run that fails before writing leaves no folder behind.
         self.run_id, self.pipeline = run_id, pipeline
-        self.root.mkdir(parents=True, exist_ok=True)
+        if self.root.exists() and not self.root.is_dir():
+            raise UserError(
+                f"{self.root} is a file, not a folder; point --to at a folder (parquet:///lake)"
+            )
+        if self._home is not None and self._meta().resolve() == self._home.resolve():
+            raise UserError(
+                f"the target folder {self.root} would keep its bookkeeping in AOETL_HOME "
+                f"({self._home}); load into a subfolder (--to parquet:///lake) or move AOETL_HOME"
+            )
+        self._created = _first_missing(self.root)
 
     def close(self) -> None:
-        pass
+        self._release()
+
+    def validate_table(self, table: str) -> None:
+        """Refuse a table name that is not one plain folder name under ROOT (exit 2)."""
+        problem = name_problem(table)
+        if problem is not None:
+            shown = repr(table if len(table) <= 60 else table[:57] + "...")
+            raise UserError(
+                f"table name {shown} cannot be a folder in {self.display}: {problem}; "
+                f"choose another name (--table, or 'table' in the pipeline file)"
+            )
 
     def _meta(self) -> Path:
         return self.root / ".aoetl"
 
     def _version(self, table: str) -> Path:
         return self._meta() / table / self.run_id
+
+    def _inside(self, path: Path) -> Path:
+        """``path``, once checked to resolve under ROOT (a symlinked .aoetl could lead away)."""
+        root = self.root.resolve()
+        if not path.resolve().is_relative_to(root):
+            raise UserError(
+                f"{path} leads outside the target folder {root}; remove the link or pick "
+                f"another target"
+            )
+        return path
 
     def _link(self, table: str) -> Path:
         link = self.root / table
@@ -70,6 +144,63 @@ class DirectoryDestination:
                 f"{link} exists and was not written by aoetl; move it away or pick another target"
             )
         return link
+
+    # -- one writer per table ----------------------------------------------------------------
+    def _hold(self, table: str) -> None:
+        """Take the table's lock, waiting up to the lock timeout; kept until commit or close."""
+        with self._mutex:
+            if table in self._held:
+                return
+        folder = self._inside(self._meta() / table)
+        deadline = time.monotonic() + (self._lock_timeout or 0.0)
+        while True:
+            fd = _open_folder(folder)
+            if fd is not None:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    os.close(fd)
+                else:
+                    if _still_there(fd, folder):
+                        with self._mutex:
+                            self._held[table] = fd
+                        return
+                    os.close(fd)  # removed by a run that tidied up; lock the new folder
+                    continue
+            if time.monotonic() >= deadline:
+                raise self._busy(table)
+            time.sleep(_POLL_S)
+
+    def _busy(self, table: str) -> UserError:
+        where = f"table '{table}' in {self.display}"
+        if self._lock_timeout:
+            return UserError(
+                f"{where} was still being written by another process after "
+                f"{self._lock_timeout:g} s; run again, or wait longer (--lock-timeout)"
+            )
+        return UserError(
+            f"{where} is being written by another process; let it finish and run again, "
+            f"or wait for it with --lock-timeout SECONDS"
+        )
+
+    def _release(self) -> None:
+        """Drop every lock; folders this run made and left empty go too."""
+        with self._mutex:
+            held, self._held = self._held, {}
+        for table, fd in held.items():
+            with contextlib.suppress(OSError):
+                os.rmdir(self._meta() / table)  # only while locked, and only if empty
+            os.close(fd)  # closing releases the flock
+        with contextlib.suppress(OSError):
+            os.rmdir(self._meta())
+        if self._created is not None:
+            folder = self.root.absolute()
+            while folder.is_relative_to(self._created):
+                try:
+                    os.rmdir(folder)
+                except OSError:
+                    break
+                folder = folder.parent
 
     def checkpoints(self) -> dict[str, Checkpoint]:
         found: dict[str, Checkpoint] = {}
@@ -119,12 +250,19 @@ class DirectoryDestination:
                 "incremental loads keep their high-water mark in a database target (DuckDB, "
                 "PostgreSQL, SQLite); a Parquet or CSV folder cannot hold it yet"
             )
+        self.validate_table(table)
+        self._hold(table)
         link = self._link(table)
-        version = self._version(table)
+        version = self._inside(self._version(table))
+        if link.is_symlink() and link.resolve() == version.resolve():
+            raise UserError(
+                f"run {self.run_id} was committed meanwhile by another process; "
+                f"see 'aoetl runs', and start a new run with --fresh"
+            )
         if version.exists():
             shutil.rmtree(version)  # an unfinished attempt of this run
-        version.mkdir(parents=True)
-        old_files = self._files(link) if link.exists() else []
+        version.mkdir()
+        old_files = self._files(link) if link.exists() else []  # read under the lock
         con = connect()
         if on_cancel is not None:
             on_cancel(con.interrupt)
@@ -155,11 +293,8 @@ class DirectoryDestination:
         except BaseException as exc:
             con.close()
             shutil.rmtree(version, ignore_errors=True)  # unfinished: nothing to resume from
-            if isinstance(exc, duckdb.Error):
-                typed = relation.stream_error()
-                if typed is not None:
-                    raise typed from exc
-                raise FatalError(f"table '{table}': {str(exc).splitlines()[0]}") from exc
+            if isinstance(exc, duckdb.Error):  # classified as the DuckDB target does
+                raise relation.stream_error() or _as_error(exc, table) from exc
             raise
         con.close()
         return LoadResult(table, self.display, rows, bad, relation.fused, added, widened)
@@ -184,6 +319,9 @@ class DirectoryDestination:
         return int(row[0]) if row else 0
 
     def commit(self, tables: list[StagedTable]) -> dict[str, int]:
+        for staged in tables:  # a table staged by an earlier attempt is not locked yet
+            self.validate_table(staged.table)
+            self._hold(staged.table)
         loaded: dict[str, int] = {}
         marks = self.checkpoints()
         for staged in tables:
@@ -203,12 +341,14 @@ class DirectoryDestination:
             for old in current.parent.iterdir():
                 if old != current:
                     shutil.rmtree(old, ignore_errors=True)
+        self._release()
         return loaded
 
     def discard(self) -> None:
         for version in self._meta().glob(f"*/{self.run_id}"):
             if version.parent.name != "_commits":
                 shutil.rmtree(version, ignore_errors=True)
+        self._release()
 
 
 def _write_atomic(path: Path, data: dict[str, object]) -> None:
@@ -225,3 +365,33 @@ def _link_or_copy(src: Path, dest: Path) -> None:
         os.link(src, dest)
     except OSError:
         shutil.copy2(src, dest)
+
+
+def _first_missing(path: Path) -> Path | None:
+    """The outermost folder on ``path`` that does not exist yet (None if ``path`` exists)."""
+    missing = None
+    folder = path.absolute()
+    while not folder.exists() and folder != folder.parent:
+        missing, folder = folder, folder.parent
+    return missing
+
+
+def _open_folder(folder: Path) -> int | None:
+    """An open descriptor of ``folder`` (made if missing) to flock, or None to try again."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        return os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    except FileNotFoundError:
+        return None  # another run removed an empty parent between the two steps
+    except OSError as exc:
+        raise UserError(
+            f"cannot write {folder}: {exc.strerror}; choose another target folder"
+        ) from exc
+
+
+def _still_there(fd: int, folder: Path) -> bool:
+    """Whether the locked descriptor is still the folder at that path."""
+    try:
+        return os.path.samestat(os.fstat(fd), os.stat(folder))
+    except FileNotFoundError:
+        return False
