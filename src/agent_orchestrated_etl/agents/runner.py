@@ -154,6 +154,9 @@ class _Run:
         spec, destination = self.spec, self.destination
         destination.begin(self.run_id, spec.name)
         try:
+            validate = getattr(destination, "validate_table", None)
+            for resource in self.planned.resources if validate is not None else ():
+                validate(resource.name)  # every name at once, before any table is written
             if destination.committed():
                 self.result.notes.append(f"run {self.run_id} was already committed; nothing to do")
                 return
