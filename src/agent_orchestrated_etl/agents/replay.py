@@ -1,8 +1,9 @@
 """Replay dead-letter entries once their cause is fixed, exactly once.
 
-* A quarantined **row** is read again from its stored raw text, with the dialect and types it
-  was first read with, overridden by a fixed pipeline file if one is given (``--pipeline``:
-  its ``source.columns``, ``source.csv`` options, transforms, target, mode and key). Rows that
+* A quarantined **row** is read again from its stored bytes (exactly as they were in the
+  file), with the dialect, encoding and types it was first read with, overridden by a fixed
+  pipeline file if one is given (``--pipeline``: its ``source.columns``, ``source.csv``
+  delimiter, quote, encoding and null values, transforms, target, mode and key). Rows that
   now parse are loaded (a ``replace`` pipeline appends them); rows that still do not stay in
   the queue with the new reason.
 * A failed **task** is replayed by resuming its run from its checkpoints.
@@ -109,13 +110,13 @@ def _replay_rows(
     attempt = sorted((e.id, e.attempts) for e in entries if e.id is not None)
     replay_id = "replay-" + hashlib.sha256(json.dumps(attempt).encode()).hexdigest()[:12]
     with tempfile.TemporaryDirectory(prefix="aoetl-replay-") as tmp:
-        path = Path(tmp) / f"replay.{'jsonl' if fmt == 'ndjson' else fmt}"
         if fmt == "csv":
-            relation, by_line = _csv_relation(path, entries, context, use, table)
+            relation, by_file = _csv_relation(Path(tmp), entries, context, use, table)
         elif fmt == "ndjson":
-            path.write_text("".join((e.payload or "") + "\n" for e in entries), encoding="utf-8")
+            path = Path(tmp) / "replay.jsonl"
+            path.write_bytes(b"".join(_payload(e).rstrip(b"\r\n") + b"\n" for e in entries))
             relation = Relation(f"SELECT * FROM read_json({sql_list([str(path)])})")
-            by_line = {}
+            by_file = {}
         else:
             raise UserError(f"rows quarantined from {fmt} files cannot be replayed")
         relation = apply_steps(relation, use.transforms, base_dir=base_dir)
@@ -126,7 +127,7 @@ def _replay_rows(
 
         def record_bad(rows: list[BadRow]) -> None:
             for row in rows:
-                entry_id = by_line.get(row.line or -1)
+                entry_id = by_file.get(row.file or "")
                 if entry_id is not None:
                     still[entry_id] = row.reason
 
@@ -152,37 +153,48 @@ def _replay_rows(
 
 
 def _csv_relation(
-    path: Path,
+    folder: Path,
     entries: list[DlqEntry],
     context: dict[str, Any],
     spec: PipelineSpec,
     table: str,
-) -> tuple[Relation, dict[int, int]]:
+) -> tuple[Relation, dict[str, int]]:
+    """The entries' rows read as CSV again, with the spec's fixes; and file -> entry id.
+
+    Each row goes into a file of its own, under a header, so a rejected row names its entry
+    by its file whatever the new dialect makes of line breaks inside it.
+    """
     options = {str(k): str(v) for k, v in context.get("read_options", [])}
     columns = [(str(n), str(t)) for n, t in context.get("columns", [])]
     overrides = spec.source.columns or {}
     columns = [(n, overrides.get(n, t)) for n, t in columns]
-    delim = options.get("delim", "','").strip("'").replace("''", "'") or ","
-    quote = options.get("quote", "'\"'").strip("'").replace("''", "'") or '"'
+    fixes = spec.source.csv
+    if fixes.delimiter is not None:
+        options["delim"] = quote_literal(fixes.delimiter)
+    if fixes.quote is not None:
+        options["quote"] = quote_literal(fixes.quote)
+    if fixes.encoding is not None:
+        options["encoding"] = quote_literal(fixes.encoding)
+    if fixes.null_values is not None:
+        options["nullstr"] = "[" + ", ".join(quote_literal(v) for v in fixes.null_values) + "]"
+    delim = _literal(options.get("delim"), ",")
+    quote = _literal(options.get("quote"), '"')
+    encoding = _CODECS.get(_literal(options.get("encoding"), "utf-8"), "utf-8")
     header = io.StringIO()
     csv.writer(header, delimiter=delim, quotechar=quote, lineterminator="\n").writerow(
         [n for n, _ in columns]
     )
-    lines, by_line, line_no = [header.getvalue()], {}, 2
-    for entry in entries:
-        raw = (entry.payload or "").rstrip("\n")
+    # The header is skipped: the names come from 'columns' below, so a name the new encoding
+    # cannot spell does no harm.
+    head = header.getvalue().encode(encoding, errors="replace")
+    by_file: dict[str, int] = {}
+    for i, entry in enumerate(entries):
         assert entry.id is not None
-        by_line[line_no] = entry.id
-        lines.append(raw + "\n")
-        line_no += raw.count("\n") + 1
-    path.write_text("".join(lines), encoding="utf-8")
-    options["encoding"] = "'utf-8'"
+        path = folder / f"{i:08d}.csv"
+        path.write_bytes(head + _payload(entry).rstrip(b"\r\n") + b"\n")
+        by_file[str(path)] = entry.id
     options["header"] = "true"
     options.pop("skip", None)
-    if spec.source.csv.null_values is not None:
-        options["nullstr"] = (
-            "[" + ", ".join(quote_literal(v) for v in spec.source.csv.null_values) + "]"
-        )
     sink = RejectSink(table)
     cols = "{" + ", ".join(f"{quote_literal(n)}: {quote_literal(t)}" for n, t in columns) + "}"
     options.update(
@@ -192,6 +204,22 @@ def _csv_relation(
         rejects_scan=quote_literal(sink.scans_table),
     )
     args = ", ".join(f"{k}={v}" for k, v in options.items())
-    return Relation(
-        f"SELECT * FROM read_csv({sql_list([str(path)])}, {args})", rejects=[sink]
-    ), by_line
+    return Relation(f"SELECT * FROM read_csv({sql_list(by_file)}, {args})", rejects=[sink]), by_file
+
+
+# How Python spells DuckDB's encodings (UTF-16 without a byte-order mark is little-endian).
+_CODECS = {"utf-8": "utf-8", "latin-1": "latin-1", "utf-16": "utf-16-le"}
+
+
+def _literal(sql: str | None, default: str) -> str:
+    """The text of a quoted SQL literal such as ``';'``."""
+    if sql is None:
+        return default
+    return sql.strip().removeprefix("'").removesuffix("'").replace("''", "'") or default
+
+
+def _payload(entry: DlqEntry) -> bytes:
+    """The row as read. Older versions stored decoded text; it is all that is left of those."""
+    if isinstance(entry.payload, bytes):
+        return entry.payload
+    return (entry.payload or "").encode("utf-8")

@@ -241,7 +241,7 @@ class _Run:
                         b.file,
                         b.line,
                         redact(b.reason),
-                        redact(b.raw) if b.raw else b.raw,
+                        b.redacted_raw(),
                         context=context,
                     )
                     for b in rows

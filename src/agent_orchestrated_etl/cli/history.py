@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -10,43 +11,40 @@ import typer
 from rich.table import Table
 
 from ..errors import AoetlError
-from ._app import app, out
+from ._app import app, err, out
 
 
 @app.command()
 def runs(
+    run_id: Annotated[
+        str | None, typer.Argument(help="A run id or prefix: show it, or with --clean clean it.")
+    ] = None,
     pipeline: Annotated[str | None, typer.Option(help="Only runs of this pipeline.")] = None,
     limit: Annotated[int, typer.Option(min=1, help="How many runs to list.")] = 20,
     show: Annotated[
-        str | None, typer.Option(help="Show one run (id or prefix) with its quarantined rows.")
+        str | None,
+        typer.Option(help="Show one run (id or prefix): its spec, staging and quarantined rows."),
     ] = None,
+    clean: Annotated[
+        bool,
+        typer.Option(
+            "--clean",
+            help="Drop the staging that unfinished runs keep for a resume (all, or RUN_ID's).",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
 ) -> None:
     """List recent runs: id, pipeline, status, rows, duration."""
     from ..api import home_dir
-    from ..errors import UserError
     from ..state import StateStore
 
     store = StateStore(home_dir())
     store.mark_dead_runs()
-    if show:
-        record = store.find_run(show)
-        if record is None:
-            raise UserError(f"no run matches {show!r}; list runs with 'aoetl runs'")
-        entries = store.dlq_entries(record.run_id)
-        if as_json:
-            out.print_json(
-                json.dumps({"run": record.__dict__, "quarantined": [e.__dict__ for e in entries]})
-            )
-            return
-        out.print(record.__dict__, highlight=False)
-        for e in entries:
-            out.print(
-                f"{e.table}  {e.file}:{e.line}  {e.reason}  | {e.payload}",
-                markup=False,
-                highlight=False,
-                soft_wrap=True,
-            )
+    if clean:
+        _clean(store, home_dir(), show or run_id, as_json)
+        return
+    if show or run_id:
+        _show(store, home_dir(), show or run_id or "", as_json)
         return
     records = store.runs(pipeline=pipeline, limit=limit)
     if as_json:
@@ -65,6 +63,126 @@ def runs(
             f"{r.duration_s:.2f}s" if r.duration_s is not None else "-",
         )
     out.print(grid)
+
+
+def _show(store: Any, home: Path, prefix: str, as_json: bool) -> None:
+    import yaml
+
+    from ..agents.staging import staging_of
+    from ..errors import UserError
+
+    record = store.find_run(prefix)
+    if record is None:
+        raise UserError(f"no run matches {prefix!r}; list runs with 'aoetl runs'")
+    entries = store.dlq_entries(record.run_id)
+    staged = staging_of(record, home)
+    started = _iso(record.started_at)
+    finished = (
+        _iso(record.started_at + record.duration_s) if record.duration_s is not None else None
+    )
+    if as_json:
+        run = {**record.__dict__, "started": started, "finished": finished}
+        document = {
+            "run": run,
+            "staging": staged.to_dict(),
+            "quarantined": [e.to_dict() for e in entries],
+        }
+        out.print_json(json.dumps(document))
+        return
+    fields = [
+        ("run", record.run_id),
+        ("pipeline", record.pipeline),
+        ("status", record.status),
+        ("started", started),
+        ("finished", finished or "-"),
+        ("duration", f"{record.duration_s:.2f} s" if record.duration_s is not None else "-"),
+        (
+            "rows",
+            f"{plural(record.rows_loaded, 'row')} loaded, {record.rows_rejected:,} rejected",
+        ),
+        ("target", staged.target or "-"),
+        ("attempts", str(record.attempts)),
+    ]
+    if record.error:
+        fields.append(("error", record.error))
+    if staged.error:
+        fields.append(("staging", f"cannot tell: {staged.error}"))
+    elif staged.tables:
+        tables = ", ".join(f"{t} ({plural(n, 'row')})" for t, n in staged.tables.items())
+        fields.append(("staging", f"{tables}; kept for a resume, 'aoetl runs --clean' drops it"))
+    for key, value in fields:
+        out.print(f"{key + ':':<10}{value}", markup=False, highlight=False, soft_wrap=True)
+    spec = _spec_document(record.spec_json)
+    if spec is not None:
+        out.print("spec:", highlight=False)
+        text = yaml.safe_dump(spec, sort_keys=False, allow_unicode=True, width=76)
+        out.print(_indent(text), markup=False, highlight=False, soft_wrap=True)
+    if entries:
+        out.print(f"quarantined: {plural(len(entries), 'entry', 'entries')}", highlight=False)
+    for e in entries:
+        where = f"{e.file}:{e.line}" if e.file else "-"
+        out.print(
+            f"  {e.table}  {where}  {e.reason}  | {e.payload_text()}",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
+def _clean(store: Any, home: Path, run_id: str | None, as_json: bool) -> None:
+    from ..agents.staging import clean
+
+    results = clean(store, home, run_id)
+    removed = [r for r in results if r.tables]
+    failed = [r for r in results if r.error]
+    if as_json:
+        out.print_json(json.dumps([r.to_dict() for r in removed + failed]))
+    else:
+        for r in removed:
+            tables = ", ".join(f"{t} ({plural(n, 'row')})" for t, n in r.tables.items())
+            out.print(
+                f"removed the staging of run {r.run_id} from {r.target}: {tables}",
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
+            )
+        if not removed:
+            which = f"run {run_id}" if run_id else "no unfinished run"
+            out.print(f"nothing to clean: {which} has staging left", highlight=False)
+        for r in failed:
+            err.print(
+                f"error: run {r.run_id}: {r.error}", markup=False, highlight=False, soft_wrap=True
+            )
+    if failed:
+        raise typer.Exit(1)
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """'1 row', '3 rows', '1 entry', '2 entries'."""
+    return f"{n:,} {word if n == 1 else (many or word + 's')}"
+
+
+def _iso(ts: float) -> str:
+    """ISO 8601 in local time with its offset, to the second."""
+    return datetime.fromtimestamp(ts).astimezone().isoformat(timespec="seconds")
+
+
+def _spec_document(spec_json: str | None) -> dict[str, Any] | None:
+    """The spec as the user would write it: only the fields that differ from the defaults."""
+    if not spec_json:
+        return None
+    from ..errors import AoetlError
+    from ..spec import validate_spec
+
+    data: dict[str, Any] = json.loads(spec_json)
+    try:
+        return validate_spec(data).model_dump(mode="json", exclude_defaults=True)
+    except AoetlError:
+        return data  # written by another version: show it as it was stored
+
+
+def _indent(text: str) -> str:
+    return "".join("  " + line for line in text.splitlines(keepends=True)).rstrip("\n")
 
 
 secrets_app = typer.Typer(
@@ -145,7 +263,7 @@ def dlq_list(
     store, run = _store_and_run(run_id)
     entries = store.dlq_entries(run, status=status, limit=limit)
     if as_json:
-        out.print_json(json.dumps([e.__dict__ for e in entries]))
+        out.print_json(json.dumps([e.to_dict() for e in entries]))
         return
     grid = Table(header_style="bold")
     for col in ("id", "run", "kind", "table", "where", "reason", "status"):
@@ -165,7 +283,7 @@ def dlq_show(entry_id: Annotated[int, typer.Argument(help="The entry id.")]) -> 
     entries = store.dlq_entries(ids=[entry_id])
     if not entries:
         raise UserError(f"no dead-letter entry {entry_id}; list them with 'aoetl dlq list'")
-    out.print_json(json.dumps(entries[0].__dict__))
+    out.print_json(json.dumps(entries[0].to_dict()))
 
 
 @dlq_app.command("replay")
@@ -198,7 +316,8 @@ def dlq_replay(
     if as_json:
         out.print_json(json.dumps(result.to_dict()))
     else:
-        out.print(f"replayed {len(result.replayed)} entr(y/ies); {len(result.still_bad)} still bad")
+        replayed = plural(len(result.replayed), "entry", "entries")
+        out.print(f"replayed {replayed}; {len(result.still_bad):,} still bad", highlight=False)
         for i, reason in result.still_bad.items():
             out.print(f"  {i}: {reason}", markup=False, highlight=False)
     raise typer.Exit(1 if result.still_bad else 0)

@@ -10,6 +10,7 @@ import dataclasses
 import importlib.util
 import itertools
 import os
+import re
 import shutil
 import time
 from collections.abc import Iterable, Iterator
@@ -152,13 +153,28 @@ def describe(con: duckdb.DuckDBPyConnection, sql: str) -> list[tuple[str, str]]:
 
 @dataclass
 class BadRow:
-    """A row that could not be loaded, kept with where it came from and why."""
+    """A row that could not be loaded, kept with where it came from and why.
+
+    ``raw`` is the record as it was read: bytes from a file (exactly as stored there, so a
+    replay with another encoding or dialect can read it again), text from a database.
+    """
 
     table: str
     file: str | None
     line: int | None
     reason: str
-    raw: str | None
+    raw: str | bytes | None
+
+    def redacted_raw(self) -> str | bytes | None:
+        """``raw`` with any secret value masked; bytes stay bytes, unchanged when nothing is."""
+        from ..secrets import redact
+
+        if isinstance(self.raw, bytes):
+            # surrogateescape decodes any bytes and encodes them back exactly.
+            text = self.raw.decode("utf-8", "surrogateescape")
+            masked = redact(text)
+            return self.raw if masked == text else masked.encode("utf-8", "surrogateescape")
+        return redact(self.raw) if self.raw else self.raw
 
 
 @dataclass
@@ -175,14 +191,18 @@ class RejectSink:
     con: duckdb.DuckDBPyConnection | None = None
 
     def fetch(self) -> list[BadRow]:
-        """The rejected rows, one per (file, line), with all their errors joined."""
+        """The rejected rows, one per (file, line), with all their errors joined.
+
+        Each keeps the record's bytes as they are in the file (see :mod:`._raw`).
+        """
         if self.con is None:
             return []
         try:
             rows = self.con.execute(
                 f"""
                 SELECT s.file_path, e.line, string_agg(e.error_message, '; ' ORDER BY e.column_idx),
-                       any_value(e.csv_line)
+                       arg_min(e.csv_line, e.line_byte_position), min(e.line_byte_position),
+                       any_value(s.user_arguments)
                 FROM (
                     -- one message per kind of error on a line ("missing columns" repeats)
                     SELECT * FROM {self.errors_table}
@@ -198,7 +218,26 @@ class RejectSink:
             ).fetchall()
         except duckdb.CatalogException:
             return []  # the read never ran, so nothing was rejected
-        return [BadRow(self.table, r[0], r[1], r[2], r[3]) for r in rows]
+        from ._raw import record_bytes
+
+        by_file: dict[str, list[tuple[Any, ...]]] = {}
+        for row in rows:
+            by_file.setdefault(row[0], []).append(row)
+        bad = []
+        for path, found in by_file.items():
+            encoding = _ENCODING.search(found[0][5] or "")
+            raws = record_bytes(
+                path, encoding.group(1) if encoding else "utf-8", [(r[4], r[3]) for r in found]
+            )
+            for r, raw in zip(found, raws, strict=True):
+                text = r[3].lstrip("\r\n") if r[3] is not None else None
+                # DuckDB's text, when the file cannot be read back (a remote file).
+                kept = raw if raw is not None else (text.encode() if text is not None else None)
+                bad.append(BadRow(self.table, path, r[1], r[2], kept))
+        return bad
+
+
+_ENCODING = re.compile(r"\bencoding='([^']*)'")
 
 
 @dataclass

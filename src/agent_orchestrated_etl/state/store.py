@@ -7,6 +7,8 @@ store, when it comes, can take the same statements through psycopg.
 
 from __future__ import annotations
 
+import base64
+import dataclasses
 import json
 import os
 import socket
@@ -46,7 +48,7 @@ CREATE TABLE IF NOT EXISTS dlq (
     source_file TEXT,
     line INTEGER,
     reason TEXT NOT NULL,
-    payload TEXT,                -- the raw row, or the task to retry
+    payload BLOB,                -- the row's bytes as read (text in older DBs), or the task
     context TEXT,                -- JSON: what replay needs to read the payload again
     status TEXT NOT NULL DEFAULT 'open',   -- open | replayed
     attempts INTEGER NOT NULL DEFAULT 0,
@@ -69,13 +71,20 @@ _DLQ_COLUMNS = (
 
 @dataclass(frozen=True)
 class DlqEntry:
-    """One quarantined row or failed task, with where it came from and why."""
+    """One quarantined row or failed task, with where it came from and why.
+
+    ``payload`` is a row's bytes exactly as read from its file, so a replay with a corrected
+    encoding or dialect reads it again. It is text for rows from a database, for a failed
+    task's JSON, and for rows that older versions stored as decoded text. SQLite keeps bytes
+    as a BLOB even in the column older versions declared TEXT, so old databases open as
+    they are.
+    """
 
     table: str
     file: str | None
     line: int | None
     reason: str
-    payload: str | None
+    payload: str | bytes | None
     kind: str = "row"
     context: str | None = None
     id: int | None = None
@@ -83,6 +92,20 @@ class DlqEntry:
     status: str = "open"
     attempts: int = 0
     replay_run_id: str | None = None
+
+    def payload_text(self) -> str | None:
+        """The payload for display: bytes that are not UTF-8 shown as escapes (``\\xe9``)."""
+        if isinstance(self.payload, bytes):
+            return self.payload.decode("utf-8", errors="backslashreplace")
+        return self.payload
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: the payload as display text, and its exact bytes as base64."""
+        data = dataclasses.asdict(self)
+        data["payload"] = self.payload_text()
+        if isinstance(self.payload, bytes):
+            data["payload_base64"] = base64.b64encode(self.payload).decode("ascii")
+        return data
 
 
 @dataclass(frozen=True)
