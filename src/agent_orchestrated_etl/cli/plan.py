@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -74,12 +75,17 @@ def plan(
         reader=reader,
     )
     proposal = propose(spec)
-    text = yaml.safe_dump(proposal.document, sort_keys=False, allow_unicode=True)
+    pipeline = proposal.document
     if output is not None:
+        # A pipeline file reads its paths relative to its own folder, as 'aoetl run' loads it.
+        pipeline = _relative_to(pipeline, output.parent)
+    text = yaml.safe_dump(pipeline, sort_keys=False, allow_unicode=True)
+    if output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(text, encoding="utf-8")
     if as_json:
         document = {
-            "pipeline": proposal.document,
+            "pipeline": pipeline,
             "proposals": proposal.reasons,
             "discovered": proposal.discovered,
             "written_to": str(output) if output is not None else None,
@@ -93,6 +99,43 @@ def plan(
         sys.stdout.write(text)
         return
     err.print(f"wrote {output}; run it with: aoetl run {output}", markup=False, highlight=False)
+
+
+def _relative_to(document: dict[str, Any], folder: Path) -> dict[str, Any]:
+    """``document`` with its local source and target paths made relative to ``folder``."""
+    document = dict(document)
+    for part in ("source", "target"):
+        value = document.get(part)
+        if isinstance(value, str):
+            document[part] = _rebase(value, folder)
+        elif isinstance(value, dict) and isinstance(value.get("uri"), str):
+            document[part] = {**value, "uri": _rebase(value["uri"], folder)}
+    return document
+
+
+def _rebase(uri: str, folder: Path) -> str:
+    """A relative local path (given from the working directory) as seen from ``folder``."""
+    from ..spec import parse_uri
+    from ..spec.uri import LOCAL_SCHEMES
+
+    parsed = parse_uri(uri)
+    path = parsed.path
+    if (
+        parsed.scheme.split("+")[0] not in LOCAL_SCHEMES
+        or not path
+        or "${" in uri  # a reference: where it points is known only when it is resolved
+        or path.startswith("~")
+        or os.path.isabs(path)
+    ):
+        return uri
+    absolute = os.path.normpath(os.path.join(os.getcwd(), path))
+    if parsed.scheme == "file" and parsed.raw != path:
+        return "file://" + absolute  # file:// has no relative form
+    try:
+        rebased = os.path.relpath(absolute, os.path.abspath(folder))
+    except ValueError:  # another drive: only an absolute path reaches it
+        rebased = absolute
+    return parsed.raw[: len(parsed.raw) - len(path)] + rebased
 
 
 def _discovery_table(found: list[dict[str, Any]]) -> Table:
