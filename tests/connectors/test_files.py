@@ -10,7 +10,7 @@ import pytest
 import zstandard
 
 from agent_orchestrated_etl import DataOrchestrator
-from agent_orchestrated_etl.connectors._sniff import detect_encoding, table_name
+from agent_orchestrated_etl.connectors._sniff import detect_encoding
 from agent_orchestrated_etl.connectors.files import FileSource
 from agent_orchestrated_etl.errors import SourceNotFoundError, UnknownConnectorError
 from agent_orchestrated_etl.spec import SourceSpec
@@ -58,7 +58,7 @@ def test_ragged_rows_are_quarantined_with_file_line_and_reason(
         ("ragged_rows.csv", 4),
     ]
     assert "Expected Number of Columns" in entries[0].reason
-    assert entries[0].payload == "2,too,many,fields"
+    assert entries[0].payload == b"2,too,many,fields"
 
 
 def orch_entries(orch: DataOrchestrator, run_id: str) -> list:  # type: ignore[type-arg]
@@ -70,14 +70,16 @@ def orch_entries(orch: DataOrchestrator, run_id: str) -> list:  # type: ignore[t
 def test_values_that_do_not_parse_as_the_column_type_are_quarantined(
     orch: DataOrchestrator, work: Path
 ) -> None:
-    lines = ["id,amount"] + [f"{i},{i}.25" for i in range(200)] + ["999,N/A"]
+    lines = ["id,amount"] + [f"{i},{i}.25" for i in range(200)] + ["999,twelve", "1000,N/A"]
     (work / "amounts.csv").write_text("\n".join(lines) + "\n")
     result = load(orch, work / "amounts.csv")
     assert query(work / "w.duckdb", "SELECT typeof(amount) FROM amounts LIMIT 1") == [("DOUBLE",)]
     assert result.tables["amounts"].rows_rejected == 1  # type: ignore[attr-defined]
     (entry,) = orch_entries(orch, result.run_id)  # type: ignore[attr-defined]
     assert entry.line == 202
-    assert "N/A" in entry.reason
+    assert "twelve" in entry.reason
+    # A null token is NULL, not a bad value.
+    assert query(work / "w.duckdb", "SELECT amount FROM amounts WHERE id = 1000") == [(None,)]
 
 
 def test_undecodable_bytes_are_quarantined(orch: DataOrchestrator, work: Path) -> None:
@@ -180,16 +182,3 @@ def test_column_override_from_spec(orch: DataOrchestrator, work: Path) -> None:
     assert query(work / "w.duckdb", "SELECT typeof(amount) FROM orders LIMIT 1") == [
         ("DECIMAL(10,2)",)
     ]
-
-
-@pytest.mark.parametrize(
-    ("stem", "name"),
-    [
-        ("orders_2024-01", "orders"),
-        ("part-0001", "sales"),  # Spark-style part files take their folder's name
-        ("2024 Sales", "t_2024_sales"),
-        ("Daily Report (v2)", "daily_report_v2"),
-    ],
-)
-def test_table_names(stem: str, name: str) -> None:
-    assert table_name(stem, strip_sequence=True, folder="sales") == name

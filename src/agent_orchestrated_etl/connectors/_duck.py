@@ -269,6 +269,8 @@ class Relation:
     # progress where the engine cannot tell its own; None when nothing counts them.
     rows_read: list[int] | None = None
 
+    # Repaired copies read in place of the user's files: rejects name the original file.
+    file_names: dict[str, str] = field(default_factory=dict)
     def wrap(self, sql: str) -> Relation:
         """The same bindings, rejects and prelude under new SQL (a step over this one)."""
         return dataclasses.replace(self, sql=sql)
@@ -294,7 +296,10 @@ class Relation:
 
     def bad_rows(self) -> list[BadRow]:
         """Every row rejected on the way, from the engine's rejects and from Python checks."""
-        return [*self.extra_bad_rows, *(row for s in self.rejects for row in s.fetch())]
+        rejected = [row for s in self.rejects for row in s.fetch()]
+        for row in rejected:
+            row.file = self.file_names.get(row.file or "", row.file)
+        return [*self.extra_bad_rows, *rejected]
 
     def to_reader(self, batch_rows: int = 122_880) -> pa.RecordBatchReader:
         """Run the SQL in a private in-memory connection and stream the result as Arrow."""

@@ -8,31 +8,41 @@ Every decision is returned as a sentence for the plan.
 
 from __future__ import annotations
 
-import gzip
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
 from ..errors import UnknownConnectorError, UserError
 from ..spec import CsvOptions
-from ._csv_types import dominant_types
+from ._csv_types import DEFAULT_NULL_VALUES, dominant_types
 from ._duck import quote_literal
+from ._lines import head_bytes
 
 FORMATS = ("csv", "json", "ndjson", "parquet")
+DUCKDB_MAX_LINE = 2_000_000  # read_csv's default max_line_size
 COMPRESSIONS = {".gz": "gzip", ".gzip": "gzip", ".zst": "zstd", ".zstd": "zstd"}
 _SUFFIX_FORMATS = {
     ".csv": "csv",
     ".tsv": "csv",
     ".psv": "csv",
-    ".txt": "csv",
     ".json": "json",
+    ".geojson": "json",
     ".jsonl": "ndjson",
     ".ndjson": "ndjson",
     ".parquet": "parquet",
     ".pq": "parquet",
 }
+
+
+# Files that are not data: skipped in a folder (with a note) unless --format names a format.
+NOT_DATA = (
+    ".txt", ".md", ".rst", ".log", ".pdf", ".html", ".htm", ".xml", ".yaml", ".yml", ".toml",
+    ".ini", ".cfg", ".py", ".r", ".sh", ".sql", ".png", ".jpg", ".jpeg", ".gif", ".svg", ".bmp",
+    ".tif", ".tiff", ".webp", ".doc", ".docx", ".xls", ".xlsx", ".xlsm", ".ods", ".odt",
+    ".ppt", ".pptx", ".zip", ".tar", ".7z", ".rar", ".db", ".sqlite", ".duckdb",
+)  # fmt: skip
 
 
 def split_suffixes(path: Path) -> tuple[str, str | None]:
@@ -44,21 +54,6 @@ def split_suffixes(path: Path) -> tuple[str, str | None]:
     return (suffixes[-1] if suffixes else ""), compression
 
 
-def head_bytes(path: Path, size: int = 1 << 16) -> bytes:
-    """The first ``size`` bytes of a file, decompressed."""
-    _, compression = split_suffixes(path)
-    if compression == "gzip":
-        with gzip.open(path, "rb") as fh:
-            return fh.read(size)
-    if compression == "zstd":
-        import zstandard
-
-        with path.open("rb") as raw, zstandard.ZstdDecompressor().stream_reader(raw) as fh:
-            return bytes(fh.read(size))
-    with path.open("rb") as fh:
-        return fh.read(size)
-
-
 def detect_format(path: Path, declared: str = "auto") -> str | None:
     """The file format from the spec, the suffix, or the first bytes; None if unknown."""
     if declared != "auto":
@@ -66,6 +61,8 @@ def detect_format(path: Path, declared: str = "auto") -> str | None:
     suffix, _ = split_suffixes(path)
     if suffix in _SUFFIX_FORMATS:
         return _SUFFIX_FORMATS[suffix]
+    if suffix in NOT_DATA:
+        return None
     head = head_bytes(path, 4096)
     if head.startswith(b"PAR1"):
         return "parquet"
@@ -130,42 +127,32 @@ def sniff_csv(
     path: Path,
     opts: CsvOptions,
     overrides: dict[str, str] | None,
+    max_line_size: int = DUCKDB_MAX_LINE,
 ) -> CsvDialect:
-    """Sniff one CSV file: dialect from DuckDB, encoding and dominant types from us."""
+    """Sniff one CSV file: dialect from DuckDB, encoding, preamble and dominant types from us."""
     dialect = CsvDialect()
     encoding: str | None = opts.encoding
+    head = head_bytes(path)
     if encoding is None:
-        encoding, why = detect_encoding(head_bytes(path))
+        encoding, why = detect_encoding(head)
         dialect.decisions.append(f"encoding {encoding}: {why}")
-    user: dict[str, str] = {"encoding": quote_literal(encoding)}
-    if opts.delimiter is not None:
-        user["delim"] = quote_literal(opts.delimiter)
-    if opts.quote is not None:
-        user["quote"] = quote_literal(opts.quote)
-    if opts.header is not None:
-        user["header"] = "true" if opts.header else "false"
-    if opts.null_values is not None:
-        user["nullstr"] = "[" + ", ".join(quote_literal(v) for v in opts.null_values) + "]"
-    args = ", ".join(f"{k}={v}" for k, v in user.items())
-    try:
-        row = con.execute(
-            f"SELECT Delimiter, Quote, Escape, HasHeader, Columns, DateFormat, TimestampFormat,"
-            f" SkipRows FROM sniff_csv({quote_literal(str(path))}, sample_size={opts.sample_rows},"
-            f" ignore_errors=true"
-            f"{', ' + args if args else ''})"
-        ).fetchone()
-    except duckdb.Error as exc:
-        raise UserError(f"cannot read {path} as CSV: {_first_line(exc)}") from exc
-    assert row is not None
+    user = _user_options(opts, encoding, max_line_size)
+    row, preamble = _sniff(con, path, opts.sample_rows, user, head)
     delim, quote, escape, header, columns, date_fmt, ts_fmt, skip = row
     options = dict(user)
     options["delim"] = quote_literal(delim)
+    if quote == "(empty)" and "quote" not in user and b'"' not in head:
+        # No quote in the sample says nothing about the rest of the file: a quoted field
+        # further on (a delimiter or a line break inside it) must still read as one field.
+        quote = escape = '"'
     options["quote"] = quote_literal("" if quote == "(empty)" else quote)
     options["escape"] = quote_literal("" if escape == "(empty)" else escape)
     options["header"] = "true" if header else "false"
     if skip:
         options["skip"] = str(int(skip))
-    if date_fmt:
+    if preamble:
+        dialect.decisions.append(_preamble(head, preamble, delim, len(columns)))
+    if date_fmt and "dateformat" not in user:
         options["dateformat"] = quote_literal(date_fmt)
     if ts_fmt:
         options["timestampformat"] = quote_literal(ts_fmt)
@@ -173,7 +160,10 @@ def sniff_csv(
         f"dialect delimiter={delim!r} quote={quote!r} header={bool(header)} (DuckDB sniffer)"
     )
     cols = [(c["name"], c["type"]) for c in columns]
-    cols = dominant_types(con, path, options, cols, opts.sample_rows, dialect.decisions)
+    nulls = tuple(opts.null_values) if opts.null_values is not None else DEFAULT_NULL_VALUES
+    cols = dominant_types(
+        con, path, options, cols, opts.sample_rows, dialect.decisions, null_tokens=nulls
+    )
     for name, new_type in (overrides or {}).items():
         if name not in {c for c, _ in cols}:
             raise UserError(f"{path}: 'columns' names {name!r}, which is not a column of the file")
@@ -184,22 +174,91 @@ def sniff_csv(
     return dialect
 
 
+def _user_options(opts: CsvOptions, encoding: str, max_line_size: int) -> dict[str, str]:
+    """read_csv options the spec sets (and the null tokens), as SQL literals."""
+    user: dict[str, str] = {"encoding": quote_literal(encoding)}
+    if opts.delimiter is not None:
+        user["delim"] = quote_literal(opts.delimiter)
+    if opts.quote is not None:
+        user["quote"] = quote_literal(opts.quote)
+    if opts.header is not None:
+        user["header"] = "true" if opts.header else "false"
+    skip = opts.header_row - 1 if opts.header_row is not None else opts.skip_rows
+    if skip is not None:
+        user["skip"] = str(skip)
+    nulls = opts.null_values if opts.null_values is not None else DEFAULT_NULL_VALUES
+    user["nullstr"] = "[" + ", ".join(quote_literal(v) for v in nulls) + "]"
+    if opts.decimal_separator is not None:
+        user["decimal_separator"] = quote_literal(opts.decimal_separator)
+    if opts.date_format is not None:
+        user["dateformat"] = quote_literal(opts.date_format)
+    if max_line_size != DUCKDB_MAX_LINE:
+        user["max_line_size"] = str(max_line_size)
+    return user
+
+
+def _sniff(
+    con: duckdb.DuckDBPyConnection, path: Path, sample: int, user: dict[str, str], head: bytes
+) -> tuple[tuple[Any, ...], int | None]:
+    """DuckDB's sniffer result, and the lines skipped as a preamble if we found one.
+
+    The sniffer runs ignoring rows it cannot read, so a few ragged rows do not decide the
+    dialect. That also lets a short preamble line pass for the header (rejecting every real
+    row), so the head of the file is checked for lines before the header, and if there are
+    some, the sniffer runs again skipping them.
+    """
+    args = "".join(f", {k}={v}" for k, v in user.items())
+    query = (
+        "SELECT Delimiter, Quote, Escape, HasHeader, Columns, DateFormat, TimestampFormat, "
+        f"SkipRows FROM sniff_csv({quote_literal(str(path))}, sample_size={sample}, "
+        "ignore_errors=true{}" + args + ")"
+    )
+    try:
+        row = con.execute(query.format("")).fetchone()
+        assert row is not None
+        skip = None if "skip" in user else preamble_lines(head, row[0])
+        if skip:
+            row = con.execute(query.format(f", skip={skip}")).fetchone()
+            assert row is not None
+    except duckdb.Error as exc:
+        raise UserError(f"cannot read {path} as CSV: {_first_line(exc)}") from None
+    return tuple(row), skip
+
+
+def preamble_lines(head: bytes, delim: str) -> int:
+    """How many lines before the header have fewer fields than the lines after them.
+
+    Counts delimiters per line in the file's first bytes (quotes ignored, so the test is
+    conservative: the lines from the header on must nearly all agree).
+    """
+    if not delim or len(delim) != 1:
+        return 0
+    sep = delim.encode()
+    lines = [line for line in head.split(b"\n")[:-1][:200] if line.strip()]
+    if len(lines) < 3:
+        return 0
+    counts = [line.count(sep) for line in lines]
+    mode = max(set(counts[1:]), key=counts[1:].count)
+    if mode == 0 or counts[0] >= mode:
+        return 0
+    start = next(i for i, c in enumerate(counts) if c == mode)
+    rest = counts[start:]
+    if rest.count(mode) < 0.9 * len(rest) or start > 20:
+        return 0
+    return start
+
+
+def _preamble(head: bytes, skip: int, delim: str, width: int) -> str:
+    """The plan's sentence for lines skipped before the header, with the evidence."""
+    first = head.split(b"\n", 1)[0].decode("utf-8", "replace").strip()
+    shown = first if len(first) <= 60 else first[:57] + "..."
+    fields = first.count(delim) + 1 if delim else 1
+    return (
+        f"skipped {skip} line{'s' if skip != 1 else ''} before the header: line 1 ({shown!r}) "
+        f"has {fields} field{'s' if fields != 1 else ''} where the header has {width}; set "
+        f"csv.skip_rows or csv.header_row to change this"
+    )
+
+
 def _first_line(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-
-
-_GROUP_SUFFIX = re.compile(r"([-_. ]?(part|chunk|page)?[-_ ]?\d[\d\-_T:]*)+$", re.IGNORECASE)
-
-
-def table_name(stem: str, *, strip_sequence: bool, folder: str = "") -> str:
-    """A safe table name from a file stem.
-
-    With ``strip_sequence``, 'orders_2024-01' becomes 'orders', and a stem that is nothing but
-    a sequence ('part-0001', as Spark writes) takes the name of its ``folder``.
-    """
-    base = stem
-    if strip_sequence:
-        stripped = _GROUP_SUFFIX.sub("", stem)
-        base = stripped or folder or stem
-    name = re.sub(r"[^0-9a-zA-Z_]+", "_", base).strip("_").lower() or "data"
-    return f"t_{name}" if name[0].isdigit() else name

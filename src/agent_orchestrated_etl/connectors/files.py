@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import glob
 import os
+import shutil
+import tempfile
 from collections import defaultdict
 from pathlib import Path
 
 import duckdb
 
-from ..errors import SourceNotFoundError, UserError
+from ..errors import AoetlError, SourceNotFoundError, UserError
 from ..secrets import resolve
 from ..spec import SourceSpec, parse_uri
-from . import _sniff
-from ._duck import BadRow, RejectSink, Relation, connect, quote_ident, quote_literal, sql_list
+from . import _json, _lines, _names, _sniff
+from ._duck import BadRow, RejectSink, Relation, connect, quote_literal, sql_list
 from .base import Resource, RowFilter
 
 _GLOB_CHARS = set("*?[")
@@ -32,6 +34,19 @@ class FileSource:
         self.path = parse_uri(resolve(spec.uri)).path
         self.notes: list[str] = []
         self._con = connect()
+        self._scratch: Path | None = None
+
+    def close(self) -> None:
+        """Remove the repaired copies of files this source made."""
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+            self._scratch = None
+
+    def scratch(self) -> Path:
+        """A private folder for repaired copies, removed by :meth:`close`."""
+        if self._scratch is None:
+            self._scratch = Path(tempfile.mkdtemp(prefix="aoetl-files-"))
+        return self._scratch
 
     # -- discovery -------------------------------------------------------------------------
     def files(self) -> list[Path]:
@@ -58,10 +73,10 @@ class FileSource:
         """Group the files into resources and pin how each is read."""
         files = self.files()
         single = len(files) == 1 and not (_GLOB_CHARS & set(self.path))
-        groups: dict[tuple[str, str], list[Path]] = defaultdict(list)
+        typed: list[tuple[Path, str]] = []
         empty = 0
         for path in files:
-            if path.stat().st_size == 0 or not _sniff.head_bytes(path, 4096).strip():
+            if path.stat().st_size == 0 or not _lines.head_bytes(path, 4096).strip():
                 self.notes.append(f"skipped {path}: the file is empty, so there is nothing to load")
                 empty += 1
                 continue
@@ -69,28 +84,36 @@ class FileSource:
             if fmt is None:
                 if single:
                     raise _sniff.unknown_format(path)
-                self.notes.append(f"skipped {path}: unknown format")
+                self.notes.append(
+                    f"skipped {path}: not a data file (give --format to read it as one)"
+                )
                 continue
-            name = self.spec.table or _sniff.table_name(
-                _stem(path), strip_sequence=not single, folder=path.parent.name
-            )
-            groups[(name, fmt)].append(path)
-        if self.spec.table and len({fmt for _, fmt in groups}) > 1:
+            typed.append((path, fmt))
+        if self.spec.table and len({fmt for _, fmt in typed}) > 1:
             raise UserError(
                 f"--table {self.spec.table} was given, but the files mix formats "
-                f"({', '.join(sorted(fmt for _, fmt in groups))}); load each format separately"
+                f"({', '.join(sorted({fmt for _, fmt in typed}))}); load each format separately"
             )
+        names = {} if self.spec.table else _names.assign(typed)
+        groups: dict[tuple[str, str], list[Path]] = defaultdict(list)
+        reasons: dict[str, str] = {}
+        for path, fmt in typed:
+            name = self.spec.table or names[path].table
+            groups[(name, fmt)].append(path)
+            reasons[name] = "table named by --table" if self.spec.table else names[path].reason
         resources: list[Resource] = []
         for (name, fmt), paths in sorted(groups.items()):
-            resources.extend(self._resources(name, fmt, paths))
+            for resource in self._resources(name, fmt, paths):
+                decisions = (reasons[name], *resource.decisions)
+                resources.append(_with(resource, decisions=decisions))
         if not resources and empty:
             return []  # only empty files: a successful run that loads nothing, and says so
         if not resources:
             raise SourceNotFoundError(f"source {self.spec.uri} has no files of a known format")
-        names = [r.name for r in resources]
-        if len(names) != len(set(names)):
+        taken = [r.name for r in resources]
+        if len(taken) != len(set(taken)):
             raise UserError(
-                f"two groups of files map to the same table name ({', '.join(names)}); "
+                f"two groups of files map to the same table name ({', '.join(taken)}); "
                 f"load them separately with --table"
             )
         return resources
@@ -102,18 +125,28 @@ class FileSource:
         locations = tuple(str(p) for p in paths)
         reader = "read_parquet" if fmt == "parquet" else "read_json"
         options: dict[str, str] = {"union_by_name": "true"}
+        decisions = [f"{len(paths)} {fmt} file(s) read with {reader}"]
         if fmt == "ndjson":
             options["format"] = quote_literal("newline_delimited")
+            options["ignore_errors"] = "true"  # for the schema; malformed lines are handled
+        if fmt in ("json", "ndjson"):
+            options["maximum_object_size"] = str(
+                max(self.spec.max_line_size, _json.DUCKDB_OBJECT_SIZE)
+            )
         sql = f"SELECT * FROM {reader}({sql_list(locations)}, {_args(options)})"
         try:
             columns = tuple((r[0], r[1]) for r in self._con.execute(f"DESCRIBE {sql}").fetchall())
         except duckdb.Error as exc:
             if fmt != "ndjson":
-                raise UserError(
-                    f"cannot read {paths[0]} as {fmt}: {_sniff._first_line(exc)}"
-                ) from exc
+                raise UserError(f"cannot read {paths[0]} as {fmt}: {_hint(exc)}") from None
             columns = ()
-        decisions = (f"{len(paths)} {fmt} file(s) read with {reader}",)
+        if fmt == "json":
+            path, why = _json.record_path(self._con, sql, self.spec.record_path)
+            if why is not None:
+                decisions.append(why)
+            if path is not None:
+                options["record_path"] = quote_literal(path)
+                columns = self._describe(_json.records_sql(sql, path), paths[0], path)
         estimate = None
         if fmt == "parquet":
             row = self._con.execute(
@@ -122,23 +155,45 @@ class FileSource:
             estimate = int(row[0]) if row and row[0] is not None else None
         return [
             Resource(
-                name, locations, fmt, columns, decisions, size, tuple(options.items()), estimate
+                name,
+                locations,
+                fmt,
+                columns,
+                tuple(decisions),
+                size,
+                tuple(options.items()),
+                estimate,
             )
         ]
+
+    def _describe(self, sql: str, path: Path, record_path: str) -> tuple[tuple[str, str], ...]:
+        try:
+            return tuple((r[0], r[1]) for r in self._con.execute(f"DESCRIBE {sql}").fetchall())
+        except duckdb.Error as exc:
+            raise UserError(
+                f"{path}: cannot read the records under '{record_path}' ({_hint(exc)}); "
+                f"set source.record_path to the key that holds an array of objects"
+            ) from None
 
     def _csv_resources(self, name: str, paths: list[Path]) -> list[Resource]:
         # Files in a group must share a header to share one pinned dialect.
         by_header: dict[bytes, list[Path]] = defaultdict(list)
         for path in paths:
-            by_header[_sniff.head_bytes(path, 8192).split(b"\n", 1)[0].strip()].append(path)
+            by_header[_lines.head_bytes(path, 8192).split(b"\n", 1)[0].strip()].append(path)
         if self.spec.table and len(by_header) > 1:
             return [self._csv_union(name, paths)]
         out = []
-        for i, group in enumerate(by_header.values()):
-            dialect = _sniff.sniff_csv(self._con, group[0], self.spec.csv, self.spec.columns)
+        groups = sorted(by_header.values(), key=len, reverse=True)
+        for i, group in enumerate(groups):
+            dialect = _sniff.sniff_csv(
+                self._con, group[0], self.spec.csv, self.spec.columns, self.spec.max_line_size
+            )
             decisions = list(dialect.decisions)
-            res_name = name if i == 0 else f"{name}_{i + 1}"
+            res_name = name
             if i:
+                res_name = (
+                    _names.safe(_names.stem(group[0])) if len(group) == 1 else f"{name}_{i + 1}"
+                )
                 decisions.append(f"named {res_name}: its header differs from {name}'s files")
             out.append(
                 Resource(
@@ -197,38 +252,77 @@ class FileSource:
             return Relation(f"SELECT * FROM read_csv({files}, {_args(options)})", rejects=[sink])
         if resource.format == "parquet":
             return Relation(f"SELECT * FROM read_parquet({files}, {_args(options)})")
-        return self._json_relation(resource, files, options)
+        if resource.format == "json":
+            path = options.pop("record_path", None)
+            sql = f"SELECT * FROM read_json({files}, {_args(options)})"
+            return Relation(_json.records_sql(sql, path.strip("'")) if path else sql)
+        return self._ndjson_relation(resource, options)
 
-    def _json_relation(self, resource: Resource, files: str, options: dict[str, str]) -> Relation:
-        if resource.format != "ndjson":
-            return Relation(f"SELECT * FROM read_json({files}, {_args(options)})")
-        bad = self._malformed_lines(resource)
-        if not bad:
-            return Relation(f"SELECT * FROM read_json({files}, {_args(options)})")
-        # Malformed lines come back as all-NULL rows under ignore_errors; drop exactly those.
-        options["ignore_errors"] = "true"
-        sql = f"SELECT * FROM read_json({files}, {_args(options)})"
-        names = [row[0] for row in self._con.execute(f"DESCRIBE {sql}").fetchall()]
-        all_null = " AND ".join(f"{quote_ident(n)} IS NULL" for n in names) or "false"
-        return Relation(f"{sql} WHERE NOT ({all_null})", extra_bad_rows=bad)
+    def _ndjson_relation(self, resource: Resource, options: dict[str, str]) -> Relation:
+        """NDJSON read line by line: every line loads as a row or is quarantined alone."""
+        checked = [
+            _json.check_ndjson(
+                self._con, resource.name, location, self.spec.max_line_size, self.scratch
+            )
+            for location in resource.locations
+        ]
+        bad = [row for c in checked for row in c.bad]
+        options.pop("ignore_errors", None)
+        files = sql_list(c.read_from for c in checked)
+        return Relation(f"SELECT * FROM read_json({files}, {_args(options)})", extra_bad_rows=bad)
 
-    def _malformed_lines(self, resource: Resource) -> list[BadRow]:
+    def recover(self, resource: Resource, error: AoetlError) -> Relation | None:
+        """A relation without the lines that made ``error``, or None if that cannot help.
+
+        A CSV line longer than ``max_line_size`` stops DuckDB's reader. Such lines are found,
+        quarantined with their true line numbers and bytes, and the rest is read from copies
+        in which they are blank.
+        """
+        if resource.format != "csv" or "maximum line size" not in _causes(error):
+            return None
+        limit = self.spec.max_line_size
+        copies: dict[str, str] = {}
         bad: list[BadRow] = []
         for location in resource.locations:
-            rows = self._con.execute(
-                f"""
-                SELECT line_no, line FROM (
-                    SELECT row_number() OVER () AS line_no, line
-                    FROM read_csv({quote_literal(location)}, columns={{'line': 'VARCHAR'}},
-                                  delim=E'\\x1e', quote='', escape='', header=false)
-                ) WHERE trim(line) <> '' AND NOT json_valid(line)
-                """
-            ).fetchall()
+            long = _lines.long_lines(Path(location), limit)
+            if not long:
+                continue
+            copy, raw = _lines.repaired_copy(Path(location), long, self.scratch())
+            copies[location] = str(copy)
             bad.extend(
-                BadRow(resource.name, location, int(n), "malformed JSON line", raw)
-                for n, raw in rows
+                BadRow(
+                    resource.name,
+                    location,
+                    n,
+                    f"line of {size:,} bytes is longer than max_line_size ({limit:,}); raise "
+                    f"source.max_line_size to load it",
+                    raw.get(n),
+                )
+                for n, size in sorted(long.items())
             )
-        return bad
+        if not copies:
+            return None
+        repaired = _with(resource, locations=tuple(copies.get(x, x) for x in resource.locations))
+        relation = self._relation(repaired)
+        relation.extra_bad_rows.extend(bad)
+        relation.file_names.update({copy: original for original, copy in copies.items()})
+        return relation
+
+
+def _causes(error: BaseException) -> str:
+    """The text of an error and of every error that caused it, lower-cased."""
+    texts = []
+    current: BaseException | None = error
+    while current is not None:
+        texts.append(str(current).lower())
+        current = current.__cause__ or current.__context__
+    return "\n".join(texts)
+
+
+def _with(resource: Resource, **changes: object) -> Resource:
+    import dataclasses
+
+    return dataclasses.replace(resource, **changes)  # type: ignore[arg-type]
 
 
 def _csv_rows_estimate(paths: list[Path]) -> int | None:
@@ -237,7 +331,7 @@ def _csv_rows_estimate(paths: list[Path]) -> int | None:
     for path in paths:
         if _sniff.split_suffixes(path)[1] is not None:
             return None
-        head = _sniff.head_bytes(path)
+        head = _lines.head_bytes(path)
         lines = head.count(b"\n")
         if not lines:
             return None
@@ -245,11 +339,12 @@ def _csv_rows_estimate(paths: list[Path]) -> int | None:
     return max(total - len(paths), 0)  # minus the headers
 
 
-def _stem(path: Path) -> str:
-    name = path.name
-    for suffix in reversed(path.suffixes):
-        name = name.removesuffix(suffix)
-    return name or path.stem
+def _hint(exc: BaseException) -> str:
+    """DuckDB's first line, with the option to change when the reader hit a size limit."""
+    text = str(exc)
+    if "maximum_object_size" in text:
+        return "a JSON object is larger than max_line_size; raise source.max_line_size"
+    return _sniff._first_line(exc)
 
 
 def _args(options: dict[str, str]) -> str:

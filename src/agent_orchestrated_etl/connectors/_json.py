@@ -1,0 +1,145 @@
+"""NDJSON lines checked one by one, and JSON documents whose records sit under a key.
+
+DuckDB's ``read_json`` with ``ignore_errors`` loses a valid line after a truncated one (the
+parser reads on into it), turns a line of invalid UTF-8 into a row of NULLs, and rejects a
+byte-order mark. So each NDJSON file gets one DuckDB pass over its lines first: every line
+that is not a JSON object (or ``null``) is quarantined with its number and bytes, and a file
+with any such line (or a BOM) is read from a copy where those lines are blank. A clean file
+is read as it is, with no copy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from ..errors import UserError
+from . import _lines
+from ._duck import BadRow, quote_ident, quote_literal, unique_name
+
+# Keys that usually hold a document's records, tried in this order when several keys hold
+# arrays of objects (GeoJSON's 'features' among them).
+RECORD_KEYS = ("data", "features", "records", "items", "results", "rows", "entries", "value")
+DUCKDB_OBJECT_SIZE = 16 * 1024 * 1024  # read_json's default maximum_object_size
+
+
+@dataclass
+class CheckedFile:
+    """What to read for one NDJSON file, and the lines that cannot be loaded."""
+
+    read_from: str
+    bad: list[BadRow]
+
+
+def check_ndjson(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    location: str,
+    limit: int,
+    scratch: Callable[[], Path],
+) -> CheckedFile:
+    """Find the lines of ``location`` that are not records; repair the file if there are any.
+
+    ``limit`` is the longest line allowed (bytes); ``scratch`` gives a folder for copies.
+    """
+    path = Path(location)
+    reasons: dict[int, str] = {}
+    scan_from = location
+    try:
+        reasons = _scan(con, scan_from, limit)
+    except duckdb.InvalidInputException as exc:
+        if "maximum line size" not in str(exc).lower():
+            raise UserError(f"cannot read {location} as NDJSON: {_first_line(exc)}") from None
+        reasons = {
+            n: f"line of {size:,} bytes is longer than max_line_size ({limit:,}); raise "
+            f"source.max_line_size to load it"
+            for n, size in _lines.long_lines(path, limit).items()
+        }
+        copy, _ = _lines.repaired_copy(path, reasons, scratch())
+        try:
+            reasons.update(_scan(con, str(copy), limit))
+        finally:
+            copy.unlink(missing_ok=True)
+    if not reasons and not _lines.has_bom(path):
+        return CheckedFile(location, [])
+    copy, raw = _lines.repaired_copy(path, reasons, scratch())
+    bad = [BadRow(table, location, n, reasons[n], raw.get(n)) for n in sorted(reasons)]
+    return CheckedFile(str(copy), bad)
+
+
+def _scan(con: duckdb.DuckDBPyConnection, location: str, limit: int) -> dict[int, str]:
+    """{line: reason} for every non-blank line that is not a JSON object or null."""
+    errors, scans = unique_name("jl_e"), unique_name("jl_s")
+    lines = (
+        f"read_csv({quote_literal(location)}, columns={{'line': 'VARCHAR'}}, delim=E'\\x1e', "
+        f"quote='', escape='', header=false, max_line_size={limit}, store_rejects=true, "
+        f"rejects_table={quote_literal(errors)}, rejects_scan={quote_literal(scans)})"
+    )
+    rows = con.execute(
+        f"""
+        SELECT n, CASE WHEN NOT json_valid(line) THEN 'malformed JSON line'
+                       ELSE 'a JSON ' || lower(json_type(line)) || ', not an object' END
+        FROM (SELECT row_number() OVER () AS n, line FROM {lines})
+        WHERE trim(line) <> ''
+          AND (NOT json_valid(line) OR json_type(line) NOT IN ('OBJECT', 'NULL'))
+        """
+    ).fetchall()
+    # Lines DuckDB rejected (bytes that are not UTF-8) are missing from the numbering above.
+    rejected = sorted(
+        int(r[0]) for r in con.execute(f"SELECT DISTINCT line FROM {errors}").fetchall()
+    )
+    con.execute(f"DROP TABLE IF EXISTS {errors}; DROP TABLE IF EXISTS {scans}")
+    reasons = {_true_line(int(n), rejected): str(why) for n, why in rows}
+    reasons.update({n: "bytes that are not UTF-8" for n in rejected})
+    return reasons
+
+
+def _true_line(kept_index: int, rejected: list[int]) -> int:
+    """The file line of the ``kept_index``-th line that DuckDB did not reject."""
+    line = kept_index
+    for r in rejected:
+        if r <= line:
+            line += 1
+        else:
+            break
+    return line
+
+
+def record_path(
+    con: duckdb.DuckDBPyConnection, sql: str, declared: str | None
+) -> tuple[str | None, str | None]:
+    """(the key whose array holds the records, why) for a JSON document read by ``sql``.
+
+    A document that is an array, or an object with no array of objects, has no record path.
+    """
+    columns = [(r[0], r[1]) for r in con.execute(f"DESCRIBE {sql}").fetchall()]
+    if declared:
+        return declared, f"records under '{declared}', as the spec says"
+    arrays = [name for name, typ in columns if typ.startswith("STRUCT(") and typ.endswith("[]")]
+    if not arrays or len(columns) > 8:
+        return None, None
+    known = [k for k in RECORD_KEYS if k in arrays]
+    chosen = known[0] if known else (arrays[0] if len(arrays) == 1 else None)
+    if chosen is None:
+        return None, (
+            f"the document holds several arrays of objects ({', '.join(arrays)}); set "
+            f"source.record_path to load one of them"
+        )
+    others = [a for a in arrays if a != chosen]
+    why = f"records under '{chosen}': the document is an object whose '{chosen}' holds an array"
+    if others:
+        why += f" (also arrays: {', '.join(others)}; set source.record_path to choose)"
+    return chosen, why
+
+
+def records_sql(sql: str, path: str) -> str:
+    """The records under ``path`` (dotted) of the document ``sql`` reads, one row each."""
+    column = ".".join(quote_ident(part) for part in path.split("."))
+    return f"SELECT unnest(r) FROM (SELECT unnest({column}) AS r FROM ({sql}))"
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
