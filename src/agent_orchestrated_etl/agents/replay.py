@@ -172,7 +172,8 @@ def _csv_relation(
     if fixes.delimiter is not None:
         options["delim"] = quote_literal(fixes.delimiter)
     if fixes.quote is not None:
-        options["quote"] = quote_literal(fixes.quote)
+        # A quote doubled inside a quoted field is the escape (RFC 4180), as DuckDB sniffs it.
+        options["quote"] = options["escape"] = quote_literal(fixes.quote)
     if fixes.encoding is not None:
         options["encoding"] = quote_literal(fixes.encoding)
     if fixes.null_values is not None:
