@@ -8,7 +8,8 @@ Every error aoetl raises on purpose derives from :class:`AoetlError`::
     │   ├── UnknownConnectorError   no connector for a URI scheme or file format (lists known ones)
     │   ├── SourceNotFoundError     a path, glob or table matches nothing
     │   ├── SchemaConflictError     a column changed type in a way that cannot be widened safely
-    │   └── TooManyBadRowsError     more rejected rows than --max-bad-rows allows; nothing loaded
+    │   ├── TooManyBadRowsError     more rejected rows than --max-bad-rows allows; nothing loaded
+    │   └── MostlyRejectedError     a table rejected more than max_bad_ratio of its records
     ├── FatalError                  retrying will not fix it (auth, corrupt file, bug in a step)
     │   └── NotSupportedError       a feature that exists in the spec but not yet in this version
     └── TransientError              worth retrying: timeouts, HTTP 429/5xx, lock contention
@@ -115,10 +116,11 @@ class SchemaConflictError(UserError):
 class TooManyBadRowsError(UserError):
     """More rows were rejected than the run allows; the run loaded nothing."""
 
-    def __init__(self, bad_rows: int, limit: int) -> None:
+    def __init__(self, bad_rows: int, limit: int, *, run_id: str | None = None) -> None:
         super().__init__(
             f"{bad_rows} bad rows exceed the limit of {limit}; nothing was loaded. "
-            f"See them with 'aoetl runs --show RUN_ID', fix the input, or raise --max-bad-rows"
+            f"See them with 'aoetl runs --show {run_id or 'RUN_ID'}', fix the input, or raise "
+            f"--max-bad-rows"
         )
         self.bad_rows = bad_rows
         self.limit = limit
@@ -144,3 +146,23 @@ class TransientError(AoetlError):
     def __init__(self, message: str, *, retry_after: float | None = None, **kw: str) -> None:
         super().__init__(message, **kw)
         self.retry_after = retry_after
+class MostlyRejectedError(UserError):
+    """A table rejected more than ``max_bad_ratio`` of its records; the run loaded nothing.
+
+    So many rejects usually mean the reader's assumptions are wrong, which the message shows.
+    """
+
+    def __init__(
+        self, table: str, bad_rows: int, records: int, limit: float, assumed: str, run_id: str
+    ) -> None:
+        super().__init__(
+            f"table '{table}': {bad_rows:,} of {records:,} records ({bad_rows / records:.1%}) "
+            f"were rejected, so nothing was loaded; the reader assumed {assumed}. See why with "
+            f"'aoetl runs --show {run_id}', fix the source options, or raise max_bad_ratio "
+            f"(--max-bad-ratio, now {limit:g})"
+        )
+        self.table = table
+        self.bad_rows = bad_rows
+        self.records = records
+
+

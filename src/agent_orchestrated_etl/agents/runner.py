@@ -42,7 +42,13 @@ from ..engine import (
     TableResult,
     Task,
 )
-from ..errors import AoetlError, NotSupportedError, TooManyBadRowsError, UserError
+from ..errors import (
+    AoetlError,
+    MostlyRejectedError,
+    NotSupportedError,
+    TooManyBadRowsError,
+    UserError,
+)
 from ..secrets import redact, redact_obj
 from ..spec import PipelineSpec, validate_spec
 from ..state import DlqEntry, StateStore
@@ -155,8 +161,9 @@ class _Run:
         destination.begin(self.run_id, spec.name)
         try:
             validate = getattr(destination, "validate_table", None)
-            for resource in self.planned.resources if validate is not None else ():
-                validate(resource.name)  # every name at once, before any table is written
+            if validate is not None:
+                for resource in self.planned.resources:
+                    validate(resource.name)  # every name at once, before any table is written
             if destination.committed():
                 self.result.notes.append(f"run {self.run_id} was already committed; nothing to do")
                 return
@@ -248,18 +255,33 @@ class _Run:
                 ),
             )
 
-        with _ProgressPoller(
-            self.destination, self.bus, self.run_id, task.id, resource.row_estimate, relation
-        ):
-            loaded = self.destination.write(
-                resource.name,
-                relation,
-                mode=self.spec.mode,
-                key=self.spec.key,
-                fingerprint=fingerprint,
-                record_bad=record_bad,
-                on_cancel=token.on_cancel,
-                cursor_column=inc.cursor if inc is not None else None,
+        def write(relation: Relation) -> LoadResult:
+            with _ProgressPoller(
+                self.destination, self.bus, self.run_id, task.id, resource.row_estimate, relation
+            ):
+                return self.destination.write(
+                    resource.name,
+                    relation,
+                    mode=self.spec.mode,
+                    key=self.spec.key,
+                    fingerprint=fingerprint,
+                    record_bad=record_bad,
+                    on_cancel=token.on_cancel,
+                    cursor_column=inc.cursor if inc is not None else None,
+                )
+
+        try:
+            loaded = write(relation)
+        except AoetlError as exc:
+            # A source may repair what stopped the engine (a line over max_line_size), with
+            # the lines it had to leave out quarantined; it is tried once.
+            recover = getattr(self.planned.source, "recover", None)
+            repaired = recover(resource, exc) if recover is not None else None
+            if repaired is None:
+                raise
+            log.debug("retrying %s after the source repaired its input: %s", resource.name, exc)
+            loaded = write(
+                apply_steps(repaired, self.spec.transforms, base_dir=self.options.base_dir)
             )
         token.check()
         log.debug(
@@ -281,7 +303,22 @@ class _Run:
         rejected = sum(c.bad_rows for c in self.checkpoints.values())
         if self.spec.max_bad_rows is not None and rejected > self.spec.max_bad_rows:
             self.destination.discard()  # this run is over: nothing of it may load later
-            raise TooManyBadRowsError(rejected, self.spec.max_bad_rows)
+            raise TooManyBadRowsError(rejected, self.spec.max_bad_rows, run_id=self.run_id)
+        for resource in self.planned.resources:
+            check = self.checkpoints.get(resource.name)
+            if check is None or not check.bad_rows:
+                continue
+            share = check.bad_rows / (check.rows + check.bad_rows)
+            if share > self.spec.max_bad_ratio:
+                self.destination.discard()
+                raise MostlyRejectedError(
+                    resource.name,
+                    check.bad_rows,
+                    check.rows + check.bad_rows,
+                    self.spec.max_bad_ratio,
+                    _assumed(resource),
+                    self.run_id,
+                )
         staged = [
             StagedTable(r.name, self.spec.mode, self.spec.key) for r in self.planned.resources
         ]
@@ -296,14 +333,16 @@ class _Run:
             if loaded is None:
                 continue
             bad = check.bad_rows if check is not None else len(loaded.bad_rows)
+            staged = check.rows if check is not None else loaded.rows_loaded
             self.result.tables[name] = TableResult(
-                (check.rows if check is not None else loaded.rows_loaded) if committed else 0,
+                staged if committed else 0,
                 bad,
                 f"{self.destination.display}#{name}",
                 loaded.fused,
                 loaded.columns_added,
                 loaded.columns_widened,
                 self.durations.get(name, 0.0),
+                staged + bad,
             )
 
     def _dead_letter_task(self, task_id: str, error: BaseException | None) -> None:
@@ -313,6 +352,24 @@ class _Run:
             self.run_id,
             [DlqEntry(table, None, None, redact(str(error)), payload, kind="task")],
         )
+
+
+def _assumed(resource: Resource) -> str:
+    """What the reader assumed about a resource, for an error that suggests it was wrong."""
+    options = dict(resource.read_options)
+    parts = [f"{resource.format}"]
+    if "delim" in options:
+        parts.append(f"delimiter {options['delim']}")
+    if "header" in options:
+        parts.append("a header line" if options["header"] == "true" else "no header line")
+    if "skip" in options:
+        skip = options["skip"]
+        parts.append(f"{skip} line{'' if skip == '1' else 's'} skipped first")
+    if resource.columns:
+        names = [n for n, _ in resource.columns]
+        shown = ", ".join(names[:6]) + (f" … ({len(names)} in all)" if len(names) > 6 else "")
+        parts.append(f"columns {shown}")
+    return ", ".join(parts)
 
 
 def _scrub(event: Event) -> Event:

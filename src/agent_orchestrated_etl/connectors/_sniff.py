@@ -113,6 +113,10 @@ def detect_encoding(sample: bytes) -> tuple[str, str]:
     return "utf-8", f"{bad} sampled lines have bytes that are not UTF-8; those rows are quarantined"
 
 
+class LineTooLongError(UserError):
+    """A line in the sniffed sample is longer than max_line_size (the file needs a repair)."""
+
+
 @dataclass
 class CsvDialect:
     """How to read one group of CSV files, pinned so every file is read the same way."""
@@ -221,6 +225,8 @@ def _sniff(
             row = con.execute(query.format(f", skip={skip}")).fetchone()
             assert row is not None
     except duckdb.Error as exc:
+        if "maximum line size" in str(exc).lower():
+            raise LineTooLongError(f"{path} has a line longer than max_line_size") from None
         raise UserError(f"cannot read {path} as CSV: {_first_line(exc)}") from None
     return tuple(row), skip
 

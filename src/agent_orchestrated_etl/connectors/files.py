@@ -185,9 +185,7 @@ class FileSource:
         out = []
         groups = sorted(by_header.values(), key=len, reverse=True)
         for i, group in enumerate(groups):
-            dialect = _sniff.sniff_csv(
-                self._con, group[0], self.spec.csv, self.spec.columns, self.spec.max_line_size
-            )
+            dialect = self._sniff(group[0])
             decisions = list(dialect.decisions)
             res_name = name
             if i:
@@ -208,6 +206,20 @@ class FileSource:
                 )
             )
         return out
+
+    def _sniff(self, path: Path) -> _sniff.CsvDialect:
+        """The file's dialect; a line too long to sniff is left out of the sniff (and later
+        quarantined by :meth:`recover`)."""
+        args = (self.spec.csv, self.spec.columns, self.spec.max_line_size)
+        try:
+            return _sniff.sniff_csv(self._con, path, *args)
+        except _sniff.LineTooLongError:
+            long = _lines.long_lines(path, self.spec.max_line_size)
+            copy, _ = _lines.repaired_copy(path, long, self.scratch())
+            try:
+                return _sniff.sniff_csv(self._con, copy, *args)
+            finally:
+                copy.unlink(missing_ok=True)
 
     def _csv_union(self, name: str, paths: list[Path]) -> Resource:
         options = {"union_by_name": "true"}

@@ -17,6 +17,9 @@ class TableResult:
     columns_added: tuple[str, ...] = ()
     columns_widened: tuple[str, ...] = ()
     duration_s: float = 0.0
+    # Records the source gave: staged (loaded at commit) plus quarantined. Without transforms
+    # that filter, every input record is one of the two.
+    rows_read: int = 0
 
     @property
     def rows_per_s(self) -> float:
@@ -26,6 +29,7 @@ class TableResult:
         return {
             "rows_loaded": self.rows_loaded,
             "rows_rejected": self.rows_rejected,
+            "rows_read": self.rows_read,
             "target": self.target,
             "duration_s": round(self.duration_s, 4),
             "fused": self.fused,
