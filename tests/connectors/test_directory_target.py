@@ -63,3 +63,60 @@ def test_refuses_to_overwrite_a_folder_it_did_not_write(orch: DataOrchestrator, 
     result = orch.run(orch.create_pipeline(src, "parquet:///lake", table="t"))
     assert result.status == "failed"
     assert "was not written by aoetl" in (result.error or "")
+
+
+@pytest.mark.parametrize(
+    "step",
+    [
+        "SELECT nocol FROM input",  # Binder Error
+        "SELECT nosuchfn(id) FROM input",  # Catalog Error
+        "SELECT CAST('x' AS INTEGER) AS id FROM input",  # Conversion Error
+        "SELEC id FROM input",  # Parser Error
+    ],
+)
+def test_sql_errors_exit_as_on_duckdb(orch: DataOrchestrator, work: Path, step: str) -> None:
+    src = write(work / "a.csv", "id\n1\n")
+    codes = {}
+    for target in ("duckdb:///w.duckdb", "parquet:///lake"):
+        result = orch.run(orch.create_pipeline(src, target, transforms=[{"sql": step}]))
+        assert result.status == "failed" and result.error is not None
+        assert len(result.error.splitlines()) == 1
+        codes[target] = result.exit_code
+    assert codes["parquet:///lake"] == codes["duckdb:///w.duckdb"], codes
+    assert not (work / "lake").exists()  # a run that wrote nothing made no folder
+
+
+def test_failed_write_keeps_the_current_version(orch: DataOrchestrator, work: Path) -> None:
+    src = write(work / "a.csv", "id\n1\n2\n")
+    orch.run(orch.create_pipeline(src, "parquet:///lake", table="t"))
+    link, before = os.readlink(work / "lake" / "t"), rows(work / "lake", "t")
+    for mode in ("append", "replace", "merge"):
+        failed = orch.run(
+            orch.create_pipeline(
+                src, "parquet:///lake", table="t", mode=mode, key="id",
+                transforms=[{"sql": "SELECT id / 0 AS id, nosuchfn(id) AS x FROM input"}],
+            )
+        )  # fmt: skip
+        assert failed.status == "failed"
+        assert os.readlink(work / "lake" / "t") == link
+        assert rows(work / "lake", "t") == before
+        assert [p.name for p in (work / "lake" / ".aoetl" / "t").iterdir()] == [Path(link).name]
+
+
+def test_a_failed_run_into_a_new_folder_leaves_nothing(orch: DataOrchestrator, work: Path) -> None:
+    bad = write(work / "b.csv", "id,day\n3,someday\n")
+    spec = orch.create_pipeline(
+        bad, "parquet:///new/lake", table="t", transforms=[{"sql": "SELECT nocol FROM input"}]
+    )
+    assert orch.run(spec).status == "failed"
+    assert not (work / "new").exists()
+
+
+def test_locks_are_released_for_the_next_run(orch: DataOrchestrator, work: Path) -> None:
+    src = write(work / "a.csv", "id\n1\n")
+    for mode in ("append", "append", "merge", "replace"):
+        result = orch.run(
+            orch.create_pipeline(src, "parquet:///lake", table="t", mode=mode, key="id")
+        )
+        assert result.status == "success", result.error
+    assert rows(work / "lake", "t") == [(1,)]
