@@ -29,7 +29,10 @@ class PipelinePlan:
 
 def spec_hash(spec: PipelineSpec) -> str:
     """A stable hash of everything in the spec that decides what a run loads."""
-    data = spec.model_dump(mode="json", exclude={"retries", "timeout_s", "breaker", "tasks"})
+    how = ("retries", "timeout_s", "breaker", "tasks")  # how to run, not what to load
+    data = spec.model_dump(
+        mode="json", exclude={**dict.fromkeys(how, True), "target": {"lock_timeout_s"}}
+    )
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
