@@ -33,6 +33,7 @@ def build_spec(
     max_bad_rows: int | None = None,
     transforms: list[dict[str, Any]] | None = None,
     timeout_s: float | None = None,
+    max_bad_ratio: float | None = None,
     lock_timeout_s: float | None = None,
     tables: list[str] | None = None,
     query: str | None = None,
@@ -74,6 +75,8 @@ def build_spec(
         data["key"] = key
     if max_bad_rows is not None:
         data["max_bad_rows"] = max_bad_rows
+    if max_bad_ratio is not None:
+        data["max_bad_ratio"] = max_bad_ratio
     if transforms is not None:
         data["transforms"] = transforms
     if timeout_s is not None:

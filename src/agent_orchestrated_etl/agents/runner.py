@@ -92,12 +92,12 @@ def run_pipeline(spec: PipelineSpec, options: RunOptions, bus: EventBus | None =
     store = StateStore(options.home)
     MonitorAgent(store).attach(bus)
     digest = spec_hash(spec)
-    run_id, notes = options.run_id, []
+    run_id, notes = options.run_id, list[str]()
+    resumed: str | None = "" if options.run_id else None
     if run_id is None and not options.fresh:
         previous = store.resumable_run(spec.name, digest)
         if previous is not None:
-            run_id = previous.run_id
-            notes.append(f"resuming run {run_id} ({previous.status}) from its checkpoints")
+            run_id, resumed = previous.run_id, previous.status
     run_id = run_id or new_run_id()
     started = time.perf_counter()
     store.start_run(
@@ -109,7 +109,7 @@ def run_pipeline(spec: PipelineSpec, options: RunOptions, bus: EventBus | None =
     try:
         planned = plan_pipeline(spec)
         result.notes.extend(planned.notes)
-        _Run(planned, options, bus, store, run_id, result).execute()
+        _Run(planned, options, bus, store, run_id, result).execute(resumed)
         status = "success"
     except RunInterrupted as exc:
         result.error, result.exit_code, status = str(exc), exc.exit_code, "interrupted"
@@ -156,7 +156,8 @@ class _Run:
         self.durations: dict[str, float] = {}
         self.checkpoints: dict[str, Checkpoint] = {}
 
-    def execute(self) -> None:
+    def execute(self, resumed: str | None = None) -> None:
+        """Run the plan; ``resumed`` is the status of the earlier run this one continues."""
         spec, destination = self.spec, self.destination
         destination.begin(self.run_id, spec.name)
         try:
@@ -168,6 +169,13 @@ class _Run:
                 self.result.notes.append(f"run {self.run_id} was already committed; nothing to do")
                 return
             self.checkpoints = destination.checkpoints()
+            if resumed is not None and self.checkpoints:
+                staged = len(self.checkpoints)
+                self.result.notes.append(
+                    f"resuming run {self.run_id}{f' ({resumed})' if resumed else ''}: "
+                    f"{staged} table{'' if staged == 1 else 's'} staged before "
+                    f"{'is' if staged == 1 else 'are'} not read again"
+                )
             outcomes = Executor(self.bus, self.run_id, self._config()).run(
                 self.planned.plan, self.dispatch
             )

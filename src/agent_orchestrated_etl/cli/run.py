@@ -74,6 +74,16 @@ def run(
             help="Fail the run, loading nothing, if more than N rows are rejected.",
         ),
     ] = None,
+    max_bad_ratio: Annotated[
+        float | None,
+        typer.Option(
+            "--max-bad-ratio",
+            min=0,
+            max=1,
+            help="Fail the run, loading nothing, if a table rejects more than this share of its "
+            "records. Default 0.5; 1 turns the check off.",
+        ),
+    ] = None,
     strict: Annotated[
         bool, typer.Option("--strict", help="Fail on the first bad row (--max-bad-rows 0).")
     ] = False,
@@ -168,6 +178,7 @@ def run(
         fmt=fmt,
         name=name,
         max_bad_rows=0 if strict else max_bad_rows,
+        max_bad_ratio=max_bad_ratio,
         timeout_s=timeout,
         lock_timeout_s=lock_timeout,
         tables=_split(tables),
@@ -176,6 +187,13 @@ def run(
         reader=reader,
         base=base,
     )
+    if spec.key and spec.mode != "merge":
+        err.print(
+            f"warning: --key {','.join(spec.key)} is used only with --mode merge; this run "
+            f"is '{spec.mode}', so the key is ignored",
+            markup=False,
+            highlight=False,
+        )
     if list_tasks:
         _list_tasks(spec, as_json)
         return
@@ -278,7 +296,8 @@ def _run_bus(*, live: bool, monitor: Path | None) -> tuple[EventBus, list[str]]:
 
 
 def _render(result: RunResult, home: Path) -> None:
-    status = "[green]success[/]" if result.status == "success" else "[red]failed[/]"
+    colour = {"success": "green", "interrupted": "yellow"}.get(result.status, "red")
+    status = f"[{colour}]{result.status}[/]"
     out.print(f"run {result.run_id} ({result.pipeline}): {status} in {result.duration_s:.2f}s")
     if result.tables:
         targets = {t.target.rsplit("#", 1)[0] for t in result.tables.values()}
@@ -303,7 +322,8 @@ def _render(result: RunResult, home: Path) -> None:
         from ..state import StateStore
 
         entries = StateStore(home).dlq_entries(result.run_id, status="open", limit=5)
-        out.print(f"{result.rows_rejected} row(s) quarantined; first {len(entries)}:")
+        rows = "1 row" if result.rows_rejected == 1 else f"{result.rows_rejected:,} rows"
+        out.print(f"{rows} quarantined; first {len(entries)}:")
         for e in entries:
             out.print(
                 f"  {e.file}:{e.line}: {e.reason}", markup=False, highlight=False, soft_wrap=True
