@@ -11,9 +11,9 @@ import re
 from dataclasses import dataclass
 from urllib.parse import quote
 
-from ..errors import UserError
+from ..errors import REFERENCE_PATTERN, UserError
 
-_REF = re.compile(r"\$\{(?P<body>[^}]+)\}")
+_REF = re.compile(REFERENCE_PATTERN)  # no brace inside: a run of "${" is rejected in linear time
 PROVIDERS = ("env", "file", "vault", "aws")
 
 
@@ -45,7 +45,7 @@ def parse(text: str) -> Reference:
     match = _REF.fullmatch(text.strip())
     if not match:
         raise ReferenceError(f"{text!r} is not a reference like ${{env:NAME}}")
-    body = match.group("body")
+    body = match.group(0)[2:-1]
     kind, _, rest = body.partition(":")
     if kind == "env":
         name, sep, default = rest.partition(":-")
