@@ -6,6 +6,7 @@ Thin on purpose: it builds a PipelineSpec and hands it to the agents layer.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -85,7 +86,25 @@ def build_spec(
 
 
 def _default_name(source: str) -> str:
-    stem = Path(source.rstrip("/")).name.split(".")[0] or "pipeline"
+    """The last name in the source's path; for a URL with no path, its host. A URL's user,
+    password, query and fragment never count: they may hold secrets, and the name is printed
+    and stored everywhere."""
+    from .secrets import without_refs
+
+    # Read the URL with its references blanked (same positions), so a '/', '?' or '#' inside
+    # ${…} splits nothing; the name is then cut from the original, references and all.
+    plain = without_refs(source)
+    scheme = re.match(r"[A-Za-z][\w+.-]*://", plain)
+    name = source
+    if scheme:
+        end = min((i for i in (plain.find("?"), plain.find("#")) if i >= 0), default=len(plain))
+        slash = plain.find("/", scheme.end(), end)
+        slash = end if slash < 0 else slash
+        path = source[slash:end].rstrip("/")
+        host = plain[scheme.end() : slash].rsplit("@", 1)[-1]  # after user:password@
+        start = slash - len(host)
+        name = path or source[start : start + len(host.split(":")[0])]
+    stem = Path(name.rstrip("/")).name.split(".")[0] or "pipeline"
     return stem.replace("*", "all")
 
 
