@@ -18,14 +18,11 @@ Where they come from, measured on DuckDB 1.5.5:
 
 from __future__ import annotations
 
-import gzip
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
-from ._sniff import split_suffixes
+from ._lines import open_bytes
 
 _BREAK = re.compile(rb"\r\n|\r|\n")
 _TEXT_BREAK = re.compile(r"\r\n|\r|\n")
@@ -55,7 +52,7 @@ def record_bytes(
         (i for i, (pos, text) in enumerate(records) if pos and text is not None),
         key=lambda i: records[i][0] or 0,
     )
-    with _decompressed(Path(path)) as fh:
+    with open_bytes(Path(path)) as fh:  # decompressed, as DuckDB reads it
         cursor = _Cursor(fh)
         for i in order:
             pos, text = records[i]
@@ -124,20 +121,3 @@ def _same(raw: bytes, text: str) -> bool:
     cut = next((i for i, ch in enumerate(text) if ch == "?" or ord(ch) > 127), len(text))
     cut = min(cut, 64)  # enough to tell a wrong position from the right one
     return decoded[:cut] == text[:cut] and (cut < len(text) or len(decoded) == len(text))
-
-
-@contextmanager
-def _decompressed(path: Path) -> Iterator[IO[bytes]]:
-    """The file's bytes as DuckDB reads them: gzip and zstd files decompressed."""
-    _, compression = split_suffixes(path)
-    if compression == "gzip":
-        with gzip.open(path, "rb") as fh:
-            yield fh  # type: ignore[misc]
-    elif compression == "zstd":
-        import zstandard
-
-        with path.open("rb") as raw, zstandard.ZstdDecompressor().stream_reader(raw) as fh:
-            yield fh
-    else:
-        with path.open("rb") as fh:
-            yield fh
