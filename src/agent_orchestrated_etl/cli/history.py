@@ -121,8 +121,9 @@ def _show(store: Any, home: Path, prefix: str, as_json: bool) -> None:
         out.print(f"quarantined: {plural(len(entries), 'entry', 'entries')}", highlight=False)
     for e in entries:
         where = f"{e.file}:{e.line}" if e.file else "-"
+        status = "" if e.status == "open" else f"[{e.status}]  "
         out.print(
-            f"  {e.table}  {where}  {e.reason}  | {e.payload_text()}",
+            f"  {e.table}  {where}  {status}{e.reason}  | {e.payload_text()}",
             markup=False,
             highlight=False,
             soft_wrap=True,
