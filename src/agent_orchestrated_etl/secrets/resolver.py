@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -18,12 +19,16 @@ from dataclasses import dataclass
 from typing import TypeVar
 from urllib.parse import quote
 
+from ..errors import MASK, UserError
 from . import refs
 from .providers import AwsProvider, EnvProvider, Fetched, FileProvider, Provider
-from .redact import register
+from .redact import redact, register
 from .vault import VaultProvider
 
 T = TypeVar("T")
+# A secret masked when its pipeline was stored (user:***@, ?password=***, or a whole ***):
+# connecting with it would only fail, or reach a server that ignores passwords.
+_MASKED_SECRET = re.compile(r"\A\*\*\*\Z|:\*\*\*@|=\*\*\*(?:[&#\s]|\Z)")
 log = logging.getLogger("aoetl.secrets")
 
 
@@ -77,6 +82,14 @@ class Resolver:
 
     def resolve(self, text: str) -> str:
         """``text`` with every reference replaced by its value."""
+        if MASK in text and _MASKED_SECRET.search(text):
+            shown = "a value" if text.strip() == MASK else redact(text)
+            raise UserError(
+                f"{shown} holds {MASK} where a secret goes: aoetl keeps no literal password or "
+                "key in its run history, so a stored pipeline (--resume, dlq replay) cannot use "
+                "it; run the pipeline file or command again (it resumes from its checkpoints), "
+                "or write the secret as a reference such as ${env:DB_PASSWORD}"
+            )
         found = refs.find(text)
         if not found:
             return text

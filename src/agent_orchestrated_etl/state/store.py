@@ -11,6 +11,7 @@ import base64
 import dataclasses
 import json
 import os
+import re
 import socket
 import sqlite3
 import time
@@ -19,6 +20,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from ..errors import MASK, REFERENCE_PATTERN, redact_uri
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -126,6 +129,33 @@ class RunRecord:
     attempts: int = 1
 
 
+_ONLY_REFERENCES = re.compile(rf"(?:{REFERENCE_PATTERN})+")
+
+
+def _masked(value: Any) -> Any:
+    """Every string in ``value`` with its URL and DSN passwords masked."""
+    if isinstance(value, str):
+        return redact_uri(value)
+    if isinstance(value, dict):
+        return {k: _masked(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_masked(v) for v in value]
+    return value
+
+
+def _masked_spec(spec_json: str) -> str:
+    """The spec as stored: literal passwords masked (string by string, so the JSON stays
+    valid), and a literal encryption key (the spec's one field that is a secret as a whole)."""
+    if not spec_json:
+        return spec_json
+    spec = _masked(json.loads(spec_json))
+    target = spec.get("target") if isinstance(spec, dict) else None
+    key = target.get("encryption_key") if isinstance(target, dict) else None
+    if isinstance(target, dict) and key and not _ONLY_REFERENCES.fullmatch(key):
+        target["encryption_key"] = MASK
+    return json.dumps(spec, ensure_ascii=False, separators=(",", ":"))
+
+
 class StateStore:
     """The state database. Safe to share between threads: each call opens its own connection."""
 
@@ -161,7 +191,8 @@ class StateStore:
     def start_run(
         self, run_id: str, pipeline: str, target: str, *, spec_json: str = "", spec_hash: str = ""
     ) -> None:
-        """Record a new run, or a resumed one (same id: attempts goes up)."""
+        """Record a new run, or a resumed one (same id: attempts goes up). A literal password
+        in the spec or target is stored masked; references are stored as written."""
         with self._transaction() as con:
             con.execute(
                 "INSERT INTO runs (run_id, pipeline, status, started_at, target, spec_json, "
@@ -170,10 +201,10 @@ class StateStore:
                 "pid = excluded.pid, host = excluded.host, attempts = attempts + 1",
                 (
                     run_id,
-                    pipeline,
+                    redact_uri(pipeline),
                     time.time(),
-                    target,
-                    spec_json,
+                    redact_uri(target),
+                    _masked_spec(spec_json),
                     spec_hash,
                     os.getpid(),
                     socket.gethostname(),
@@ -201,8 +232,8 @@ class StateStore:
                     duration_s,
                     rows_loaded,
                     rows_rejected,
-                    error,
-                    json.dumps(result),
+                    redact_uri(error) if error else error,
+                    json.dumps(_masked(result)),
                     run_id,
                 ),
             )
