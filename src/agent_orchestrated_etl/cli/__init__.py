@@ -9,7 +9,6 @@ import order below is the order ``aoetl --help`` lists them in.
 from __future__ import annotations
 
 import gc
-import sys
 
 import typer
 
@@ -25,36 +24,47 @@ __all__ = ["app", "main"]
 
 def main() -> None:
     """Console entry point: one clean line for user errors, tracebacks only with -v."""
-    import signal
+    from ._signals import install, mark_interrupted, run_guarded
 
-    def _terminate(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, _terminate)
+    install()
     # Everything imported so far lives as long as the process: keep the cyclic garbage
     # collector from walking it, during the run and again at exit (~60 ms of every run).
     gc.freeze()
+
+    def on_hard_exit() -> None:
+        from ..api import home_dir
+
+        mark_interrupted(home_dir())
+        err.print("interrupted; nothing was committed", markup=False, highlight=False)
+
+    run_guarded(_invoke, on_hard_exit)
+
+
+def _invoke() -> int:
+    """Run the command; its exit code (errors are printed here, on the thread that raised)."""
     try:
         code = app(standalone_mode=False)
-        sys.exit(code if isinstance(code, int) else 0)
+        return code if isinstance(code, int) else 0
     except typer.Exit as exc:
-        sys.exit(exc.exit_code)
+        return exc.exit_code
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except AoetlError as exc:
         _print_error(str(exc))
-        sys.exit(exc.exit_code)
+        return exc.exit_code
     except KeyboardInterrupt:
         err.print("interrupted; nothing was committed")
-        sys.exit(130)
+        return 130
     except Exception as exc:
         # Typer vendors click, so usage errors are recognised by shape, not by class.
         if type(exc).__name__ == "Abort":
-            sys.exit(130)
+            return 130
         show, code = getattr(exc, "show", None), getattr(exc, "exit_code", None)
         if callable(show) and isinstance(code, int):
             show()
-            sys.exit(code)
+            return code
         _print_error(f"{type(exc).__name__}: {exc} (run with -v for the traceback)")
-        sys.exit(1)
+        return 1
 
 
 def _print_error(message: str) -> None:

@@ -8,7 +8,9 @@ It knows nothing about connectors: the caller passes ``dispatch(task, token) -> 
 * Transient failures are retried with exponential backoff and full jitter (tenacity); a
   ``Retry-After`` from the connector is honoured. Every attempt is an event.
 * A task with an endpoint goes through that endpoint's circuit breaker.
-* A task over its time limit, and every task on Ctrl-C, is cancelled through its CancelToken.
+* A task over its time limit, and every task on Ctrl-C, SIGTERM or an :func:`interrupts.interrupt`
+  from another thread, is cancelled through its CancelToken; the run then raises RunInterrupted
+  once every running task has stopped.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from tenacity import (
 
 from ..errors import AoetlError, FatalError, TransientError
 from ..spec import BreakerSpec, RetrySpec
+from . import interrupts
 from .breaker import BREAKERS, BreakerRegistry
 from .events import Event, EventBus
 from .plan import Plan, Task
@@ -60,12 +63,18 @@ class CancelToken:
         return self._event.is_set()
 
     def on_cancel(self, hook: Callable[[], None]) -> None:
-        """Call ``hook`` when cancelled (at once if already cancelled)."""
+        """Call ``hook`` when cancelled; if already cancelled, call it and raise TaskCancelled.
+
+        Work registers its hook (a DuckDB ``interrupt``) before it starts. An interrupt that
+        comes before the query is forgotten by DuckDB, so a cancelled task must not start.
+        """
         with self._lock:
             self._hooks.append(hook)
             fire = self._event.is_set()
         if fire:
-            hook()
+            with contextlib.suppress(Exception):
+                hook()
+            raise TaskCancelled(f"cancelled: {self.reason}")
 
     def cancel(self, reason: str) -> None:
         with self._lock:
@@ -131,21 +140,32 @@ class Executor:
         tokens: dict[str, CancelToken] = {}
         running: dict[Future[TaskOutcome], tuple[Task, float]] = {}
         stop = False
+
+        def on_interrupt() -> None:
+            for token in list(tokens.values()):
+                token.cancel("interrupted")
+
         pool = ThreadPoolExecutor(max_workers=max(1, self.config.workers))
+        # Registered before the first task starts: an interrupt during planning stops the run.
+        forget = interrupts.on_interrupt(on_interrupt)
         try:
             while waiting or running:
+                stop = stop or interrupts.interrupted() is not None
                 if not stop:
                     for task_id in sorted(t for t, deps in waiting.items() if not deps):
                         if len(running) >= self.config.workers:
                             break
                         del waiting[task_id]
                         task = plan.tasks[task_id]
-                        tokens[task_id] = CancelToken()
-                        future = pool.submit(self._run_task, task, dispatch, tokens[task_id])
+                        token = tokens[task_id] = CancelToken()
+                        if interrupts.interrupted() is not None:  # the hook may have missed it
+                            token.cancel("interrupted")
+                        future = pool.submit(self._run_task, task, dispatch, token)
                         running[future] = (task, time.monotonic())
                 if not running:
+                    cause = "interrupted" if interrupts.interrupted() else "fail-fast"
                     for task_id in list(waiting):  # stopped: what never started is skipped
-                        self._skip(plan.tasks[task_id], "fail-fast", outcomes)
+                        self._skip(plan.tasks[task_id], cause, outcomes)
                         del waiting[task_id]
                     break
                 done, _ = wait(
@@ -169,12 +189,17 @@ class Executor:
                         for token in tokens.values():
                             token.cancel(f"--fail-fast after {task.id} failed")
         except KeyboardInterrupt:
-            for token in tokens.values():
-                token.cancel("interrupted")
+            # Ctrl-C in a program that runs the Executor on its main thread.
+            on_interrupt()
             wait(list(running), timeout=30)
             raise RunInterrupted("interrupted; nothing was committed") from None
         finally:
+            forget()
             pool.shutdown(wait=True, cancel_futures=True)
+        # A run whose every task finished (the commit too) before the interrupt took effect
+        # is complete, and says so.
+        if interrupts.interrupted() and any(o.status != "success" for o in outcomes.values()):
+            raise RunInterrupted("interrupted; nothing was committed")
         return outcomes
 
     def _skip(self, task: Task, cause: str, outcomes: dict[str, TaskOutcome]) -> None:
