@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import time
+import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -348,13 +349,27 @@ class _KeepAlive:
         return pa.RecordBatchReader.from_batches(reader.schema, batches())
 
 
-def last_per_key(sql: str, key: tuple[str, ...]) -> str:
-    """``sql`` with one row per key kept: the last one read (merge and dedupe semantics)."""
+def last_per_key(sql: str, key: tuple[str, ...], columns: Iterable[str] | None = None) -> str:
+    """``sql`` with one row per key kept: the last one read (merge and dedupe semantics).
+
+    The read order is numbered in a helper column. Its name must not be one of ``sql``'s
+    columns: a user column of that name would be replaced by the number and then dropped. Given
+    ``columns``, the name is chosen absent from them (as DuckDB compares names); without them,
+    it holds 128 random bits, which no data set can name in advance.
+    """
     parts = ", ".join(quote_ident(k) for k in key)
+    if columns is None:
+        row = f"__aoetl_row_{uuid.uuid4().hex}"
+    else:
+        from ._schema import fold
+
+        taken = {fold(c) for c in columns}
+        names = itertools.chain(["__aoetl_row"], (f"__aoetl_row_{i}" for i in itertools.count(1)))
+        row = next(name for name in names if name not in taken)
     return (
-        "SELECT * EXCLUDE (__aoetl_row) FROM "
-        f"(SELECT *, row_number() OVER () AS __aoetl_row FROM ({sql})) "
-        f"QUALIFY row_number() OVER (PARTITION BY {parts} ORDER BY __aoetl_row DESC) = 1"
+        f"SELECT * EXCLUDE ({row}) FROM "
+        f"(SELECT *, row_number() OVER () AS {row} FROM ({sql})) "
+        f"QUALIFY row_number() OVER (PARTITION BY {parts} ORDER BY {row} DESC) = 1"
     )
 
 

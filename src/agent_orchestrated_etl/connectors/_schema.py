@@ -7,14 +7,20 @@
   of the point, and DATE to TIMESTAMP. Values of any type load into a VARCHAR column as text,
   but a typed column is never turned into VARCHAR: that is a conflict.
 * Any other change fails the run with SchemaConflictError naming the column and both types.
+
+Names are checked before anything is written: a target that would cut a name (PostgreSQL keeps
+63 bytes) or see two names as one (DuckDB and SQLite ignore the case of ASCII letters) must
+refuse it, or the load lands in another table or column than the one reported.
 """
 
 from __future__ import annotations
 
 import re
+import string
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from ..errors import SchemaConflictError
+from ..errors import SchemaConflictError, UserError
 
 _INT_RANK = {
     "TINYINT": 1,
@@ -83,13 +89,13 @@ def plan_evolution(
     Raises:
         SchemaConflictError: a column changed type in a way that cannot be widened safely.
     """
-    current = {name.lower(): (name, typ) for name, typ in existing}
+    current = {fold(name): (name, typ) for name, typ in existing}
     evolution = Evolution()
     for name, new_type in incoming:
-        if name.lower() not in current:
+        if fold(name) not in current:
             evolution.add.append((name, new_type))
             continue
-        col_name, old_type = current[name.lower()]
+        col_name, old_type = current[fold(name)]
         if fits(new_type, old_type):
             continue
         # Turning a typed column into text would lose its meaning, though not its values.
@@ -98,3 +104,87 @@ def plan_evolution(
             continue
         raise SchemaConflictError(table, col_name, old_type, new_type)
     return evolution
+
+
+_ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
+RESERVED_PREFIX = "_aoetl_"  # staging and (in SQLite) bookkeeping tables
+
+
+def fold(name: str) -> str:
+    """``name`` as DuckDB and SQLite compare identifiers: only ASCII letters ignore case."""
+    return name.translate(_ASCII_LOWER)
+
+
+def shown(name: str, limit: int = 40) -> str:
+    """A name quoted for a one-line message, cut if very long (its length is said elsewhere)."""
+    return repr(name if len(name) <= limit else name[:limit] + "…")
+
+
+def names_list(names: Iterable[str], limit: int = 12) -> str:
+    items = [shown(n, 30) for n in names]
+    return ", ".join(items[:limit]) + (
+        f" and {len(items) - limit} more" if len(items) > limit else ""
+    )
+
+
+def check_table_name(table: str, *, max_bytes: int | None, target: str) -> None:
+    """Refuse a table name the target would store under another name, or that is aoetl's own.
+
+    Raises:
+        UserError: the name is empty, holds a NUL byte, is longer than the target keeps, or
+            starts with aoetl's reserved prefix.
+    """
+    _check_name(table, "table name", max_bytes, target, "choose another --table")
+    if fold(table).startswith(RESERVED_PREFIX):
+        raise UserError(
+            f"table name {shown(table)} starts with {RESERVED_PREFIX!r}, which aoetl keeps for "
+            "its own tables; choose another --table"
+        )
+
+
+def check_column_names(
+    table: str, columns: Iterable[str], *, max_bytes: int | None, target: str
+) -> None:
+    """Refuse column names the target would cut, or two names DuckDB would take for one.
+
+    Raises:
+        UserError: naming the column and the rename step that fixes it.
+    """
+    fix = "rename it with a step (transforms: - rename: {old: new})"
+    seen: dict[str, str] = {}
+    for name in columns:
+        _check_name(name, f"table {shown(table)}: column", max_bytes, target, fix)
+        other = seen.setdefault(fold(name), name)
+        if other != name:
+            raise UserError(
+                f"table {shown(table)}: columns {shown(other)} and {shown(name)} differ only in "
+                f"case, and {target} would store them as one name; {fix}"
+            )
+
+
+def check_key(table: str, key: tuple[str, ...], columns: list[str], where: str) -> None:
+    """Refuse a merge key that is not among ``columns`` (of the data, or of the target table).
+
+    Raises:
+        UserError: naming the table, the missing key and the columns there are.
+    """
+    have = {fold(c) for c in columns}
+    missing = [k for k in key if fold(k) not in have]
+    if missing:
+        raise UserError(
+            f"table {shown(table)}: merge key {names_list(missing)} is not a column of {where} "
+            f"(columns: {names_list(columns)}); choose --key from these"
+        )
+
+
+def _check_name(name: str, what: str, max_bytes: int | None, target: str, fix: str) -> None:
+    if not name:
+        raise UserError(f"{what} is empty; {fix}")
+    if "\x00" in name:
+        raise UserError(f"{what} {shown(name)} contains a NUL byte; {fix}")
+    size = len(name.encode())
+    if max_bytes is not None and size > max_bytes:
+        raise UserError(
+            f"{what} {shown(name)} is {size} bytes long, and {target} keeps only {max_bytes} "
+            f"bytes of a name, so it would load under a cut name; {fix}"
+        )

@@ -6,6 +6,15 @@ checkpoint commit together or not at all, so a resumed run never loads a table t
 final commit applies every staged table to its target (replace = rename, append = insert,
 merge = MERGE) and records the run in ``_aoetl.commits``, in one transaction. A run that fails
 or is killed before that leaves every target table as it was.
+
+Names are checked before anything is written (see :mod:`._schema`), and an append or merge
+never drops a table: only ``replace`` does.
+
+A run whose write or commit fails for a reason a rerun would meet again (a bad key, a failing
+step, a schema conflict) drops everything it staged when it closes; a run that is interrupted
+or killed, or whose source or target stayed unreachable (a TransientError), keeps it for a
+resume. A run that leaves nothing behind also removes the file it created, or the bookkeeping
+tables it added to an existing file.
 """
 
 from __future__ import annotations
@@ -19,8 +28,9 @@ from pathlib import Path
 
 import duckdb
 
-from ..errors import FatalError, UserError
+from ..errors import AoetlError, FatalError, TransientError, UserError
 from ..secrets import RESOLVER, redact, resolve
+from ._bookkeeping import Meta, create_meta, tidy_and_close
 from ._duck import (
     BadRow,
     Relation,
@@ -31,7 +41,16 @@ from ._duck import (
     quote_ident,
     quote_literal,
 )
-from ._schema import plan_evolution
+from ._engine_errors import as_error as _as_error
+from ._engine_errors import one_line
+from ._schema import (
+    check_column_names,
+    check_key,
+    check_table_name,
+    fold,
+    plan_evolution,
+    shown,
+)
 from .base import Checkpoint, LoadResult, StagedTable
 
 log = logging.getLogger("aoetl.duckdb")
@@ -42,21 +61,6 @@ class WrongKeyError(UserError):
     """The encryption key does not open the DuckDB file."""
 
 
-_META = """
-CREATE SCHEMA IF NOT EXISTS _aoetl;
-CREATE TABLE IF NOT EXISTS {checkpoints} (
-    run_id VARCHAR, pipeline VARCHAR, table_name VARCHAR, staging VARCHAR, fingerprint VARCHAR,
-    rows BIGINT, bad_rows BIGINT, high_water VARCHAR, recorded_at TIMESTAMP,
-    PRIMARY KEY (run_id, table_name));
-CREATE TABLE IF NOT EXISTS {cursors} (
-    pipeline VARCHAR, table_name VARCHAR, high_water VARCHAR, PRIMARY KEY (pipeline, table_name));
-CREATE TABLE IF NOT EXISTS {commits} (
-    run_id VARCHAR PRIMARY KEY, pipeline VARCHAR, committed_at TIMESTAMP);
-"""
-# No DEFAULT expressions and no ALTER in the bookkeeping: DuckDB 1.5.5 fails to replay a WAL
-# holding an ALTER of a table whose DEFAULT calls a function (seen after kill -9).
-
-
 class DuckDBDestination:
     """Loads into a DuckDB database file (``duckdb:///warehouse.duckdb`` by default)."""
 
@@ -65,6 +69,10 @@ class DuckDBDestination:
     COMMITS = "_aoetl.commits"
     CURSORS = "_aoetl.cursors"
     MERGE = True  # the target understands MERGE INTO
+    KIND = "DuckDB"  # for messages
+    MAX_NAME_BYTES: int | None = None  # DuckDB keeps names of any length
+    FOLDS_CASE = True  # "Sales" and "sales" name one table
+    SHARED = False  # one writer at a time (file lock): bookkeeping it added can be removed
 
     def __init__(
         self,
@@ -85,21 +93,31 @@ class DuckDBDestination:
         self.run_id = ""
         self.pipeline = ""
         self._attached = bool(encryption_key)  # the target is ATTACHed as _DB, not opened
+        self._created: Path | None = None  # the file this run created, if any
+        self._meta_existed = True
+        # A write or commit failed in a way a rerun would repeat (a bad key, a failing step, a
+        # schema conflict): the run cannot be resumed, so close() drops what it staged.
+        self._failed = False
+
+    def validate_table(self, table: str) -> None:
+        """Refuse a table name this target would store under another name (exit 2)."""
+        check_table_name(table, max_bytes=self.MAX_NAME_BYTES, target=self.KIND)
 
     # -- lifecycle ---------------------------------------------------------------------------
     def begin(self, run_id: str, pipeline: str) -> None:
         self.run_id, self.pipeline = run_id, pipeline
         log.debug("opening %s%s", self.display, " (encrypted)" if self._key_ref else "")
+        file = self._local_file()
+        self._created = file if file is not None and not file.exists() else None
         self._con = self._connect()
-        self._con.execute(self._meta_ddl())
+        self._meta_existed = create_meta(self._con, self._meta())
 
-    def _meta_ddl(self) -> str:
-        ddl = _META.format(checkpoints=self.CHECKPOINTS, commits=self.COMMITS, cursors=self.CURSORS)
-        return (
-            ddl
-            if "." in self.CHECKPOINTS
-            else ddl.replace("CREATE SCHEMA IF NOT EXISTS _aoetl;", "")
-        )
+    def _meta(self) -> Meta:
+        return Meta(self.CHECKPOINTS, self.COMMITS, self.CURSORS)
+
+    def _local_file(self) -> Path | None:
+        """The database file, when the target is one on this machine."""
+        return None if self.path == ":memory:" else Path(self.path).expanduser()
 
     def _connect(self) -> duckdb.DuckDBPyConnection:
         parent = Path(self.path).expanduser().resolve().parent
@@ -159,9 +177,21 @@ class DuckDBDestination:
         return self._con
 
     def close(self) -> None:
-        if self._con is not None:
-            self._con.close()
-            self._con = None
+        if self._con is None:
+            return
+        if self._failed:
+            try:
+                self.discard()
+            except duckdb.Error as exc:  # the staging waits for the next successful run
+                log.debug("could not drop the staging of %s: %s", self.run_id, exc)
+        con, self._con = self._con, None
+        created, self._created = self._created, None
+        tidy_and_close(
+            con,
+            self._meta(),
+            added=not self._meta_existed and not self.SHARED,
+            created=created if not self._meta_existed else None,
+        )
 
     def progress(self) -> float:
         """The running statement's progress in [0, 1], or -1 when DuckDB cannot tell."""
@@ -235,6 +265,7 @@ class DuckDBDestination:
         cursor_column: str | None = None,
     ) -> LoadResult:
         """Stage one table and its checkpoint in one transaction."""
+        self.validate_table(table)
         with self._lock:
             cur = self._cursor()
             self._active = cur
@@ -246,10 +277,12 @@ class DuckDBDestination:
                     cur.execute("SET threads = 1")
                 cur.execute("BEGIN TRANSACTION")
                 relation.attach(cur)
-                added, widened = self._check_schema(cur, table, relation.sql, mode, key)
+                incoming = describe(cur, relation.sql)
+                added, widened = self._check_schema(cur, table, incoming, mode, key)
                 stage = self._staging(table)
-                sql = self._adapt(cur, relation.sql)
-                sql = last_per_key(sql, key) if mode == "merge" else sql
+                sql = self._adapt(relation.sql, incoming)
+                if mode == "merge":
+                    sql = last_per_key(sql, key, [n for n, _ in incoming])
                 rows = _count(cur.execute(f"CREATE OR REPLACE TABLE {stage} AS {sql}"))
                 bad = relation.bad_rows()
                 record_bad(bad)
@@ -277,27 +310,63 @@ class DuckDBDestination:
                 cur.execute("COMMIT")
                 return LoadResult(table, self.display, rows, bad, relation.fused, added, widened)
             except duckdb.Error as exc:
-                raise relation.stream_error() or _as_error(exc, table) from exc
+                error = relation.stream_error() or _as_error(exc, table)
+                self._note_failure(error, exc)
+                raise error from exc
+            except AoetlError as exc:
+                self._note_failure(exc)
+                raise
             finally:
                 self._active = None
                 cur.close()  # an open transaction is rolled back with it
                 if serial:
                     self.con.execute("RESET threads")
 
+    def _note_failure(self, error: Exception, cause: BaseException | None = None) -> None:
+        """Remember a failure a rerun would repeat; an interruption or outage stays resumable."""
+        if isinstance(error, TransientError) or isinstance(cause, duckdb.InterruptException):
+            return
+        if isinstance(cause, duckdb.IOException):  # a connection or disk, not the data
+            return
+        self._failed = True
+
     def _check_schema(
-        self, cur: duckdb.DuckDBPyConnection, table: str, sql: str, mode: str, key: tuple[str, ...]
+        self,
+        cur: duckdb.DuckDBPyConnection,
+        table: str,
+        incoming: list[tuple[str, str]],
+        mode: str,
+        key: tuple[str, ...],
     ) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """(columns to add, columns to widen), checked before loading rather than at commit."""
+        names = [n for n, _ in incoming]
+        check_column_names(table, names, max_bytes=self.MAX_NAME_BYTES, target=self.KIND)
+        if mode == "merge":
+            check_key(table, key, names, "the loaded data")
         if mode == "replace":
             return (), ()
         existing = self.columns(table, cur)
         if not existing:
+            self._refuse_folded(cur, table)
             return (), ()
-        missing = [k for k in key if k not in {n for n, _ in existing}]
-        if mode == "merge" and missing:
-            raise UserError(f"table '{table}': merge key {', '.join(missing)} not in the table")
-        evolution = plan_evolution(table, existing, describe(cur, sql))
+        if mode == "merge":
+            check_key(table, key, [n for n, _ in existing], f"the existing table {shown(table)}")
+        evolution = plan_evolution(table, existing, incoming)
         return tuple(n for n, _ in evolution.add), tuple(n for n, _ in evolution.widen)
+
+    def _refuse_folded(self, cur: duckdb.DuckDBPyConnection, table: str) -> None:
+        """An append or merge must not land on a table whose name differs only in case."""
+        if not self.FOLDS_CASE:
+            return
+        for (name,) in cur.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() "
+            "AND schema_name = current_schema()"
+        ).fetchall():
+            if name != table and fold(name) == fold(table):
+                raise UserError(
+                    f"table {shown(table)}: the target has a table {shown(name)}, and {self.KIND} "
+                    f"takes the two names for one; use --table {name!r}, or another name"
+                )
 
     def _high_water(
         self, cur: duckdb.DuckDBPyConnection, table: str, stage: str, column: str | None
@@ -313,7 +382,7 @@ class DuckDBDestination:
         row = cur.execute(f"SELECT max({quote_ident(column)})::VARCHAR FROM {stage}").fetchone()
         return row[0] if row else None
 
-    def _adapt(self, cur: duckdb.DuckDBPyConnection, sql: str) -> str:
+    def _adapt(self, sql: str, incoming: list[tuple[str, str]]) -> str:
         """Fit the data to what the target database can store (DuckDB stores everything)."""
         return sql
 
@@ -349,10 +418,13 @@ class DuckDBDestination:
             except duckdb.Error as exc:
                 with contextlib.suppress(duckdb.Error):
                     con.execute("ROLLBACK")
-                raise FatalError(f"commit failed: {str(exc).splitlines()[0]}") from exc
-            except Exception:
+                error = FatalError(f"commit failed: {one_line(str(exc))}")
+                self._note_failure(error, exc)
+                raise error from exc
+            except Exception as exc:
                 with contextlib.suppress(duckdb.Error):
                     con.execute("ROLLBACK")
+                self._note_failure(exc)
                 raise
         self._drop_abandoned()
         return loaded
@@ -363,7 +435,8 @@ class DuckDBDestination:
         rows = _count(con.execute(f"SELECT count(*) FROM {stage}"))
         existing = self.columns(staged.table)
         if staged.mode == "replace" or not existing:
-            con.execute(f"DROP TABLE IF EXISTS {target}")
+            if staged.mode == "replace":  # only replace drops: a table an append did not see
+                con.execute(f"DROP TABLE IF EXISTS {target}")  # makes the rename fail instead
             con.execute(f"ALTER TABLE {stage} RENAME TO {target}")
             return rows
         incoming = describe(con, f"SELECT * FROM {stage}")
@@ -376,8 +449,11 @@ class DuckDBDestination:
             rows = _count(con.execute(f"INSERT INTO {target} BY NAME SELECT * FROM {stage}"))
         elif not self.MERGE:
             # No MERGE in the target (SQLite): replace the matching rows, in the same transaction.
-            on = key_match(target, "s", staged.key)
-            con.execute(f"DELETE FROM {target} WHERE EXISTS (SELECT 1 FROM {stage} s WHERE {on})")
+            # The target is aliased: a table named "s" must not read as the staging alias.
+            on = key_match("t", "s", staged.key)
+            con.execute(
+                f"DELETE FROM {target} AS t WHERE EXISTS (SELECT 1 FROM {stage} AS s WHERE {on})"
+            )
             rows = _count(con.execute(f"INSERT INTO {target} BY NAME SELECT * FROM {stage}"))
         else:
             on = key_match("t", "s", staged.key)
@@ -417,18 +493,3 @@ class DuckDBDestination:
 def _count(result: duckdb.DuckDBPyConnection) -> int:
     row = result.fetchone()
     return int(row[0]) if row else 0
-
-
-def _as_error(exc: duckdb.Error, table: str) -> Exception:
-    message = str(exc).strip().splitlines()[0]
-    if isinstance(exc, duckdb.InterruptException):
-        return FatalError(f"table '{table}': load cancelled")
-    user = (
-        duckdb.ConversionException,
-        duckdb.BinderException,
-        duckdb.ParserException,
-        duckdb.InvalidInputException,
-    )
-    if isinstance(exc, user):
-        return UserError(f"table '{table}': {message}")
-    return FatalError(f"table '{table}': {message}")

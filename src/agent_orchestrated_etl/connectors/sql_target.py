@@ -5,6 +5,11 @@ DuckDB destination does runs there: each table is staged (the postgres extension
 binary COPY) together with its checkpoint row in ``_aoetl.checkpoints``, in one transaction of
 the database; the commit renames, inserts or MERGEs every staged table and records the run, in
 one more. Tables and schemas are created with mapped types, and every identifier is quoted.
+
+PostgreSQL keeps 63 bytes of a name and would silently cut a longer one, so a load could land
+in (and an old staging drop remove) another table: such names are refused before anything is
+written. Its names are case-sensitive when quoted, as aoetl quotes them; SQLite's, like
+DuckDB's, ignore the case of ASCII letters.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import duckdb
 from ..errors import redact_uri
 from ..secrets import register, resolve, without_refs
 from ._catalog import cannot_connect
-from ._duck import connect, describe, quote_ident, quote_literal
+from ._duck import connect, quote_ident, quote_literal
 from .duckdb_target import _DB, DuckDBDestination
 
 _KINDS = {"postgresql": "postgres", "sqlite": "sqlite"}
@@ -35,6 +40,13 @@ class SqlDestination(DuckDBDestination):
             self.CHECKPOINTS, self.COMMITS = "_aoetl_checkpoints", "_aoetl_commits"
             self.CURSORS = "_aoetl_cursors"
             self.MERGE = False
+            self.KIND = "SQLite"
+        else:
+            self.KIND = "PostgreSQL"
+            self.MAX_NAME_BYTES = 63  # NAMEDATALEN - 1: a longer name is cut, not refused
+            self.FOLDS_CASE = False
+            # Other runs may use the bookkeeping schema at the same time: it is never dropped.
+            self.SHARED = True
         self.display = redact_uri(url)
         self._attached = True
         if kind == "postgresql":
@@ -46,9 +58,9 @@ class SqlDestination(DuckDBDestination):
                 port = 5432
             self.endpoint = f"{parts.hostname or 'localhost'}:{port}"
 
-    def _adapt(self, cur: duckdb.DuckDBPyConnection, sql: str) -> str:
+    def _adapt(self, sql: str, incoming: list[tuple[str, str]]) -> str:
         """PostgreSQL cannot take DuckDB's unnamed ENUMs: such columns load as text."""
-        enums = [name for name, typ in describe(cur, sql) if typ.startswith("ENUM(")]
+        enums = [name for name, typ in incoming if typ.startswith("ENUM(")]
         if not enums:
             return sql
         casts = ", ".join(f"CAST({quote_ident(n)} AS VARCHAR) AS {quote_ident(n)}" for n in enums)
@@ -62,7 +74,7 @@ class SqlDestination(DuckDBDestination):
             if password:
                 register(unquote(password))
         else:
-            target = urlsplit(url).path.removeprefix("/") if url.startswith("sqlite:///") else url
+            target = _sqlite_path(url)
         con = connect(home=self._home)
         try:
             con.execute(f"LOAD {self._kind}")
@@ -72,3 +84,10 @@ class SqlDestination(DuckDBDestination):
             con.close()
             raise cannot_connect(self.display, exc) from None
         return con
+
+    def _local_file(self) -> Path | None:
+        return Path(_sqlite_path(resolve(self._url))) if self._kind == "sqlite" else None
+
+
+def _sqlite_path(url: str) -> str:
+    return urlsplit(url).path.removeprefix("/") if url.startswith("sqlite:///") else url
