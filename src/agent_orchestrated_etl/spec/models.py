@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -194,11 +195,26 @@ class DedupeStep(Model):
     )
 
 
+_PYTHON_TARGET = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*", re.ASCII)
+
+
 class PythonStep(Model):
     python: str = Field(
         description="'module:function' taking and returning a pyarrow Table or RecordBatch, "
-        "called once per batch."
+        "called once per batch; the module is a dotted name importable from the pipeline "
+        "file's folder (no paths)."
     )
+
+    @field_validator("python")
+    @classmethod
+    def _dotted(cls, value: str) -> str:
+        # A path ('../x', 'a/b') would import from anywhere, or fail deep in importlib.
+        if not _PYTHON_TARGET.fullmatch(value):
+            raise ValueError(
+                f"{value[:80]!r} is not 'module:function'; give a dotted module name "
+                "importable from the pipeline file's folder (e.g. steps.clean:fix), not a path"
+            )
+        return value
 
 
 STEP_KINDS = ("sql", "rename", "cast", "filter", "derive", "drop", "dedupe", "python")
