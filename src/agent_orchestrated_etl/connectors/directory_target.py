@@ -39,9 +39,9 @@ from ._duck import (
     quote_literal,
     unique_name,
 )
+from ._engine_errors import as_error
 from ._schema import plan_evolution
 from .base import Checkpoint, LoadResult, StagedTable
-from .duckdb_target import _as_error
 
 _MARK = "_CHECKPOINT"
 _RESERVED = ("_commits",)  # aoetl's own folder beside the tables' versions in ROOT/.aoetl
@@ -294,7 +294,7 @@ class DirectoryDestination:
             con.close()
             shutil.rmtree(version, ignore_errors=True)  # unfinished: nothing to resume from
             if isinstance(exc, duckdb.Error):  # classified as the DuckDB target does
-                raise relation.stream_error() or _as_error(exc, table) from exc
+                raise relation.stream_error() or as_error(exc, table) from exc
             raise
         con.close()
         return LoadResult(table, self.display, rows, bad, relation.fused, added, widened)
