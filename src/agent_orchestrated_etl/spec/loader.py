@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from ..errors import SpecError
+from ..errors import SpecError, UserError
 from .models import PipelineSpec
 from .uri import LOCAL_SCHEMES, parse_uri
 
@@ -50,7 +50,9 @@ def load_spec(path: str | Path) -> PipelineSpec:
     p = Path(path)
     if not p.is_file():
         raise SpecError("no such pipeline file; check the path", file=str(p))
-    text = p.read_text(encoding="utf-8")
+    text = _read_text(p)
+    if _brackets_too_deep(text):
+        raise SpecError(_TOO_DEEP, file=str(p))
     import yaml
 
     try:
@@ -59,17 +61,95 @@ def load_spec(path: str | Path) -> PipelineSpec:
     except yaml.MarkedYAMLError as exc:
         line = exc.problem_mark.line + 1 if exc.problem_mark else None
         raise SpecError(f"not valid YAML: {exc.problem}", file=str(p), line=line) from exc
+    except yaml.YAMLError as exc:  # the reader's: a control character, say
+        raise SpecError(f"not valid YAML: {_one_line(exc)}", file=str(p)) from exc
     except json.JSONDecodeError as exc:
         raise SpecError(f"not valid JSON: {exc.msg}", file=str(p), line=exc.lineno) from exc
+    except RecursionError:  # the parsers recurse once per level
+        raise SpecError(_TOO_DEEP, file=str(p)) from None
     if not isinstance(data, dict):
         raise SpecError("a pipeline file must hold a mapping (name, source, target…)", file=str(p))
+    _check_shape(data, str(p), node)
     data.setdefault("name", p.stem)
     for part in ("source", "target"):
         if isinstance(data.get(part), str):
             data[part] = {"uri": data[part]}
         if isinstance(data.get(part), dict) and isinstance(data[part].get("uri"), str):
-            data[part] = {**data[part], "uri": anchor_uri(data[part]["uri"], p.parent)}
+            try:
+                data[part] = {**data[part], "uri": anchor_uri(data[part]["uri"], p.parent)}
+            except UserError as exc:
+                line = _line_of(node, (part, "uri")) if node is not None else None
+                raise SpecError(str(exc), file=str(p), line=line, field=f"{part}.uri") from None
     return validate_spec(data, file=str(p), node=node)
+
+
+MAX_DEPTH = 32  # a pipeline needs about 6 levels; deeper is a mistake or an attack
+MAX_VALUES = 100_000
+# PyYAML's scanner takes time quadratic in the nesting of [ and {: 5,000 levels took 7 s before
+# the parser gave up. Brackets are counted before parsing, generously (some may be in strings).
+MAX_BRACKETS = 256
+_TOO_DEEP = f"nested more than {MAX_DEPTH} levels deep; a pipeline file needs only a few levels"
+
+
+def _read_text(p: Path) -> str:
+    """The file as UTF-8 text, or a SpecError saying where it is not."""
+    raw = p.read_bytes()
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise SpecError(
+            f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start}); "
+            "save the pipeline file as UTF-8 YAML or JSON",
+            file=str(p),
+            line=line,
+        ) from None
+
+
+def _brackets_too_deep(text: str) -> bool:
+    """Whether [ and { nest deeper than MAX_BRACKETS in ``text``, strings included."""
+    if text.count("[") + text.count("{") <= MAX_BRACKETS:  # the common case, at C speed
+        return False
+    depth = 0
+    for char in text:
+        if char in "[{":
+            depth += 1
+            if depth > MAX_BRACKETS:
+                return True
+        elif char in "]}" and depth:
+            depth -= 1
+    return False
+
+
+def _check_shape(data: Any, file: str, node: yaml.Node | None) -> None:
+    """Refuse values nested deeper than MAX_DEPTH, or more than MAX_VALUES of them.
+
+    YAML aliases share values, so a small file can stand for a huge or cyclic tree, which
+    validation would then walk: the walk here counts values as validation would see them, on
+    a stack of its own rather than Python's.
+    """
+    stack: list[tuple[Any, tuple[Any, ...]]] = [(data, ())]
+    seen = 0
+    while stack:
+        value, loc = stack.pop()
+        seen += 1
+        if seen > MAX_VALUES:
+            raise SpecError(
+                f"holds more than {MAX_VALUES:,} values once its YAML aliases are expanded; "
+                "use fewer aliases (*name)",
+                file=file,
+            )
+        if len(loc) > MAX_DEPTH:
+            line = _line_of(node, loc) if node is not None else None
+            raise SpecError(_TOO_DEEP, file=file, line=line, field=f"{_field_path(loc[:3])}.…")
+        if isinstance(value, dict):
+            stack.extend((v, (*loc, k)) for k, v in value.items())
+        elif isinstance(value, list):
+            stack.extend((v, (*loc, i)) for i, v in enumerate(value))
+
+
+def _one_line(exc: Exception) -> str:
+    return " ".join(str(exc).split())[:200]
 
 
 def anchor_uri(uri: str, base: Path) -> str:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from ..errors import redact_uri
+from ..errors import UserError, redact_uri
 
 _SCHEME = re.compile(r"^(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*)://")
 _DUCKDB_SUFFIXES = (".duckdb", ".ddb")
@@ -51,7 +51,25 @@ def parse_uri(value: str) -> ParsedUri:
         return ParsedUri(scheme, path, value)
     if scheme in ("postgres", "postgresql", "postgresql+psycopg"):
         scheme = "postgresql"
+    _check_port(scheme, rest, value)
     return ParsedUri(scheme, rest, value)
+
+
+_REFERENCE = re.compile(r"\$\{[^}]*\}")  # ${secret:vault:kv/app#password} may hold / # @ :
+
+
+def _check_port(scheme: str, rest: str, value: str) -> None:
+    """Refuse a port no server can have, before a driver fails on it in its own words."""
+    masked = _REFERENCE.sub(lambda m: "x" * len(m.group()), rest)
+    authority = re.split(r"[/?#]", masked, maxsplit=1)[0]
+    host = authority.rpartition("@")[2]
+    port = host.rpartition("]")[2] if host.startswith("[") else host
+    digits = port.rpartition(":")[2] if ":" in port else ""
+    if digits.isdigit() and digits.isascii() and not 0 < int(digits) <= 65535:
+        raise UserError(
+            f"{redact_uri(value)}: port {int(digits)} is out of range; "
+            "a port is a number from 1 to 65535"
+        )
 
 
 def target_kind(value: str, fmt: str | None = None) -> ParsedUri:
