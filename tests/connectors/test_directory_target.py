@@ -120,3 +120,15 @@ def test_locks_are_released_for_the_next_run(orch: DataOrchestrator, work: Path)
         )
         assert result.status == "success", result.error
     assert rows(work / "lake", "t") == [(1,)]
+
+
+def test_a_failing_table_takes_the_runs_other_tables_with_it(
+    orch: DataOrchestrator, work: Path
+) -> None:
+    (work / "in").mkdir()
+    write(work / "in" / "good.csv", "v\n1\n2\n")
+    write(work / "in" / "bad.csv", "v\nx\ny\n")
+    cast = [{"sql": "SELECT CAST(v AS INTEGER) AS v FROM input"}]
+    result = orch.run(orch.create_pipeline(str(work / "in"), "parquet:///lake", transforms=cast))
+    assert result.status == "failed" and result.exit_code == 2, result.error
+    assert not (work / "lake").exists()  # the good table's version went too: nothing to resume

@@ -10,8 +10,9 @@ mix; then it records ``ROOT/.aoetl/_commits/RUN_ID`` and removes versions no lon
 One process at a time writes a table: a run holds ``flock`` on ``ROOT/.aoetl/TABLE/`` from its
 first write of the table until commit, discard or close, so a second writer never sees (or
 removes) a half-made version, and an append always builds on the version committed last.
-Table names are checked before anything is created, and every path is checked to resolve
-under ROOT; a run that writes nothing leaves no folder behind.
+Table names are checked before anything is created and every path must resolve under ROOT.
+A run that fails as a rerun would (not interrupted) drops its versions at close; a run that
+commits nothing removes the folders it made.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from pathlib import Path
 
 import duckdb
 
-from ..errors import NotSupportedError, UserError
+from ..errors import AoetlError, NotSupportedError, TransientError, UserError
 from ._duck import (
     BadRow,
     Relation,
@@ -93,6 +94,7 @@ class DirectoryDestination:
         self._held: dict[str, int] = {}  # table -> the open folder its flock is held on
         self._mutex = threading.Lock()  # tables load on several threads
         self._created: Path | None = None  # the first folder of ROOT's path this run makes
+        self._failed = False  # a write failed in a way a rerun would repeat
 
     def begin(self, run_id: str, pipeline: str) -> None:
         # Nothing is created here: a run that fails before writing leaves no folder behind.
@@ -109,6 +111,8 @@ class DirectoryDestination:
         self._created = _first_missing(self.root)
 
     def close(self) -> None:
+        if self._failed and not self.committed():
+            self.discard()  # releases the locks too
         self._release()
 
     def validate_table(self, table: str) -> None:
@@ -263,7 +267,7 @@ class DirectoryDestination:
             shutil.rmtree(version)  # an unfinished attempt of this run
         version.mkdir()
         old_files = self._files(link) if link.exists() else []  # read under the lock
-        con = connect()
+        con = connect(home=self._home)
         if on_cancel is not None:
             on_cancel(con.interrupt)
         try:
@@ -293,9 +297,19 @@ class DirectoryDestination:
         except BaseException as exc:
             con.close()
             shutil.rmtree(version, ignore_errors=True)  # unfinished: nothing to resume from
+            error = exc
             if isinstance(exc, duckdb.Error):  # classified as the DuckDB target does
-                raise relation.stream_error() or as_error(exc, table) from exc
-            raise
+                error = relation.stream_error() or as_error(exc, table)
+            # A rerun would meet the same error: the run's other tables go at close. An
+            # interruption, an outage or a disk error keeps them for a resume.
+            self._failed = self._failed or (
+                isinstance(error, AoetlError)
+                and not isinstance(error, TransientError)
+                and not isinstance(exc, (duckdb.InterruptException, duckdb.IOException))
+            )
+            if error is exc:
+                raise
+            raise error from exc
         con.close()
         return LoadResult(table, self.display, rows, bad, relation.fused, added, widened)
 
