@@ -50,7 +50,7 @@ def check_ndjson(
     scan_from = location
     try:
         reasons = _scan(con, scan_from, limit)
-    except duckdb.InvalidInputException as exc:
+    except duckdb.Error as exc:
         if "maximum line size" not in str(exc).lower():
             raise UserError(f"cannot read {location} as NDJSON: {_first_line(exc)}") from None
         reasons = {
@@ -75,25 +75,36 @@ def _scan(con: duckdb.DuckDBPyConnection, location: str, limit: int) -> dict[int
     errors, scans = unique_name("jl_e"), unique_name("jl_s")
     lines = (
         f"read_csv({quote_literal(location)}, columns={{'line': 'VARCHAR'}}, delim=E'\\x1e', "
-        f"quote='', escape='', header=false, max_line_size={limit}, store_rejects=true, "
+        f"quote='', escape='', header=false, auto_detect=false, strict_mode=false, "
+        f"max_line_size={limit}, store_rejects=true, "
         f"rejects_table={quote_literal(errors)}, rejects_scan={quote_literal(scans)})"
     )
     rows = con.execute(
         f"""
         SELECT n, CASE WHEN NOT json_valid(line) THEN 'malformed JSON line'
-                       ELSE 'a JSON ' || lower(json_type(line)) || ', not an object' END
+                       WHEN json_type(line) = 'ARRAY' THEN 'a JSON array, not an object'
+                       WHEN json_type(line) = 'VARCHAR' THEN 'a JSON string, not an object'
+                       WHEN json_type(line) = 'BOOLEAN' THEN 'a JSON boolean, not an object'
+                       ELSE 'a JSON number, not an object' END
         FROM (SELECT row_number() OVER () AS n, line FROM {lines})
-        WHERE trim(line) <> ''
+        WHERE trim(line, E' \\t\\r') <> ''
           AND (NOT json_valid(line) OR json_type(line) NOT IN ('OBJECT', 'NULL'))
         """
     ).fetchall()
     # Lines DuckDB rejected (bytes that are not UTF-8) are missing from the numbering above.
-    rejected = sorted(
-        int(r[0]) for r in con.execute(f"SELECT DISTINCT line FROM {errors}").fetchall()
+    kinds = dict(
+        con.execute(f"SELECT line, any_value(error_type) FROM {errors} GROUP BY line").fetchall()
     )
     con.execute(f"DROP TABLE IF EXISTS {errors}; DROP TABLE IF EXISTS {scans}")
+    rejected = sorted(int(n) for n in kinds)
     reasons = {_true_line(int(n), rejected): str(why) for n, why in rows}
-    reasons.update({n: "bytes that are not UTF-8" for n in rejected})
+    for n, kind in kinds.items():
+        reasons[int(n)] = (
+            f"line longer than max_line_size ({limit:,} bytes); raise source.max_line_size to "
+            f"load it"
+            if "LINE SIZE" in str(kind).upper()
+            else "bytes that are not UTF-8"
+        )
     return reasons
 
 

@@ -8,6 +8,7 @@ Every decision is returned as a sentence for the plan.
 
 from __future__ import annotations
 
+import csv
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -141,7 +142,7 @@ def sniff_csv(
         encoding, why = detect_encoding(head)
         dialect.decisions.append(f"encoding {encoding}: {why}")
     user = _user_options(opts, encoding, max_line_size)
-    row, preamble = _sniff(con, path, opts.sample_rows, user, head)
+    row, preamble, named = _sniff(con, path, opts.sample_rows, user, head)
     delim, quote, escape, header, columns, date_fmt, ts_fmt, skip = row
     options = dict(user)
     options["delim"] = quote_literal(delim)
@@ -156,6 +157,11 @@ def sniff_csv(
         options["skip"] = str(int(skip))
     if preamble:
         dialect.decisions.append(_preamble(head, preamble, delim, len(columns)))
+    if named:
+        dialect.decisions.append(
+            "header=True: the first line has empty names (an unnamed index column) over "
+            "complete columns, so it names the columns; set csv.header to change this"
+        )
     if date_fmt and "dateformat" not in user:
         options["dateformat"] = quote_literal(date_fmt)
     if ts_fmt:
@@ -203,8 +209,9 @@ def _user_options(opts: CsvOptions, encoding: str, max_line_size: int) -> dict[s
 
 def _sniff(
     con: duckdb.DuckDBPyConnection, path: Path, sample: int, user: dict[str, str], head: bytes
-) -> tuple[tuple[Any, ...], int | None]:
-    """DuckDB's sniffer result, and the lines skipped as a preamble if we found one.
+) -> tuple[tuple[Any, ...], int | None, bool]:
+    """DuckDB's sniffer result, the lines skipped as a preamble if we found some, and whether
+    we found the header DuckDB took for data (see :func:`unnamed_header`).
 
     The sniffer runs ignoring rows it cannot read, so a few ragged rows do not decide the
     dialect. That also lets a short preamble line pass for the header (rejecting every real
@@ -221,14 +228,18 @@ def _sniff(
         row = con.execute(query.format("")).fetchone()
         assert row is not None
         skip = None if "skip" in user else preamble_lines(head, row[0])
-        if skip:
-            row = con.execute(query.format(f", skip={skip}")).fetchone()
+        extra = f", skip={skip}" if skip else ""
+        named = not row[3] and "header" not in user and unnamed_header(head, row[0], skip or 0)
+        if named:
+            extra += ", header=true"
+        if extra:
+            row = con.execute(query.format(extra)).fetchone()
             assert row is not None
     except duckdb.Error as exc:
         if "maximum line size" in str(exc).lower():
             raise LineTooLongError(f"{path} has a line longer than max_line_size") from None
         raise UserError(f"cannot read {path} as CSV: {_first_line(exc)}") from None
-    return tuple(row), skip
+    return tuple(row), skip, named
 
 
 def preamble_lines(head: bytes, delim: str) -> int:
@@ -252,6 +263,42 @@ def preamble_lines(head: bytes, delim: str) -> int:
     if rest.count(mode) < 0.9 * len(rest) or start > 20:
         return 0
     return start
+
+
+def unnamed_header(head: bytes, delim: str, skip: int) -> bool:
+    """Whether the first line is a header with empty names that the sniffer took for data.
+
+    DuckDB reads an empty header name (a pandas index column) as NULL, and with text columns
+    beside it the line then looks like data. The line is a header when, column by column,
+    something says so (an empty cell where the column is never empty, or a word over numbers)
+    and nothing says otherwise (a number over numbers), and its named cells are not numbers.
+    """
+    if not delim or len(delim) != 1:
+        return False
+    text = head.decode("utf-8", "replace").split("\n")
+    rows = list(csv.reader(text[skip:-1], delimiter=delim))
+    if len(rows) < 3 or "" not in rows[0]:
+        return False
+    first, rest = rows[0], rows[1:]
+    for_header = 0
+    for i, value in enumerate(first):
+        column = [r[i] for r in rest if len(r) > i]
+        numeric = any(column) and all(_number(v) for v in column if v)
+        if value == "":
+            for_header += all(column)
+        elif _number(value):
+            return False
+        else:
+            for_header += numeric
+    return for_header > 0
+
+
+def _number(value: str) -> bool:
+    try:
+        float(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _preamble(head: bytes, skip: int, delim: str, width: int) -> str:

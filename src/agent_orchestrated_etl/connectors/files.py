@@ -100,7 +100,9 @@ class FileSource:
         for path, fmt in typed:
             name = self.spec.table or names[path].table
             groups[(name, fmt)].append(path)
-            reasons[name] = "table named by --table" if self.spec.table else names[path].reason
+            reasons[name] = (
+                "table named by source.table (--table)" if self.spec.table else names[path].reason
+            )
         resources: list[Resource] = []
         for (name, fmt), paths in sorted(groups.items()):
             for resource in self._resources(name, fmt, paths):
