@@ -7,11 +7,12 @@ import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import duckdb
 import pyarrow as pa
 
 from ..connectors import Relation
 from ..connectors._duck import guarded, unique_name
-from ..errors import FatalError, UserError
+from ..errors import AoetlError, FatalError, UserError
 from ..spec.models import PythonStep
 
 BatchFunction = Callable[[pa.Table | pa.RecordBatch], pa.Table | pa.RecordBatch]
@@ -29,17 +30,29 @@ def load_function(target: str, base_dir: Path) -> BatchFunction:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise UserError(f"python step {target!r}: cannot import {module_name}: {exc}") from exc
+    except SyntaxError as exc:
+        where = f"{Path(exc.filename or module_name).name} line {exc.lineno}"
+        raise UserError(f"python step {target!r}: {where}: {exc.msg}; fix the module") from exc
+    except Exception as exc:  # the module's own code failed as it was imported
+        raise FatalError(
+            f"python step {target!r}: importing {module_name} raised {type(exc).__name__}: {exc}"
+        ) from exc
     func = getattr(module, func_name, None)
     if not callable(func):
         raise UserError(f"python step {target!r}: {module_name} has no function {func_name}")
     return func  # type: ignore[no-any-return]
 
 
-def python_step(relation: Relation, step: PythonStep, base_dir: Path) -> Relation:
+def python_step(relation: Relation, step: PythonStep, base_dir: Path, number: int = 1) -> Relation:
     func = load_function(step.python, base_dir)
-    source = relation.to_reader()
-    batches = iter(source)
-    first = next(batches, None)
+    try:
+        source = relation.to_reader()
+        batches = iter(source)
+        first = next(batches, None)
+    except duckdb.Error as exc:
+        # The SQL before this step ran here, not in the destination: report it as the
+        # destination would, on one line, typed by whose mistake it is.
+        raise relation.stream_error() or _engine_error(exc, number, step) from exc
     if first is None:
         first = pa.RecordBatch.from_pylist([], schema=source.schema)
     head = _call(func, step.python, first)
@@ -70,6 +83,15 @@ def python_step(relation: Relation, step: PythonStep, base_dir: Path) -> Relatio
         relation.extra_bad_rows,
         stream_errors=errors,
         rows_read=relation.rows_read,  # the source's count still tells how far the read is
+    )
+
+
+def _engine_error(exc: duckdb.Error, number: int, step: PythonStep) -> AoetlError:
+    from ._check import STEP_ERRORS, engine_message
+
+    kind = UserError if isinstance(exc, (*STEP_ERRORS, duckdb.ConversionException)) else FatalError
+    return kind(
+        f"reading the input of transform step {number} ({step.python}): {engine_message(exc)}"
     )
 
 

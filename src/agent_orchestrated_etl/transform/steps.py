@@ -63,13 +63,30 @@ def describe_step(step: Step) -> str:
 
 
 def apply_steps(relation: Relation, steps: tuple[Any, ...], *, base_dir: Path) -> Relation:
-    """Apply ``steps`` in order, fusing SQL steps and streaming through python steps."""
-    for step in steps:
-        sql = step_sql(step)
-        if sql is not None:
-            relation = relation.wrap(f"WITH input AS ({relation.sql}) SELECT * FROM ({sql})")
-        else:
-            from .python_step import python_step  # imports pyarrow, so only when needed
+    """Apply ``steps`` in order, fusing SQL steps and streaming through python steps.
 
-            relation = python_step(relation, step, base_dir)
+    Raises:
+        UserError: a step's SQL does not bind (unknown function, column or type, bad syntax);
+            the message names the step.
+    """
+    if not any(step_sql(step) is not None for step in steps):
+        checker = None
+    else:
+        from ._check import StepChecker
+
+        checker = StepChecker(relation)
+    try:
+        for number, step in enumerate(steps, 1):
+            sql = step_sql(step)
+            if sql is not None:
+                relation = relation.wrap(f"WITH input AS ({relation.sql}) SELECT * FROM ({sql})")
+                if checker is not None:
+                    checker.check(relation, number, step)
+            else:
+                from .python_step import python_step  # imports pyarrow, so only when needed
+
+                relation = python_step(relation, step, base_dir, number)
+    finally:
+        if checker is not None:
+            checker.close()
     return relation
