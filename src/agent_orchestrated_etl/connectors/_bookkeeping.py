@@ -1,6 +1,7 @@
 """The tables in which a database target keeps its checkpoints, commits and cursors.
 
-They are created when a run opens the target. A run that leaves nothing behind removes them
+They are created by a run's first write, in that write's transaction, so a run refused before
+it writes (a bad name, a bad key) adds nothing. A run that leaves nothing behind removes them
 again if it added them, and the whole file if it created it: a failed first run must not leave
 a new file, or new tables, in the user's database.
 """
@@ -42,30 +43,36 @@ class Meta(NamedTuple):
         return self.checkpoints.split(".")[0] if "." in self.checkpoints else None
 
 
-def create_meta(con: duckdb.DuckDBPyConnection, meta: Meta) -> bool:
-    """Create the bookkeeping tables; True if they were there already."""
+def meta_exists(con: duckdb.DuckDBPyConnection, meta: Meta) -> bool:
     try:
         con.execute(f"SELECT 1 FROM {meta.checkpoints} LIMIT 0")
-        existed = True
     except duckdb.CatalogException:
-        existed = False
+        return False
+    return True
+
+
+def create_meta(con: duckdb.DuckDBPyConnection, meta: Meta) -> None:
     ddl = _DDL.format(checkpoints=meta.checkpoints, commits=meta.commits, cursors=meta.cursors)
     con.execute(ddl if meta.schema else ddl.replace("CREATE SCHEMA IF NOT EXISTS _aoetl;", ""))
-    return existed
 
 
 def tidy_and_close(
-    con: duckdb.DuckDBPyConnection, meta: Meta, *, added: bool, created: Path | None
+    con: duckdb.DuckDBPyConnection,
+    meta: Meta | None,
+    *,
+    added: bool,
+    created: Path | None,
 ) -> None:
     """Close ``con``; if no run has anything staged or committed, undo what opening it did.
 
-    ``added``: this run created the bookkeeping tables, which are then dropped. ``created``:
-    the database file this run created, which is then removed (with its WAL).
+    ``meta``: the bookkeeping tables, None when they were never created. ``added``: this run
+    created them, and they are then dropped. ``created``: the database file this run created,
+    which is then removed (with its WAL).
     """
     tidy = False
     try:
         tidy = (added or created is not None) and not _used(con, meta, whole=created is not None)
-        if tidy and created is None:
+        if tidy and created is None and meta is not None:
             for table in meta:
                 con.execute(f"DROP TABLE IF EXISTS {table}")
             if meta.schema:
@@ -80,9 +87,9 @@ def tidy_and_close(
             path.unlink(missing_ok=True)
 
 
-def _used(con: duckdb.DuckDBPyConnection, meta: Meta, *, whole: bool) -> bool:
+def _used(con: duckdb.DuckDBPyConnection, meta: Meta | None, *, whole: bool) -> bool:
     """A run has something staged or committed here; or, with ``whole``, any table but ours."""
-    for table in (meta.checkpoints, meta.commits):
+    for table in (meta.checkpoints, meta.commits) if meta is not None else ():
         row = con.execute(f"SELECT count(*) FROM {table}").fetchone()
         if row and row[0]:
             return True

@@ -25,19 +25,29 @@ _USER_ERRORS = (
     duckdb.OutOfRangeException,
 )
 _RELAYED = re.compile(r"\b(?:ERROR|error):\s+(.*)$")  # a server's own message, after its SQL
+# A server's data and constraint errors (SQLSTATE classes 22 and 23) reach DuckDB as plain
+# text in a generic error; these are their usual words.
+_RELAYED_DATA = re.compile(
+    r"violates|value too long|invalid input syntax|out of range|malformed|cannot be null",
+    re.IGNORECASE,
+)
 _MAX_MESSAGE = 300
 
 
-def as_error(exc: duckdb.Error, table: str) -> Exception:
+def as_error(exc: duckdb.Error, table: str | None) -> Exception:
     """A DuckDB error as aoetl's: one line, no SQL, typed the same on every target.
 
+    ``table`` names the table the error belongs to; None for the commit of every table.
     ``duckdb_target._as_error`` is this function, under the name the folder target imports.
     """
+    where = f"table {shown(table)}" if table is not None else "commit failed"
     if isinstance(exc, duckdb.InterruptException):
-        return FatalError(f"table {shown(table)}: load cancelled")
-    return (UserError if isinstance(exc, _USER_ERRORS) else FatalError)(
-        f"table {shown(table)}: {one_line(str(exc))}"
+        return FatalError(f"{where}: load cancelled")
+    message = one_line(str(exc))
+    user = isinstance(exc, _USER_ERRORS) or (
+        type(exc) is duckdb.Error and _RELAYED_DATA.search(message) is not None
     )
+    return (UserError if user else FatalError)(f"{where}: {message}")
 
 
 def one_line(message: str) -> str:

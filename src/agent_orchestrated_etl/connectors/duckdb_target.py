@@ -30,7 +30,7 @@ import duckdb
 
 from ..errors import AoetlError, FatalError, TransientError, UserError
 from ..secrets import RESOLVER, redact, resolve
-from ._bookkeeping import Meta, create_meta, tidy_and_close
+from ._bookkeeping import Meta, create_meta, meta_exists, tidy_and_close
 from ._duck import (
     BadRow,
     Relation,
@@ -42,7 +42,6 @@ from ._duck import (
     quote_literal,
 )
 from ._engine_errors import as_error as _as_error
-from ._engine_errors import one_line
 from ._schema import (
     check_column_names,
     check_key,
@@ -94,7 +93,7 @@ class DuckDBDestination:
         self.pipeline = ""
         self._attached = bool(encryption_key)  # the target is ATTACHed as _DB, not opened
         self._created: Path | None = None  # the file this run created, if any
-        self._meta_existed = True
+        self._meta_existed = self._meta_ready = True  # the bookkeeping tables: before, now
         # A write or commit failed in a way a rerun would repeat (a bad key, a failing step, a
         # schema conflict): the run cannot be resumed, so close() drops what it staged.
         self._failed = False
@@ -110,7 +109,7 @@ class DuckDBDestination:
         file = self._local_file()
         self._created = file if file is not None and not file.exists() else None
         self._con = self._connect()
-        self._meta_existed = create_meta(self._con, self._meta())
+        self._meta_existed = self._meta_ready = meta_exists(self._con, self._meta())
 
     def _meta(self) -> Meta:
         return Meta(self.CHECKPOINTS, self.COMMITS, self.CURSORS)
@@ -186,10 +185,11 @@ class DuckDBDestination:
                 log.debug("could not drop the staging of %s: %s", self.run_id, exc)
         con, self._con = self._con, None
         created, self._created = self._created, None
+        added = self._meta_ready and not self._meta_existed
         tidy_and_close(
             con,
-            self._meta(),
-            added=not self._meta_existed and not self.SHARED,
+            self._meta() if self._meta_ready else None,
+            added=added and not self.SHARED,
             created=created if not self._meta_existed else None,
         )
 
@@ -206,6 +206,8 @@ class DuckDBDestination:
 
     # -- checkpoints -------------------------------------------------------------------------
     def checkpoints(self) -> dict[str, Checkpoint]:
+        if not self._meta_ready:
+            return {}
         rows = self.con.execute(
             f"SELECT table_name, fingerprint, rows, bad_rows, high_water FROM {self.CHECKPOINTS} "
             "WHERE run_id = ?",
@@ -219,12 +221,16 @@ class DuckDBDestination:
         return str(row[0]) if row and row[0] is not None else None
 
     def _cursor_row(self, table: str) -> tuple[object, ...] | None:
+        if not self._meta_ready:
+            return None
         return self.con.execute(
             f"SELECT high_water FROM {self.CURSORS} WHERE pipeline = ? AND table_name = ?",
             [self.pipeline, table],
         ).fetchone()
 
     def committed(self) -> bool:
+        if not self._meta_ready:
+            return False
         row = self.con.execute(
             f"SELECT count(*) FROM {self.COMMITS} WHERE run_id = ?", [self.run_id]
         ).fetchone()
@@ -269,6 +275,7 @@ class DuckDBDestination:
         with self._lock:
             cur = self._cursor()
             self._active = cur
+            ready, staged = self._meta_ready, False
             if on_cancel is not None:
                 on_cancel(cur.interrupt)
             serial = relation.single_thread
@@ -283,6 +290,7 @@ class DuckDBDestination:
                 sql = self._adapt(relation.sql, incoming)
                 if mode == "merge":
                     sql = last_per_key(sql, key, [n for n, _ in incoming])
+                self._ensure_meta(cur)
                 rows = _count(cur.execute(f"CREATE OR REPLACE TABLE {stage} AS {sql}"))
                 bad = relation.bad_rows()
                 record_bad(bad)
@@ -308,6 +316,7 @@ class DuckDBDestination:
                     ],
                 )
                 cur.execute("COMMIT")
+                staged = True
                 return LoadResult(table, self.display, rows, bad, relation.fused, added, widened)
             except duckdb.Error as exc:
                 error = relation.stream_error() or _as_error(exc, table)
@@ -319,8 +328,19 @@ class DuckDBDestination:
             finally:
                 self._active = None
                 cur.close()  # an open transaction is rolled back with it
+                if not staged:  # and the bookkeeping tables it created, if it did
+                    self._meta_ready = ready
                 if serial:
                     self.con.execute("RESET threads")
+
+    def _ensure_meta(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Create the bookkeeping tables in ``con``'s open transaction, if they are not there.
+
+        Not at begin(): a run refused before it writes then adds nothing to the target.
+        """
+        if not self._meta_ready:
+            create_meta(con, self._meta())
+            self._meta_ready = True
 
     def _note_failure(self, error: Exception, cause: BaseException | None = None) -> None:
         """Remember a failure a rerun would repeat; an interruption or outage stays resumable."""
@@ -344,6 +364,7 @@ class DuckDBDestination:
         if mode == "merge":
             check_key(table, key, names, "the loaded data")
         if mode == "replace":
+            self._refuse_folded(cur, table)
             return (), ()
         existing = self.columns(table, cur)
         if not existing:
@@ -355,7 +376,7 @@ class DuckDBDestination:
         return tuple(n for n, _ in evolution.add), tuple(n for n, _ in evolution.widen)
 
     def _refuse_folded(self, cur: duckdb.DuckDBPyConnection, table: str) -> None:
-        """An append or merge must not land on a table whose name differs only in case."""
+        """A load must not land on (or replace) a table whose name differs only in case."""
         if not self.FOLDS_CASE:
             return
         for (name,) in cur.execute(
@@ -391,9 +412,11 @@ class DuckDBDestination:
         con = self.con
         loaded: dict[str, int] = {}
         with self._lock:
+            ready = self._meta_ready
             try:
                 marks = self.checkpoints()
                 con.execute("BEGIN TRANSACTION")
+                self._ensure_meta(con)
                 for staged in tables:
                     loaded[staged.table] = self._apply(staged)
                     mark = marks.get(staged.table)
@@ -418,12 +441,14 @@ class DuckDBDestination:
             except duckdb.Error as exc:
                 with contextlib.suppress(duckdb.Error):
                     con.execute("ROLLBACK")
-                error = FatalError(f"commit failed: {one_line(str(exc))}")
+                self._meta_ready = ready
+                error = _as_error(exc, None)
                 self._note_failure(error, exc)
                 raise error from exc
             except Exception as exc:
                 with contextlib.suppress(duckdb.Error):
                     con.execute("ROLLBACK")
+                self._meta_ready = ready
                 self._note_failure(exc)
                 raise
         self._drop_abandoned()
@@ -472,6 +497,8 @@ class DuckDBDestination:
 
     def discard(self) -> None:
         """Drop this run's staging tables and checkpoints: the run will not be resumed."""
+        if not self._meta_ready:
+            return
         with self._lock:
             for (stage,) in self.con.execute(
                 f"SELECT staging FROM {self.CHECKPOINTS} WHERE run_id = ?", [self.run_id]
