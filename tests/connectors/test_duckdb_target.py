@@ -5,9 +5,14 @@ from pathlib import Path
 import pytest
 
 from agent_orchestrated_etl import DataOrchestrator
-from agent_orchestrated_etl.connectors._schema import fits, plan_evolution
-from agent_orchestrated_etl.errors import SchemaConflictError
-from tests.conftest import query
+from agent_orchestrated_etl.connectors._schema import (
+    check_column_names,
+    check_table_name,
+    fits,
+    plan_evolution,
+)
+from agent_orchestrated_etl.errors import SchemaConflictError, UserError
+from tests.conftest import query, run_cli
 
 
 def write(path: Path, text: str) -> str:
@@ -145,3 +150,150 @@ def test_plan_evolution_adds_and_widens_and_refuses() -> None:
     assert evo.add == [("n", "DATE")]
     with pytest.raises(SchemaConflictError, match="'id' is DATE"):
         plan_evolution("t", [("id", "DATE")], [("id", "BOOLEAN")])
+
+
+# -- failed runs leave nothing behind ------------------------------------------------------------
+def everything(db: Path) -> dict[str, list[tuple[object, ...]]]:
+    """Every table in the file (bookkeeping included) with its rows."""
+    names = query(db, "SELECT schema_name, table_name FROM duckdb_tables() ORDER BY 1, 2")
+    return {f"{s}.{t}": sorted(query(db, f'SELECT * FROM "{s}"."{t}"'), key=repr) for s, t in names}
+
+
+def failing_load(work: Path, kind: str) -> dict[str, object]:
+    """A folder of three tables whose load fails in the way ``kind`` names, once two are staged."""
+    data = work / "data"
+    data.mkdir(exist_ok=True)
+    write(data / "a.csv", "id,v\n1,a\n2,b\n")
+    write(data / "c.csv", "id,v\n5,e\n")
+    options: dict[str, object] = {"source": str(data)}
+    if kind == "bad key":  # b.csv has no column id
+        write(data / "b.csv", "x,v\n1,a\n")
+        options.update(mode="merge", key="id")
+        return options
+    write(data / "b.csv", "id,v\n3,c\n4,d,extra\n" if kind == "bad rows" else "id,v\n3,c\n")
+    if kind == "bad rows":
+        options["max_bad_rows"] = 0
+    elif kind == "failing python step":
+        write(work / "boom.py", "def boom(batch):\n    raise ValueError('no')\n")
+        options["transforms"] = [{"python": "boom:boom"}]
+    elif kind == "unknown column in a step":
+        options["transforms"] = [{"filter": "nope > 1"}]
+    elif kind == "unknown function in a step":
+        options["transforms"] = [{"derive": {"w": "no_such_function(v)"}}]
+    elif kind == "schema conflict":
+        options["transforms"] = [{"sql": "SELECT 'x' || id AS id, v FROM input"}]
+    return options
+
+
+FAILURES = [
+    "bad key",
+    "bad rows",
+    "failing python step",
+    "unknown column in a step",
+    "unknown function in a step",
+    "schema conflict",
+]
+
+
+@pytest.mark.parametrize("kind", FAILURES)
+def test_a_failed_run_leaves_the_target_exactly_as_it_was(
+    orch: DataOrchestrator, work: Path, kind: str
+) -> None:
+    db = work / "w.duckdb"
+    seed = orch.create_pipeline(write(work / "a.csv", "id,v\n1,a\n"), f"duckdb:///{db}")
+    assert orch.run(seed).status == "success"
+    before = everything(db)
+    options = failing_load(work, kind)
+    source = str(options.pop("source"))
+    result = orch.run(orch.create_pipeline(source, f"duckdb:///{db}", **options))  # type: ignore[arg-type]
+    assert result.status == "failed"
+    assert result.exit_code == 2 or kind == "failing python step", result.error
+    assert len((result.error or "").splitlines()) == 1
+    assert everything(db) == before  # no _aoetl_stage_* table, no checkpoint, nothing else
+
+
+@pytest.mark.parametrize("kind", [k for k in FAILURES if k != "schema conflict"])
+def test_a_failed_run_creates_no_file(orch: DataOrchestrator, work: Path, kind: str) -> None:
+    options = failing_load(work, kind)
+    source = str(options.pop("source"))
+    result = orch.run(orch.create_pipeline(source, "duckdb:///new.duckdb", **options))  # type: ignore[arg-type]
+    assert result.status == "failed"
+    assert not (work / "new.duckdb").exists()
+    assert not (work / "new.duckdb.wal").exists()
+
+
+def test_a_missing_merge_key_is_one_line_naming_table_key_and_columns(tmp_path: Path) -> None:
+    write(tmp_path / "x.csv", "id,v\n1,a\n")
+    proc = run_cli(
+        "run", "x.csv", "--to", "duckdb:///new.duckdb", "--mode", "merge", "--key", "nope",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert lines == [
+        "error: table 'x': merge key 'nope' is not a column of the loaded data "
+        "(columns: 'id', 'v'); choose --key from these"
+    ]
+    assert not (tmp_path / "new.duckdb").exists()
+
+
+def test_a_merge_key_missing_from_the_existing_table(orch: DataOrchestrator, work: Path) -> None:
+    run(orch, write(work / "a.csv", "id,v\n1,a\n"))
+    result = run(orch, write(work / "b.csv", "id,v,k\n1,a,z\n"), mode="merge", key="k")
+    assert result.exit_code == 2
+    assert result.error == (
+        "table 't': merge key 'k' is not a column of the existing table 't' "
+        "(columns: 'id', 'v'); choose --key from these"
+    )
+
+
+def test_a_user_column_named_like_the_merge_helper_is_kept(
+    orch: DataOrchestrator, work: Path
+) -> None:
+    src = write(work / "a.csv", "id,__aoetl_row,__aoetl_row_1\n1,x,p\n1,y,q\n2,z,r\n")
+    assert run(orch, src, mode="merge", key="id").status == "success"
+    assert run(orch, src, mode="merge", key="id").status == "success"
+    expected = [(1, "y", "q"), (2, "z", "r")]
+    assert query(work / "w.duckdb", "SELECT * FROM t ORDER BY id") == expected
+    deduped = orch.create_pipeline(
+        src, "duckdb:///w.duckdb", table="d", mode="replace", transforms=[{"dedupe": ["id"]}]
+    )
+    assert orch.run(deduped).status == "success"
+    assert query(work / "w.duckdb", "SELECT * FROM d ORDER BY id") == expected
+
+
+@pytest.mark.parametrize("mode", ["append", "merge", "replace"])
+def test_a_table_name_differing_only_in_case_is_refused(
+    orch: DataOrchestrator, work: Path, mode: str
+) -> None:
+    run(orch, write(work / "a.csv", "id,v\n1,a\n"))
+    before = everything(work / "w.duckdb")
+    spec = orch.create_pipeline(
+        write(work / "b.csv", "id,v\n2,b\n"), "duckdb:///w.duckdb", table="T", mode=mode,
+        key="id" if mode == "merge" else None,
+    )  # fmt: skip
+    result = orch.run(spec)
+    assert result.exit_code == 2
+    assert "has a table 't'" in (result.error or "")
+    assert everything(work / "w.duckdb") == before
+
+
+def test_name_rules() -> None:
+    # DuckDB renames a second "ID" beside "id" when it reads a file or a subquery (to "ID_1");
+    # a target refuses any pair that reaches it rather than load under another name.
+    with pytest.raises(UserError, match="columns 'id' and 'ID' differ only in case"):
+        check_column_names("t", ["id", "ID"], max_bytes=None, target="DuckDB")
+    check_column_names("t", ["ü", "Ü"], max_bytes=None, target="DuckDB")  # only ASCII folds
+    with pytest.raises(UserError, match="is 64 bytes long, and PostgreSQL keeps only 63"):
+        check_column_names("t", ["é" * 32], max_bytes=63, target="PostgreSQL")
+    check_table_name("t" * 63, max_bytes=63, target="PostgreSQL")
+    with pytest.raises(UserError, match="NUL"):
+        check_table_name("a\x00b", max_bytes=None, target="DuckDB")
+
+
+def test_reserved_table_names_are_refused(orch: DataOrchestrator, work: Path) -> None:
+    src = write(work / "a.csv", "id\n1\n")
+    result = orch.run(orch.create_pipeline(src, "duckdb:///w.duckdb", table="_aoetl_stage_x"))
+    assert result.exit_code == 2
+    assert "starts with '_aoetl_'" in (result.error or "")
+    assert not (work / "w.duckdb").exists()
