@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -70,10 +71,10 @@ CASES = {
 }
 
 
-def check_one_line(proc: object, *, code: int = 2) -> str:
+def check_one_line(proc: subprocess.CompletedProcess[str], *, code: int = 2) -> str:
     """The CLI's answer to a bad file: exit ``code``, one or two lines, no Python names."""
-    assert proc.returncode == code, (proc.returncode, proc.stderr)  # type: ignore[attr-defined]
-    err: str = proc.stderr  # type: ignore[attr-defined]
+    assert proc.returncode == code, (proc.returncode, proc.stderr)
+    err = proc.stderr
     lines = err.strip().splitlines()
     assert 1 <= len(lines) <= 2, err
     assert not PYTHON_NAMES.search(err), err
