@@ -59,9 +59,22 @@ def _invoke() -> int:
         # Typer vendors click, so usage errors are recognised by shape, not by class.
         if type(exc).__name__ == "Abort":
             return 130
-        show, code = getattr(exc, "show", None), getattr(exc, "exit_code", None)
-        if callable(show) and isinstance(code, int):
-            show()
+        message, code = getattr(exc, "format_message", None), getattr(exc, "exit_code", None)
+        if callable(message) and isinstance(code, int):
+            # A usage error: one line, not click's usage box.
+            ctx = getattr(exc, "ctx", None)
+            where = ctx.command_path if ctx is not None else "aoetl"
+            text = " ".join(str(message()).split())
+            show = getattr(exc, "show", None)
+            if not text and callable(show):  # no arguments at all: the help is the answer
+                show()
+                return code
+            err.print(
+                f"error: {text} (see '{where} --help')",
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
+            )
             return code
         _print_error(f"{type(exc).__name__}: {exc} (run with -v for the traceback)")
         return 1
