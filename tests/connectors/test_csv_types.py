@@ -148,6 +148,16 @@ def test_columns_with_another_date_format_get_a_projection(work: Path) -> None:
     assert rows_out[0][:2] == (date(2000, 1, 1), False)
     assert rows_out[10] == (None, True, "column named: later is not a date in format '%b %d %Y'")
     assert sum(r[1] for r in rows_out) == 1
+    # Until the reader applies projections, the plan says the column stays text, and how to
+    # convert it.
+    (resource,) = FileSource(SourceSpec(uri=str(path))).discover()
+    assert dict(resource.columns)["named"] == "VARCHAR"
+    assert (
+        "column named: VARCHAR, though its values are dates in format '%b %d %Y' (values such "
+        "as Jan 1 2000), since read_csv takes one date format and the file's is '%Y-%m-%d'; "
+        "convert "
+        """it with strptime("named", '%b %d %Y')::DATE"""
+    ) in resource.decisions
 
 
 def test_decimal_comma_is_detected_under_semicolons(orch: DataOrchestrator, work: Path) -> None:

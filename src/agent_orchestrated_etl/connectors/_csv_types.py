@@ -88,12 +88,14 @@ class Projection:
     Apply it over the read_csv relation, whose column is VARCHAR:
     ``SELECT * REPLACE (<expression> AS <column>) FROM (...)``, and quarantine the rows where
     :meth:`failed` holds, with :meth:`reason` as their reason, so a value that does not parse
-    is counted, never silently NULL.
+    is counted, never silently NULL; then add :attr:`decision` to the plan's decisions.
     """
 
     column: str
     type: str  # DATE or TIMESTAMP
     format: str  # strptime format, or "cast" for DuckDB's ISO cast
+    decision: str = ""  # the plan's sentence once the projection is applied
+    unapplied: str = ""  # the plan's sentence when it is not (the column stays text)
 
     def _parsed(self) -> str:
         q = quote_ident(self.column)
@@ -125,7 +127,8 @@ class CsvTyping:
     ``columns`` are the types to read with (a projected column stays VARCHAR there);
     ``options`` are the read_csv options to use instead of the ones passed in (a date format
     or a decimal comma found in the values is added); ``projections`` convert the columns
-    whose date format differs from the file's one ``dateformat``.
+    whose date format differs from the file's one ``dateformat`` (their sentences are on the
+    projections, not in ``decisions``).
     """
 
     columns: list[tuple[str, str]]
@@ -162,6 +165,7 @@ def dominant_types(
     options.clear()
     options.update(typing.options)
     decisions.extend(typing.decisions)
+    decisions.extend(p.unapplied for p in typing.projections)
     return typing.columns
 
 
@@ -379,14 +383,22 @@ def _type_dates(
         native = (fmt == (file_fmt or _ISO)) if typ == "DATE" else ts_fmt is None
         if types[name] == "DATE" or native:
             types[name] = typ
-        else:
-            typing.projections.append(Projection(name, typ, fmt))
-            sentence += (
-                f"; read as text and converted, since read_csv takes one date format and the "
-                f"file's is {file_fmt or 'ISO'!r}"
-            )
-        typing.decisions.append(sentence)
+            typing.decisions.append(sentence)
+            continue
+        why_text = f"read_csv takes one date format and the file's is {file_fmt or 'ISO'!r}"
+        applied = f"{sentence}; read as text and converted, since {why_text}"
+        kept = (
+            f"column {name}: VARCHAR, though its values are dates in format {label} ({why}), "
+            f"since {why_text}; convert it with {_convert(name, typ, fmt)}"
+        )
+        typing.projections.append(Projection(name, typ, fmt, applied, kept))
     typing.columns = [(c, types[c]) for c, _ in typing.columns]
+
+
+def _convert(name: str, typ: str, fmt: str) -> str:
+    if fmt == _TIMESTAMP_CAST:
+        return f"CAST({quote_ident(name)} AS {typ})"
+    return f"strptime({quote_ident(name)}, {quote_literal(fmt)})::{typ}"
 
 
 def _twins(fmt: str) -> tuple[str, ...]:
