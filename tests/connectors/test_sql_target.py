@@ -82,8 +82,8 @@ def test_type_round_trip_postgres_duckdb_postgres(
     )
     assert [r[:-2] for r in copied] == [r[:-2] for r in original]  # every typed column exactly
     assert [r[-2:] for r in copied] == [r[-2:] for r in original]  # json(b) kept as its text
-    types = dict(
-        rows(
+    types: dict[object, object] = dict(
+        rows(  # type: ignore[arg-type]
             pg,
             "SELECT column_name, data_type FROM information_schema.columns "
             "WHERE table_name = 't_types_copy'",
@@ -225,3 +225,103 @@ def test_incremental_runs_with_inserts_and_updates_merge_exactly(
     third = orch.run(spec)  # nothing new: only the lag window is read again
     assert query(work / "w.duckdb", "SELECT count(*) FROM orders") == [(1001,)]
     assert third.tables["orders"].rows_loaded <= 5
+
+
+# -- names PostgreSQL would cut, failed runs, one-line errors --------------------------------------
+def tables(pg: Postgres) -> list[tuple[object, ...]]:
+    return rows(
+        pg,
+        "SELECT schemaname, tablename FROM pg_tables "
+        "WHERE schemaname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1, 2",
+    )
+
+
+def test_postgres_refuses_names_it_would_cut_before_touching_anything(
+    pg: Postgres, tmp_path: Path
+) -> None:
+    (tmp_path / "a.csv").write_text("id,v\n1,a\n2,b\n")
+    (tmp_path / "b.csv").write_text("id,w\n7,z\n")
+    (tmp_path / "long.csv").write_text(f"id,{'c' * 64}\n1,2\n")
+    before = tables(pg)
+    # A first run refused creates nothing, not even aoetl's bookkeeping schema.
+    refused: list[tuple[str, ...]] = [("b.csv", "--table", "u" * 300), ("long.csv",)]
+    for args in refused:
+        proc = run_cli("run", *args, "--to", pg.url(), cwd=tmp_path)
+        assert proc.returncode == 2, proc.stderr
+        lines = [line for line in proc.stderr.splitlines() if line.strip()]
+        assert len(lines) == 1 and "PostgreSQL keeps only 63 bytes" in lines[0]
+        assert tables(pg) == before
+    assert (
+        run_cli("run", "a.csv", "--to", pg.url(), "--table", "t" * 63, cwd=tmp_path).returncode == 0
+    )
+    seeded = tables(pg)
+    for mode in ("append", "merge", "replace"):  # 64 bytes: PostgreSQL would cut it to the 63
+        key_args = ("--key", "id") if mode == "merge" else ()
+        proc = run_cli(
+            "run", "b.csv", "--to", pg.url(), "--table", "t" * 64, "--mode", mode, *key_args,
+            cwd=tmp_path,
+        )  # fmt: skip
+        assert proc.returncode == 2, proc.stderr
+        assert "is 64 bytes long" in proc.stderr
+        assert tables(pg) == seeded
+        assert rows(pg, f"SELECT * FROM {'t' * 63} ORDER BY id") == [(1, "a"), (2, "b")]
+
+
+def test_a_failed_merge_into_postgres_leaves_no_staging(pg: Postgres, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "a.csv").write_text("id,v\n1,a\n")
+    (data / "b.csv").write_text("x,v\n1,a\n")  # no id: the merge key is missing
+    (data / "c.csv").write_text("id,v\n3,c\n")
+    assert run_cli("run", str(data / "a.csv"), "--to", pg.url(), cwd=tmp_path).returncode == 0
+    before = tables(pg)
+    proc = run_cli("run", "data", "--to", pg.url(), "--mode", "merge", "--key", "id", cwd=tmp_path)
+    assert proc.returncode == 2
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert lines == [
+        "error: table 'b': merge key 'id' is not a column of the loaded data "
+        "(columns: 'x', 'v'); choose --key from these"
+    ]
+    assert tables(pg) == before  # no _aoetl_stage_* table left for a and c
+    assert rows(pg, "SELECT count(*) FROM _aoetl.checkpoints") == [(0,)]
+
+
+def test_a_constraint_violation_is_one_line_and_exit_2(pg: Postgres, tmp_path: Path) -> None:
+    with psycopg.connect(pg.url(), autocommit=True) as con:
+        con.execute("CREATE TABLE strict (id bigint PRIMARY KEY, v varchar(1) NOT NULL)")
+        con.execute("INSERT INTO strict VALUES (1, 'a')")
+    for text, words in (
+        ("id,v\n2,abc\n", "value too long for type character varying(1)"),
+        ("id,v\n1,b\n", "duplicate key value violates unique constraint"),
+    ):
+        (tmp_path / "s.csv").write_text(text)
+        proc = run_cli("run", "s.csv", "--to", pg.url(), "--table", "strict", cwd=tmp_path)
+        assert proc.returncode == 2, proc.stderr
+        lines = [line for line in proc.stderr.splitlines() if line.strip()]
+        assert len(lines) == 1 and words in lines[0] and "COPY" not in lines[0]
+        assert rows(pg, "SELECT * FROM strict") == [(1, "a")]
+        assert rows(pg, "SELECT count(*) FROM pg_tables WHERE tablename LIKE '_aoetl_stage%'") == [
+            (0,)
+        ]
+
+
+def test_sqlite_names_and_failures(orch: DataOrchestrator, work: Path) -> None:
+    (work / "a.csv").write_text("k,v\n1,a\n2,b\n")
+    (work / "b.csv").write_text("k,v\n2,B\n")
+    # A table named like the staging alias of SQLite's delete-then-insert merge.
+    for source, mode in (("a.csv", "append"), ("b.csv", "merge")):
+        spec = orch.create_pipeline(source, "sqlite:///out.db", table="s", mode=mode, key="k")
+        assert orch.run(spec).status == "success"
+    con = sqlite3.connect(work / "out.db")
+    assert con.execute("SELECT k, v FROM s ORDER BY k").fetchall() == [(1, "a"), (2, "B")]
+    con.close()
+    # SQLite, like DuckDB, takes "S" for "s": appending to it must not replace "s".
+    result = orch.run(orch.create_pipeline("b.csv", "sqlite:///out.db", table="S"))
+    assert result.exit_code == 2 and "has a table 's'" in (result.error or "")
+    con = sqlite3.connect(work / "out.db")
+    assert con.execute("SELECT k, v FROM s ORDER BY k").fetchall() == [(1, "a"), (2, "B")]
+    con.close()
+    # A failed first run creates no file.
+    bad = orch.create_pipeline("a.csv", "sqlite:///new.db", mode="merge", key="nope")
+    assert orch.run(bad).exit_code == 2
+    assert not (work / "new.db").exists()
