@@ -62,7 +62,7 @@ CASES = {
     ),
     "sql_syntax_error": (
         "source: d.csv\ntransforms:\n  - sql: SELEC * FROM input\n",
-        "transform step 1 (sql",
+        "transform step 1 (sql)",
     ),
     "cast_to_unknown_type": (
         "source: d.csv\ntransforms:\n  - cast: {id: NOTATYPE}\n",

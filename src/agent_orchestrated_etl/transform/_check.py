@@ -16,6 +16,7 @@ import duckdb
 from ..connectors import Relation
 from ..connectors._duck import connect
 from ..errors import UserError
+from ..spec.models import SqlStep
 
 if TYPE_CHECKING:
     from .steps import Step
@@ -79,5 +80,7 @@ def engine_message(exc: BaseException) -> str:
 def _label(step: Step) -> str:
     from .steps import describe_step
 
+    if isinstance(step, SqlStep):  # its number names it; its SQL would read as an engine dump
+        return "sql"
     text = " ".join(describe_step(step).split())
     return text if len(text) <= 60 else text[:59] + "…"
