@@ -35,6 +35,8 @@ def make_pipeline(root: Path, target: str = "w.duckdb") -> Path:
 
 
 def fingerprint(db: Path) -> dict[str, tuple[object, ...]]:
+    if not db.exists():  # a run stopped before it staged anything leaves no file behind
+        return {}
     tables = query(
         db,
         "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main' "
