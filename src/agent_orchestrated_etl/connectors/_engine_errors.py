@@ -32,6 +32,7 @@ _RELAYED_DATA = re.compile(
     re.IGNORECASE,
 )
 _MAX_MESSAGE = 300
+_HINTS = ("Did you mean", "Candidate bindings")
 
 
 def as_error(exc: duckdb.Error, table: str | None) -> Exception:
@@ -62,5 +63,7 @@ def one_line(message: str) -> str:
     if relayed is None and len(lines) > 1 and first.endswith(":"):
         relayed = _RELAYED.search(" ".join(lines[:3]))
     text = relayed.group(1) if relayed else first
+    if relayed is None:  # DuckDB's own hints help: "Did you mean …", "Candidate bindings: …"
+        text = " ".join([text, *(line for line in lines[1:] if line.startswith(_HINTS))])
     text = redact(text)
     return text if len(text) <= _MAX_MESSAGE else text[: _MAX_MESSAGE - 1] + "…"
