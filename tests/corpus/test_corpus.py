@@ -242,3 +242,23 @@ def test_duckdb_reads_the_corpus_csvs_the_same_way(work: Path, copy) -> None:  #
         "'bill_length_mm': 'DOUBLE', 'body_mass_g': 'BIGINT', 'sex': 'VARCHAR'})"
     ).fetchall()
     assert query(work / "w.duckdb", "SELECT * FROM penguins_na") == expected
+
+
+def test_a_preamble_with_a_blank_line_keeps_every_row(work: Path) -> None:
+    rows = [f"{i},n{i},{i}.5" for i in range(20)]
+    (work / "export.csv").write_text(
+        "exported by tool v1\n\nid,name,amount\n" + "\n".join(rows) + "\n"
+    )
+    table = _table(_load(work, "export.csv"), "export")
+    assert (table["rows_loaded"], table["rows_rejected"]) == (20, 0)
+    loaded = query(work / "w.duckdb", "SELECT id, name, amount FROM export ORDER BY id")
+    assert loaded == [(i, f"n{i}", i + 0.5) for i in range(20)]
+
+
+def test_a_short_ragged_file_is_not_taken_for_a_preamble(work: Path) -> None:
+    """Lines skipped as a preamble are not records: a doubtful case skips nothing."""
+    (work / "ragged.csv").write_text("id,c0\n0,v\n1,v,extra\n2,v,extra\n")
+    done = run_cli("run", "ragged.csv", "--to", "duckdb:///w.duckdb", "--json", cwd=work)
+    result = json.loads(done.stdout)
+    table = result["tables"]["ragged"]
+    assert table["rows_read"] == 3

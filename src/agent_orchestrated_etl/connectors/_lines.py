@@ -87,8 +87,9 @@ def repaired_copy(path: Path, blank: Iterable[int], folder: Path) -> tuple[Path,
             if number == 1 and line.startswith(BOM):
                 line = line[len(BOM) :]
             if number in drop:
-                removed[number] = line.rstrip(b"\r\n")
-                out.write(b"\n")
+                body = line.rstrip(b"\r\n")
+                removed[number] = body
+                out.write(line[len(body) :])  # the line's own ending: CRLF files stay CRLF
             else:
                 out.write(line)
     return Path(name), removed

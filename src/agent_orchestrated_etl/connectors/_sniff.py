@@ -9,6 +9,7 @@ Every decision is returned as a sentence for the plan.
 from __future__ import annotations
 
 import csv
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -146,9 +147,11 @@ def sniff_csv(
     delim, quote, escape, header, columns, date_fmt, ts_fmt, skip = row
     options = dict(user)
     options["delim"] = quote_literal(delim)
-    if quote == "(empty)" and "quote" not in user and b'"' not in head:
+    if quote == "(empty)" and "quote" not in user and _quoting_likely(head, delim):
         # No quote in the sample says nothing about the rest of the file: a quoted field
         # further on (a delimiter or a line break inside it) must still read as one field.
+        # And quoted fields in the sample that hold a line break are quoted fields, even when
+        # a ragged row among them made the sniffer prefer no quote at all.
         quote = escape = '"'
     options["quote"] = quote_literal("" if quote == "(empty)" else quote)
     options["escape"] = quote_literal("" if escape == "(empty)" else escape)
@@ -246,23 +249,43 @@ def preamble_lines(head: bytes, delim: str) -> int:
     """How many lines before the header have fewer fields than the lines after them.
 
     Counts delimiters per line in the file's first bytes (quotes ignored, so the test is
-    conservative: the lines from the header on must nearly all agree).
+    conservative: the lines from the header on must nearly all agree, there must be a few of
+    them, and the header must hold names, not numbers). Skipped lines are not records, so a
+    doubtful case skips nothing: its rows are then quarantined and counted, never dropped.
     """
     if not delim or len(delim) != 1:
         return 0
     sep = delim.encode()
-    lines = [line for line in head.split(b"\n")[:-1][:200] if line.strip()]
+    # (physical line number, line): DuckDB's skip counts blank lines too
+    lines = [(i, line) for i, line in enumerate(head.split(b"\n")[:-1][:200]) if line.strip()]
     if len(lines) < 3:
         return 0
-    counts = [line.count(sep) for line in lines]
+    counts = [line.count(sep) for _, line in lines]
     mode = max(set(counts[1:]), key=counts[1:].count)
     if mode == 0 or counts[0] >= mode:
         return 0
     start = next(i for i, c in enumerate(counts) if c == mode)
     rest = counts[start:]
-    if rest.count(mode) < 0.9 * len(rest) or start > 20:
+    if start > 20 or len(rest) < 6 or rest.count(mode) < 0.9 * len(rest):
         return 0
-    return start
+    # The line the data starts under must be a header: names, none of them a number.
+    number, header = lines[start]
+    names = header.decode("utf-8", "replace").split(delim)
+    if any(_number(name.strip().strip('"')) for name in names):
+        return 0
+    return number
+
+
+def _quoting_likely(head: bytes, delim: str) -> bool:
+    """No '"' in the sample, or a '"'-quoted field holding a line break or the delimiter."""
+    if b'"' not in head:
+        return True
+    if len(delim) != 1:
+        return False
+    d = re.escape(delim)
+    field = re.compile(rf'(?:^|{d})"((?:[^"]|"")*)"(?={d}|\r?$)', re.MULTILINE)
+    text = head[: 1 << 15].decode("utf-8", "replace")  # bounded: a regex scan per field start
+    return any("\n" in m.group(1) or delim in m.group(1) for m in field.finditer(text))
 
 
 def unnamed_header(head: bytes, delim: str, skip: int) -> bool:

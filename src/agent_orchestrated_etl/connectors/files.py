@@ -259,6 +259,9 @@ class FileSource:
             )
             options.update(
                 columns=columns,
+                # Everything is pinned at discovery: sniffing again at read time could only
+                # fail on a damaged record (which must be quarantined, not stop the load).
+                auto_detect="false",
                 store_rejects="true",
                 rejects_table=quote_literal(sink.errors_table),
                 rejects_scan=quote_literal(sink.scans_table),
