@@ -9,9 +9,12 @@ the same data as Parquet, then times, each into a fresh DuckDB file:
 * dlt with the duckdb destination, fed pyarrow batches (its fastest path)
 
 and the streaming path: CSV -> Parquet directory through a ``python:`` transform, as a CLI
-process, with its peak RSS. Prints ratios; writes bench/results/file_to_duckdb.json.
+process, with its peak RSS. Then the wide case: a 2,000 x 2,000 CSV (integers, decimals, text,
+dates, booleans, NA, a few bad values), where aoetl's discovery (sniffing and typing) and
+discovery + load are timed against DuckDB's own read_csv of it (goal: within 3x). Prints
+ratios; writes bench/results/file_to_duckdb.json.
 
-    python bench/file_to_duckdb.py [--rows 2000000] [--repeat 3] [--skip-dlt]
+    python bench/file_to_duckdb.py [--rows 2000000] [--repeat 3] [--skip-dlt] [--wide-only]
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import argparse
 import json
 import os
 import platform
+import random
 import shutil
 import statistics
 import subprocess
@@ -204,12 +208,89 @@ def streaming(src: Path) -> dict[str, float]:
     }
 
 
+def generate_wide(rows: int, cols: int) -> Path:
+    """A wide CSV: every fifth column of each kind, 1 % NA in each; one column in 100 has
+    0.5 % bad values (more would quarantine nearly every row of a file this wide)."""
+    DATA.mkdir(parents=True, exist_ok=True)
+    path = DATA / f"wide_{rows}x{cols}.csv"
+    if path.exists():
+        return path
+    rnd = random.Random(11)
+    kinds = [("int", "num", "text", "date", "bool")[c % 5] for c in range(cols)]
+
+    def value(c: int, kind: str) -> str:
+        roll = rnd.random()
+        if roll < 0.01:
+            return "NA"
+        if c % 100 == 7 and roll > 0.995:
+            return "bad"
+        if kind == "int":
+            return str(rnd.randint(-1000, 100_000))
+        if kind == "num":
+            return f"{rnd.uniform(-1e3, 1e3):.3f}"
+        if kind == "text":
+            return f"item {rnd.randint(0, 999)}"
+        if kind == "date":
+            return f"20{rnd.randint(10, 23)}-{rnd.randint(1, 12):02d}-{rnd.randint(1, 28):02d}"
+        return rnd.choice(("true", "false"))
+
+    with path.open("w") as fh:
+        fh.write(",".join(f"c{c}_{k}" for c, k in enumerate(kinds)) + "\n")
+        for _ in range(rows):
+            fh.write(",".join(value(c, k) for c, k in enumerate(kinds)) + "\n")
+    return path
+
+
+def aoetl_discover(src: Path) -> Callable[[], object]:
+    from agent_orchestrated_etl.connectors.files import FileSource
+    from agent_orchestrated_etl.spec import SourceSpec
+
+    def run() -> None:
+        FileSource(SourceSpec(uri=str(src))).discover()
+
+    return run
+
+
+def wide(rows: int, cols: int, repeat: int) -> dict[str, object]:
+    src = generate_wide(rows, cols)
+    timings = {
+        "duckdb": timed(duckdb_alone(src, "csv"), repeat),
+        "aoetl_discover": timed(aoetl_discover(src), repeat),
+        "aoetl_library": timed(aoetl_library(src), repeat),
+    }
+    med = {name: t["median_s"] for name, t in timings.items()}
+    ratios = {
+        "aoetl_discover_vs_duckdb": med["aoetl_discover"] / med["duckdb"],
+        "aoetl_library_vs_duckdb": med["aoetl_library"] / med["duckdb"],
+    }
+    print(f"\nwide CSV -> DuckDB ({rows:,} rows x {cols:,} columns, median of {repeat})")
+    for name, secs in med.items():
+        print(f"  {name:<15} {secs:7.2f} s")
+    print(f"  {'aoetl discovery / DuckDB read_csv':<34} {ratios['aoetl_discover_vs_duckdb']:5.2f}x")
+    print(
+        f"  {'aoetl discovery+load / read_csv':<34} {ratios['aoetl_library_vs_duckdb']:5.2f}x"
+        f"  (goal <= 3x)"
+    )
+    return {"rows": rows, "columns": cols, "timings": timings, "ratios": ratios}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=2_000_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--skip-dlt", action="store_true")
+    parser.add_argument("--wide-rows", type=int, default=2_000)
+    parser.add_argument("--wide-cols", type=int, default=2_000)
+    parser.add_argument("--wide-only", action="store_true", help="only the wide CSV case")
     args = parser.parse_args()
+    if args.wide_only:
+        out = RESULTS / "file_to_duckdb.json"
+        results = json.loads(out.read_text()) if out.exists() else {}
+        results["wide_csv"] = wide(args.wide_rows, args.wide_cols, args.repeat)
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(results, indent=2) + "\n")
+        print(f"\nwrote {out.relative_to(HERE.parent)}")
+        return
 
     csv_path, pq_path = generate(args.rows)
     print(
@@ -259,6 +340,7 @@ def main() -> None:
             if key in ratios:
                 print(f"  {label:<34} {ratios[key]:5.2f}x  ({goal})")
     results["streaming_csv_to_parquet_python_step"] = stream
+    results["wide_csv"] = wide(args.wide_rows, args.wide_cols, args.repeat)
     print(
         f"\nCSV -> Parquet dir through a python: step (CLI process)\n"
         f"  {stream['seconds']:.2f} s, {stream['rows_per_s']:,.0f} rows/s, "
