@@ -325,3 +325,24 @@ def test_sqlite_names_and_failures(orch: DataOrchestrator, work: Path) -> None:
     bad = orch.create_pipeline("a.csv", "sqlite:///new.db", mode="merge", key="nope")
     assert orch.run(bad).exit_code == 2
     assert not (work / "new.db").exists()
+
+
+def test_a_column_type_change_the_target_cannot_make_is_refused_first(
+    orch: DataOrchestrator, work: Path
+) -> None:
+    (work / "i.csv").write_text("id,v\n1,2\n")
+    (work / "f.csv").write_text("id,v\n2,2.5\n")  # DOUBLE into BIGINT: DuckDB would widen
+    assert orch.run(orch.create_pipeline("i.csv", "sqlite:///w.db", table="w")).status == "success"
+    result = orch.run(orch.create_pipeline("f.csv", "sqlite:///w.db", table="w"))
+    assert result.exit_code == 2
+    assert result.error == (
+        "table 'w': column 'v' is BIGINT in the target and DOUBLE in the data, and aoetl cannot "
+        "change a column's type in SQLite; change it yourself (ALTER TABLE … ALTER COLUMN … "
+        "TYPE …), or cast the data in a step"
+    )
+    con = sqlite3.connect(work / "w.db")
+    assert con.execute("SELECT id, v FROM w").fetchall() == [(1, 2)]
+    assert con.execute(
+        "SELECT count(*) FROM sqlite_master WHERE name LIKE '_aoetl_stage%'"
+    ).fetchall() == [(0,)]
+    con.close()

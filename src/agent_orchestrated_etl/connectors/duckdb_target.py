@@ -72,6 +72,7 @@ class DuckDBDestination:
     MAX_NAME_BYTES: int | None = None  # DuckDB keeps names of any length
     FOLDS_CASE = True  # "Sales" and "sales" name one table
     SHARED = False  # one writer at a time (file lock): bookkeeping it added can be removed
+    ALTER_TYPE = True  # a column can be widened in place
 
     def __init__(
         self,
@@ -373,6 +374,14 @@ class DuckDBDestination:
         if mode == "merge":
             check_key(table, key, [n for n, _ in existing], f"the existing table {shown(table)}")
         evolution = plan_evolution(table, existing, incoming)
+        if evolution.widen and not self.ALTER_TYPE:
+            name, wider = evolution.widen[0]
+            old = dict(existing)[name]
+            raise UserError(
+                f"table {shown(table)}: column {shown(name)} is {old} in the target and {wider} "
+                f"in the data, and aoetl cannot change a column's type in {self.KIND}; change "
+                f"it yourself (ALTER TABLE … ALTER COLUMN … TYPE …), or cast the data in a step"
+            )
         return tuple(n for n, _ in evolution.add), tuple(n for n, _ in evolution.widen)
 
     def _refuse_folded(self, cur: duckdb.DuckDBPyConnection, table: str) -> None:

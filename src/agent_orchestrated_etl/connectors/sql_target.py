@@ -49,6 +49,8 @@ class SqlDestination(DuckDBDestination):
             self.SHARED = True
         self.display = redact_uri(url)
         self._attached = True
+        # DuckDB's postgres and sqlite extensions cannot ALTER a column's type.
+        self.ALTER_TYPE = False
         if kind == "postgresql":
             # The endpoint keys the circuit breaker; references stay unresolved until connecting.
             parts = urlsplit(without_refs(re.sub(r"^\w+(\+\w+)?://", "postgresql://", url)))
