@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 import string
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from ..errors import SchemaConflictError, UserError
@@ -188,3 +188,63 @@ def _check_name(name: str, what: str, max_bytes: int | None, target: str, fix: s
             f"{what} {shown(name)} is {size} bytes long, and {target} keeps only {max_bytes} "
             f"bytes of a name, so it would load under a cut name; {fix}"
         )
+
+
+@dataclass(frozen=True)
+class Rules:
+    """What a database target can store: for messages, name length, case, type changes."""
+
+    kind: str  # "DuckDB", "PostgreSQL", …
+    max_bytes: int | None  # the longest name it keeps whole
+    folds_case: bool  # "Sales" and "sales" are one table
+    alter_type: bool  # a column's type can be widened in place
+
+
+def check_load(
+    table: str,
+    incoming: list[tuple[str, str]],
+    existing: list[tuple[str, str]],
+    mode: str,
+    key: tuple[str, ...],
+    rules: Rules,
+    tables: Callable[[], list[str]],
+) -> Evolution:
+    """Check a load before it stages anything; the schema changes it will make at commit.
+
+    ``existing`` is the target table's columns ([] if it is new, or for a replace); ``tables``
+    lists the target's tables, asked only where names fold.
+
+    Raises:
+        UserError: a name the target would store otherwise, a missing merge key, a table whose
+            name differs only in case from the one given, a type change the target cannot make.
+        SchemaConflictError: a type change no widening covers.
+    """
+    names = [n for n, _ in incoming]
+    check_column_names(table, names, max_bytes=rules.max_bytes, target=rules.kind)
+    if mode == "merge":
+        check_key(table, key, names, "the loaded data")
+    if not existing:
+        if rules.folds_case:
+            _refuse_folded(table, tables(), rules.kind)
+        return Evolution()
+    if mode == "merge":
+        check_key(table, key, [n for n, _ in existing], f"the existing table {shown(table)}")
+    evolution = plan_evolution(table, existing, incoming)
+    if evolution.widen and not rules.alter_type:
+        name, wider = evolution.widen[0]
+        raise UserError(
+            f"table {shown(table)}: column {shown(name)} is {dict(existing)[name]} in the target "
+            f"and {wider} in the data, and aoetl cannot change a column's type in {rules.kind}; "
+            "change it yourself (ALTER TABLE … ALTER COLUMN … TYPE …), or cast the data in a step"
+        )
+    return evolution
+
+
+def _refuse_folded(table: str, tables: list[str], kind: str) -> None:
+    """A load must not land on (or replace) a table whose name differs only in case."""
+    for name in tables:
+        if name != table and fold(name) == fold(table):
+            raise UserError(
+                f"table {shown(table)}: the target has a table {shown(name)}, and {kind} "
+                f"takes the two names for one; use --table {name!r}, or another name"
+            )

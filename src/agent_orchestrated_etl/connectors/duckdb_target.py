@@ -29,7 +29,6 @@ from pathlib import Path
 import duckdb
 
 from ..errors import AoetlError, FatalError, TransientError, UserError
-from ..secrets import RESOLVER, redact, resolve
 from ._bookkeeping import Meta, create_meta, meta_exists, tidy_and_close
 from ._duck import (
     BadRow,
@@ -39,25 +38,14 @@ from ._duck import (
     key_match,
     last_per_key,
     quote_ident,
-    quote_literal,
 )
+from ._encrypted import open_encrypted
 from ._engine_errors import as_error as _as_error
-from ._schema import (
-    check_column_names,
-    check_key,
-    check_table_name,
-    fold,
-    plan_evolution,
-    shown,
-)
+from ._schema import Rules, check_load, check_table_name, plan_evolution
 from .base import Checkpoint, LoadResult, StagedTable
 
 log = logging.getLogger("aoetl.duckdb")
 _DB = "aoetl_target"
-
-
-class WrongKeyError(UserError):
-    """The encryption key does not open the DuckDB file."""
 
 
 class DuckDBDestination:
@@ -124,43 +112,8 @@ class DuckDBDestination:
         if not parent.is_dir():
             raise UserError(f"folder {parent} does not exist; create it or choose another --to")
         if self._key_ref:
-            return self._open()
+            return open_encrypted(self.path, self._key_ref, _DB, home=self._home)
         return connect(self.path, home=self._home, lock_timeout=self._lock_timeout)
-
-    def _open(self) -> duckdb.DuckDBPyConnection:
-        """Attach an encrypted database; a refused key is resolved afresh once (rotation)."""
-        assert self._key_ref is not None
-        ref = self._key_ref
-
-        def attempt() -> duckdb.DuckDBPyConnection:
-            con = connect(home=self._home)
-            try:
-                con.execute("LOAD httpfs")  # DuckDB writes encrypted files only with OpenSSL
-            except duckdb.Error as exc:
-                con.close()
-                raise UserError(
-                    "encrypted DuckDB targets need the httpfs extension: "
-                    "pip install 'agent-orchestrated-etl[encryption]'"
-                ) from exc
-            try:
-                con.execute(
-                    f"ATTACH {quote_literal(self.path)} AS {_DB} "
-                    f"(ENCRYPTION_KEY {quote_literal(resolve(ref))})"
-                )
-            except duckdb.Error as exc:
-                con.close()
-                if "encryption key" in str(exc).lower():
-                    raise WrongKeyError(
-                        f"the encryption key from {ref} does not open {self.path}; "
-                        f"check the secret, or point the target at another file"
-                    ) from None
-                raise FatalError(f"cannot open {self.path}: {redact(str(exc))}") from None
-            con.execute(f"USE {_DB}")
-            return con
-
-        return RESOLVER.with_fresh_retry(
-            [ref], attempt, is_auth_error=lambda e: isinstance(e, WrongKeyError)
-        )
 
     def _cursor(self) -> duckdb.DuckDBPyConnection:
         cur = self.con.cursor()
@@ -360,43 +313,20 @@ class DuckDBDestination:
         key: tuple[str, ...],
     ) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """(columns to add, columns to widen), checked before loading rather than at commit."""
-        names = [n for n, _ in incoming]
-        check_column_names(table, names, max_bytes=self.MAX_NAME_BYTES, target=self.KIND)
-        if mode == "merge":
-            check_key(table, key, names, "the loaded data")
-        if mode == "replace":
-            self._refuse_folded(cur, table)
-            return (), ()
-        existing = self.columns(table, cur)
-        if not existing:
-            self._refuse_folded(cur, table)
-            return (), ()
-        if mode == "merge":
-            check_key(table, key, [n for n, _ in existing], f"the existing table {shown(table)}")
-        evolution = plan_evolution(table, existing, incoming)
-        if evolution.widen and not self.ALTER_TYPE:
-            name, wider = evolution.widen[0]
-            old = dict(existing)[name]
-            raise UserError(
-                f"table {shown(table)}: column {shown(name)} is {old} in the target and {wider} "
-                f"in the data, and aoetl cannot change a column's type in {self.KIND}; change "
-                f"it yourself (ALTER TABLE … ALTER COLUMN … TYPE …), or cast the data in a step"
-            )
-        return tuple(n for n, _ in evolution.add), tuple(n for n, _ in evolution.widen)
+        rules = Rules(self.KIND, self.MAX_NAME_BYTES, self.FOLDS_CASE, self.ALTER_TYPE)
+        existing = [] if mode == "replace" else self.columns(table, cur)
 
-    def _refuse_folded(self, cur: duckdb.DuckDBPyConnection, table: str) -> None:
-        """A load must not land on (or replace) a table whose name differs only in case."""
-        if not self.FOLDS_CASE:
-            return
-        for (name,) in cur.execute(
-            "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() "
-            "AND schema_name = current_schema()"
-        ).fetchall():
-            if name != table and fold(name) == fold(table):
-                raise UserError(
-                    f"table {shown(table)}: the target has a table {shown(name)}, and {self.KIND} "
-                    f"takes the two names for one; use --table {name!r}, or another name"
-                )
+        def tables() -> list[str]:
+            return [
+                r[0]
+                for r in cur.execute(
+                    "SELECT table_name FROM duckdb_tables() WHERE database_name = "
+                    "current_database() AND schema_name = current_schema()"
+                ).fetchall()
+            ]
+
+        evolution = check_load(table, incoming, existing, mode, key, rules, tables)
+        return tuple(n for n, _ in evolution.add), tuple(n for n, _ in evolution.widen)
 
     def _high_water(
         self, cur: duckdb.DuckDBPyConnection, table: str, stage: str, column: str | None
