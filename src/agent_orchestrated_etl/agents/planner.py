@@ -8,6 +8,7 @@ import os
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from .._text import plural
 from ..connectors import Resource, Source, source_for
 from ..engine import Plan, Task
 from ..errors import NotSupportedError
@@ -73,7 +74,7 @@ def plan_pipeline(spec: PipelineSpec) -> PipelinePlan:
             "load",
             params={"resource": r, "endpoint": getattr(source, "endpoint", None)},
             description=f"{_origin(r)} -> table {r.name} ({spec.mode})"
-            + (f", {len(steps)} transform step(s)" if steps else "")
+            + (f", {plural(len(steps), 'transform step')}" if steps else "")
             + path,
         )
         for r in resources
@@ -92,12 +93,12 @@ def plan_pipeline(spec: PipelineSpec) -> PipelinePlan:
 
 
 def _origin(resource: Resource) -> str:
-    """Where a resource comes from, in a few words: 'csv, 3 file(s)' or 'table public.orders'."""
+    """Where a resource comes from, in a few words: 'csv, 3 files' or 'table public.orders'."""
     if resource.format == "query":
         return "a query"
     if resource.format in ("table", "view"):
         return f"{resource.format} {resource.locations[0]}"
-    return f"{resource.format}, {len(resource.locations)} file(s)"
+    return f"{resource.format}, {plural(len(resource.locations), 'file')}"
 
 
 @dataclass

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from .._text import plural
 from ..errors import AoetlError
 from ._app import app, err, out
 
@@ -156,11 +157,6 @@ def _clean(store: Any, home: Path, run_id: str | None, as_json: bool) -> None:
             )
     if failed:
         raise typer.Exit(1)
-
-
-def plural(n: int, word: str, many: str | None = None) -> str:
-    """'1 row', '3 rows', '1 entry', '2 entries'."""
-    return f"{n:,} {word if n == 1 else (many or word + 's')}"
 
 
 def _iso(ts: float) -> str:

@@ -43,8 +43,8 @@ def run(
         str | None,
         typer.Option(
             "--to",
-            help="Target: duckdb:///file.duckdb, parquet:///dir, csv:///dir, a `*.duckdb` path or "
-            "a directory. Default: duckdb:///warehouse.duckdb.",
+            help="Target (default ./warehouse.duckdb): duckdb:///f.duckdb, parquet:///dir, "
+            "csv:///dir, postgresql://host/db, sqlite:///f.db, a `*.duckdb` path or a directory.",
         ),
     ] = None,
     table: Annotated[
@@ -58,7 +58,7 @@ def run(
         typer.Option(help="append (default), replace (atomic swap) or merge (upsert on --key)."),
     ] = None,
     key: Annotated[
-        str | None, typer.Option(help="Key column(s) for merge, comma-separated: id or a,b.")
+        str | None, typer.Option(help="Key columns for merge, comma-separated: id or a,b.")
     ] = None,
     fmt: FormatOption = None,
     tables: TablesOption = None,

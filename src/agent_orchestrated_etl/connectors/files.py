@@ -16,6 +16,7 @@ from pathlib import Path
 
 import duckdb
 
+from .._text import plural
 from ..errors import AoetlError, SourceNotFoundError, UserError
 from ..secrets import resolve
 from ..spec import SourceSpec, parse_uri
@@ -127,7 +128,7 @@ class FileSource:
         locations = tuple(str(p) for p in paths)
         reader = "read_parquet" if fmt == "parquet" else "read_json"
         options: dict[str, str] = {"union_by_name": "true"}
-        decisions = [f"{len(paths)} {fmt} file(s) read with {reader}"]
+        decisions = [f"{plural(len(paths), fmt + ' file')} read with {reader}"]
         if fmt == "ndjson":
             options["format"] = quote_literal("newline_delimited")
             options["ignore_errors"] = "true"  # for the schema; malformed lines are handled

@@ -344,5 +344,5 @@ class PipelineSpec(Model):
     @model_validator(mode="after")
     def _merge_needs_key(self) -> PipelineSpec:
         if self.mode == "merge" and not self.key:
-            raise ValueError("mode 'merge' needs 'key': the column(s) to upsert on")
+            raise ValueError("mode 'merge' needs 'key': the columns to upsert on")
         return self
