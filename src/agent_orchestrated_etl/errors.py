@@ -57,7 +57,7 @@ _KEY_REVERSED = re.compile(
     rb"=(?=[dnty \t])(?P<gap>[ \t]?)"  # every key ends in d n t or y: most "=" stop here
     rb"(?:d(?:rowssap|wssap|wp)|nekot|terces|yek(?:ipa|[_-]ipa|(?=[?&;])))[\w.-]*"
 )
-_QUERY_VALUE = re.compile(rf"(?P<secret>{_part('&#')})")
+_QUERY_VALUE = re.compile("(?P<secret>" + _part('&#"') + ")")  # '"' is never bare in a URL
 _DSN_VALUE = re.compile(r"""[ \t]*(?P<secret>'(?:[^'\\]|\\.)*'?|"(?:[^"\\]|\\.)*"?|\S*)""")
 # What may stand where a secret goes: nothing, the mask, or references (with the quotes or
 # punctuation around them that a whitespace-delimited DSN value swallows).
@@ -74,16 +74,19 @@ def _mask_userinfo(match: re.Match[str]) -> str:
 
 def _mask_key_values(text: str) -> str:
     size = len(text)
-    found = list(_KEY_REVERSED.finditer(text[::-1].encode("ascii", "replace").lower()))
+    # Where each key's '=' is, in the text's order; plain ints, so a text with a million keys
+    # keeps no million match objects alive.
+    keys = [
+        (size - 1 - key.start(), size - key.end(), not key.group("gap"))
+        for key in _KEY_REVERSED.finditer(text[::-1].encode("ascii", "replace").lower())
+    ]
     out: list[str] = []
     done = 0
-    for key in reversed(found):  # in the text's order
-        equals = size - 1 - key.start()
+    for equals, first, no_gap in reversed(keys):
         if equals < done:
-            continue  # inside a value masked already
-        first = size - key.end()
+            continue  # inside a value masked already: never scanned twice, so linear
         query = (
-            not key.group("gap")
+            no_gap
             and text[first - 1 : first] in ("?", "&", ";")
             and text[first:equals].lower() in _QUERY_KEYS
         )
