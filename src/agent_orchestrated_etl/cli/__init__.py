@@ -9,6 +9,7 @@ import order below is the order ``aoetl --help`` lists them in.
 from __future__ import annotations
 
 import gc
+import sys
 
 import typer
 
@@ -24,7 +25,7 @@ __all__ = ["app", "main"]
 
 def main() -> None:
     """Console entry point: one clean line for user errors, tracebacks only with -v."""
-    from ._signals import install, mark_interrupted, run_guarded
+    from ._signals import close_stdout, install, mark_interrupted, run_guarded
 
     install()
     # Everything imported so far lives as long as the process: keep the cyclic garbage
@@ -34,7 +35,13 @@ def main() -> None:
     def on_hard_exit() -> None:
         from ..api import home_dir
 
-        mark_interrupted(home_dir())
+        stdout, printed = close_stdout()
+        results = mark_interrupted(home_dir())
+        if results and not printed and "--json" in sys.argv[1:]:
+            import json  # a script reading --json still gets a result
+
+            stdout.write(json.dumps(results[0], indent=2) + "\n")
+            stdout.flush()
         err.print("interrupted; nothing was committed", markup=False, highlight=False)
 
     run_guarded(_invoke, on_hard_exit)

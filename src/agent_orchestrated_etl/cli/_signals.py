@@ -24,7 +24,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 GRACE_S = 1.2  # from the signal to the exit, leaving margin under the 2 s users are promised
 EXIT_WAIT_S = 5.0  # how long a normal exit waits for callbacks still running in user code
@@ -32,10 +32,56 @@ EXIT_WAIT_S = 5.0  # how long a normal exit waits for callbacks still running in
 _deadline: float | None = None
 
 
+class _Gate:
+    """stdout, with a gate the hard exit closes so the command cannot print after it.
+
+    Without it, a command that finished just as the grace ran out printed its --json result
+    while the hard exit printed one too. Writes are whole (Rich writes a render at once), and
+    the lock makes closing the gate and a write exclusive.
+    """
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+        self._lock = threading.Lock()
+        self._open = True
+        self.written = 0
+
+    def write(self, text: str) -> int:
+        with self._lock:
+            if self._open:
+                self.written += len(text)
+                self._stream.write(text)
+            return len(text)
+
+    def flush(self) -> None:
+        with self._lock:
+            self._stream.flush()
+
+    def close_gate(self) -> Any:
+        """Stop the command's output; the stream underneath, for the last words."""
+        with self._lock:
+            self._open = False
+            self._stream.flush()
+        return self._stream
+
+    def __getattr__(self, name: str) -> Any:  # isatty, encoding, fileno… as the real stream
+        return getattr(self._stream, name)
+
+
 def install() -> None:
     """Handle SIGINT and SIGTERM from now on (call as early as the process can)."""
     signal.signal(signal.SIGINT, _on_signal)
     signal.signal(signal.SIGTERM, _on_signal)
+    if not isinstance(sys.stdout, _Gate):
+        sys.stdout = _Gate(sys.stdout)
+
+
+def close_stdout() -> tuple[Any, bool]:
+    """Close the command's stdout: (the real stream, whether the command printed anything)."""
+    gate = sys.stdout
+    if isinstance(gate, _Gate):
+        return gate.close_gate(), gate.written > 0
+    return gate, True
 
 
 def run_guarded(body: Callable[[], int], on_hard_exit: Callable[[], None]) -> NoReturn:
@@ -97,32 +143,55 @@ def _hard_exit(code: int) -> NoReturn:
     os._exit(code)
 
 
-def mark_interrupted(home: Path) -> None:
-    """Record this process's unfinished runs as interrupted (bounded: we are exiting)."""
+def mark_interrupted(home: Path) -> list[dict[str, object]]:
+    """Record this process's unfinished runs as interrupted; its runs' results, as --json has
+    them (a run the command finished itself as it was cut short keeps its own record).
+
+    Bounded: the process is on its way out, and the state database may be busy.
+    """
     if not (home / "state.db").exists():
-        return
+        return []
+    marked: list[dict[str, object]] = []
 
     def mark() -> None:
+        from ..engine import RunResult
         from ..state import StateStore
 
         store = StateStore(home)
-        for record in store.runs(status="running", limit=50):
-            if record.pid == os.getpid():
-                store.finish_run(
-                    record.run_id,
-                    status="interrupted",
-                    duration_s=time.time() - record.started_at,
-                    rows_loaded=0,
-                    rows_rejected=0,
-                    error="interrupted; nothing was committed",
-                    result={
-                        "run_id": record.run_id,
-                        "pipeline": record.pipeline,
-                        "status": "interrupted",
-                        "error": "interrupted; nothing was committed",
-                    },
+        for record in store.runs(limit=20):
+            if record.pid != os.getpid():
+                continue
+            if record.status != "running":  # the command recorded it itself, just in time
+                marked.append(
+                    RunResult(
+                        record.run_id,
+                        record.pipeline,
+                        record.status,
+                        record.duration_s or 0.0,
+                        error=record.error,
+                    ).to_dict()
                 )
+                continue
+            result = RunResult(
+                record.run_id,
+                record.pipeline,
+                "interrupted",
+                time.time() - record.started_at,
+                error="interrupted; nothing was committed",
+                exit_code=130,
+            ).to_dict()
+            store.finish_run(
+                record.run_id,
+                status="interrupted",
+                duration_s=float(result["duration_s"]),
+                rows_loaded=0,
+                rows_rejected=0,
+                error=str(result["error"]),
+                result=result,
+            )
+            marked.append(result)
 
     marker = threading.Thread(target=mark, daemon=True)
     marker.start()
-    marker.join(0.3)
+    marker.join(0.4)
+    return marked
