@@ -165,3 +165,32 @@ def test_monitor_agent_flags_an_anomalous_run(work: Path) -> None:
     assert result.status == "success"
     (anomaly,) = [e for e in events if e.kind == "anomaly" and e.data["metric"] == "rows_loaded"]
     assert "above the mean of the last" in anomaly.data["message"]
+
+
+def test_a_table_that_fails_before_writing_drops_the_runs_other_staging(work: Path) -> None:
+    """A step that cannot bind fails its table outside the destination; the table staged
+    before it is not kept for a resume, as a rerun would fail the same way."""
+    (work / "in").mkdir()
+    (work / "in" / "a.csv").write_text("x,y\n1,2\n")
+    (work / "in" / "b.csv").write_text("y\n3\n")
+    (work / "w.duckdb").unlink(missing_ok=True)
+    s = validate_spec(
+        {
+            "name": "steps",
+            "source": str(work / "in"),
+            "target": f"duckdb:///{work / 'w.duckdb'}",
+            "transforms": [{"cast": {"x": "BIGINT"}}],
+        }
+    )
+    result = run_pipeline(s, RunOptions(home=work / ".aoetl", workers=1))
+    assert result.status == "failed" and result.exit_code == 2
+    assert "x" in (result.error or "")
+    staged = (
+        query(
+            work / "w.duckdb",
+            "SELECT count(*) FROM duckdb_tables() WHERE table_name LIKE '_aoetl_stage%'",
+        )
+        if (work / "w.duckdb").exists()
+        else [(0,)]
+    )
+    assert staged == [(0,)]

@@ -39,6 +39,7 @@ from ..engine import (
     ExecutorConfig,
     RunInterrupted,
     RunResult,
+    TaskCancelled,
     TableResult,
     Task,
 )
@@ -47,6 +48,7 @@ from ..errors import (
     MostlyRejectedError,
     NotSupportedError,
     TooManyBadRowsError,
+    TransientError,
     UserError,
 )
 from ..secrets import redact, redact_obj
@@ -188,6 +190,10 @@ class _Run:
             self._fill_result(committed)
             failed = [o for o in outcomes.values() if o.status == "failed"]
             if failed and failed[0].error is not None:
+                if not committed and _final(failed[0].error):
+                    # A rerun would fail the same way (a bad step, key or input): nothing of
+                    # this run is worth resuming, so no staging of it stays in the target.
+                    destination.discard()
                 raise failed[0].error
         finally:
             destination.close()
@@ -360,6 +366,11 @@ class _Run:
             self.run_id,
             [DlqEntry(table, None, None, redact(str(error)), payload, kind="task")],
         )
+
+
+def _final(error: BaseException) -> bool:
+    """Whether a failure would repeat on a rerun (not a timeout, an outage or a cancel)."""
+    return not isinstance(error, TransientError | TaskCancelled | RunInterrupted)
 
 
 def _assumed(resource: Resource) -> str:
