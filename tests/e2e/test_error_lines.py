@@ -84,10 +84,7 @@ CASES: list[tuple[str, tuple[str, ...], dict[str, str], int]] = [
 
 # Paths that still fail the rule, in code this test's author does not own: kept, so they
 # turn green (and strict xfail then fails) when the owner fixes them.
-KNOWN = {
-    "plan-output-unwritable": "cli/plan.py: an unwritable -o path is a FileNotFoundError, exit 1",
-    "dlq-list-bad-status": "cli/history.py: dlq list --status accepts any word, exit 0",
-}
+KNOWN: dict[str, str] = {}
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -247,18 +248,27 @@ dlq_app = typer.Typer(
 app.add_typer(dlq_app, name="dlq")
 
 
+class DlqStatus(StrEnum):
+    """The states of a dead-letter entry."""
+
+    open = "open"
+    replayed = "replayed"
+
+
 @dlq_app.command("list")
 def dlq_list(
     run_id: Annotated[
         str | None, typer.Option("--run", help="Only this run (id or prefix).")
     ] = None,
-    status: Annotated[str | None, typer.Option(help="open or replayed (default: all).")] = None,
+    status: Annotated[
+        DlqStatus | None, typer.Option(help="open or replayed (default: all).")
+    ] = None,
     limit: Annotated[int, typer.Option(min=1, help="How many entries.")] = 100,
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
 ) -> None:
     """List dead-letter entries: id, run, kind, table, where, reason, status."""
     store, run = _store_and_run(run_id)
-    entries = store.dlq_entries(run, status=status, limit=limit)
+    entries = store.dlq_entries(run, status=status.value if status else None, limit=limit)
     if as_json:
         out.print_json(json.dumps([e.to_dict() for e in entries]))
         return

@@ -62,6 +62,7 @@ def plan(
 
     from ..agents.planner import propose
     from ..api import build_spec
+    from ..errors import UserError
 
     spec = build_spec(
         source,
@@ -81,8 +82,14 @@ def plan(
         pipeline = _relative_to(pipeline, output.parent)
     text = yaml.safe_dump(pipeline, sort_keys=False, allow_unicode=True)
     if output is not None:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(text, encoding="utf-8")
+        try:
+            output.parent.mkdir(parents=True, exist_ok=True)
+            output.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise UserError(
+                f"cannot write the pipeline file {output}: {exc.strerror or exc}; "
+                f"choose another --output"
+            ) from None
     if as_json:
         document = {
             "pipeline": pipeline,

@@ -268,9 +268,9 @@ class DirectoryDestination:
         version.mkdir()
         old_files = self._files(link) if link.exists() else []  # read under the lock
         con = connect(home=self._home)
-        if on_cancel is not None:
-            on_cancel(con.interrupt)
         try:
+            if on_cancel is not None:  # raises if already cancelled: cleaned up below
+                on_cancel(con.interrupt)
             relation.attach(con)
             part = version / f"part-{self.run_id}.{self.fmt}"
             added: tuple[str, ...] = ()

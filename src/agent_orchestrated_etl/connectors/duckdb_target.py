@@ -230,10 +230,10 @@ class DuckDBDestination:
             cur = self._cursor()
             self._active = cur
             ready, staged = self._meta_ready, False
-            if on_cancel is not None:
-                on_cancel(cur.interrupt)
             serial = relation.single_thread
             try:
+                if on_cancel is not None:  # raises if already cancelled: the finally cleans up
+                    on_cancel(cur.interrupt)
                 if serial:
                     cur.execute("SET threads = 1")
                 cur.execute("BEGIN TRANSACTION")
