@@ -49,7 +49,7 @@ _PASSWORD_IN_URI = re.compile(rf"://{_part(':/?#@')}:(?!@)(?P<secret>{_part('/?#
 # the key forwards, so no attempt rescans the text. A query key (one of _QUERY_KEYS right
 # after ? & or ;) has a value up to & # or "; any other key ending in a DSN suffix
 # (client_secret, PGPASSWORD) takes the next word or quoted string, as libpq reads it.
-_QUERY_KEYS = frozenset(
+QUERY_SECRET_KEYS = _QUERY_KEYS = frozenset(
     ("password", "passwd", "pwd", "token", "access_token", "secret", "api_key", "apikey",
      "key", "sslpassword")
 )  # fmt: skip
@@ -205,26 +205,6 @@ class TooManyBadRowsError(UserError):
         self.limit = limit
 
 
-class FatalError(AoetlError):
-    """A failure that retrying will not fix."""
-
-
-class NotSupportedError(FatalError):
-    """A feature the spec names but this version does not run yet."""
-
-    exit_code = 2
-
-
-class TransientError(AoetlError):
-    """A failure worth retrying (timeouts, throttling, 5xx, lock contention).
-
-    Attributes:
-        retry_after: seconds the remote asked us to wait, when it said so.
-    """
-
-    def __init__(self, message: str, *, retry_after: float | None = None, **kw: str) -> None:
-        super().__init__(message, **kw)
-        self.retry_after = retry_after
 class MostlyRejectedError(UserError):
     """A table rejected more than ``max_bad_ratio`` of its records; the run loaded nothing.
 
@@ -245,3 +225,23 @@ class MostlyRejectedError(UserError):
         self.records = records
 
 
+class FatalError(AoetlError):
+    """A failure that retrying will not fix."""
+
+
+class NotSupportedError(FatalError):
+    """A feature the spec names but this version does not run yet."""
+
+    exit_code = 2
+
+
+class TransientError(AoetlError):
+    """A failure worth retrying (timeouts, throttling, 5xx, lock contention).
+
+    Attributes:
+        retry_after: seconds the remote asked us to wait, when it said so.
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw: str) -> None:
+        super().__init__(message, **kw)
+        self.retry_after = retry_after

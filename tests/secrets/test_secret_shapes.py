@@ -130,3 +130,12 @@ def test_a_masked_secret_is_never_used_to_connect(stored: str) -> None:
     with pytest.raises(UserError, match=r"holds \*\*\* where a secret goes.*--resume"):
         resolve(stored)
     assert resolve("data/***.csv") == "data/***.csv"  # a glob is no secret
+
+
+def test_a_password_in_a_query_string_is_registered_as_a_value() -> None:
+    """A driver that quotes the bare value (no key=) still has it masked."""
+    from agent_orchestrated_etl.secrets import redact, register_url
+
+    register_url("postgresql://u@127.0.0.1/db?sslmode=require&Password=Qs-%C3%A9-8Zk4!")
+    assert redact("auth failed for Qs-é-8Zk4! here") == "auth failed for *** here"
+    assert redact("sslmode require stays") == "sslmode require stays"

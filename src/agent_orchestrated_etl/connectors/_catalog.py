@@ -14,10 +14,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 from ..errors import SourceNotFoundError, UserError, redact_uri
-from ..secrets import redact, register, resolve
+from ..secrets import redact, register_url, resolve
 from ..spec import SourceSpec, parse_uri
 from ._duck import quote_ident
 from .base import Resource
@@ -60,9 +60,8 @@ def database_url(uri: str) -> DatabaseUrl:
     kind = scheme.split("+", 1)[0]
     endpoint = None
     if kind not in ("sqlite", "duckdb"):
+        register_url(url)  # its password, in the userinfo or the query, is masked everywhere
         parts = urlsplit(url)
-        if parts.password:
-            register(unquote(parts.password))  # masked wherever it might surface
         host = parts.hostname or "localhost"
         endpoint = f"{host}:{parts.port or _DEFAULT_PORTS.get(kind, 0)}"
     if kind == "postgresql":

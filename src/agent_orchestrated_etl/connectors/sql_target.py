@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 import duckdb
 
 from ..errors import redact_uri
-from ..secrets import register, resolve, without_refs
+from ..secrets import register_url, resolve, without_refs
 from ._catalog import cannot_connect
 from ._duck import connect, quote_ident, quote_literal
 from .duckdb_target import _DB, DuckDBDestination
@@ -72,9 +72,7 @@ class SqlDestination(DuckDBDestination):
         url = resolve(self._url)
         if self._kind == "postgres":
             target = re.sub(r"^postgres(ql)?(\+\w+)?://", "postgresql://", url)
-            password = urlsplit(target).password
-            if password:
-                register(unquote(password))
+            register_url(target)
         else:
             target = _sqlite_path(url)
         con = connect(home=self._home)

@@ -4,7 +4,7 @@ and the redaction filter that keeps resolved values out of everything aoetl writ
 from __future__ import annotations
 
 from .providers import Fetched, SecretError, SecretUnavailable
-from .redact import RedactingFilter, redact, redact_obj, register
+from .redact import RedactingFilter, redact, redact_obj, register, register_url
 from .refs import Reference, ReferenceError, find, has_refs, parse, without_refs
 from .resolver import RESOLVER, Resolver, resolve
 
@@ -23,6 +23,7 @@ __all__ = [
     "redact",
     "redact_obj",
     "register",
+    "register_url",
     "resolve",
     "without_refs",
 ]

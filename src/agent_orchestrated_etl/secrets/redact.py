@@ -12,8 +12,9 @@ from __future__ import annotations
 import logging
 import threading
 from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
 
-from ..errors import MASK, redact_uri
+from ..errors import MASK, QUERY_SECRET_KEYS, redact_uri
 
 _MIN_LENGTH = 4  # shorter values would mask ordinary text ("1", "yes")
 
@@ -39,6 +40,20 @@ _REGISTRY = _Registry()
 def register(value: str) -> None:
     """Mask ``value`` from now on, wherever aoetl writes."""
     _REGISTRY.add(value)
+
+
+def register_url(url: str) -> None:
+    """Mask every secret a resolved URL holds: its password and secret query values."""
+    parts = urlsplit(url)
+    try:
+        password = parts.password
+    except ValueError:
+        password = None
+    if password:
+        register(unquote(password))
+    for key, value in parse_qsl(parts.query):
+        if key.lower() in QUERY_SECRET_KEYS:
+            register(value)
 
 
 def redact(text: str) -> str:
