@@ -255,6 +255,7 @@ def build(index: int, seed: int) -> Case:
 
     rng = random.Random(f"{seed}-{index}")
     as_json = rng.random() < 0.85
+    args: tuple[str, ...]
     if index % 10 < 4:
         files, name, expect, keeps, labels = pipeline(rng)
         args = (name, "--json") if as_json else (name,)
@@ -274,7 +275,7 @@ def build(index: int, seed: int) -> Case:
         if rng.random() < 0.1:
             del spec["max_bad_ratio"]  # the default: a mostly bad file fails the run
         files["p.yaml"] = json.dumps(spec, ensure_ascii=False).encode()  # JSON is YAML
-        args: tuple[str, ...] = ("p.yaml",)
+        args = ("p.yaml",)
     else:
         args = (data, "--to", target)
         args += ("--max-bad-ratio", "1") if rng.random() < 0.9 else ()
