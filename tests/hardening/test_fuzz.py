@@ -25,7 +25,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import duckdb
 import pytest
@@ -253,7 +253,7 @@ def console_answers(
     pool = ThreadPoolExecutor(max_workers=1)
     futures = {}
     selected = {
-        item.callspec.params["index"]
+        cast(int, item.callspec.params["index"])
         for item in request.session.items
         if isinstance(item, pytest.Function)
         and item.originalname == "test_fuzz_case_console_script"
