@@ -39,16 +39,15 @@ from ..engine import (
     ExecutorConfig,
     RunInterrupted,
     RunResult,
-    TaskCancelled,
     TableResult,
     Task,
+    TaskCancelled,
 )
 from ..errors import (
     AoetlError,
     MostlyRejectedError,
     NotSupportedError,
     TooManyBadRowsError,
-    TransientError,
     UserError,
 )
 from ..secrets import redact, redact_obj
@@ -191,8 +190,8 @@ class _Run:
             failed = [o for o in outcomes.values() if o.status == "failed"]
             if failed and failed[0].error is not None:
                 if not committed and _final(failed[0].error):
-                    # A rerun would fail the same way (a bad step, key or input): nothing of
-                    # this run is worth resuming, so no staging of it stays in the target.
+                    # A rerun would fail the same way (a step that cannot bind, a bad key or
+                    # input): nothing of this run is worth resuming, so none of it stays.
                     destination.discard()
                 raise failed[0].error
         finally:
@@ -369,8 +368,10 @@ class _Run:
 
 
 def _final(error: BaseException) -> bool:
-    """Whether a failure would repeat on a rerun (not a timeout, an outage or a cancel)."""
-    return not isinstance(error, TransientError | TaskCancelled | RunInterrupted)
+    """Whether a failure would repeat on a rerun of the same spec and input: bad input or
+    usage. A timeout, an outage, a refused permission or a cancel keep their staging: once
+    the cause is fixed outside aoetl, the rerun resumes from it."""
+    return isinstance(error, UserError) and not isinstance(error, TaskCancelled)
 
 
 def _assumed(resource: Resource) -> str:

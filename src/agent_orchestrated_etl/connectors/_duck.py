@@ -234,8 +234,25 @@ class RejectSink:
                 text = r[3].lstrip("\r\n") if r[3] is not None else None
                 # DuckDB's text, when the file cannot be read back (a remote file).
                 kept = raw if raw is not None else (text.encode() if text is not None else None)
-                bad.append(BadRow(self.table, path, r[1], r[2], kept))
+                bad.append(BadRow(self.table, path, r[1], _reason(r[2]), kept))
         return bad
+
+
+_LINE_SIZE = re.compile(
+    r"Maximum line size of (\d+) bytes exceeded\. Actual Size:\s*(\d+) bytes\.?"
+)
+
+
+def _reason(message: str) -> str:
+    """DuckDB's reject message, with the spec option to change where there is one."""
+    found = _LINE_SIZE.search(message)
+    if found is None:
+        return message
+    limit, size = int(found.group(1)), int(found.group(2))
+    return (
+        f"line of {size:,} bytes is longer than max_line_size ({limit:,}); raise "
+        f"source.max_line_size to load it"
+    )
 
 
 _ENCODING = re.compile(r"\bencoding='([^']*)'")
@@ -269,9 +286,9 @@ class Relation:
     # Rows the source's Arrow streams have handed over so far (see :func:`guarded`), for
     # progress where the engine cannot tell its own; None when nothing counts them.
     rows_read: list[int] | None = None
-
     # Repaired copies read in place of the user's files: rejects name the original file.
     file_names: dict[str, str] = field(default_factory=dict)
+
     def wrap(self, sql: str) -> Relation:
         """The same bindings, rejects and prelude under new SQL (a step over this one)."""
         return dataclasses.replace(self, sql=sql)

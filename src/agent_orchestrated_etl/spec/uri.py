@@ -12,6 +12,11 @@ from ..errors import UserError, redact_uri
 _SCHEME = re.compile(r"^(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*)://")
 _DUCKDB_SUFFIXES = (".duckdb", ".ddb")
 LOCAL_SCHEMES = ("file", "duckdb", "parquet", "csv", "sqlite")
+# Schemes whose authority is host:port, as for database drivers and HTTP.
+NETWORK_SCHEMES = (
+    "postgresql", "mysql", "mariadb", "mssql", "oracle", "redshift", "snowflake", "trino",
+    "clickhouse", "http", "https", "s3",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -51,7 +56,8 @@ def parse_uri(value: str) -> ParsedUri:
         return ParsedUri(scheme, path, value)
     if scheme in ("postgres", "postgresql", "postgresql+psycopg"):
         scheme = "postgresql"
-    _check_port(scheme, rest, value)
+    if scheme.split("+")[0] in NETWORK_SCHEMES:  # a plugin's scheme may use ':' otherwise
+        _check_port(scheme, rest, value)
     return ParsedUri(scheme, rest, value)
 
 
