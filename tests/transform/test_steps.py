@@ -135,3 +135,17 @@ def test_python_step_that_cannot_be_imported(orch: DataOrchestrator, work: Path)
     result = orch.run(spec)
     assert result.exit_code == 2
     assert "cannot import no_such_module" in (result.error or "")
+
+
+def test_renaming_a_column_that_is_not_there_is_an_error(
+    orch: DataOrchestrator, work: Path
+) -> None:
+    """DuckDB's RENAME skips an unknown column; a misspelt name must fail as drop does."""
+    (work / "src.csv").write_text(CSV)
+    spec = orch.create_pipeline(
+        "src.csv", "duckdb:///w.duckdb", table="t", transforms=[{"rename": {"nmae": "who"}}]
+    )
+    result = orch.run(spec)
+    assert result.status == "failed" and result.exit_code == 2
+    assert "nmae" in (result.error or "") and "transform step 1" in (result.error or "")
+    assert not (work / "w.duckdb").exists()

@@ -98,16 +98,20 @@ def detect_encoding(sample: bytes) -> tuple[str, str]:
     if sample.startswith((b"\xff\xfe", b"\xfe\xff")):
         return "utf-16", "a UTF-16 byte-order mark"
     lines = sample.split(b"\n")[:-1] or [sample]
-    bad = 0
+    bad = wide = 0  # lines that are not UTF-8; lines that are, with characters beyond ASCII
     for line in lines:
         try:
             line.decode("utf-8")
         except UnicodeDecodeError:
             bad += 1
+        else:
+            wide += not line.isascii()
     if bad == 0:
         return "utf-8", "the sample decodes as UTF-8"
     share = bad / len(lines)
-    if share > 0.2:
+    # Latin-1 text almost never forms valid UTF-8 beyond ASCII: lines that do mean a UTF-8
+    # file with a few damaged lines, whatever their share.
+    if share > 0.2 and wide * 10 < bad:
         return (
             "latin-1",
             f"{share:.0%} of sampled lines are not UTF-8, so the file is read as latin-1",
@@ -230,7 +234,8 @@ def _sniff(
     try:
         row = con.execute(query.format("")).fetchone()
         assert row is not None
-        skip = None if "skip" in user else preamble_lines(head, row[0])
+        forced = (user["delim"][1:-1].replace("''", "'"),) if "delim" in user else None
+        skip = None if "skip" in user else preamble_lines(head, forced or (*_DELIMITERS, row[0]))
         extra = f", skip={skip}" if skip else ""
         named = not row[3] and "header" not in user and unnamed_header(head, row[0], skip or 0)
         if named:
@@ -245,35 +250,59 @@ def _sniff(
     return tuple(row), skip, named
 
 
-def preamble_lines(head: bytes, delim: str) -> int:
-    """How many lines before the header have fewer fields than the lines after them.
+_DELIMITERS = (",", ";", "\t", "|")
 
-    Counts delimiters per line in the file's first bytes (quotes ignored, so the test is
-    conservative: the lines from the header on must nearly all agree, there must be a few of
-    them, and the header must hold names, not numbers). Skipped lines are not records, so a
-    doubtful case skips nothing: its rows are then quarantined and counted, never dropped.
+
+def preamble_lines(head: bytes, delimiters: tuple[str, ...] = _DELIMITERS) -> int:
+    """How many lines before the header are a preamble (a title, an export note, metadata).
+
+    For each candidate delimiter, the file's first records are parsed (quotes honoured) and
+    the width most of the later records share is found; when the first records are of
+    another width and the first record of that width holds names (no numbers), the lines
+    above it are the preamble. The delimiter whose records agree best decides. Skipped lines
+    are not records, so a doubtful case skips nothing: its rows are then quarantined and
+    counted, never dropped.
     """
-    if not delim or len(delim) != 1:
-        return 0
-    sep = delim.encode()
-    # (physical line number, line): DuckDB's skip counts blank lines too
-    lines = [(i, line) for i, line in enumerate(head.split(b"\n")[:-1][:200]) if line.strip()]
-    if len(lines) < 3:
-        return 0
-    counts = [line.count(sep) for _, line in lines]
-    mode = max(set(counts[1:]), key=counts[1:].count)
-    if mode == 0 or counts[0] >= mode:
-        return 0
-    start = next(i for i, c in enumerate(counts) if c == mode)
-    rest = counts[start:]
-    if start > 20 or len(rest) < 6 or rest.count(mode) < 0.9 * len(rest):
-        return 0
-    # The line the data starts under must be a header: names, none of them a number.
-    number, header = lines[start]
-    names = header.decode("utf-8", "replace").split(delim)
-    if any(_number(name.strip().strip('"')) for name in names):
-        return 0
-    return number
+    lines = head.decode("utf-8", "replace").split("\n")[:-1][:300]  # whole lines only
+    best: tuple[float, int, int] = (0.0, 0, 0)  # (agreement, width, lines to skip)
+    for delim in dict.fromkeys(d for d in delimiters if len(d) == 1):
+        found = _preamble_for(lines, delim)
+        if found is not None and found[:2] > best[:2]:
+            best = found
+    return best[2]
+
+
+def _preamble_for(lines: list[str], delim: str) -> tuple[float, int, int] | None:
+    """(agreement of the data's widths, that width, preamble lines) for one delimiter."""
+    records: list[tuple[int, list[str]]] = []  # (first physical line, fields)
+    reader = csv.reader(lines, delimiter=delim)
+    try:
+        while len(records) < 200:
+            start = reader.line_num
+            fields = next(reader)
+            if any(f.strip() for f in fields):
+                records.append((start, fields))
+    except (StopIteration, csv.Error):
+        pass
+    if len(records) < 4:
+        return None
+    widths = [len(fields) for _, fields in records]
+    tail = widths[len(widths) // 2 :]
+    mode = max(set(tail), key=tail.count)
+    if mode < 2:
+        return None
+    first = widths.index(mode)
+    rest = widths[first:]
+    agreement = rest.count(mode) / len(rest)
+    if agreement < 0.8 or len(rest) < 4 or first > 20:
+        return None
+    if first == 0:
+        return agreement, mode, 0
+    # The record the data starts under must be a header: names, none of them a number.
+    line, header = records[first]
+    if any(_number(name.strip()) for name in header):
+        return None
+    return agreement, mode, line
 
 
 def _quoting_likely(head: bytes, delim: str) -> bool:

@@ -53,6 +53,15 @@ class FileSource:
     def files(self) -> list[Path]:
         """The files the source names, sorted; hidden files and '_'-prefixed files are skipped."""
         raw = os.path.expanduser(self.path)
+        try:
+            return self._files(raw)
+        except OSError as exc:  # a name too long, a folder that cannot be read…
+            raise SourceNotFoundError(
+                f"cannot read source {_shown(self.spec.uri)}: {exc.strerror or exc}; give a "
+                f"file, a directory or a glob"
+            ) from None
+
+    def _files(self, raw: str) -> list[Path]:
         if _GLOB_CHARS & set(raw):
             found = [Path(p) for p in glob.glob(raw, recursive=True)]
         elif Path(raw).is_dir():
@@ -61,13 +70,13 @@ class FileSource:
             return [Path(raw)]
         else:
             raise SourceNotFoundError(
-                f"source {self.spec.uri} does not exist; give a file, a directory or a glob"
+                f"source {_shown(self.spec.uri)} does not exist; give a file, a directory or a glob"
             )
         files = sorted(
             p for p in found if p.is_file() and not any(part[:1] in "._" for part in p.parts[-1:])
         )
         if not files:
-            raise SourceNotFoundError(f"source {self.spec.uri} matches no files")
+            raise SourceNotFoundError(f"source {_shown(self.spec.uri)} matches no files")
         return files
 
     def discover(self) -> list[Resource]:
@@ -325,6 +334,11 @@ class FileSource:
         relation.extra_bad_rows.extend(bad)
         relation.file_names.update({copy: original for original, copy in copies.items()})
         return relation
+
+
+def _shown(uri: str, limit: int = 200) -> str:
+    """A source as an error shows it: a path of 100 KB is cut, not printed whole."""
+    return uri if len(uri) <= limit else f"{uri[: limit - 20]}…({len(uri):,} characters)"
 
 
 def _causes(error: BaseException) -> str:

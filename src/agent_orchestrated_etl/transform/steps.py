@@ -35,7 +35,10 @@ def step_sql(step: Step) -> str | None:
         return step.sql
     if isinstance(step, RenameStep):
         pairs = ", ".join(f"{quote_ident(a)} AS {quote_ident(b)}" for a, b in step.rename.items())
-        return f"SELECT * RENAME ({pairs}) FROM input"
+        # RENAME skips a column that is not there; naming each one in a predicate that is
+        # always true (and folded away) makes a misspelt column an error, as drop and cast do.
+        named = " AND ".join(f"({quote_ident(a)} IS NULL OR true)" for a in step.rename)
+        return f"SELECT * RENAME ({pairs}) FROM input WHERE {named}"
     if isinstance(step, CastStep):
         casts = ", ".join(
             f"CAST({quote_ident(c)} AS {t}) AS {quote_ident(c)}" for c, t in step.cast.items()
