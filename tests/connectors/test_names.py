@@ -50,9 +50,7 @@ def test_a_series_is_one_table_and_sequences_take_the_folder_name() -> None:
 
 
 def test_two_sources_never_share_a_table() -> None:
-    names = _names(
-        ("d/orders_1.csv", "csv"), ("d/orders_2.csv", "csv"), ("d/orders.json", "json")
-    )
+    names = _names(("d/orders_1.csv", "csv"), ("d/orders_2.csv", "csv"), ("d/orders.json", "json"))
     assert names == {
         "d/orders_1.csv": "orders_csv",
         "d/orders_2.csv": "orders_csv",
