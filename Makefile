@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup compile demo test bench lint clean
+.PHONY: setup compile demo test test-hardening bench lint clean
 
 setup: $(STAMP)
 
@@ -22,8 +22,13 @@ compile: $(STAMP)
 demo: compile
 	$(BIN)/python examples/demo.py
 
+# The soak trials (timeouts, signals and two-process races, repeated) take minutes of their
+# own; CI runs both targets.
 test: compile
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -m "not soak"
+
+test-hardening: compile
+	$(BIN)/python -m pytest -q -m soak
 
 bench: compile
 	$(BIN)/python bench/file_to_duckdb.py

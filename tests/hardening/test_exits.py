@@ -20,7 +20,8 @@ import pytest
 
 from tests.conftest import AOETL, query
 
-pytestmark = pytest.mark.e2e
+# Ten timeouts and signals each, and signals in every phase: `make test-hardening`.
+pytestmark = [pytest.mark.e2e, pytest.mark.soak]
 
 # The first batch at once, so the load has begun when the others sleep: a DuckDB thread is
 # then inside the function when the run is stopped (3 of 4 runs crashed with exit 134).
@@ -212,3 +213,24 @@ def test_signal_during_loading_exits_130_within_2s(
     assert took < 2.0
     assert "Fatal Python error" not in err and "Traceback" not in err
     assert_unchanged(db)
+
+
+def test_a_signal_while_the_cli_still_imports_exits_130(tmp_path: Path) -> None:
+    """The launcher's handlers come before the imports: no traceback, no 143, no run."""
+    (tmp_path / "d.csv").write_text("id,v\n" + "".join(f"{i},{i}\n" for i in range(1000)))
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        proc = subprocess.Popen(
+            [AOETL, "run", "d.csv", "--to", "duckdb:///w.duckdb"],
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env={**os.environ, "AOETL_HOME": str(tmp_path / ".aoetl")},
+            # the default SIGINT disposition, as a shell gives a foreground command
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )
+        time.sleep(0.12)  # the interpreter is up; the CLI's imports are under way
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=10)
+        assert proc.returncode == 130, err
+        assert b"Traceback" not in err
+        assert not (tmp_path / "w.duckdb").exists()

@@ -23,6 +23,9 @@ import pytest
 
 from tests.conftest import query, run_cli
 
+# Twenty trials of two real processes racing: `make test-hardening`.
+pytestmark = pytest.mark.soak
+
 SEED = {1, 2}
 LOADS = {"a": {10, 11, 12}, "b": {20, 21, 22, 23}}
 BUSY = "is being written by another process"
