@@ -17,13 +17,13 @@ from pathlib import Path
 from typing import IO
 
 BOM = b"\xef\xbb\xbf"
-_COMPRESSIONS = {".gz": "gzip", ".gzip": "gzip", ".zst": "zstd", ".zstd": "zstd"}
+COMPRESSIONS = {".gz": "gzip", ".gzip": "gzip", ".zst": "zstd", ".zstd": "zstd"}
 _CHUNK = 1 << 20
 
 
 def compression(path: Path) -> str | None:
     """'gzip', 'zstd' or None, from the file name."""
-    return _COMPRESSIONS.get(path.suffix.lower())
+    return COMPRESSIONS.get(path.suffix.lower())
 
 
 def open_bytes(path: Path) -> IO[bytes]:

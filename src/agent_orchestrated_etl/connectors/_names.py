@@ -14,23 +14,12 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-# Extensions that name a format or a compression; the stem is what precedes them.
-DATA_SUFFIXES = (
-    ".csv",
-    ".tsv",
-    ".psv",
-    ".txt",
-    ".json",
-    ".geojson",
-    ".jsonl",
-    ".ndjson",
-    ".parquet",
-    ".pq",
-    ".gz",
-    ".gzip",
-    ".zst",
-    ".zstd",
-)
+from ._lines import COMPRESSIONS
+from ._sniff import SUFFIX_FORMATS
+
+# Extensions that name a format or a compression; the stem is what precedes them. ('.txt' too:
+# a text file read with --format csv is named without it.)
+DATA_SUFFIXES = (*SUFFIX_FORMATS, ".txt", *COMPRESSIONS)
 _SEQUENCE = re.compile(r"([-_. ]?(part|chunk|page)?[-_ ]?\d[\d\-_T:]*)+$", re.IGNORECASE)
 
 

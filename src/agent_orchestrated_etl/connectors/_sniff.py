@@ -20,15 +20,14 @@ from ..errors import UnknownConnectorError, UserError
 from ..spec import CsvOptions
 from ._csv_types import DEFAULT_NULL_VALUES, dominant_types
 from ._duck import quote_literal
-from ._lines import head_bytes
+from ._lines import COMPRESSIONS, head_bytes
 
 FORMATS = ("csv", "json", "ndjson", "parquet")
 _ISO_TIMESTAMPS = {
     f"%Y-%m-%d{sep}%H:%M{sec}" for sep in (" ", "T") for sec in ("", ":%S", ":%S.%f")
 }
 DUCKDB_MAX_LINE = 2_000_000  # read_csv's default max_line_size
-COMPRESSIONS = {".gz": "gzip", ".gzip": "gzip", ".zst": "zstd", ".zstd": "zstd"}
-_SUFFIX_FORMATS = {
+SUFFIX_FORMATS = {
     ".csv": "csv",
     ".tsv": "csv",
     ".psv": "csv",
@@ -64,8 +63,8 @@ def detect_format(path: Path, declared: str = "auto") -> str | None:
     if declared != "auto":
         return declared
     suffix, _ = split_suffixes(path)
-    if suffix in _SUFFIX_FORMATS:
-        return _SUFFIX_FORMATS[suffix]
+    if suffix in SUFFIX_FORMATS:
+        return SUFFIX_FORMATS[suffix]
     if suffix in NOT_DATA:
         return None
     head = head_bytes(path, 4096)
@@ -91,7 +90,7 @@ def unknown_format(path: Path) -> UnknownConnectorError:
             )
     return UnknownConnectorError(
         f"cannot tell the format of {path}; known formats are {', '.join(FORMATS)} "
-        f"(suffixes {', '.join(sorted(_SUFFIX_FORMATS))}, optionally .gz or .zst); "
+        f"(suffixes {', '.join(sorted(SUFFIX_FORMATS))}, optionally .gz or .zst); "
         f"set it with --format or source.format"
     )
 
