@@ -1,22 +1,16 @@
-"""Shared fixtures: a private AOETL_HOME and working directory per test, and a CLI runner."""
+"""Shared fixtures: a private AOETL_HOME and working directory per test. Helpers that tests
+import are in :mod:`tests.helpers`."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from agent_orchestrated_etl import DataOrchestrator
 
 pytest_plugins = ["tests.servers"]
-
-FIXTURES = Path(__file__).parent / "fixtures"
-AOETL = str(Path(sys.executable).with_name("aoetl"))
 
 
 @pytest.fixture
@@ -30,22 +24,3 @@ def work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 @pytest.fixture
 def orch(work: Path) -> DataOrchestrator:
     return DataOrchestrator(home=work / ".aoetl")
-
-
-def query(db: Path | str, sql: str) -> list[tuple[object, ...]]:
-    """Run a read-only query against a DuckDB file."""
-    con = duckdb.connect(str(db), read_only=str(db) != ":memory:")
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
-
-
-def run_cli(
-    *args: str, cwd: Path, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    """Run the real ``aoetl`` console script as a new user would."""
-    full_env = {**os.environ, "AOETL_HOME": str(cwd / ".aoetl"), "COLUMNS": "200", **(env or {})}
-    return subprocess.run(
-        [AOETL, *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=120
-    )

@@ -14,7 +14,7 @@ from agent_orchestrated_etl.connectors import (
     register_destination,
     register_source,
 )
-from agent_orchestrated_etl.connectors.duckdb_target import DuckDBDestination
+from agent_orchestrated_etl.connectors.duckdb.target import DuckDBDestination
 from agent_orchestrated_etl.errors import FatalError, TransientError
 from agent_orchestrated_etl.spec import SourceSpec, TargetSpec
 
@@ -54,9 +54,16 @@ class FaultySource:
                 part.split(":") for part in spec.uri.removeprefix("faulty://").split(",")
             )
         }
+        self.notes: list[str] = []
 
     def discover(self) -> list[Resource]:
         return [Resource(name, (f"faulty:{name}",), "sql") for name in self.tables]
+
+    def fingerprint(self, resource: Resource) -> str:
+        return f"{resource.name}:{self.tables[resource.name]}"
+
+    def close(self) -> None:
+        pass
 
     def relation(self, resource: Resource, where: RowFilter | None = None) -> Relation:
         SCRIPT.fire(SCRIPT.source, resource.name)

@@ -158,7 +158,7 @@ class DataOrchestrator:
 
     def run(self, spec: PipelineSpec | str | Path, *, bus: EventBus | None = None) -> RunResult:
         """Run a spec, or a pipeline file by path; a failed run returns status 'failed'."""
-        from .agents import RunOptions, run_pipeline
+        from .pipeline import RunOptions, run_pipeline
 
         base_dir = Path.cwd()
         if not isinstance(spec, PipelineSpec):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agent_orchestrated_etl.connectors._catalog import Found, choose
+from agent_orchestrated_etl.connectors.sql._catalog import Found, choose
 from agent_orchestrated_etl.errors import SourceNotFoundError, UserError
 from agent_orchestrated_etl.spec import SourceSpec
 

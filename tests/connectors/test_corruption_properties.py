@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from agent_orchestrated_etl import DataOrchestrator
 from agent_orchestrated_etl.spec import validate_spec
 from agent_orchestrated_etl.state import StateStore
-from tests.conftest import query
+from tests.helpers import query
 
 _counter = itertools.count()
 LIMIT = 1_000  # max_line_size in these tests: a 'huge' field is longer

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from agent_orchestrated_etl import DataOrchestrator
-from tests.conftest import query
+from tests.helpers import query
 
 _counter = itertools.count()
 

@@ -9,12 +9,12 @@ from datetime import date
 from pathlib import Path
 
 from agent_orchestrated_etl import DataOrchestrator
-from agent_orchestrated_etl.connectors import _csv_types
-from agent_orchestrated_etl.connectors._duck import connect, quote_ident, quote_literal
 from agent_orchestrated_etl.connectors.base import Resource
-from agent_orchestrated_etl.connectors.files import FileSource
+from agent_orchestrated_etl.connectors.files import _csv_types
+from agent_orchestrated_etl.connectors.files.source import FileSource
+from agent_orchestrated_etl.data.duck import connect, quote_ident, quote_literal
 from agent_orchestrated_etl.spec import SourceSpec
-from tests.conftest import query
+from tests.helpers import query
 
 
 def discover(path: Path, **csv: object) -> Resource:

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from agent_orchestrated_etl import DataOrchestrator
-from tests.conftest import query
+from tests.helpers import query
 
 
 def write(path: Path, text: str) -> str:

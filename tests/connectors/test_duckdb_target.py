@@ -12,7 +12,7 @@ from agent_orchestrated_etl.connectors._schema import (
     plan_evolution,
 )
 from agent_orchestrated_etl.errors import SchemaConflictError, UserError
-from tests.conftest import query, run_cli
+from tests.helpers import query, run_cli
 
 
 def write(path: Path, text: str) -> str:

@@ -10,11 +10,11 @@ import pytest
 import zstandard
 
 from agent_orchestrated_etl import DataOrchestrator
-from agent_orchestrated_etl.connectors._sniff import detect_encoding
-from agent_orchestrated_etl.connectors.files import FileSource
+from agent_orchestrated_etl.connectors.files._sniff import detect_encoding
+from agent_orchestrated_etl.connectors.files.source import FileSource
 from agent_orchestrated_etl.errors import SourceNotFoundError, UnknownConnectorError
 from agent_orchestrated_etl.spec import SourceSpec
-from tests.conftest import FIXTURES, query
+from tests.helpers import FIXTURES, query
 
 
 def load(orch: DataOrchestrator, source: str | Path, **kw: object) -> object:

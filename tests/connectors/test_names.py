@@ -6,9 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from agent_orchestrated_etl.connectors._names import assign
-
-from ..conftest import query, run_cli
+from agent_orchestrated_etl.connectors.files._names import assign
+from tests.helpers import query, run_cli
 
 
 def _names(*files: tuple[str, str]) -> dict[str, str]:

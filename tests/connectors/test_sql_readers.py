@@ -16,13 +16,13 @@ import psycopg
 import pytest
 
 from agent_orchestrated_etl import DataOrchestrator
-from agent_orchestrated_etl.connectors import _duck, source_for
+from agent_orchestrated_etl.connectors import source_for
+from agent_orchestrated_etl.data import duck as _duck
 from agent_orchestrated_etl.engine import RunResult
 from agent_orchestrated_etl.engine.events import Event, EventBus
 from agent_orchestrated_etl.spec import SourceSpec
 from agent_orchestrated_etl.state import StateStore
-from tests.conftest import query, run_cli
-from tests.connectors.test_sql import EXPECTED_TYPES, TYPES_DDL
+from tests.helpers import EXPECTED_TYPES, TYPES_DDL, query, run_cli
 from tests.servers import Postgres
 
 TYPES_SQL = "SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = 't_types'"

@@ -15,8 +15,7 @@ import pytest
 
 from agent_orchestrated_etl import DataOrchestrator
 from agent_orchestrated_etl.spec import validate_spec
-from tests.conftest import AOETL, run_cli
-from tests.connectors.test_sql import TYPES_DDL
+from tests.helpers import AOETL, TYPES_DDL, run_cli
 from tests.servers import Postgres
 
 
@@ -211,7 +210,7 @@ def test_incremental_runs_with_inserts_and_updates_merge_exactly(
     assert second.status == "success", second.error
     # Only the changed rows and the lag window were read, not the whole table again.
     assert second.tables["orders"].rows_loaded < 20
-    from tests.conftest import query
+    from tests.helpers import query
 
     assert query(work / "w.duckdb", "SELECT count(*) FROM orders") == [(1001,)]
     assert query(

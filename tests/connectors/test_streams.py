@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from agent_orchestrated_etl.connectors._streams import concurrently
+from agent_orchestrated_etl.connectors.sql._streams import concurrently
 
 
 class Tracked:

@@ -16,7 +16,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from ..conftest import query, run_cli
+from tests.helpers import query, run_cli
 
 DATA = Path(__file__).parent / "data"
 

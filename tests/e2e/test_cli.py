@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import FIXTURES, query, run_cli
+from tests.helpers import FIXTURES, query, run_cli
 
 pytestmark = pytest.mark.e2e
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import query, run_cli
+from tests.helpers import query, run_cli
 
 pytestmark = pytest.mark.e2e
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import AOETL, query, run_cli
+from tests.helpers import AOETL, query, run_cli
 
 pytestmark = pytest.mark.e2e
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from agent_orchestrated_etl.engine.breaker import CircuitBreaker, CircuitOpenError
+from agent_orchestrated_etl.resilience.breaker import CircuitBreaker, CircuitOpenError
 
 
 class FakeClock:

@@ -18,8 +18,8 @@ from agent_orchestrated_etl.engine import (
     Task,
     TaskCancelled,
 )
-from agent_orchestrated_etl.engine.breaker import BreakerRegistry
 from agent_orchestrated_etl.errors import FatalError, TransientError, UserError
+from agent_orchestrated_etl.resilience import BreakerRegistry, RetryPolicy
 from agent_orchestrated_etl.spec import BreakerSpec, RetrySpec
 
 
@@ -184,13 +184,13 @@ def test_per_task_retry_overrides_the_pipeline() -> None:
 
 def test_full_jitter_stays_within_bounds_and_spreads() -> None:
     """Full jitter: wait ~ U(0, min(cap, base * 2**(n-1)))."""
-    retry = RetrySpec(attempts=10, base_s=1.0, cap_s=8.0)
+    policy = RetryPolicy(attempts=10, base_s=1.0, cap_s=8.0)
     for attempt, ceiling in ((1, 1.0), (3, 4.0), (6, 8.0)):
         samples = []
         for _ in range(2000):
             state = RetryCallState(None, None, (), {})
             state.attempt_number = attempt
-            samples.append(Executor._wait(retry, state))
+            samples.append(policy.wait_s(state))
         assert min(samples) >= 0
         assert max(samples) <= ceiling
         # uniform on [0, ceiling]: mean ceiling/2, stdev ceiling/sqrt(12); allow 5 % slack

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.helpers import run_cli
 
 PYTHON_NAMES = re.compile(
     r"Traceback|\b(?:Recursion|UnicodeDecode|Value|Type|FileExists|Key|Attribute|OS|Runtime|"

@@ -18,7 +18,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.conftest import AOETL, query
+from tests.helpers import AOETL, query
 
 # Ten timeouts and signals each, and signals in every phase: `make test-hardening`.
 pytestmark = [pytest.mark.e2e, pytest.mark.soak]

@@ -21,7 +21,7 @@ from subprocess import CompletedProcess
 import duckdb
 import pytest
 
-from tests.conftest import query, run_cli
+from tests.helpers import query, run_cli
 
 # Twenty trials of two real processes racing: `make test-hardening`.
 pytestmark = pytest.mark.soak

@@ -33,7 +33,7 @@ import typer
 from typer.testing import CliRunner
 
 import agent_orchestrated_etl.cli as cli
-from tests.conftest import run_cli
+from tests.helpers import run_cli
 
 from .fuzzcases import Case, build
 

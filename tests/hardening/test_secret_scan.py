@@ -20,7 +20,7 @@ import duckdb
 import psycopg
 import pytest
 
-from tests.conftest import run_cli
+from tests.helpers import run_cli
 from tests.servers import Postgres
 
 pytestmark = pytest.mark.e2e

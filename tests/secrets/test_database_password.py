@@ -10,7 +10,7 @@ import hvac
 import psycopg
 import pytest
 
-from tests.conftest import run_cli
+from tests.helpers import run_cli
 from tests.servers import Postgres, Vault
 
 pytestmark = pytest.mark.e2e

@@ -13,8 +13,8 @@ import duckdb
 import hvac
 import pytest
 
-from agent_orchestrated_etl.connectors._duck import connect
-from tests.conftest import AOETL
+from agent_orchestrated_etl.data.duck import connect
+from tests.helpers import AOETL
 from tests.servers import Vault
 
 pytestmark = pytest.mark.e2e

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from agent_orchestrated_etl import DataOrchestrator
-from tests.conftest import query
+from tests.helpers import query
 
 CSV = "id,name,amount,region\n1,ann,10,eu\n2,bob,20,us\n3,cy,30,eu\n3,cy,35,eu\n"
 

@@ -1,19 +1,11 @@
 """Agents decide; connectors and the engine do the work.
 
-Until the agents feature lands, :mod:`.planner` plans and :mod:`.runner` dispatches tasks.
+Today the MonitorAgent watches every event of a run and records it. Planning and running live
+in :mod:`..pipeline`.
 """
 
 from __future__ import annotations
 
-from .planner import PipelinePlan, plan_pipeline, spec_hash
-from .runner import RunOptions, new_run_id, run_pipeline, spec_of_run
+from .monitor import MonitorAgent
 
-__all__ = [
-    "PipelinePlan",
-    "RunOptions",
-    "new_run_id",
-    "plan_pipeline",
-    "run_pipeline",
-    "spec_hash",
-    "spec_of_run",
-]
+__all__ = ["MonitorAgent"]

@@ -70,8 +70,8 @@ def runs(
 def _show(store: Any, home: Path, prefix: str, as_json: bool) -> None:
     import yaml
 
-    from ..agents.staging import staging_of
     from ..errors import UserError
+    from ..pipeline.staging import staging_of
 
     record = store.find_run(prefix)
     if record is None:
@@ -133,7 +133,7 @@ def _show(store: Any, home: Path, prefix: str, as_json: bool) -> None:
 
 
 def _clean(store: Any, home: Path, run_id: str | None, as_json: bool) -> None:
-    from ..agents.staging import clean
+    from ..pipeline.staging import clean
 
     results = clean(store, home, run_id)
     removed = [r for r in results if r.tables]
@@ -306,9 +306,9 @@ def dlq_replay(
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
 ) -> None:
     """Reprocess entries once their cause is fixed. Replayed rows are never loaded twice."""
-    from ..agents.replay import replay
     from ..api import home_dir
     from ..errors import UserError
+    from ..pipeline.replay import replay
     from ..spec import load_spec
 
     if (entry_id is None) == (run_id is None):

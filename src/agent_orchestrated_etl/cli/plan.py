@@ -60,9 +60,9 @@ def plan(
     """
     import yaml
 
-    from ..agents.planner import propose
     from ..api import build_spec
     from ..errors import UserError
+    from ..pipeline.propose import propose
 
     spec = build_spec(
         source,

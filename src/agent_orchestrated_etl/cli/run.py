@@ -142,9 +142,9 @@ def run(
     """
     if verbose:
         _verbose()
-    from ..agents import RunOptions, run_pipeline, spec_of_run
     from ..api import build_spec, home_dir
     from ..errors import UserError
+    from ..pipeline import RunOptions, run_pipeline, spec_of_run
     from ..spec import is_spec_file, load_spec
 
     # Precedence: the flag, then the environment, then the pipeline file, then the defaults.
@@ -241,7 +241,7 @@ def _env_settings() -> dict[str, Any]:
 
 
 def _list_tasks(spec: Any, as_json: bool) -> None:
-    from ..agents import plan_pipeline
+    from ..pipeline import plan_pipeline
 
     planned = plan_pipeline(spec)
     tasks = planned.plan.order()

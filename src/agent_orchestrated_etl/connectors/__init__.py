@@ -1,8 +1,9 @@
-"""Connectors: one module per system, the Source/Destination protocols, and the registry."""
+"""Connectors: one subpackage per system family (files, sql, duckdb, directory), the
+Source/Destination protocols, and the registry."""
 
 from __future__ import annotations
 
-from ._duck import BadRow, Relation
+from ..data import BadRow, Relation
 from .base import (
     Checkpoint,
     ConnectorInfo,

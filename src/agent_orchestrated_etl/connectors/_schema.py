@@ -16,10 +16,10 @@ refuse it, or the load lands in another table or column than the one reported.
 from __future__ import annotations
 
 import re
-import string
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from ..data.duck import fold
 from ..errors import SchemaConflictError, UserError
 
 _INT_RANK = {
@@ -106,13 +106,7 @@ def plan_evolution(
     return evolution
 
 
-_ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
 RESERVED_PREFIX = "_aoetl_"  # staging and (in SQLite) bookkeeping tables
-
-
-def fold(name: str) -> str:
-    """``name`` as DuckDB and SQLite compare identifiers: only ASCII letters ignore case."""
-    return name.translate(_ASCII_LOWER)
 
 
 def shown(name: str, limit: int = 40) -> str:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from ._duck import BadRow, Relation, quote_ident, quote_literal
+from ..data.duck import BadRow, Relation, quote_ident, quote_literal
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,29 @@ class Resource:
     size_bytes: int = 0
     read_options: tuple[tuple[str, str], ...] = ()
     row_estimate: int | None = None
+
+    def assumed(self) -> str:
+        """What the reader assumed, for an error that suggests it was wrong."""
+        options = dict(self.read_options)
+        parts = [f"{self.format}"]
+        if "delim" in options:
+            parts.append(f"delimiter {options['delim']}")
+        if "header" in options:
+            parts.append("a header line" if options["header"] == "true" else "no header line")
+        if "skip" in options:
+            skip = options["skip"]
+            parts.append(f"{skip} line{'' if skip == '1' else 's'} skipped first")
+        if self.columns:
+            names = [n for n, _ in self.columns]
+            shown = ", ".join(names[:6]) + (f" … ({len(names)} in all)" if len(names) > 6 else "")
+            parts.append(f"columns {shown}")
+        return ", ".join(parts)
+
+    def context(self) -> str:
+        """How this resource was read, as JSON: kept with each of its dead-letter entries."""
+        return json.dumps(
+            {"format": self.format, "columns": self.columns, "read_options": self.read_options}
+        )
 
 
 @dataclass(frozen=True)
@@ -75,7 +100,14 @@ class LoadResult:
 
 @runtime_checkable
 class Source(Protocol):
-    """Something to read from. It discovers resources and gives each as a Relation."""
+    """Something to read from. It discovers resources and gives each as a Relation.
+
+    ``endpoint`` (host:port, None for local files) keys the circuit breaker; ``notes`` say
+    what discovery decided about the source as a whole.
+    """
+
+    endpoint: str | None
+    notes: list[str]
 
     def discover(self) -> list[Resource]:
         """List the resources (tables) this source holds."""
@@ -86,6 +118,16 @@ class Source(Protocol):
 
         With ``where``, only the rows that pass it (an incremental read).
         """
+        ...
+
+    def fingerprint(self, resource: Resource) -> str:
+        """Changes whenever what :meth:`relation` would read may have changed (a file's size
+        and modification time, an object's ETag, a table's columns); a checkpoint is reused
+        only while it holds."""
+        ...
+
+    def close(self) -> None:
+        """Release connections and scratch files."""
         ...
 
 
@@ -179,6 +221,12 @@ class ConnectorInfo:
     formats: tuple[str, ...]
     capabilities: tuple[str, ...]
     description: str
+
+
+def shape_fingerprint(resource: Resource) -> str:
+    """What every fingerprint covers: where a resource is, its columns and how it is read."""
+    data = [resource.locations, resource.columns, resource.read_options]
+    return hashlib.sha256(json.dumps(data).encode()).hexdigest()[:16]
 
 
 def local_path(path: str) -> Path:

@@ -9,8 +9,8 @@ from pathlib import Path
 from ..errors import UnknownConnectorError
 from ..secrets import resolve
 from ..spec import SourceSpec, TargetSpec, parse_uri, target_kind
-from ._sniff import FORMATS
 from .base import ConnectorInfo, Destination, Source
+from .files._sniff import FORMATS
 
 CONNECTORS: tuple[ConnectorInfo, ...] = (
     ConnectorInfo(
@@ -109,13 +109,13 @@ def source_for(spec: SourceSpec) -> Source:
     if parsed.scheme in _SOURCES:
         return _SOURCES[parsed.scheme](spec)
     if parsed.scheme == "file":
-        from .files import FileSource
+        from .files.source import FileSource
 
         return FileSource(spec)
     if parsed.scheme.split("+")[0] in ("postgresql", "sqlite", "duckdb") or _sqlalchemy_knows(
         parsed.scheme
     ):
-        from .sql import open_sql_source
+        from .sql.source import open_sql_source
 
         return open_sql_source(spec)
     raise UnknownConnectorError(
@@ -131,7 +131,7 @@ def destination_for(spec: TargetSpec, *, home: Path) -> Destination:
     if parsed.scheme in _DESTINATIONS:
         return _DESTINATIONS[parsed.scheme](spec, home)
     if parsed.scheme == "duckdb":
-        from .duckdb_target import DuckDBDestination
+        from .duckdb.target import DuckDBDestination
 
         return DuckDBDestination(
             parsed.path,
@@ -144,13 +144,13 @@ def destination_for(spec: TargetSpec, *, home: Path) -> Destination:
             f"encryption_key works with DuckDB targets only, not {parsed.scheme}://"
         )
     if parsed.scheme in ("postgresql", "sqlite"):
-        from .sql_target import SqlDestination
+        from .sql.target import SqlDestination
 
         if spec.encryption_key:
             raise UnknownConnectorError("encryption_key works with DuckDB targets only")
         return SqlDestination(spec.uri, parsed.scheme, home=home)
     if parsed.scheme in ("parquet", "csv"):
-        from .directory_target import DirectoryDestination
+        from .directory.target import DirectoryDestination
 
         return DirectoryDestination(
             parsed.path, spec.format or parsed.scheme, home=home, lock_timeout=spec.lock_timeout_s

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .breaker import BREAKERS, BreakerRegistry, CircuitBreaker, CircuitOpenError
+from ..resilience import BREAKERS, BreakerRegistry, CircuitBreaker, CircuitOpenError
 from .events import Event, EventBus, Observer
 from .executor import (
     CancelToken,

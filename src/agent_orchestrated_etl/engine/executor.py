@@ -5,8 +5,8 @@ It knows nothing about connectors: the caller passes ``dispatch(task, token) -> 
 * Independent tasks run on ``workers`` threads; a task starts once all it depends on succeeded.
 * A failed task marks everything downstream as skipped (with the cause); unrelated tasks go
   on, unless ``fail_fast`` stops everything at the first failure.
-* Transient failures are retried with exponential backoff and full jitter (tenacity); a
-  ``Retry-After`` from the connector is honoured. Every attempt is an event.
+* Transient failures are retried by :class:`resilience.RetryPolicy` (exponential backoff with
+  full jitter; a ``Retry-After`` from the connector is honoured). Every attempt is an event.
 * A task with an endpoint goes through that endpoint's circuit breaker.
 * A task over its time limit, and every task on Ctrl-C, SIGTERM or an :func:`interrupts.interrupt`
   from another thread, is cancelled through its CancelToken; the run then raises RunInterrupted
@@ -23,18 +23,10 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
-from tenacity import (
-    RetryCallState,
-    Retrying,
-    retry_if_exception_type,
-    stop_after_attempt,
-    wait_random_exponential,
-)
-
-from ..errors import AoetlError, FatalError, TransientError
+from ..errors import AoetlError, FatalError
+from ..resilience import BREAKERS, BreakerRegistry, RetryPolicy
 from ..spec import BreakerSpec, RetrySpec
 from . import interrupts
-from .breaker import BREAKERS, BreakerRegistry
 from .events import Event, EventBus
 from .plan import Plan, Task
 
@@ -249,39 +241,23 @@ class Executor:
         )
         attempts = 0
 
-        def attempt() -> Any:
+        def counted(number: int) -> None:
             nonlocal attempts
             token.check()
-            attempts += 1
-            self._emit("task_attempt", task, attempt=attempts)
-            if breaker is not None:
-                breaker.before_call()
-            try:
-                result = dispatch(task, token)
-            except TransientError:
-                if breaker is not None:
-                    breaker.record_failure()
-                raise
-            if breaker is not None:
-                breaker.record_success()
-            return result
+            attempts = number
+            self._emit("task_attempt", task, attempt=number)
 
-        retrying = Retrying(
-            stop=stop_after_attempt(retry.attempts),
-            wait=lambda state: self._wait(retry, state),
-            retry=retry_if_exception_type(TransientError),
-            reraise=True,
-            sleep=token.wait,
-            before_sleep=lambda state: self._emit(
-                "task_retried",
-                task,
-                attempt=state.attempt_number,
-                wait_s=round(state.upcoming_sleep, 3),
-                error=str(state.outcome.exception()) if state.outcome else "",
-            ),
-        )
+        policy = RetryPolicy(retry.attempts, retry.base_s, retry.cap_s)
         try:
-            result = retrying(attempt)
+            result = policy.call(
+                lambda: dispatch(task, token),
+                breaker=breaker,
+                sleep=token.wait,
+                on_attempt=counted,
+                on_retry=lambda number, wait_s, error: self._emit(
+                    "task_retried", task, attempt=number, wait_s=round(wait_s, 3), error=str(error)
+                ),
+            )
         except BaseException as exc:  # every failure becomes an outcome; the caller decides
             if token.cancelled and not isinstance(exc, TaskCancelled):
                 exc = TaskCancelled(f"cancelled: {token.reason}")
@@ -298,14 +274,6 @@ class Executor:
         duration = time.perf_counter() - started
         self._emit("task_finished", task, duration_s=round(duration, 4), attempts=attempts)
         return TaskOutcome(task.id, "success", result, None, attempts, duration)
-
-    @staticmethod
-    def _wait(retry: RetrySpec, state: RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
-        if isinstance(exc, TransientError) and exc.retry_after is not None:
-            return min(exc.retry_after, retry.cap_s)
-        jitter = wait_random_exponential(multiplier=retry.base_s, max=retry.cap_s)
-        return float(jitter(state))
 
     def _emit(self, kind: str, task: Task, **data: Any) -> None:
         self.bus.publish(Event(kind, self.run_id, task.id, data))

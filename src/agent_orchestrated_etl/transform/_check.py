@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 from ..connectors import Relation
-from ..connectors._duck import connect
+from ..data.duck import connect
 from ..errors import UserError
 from ..spec.models import SqlStep
 

@@ -11,7 +11,7 @@ import duckdb
 import pyarrow as pa
 
 from ..connectors import Relation
-from ..connectors._duck import guarded, unique_name
+from ..data.duck import guarded, unique_name
 from ..errors import AoetlError, FatalError, UserError
 from ..spec.models import PythonStep
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..connectors import Relation
-from ..connectors._duck import last_per_key, quote_ident
+from ..data.duck import last_per_key, quote_ident
 from ..spec.models import (
     CastStep,
     DedupeStep,

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..agents.monitor import MonitorAgent
 from ..connectors import (
     BadRow,
     Checkpoint,
@@ -55,7 +56,6 @@ from ..spec import PipelineSpec, validate_spec
 from ..state import DlqEntry, StateStore
 from ..transform import apply_steps
 from .incremental import cursor_filter, incremental_for, with_mark
-from .monitor import MonitorAgent
 from .planner import PipelinePlan, plan_pipeline, spec_hash
 
 
@@ -244,13 +244,7 @@ class _Run:
         where = cursor_filter(resource, inc, last) if inc is not None else None
         relation = self.planned.source.relation(resource, where)
         relation = apply_steps(relation, self.spec.transforms, base_dir=self.options.base_dir)
-        context = json.dumps(
-            {
-                "format": resource.format,
-                "columns": resource.columns,
-                "read_options": resource.read_options,
-            }
-        )
+        context = resource.context()
 
         def record_bad(rows: list[BadRow]) -> None:
             self.store.add_dlq(
@@ -329,7 +323,7 @@ class _Run:
                     check.bad_rows,
                     check.rows + check.bad_rows,
                     self.spec.max_bad_ratio,
-                    _assumed(resource),
+                    resource.assumed(),
                     self.run_id,
                 )
         staged = [
@@ -372,24 +366,6 @@ def _final(error: BaseException) -> bool:
     usage. A timeout, an outage, a refused permission or a cancel keep their staging: once
     the cause is fixed outside aoetl, the rerun resumes from it."""
     return isinstance(error, UserError) and not isinstance(error, TaskCancelled)
-
-
-def _assumed(resource: Resource) -> str:
-    """What the reader assumed about a resource, for an error that suggests it was wrong."""
-    options = dict(resource.read_options)
-    parts = [f"{resource.format}"]
-    if "delim" in options:
-        parts.append(f"delimiter {options['delim']}")
-    if "header" in options:
-        parts.append("a header line" if options["header"] == "true" else "no header line")
-    if "skip" in options:
-        skip = options["skip"]
-        parts.append(f"{skip} line{'' if skip == '1' else 's'} skipped first")
-    if resource.columns:
-        names = [n for n, _ in resource.columns]
-        shown = ", ".join(names[:6]) + (f" … ({len(names)} in all)" if len(names) > 6 else "")
-        parts.append(f"columns {shown}")
-    return ", ".join(parts)
 
 
 def _scrub(event: Event) -> Event:

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from agent_orchestrated_etl.agents import RunOptions, run_pipeline
 from agent_orchestrated_etl.engine import Event, EventBus
+from agent_orchestrated_etl.pipeline import RunOptions, run_pipeline
 from agent_orchestrated_etl.spec import validate_spec
 from agent_orchestrated_etl.state import StateStore
 from tests import faults
-from tests.conftest import query
+from tests.helpers import query
 
 
 @pytest.fixture(autouse=True)

@@ -1,7 +1,8 @@
-"""DuckDB plumbing shared by the file source and the DuckDB/Parquet destinations.
+"""DuckDB plumbing shared by every source, destination and transform.
 
 This is the one place that opens DuckDB connections (with the offline extension directory),
-quotes identifiers, and turns DuckDB's CSV rejects tables into quarantined rows.
+quotes identifiers, defines a Relation, and turns DuckDB's CSV rejects tables into
+quarantined rows.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import itertools
 import os
 import re
 import shutil
+import string
 import time
 import uuid
 from collections.abc import Iterable, Iterator
@@ -36,6 +38,14 @@ _names = itertools.count(1)
 def unique_name(prefix: str) -> str:
     """A name no other object in this process uses (for temp tables and bindings)."""
     return f"__aoetl_{prefix}_{os.getpid()}_{next(_names)}"
+
+
+_ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
+
+
+def fold(name: str) -> str:
+    """``name`` as DuckDB and SQLite compare identifiers: only ASCII letters ignore case."""
+    return name.translate(_ASCII_LOWER)
 
 
 def quote_ident(name: str) -> str:
@@ -378,8 +388,6 @@ def last_per_key(sql: str, key: tuple[str, ...], columns: Iterable[str] | None =
     if columns is None:
         row = f"__aoetl_row_{uuid.uuid4().hex}"
     else:
-        from ._schema import fold
-
         taken = {fold(c) for c in columns}
         names = itertools.chain(["__aoetl_row"], (f"__aoetl_row_{i}" for i in itertools.count(1)))
         row = next(name for name in names if name not in taken)

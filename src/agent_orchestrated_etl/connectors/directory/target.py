@@ -29,8 +29,7 @@ from pathlib import Path
 
 import duckdb
 
-from ..errors import AoetlError, NotSupportedError, TransientError, UserError
-from ._duck import (
+from ...data.duck import (
     BadRow,
     Relation,
     connect,
@@ -40,9 +39,10 @@ from ._duck import (
     quote_literal,
     unique_name,
 )
-from ._engine_errors import as_error
-from ._schema import plan_evolution
-from .base import Checkpoint, LoadResult, StagedTable
+from ...errors import AoetlError, NotSupportedError, TransientError, UserError
+from .._engine_errors import as_error
+from .._schema import plan_evolution
+from ..base import Checkpoint, LoadResult, StagedTable
 
 _MARK = "_CHECKPOINT"
 _RESERVED = ("_commits",)  # aoetl's own folder beside the tables' versions in ROOT/.aoetl

@@ -14,7 +14,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from ._lines import COMPRESSIONS
+from ...data.lines import COMPRESSIONS
 from ._sniff import SUFFIX_FORMATS
 
 # Extensions that name a format or a compression; the stem is what precedes them. ('.txt' too:

@@ -16,9 +16,11 @@ from pathlib import Path
 
 import duckdb
 
-from ..errors import NotSupportedError, SourceNotFoundError, UserError
-from ..secrets import redact
-from ..spec import SourceSpec
+from ...data.duck import Relation, connect, quote_ident, quote_literal, unique_name
+from ...errors import NotSupportedError, SourceNotFoundError, UserError
+from ...secrets import redact
+from ...spec import SourceSpec
+from ..base import Resource, RowFilter, Source, shape_fingerprint
 from ._catalog import (
     Found,
     cannot_connect,
@@ -32,8 +34,6 @@ from ._catalog import (
     split_ranges,
     table_resource,
 )
-from ._duck import Relation, connect, quote_ident, quote_literal, unique_name
-from .base import Resource, RowFilter, Source
 
 _TYPES = {"postgresql": "postgres", "sqlite": "sqlite", "duckdb": None}
 _DEFAULT_PAGES_PER_TASK = 1000  # DuckDB's postgres scanner
@@ -69,6 +69,7 @@ class SqlSource:
         self.kind = db.kind
         self.display = db.display
         self.endpoint = db.endpoint
+        self.notes: list[str] = []
         self.alias = unique_name("src")
         kind = _TYPES[self.kind]
         self.path_note = f"read by DuckDB's {kind or 'duckdb'} scanner"
@@ -210,6 +211,11 @@ class SqlSource:
             return {}  # not every scanner exposes constraints
         return key_decisions((r[0], r[1], r[2] == "PRIMARY KEY", *r[3:]) for r in rows)
 
+    def fingerprint(self, resource: Resource) -> str:
+        """The table and its columns: a database table has no cheap change marker, so a
+        resumed run trusts what it staged while the table's shape holds."""
+        return shape_fingerprint(resource)
+
     def close(self) -> None:
         self._con.close()
 
@@ -264,7 +270,7 @@ def open_sql_source(spec: SourceSpec) -> Source:
         )
     native = db.kind in _TYPES
     if spec.reader == "sqlalchemy" or (not native and spec.reader == "auto"):
-        from .sql_alchemy import AlchemySource
+        from .alchemy import AlchemySource
 
         return AlchemySource(spec)
     if not native:
@@ -273,7 +279,7 @@ def open_sql_source(spec: SourceSpec) -> Source:
             f"read {db.display} with reader 'sqlalchemy'"
         )
     if spec.reader == "adbc":
-        from .sql_adbc import AdbcSource
+        from .adbc import AdbcSource
 
         return AdbcSource(spec)
     try:
@@ -290,9 +296,9 @@ def open_sql_source(spec: SourceSpec) -> Source:
 def _fallback(spec: SourceSpec, kind: str, why: str) -> Source:
     """ADBC for PostgreSQL when its driver is installed, else SQLAlchemy."""
     if kind == "postgresql" and importlib.util.find_spec("adbc_driver_postgresql") is not None:
-        from .sql_adbc import AdbcSource
+        from .adbc import AdbcSource
 
         return AdbcSource(spec, note=f"ADBC instead of DuckDB's scanner ({why})")
-    from .sql_alchemy import AlchemySource
+    from .alchemy import AlchemySource
 
     return AlchemySource(spec, note=f"SQLAlchemy instead of DuckDB's scanner ({why})")

@@ -16,11 +16,11 @@ from fnmatch import fnmatchcase
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..errors import SourceNotFoundError, UserError, redact_uri
-from ..secrets import redact, register_url, resolve
-from ..spec import SourceSpec, parse_uri
-from ._duck import quote_ident
-from .base import Resource
+from ...data.duck import quote_ident
+from ...errors import SourceNotFoundError, UserError, redact_uri
+from ...secrets import redact, register_url, resolve
+from ...spec import SourceSpec, parse_uri
+from ..base import Resource
 
 # Catalogs and aoetl's own bookkeeping (when the database is also an aoetl target) are not data.
 SYSTEM_SCHEMAS = ("pg_catalog", "information_schema", "_aoetl")

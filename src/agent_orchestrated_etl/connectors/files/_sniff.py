@@ -16,11 +16,11 @@ from typing import Any
 
 import duckdb
 
-from ..errors import UnknownConnectorError, UserError
-from ..spec import CsvOptions
+from ...data.duck import quote_literal
+from ...data.lines import COMPRESSIONS, head_bytes
+from ...errors import UnknownConnectorError, UserError
+from ...spec import CsvOptions
 from ._csv_types import DEFAULT_NULL_VALUES, dominant_types
-from ._duck import quote_literal
-from ._lines import COMPRESSIONS, head_bytes
 
 FORMATS = ("csv", "json", "ndjson", "parquet")
 _ISO_TIMESTAMPS = {

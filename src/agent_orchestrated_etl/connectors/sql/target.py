@@ -20,11 +20,11 @@ from urllib.parse import urlsplit
 
 import duckdb
 
-from ..errors import redact_uri
-from ..secrets import register_url, resolve, without_refs
+from ...data.duck import connect, quote_ident, quote_literal
+from ...errors import redact_uri
+from ...secrets import register_url, resolve, without_refs
+from ..duckdb.target import _DB, DuckDBDestination
 from ._catalog import cannot_connect
-from ._duck import connect, quote_ident, quote_literal
-from .duckdb_target import _DB, DuckDBDestination
 
 _KINDS = {"postgresql": "postgres", "sqlite": "sqlite"}
 

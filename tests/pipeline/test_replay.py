@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import query, run_cli
+from tests.helpers import query, run_cli
 
 
 def setup_orders(cwd: Path) -> str:

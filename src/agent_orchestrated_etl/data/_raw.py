@@ -22,7 +22,7 @@ import re
 from pathlib import Path
 from typing import IO
 
-from ._lines import open_bytes
+from .lines import open_bytes
 
 _BREAK = re.compile(rb"\r\n|\r|\n")
 _TEXT_BREAK = re.compile(r"\r\n|\r|\n")

@@ -13,7 +13,7 @@ import hashlib
 import duckdb
 
 from ..connectors import Resource, RowFilter
-from ..connectors._duck import quote_literal
+from ..data.duck import quote_literal
 from ..errors import UserError
 from ..spec import IncrementalSpec, PipelineSpec
 

@@ -19,9 +19,11 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..errors import FatalError, TransientError, UserError
-from ..secrets import redact
-from ..spec import SourceSpec
+from ...data.duck import BadRow, Relation, guarded, quote_literal, unique_name
+from ...errors import FatalError, TransientError, UserError
+from ...secrets import redact
+from ...spec import SourceSpec
+from ..base import Resource, RowFilter, shape_fingerprint
 from ._catalog import (
     MAX_DECIMAL,
     Found,
@@ -35,8 +37,6 @@ from ._catalog import (
     require,
     table_resource,
 )
-from ._duck import BadRow, Relation, guarded, quote_literal, unique_name
-from .base import Resource, RowFilter
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -180,6 +180,11 @@ class AlchemySource:
             0,
             (("query_types", json.dumps(tokens)),),
         )
+
+    def fingerprint(self, resource: Resource) -> str:
+        """The table and its columns: a database table has no cheap change marker, so a
+        resumed run trusts what it staged while the table's shape holds."""
+        return shape_fingerprint(resource)
 
     def close(self) -> None:
         self._engine.dispose()

@@ -8,6 +8,7 @@ whole load as one statement; other destinations stream the same SQL as Arrow bat
 from __future__ import annotations
 
 import glob
+import hashlib
 import os
 import shutil
 import tempfile
@@ -16,13 +17,14 @@ from pathlib import Path
 
 import duckdb
 
-from .._text import plural
-from ..errors import AoetlError, SourceNotFoundError, UserError
-from ..secrets import resolve
-from ..spec import SourceSpec, parse_uri
-from . import _json, _lines, _names, _sniff
-from ._duck import BadRow, RejectSink, Relation, connect, quote_literal, sql_list
-from .base import Resource, RowFilter
+from ..._text import plural
+from ...data import lines as _lines
+from ...data.duck import BadRow, RejectSink, Relation, connect, quote_literal, sql_list
+from ...errors import AoetlError, SourceNotFoundError, UserError
+from ...secrets import resolve
+from ...spec import SourceSpec, parse_uri
+from ..base import Resource, RowFilter, shape_fingerprint
+from . import _json, _names, _sniff
 
 _GLOB_CHARS = set("*?[")
 
@@ -34,8 +36,20 @@ class FileSource:
         self.spec = spec
         self.path = parse_uri(resolve(spec.uri)).path
         self.notes: list[str] = []
+        self.endpoint: str | None = None
         self._con = connect()
         self._scratch: Path | None = None
+
+    def fingerprint(self, resource: Resource) -> str:
+        """Each file's name, size and modification time, with how the files are read."""
+        h = hashlib.sha256(shape_fingerprint(resource).encode())
+        for location in resource.locations:
+            try:
+                stat = os.stat(location)
+                h.update(f"{location}\0{stat.st_size}\0{stat.st_mtime_ns}\0".encode())
+            except OSError:
+                h.update(f"{location}\0?\0".encode())
+        return h.hexdigest()[:16]
 
     def close(self) -> None:
         """Remove the repaired copies of files this source made."""

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import duckdb
 
-from ..errors import UserError
-from . import _lines
-from ._duck import BadRow, quote_ident, quote_literal, unique_name
+from ...data import lines as _lines
+from ...data.duck import BadRow, quote_ident, quote_literal, unique_name
+from ...errors import UserError
 
 # Keys that usually hold a document's records, tried in this order when several keys hold
 # arrays of objects (GeoJSON's 'features' among them).

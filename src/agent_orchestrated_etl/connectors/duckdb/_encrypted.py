@@ -6,9 +6,9 @@ from pathlib import Path
 
 import duckdb
 
-from ..errors import FatalError, UserError
-from ..secrets import RESOLVER, redact, resolve
-from ._duck import connect, quote_literal
+from ...data.duck import connect, quote_literal
+from ...errors import FatalError, UserError
+from ...secrets import RESOLVER, redact, resolve
 
 
 class WrongKeyError(UserError):

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ..connectors import BadRow, Relation, StagedTable, destination_for
-from ..connectors._duck import RejectSink, quote_literal, sql_list
+from ..data.duck import RejectSink, quote_literal, sql_list
 from ..errors import UserError
 from ..spec import PipelineSpec
 from ..state import DlqEntry, StateStore

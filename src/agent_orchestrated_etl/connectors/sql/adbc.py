@@ -15,9 +15,11 @@ import json
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from ..errors import FatalError, TransientError, UserError
-from ..secrets import redact
-from ..spec import SourceSpec
+from ...data.duck import Relation, connect, guarded, quote_ident, quote_literal, unique_name
+from ...errors import FatalError, TransientError, UserError
+from ...secrets import redact
+from ...spec import SourceSpec
+from ..base import Resource, RowFilter, shape_fingerprint
 from ._catalog import (
     MAX_DECIMAL,
     Found,
@@ -34,9 +36,7 @@ from ._catalog import (
     split_ranges,
     table_resource,
 )
-from ._duck import Relation, connect, guarded, quote_ident, quote_literal, unique_name
 from ._streams import concurrently
-from .base import Resource, RowFilter
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -262,6 +262,11 @@ class AdbcSource:
                 close()
 
         return reader.schema, batches(), close
+
+    def fingerprint(self, resource: Resource) -> str:
+        """The table and its columns: a database table has no cheap change marker, so a
+        resumed run trusts what it staged while the table's shape holds."""
+        return shape_fingerprint(resource)
 
     def close(self) -> None:
         self._con.close()

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import duckdb
 
-from ._duck import quote_ident, quote_literal, unique_name
+from ...data.duck import quote_ident, quote_literal, unique_name
 
 # Read as NULL in every column unless the spec's null_values replaces the list: what pandas and
 # readr read as missing, plus a lone '-'.

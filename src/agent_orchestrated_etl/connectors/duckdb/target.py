@@ -28,9 +28,7 @@ from pathlib import Path
 
 import duckdb
 
-from ..errors import AoetlError, FatalError, TransientError, UserError
-from ._bookkeeping import Meta, create_meta, meta_exists, tidy_and_close
-from ._duck import (
+from ...data.duck import (
     BadRow,
     Relation,
     connect,
@@ -39,10 +37,12 @@ from ._duck import (
     last_per_key,
     quote_ident,
 )
+from ...errors import AoetlError, FatalError, TransientError, UserError
+from .._engine_errors import as_error as _as_error
+from .._schema import Rules, check_load, check_table_name, plan_evolution
+from ..base import Checkpoint, LoadResult, StagedTable
+from ._bookkeeping import Meta, create_meta, meta_exists, tidy_and_close
 from ._encrypted import open_encrypted
-from ._engine_errors import as_error as _as_error
-from ._schema import Rules, check_load, check_table_name, plan_evolution
-from .base import Checkpoint, LoadResult, StagedTable
 
 log = logging.getLogger("aoetl.duckdb")
 _DB = "aoetl_target"

@@ -1,0 +1,1 @@
+"""A folder of Parquet or CSV files per table, swapped in atomically."""

@@ -1,0 +1,1 @@
+"""The embedded DuckDB destination: staging, checkpoints and one atomic commit."""

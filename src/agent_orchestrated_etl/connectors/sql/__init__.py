@@ -1,0 +1,2 @@
+"""Databases: PostgreSQL, SQLite and DuckDB through DuckDB's scanners, ADBC or SQLAlchemy, and
+the PostgreSQL/SQLite destination."""

@@ -1,0 +1,86 @@
+"""Helpers the tests share: paths, the CLI runner, DuckDB queries and PostgreSQL DDL.
+
+Test modules import these from here, never from one another or from conftest.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+
+FIXTURES = Path(__file__).parent / "fixtures"
+AOETL = str(Path(sys.executable).with_name("aoetl"))
+
+
+def query(db: Path | str, sql: str) -> list[tuple[object, ...]]:
+    """Run a read-only query against a DuckDB file."""
+    con = duckdb.connect(str(db), read_only=str(db) != ":memory:")
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def run_cli(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the real ``aoetl`` console script as a new user would."""
+    full_env = {**os.environ, "AOETL_HOME": str(cwd / ".aoetl"), "COLUMNS": "200", **(env or {})}
+    return subprocess.run(
+        [AOETL, *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=120
+    )
+
+
+# Every common PostgreSQL type, and the DuckDB type each loads as (several SQL tests use them).
+TYPES_DDL = """
+DROP TABLE IF EXISTS t_types, customers, orders CASCADE;
+DROP TYPE IF EXISTS mood;
+CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy');
+CREATE TABLE t_types (
+  id serial PRIMARY KEY, i2 smallint, i4 integer, i8 bigint, n numeric(12,3), f4 real,
+  f8 double precision, tx text, vc varchar(20), b boolean, d date, tm time, ts timestamp,
+  tstz timestamptz, iv interval, u uuid, j json, jb jsonb, arr integer[], tarr text[],
+  by bytea, m mood);
+INSERT INTO t_types (i2,i4,i8,n,f4,f8,tx,vc,b,d,tm,ts,tstz,iv,u,j,jb,arr,tarr,by,m) VALUES
+ (1,2,3,123.456,1.5,2.25,'text','vc',true,'2024-01-02','12:34:56','2024-01-02 03:04:05',
+  '2024-01-02 03:04:05+02','1 day 2 hours','a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11','{"a":1}',
+  '{"b":[1,2]}','{1,2,3}','{"x","y"}','\\xdeadbeef','happy'),
+ (NULL,NULL,NULL,NULL,NULL,NULL,NULL,NULL,NULL,NULL,NULL,NULL,NULL,NULL,NULL,NULL,NULL,NULL,
+  NULL,NULL,NULL);
+CREATE TABLE customers (id integer PRIMARY KEY, name text NOT NULL);
+CREATE TABLE orders (id bigint PRIMARY KEY, customer_id integer REFERENCES customers(id),
+  amount numeric(10,2), updated_at timestamptz DEFAULT now());
+INSERT INTO customers SELECT g, 'customer ' || g FROM generate_series(1, 50) g;
+INSERT INTO orders (id, customer_id, amount)
+  SELECT g, 1 + g % 50, g * 1.25 FROM generate_series(1, 1000) g;
+ANALYZE;
+"""
+
+EXPECTED_TYPES = {
+    "id": "INTEGER",
+    "i2": "SMALLINT",
+    "i4": "INTEGER",
+    "i8": "BIGINT",
+    "n": "DECIMAL(12,3)",
+    "f4": "FLOAT",
+    "f8": "DOUBLE",
+    "tx": "VARCHAR",
+    "vc": "VARCHAR",
+    "b": "BOOLEAN",
+    "d": "DATE",
+    "tm": "TIME",
+    "ts": "TIMESTAMP",
+    "tstz": "TIMESTAMP WITH TIME ZONE",
+    "iv": "INTERVAL",
+    "u": "UUID",
+    "j": "VARCHAR",
+    "jb": "VARCHAR",
+    "arr": "INTEGER[]",
+    "tarr": "VARCHAR[]",
+    "by": "BLOB",
+    "m": "ENUM('sad', 'ok', 'happy')",
+}
