@@ -242,7 +242,7 @@ def generate_wide(rows: int, cols: int) -> Path:
 
 
 def aoetl_discover(src: Path) -> Callable[[], object]:
-    from agent_orchestrated_etl.connectors.files import FileSource
+    from agent_orchestrated_etl.connectors.files.source import FileSource
     from agent_orchestrated_etl.spec import SourceSpec
 
     def run() -> None:
