@@ -22,6 +22,7 @@ URIs are passed through :func:`redact_uri` before they reach a message.
 from __future__ import annotations
 
 import re
+from typing import Literal
 
 # A ${…} reference names a secret without holding it, so redaction keeps it as written. No
 # brace inside: a run of unclosed "${" is then rejected in linear time.
@@ -245,3 +246,17 @@ class TransientError(AoetlError):
     def __init__(self, message: str, *, retry_after: float | None = None, **kw: str) -> None:
         super().__init__(message, **kw)
         self.retry_after = retry_after
+
+
+ErrorKind = Literal["bad_input", "transient", "fatal"]
+
+
+def kind_of(exc: BaseException) -> ErrorKind:
+    """What kind of failure ``exc`` is, as a run's result records it: ``bad_input`` (a
+    :class:`UserError`: exit 2, fix the input), ``transient`` (a :class:`TransientError`:
+    worth another attempt) or ``fatal`` (everything else, foreign exceptions included)."""
+    if isinstance(exc, UserError):
+        return "bad_input"
+    if isinstance(exc, TransientError):
+        return "transient"
+    return "fatal"
