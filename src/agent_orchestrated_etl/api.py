@@ -1,25 +1,37 @@
 """The Python facade: ``DataOrchestrator().create_pipeline(...)`` and ``.run(...)``.
 
-Thin on purpose: it builds a PipelineSpec and hands it to the agents layer.
+Every face goes through it: the ``aoetl`` command line calls these same methods, so a
+command and its Python call cannot disagree. Thin on purpose: it builds a PipelineSpec and
+hands it to ``pipeline``; run history and the dead-letter queue come from ``state``.
+Heavy modules (pydantic models, DuckDB, the connectors) load on first use.
 """
 
 from __future__ import annotations
 
-import os
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .spec import DEFAULT_TARGET, PipelineSpec, load_spec, validate_spec
+from . import settings as _settings
+from .errors import UserError
+from .settings import Settings
 
 if TYPE_CHECKING:
     from .engine import EventBus, RunResult
-    from .state import RunRecord
+    from .pipeline import PipelinePlan
+    from .pipeline.propose import Proposal
+    from .pipeline.replay import ReplayResult
+    from .pipeline.staging import Staging
+    from .spec import PipelineSpec
+    from .state import DlqEntry, RunRecord, StateStore
+
+__all__ = ["DataOrchestrator", "PreparedRun", "build_spec", "home_dir"]
 
 
 def home_dir() -> Path:
-    """AOETL_HOME, or ./.aoetl when unset."""
-    return Path(os.environ.get("AOETL_HOME") or ".aoetl").expanduser()
+    """AOETL_HOME, or ./.aoetl when unset (see :mod:`agent_orchestrated_etl.settings`)."""
+    return _settings.home()
 
 
 def build_spec(
@@ -82,6 +94,8 @@ def build_spec(
         data["transforms"] = transforms
     if timeout_s is not None:
         data["timeout_s"] = timeout_s
+    from .spec import validate_spec
+
     return validate_spec(data)
 
 
@@ -108,8 +122,23 @@ def _default_name(source: str) -> str:
     return stem.replace("*", "all")
 
 
+@dataclass
+class PreparedRun:
+    """A run ready to start: its spec, the folder its relative paths are read from, and the
+    id of the run it continues (for a resume)."""
+
+    spec: PipelineSpec
+    base_dir: Path = field(default_factory=Path.cwd)
+    run_id: str | None = None
+
+
 class DataOrchestrator:
-    """Create and run pipelines from Python.
+    """Create and run pipelines from Python; read run history and the dead-letter queue.
+
+    ``home`` (default ``AOETL_HOME``, else ``./.aoetl``) holds the state database and
+    DuckDB's extension directory; nothing else is written outside the targets. The
+    ``AOETL_*`` settings apply as they do on the command line: an argument wins over the
+    environment, which wins over a pipeline file, which wins over the defaults.
 
     Example:
         >>> orch = DataOrchestrator()
@@ -118,16 +147,22 @@ class DataOrchestrator:
         >>> result.status, result.tables["orders"].rows_loaded
     """
 
-    def __init__(self, home: str | Path | None = None) -> None:
-        self.home = Path(home) if home else home_dir()
+    def __init__(self, home: str | Path | None = None, *, settings: Settings | None = None):
+        if settings is None:
+            settings = Settings.load({"home": home})
+        elif home:
+            settings = settings.with_flags(home=Path(home).expanduser())
+        self.settings = settings
+        self.home = settings.home
 
+    # -- pipelines -------------------------------------------------------------------------
     def create_pipeline(
         self,
         source: str,
-        target: str = DEFAULT_TARGET,
+        target: str | None = None,
         *,
         table: str | None = None,
-        mode: str = "append",
+        mode: str | None = None,
         key: str | list[str] | None = None,
         transforms: list[dict[str, Any]] | None = None,
         name: str | None = None,
@@ -139,35 +174,170 @@ class DataOrchestrator:
     ) -> PipelineSpec:
         """Describe a pipeline; nothing runs until :meth:`run`.
 
-        ``tables``, ``query``, ``partitions`` and ``reader`` apply to database sources.
+        ``target`` and ``mode`` default to ``AOETL_TARGET`` and ``AOETL_MODE``, then to
+        ``duckdb:///warehouse.duckdb`` and append. ``tables``, ``query``, ``partitions`` and
+        ``reader`` apply to database sources.
         """
-        return build_spec(
+        return self.prepare(
             source,
             target=target,
             table=table,
             mode=mode,
             key=key,
+            transforms=transforms,
             name=name,
             max_bad_rows=max_bad_rows,
-            transforms=transforms,
             tables=tables,
             query=query,
             partitions=partitions,
             reader=reader,
-        )
+        ).spec
 
-    def run(self, spec: PipelineSpec | str | Path, *, bus: EventBus | None = None) -> RunResult:
-        """Run a spec, or a pipeline file by path; a failed run returns status 'failed'."""
+    def prepare(
+        self, source: str | Path | None, *, resume: str | None = None, **options: Any
+    ) -> PreparedRun:
+        """The spec of a run: from a source or a pipeline file, or from an earlier run to
+        ``resume`` (id or prefix); ``options`` are :func:`build_spec`'s arguments, and win
+        over this orchestrator's settings, which win over the pipeline file."""
+        from .spec import is_spec_file, load_spec
+
+        run_id, base_dir, base = None, Path.cwd(), None
+        if resume:
+            record = self.run_record(resume)
+            run_id, base = record.run_id, self._stored_spec(record)
+            source = source or base.source.uri
+        elif source is None:
+            raise UserError("give a SOURCE to load, or --resume RUN_ID; see 'aoetl run --help'")
+        elif is_spec_file(str(source)):
+            base = load_spec(source)
+            base_dir = Path(source).resolve().parent
+        given = {k: v for k, v in options.items() if v is not None}
+        spec = build_spec(str(source), base=base, **{**self._spec_settings(), **given})
+        return PreparedRun(spec, base_dir, run_id)
+
+    def run(
+        self,
+        spec: PipelineSpec | str | Path,
+        *,
+        bus: EventBus | None = None,
+        base_dir: Path | None = None,
+        run_id: str | None = None,
+        fresh: bool = False,
+        workers: int | None = None,
+        fail_fast: bool = False,
+    ) -> RunResult:
+        """Run a spec, or a pipeline file by path; a failed run returns status 'failed'.
+
+        A pipeline file gets the ``AOETL_*`` settings laid over it. ``run_id`` continues
+        that run; ``fresh`` starts over instead of resuming an unfinished run of the same
+        pipeline; ``workers`` defaults to ``AOETL_WORKERS``, then the number of CPU cores.
+        """
         from .pipeline import RunOptions, run_pipeline
+        from .spec import PipelineSpec
 
-        base_dir = Path.cwd()
         if not isinstance(spec, PipelineSpec):
-            base_dir = Path(spec).resolve().parent
-            spec = load_spec(spec)
-        return run_pipeline(spec, RunOptions(home=self.home, base_dir=base_dir), bus)
+            prepared = self.prepare(spec)
+            spec, base_dir = prepared.spec, base_dir or prepared.base_dir
+        options = RunOptions(
+            home=self.home, base_dir=base_dir or Path.cwd(), run_id=run_id, fresh=fresh
+        )
+        workers = workers or self.settings.workers
+        if workers:
+            options.workers = workers
+        options.fail_fast = fail_fast
+        return run_pipeline(spec, options, bus)
 
+    def plan_tasks(self, spec: PipelineSpec) -> PipelinePlan:
+        """Discover the source and plan the run's tasks, running nothing."""
+        from .pipeline import plan_pipeline
+
+        return plan_pipeline(spec)
+
+    def propose(self, spec: PipelineSpec) -> Proposal:
+        """Discover ``spec``'s source and propose a pipeline file, with the reasons."""
+        from .pipeline.propose import propose
+
+        return propose(spec)
+
+    # -- run history -----------------------------------------------------------------------
     def runs(self, pipeline: str | None = None, limit: int = 20) -> list[RunRecord]:
-        """Recent runs, newest first."""
+        """Recent runs, newest first (runs whose process died are marked killed first)."""
+        store = self._store()
+        store.mark_dead_runs()
+        return store.runs(pipeline=pipeline, limit=limit)
+
+    def run_record(self, run_id: str) -> RunRecord:
+        """The run whose id is ``run_id`` or starts with it (the newest if several)."""
+        store = self._store()
+        store.mark_dead_runs()
+        record = store.find_run(run_id)
+        if record is None:
+            raise UserError(f"no run matches {run_id!r}; list runs with 'aoetl runs'")
+        return record
+
+    def staging(self, run: RunRecord | str) -> Staging:
+        """What an unfinished run keeps staged in its target for a resume."""
+        from .pipeline.staging import staging_of
+
+        record = run if not isinstance(run, str) else self.run_record(run)
+        return staging_of(record, self.home)
+
+    def clean_staging(self, run_id: str | None = None) -> list[Staging]:
+        """Drop the staging of one unfinished run (id or prefix), or of every one."""
+        from .pipeline.staging import clean
+
+        return clean(self._store(), self.home, run_id)
+
+    # -- dead-letter queue -----------------------------------------------------------------
+    def dlq(
+        self,
+        run_id: str | None = None,
+        *,
+        status: str | None = None,
+        ids: list[int] | None = None,
+        limit: int = 100_000,
+    ) -> list[DlqEntry]:
+        """Dead-letter entries, oldest first: of one run (id or prefix), by status or id."""
+        run = self.run_record(run_id).run_id if run_id is not None else None
+        return self._store().dlq_entries(run, status=status, ids=ids, limit=limit)
+
+    def replay(
+        self,
+        entry_id: int | None = None,
+        *,
+        run_id: str | None = None,
+        pipeline: str | Path | None = None,
+    ) -> ReplayResult:
+        """Reprocess one entry, or every open entry of a run, once its cause is fixed;
+        ``pipeline`` is a fixed pipeline file whose columns, CSV options and target to use.
+        Replayed rows are never loaded twice."""
+        from .pipeline.replay import replay
+        from .spec import load_spec
+
+        if (entry_id is None) == (run_id is None):
+            raise UserError("give an entry id or --run RUN_ID (one of them)")
+        entries = self.dlq(run_id) if run_id else self.dlq(ids=[entry_id or 0])
+        if not entries:
+            raise UserError("nothing to replay: no such entry; see 'aoetl dlq list'")
+        fixed = load_spec(pipeline) if pipeline else None
+        base_dir = Path(pipeline).resolve().parent if pipeline else None
+        return replay(self._store(), entries, home=self.home, fixed=fixed, base_dir=base_dir)
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _store(self) -> StateStore:
         from .state import StateStore
 
-        return StateStore(self.home).runs(pipeline=pipeline, limit=limit)
+        return StateStore(self.home)
+
+    def _spec_settings(self) -> dict[str, Any]:
+        return self.settings.spec_fields()
+
+    @staticmethod
+    def _stored_spec(record: RunRecord) -> PipelineSpec:
+        import json
+
+        from .spec import validate_spec
+
+        if not record.spec_json:
+            raise UserError(f"no run matches {record.run_id!r}; list runs with 'aoetl runs'")
+        return validate_spec(json.loads(record.spec_json))
