@@ -33,10 +33,10 @@ def main() -> None:
     gc.freeze()
 
     def on_hard_exit() -> None:
-        from ..api import home_dir
+        from ..settings import home
 
         stdout, printed = close_stdout()
-        results = mark_interrupted(home_dir())
+        results = mark_interrupted(home())
         if results and not printed and "--json" in sys.argv[1:]:
             import json  # a script reading --json still gets a result
 

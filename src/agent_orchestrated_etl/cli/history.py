@@ -6,7 +6,7 @@ import json
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -14,6 +14,9 @@ from rich.table import Table
 from .._text import plural
 from ..errors import AoetlError
 from ._app import app, err, out
+
+if TYPE_CHECKING:
+    from ..api import DataOrchestrator
 
 
 @app.command()
@@ -37,18 +40,14 @@ def runs(
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
 ) -> None:
     """List recent runs: id, pipeline, status, rows, duration."""
-    from ..api import home_dir
-    from ..state import StateStore
-
-    store = StateStore(home_dir())
-    store.mark_dead_runs()
+    orch = _orchestrator()
     if clean:
-        _clean(store, home_dir(), show or run_id, as_json)
+        _clean(orch, show or run_id, as_json)
         return
     if show or run_id:
-        _show(store, home_dir(), show or run_id or "", as_json)
+        _show(orch, show or run_id or "", as_json)
         return
-    records = store.runs(pipeline=pipeline, limit=limit)
+    records = orch.runs(pipeline=pipeline, limit=limit)
     if as_json:
         out.print_json(json.dumps([r.__dict__ for r in records]))
         return
@@ -67,17 +66,12 @@ def runs(
     out.print(grid)
 
 
-def _show(store: Any, home: Path, prefix: str, as_json: bool) -> None:
+def _show(orch: DataOrchestrator, prefix: str, as_json: bool) -> None:
     import yaml
 
-    from ..errors import UserError
-    from ..pipeline.staging import staging_of
-
-    record = store.find_run(prefix)
-    if record is None:
-        raise UserError(f"no run matches {prefix!r}; list runs with 'aoetl runs'")
-    entries = store.dlq_entries(record.run_id)
-    staged = staging_of(record, home)
+    record = orch.run_record(prefix)
+    entries = orch.dlq(record.run_id)
+    staged = orch.staging(record)
     started = _iso(record.started_at)
     finished = (
         _iso(record.started_at + record.duration_s) if record.duration_s is not None else None
@@ -132,10 +126,8 @@ def _show(store: Any, home: Path, prefix: str, as_json: bool) -> None:
         )
 
 
-def _clean(store: Any, home: Path, run_id: str | None, as_json: bool) -> None:
-    from ..pipeline.staging import clean
-
-    results = clean(store, home, run_id)
+def _clean(orch: DataOrchestrator, run_id: str | None, as_json: bool) -> None:
+    results = orch.clean_staging(run_id)
     removed = [r for r in results if r.tables]
     failed = [r for r in results if r.error]
     if as_json:
@@ -267,8 +259,7 @@ def dlq_list(
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
 ) -> None:
     """List dead-letter entries: id, run, kind, table, where, reason, status."""
-    store, run = _store_and_run(run_id)
-    entries = store.dlq_entries(run, status=status.value if status else None, limit=limit)
+    entries = _orchestrator().dlq(run_id, status=status.value if status else None, limit=limit)
     if as_json:
         out.print_json(json.dumps([e.to_dict() for e in entries]))
         return
@@ -286,8 +277,7 @@ def dlq_show(entry_id: Annotated[int, typer.Argument(help="The entry id.")]) -> 
     """Show one entry with its full payload."""
     from ..errors import UserError
 
-    store, _ = _store_and_run(None)
-    entries = store.dlq_entries(ids=[entry_id])
+    entries = _orchestrator().dlq(ids=[entry_id])
     if not entries:
         raise UserError(f"no dead-letter entry {entry_id}; list them with 'aoetl dlq list'")
     out.print_json(json.dumps(entries[0].to_dict()))
@@ -306,20 +296,7 @@ def dlq_replay(
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
 ) -> None:
     """Reprocess entries once their cause is fixed. Replayed rows are never loaded twice."""
-    from ..api import home_dir
-    from ..errors import UserError
-    from ..pipeline.replay import replay
-    from ..spec import load_spec
-
-    if (entry_id is None) == (run_id is None):
-        raise UserError("give an entry id or --run RUN_ID (one of them)")
-    store, run = _store_and_run(run_id)
-    entries = store.dlq_entries(run) if run else store.dlq_entries(ids=[entry_id or 0])
-    if not entries:
-        raise UserError("nothing to replay: no such entry; see 'aoetl dlq list'")
-    fixed = load_spec(pipeline) if pipeline else None
-    base_dir = pipeline.resolve().parent if pipeline else None
-    result = replay(store, entries, home=home_dir(), fixed=fixed, base_dir=base_dir)
+    result = _orchestrator().replay(entry_id, run_id=run_id, pipeline=pipeline)
     if as_json:
         out.print_json(json.dumps(result.to_dict()))
     else:
@@ -330,15 +307,8 @@ def dlq_replay(
     raise typer.Exit(1 if result.still_bad else 0)
 
 
-def _store_and_run(run_id: str | None) -> tuple[Any, str | None]:
-    from ..api import home_dir
-    from ..errors import UserError
-    from ..state import StateStore
+def _orchestrator() -> DataOrchestrator:
+    """The Python API these commands call, with the settings of this process."""
+    from ..api import DataOrchestrator
 
-    store = StateStore(home_dir())
-    if run_id is None:
-        return store, None
-    record = store.find_run(run_id)
-    if record is None:
-        raise UserError(f"no run matches {run_id!r}; list runs with 'aoetl runs'")
-    return store, record.run_id
+    return DataOrchestrator()

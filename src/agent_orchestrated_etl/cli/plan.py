@@ -60,9 +60,8 @@ def plan(
     """
     import yaml
 
-    from ..api import build_spec
+    from ..api import DataOrchestrator, build_spec
     from ..errors import UserError
-    from ..pipeline.propose import propose
 
     spec = build_spec(
         source,
@@ -75,7 +74,8 @@ def plan(
         partitions=partitions,
         reader=reader,
     )
-    proposal = propose(spec)
+    # The file holds what was asked here, not AOETL_* (those apply when the file runs).
+    proposal = DataOrchestrator().propose(spec)
     pipeline = proposal.document
     if output is not None:
         # A pipeline file reads its paths relative to its own folder, as 'aoetl run' loads it.
