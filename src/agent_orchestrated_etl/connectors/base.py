@@ -232,3 +232,13 @@ def shape_fingerprint(resource: Resource) -> str:
 def local_path(path: str) -> Path:
     """Expand ``~`` in a local path."""
     return Path(path).expanduser()
+    def staged(self, table: str) -> Relation:
+        """The rows :meth:`write` staged for ``table`` in this run (for merge, the last row
+        per key), readable until :meth:`commit` or :meth:`discard`: a check on a staged table
+        runs on it before the commit. Each call gives a fresh Relation; run it once.
+
+        Raises:
+            FatalError: nothing is staged for ``table`` in this run.
+        """
+        ...
+

@@ -39,7 +39,7 @@ from ...data.duck import (
     quote_literal,
     unique_name,
 )
-from ...errors import AoetlError, NotSupportedError, TransientError, UserError
+from ...errors import AoetlError, FatalError, NotSupportedError, TransientError, UserError
 from .._engine_errors import as_error
 from .._schema import plan_evolution
 from ..base import Checkpoint, LoadResult, StagedTable
@@ -324,13 +324,13 @@ class DirectoryDestination:
         stage = unique_name("stage")
         con.execute(f"CREATE TEMP TABLE {stage} AS {last_per_key(sql, key)}")
         on = key_match("o", "s", key)
-        merged = (
-            f"SELECT o.* FROM ({self._scan(old_files)}) o ANTI JOIN {stage} s ON {on} "
-            f"UNION ALL BY NAME SELECT * FROM {stage}"
-        )
-        self._copy(con, merged, dest)
-        row = con.execute(f"SELECT count(*) FROM {stage}").fetchone()
-        return int(row[0]) if row else 0
+        # The rows kept from the old version and the incoming rows go to separate files, so
+        # the part file holds exactly what this run staged (see staged()).
+        kept = dest.with_name(f"kept-{self.run_id}.{self.fmt}")
+        old = f"SELECT o.* FROM ({self._scan(old_files)}) o ANTI JOIN {stage} s ON {on}"
+        if self._copy(con, old, kept) == 0:
+            kept.unlink()  # every old row was replaced (an empty CSV would read as text)
+        return self._copy(con, f"SELECT * FROM {stage}", dest)
 
     def commit(self, tables: list[StagedTable]) -> dict[str, int]:
         for staged in tables:  # a table staged by an earlier attempt is not locked yet
@@ -357,6 +357,16 @@ class DirectoryDestination:
                     shutil.rmtree(old, ignore_errors=True)
         self._release()
         return loaded
+
+    def staged(self, table: str) -> Relation:
+        """The part file this run wrote for ``table``: the incoming rows, in any mode."""
+        self.validate_table(table)
+        version = self._inside(self._version(table))
+        part = version / f"part-{self.run_id}.{self.fmt}"
+        # After the commit the version is the table itself: nothing is staged any more.
+        if self.committed() or not (version / _MARK).exists() or not part.exists():
+            raise FatalError(f"table '{table}' has nothing staged in run {self.run_id}")
+        return Relation(self._scan([part]))
 
     def discard(self) -> None:
         for version in self._meta().glob(f"*/{self.run_id}"):

@@ -43,6 +43,7 @@ from .._schema import Rules, check_load, check_table_name, plan_evolution
 from ..base import Checkpoint, LoadResult, StagedTable
 from ._bookkeeping import Meta, create_meta, meta_exists, tidy_and_close
 from ._encrypted import open_encrypted
+from ._staged import stream_relation
 
 log = logging.getLogger("aoetl.duckdb")
 _DB = "aoetl_target"
@@ -433,6 +434,33 @@ class DuckDBDestination:
             )
         con.execute(f"DROP TABLE {stage}")
         return rows
+
+    def staged(self, table: str) -> Relation:
+        """The rows staged for ``table``, streamed as Arrow from a cursor of this database.
+
+        Another connection in this process cannot ATTACH the file this one holds open, so the
+        rows come through a binding; the cursor opens when the stream is first read.
+        """
+        with self._lock:
+            stage = self._staged_table(table)
+            cur = self._cursor()
+            try:
+                schema = cur.execute(f"SELECT * FROM {stage} LIMIT 0").to_arrow_table().schema
+            finally:
+                cur.close()
+        return stream_relation(schema, self._cursor, f"SELECT * FROM {stage}")
+
+    def _staged_table(self, table: str) -> str:
+        """The staging table of ``table`` in this run (FatalError when nothing is staged)."""
+        row = None
+        if self._meta_ready:
+            row = self.con.execute(
+                f"SELECT staging FROM {self.CHECKPOINTS} WHERE run_id = ? AND table_name = ?",
+                [self.run_id, table],
+            ).fetchone()
+        if row is None:
+            raise FatalError(f"table '{table}' has nothing staged in run {self.run_id}")
+        return str(row[0])
 
     def discard(self) -> None:
         """Drop this run's staging tables and checkpoints: the run will not be resumed."""

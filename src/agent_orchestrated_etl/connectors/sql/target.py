@@ -14,13 +14,14 @@ DuckDB's, ignore the case of ASCII letters.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import duckdb
 
-from ...data.duck import connect, quote_ident, quote_literal
+from ...data.duck import Relation, connect, quote_ident, quote_literal
 from ...errors import redact_uri
 from ...secrets import register_url, resolve, without_refs
 from ..duckdb.target import _DB, DuckDBDestination
@@ -71,7 +72,7 @@ class SqlDestination(DuckDBDestination):
     def _connect(self) -> duckdb.DuckDBPyConnection:
         url = resolve(self._url)
         if self._kind == "postgres":
-            target = re.sub(r"^postgres(ql)?(\+\w+)?://", "postgresql://", url)
+            target = _pg_url(url)
             register_url(target)
         else:
             target = _sqlite_path(url)
@@ -85,8 +86,38 @@ class SqlDestination(DuckDBDestination):
             raise cannot_connect(self.display, exc) from None
         return con
 
+    def staged(self, table: str) -> Relation:
+        """The staging table read through DuckDB's scanner, by any DuckDB connection.
+
+        The prelude ATTACHes the database read-only under a name fixed per run, so a connection
+        that reads several staged tables attaches it once; it holds the resolved URL (never
+        logged, as for a source's prelude).
+        """
+        with self._lock:
+            stage = self._staged_table(table)
+        url = resolve(self._url)
+        if self._kind == "postgres":
+            target = _pg_url(url)
+        else:  # absolute: the reader may run in another working directory
+            target = str(Path(_sqlite_path(url)).expanduser().resolve())
+        digest = hashlib.sha256(f"{self.display}\0{self.run_id}".encode()).hexdigest()[:12]
+        alias = quote_ident(f"_aoetl_staged_{digest}")
+        return Relation(
+            f"SELECT * FROM {alias}.{stage}",
+            prelude=(
+                f"LOAD {self._kind}",
+                f"ATTACH IF NOT EXISTS {quote_literal(target)} AS {alias} "
+                f"(TYPE {self._kind}, READ_ONLY)",
+            ),
+        )
+
     def _local_file(self) -> Path | None:
         return Path(_sqlite_path(resolve(self._url))) if self._kind == "sqlite" else None
+
+
+def _pg_url(url: str) -> str:
+    """``url`` as libpq takes it (no SQLAlchemy driver suffix, no ``postgres://``)."""
+    return re.sub(r"^postgres(ql)?(\+\w+)?://", "postgresql://", url)
 
 
 def _sqlite_path(url: str) -> str:
