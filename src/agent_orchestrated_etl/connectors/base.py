@@ -198,6 +198,16 @@ class Destination(Protocol):
         """
         ...
 
+    def staged(self, table: str) -> Relation:
+        """The rows :meth:`write` staged for ``table`` in this run (for merge, the last row
+        per key), readable until :meth:`commit` or :meth:`discard`: a check on a staged table
+        runs on it before the commit. Each call gives a fresh Relation; run it once.
+
+        Raises:
+            FatalError: nothing is staged for ``table`` in this run.
+        """
+        ...
+
     def commit(self, tables: list[StagedTable]) -> dict[str, int]:
         """Make every staged table visible at once; returns rows written per table."""
         ...
@@ -232,13 +242,3 @@ def shape_fingerprint(resource: Resource) -> str:
 def local_path(path: str) -> Path:
     """Expand ``~`` in a local path."""
     return Path(path).expanduser()
-    def staged(self, table: str) -> Relation:
-        """The rows :meth:`write` staged for ``table`` in this run (for merge, the last row
-        per key), readable until :meth:`commit` or :meth:`discard`: a check on a staged table
-        runs on it before the commit. Each call gives a fresh Relation; run it once.
-
-        Raises:
-            FatalError: nothing is staged for ``table`` in this run.
-        """
-        ...
-
