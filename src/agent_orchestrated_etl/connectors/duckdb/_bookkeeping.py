@@ -45,7 +45,9 @@ class Meta(NamedTuple):
 
 def meta_exists(con: duckdb.DuckDBPyConnection, meta: Meta) -> bool:
     try:
-        con.execute(f"SELECT 1 FROM {meta.checkpoints} LIMIT 0")
+        # Fetched: a pending result keeps SQLite's read lock, and a write from another
+        # cursor then fails to commit ("database is locked").
+        con.execute(f"SELECT 1 FROM {meta.checkpoints} LIMIT 0").fetchall()
     except duckdb.CatalogException:
         return False
     return True
