@@ -31,6 +31,7 @@ test-hardening: compile
 	$(BIN)/python -m pytest -q -m soak
 
 bench: compile
+	$(BIN)/python bench/cli_start.py
 	$(BIN)/python bench/file_to_duckdb.py
 	$(BIN)/python bench/engine.py
 	$(BIN)/python bench/sql.py
