@@ -1,6 +1,8 @@
-"""The one exception tree of aoetl.
+"""The one exception tree of aoetl, and the classifiers that map driver errors onto it.
 
-Every error aoetl raises on purpose derives from :class:`AoetlError`::
+Every exception class aoetl defines derives from :class:`AoetlError`, and is drawn here with
+the module that holds it when that is not this one (a test checks the drawing against the
+code)::
 
     AoetlError                      exit_code 1 unless a subclass says otherwise
     ├── UserError                   exit_code 2: bad input or usage; the message says how to fix it
@@ -9,19 +11,38 @@ Every error aoetl raises on purpose derives from :class:`AoetlError`::
     │   ├── SourceNotFoundError     a path, glob or table matches nothing
     │   ├── SchemaConflictError     a column changed type in a way that cannot be widened safely
     │   ├── TooManyBadRowsError     more rejected rows than --max-bad-rows allows; nothing loaded
-    │   └── MostlyRejectedError     a table rejected more than max_bad_ratio of its records
+    │   ├── MostlyRejectedError     a table rejected more than max_bad_ratio of its records
+    │   ├── CycleError              engine.plan: the tasks of a plan depend on each other in a loop
+    │   ├── LineTooLongError        connectors.files._sniff: a line longer than max_line_size
+    │   ├── WrongKeyError           connectors.duckdb._encrypted: an encrypted DuckDB file's key
+    │   ├── SecretError             secrets.providers: a secret is missing or its provider refused
+    │   └── SecretReferenceError    secrets.refs: a ${…} reference is not well formed
     ├── FatalError                  retrying will not fix it (auth, corrupt file, bug in a step)
-    │   └── NotSupportedError       a feature that exists in the spec but not yet in this version
-    └── TransientError              worth retrying: timeouts, HTTP 429/5xx, lock contention
+    │   ├── NotSupportedError       a feature that exists in the spec but not yet in this version
+    │   ├── TaskCancelled           engine.executor: stopped by its time limit, --fail-fast, Ctrl-C
+    │   └── ExtensionUnavailable    connectors.sql.source: a DuckDB scanner did not load; a
+    │                               fallback reader takes over (seen only when none can)
+    ├── TransientError              worth retrying: timeouts, HTTP 429/5xx, lock contention
+    │   ├── CircuitOpenError        resilience.breaker: an endpoint's breaker is open, cooling down
+    │   └── SecretUnavailable       secrets.providers: a secret store did not answer in time
+    └── RunInterrupted              engine.executor: SIGINT or SIGTERM; exit_code 130
 
 Connectors decide retryability at the edge by raising :class:`TransientError` or
-:class:`FatalError`; the executor retries only the former. Messages never hold a secret:
-URIs are passed through :func:`redact_uri` before they reach a message.
+:class:`FatalError`; the executor retries only the former, and :func:`kind_of` names the kind
+a run's result records. A driver's own exception becomes one of these through the classifier
+of its family: :func:`classify_duckdb`, :func:`classify_libpq` (psycopg and ADBC),
+:func:`classify_sqlalchemy` (and sqlite3), or :func:`classify`, which picks one. Messages never
+hold a secret: text is passed through :func:`redact` (every registered secret value, and
+passwords in URLs and DSNs via :func:`redact_uri`) before it reaches a message.
+
+This module imports nothing of aoetl and no driver: a driver's exception is recognised by the
+names and modules of its classes.
 """
 
 from __future__ import annotations
 
 import re
+import threading
 from typing import Literal
 
 # A ${…} reference names a secret without holding it, so redaction keeps it as written. No
@@ -111,6 +132,34 @@ def redact_uri(text: str) -> str:
     if "=" in text:
         text = _mask_key_values(text)
     return text
+
+
+# The secret values resolved so far, longest first so a value holding another is masked whole;
+# replaced, never changed in place, so a reader needs no lock. They live here, not in
+# secrets/, so that a classifier below masks them without importing a higher layer.
+_SECRET_VALUES: tuple[str, ...] = ()
+_SECRETS_LOCK = threading.Lock()
+_MIN_SECRET = 4  # shorter values would mask ordinary text ("1", "yes")
+
+
+def register_secret(value: str) -> None:
+    """Mask ``value`` from now on in everything :func:`redact` returns."""
+    global _SECRET_VALUES
+    if len(value) < _MIN_SECRET:
+        return
+    with _SECRETS_LOCK:
+        if value not in _SECRET_VALUES:
+            _SECRET_VALUES = tuple(sorted((*_SECRET_VALUES, value), key=len, reverse=True))
+
+
+def redact(text: str) -> str:
+    """``text`` with every registered secret and every password (in a URL's userinfo or query
+    string, or in a DSN) replaced by ``***``. Linear in the length of ``text``: one C-speed
+    substring search per registered value (a run registers a few), then :func:`redact_uri`."""
+    for value in _SECRET_VALUES:
+        if value in text:
+            text = text.replace(value, MASK)
+    return redact_uri(text)
 
 
 class AoetlError(Exception):
@@ -260,3 +309,201 @@ def kind_of(exc: BaseException) -> ErrorKind:
     if isinstance(exc, TransientError):
         return "transient"
     return "fatal"
+
+
+# -- driver errors ---------------------------------------------------------------------------
+# A driver's exception is recognised by its classes' names and modules, so this module never
+# imports a driver, and its patterns are plain strings that `re` compiles (and caches) on
+# first use: `import agent_orchestrated_etl.errors` stays cheap.
+
+_MAX_MESSAGE = 300
+# The wrappers drivers put around a server's words: DuckDB's extension, ADBC's status,
+# psycopg's "connection failed:", SQLAlchemy's "(psycopg.OperationalError)".
+_WRAPPER = (
+    r"^(?:\([\w.]+\)\s*|[A-Z_]+:\s+(?=\[|Failed)|\[libpq\]\s*|Failed to connect:\s*"
+    r"|connection failed:\s*|IO Error:\s*|Unable to connect to Postgres at \"[^\"]*\":\s*)+"
+)
+_RELAYED = r"\b(?:ERROR|error|FATAL):\s+(.*)$"  # the server's own words
+_DUCKDB_HINTS = ("Did you mean", "Candidate bindings")
+
+_CHECK_SERVER = "check that the server is running and that the host and port are right"
+_CHECK_LOGIN = "check the user and the password (in the URL, or the ${…} reference that gives it)"
+# libpq's words (also relayed by DuckDB's postgres extension): (pattern, kind, hint).
+_LIBPQ_RULES: tuple[tuple[str, type[AoetlError], str | None], ...] = (
+    (
+        r"(?i)password authentication failed|authentication failed|no password supplied"
+        r"|role \S+ does not exist|no pg_hba\.conf entry",
+        UserError, _CHECK_LOGIN,
+    ),
+    (r"(?i)database \S+ does not exist", UserError,
+     "check the database name at the end of the URL"),
+    (r"(?i)could not translate host name|invalid connection option|invalid (?:URI|port)"
+     r"|missing \"=\" after", UserError, _CHECK_SERVER),
+    (
+        r"(?i)connection refused|timeout expired|timed out|connection reset|broken pipe"
+        r"|server closed the connection|terminating connection|could not (?:receive|send) data"
+        r"|SSL SYSCALL|no route to host|network is unreachable|too many clients"
+        r"|the database system is (?:starting up|shutting down)",
+        TransientError, _CHECK_SERVER,
+    ),
+    (r"(?i)unable to open database file", UserError,
+     "check that the file's folder exists and is writable"),
+    (r"(?i)database is locked|database table is locked", TransientError,
+     "another process is writing the file; it is tried again"),
+)  # fmt: skip
+# SQLSTATE classes and codes: connection (08), shutdowns and "cannot connect now" (57P0x),
+# too many connections (53300), serialization failure and deadlock (40001, 40P01), lock not
+# available (55P03) are worth another attempt; login (28), an unknown database (3D000), data
+# (22), constraints (23) and the SQL itself (42) are the user's to fix.
+_SQLSTATE_TRANSIENT = ("08", "57P01", "57P02", "57P03", "53300", "40001", "40P01", "55P03")
+_SQLSTATE_USER = ("28", "3D000", "22", "23", "42")
+# A server's data and constraint errors (SQLSTATE classes 22 and 23) reach DuckDB as plain
+# text in a generic error; these are their usual words.
+_RELAYED_DATA = (
+    r"(?i)violates|value too long|invalid input syntax|out of range|malformed|cannot be null"
+)
+# Errors in the data or in a step's SQL: running again will not help, the input must change.
+_DUCKDB_USER = frozenset(
+    ("ConversionException", "BinderException", "ParserException", "InvalidInputException",
+     "CatalogException", "ConstraintException", "OutOfRangeException")
+)  # fmt: skip
+
+
+def one_line(message: str) -> str:
+    """A driver's message as one short line, secrets masked: the server's own words when a
+    driver relays them (``… ERROR: …``), without the driver's wrappers or the SQL it quotes,
+    keeping DuckDB's hints ("Did you mean …")."""
+    lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
+    first = lines[0] if lines else "unknown error"
+    relayed = re.search(_RELAYED, first)
+    if relayed is None and len(lines) > 1 and first.endswith(":"):
+        relayed = re.search(_RELAYED, " ".join(lines[:3]))
+    if relayed is not None:
+        text = relayed.group(1)
+    else:
+        hints = (line for line in lines[1:] if line.startswith(_DUCKDB_HINTS))
+        text = " ".join([re.sub(_WRAPPER, "", first) or first, *hints])
+    text = redact(text)
+    return text if len(text) <= _MAX_MESSAGE else text[: _MAX_MESSAGE - 1] + "…"
+
+
+def _classes(exc: BaseException, *modules: str) -> set[str]:
+    """The names of ``exc``'s classes that come from one of ``modules`` (or a submodule)."""
+    return {
+        c.__name__ for c in type(exc).__mro__ if c.__module__.split(".")[0].lstrip("_") in modules
+    }
+
+
+def _made(kind: type[AoetlError], what: str, text: str, hint: str | None) -> AoetlError:
+    return kind(f"{what}: {text}" + (f"; {hint}" if hint else ""))
+
+
+def _by_words(exc: BaseException, what: str) -> AoetlError:
+    """``exc`` classified by libpq's (or SQLite's) words; a FatalError when none match."""
+    raw = str(exc)
+    for pattern, kind, hint in _LIBPQ_RULES:
+        if re.search(pattern, raw):
+            return _made(kind, what, one_line(raw), hint)
+    return FatalError(f"{what}: {one_line(raw)}")
+
+
+def classify_duckdb(exc: BaseException, what: str) -> AoetlError:
+    """A DuckDB error as aoetl's, the same on every target and source that runs DuckDB.
+
+    ``what`` names what failed (``"table 'orders'"``, ``"commit failed"``). The rule: bad data
+    or SQL (conversion, binder, parser, catalog, constraint, range, and a server's relayed data
+    error) is a UserError; an I/O error on a connection (refused, reset, timed out, dropped:
+    what the postgres extension raises) or an HTTP 429/5xx is a TransientError, while one on a
+    file (missing, no space, no permission) is a FatalError; a write-write conflict is
+    transient; an interrupt, out of memory and anything else are FatalErrors.
+    """
+    names = _classes(exc, "duckdb")
+    if "InterruptException" in names:
+        return FatalError(f"{what}: load cancelled")
+    if "OutOfMemoryException" in names:
+        return FatalError(f"{what}: {one_line(str(exc))}; free memory on this machine and rerun")
+    if "HTTPException" in names:
+        status = getattr(exc, "status_code", 0) or 0
+        if status == 429 or status >= 500:
+            return TransientError(f"{what}: {one_line(str(exc))}")
+        hint = "check the credentials" if status in (401, 403) else None
+        return _made(UserError if status in (401, 403, 404) else FatalError,
+                     what, one_line(str(exc)), hint)  # fmt: skip
+    if names & _DUCKDB_USER:
+        return UserError(f"{what}: {one_line(str(exc))}")
+    if "TransactionException" in names and "conflict" in str(exc).lower():
+        return TransientError(f"{what}: {one_line(str(exc))}; another writer was first")
+    if names & {"IOException", "ConnectionException"}:
+        return _by_words(exc, what)
+    if type(exc).__name__ == "Error":  # a server's error relayed by an extension, as text
+        if re.search(_RELAYED_DATA, str(exc)):
+            return UserError(f"{what}: {one_line(str(exc))}")
+        return _by_words(exc, what)
+    return FatalError(f"{what}: {one_line(str(exc))}")
+
+
+def classify_libpq(exc: BaseException, what: str) -> AoetlError:
+    """A psycopg or ADBC (PostgreSQL) error as aoetl's: by its SQLSTATE when the server sent
+    one, else by libpq's words. Connection refused, reset or timed out, and a dropped
+    connection are TransientErrors; a failed login or an unknown database, bad data or SQL are
+    UserErrors; anything else is a FatalError.
+
+    ``what`` names what failed (``"cannot connect to postgresql://u:***@h/db"``).
+    """
+    state = getattr(exc, "sqlstate", None)
+    if isinstance(state, str) and state:
+        kind: type[AoetlError] = FatalError
+        if state.startswith(_SQLSTATE_TRANSIENT):
+            kind = TransientError
+        elif state.startswith(_SQLSTATE_USER):
+            kind = UserError
+        for pattern, _, hint in _LIBPQ_RULES:  # the hint, when the words have one
+            if re.search(pattern, str(exc)):
+                return _made(kind, what, one_line(str(exc)), hint)
+        return kind(f"{what}: {one_line(str(exc))}")
+    # libpq's I/O errors can come up as a plain OSError (through ADBC's Arrow stream).
+    if isinstance(exc, ConnectionError | TimeoutError):
+        return _made(TransientError, what, one_line(str(exc)), _CHECK_SERVER)
+    if "DataError" in _classes(exc, "psycopg", "psycopg2", "adbc_driver_manager"):
+        return UserError(f"{what}: {one_line(str(exc))}")
+    return _by_words(exc, what)
+
+
+def classify_sqlalchemy(exc: BaseException, what: str) -> AoetlError:
+    """A SQLAlchemy error (or the sqlite3 error inside one) as aoetl's.
+
+    An error that wraps a driver's (``.orig``) is classified by that driver's family; a
+    dropped connection (``connection_invalidated``, DisconnectionError) or a pool timeout is a
+    TransientError; a bad URL or a missing dialect is a UserError; anything else is a
+    FatalError.
+    """
+    orig = getattr(exc, "orig", None)
+    names = _classes(exc, "sqlalchemy")
+    if isinstance(orig, BaseException) and orig is not exc:
+        error = classify(orig, what)
+        if isinstance(error, FatalError) and getattr(exc, "connection_invalidated", False):
+            return TransientError(error.message)
+        return error
+    if names & {"DisconnectionError", "TimeoutError"}:
+        return _made(TransientError, what, one_line(str(exc)), _CHECK_SERVER)
+    if names & {"ArgumentError", "NoSuchModuleError"}:
+        return UserError(f"{what}: {one_line(str(exc))}; check the URL")
+    if _classes(exc, "sqlite3") & {"IntegrityError", "DataError"}:
+        return UserError(f"{what}: {one_line(str(exc))}")
+    return _by_words(exc, what)
+
+
+def classify(exc: BaseException, what: str) -> AoetlError:
+    """``exc`` as aoetl's, by the classifier of its driver's family; an AoetlError is kept as
+    it is, a refused or timed-out socket is a TransientError, anything else a FatalError."""
+    if isinstance(exc, AoetlError):
+        return exc
+    if _classes(exc, "duckdb"):
+        return classify_duckdb(exc, what)
+    if _classes(exc, "psycopg", "psycopg2", "adbc_driver_manager"):
+        return classify_libpq(exc, what)
+    if _classes(exc, "sqlalchemy", "sqlite3"):
+        return classify_sqlalchemy(exc, what)
+    if isinstance(exc, ConnectionError | TimeoutError):
+        return _made(TransientError, what, one_line(str(exc)), _CHECK_SERVER)
+    return FatalError(f"{what}: {one_line(str(exc)) if str(exc) else type(exc).__name__}")

@@ -7,9 +7,9 @@ import pytest
 
 from agent_orchestrated_etl.secrets import (
     RedactingFilter,
-    ReferenceError,
     Resolver,
     SecretError,
+    SecretReferenceError,
     parse,
     redact,
     redact_obj,
@@ -37,7 +37,7 @@ def test_parse_every_form() -> None:
     ],
 )
 def test_bad_references_say_how_to_fix(text: str, message: str) -> None:
-    with pytest.raises(ReferenceError, match=message):
+    with pytest.raises(SecretReferenceError, match=message):
         parse(text)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from .providers import Fetched, SecretError, SecretUnavailable
 from .redact import RedactingFilter, redact, redact_obj, register, register_url
-from .refs import Reference, ReferenceError, find, has_refs, parse, without_refs
+from .refs import Reference, SecretReferenceError, find, has_refs, parse, without_refs
 from .resolver import RESOLVER, Resolver, resolve
 
 __all__ = [
@@ -13,9 +13,9 @@ __all__ = [
     "Fetched",
     "RedactingFilter",
     "Reference",
-    "ReferenceError",
     "Resolver",
     "SecretError",
+    "SecretReferenceError",
     "SecretUnavailable",
     "find",
     "has_refs",

@@ -4,42 +4,23 @@ Every value the resolver hands out is registered here; :func:`redact` replaces e
 ``***``, and so is any password written in a URL (``user:pw@``, ``?password=``) or a DSN
 (``password=…``). It is applied where text leaves the
 process (log handlers, event sinks, the CLI's output, the state database), so a secret that
-leaks into an exception message from a driver is still masked.
+leaks into an exception message from a driver is still masked. The registered values are
+kept in :mod:`..errors`, so that the driver-error classifiers there mask them too.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from ..errors import MASK, QUERY_SECRET_KEYS, redact_uri
-
-_MIN_LENGTH = 4  # shorter values would mask ordinary text ("1", "yes")
-
-
-class _Registry:
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        # Replaced, never changed in place, so a reader needs no lock. Longest first, so a
-        # value containing another is masked whole.
-        self.values: tuple[str, ...] = ()
-
-    def add(self, value: str) -> None:
-        if len(value) < _MIN_LENGTH:
-            return
-        with self._lock:
-            if value not in self.values:
-                self.values = tuple(sorted((*self.values, value), key=len, reverse=True))
-
-
-_REGISTRY = _Registry()
+from ..errors import QUERY_SECRET_KEYS, register_secret
+from ..errors import redact as redact
 
 
 def register(value: str) -> None:
     """Mask ``value`` from now on, wherever aoetl writes."""
-    _REGISTRY.add(value)
+    register_secret(value)
 
 
 def register_url(url: str) -> None:
@@ -54,16 +35,6 @@ def register_url(url: str) -> None:
     for key, value in parse_qsl(parts.query):
         if key.lower() in QUERY_SECRET_KEYS:
             register(value)
-
-
-def redact(text: str) -> str:
-    """``text`` with every registered secret and every password (in a URL's userinfo or query
-    string, or in a DSN) replaced by ``***``. Linear in the length of ``text``: one C-speed
-    substring search per registered value (a run registers a few), then :func:`redact_uri`."""
-    for value in _REGISTRY.values:
-        if value in text:
-            text = text.replace(value, MASK)
-    return redact_uri(text)
 
 
 def redact_obj(obj: Any) -> Any:

@@ -36,7 +36,7 @@ class Reference:
     default: str | None = None
 
 
-class ReferenceError(UserError):
+class SecretReferenceError(UserError):
     """A reference is malformed or names an unknown provider."""
 
 
@@ -44,31 +44,33 @@ def parse(text: str) -> Reference:
     """Parse one ``${…}`` reference."""
     match = _REF.fullmatch(text.strip())
     if not match:
-        raise ReferenceError(f"{text!r} is not a reference like ${{env:NAME}}")
+        raise SecretReferenceError(f"{text!r} is not a reference like ${{env:NAME}}")
     body = match.group(0)[2:-1]
     kind, _, rest = body.partition(":")
     if kind == "env":
         name, sep, default = rest.partition(":-")
         if not name:
-            raise ReferenceError(f"{text}: name the variable, as in ${{env:NAME}}")
+            raise SecretReferenceError(f"{text}: name the variable, as in ${{env:NAME}}")
         return Reference(text, "env", name, None, default if sep else None)
     if kind == "file":
         path, _, key = rest.partition("#")
         if not path:
-            raise ReferenceError(f"{text}: name the file, as in ${{file:.env#KEY}}")
+            raise SecretReferenceError(f"{text}: name the file, as in ${{file:.env#KEY}}")
         return Reference(text, "file", path, key or None)
     if kind == "secret":
         provider, _, locator = rest.partition(":")
         if provider not in ("vault", "aws"):
-            raise ReferenceError(
+            raise SecretReferenceError(
                 f"{text}: unknown secret provider {provider!r}; known: vault, aws "
                 f"(as in ${{secret:vault:kv/app#password}} or ${{secret:aws:prod/db#password}})"
             )
         path, _, key = locator.partition("#")
         if not path:
-            raise ReferenceError(f"{text}: name the secret, as in ${{secret:{provider}:PATH#key}}")
+            raise SecretReferenceError(
+                f"{text}: name the secret, as in ${{secret:{provider}:PATH#key}}"
+            )
         return Reference(text, provider, path, key or None)
-    raise ReferenceError(
+    raise SecretReferenceError(
         f"{text}: unknown reference kind {kind!r}; use env, file or secret "
         f"(${{env:NAME}}, ${{file:PATH#key}}, ${{secret:vault:PATH#key}}, ${{secret:aws:ID#key}})"
     )

@@ -39,9 +39,15 @@ from ...data.duck import (
     quote_literal,
     unique_name,
 )
-from ...errors import AoetlError, FatalError, NotSupportedError, TransientError, UserError
-from .._engine_errors import as_error
-from .._schema import plan_evolution
+from ...errors import (
+    AoetlError,
+    FatalError,
+    NotSupportedError,
+    TransientError,
+    UserError,
+    classify_duckdb,
+)
+from .._schema import plan_evolution, shown
 from ..base import Checkpoint, LoadResult, StagedTable
 
 _MARK = "_CHECKPOINT"
@@ -299,7 +305,7 @@ class DirectoryDestination:
             shutil.rmtree(version, ignore_errors=True)  # unfinished: nothing to resume from
             error = exc
             if isinstance(exc, duckdb.Error):  # classified as the DuckDB target does
-                error = relation.stream_error() or as_error(exc, table)
+                error = relation.stream_error() or classify_duckdb(exc, f"table {shown(table)}")
             # A rerun would meet the same error: the run's other tables go at close. An
             # interruption, an outage or a disk error keeps them for a resume.
             self._failed = self._failed or (

@@ -37,9 +37,8 @@ from ...data.duck import (
     last_per_key,
     quote_ident,
 )
-from ...errors import AoetlError, FatalError, TransientError, UserError
-from .._engine_errors import as_error as _as_error
-from .._schema import Rules, check_load, check_table_name, plan_evolution
+from ...errors import AoetlError, FatalError, TransientError, UserError, classify_duckdb
+from .._schema import Rules, check_load, check_table_name, plan_evolution, shown
 from ..base import Checkpoint, LoadResult, StagedTable
 from ._bookkeeping import Meta, create_meta, meta_exists, tidy_and_close
 from ._encrypted import open_encrypted
@@ -274,7 +273,7 @@ class DuckDBDestination:
                 staged = True
                 return LoadResult(table, self.display, rows, bad, relation.fused, added, widened)
             except duckdb.Error as exc:
-                error = relation.stream_error() or _as_error(exc, table)
+                error = relation.stream_error() or classify_duckdb(exc, f"table {shown(table)}")
                 self._note_failure(error, exc)
                 raise error from exc
             except AoetlError as exc:
@@ -382,7 +381,7 @@ class DuckDBDestination:
                 with contextlib.suppress(duckdb.Error):
                     con.execute("ROLLBACK")
                 self._meta_ready = ready
-                error = _as_error(exc, None)
+                error = classify_duckdb(exc, "commit failed")
                 self._note_failure(error, exc)
                 raise error from exc
             except Exception as exc:

@@ -17,7 +17,7 @@ from pathlib import Path
 import duckdb
 
 from ...data.duck import Relation, connect, quote_ident, quote_literal, unique_name
-from ...errors import NotSupportedError, SourceNotFoundError, UserError
+from ...errors import FatalError, NotSupportedError, SourceNotFoundError, UserError
 from ...secrets import redact
 from ...spec import SourceSpec
 from ..base import Resource, RowFilter, Source, shape_fingerprint
@@ -54,7 +54,7 @@ GROUP BY con.oid, n.nspname, c.relname, fn.nspname, fc.relname
 """
 
 
-class ExtensionUnavailable(Exception):
+class ExtensionUnavailable(FatalError):
     """DuckDB's scanner for the database did not load; another reader takes over."""
 
 
