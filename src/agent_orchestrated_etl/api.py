@@ -247,6 +247,22 @@ class DataOrchestrator:
         options.fail_fast = fail_fast
         return run_pipeline(spec, options, bus)
 
+    def run_task(
+        self,
+        spec: PipelineSpec,
+        task_id: str,
+        run_id: str,
+        *,
+        bus: EventBus | None = None,
+        base_dir: Path | None = None,
+    ) -> RunResult:
+        """Run one task of ``spec``'s plan as part of run ``run_id`` (any id the caller
+        chooses): the first task of a new id starts the run, the commit task finishes it.
+        A failed task returns status 'failed', as :meth:`run` does."""
+        from .pipeline import run_task
+
+        return run_task(spec, task_id, run_id, home=self.home, base_dir=base_dir, bus=bus)
+
     def plan_tasks(self, spec: PipelineSpec) -> PipelinePlan:
         """Discover the source and plan the run's tasks, running nothing."""
         from .pipeline import plan_pipeline

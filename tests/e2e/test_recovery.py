@@ -120,7 +120,9 @@ def test_list_tasks_runs_nothing(tmp_path: Path) -> None:
     make_pipeline(tmp_path)
     proc = run_cli("run", "pipeline.yaml", "--list-tasks", "--json", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    tasks = json.loads(proc.stdout)
+    plan = json.loads(proc.stdout)
+    assert plan["pipeline"] == "recovery"
+    tasks = plan["tasks"]
     assert [t["id"] for t in tasks] == [
         "load:alpha",
         "load:beta",
@@ -129,6 +131,12 @@ def test_list_tasks_runs_nothing(tmp_path: Path) -> None:
         "commit",
     ]
     assert tasks[-1]["depends_on"] == ["load:alpha", "load:beta", "load:delta", "load:gamma"]
+    assert [t["action"] for t in tasks] == ["load"] * 4 + ["commit"]
+    assert tasks[0]["params"] == {"table": "alpha", "endpoint": None}
+    assert tasks[-1]["params"] == {"tables": ["alpha", "beta", "delta", "gamma"]}
+    assert "-> table alpha" in tasks[0]["description"] and tasks[-1]["description"]
+    assert any("header" in d for d in tasks[0]["decisions"]), tasks[0]["decisions"]
+    assert tasks[-1]["decisions"] == []
     assert not (tmp_path / "w.duckdb").exists()
     text = run_cli("run", "pipeline.yaml", "--list-tasks", cwd=tmp_path).stdout
     assert "5. commit" in text and "after load:alpha" in text

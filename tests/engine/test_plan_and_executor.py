@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import statistics
 import threading
 import time
@@ -9,14 +10,19 @@ from tenacity import RetryCallState
 
 from agent_orchestrated_etl.engine import (
     CancelToken,
+    CommitParams,
     CycleError,
     Event,
     EventBus,
     Executor,
     ExecutorConfig,
+    LoadParams,
     Plan,
     Task,
     TaskCancelled,
+    load_task_id,
+    table_of,
+    task_id_for,
 )
 from agent_orchestrated_etl.errors import FatalError, TransientError, UserError
 from agent_orchestrated_etl.resilience import BreakerRegistry, RetryPolicy
@@ -208,10 +214,81 @@ def test_open_circuit_fails_fast_naming_the_endpoint() -> None:
 
     bus = EventBus()
     events = collect(bus)
-    tasks = [Task(f"t{i}", "x", params={"endpoint": "db.internal:5432"}) for i in range(5)]
+    tasks = [
+        Task(f"t{i}", "load", params=LoadParams(f"t{i}", "db.internal:5432")) for i in range(5)
+    ]
     cfg = config(breaker=BreakerSpec(failure_threshold=2, cooldown_s=60))
     outcomes = Executor(bus, "r", cfg).run(Plan(tasks), dispatch)
     assert calls == 2  # the third task onward never reached the endpoint
     message = str(outcomes["t4"].error)
     assert "circuit open for db.internal:5432" in message and "tried again in" in message
     assert [e.data["new"] for e in events if e.kind == "breaker"] == ["open"]
+
+
+def pipeline_like() -> Plan:
+    loads = [
+        Task(load_task_id(t), "load", (), LoadParams(t, ep), f"csv -> table {t}")
+        for t, ep in (("orders", None), ("load:odd:name", "db:5432"), ("ünï cödé", None))
+    ]
+    commit = Task(
+        "commit",
+        "commit",
+        tuple(t.id for t in loads),
+        CommitParams(tuple(t.params.table for t in loads if isinstance(t.params, LoadParams))),
+        "make every staged table visible at once",
+    )
+    return Plan([commit, *loads])
+
+
+def test_a_plan_round_trips_through_json_unchanged() -> None:
+    plan = pipeline_like()
+    again = Plan.from_json(plan.to_json())
+    assert again == plan
+    for task_id, task in plan.tasks.items():
+        other = again.tasks[task_id]
+        assert (other.id, other.action, other.depends_on, other.params, other.description) == (
+            task.id,
+            task.action,
+            task.depends_on,
+            task.params,
+            task.description,
+        )
+    assert [t.id for t in again.order()] == [t.id for t in plan.order()]
+    assert again.tasks["load:load:odd:name"].endpoint == "db:5432"
+    # A Task without params (the executor's own tests) round-trips too.
+    assert Plan.from_json(diamond().to_json()) == diamond()
+    # The JSON holds only plain values, the tasks in a valid order.
+    data = json.loads(plan.to_json())
+    assert [t["id"] for t in data["tasks"]][-1] == "commit"
+    assert data["tasks"][-1]["params"] == {"tables": ["orders", "load:odd:name", "ünï cödé"]}
+
+
+def test_one_helper_makes_and_reads_task_ids() -> None:
+    for table in ("orders", "a:b", "load:x", ""):
+        assert table_of(load_task_id(table)) == table
+    assert table_of("commit") is None
+    assert task_id_for("orders") == "load:orders"
+    assert task_id_for("load:orders") == "load:orders"
+    assert task_id_for("commit") == "commit"
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("not json", "not a serialised plan"),
+        ('{"tasks": 3}', "a 'tasks' list"),
+        ('{"format": 99, "tasks": []}', "plan format 99"),
+        ('{"tasks": [{"id": "a"}]}', "not a task"),
+        ('{"tasks": [{"id": "a", "action": "x", "params": {"table": "t"}}]}', "takes no params"),
+        ('{"tasks": [{"id": "a", "action": "load", "params": {"nope": 1}}]}', "not a task"),
+        ('{"tasks": [{"id": "a", "action": "x", "depends_on": ["b"]}]}', "unknown task 'b'"),
+    ],
+)
+def test_a_bad_serialised_plan_is_a_user_error(text: str, needle: str) -> None:
+    with pytest.raises(UserError, match=needle):
+        Plan.from_json(text)
+
+
+def test_an_unknown_task_id_lists_the_known_ones() -> None:
+    with pytest.raises(UserError, match=r"no task 'load:nope'.*load:orders.*commit"):
+        pipeline_like().task("load:nope")

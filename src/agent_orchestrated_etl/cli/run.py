@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -26,7 +26,7 @@ from ._app import (
 
 if TYPE_CHECKING:
     from ..engine import EventBus, RunResult
-    from ..spec import PipelineSpec
+    from ..pipeline import PipelinePlan
 
 
 @app.command()
@@ -115,8 +115,28 @@ def run(
         typer.Option("--fresh", help="Start over instead of resuming an unfinished earlier run."),
     ] = False,
     list_tasks: Annotated[
-        bool, typer.Option("--list-tasks", help="Print the tasks in order and run nothing.")
+        bool,
+        typer.Option(
+            "--list-tasks",
+            help="Print the tasks in order and run nothing (with --json: the serialised plan).",
+        ),
     ] = False,
+    task: Annotated[
+        str | None,
+        typer.Option(
+            "--task",
+            help="Run only this task of the plan (see --list-tasks), as part of --run-id: "
+            "what an orchestrator runs in each of its own processes.",
+        ),
+    ] = None,
+    run_id: Annotated[
+        str | None,
+        typer.Option(
+            "--run-id",
+            help="With --task: the run the task belongs to, any id the caller chooses "
+            "(the same for every task of one run).",
+        ),
+    ] = None,
     monitor: Annotated[
         Path | None, typer.Option(help="Append every run event to this JSON Lines file.")
     ] = None,
@@ -139,54 +159,34 @@ def run(
       aoetl run pipeline.yaml --strict --monitor events.jsonl
 
       aoetl run --resume 20261123T2242
+
+      aoetl run pipeline.yaml --task load:orders --run-id nightly-42
     """
     if verbose:
         _verbose()
-    from ..api import build_spec, home_dir
-    from ..errors import UserError
-    from ..pipeline import RunOptions, run_pipeline, spec_of_run
-    from ..spec import is_spec_file, load_spec
+    from ..api import DataOrchestrator
+    from ..settings import Settings
 
-    # Precedence: the flag, then the environment, then the pipeline file, then the defaults.
-    env = _env_settings()
-    to = to or env.get("target")
-    mode = mode or env.get("mode")
-    max_bad_rows = max_bad_rows if max_bad_rows is not None else env.get("max_bad_rows")
-    timeout = timeout if timeout is not None else env.get("timeout")
-    workers = workers or env.get("workers")
-    home = home_dir()
-    run_id = None
-    base_dir = Path.cwd()
-    base: PipelineSpec | None
-    if resume:
-        from ..state import StateStore
-
-        run_id, base = spec_of_run(StateStore(home), resume)
-        source = source or base.source.uri
-    elif source is None:
-        raise UserError("give a SOURCE to load, or --resume RUN_ID; see 'aoetl run --help'")
-    else:
-        base = load_spec(source) if is_spec_file(source) else None
-        if base is not None:
-            base_dir = Path(source).resolve().parent
-    spec = build_spec(
+    _check_task_options(task, run_id, resume=resume, fresh=fresh, list_tasks=list_tasks)
+    flags = {"target": to, "mode": mode, "timeout": timeout, "workers": workers}
+    orch = DataOrchestrator(
+        settings=Settings.load({**flags, "max_bad_rows": 0 if strict else max_bad_rows})
+    )
+    prepared = orch.prepare(
         source,
-        target=to,
+        resume=resume,
         table=table,
-        mode=mode,
         key=key,
         fmt=fmt,
         name=name,
-        max_bad_rows=0 if strict else max_bad_rows,
         max_bad_ratio=max_bad_ratio,
-        timeout_s=timeout,
         lock_timeout_s=lock_timeout,
         tables=_split(tables),
         query=query,
         partitions=partitions,
         reader=reader,
-        base=base,
     )
+    spec = prepared.spec
     if spec.key and spec.mode != "merge":
         err.print(
             f"warning: --key {','.join(spec.key)} is used only with --mode merge; this run "
@@ -195,82 +195,71 @@ def run(
             highlight=False,
         )
     if list_tasks:
-        _list_tasks(spec, as_json)
+        _list_tasks(orch.plan_tasks(spec), as_json)
         return
-    options = RunOptions(home=home, base_dir=base_dir, run_id=run_id, fresh=fresh)
-    if workers:
-        options.workers = workers
-    options.fail_fast = fail_fast
     bus, anomalies = _run_bus(live=not as_json and err.is_terminal, monitor=monitor)
     gc.freeze()  # see main(): the modules the run just imported live as long as the process
-    result = run_pipeline(spec, options, bus)
+    if task is not None and run_id is not None:
+        result = orch.run_task(spec, task, run_id, bus=bus, base_dir=prepared.base_dir)
+    else:
+        result = orch.run(
+            spec,
+            bus=bus,
+            base_dir=prepared.base_dir,
+            run_id=prepared.run_id,
+            fresh=fresh,
+            fail_fast=fail_fast,
+        )
     if as_json:
         from ..secrets import redact_obj
 
         out.print_json(json.dumps(redact_obj(result.to_dict())))
     else:
-        _render(result, home)
+        _render(result, orch.home)
         for message in anomalies:
             err.print(f"warning: {message}", markup=False, highlight=False)
     raise typer.Exit(result.exit_code)
 
 
-ENV_SETTINGS = {
-    "AOETL_TARGET": ("target", str),
-    "AOETL_MODE": ("mode", str),
-    "AOETL_MAX_BAD_ROWS": ("max_bad_rows", int),
-    "AOETL_TIMEOUT": ("timeout", float),
-    "AOETL_WORKERS": ("workers", int),
-}
-
-
-def _env_settings() -> dict[str, Any]:
-    import os
-
+def _check_task_options(
+    task: str | None, run_id: str | None, *, resume: str | None, fresh: bool, list_tasks: bool
+) -> None:
     from ..errors import UserError
 
-    found: dict[str, Any] = {}
-    for var, (name, kind) in ENV_SETTINGS.items():
-        raw = os.environ.get(var)
-        if raw:
-            try:
-                found[name] = kind(raw)
-            except ValueError:
-                raise UserError(f"{var}={raw!r} is not a valid {kind.__name__}") from None
-    return found
-
-
-def _list_tasks(spec: Any, as_json: bool) -> None:
-    from ..pipeline import plan_pipeline
-
-    planned = plan_pipeline(spec)
-    tasks = planned.plan.order()
-    if as_json:
-        rows = [
-            {
-                "id": t.id,
-                "depends_on": list(t.depends_on),
-                "description": t.description,
-                "decisions": list(_decisions(t)),
-            }
-            for t in tasks
-        ]
-        out.print_json(json.dumps(rows))
+    if task is None and run_id is None:
         return
-    for i, t in enumerate(tasks, 1):
+    if task is None:
+        raise UserError(
+            "--run-id goes with --task TASK_ID; to continue an earlier run use --resume RUN_ID"
+        )
+    if run_id is None:
+        raise UserError(
+            f"--task {task} needs --run-id RUN_ID: any id, the same for every task of one run"
+        )
+    clash = [
+        o
+        for o, on in (("--resume", resume), ("--fresh", fresh), ("--list-tasks", list_tasks))
+        if on
+    ]
+    if clash:
+        raise UserError(f"--task runs one task of a run; leave out {', '.join(clash)}")
+
+
+def _list_tasks(planned: PipelinePlan, as_json: bool) -> None:
+    from ..engine import table_of
+
+    if as_json:
+        out.print_json(json.dumps(planned.to_dict()))
+        return
+    for i, t in enumerate(planned.plan.order(), 1):
         after = f"  (after {', '.join(t.depends_on)})" if t.depends_on else ""
         line = f"{i:>3}. {t.id}: {t.description}{after}"
         out.print(line, markup=False, highlight=False, soft_wrap=True)
-        for decision in _decisions(t):
+        table = table_of(t.id)
+        for decision in planned.resource(table).decisions if table is not None else ():
             out.print(f"       - {decision}", markup=False, highlight=False, soft_wrap=True)
     for note in planned.notes:
         out.print(f"note: {note}", markup=False, highlight=False)
-
-
-def _decisions(task: Any) -> tuple[str, ...]:
-    """What discovery decided about a load task's resource, and why."""
-    resource = task.params.get("resource")
-    return tuple(resource.decisions) if resource is not None else ()
 
 
 def _run_bus(*, live: bool, monitor: Path | None) -> tuple[EventBus, list[str]]:
@@ -298,7 +287,8 @@ def _run_bus(*, live: bool, monitor: Path | None) -> tuple[EventBus, list[str]]:
 def _render(result: RunResult, home: Path) -> None:
     colour = {"success": "green", "interrupted": "yellow"}.get(result.status, "red")
     status = f"[{colour}]{result.status}[/]"
-    out.print(f"run {result.run_id} ({result.pipeline}): {status} in {result.duration_s:.2f}s")
+    what = f"task {result.task} of run" if result.task else "run"
+    out.print(f"{what} {result.run_id} ({result.pipeline}): {status} in {result.duration_s:.2f}s")
     if result.tables:
         targets = {t.target.rsplit("#", 1)[0] for t in result.tables.values()}
         out.print(f"into {', '.join(sorted(targets))}", markup=False, highlight=False)

@@ -12,20 +12,33 @@ from .executor import (
     TaskCancelled,
     TaskOutcome,
 )
-from .plan import CycleError, Plan, Task
-from .results import RunResult, TableResult
+from .plan import (
+    COMMIT,
+    CommitParams,
+    CycleError,
+    LoadParams,
+    Plan,
+    Task,
+    load_task_id,
+    table_of,
+    task_id_for,
+)
+from .results import RunResult, TableResult, error_kind
 
 __all__ = [
     "BREAKERS",
+    "COMMIT",
     "BreakerRegistry",
     "CancelToken",
     "CircuitBreaker",
     "CircuitOpenError",
+    "CommitParams",
     "CycleError",
     "Event",
     "EventBus",
     "Executor",
     "ExecutorConfig",
+    "LoadParams",
     "Observer",
     "Plan",
     "RunInterrupted",
@@ -34,4 +47,8 @@ __all__ = [
     "Task",
     "TaskCancelled",
     "TaskOutcome",
+    "error_kind",
+    "load_task_id",
+    "table_of",
+    "task_id_for",
 ]

@@ -226,7 +226,7 @@ class Executor:
         started = time.perf_counter()
         self._emit("task_started", task, action=task.action)
         retry = self.config.task_retry.get(task.id, self.config.retry)
-        endpoint = task.params.get("endpoint")
+        endpoint = task.endpoint
         breaker = (
             self.config.breakers.get(
                 endpoint,

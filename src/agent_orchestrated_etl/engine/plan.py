@@ -1,23 +1,117 @@
-"""A Plan is a pure DAG of Tasks: no I/O, just ids, dependencies and ordering."""
+"""A Plan is a pure DAG of Tasks: no I/O, no live object, just ids, typed parameters and order.
+
+A Plan round-trips through JSON unchanged (:meth:`Plan.to_json`, :meth:`Plan.from_json`), so
+another process (an Airflow worker, ``aoetl run … --task``) can run any one of its tasks. A
+load task names its table; whoever runs it finds the table's resource again from the source.
+"""
 
 from __future__ import annotations
 
 import graphlib
-from dataclasses import dataclass, field
+import json
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from ..errors import UserError
 
+COMMIT = "commit"
+_LOAD_PREFIX = "load:"
+PLAN_FORMAT = 1  # the version of the JSON form; bumped when a reader could misread it
+
+
+def load_task_id(table: str) -> str:
+    """The id of the task that stages ``table``."""
+    return _LOAD_PREFIX + table
+
+
+def table_of(task_id: str) -> str | None:
+    """The table a load task stages, or None for any other task."""
+    return task_id[len(_LOAD_PREFIX) :] if task_id.startswith(_LOAD_PREFIX) else None
+
+
+def task_id_for(name: str) -> str:
+    """A task id from what a user writes: a task id as it is, a bare table name as its load."""
+    return name if name == COMMIT or table_of(name) is not None else load_task_id(name)
+
+
+@dataclass(frozen=True)
+class LoadParams:
+    """Stage one table. ``endpoint`` (host:port) keys the circuit breaker of the source."""
+
+    table: str
+    endpoint: str | None = None
+
+
+@dataclass(frozen=True)
+class CommitParams:
+    """Make every staged table visible at once."""
+
+    tables: tuple[str, ...] = ()
+
+
+Params = LoadParams | CommitParams
+_PARAMS: dict[str, type[LoadParams] | type[CommitParams]] = {
+    "load": LoadParams,
+    "commit": CommitParams,
+}
+
 
 @dataclass(frozen=True)
 class Task:
-    """One unit of work. ``action`` says what to do; ``params`` carry what the dispatcher needs."""
+    """One unit of work. ``action`` says what to do; ``params`` what it applies to."""
 
     id: str
     action: str
     depends_on: tuple[str, ...] = ()
-    params: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    params: Params | None = None
     description: str = ""
+
+    @property
+    def endpoint(self) -> str | None:
+        """The remote endpoint the task talks to (for its circuit breaker), if any."""
+        return self.params.endpoint if isinstance(self.params, LoadParams) else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "action": self.action,
+            "depends_on": list(self.depends_on),
+            "params": _params_dict(self.params),
+            "description": self.description,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Task:
+        try:
+            action = str(data["action"])
+            raw = data.get("params")
+            kind = _PARAMS.get(action)
+            params: Params | None = None
+            if raw is not None:
+                if kind is None:
+                    raise UserError(f"task {data['id']!r}: action {action!r} takes no params")
+                fields = dict(raw)
+                if kind is CommitParams:
+                    fields["tables"] = tuple(fields.get("tables", ()))
+                params = kind(**fields)
+            return cls(
+                str(data["id"]),
+                action,
+                tuple(str(d) for d in data.get("depends_on", ())),
+                params,
+                str(data.get("description", "")),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise UserError(f"not a task of a serialised plan: {exc}") from None
+
+
+def _params_dict(params: Params | None) -> dict[str, Any] | None:
+    if params is None:
+        return None
+    data = asdict(params)
+    if isinstance(params, CommitParams):
+        data["tables"] = list(params.tables)
+    return data
 
 
 class CycleError(UserError):
@@ -41,6 +135,19 @@ class Plan:
         except graphlib.CycleError as exc:
             cycle = " -> ".join(exc.args[1])
             raise CycleError(f"the plan has a cycle: {cycle}") from exc
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Plan) and self.tasks == other.tasks
+
+    __hash__ = None  # type: ignore[assignment]  # mutable container: equal, never hashed
+
+    def task(self, task_id: str) -> Task:
+        """The task ``task_id``; an unknown id is bad input, listing the known ones."""
+        found = self.tasks.get(task_id)
+        if found is None:
+            known = ", ".join(t.id for t in self.order())
+            raise UserError(f"no task {task_id!r} in this plan; its tasks: {known}")
+        return found
 
     def layers(self) -> list[list[Task]]:
         """Tasks grouped so each layer depends only on earlier layers."""
@@ -68,3 +175,30 @@ class Plan:
                     found.add(task.id)
                     frontier.append(task.id)
         return found
+
+    # -- serialised form ---------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """``{"format": 1, "tasks": [...]}``, the tasks in a valid order."""
+        return {"format": PLAN_FORMAT, "tasks": [t.to_dict() for t in self.order()]}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict())
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Plan:
+        if not isinstance(data, dict) or not isinstance(data.get("tasks"), list):
+            raise UserError("not a serialised plan: expected an object with a 'tasks' list")
+        if data.get("format", PLAN_FORMAT) != PLAN_FORMAT:
+            raise UserError(
+                f"plan format {data.get('format')!r} is not one this aoetl reads "
+                f"({PLAN_FORMAT}); list the tasks again with this version"
+            )
+        return cls([Task.from_dict(t) for t in data["tasks"]])
+
+    @classmethod
+    def from_json(cls, text: str) -> Plan:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise UserError(f"not a serialised plan: {exc}") from None
+        return cls.from_dict(data)

@@ -5,6 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..errors import AoetlError, ErrorKind, kind_of
+
+
+def error_kind(error: BaseException) -> ErrorKind:
+    """:func:`errors.kind_of`, except that an interrupted run is transient: nothing was
+    committed, and running it again resumes it."""
+    from .executor import RunInterrupted
+
+    return "transient" if isinstance(error, RunInterrupted) else kind_of(error)
+
 
 @dataclass
 class TableResult:
@@ -40,7 +50,11 @@ class TableResult:
 
 @dataclass
 class RunResult:
-    """A run's outcome. ``status`` is 'success' or 'failed'; exit codes derive from it."""
+    """A run's outcome, or one task's (``task`` set, from ``aoetl run … --task``).
+
+    ``status`` is 'success', 'failed' or 'interrupted'; ``error_kind`` says what kind of
+    failure it was (None on success), and the exit code derives from the error.
+    """
 
     run_id: str
     pipeline: str
@@ -51,6 +65,17 @@ class RunResult:
     exit_code: int = 0
     notes: list[str] = field(default_factory=list)
     traceback: str | None = None  # shown with -v; never in --json or history
+    error_kind: ErrorKind | None = None
+    task: str | None = None
+
+    def fail(self, error: BaseException, traceback: str | None = None) -> None:
+        """Record ``error`` as what ended the run: its text, exit code and kind."""
+        if isinstance(error, AoetlError):
+            self.error, self.exit_code = str(error), error.exit_code
+        else:  # an unexpected failure is still a recorded, failed run
+            self.error, self.exit_code = f"{type(error).__name__}: {error}", 1
+        self.error_kind = error_kind(error)
+        self.traceback = traceback
 
     @property
     def rows_loaded(self) -> int:
@@ -61,12 +86,16 @@ class RunResult:
         return sum(t.rows_rejected for t in self.tables.values())
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "run_id": self.run_id,
             "pipeline": self.pipeline,
             "status": self.status,
             "duration_s": round(self.duration_s, 4),
             "tables": {name: t.to_dict() for name, t in self.tables.items()},
             "error": self.error,
+            "error_kind": self.error_kind,
             "notes": self.notes,
         }
+        if self.task is not None:
+            data["task"] = self.task
+        return data

@@ -1,0 +1,317 @@
+"""One task of a pipeline, by itself: what each thread of a run, ``aoetl run … --task`` and an
+Airflow worker call.
+
+:func:`run_task` is the single place where a Task becomes calls of connectors and steps (the
+seam the agents' Coordinator takes over). Given a spec, a task id and a run id, it opens what
+it needs (the source and its discovery, the destination, the state store), does the task
+(stage one table with its checkpoint, or commit), records it and closes. The first task of a
+new run id starts the run in the history; the commit task finishes it with the same record a
+whole run makes. A task of a committed run does nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from dataclasses import replace
+from pathlib import Path
+
+from .._text import plural
+from ..agents.monitor import MonitorAgent
+from ..connectors import BadRow, LoadResult, Relation, StagedTable
+from ..engine import (
+    CancelToken,
+    CommitParams,
+    Event,
+    EventBus,
+    Executor,
+    LoadParams,
+    Plan,
+    RunInterrupted,
+    RunResult,
+    Task,
+    load_task_id,
+)
+from ..errors import (
+    AoetlError,
+    MostlyRejectedError,
+    NotSupportedError,
+    TooManyBadRowsError,
+    UserError,
+)
+from ..secrets import redact
+from ..spec import PipelineSpec
+from ..state import DlqEntry, StateStore
+from ..transform import apply_steps
+from ._progress import ProgressPoller
+from .context import (
+    TaskContext,
+    check_run_id,
+    executor_config,
+    finish_run,
+    is_final,
+    scrub,
+)
+from .incremental import cursor_filter, incremental_for, with_mark
+from .planner import plan_pipeline, spec_hash
+
+log = logging.getLogger("aoetl.run")
+
+
+def run_task(
+    spec: PipelineSpec,
+    task_id: str,
+    run_id: str,
+    *,
+    home: Path,
+    base_dir: Path | None = None,
+    bus: EventBus | None = None,
+    context: TaskContext | None = None,
+    token: CancelToken | None = None,
+) -> RunResult:
+    """Run the task ``task_id`` of ``spec``'s plan as part of run ``run_id``.
+
+    Alone (no ``context``) it plans, opens, retries the task as the spec says, records it and
+    closes; it never raises for a failed task: the result says what failed, with the exit
+    code and the kind of error. With the ``context`` of a run in progress (the in-process
+    runner), it only does the task, and raises: the caller's Executor retries and records.
+    """
+    if context is not None:
+        return _in_context(context, task_id, token or CancelToken())
+    return _alone(spec, task_id, run_id, home=home, base_dir=base_dir or Path.cwd(), bus=bus)
+
+
+def _in_context(context: TaskContext, task_id: str, token: CancelToken) -> RunResult:
+    task = context.planned.plan.task(task_id)
+    started = time.perf_counter()
+    result = RunResult(context.run_id, context.spec.name, "success", 0.0, task=task.id)
+    if isinstance(task.params, LoadParams):
+        table = task.params.table
+        _load(context, task, table, token)
+        result.tables = {
+            name: replace(t, rows_loaded=t.rows_read - t.rows_rejected)  # staged, not visible
+            for name, t in context.table_results(False).items()
+            if name == table
+        }
+    elif isinstance(task.params, CommitParams):
+        _commit(context, task.params.tables, token)
+        result.tables = context.table_results(True, staged=True)
+    else:
+        raise NotSupportedError(f"no handler for task action {task.action!r}")
+    result.duration_s = time.perf_counter() - started
+    return result
+
+
+def _alone(
+    spec: PipelineSpec,
+    task_id: str,
+    run_id: str,
+    *,
+    home: Path,
+    base_dir: Path,
+    bus: EventBus | None,
+) -> RunResult:
+    bus = bus or EventBus()
+    bus.scrub = scrub
+    store = StateStore(home)
+    MonitorAgent(store).attach(bus)
+    started = time.perf_counter()
+    result = RunResult(run_id, spec.name, "failed", 0.0, task=task_id)
+    try:
+        check_run_id(run_id)
+        record = store.find_run(run_id)
+        record = record if record is not None and record.run_id == run_id else None
+        digest = spec_hash(spec)
+        if record is not None and record.spec_hash and record.spec_hash != digest:
+            raise UserError(
+                f"run {run_id} is a run of pipeline '{record.pipeline}' with another spec; "
+                "give every task of a run the same pipeline, or a new run id"
+            )
+        planned = plan_pipeline(spec, bus=bus, run_id=run_id)
+        try:
+            task = planned.plan.task(task_id)
+        except BaseException:
+            planned.source.close()
+            raise
+        context = TaskContext.open(
+            planned, run_id, home=home, base_dir=base_dir, bus=bus, store=store
+        )
+    except Exception as exc:  # nothing started: the run's record is not touched
+        return _failed(result, exc, started)
+    recorded = False  # whether this task started (or restarted) the run in the history
+    try:
+        result.notes.extend(planned.notes)
+        if context.committed:
+            result.status = "success"
+            result.notes.append(f"run {run_id} was already committed; nothing to do")
+            return result
+        if isinstance(task.params, CommitParams):
+            _check_staged(context, task.params.tables)
+        if record is None or record.status != "running":
+            store.start_run(
+                run_id, spec.name, spec.target.uri, spec_json=spec.model_dump_json(),
+                spec_hash=digest,
+            )  # fmt: skip
+            bus.publish(Event("run_started", run_id, data={"pipeline": spec.name}))
+        recorded = True
+        outcome = Executor(bus, run_id, executor_config(spec, workers=1, fail_fast=False)).run(
+            Plan([replace(task, depends_on=())]),
+            lambda t, tok: run_task(spec, t.id, run_id, home=home, context=context, token=tok),
+        )[task.id]
+        if outcome.status != "success":
+            error = outcome.error or RuntimeError("the task failed")
+            if isinstance(task.params, LoadParams):
+                context.dead_letter_task(task.id, task.params.table, error)
+            if is_final(error):
+                context.destination.discard()
+            raise error
+        done: RunResult = outcome.result
+        result.status, result.tables = "success", done.tables
+        if isinstance(task.params, LoadParams):
+            result.notes.append(
+                f"table {task.params.table} staged in run {run_id}; the commit task makes "
+                "every table visible"
+            )
+        else:
+            _finish_committed(context, result)
+    except Exception as exc:
+        _failed(result, exc, started)
+        if isinstance(exc, RunInterrupted):
+            result.status = "interrupted"
+        if recorded:
+            finish_run(store, bus, result)
+    finally:
+        context.close()
+    result.duration_s = time.perf_counter() - started
+    return result
+
+
+def _failed(result: RunResult, error: BaseException, started: float) -> RunResult:
+    result.fail(error, redact("".join(traceback.format_exception(error))))
+    if result.error is not None:
+        result.error = redact(result.error)
+    result.duration_s = time.perf_counter() - started
+    return result
+
+
+def _check_staged(context: TaskContext, tables: tuple[str, ...]) -> None:
+    """A commit in its own process needs every table staged by the run's load tasks."""
+    missing = [t for t in tables if t not in context.checkpoints]
+    if missing:
+        tasks = ", ".join(load_task_id(t) for t in missing)
+        raise UserError(
+            f"run {context.run_id} has not staged {plural(len(missing), 'table')} yet "
+            f"({', '.join(missing)}); run {tasks} with --run-id {context.run_id} first"
+        )
+
+
+def _finish_committed(context: TaskContext, result: RunResult) -> None:
+    """The run's record once its commit task succeeded: as a whole run records it."""
+    record = context.store.find_run(context.run_id)
+    whole = RunResult(
+        context.run_id,
+        context.spec.name,
+        "success",
+        time.time() - record.started_at if record is not None else result.duration_s,
+        tables=dict(result.tables),
+        notes=list(context.planned.notes),
+    )
+    finish_run(context.store, context.bus, whole)
+
+
+# -- the work of each action --------------------------------------------------------------------
+def _load(context: TaskContext, task: Task, table: str, token: CancelToken) -> LoadResult:
+    spec, destination, run_id = context.spec, context.destination, context.run_id
+    resource = context.planned.resource(table)
+    fingerprint = context.planned.fingerprints[table]
+    inc = incremental_for(spec, table)
+    last = destination.cursor(table) if inc is not None else None
+    if inc is not None:
+        fingerprint = with_mark(fingerprint, last)
+    done = context.checkpoints.get(table)
+    if done is not None and done.fingerprint == fingerprint:
+        context.bus.publish(Event("task_resumed", run_id, task.id, {"rows": done.rows}))
+        loaded = LoadResult(table, destination.display, done.rows)
+        context.loads[table] = loaded
+        return loaded
+    started = time.perf_counter()
+    log.debug("loading %s from %s", table, ", ".join(resource.locations))
+    source = context.planned.source
+    where = cursor_filter(resource, inc, last) if inc is not None else None
+    relation = source.relation(resource, where)
+    relation = apply_steps(relation, spec.transforms, base_dir=context.base_dir)
+    dead_context = resource.context()
+
+    def record_bad(rows: list[BadRow]) -> None:
+        context.store.add_dlq(
+            run_id,
+            (
+                DlqEntry(
+                    b.table, b.file, b.line, redact(b.reason), b.redacted_raw(),
+                    context=dead_context,
+                )
+                for b in rows
+            ),
+        )  # fmt: skip
+
+    def write(relation: Relation) -> LoadResult:
+        with ProgressPoller(
+            destination, context.bus, run_id, task.id, resource.row_estimate, relation
+        ):
+            return destination.write(
+                table,
+                relation,
+                mode=spec.mode,
+                key=spec.key,
+                fingerprint=fingerprint,
+                record_bad=record_bad,
+                on_cancel=token.on_cancel,
+                cursor_column=inc.cursor if inc is not None else None,
+            )
+
+    try:
+        loaded = write(relation)
+    except AoetlError as exc:
+        # A source may repair what stopped the engine (a line over max_line_size), with
+        # the lines it had to leave out quarantined; it is tried once.
+        recover = getattr(source, "recover", None)
+        repaired = recover(resource, exc) if recover is not None else None
+        if repaired is None:
+            raise
+        log.debug("retrying %s after the source repaired its input: %s", table, exc)
+        loaded = write(apply_steps(repaired, spec.transforms, base_dir=context.base_dir))
+    token.check()
+    log.debug("staged %s: %d rows, %d rejected", table, loaded.rows_loaded, len(loaded.bad_rows))
+    context.loads[table] = loaded
+    context.durations[table] = time.perf_counter() - started
+    context.bus.publish(
+        Event("progress", run_id, task.id, {"fraction": 1.0, "rows": loaded.rows_loaded})
+    )
+    return loaded
+
+
+def _commit(context: TaskContext, tables: tuple[str, ...], token: CancelToken) -> dict[str, int]:
+    spec, destination = context.spec, context.destination
+    token.check()
+    context.checkpoints = checkpoints = destination.checkpoints()
+    rejected = sum(c.bad_rows for c in checkpoints.values())
+    if spec.max_bad_rows is not None and rejected > spec.max_bad_rows:
+        destination.discard()  # this run is over: nothing of it may load later
+        raise TooManyBadRowsError(rejected, spec.max_bad_rows, run_id=context.run_id)
+    for table in tables:
+        check = checkpoints.get(table)
+        if check is None or not check.bad_rows:
+            continue
+        share = check.bad_rows / (check.rows + check.bad_rows)
+        if share > spec.max_bad_ratio:
+            destination.discard()
+            raise MostlyRejectedError(
+                table,
+                check.bad_rows,
+                check.rows + check.bad_rows,
+                spec.max_bad_ratio,
+                context.planned.resource(table).assumed(),
+                context.run_id,
+            )
+    return destination.commit([StagedTable(t, spec.mode, spec.key) for t in tables])
