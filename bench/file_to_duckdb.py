@@ -243,10 +243,10 @@ def generate_wide(rows: int, cols: int) -> Path:
 
 def aoetl_discover(src: Path) -> Callable[[], object]:
     from agent_orchestrated_etl.connectors.files.source import FileSource
-    from agent_orchestrated_etl.spec import SourceSpec
+    from agent_orchestrated_etl.spec import FileSourceSpec
 
     def run() -> None:
-        FileSource(SourceSpec(uri=str(src))).discover()
+        FileSource(FileSourceSpec(uri=str(src))).discover()
 
     return run
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from agent_orchestrated_etl.connectors import (
+    Location,
     Relation,
     Resource,
     RowFilter,
@@ -47,12 +48,9 @@ class FaultySource:
 
     endpoint = "faulty.example:9"
 
-    def __init__(self, spec: SourceSpec) -> None:
+    def __init__(self, spec: SourceSpec, where: Location, home: Path) -> None:
         self.tables = {
-            name: int(rows)
-            for name, rows in (
-                part.split(":") for part in spec.uri.removeprefix("faulty://").split(",")
-            )
+            name: int(rows) for name, rows in (part.split(":") for part in where.path.split(","))
         }
         self.notes: list[str] = []
 
@@ -80,7 +78,7 @@ class FlakyDestination(DuckDBDestination):
         return super().write(table, relation, **kw)
 
 
-def _flaky(spec: TargetSpec, home: Path) -> FlakyDestination:
+def _flaky(spec: TargetSpec, where: Location, home: Path) -> FlakyDestination:
     return FlakyDestination(spec.uri.removeprefix("flaky:///"), home=home)
 
 

@@ -84,3 +84,8 @@ EXPECTED_TYPES = {
     "by": "BLOB",
     "m": "ENUM('sad', 'ok', 'happy')",
 }
+
+
+def said(resource: object) -> list[str]:
+    """A resource's decisions as users read them."""
+    return [str(d) for d in getattr(resource, "decisions", ())]

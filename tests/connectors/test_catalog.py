@@ -6,7 +6,7 @@ import pytest
 
 from agent_orchestrated_etl.connectors.sql._catalog import Found, choose
 from agent_orchestrated_etl.errors import SourceNotFoundError, UserError
-from agent_orchestrated_etl.spec import SourceSpec
+from agent_orchestrated_etl.spec import SqlSourceSpec
 
 FOUND = [
     Found("public", "orders", "table"),
@@ -19,7 +19,7 @@ FOUND = [
 
 
 def names(*tables: str) -> list[tuple[str, str]]:
-    spec = SourceSpec(uri="postgresql://db/shop", tables=tables or None)
+    spec = SqlSourceSpec(uri="postgresql://db/shop", tables=tables or None)
     return [(f"{f.schema}.{f.table}", name) for f, name in choose(FOUND, spec, "db")]
 
 
@@ -63,6 +63,6 @@ def test_a_glob_that_matches_nothing_lists_the_tables() -> None:
 
 
 def test_one_target_name_for_many_tables_is_refused() -> None:
-    spec = SourceSpec(uri="postgresql://db/shop", tables=("sales.*",), table="one")
+    spec = SqlSourceSpec(uri="postgresql://db/shop", tables=("sales.*",), table="one")
     with pytest.raises(UserError, match="--table names one target table, but 4 tables"):
         choose(FOUND, spec, "db")

@@ -13,12 +13,12 @@ from agent_orchestrated_etl.connectors.base import Resource
 from agent_orchestrated_etl.connectors.files import _csv_types
 from agent_orchestrated_etl.connectors.files.source import FileSource
 from agent_orchestrated_etl.data.duck import connect, quote_ident, quote_literal
-from agent_orchestrated_etl.spec import SourceSpec
-from tests.helpers import query
+from agent_orchestrated_etl.spec import FileSourceSpec
+from tests.helpers import query, said
 
 
 def discover(path: Path, **csv: object) -> Resource:
-    spec = SourceSpec(uri=str(path), csv=csv) if csv else SourceSpec(uri=str(path))
+    spec = FileSourceSpec(uri=str(path), csv=csv) if csv else FileSourceSpec(uri=str(path))
     (resource,) = FileSource(spec).discover()
     return resource
 
@@ -45,7 +45,7 @@ def test_null_tokens_are_null_in_every_column_and_reported(
     ]
     rows[20] = "20,-,Gentoo"
     path = write(work / "penguins.csv", "id,bill_length_mm,species", rows)
-    decisions = discover(path).decisions
+    decisions = said(discover(path))
     assert "column bill_length_mm: 2 'NA', 1 '-' read as NULL" in decisions
     assert "column species: 1 'NA' read as NULL" in decisions
     assert load(orch, path) == (40, 0)
@@ -64,7 +64,7 @@ def test_a_value_neither_null_nor_numeric_is_still_quarantined(
     path = write(work / "n.csv", "id,amount", rows)
     resource = discover(path)
     assert dict(resource.columns)["amount"] == "BIGINT"
-    assert any("column amount: BIGINT, since 98.0% of 49" in d for d in resource.decisions)
+    assert any("column amount: BIGINT, since 98.0% of 49" in d for d in said(resource))
     assert load(orch, path) == (49, 1)
 
 
@@ -72,7 +72,7 @@ def test_null_values_from_the_spec_keep_na_as_text(work: Path) -> None:
     rows = [f"{i},{'NA' if i % 7 == 0 else 'x'}" for i in range(30)]
     path = write(work / "keep.csv", "id,code", rows)
     resource = discover(path, null_values=[""])
-    assert not any("read as NULL" in d for d in resource.decisions)
+    assert not any("read as NULL" in d for d in said(resource))
 
 
 def dates_file(work: Path, name: str, values: list[str]) -> Path:
@@ -83,16 +83,16 @@ def dates_file(work: Path, name: str, values: list[str]) -> Path:
 def test_day_first_and_month_first_are_told_by_a_value_over_12(work: Path) -> None:
     day = discover(dates_file(work, "d.csv", ["01/02/2000", "31/01/2000", "05/03/2001"]))
     assert dict(day.columns)["born"] == "DATE"
-    assert dict(day.read_options)["dateformat"] == "'%d/%m/%Y'"
+    assert dict(day.options())["dateformat"] == "'%d/%m/%Y'"
     assert any(
         d.startswith("column born: DATE, format '%d/%m/%Y' (day-first: values such as 31/01/2000)")
-        for d in day.decisions
-    ), day.decisions
+        for d in said(day)
+    ), said(day)
     month = discover(dates_file(work, "m.csv", ["01/02/2000", "01/31/2000", "05/03/2001"]))
-    assert dict(month.read_options)["dateformat"] == "'%m/%d/%Y'"
-    assert any("month-first: values such as 01/31/2000" in d for d in month.decisions)
+    assert dict(month.options())["dateformat"] == "'%m/%d/%Y'"
+    assert any("month-first: values such as 01/31/2000" in d for d in said(month))
     both = discover(dates_file(work, "b.csv", ["01/02/2000", "03/04/2000"]))
-    assert any("no sampled value tells day from month" in d for d in both.decisions)
+    assert any("no sampled value tells day from month" in d for d in said(both))
 
 
 def test_month_names_and_dotted_dates_load_as_dates(orch: DataOrchestrator, work: Path) -> None:
@@ -104,8 +104,8 @@ def test_month_names_and_dotted_dates_load_as_dates(orch: DataOrchestrator, work
     for name, (values, fmt) in cases.items():
         path = dates_file(work, name, values)
         resource = discover(path)
-        assert dict(resource.columns)["born"] == "DATE", (name, resource.decisions)
-        assert any(f"column born: DATE, format '{fmt}'" in d for d in resource.decisions)
+        assert dict(resource.columns)["born"] == "DATE", (name, said(resource))
+        assert any(f"column born: DATE, format '{fmt}'" in d for d in said(resource))
     assert load(orch, work / "mon.csv") == (33, 0)
     assert query(work / "w.duckdb", "SELECT born FROM t WHERE id < 3 ORDER BY id") == [
         (date(2000, 1, 1),),
@@ -150,14 +150,14 @@ def test_columns_with_another_date_format_get_a_projection(work: Path) -> None:
     assert sum(r[1] for r in rows_out) == 1
     # Until the reader applies projections, the plan says the column stays text, and how to
     # convert it.
-    (resource,) = FileSource(SourceSpec(uri=str(path))).discover()
+    (resource,) = FileSource(FileSourceSpec(uri=str(path))).discover()
     assert dict(resource.columns)["named"] == "VARCHAR"
     assert (
         "column named: VARCHAR, though its values are dates in format '%b %d %Y' (values such "
         "as Jan 1 2000), since read_csv takes one date format and the file's is '%Y-%m-%d'; "
         "convert "
         """it with strptime("named", '%b %d %Y')::DATE"""
-    ) in resource.decisions
+    ) in said(resource)
 
 
 def test_decimal_comma_is_detected_under_semicolons(orch: DataOrchestrator, work: Path) -> None:
@@ -165,9 +165,9 @@ def test_decimal_comma_is_detected_under_semicolons(orch: DataOrchestrator, work
     rows[3] = "3;oops;name 3"
     path = write(work / "eu.csv", "id;price;label", rows)
     resource = discover(path)
-    assert dict(resource.read_options)["decimal_separator"] == "','"
+    assert dict(resource.options())["decimal_separator"] == "','"
     assert dict(resource.columns)["price"] == "DOUBLE"
-    assert any(d.startswith("decimal separator ','") for d in resource.decisions)
+    assert any(d.startswith("decimal separator ','") for d in said(resource))
     assert load(orch, path) == (29, 1)
     assert query(work / "w.duckdb", "SELECT price FROM t WHERE id = 12") == [(12.2,)]
 
@@ -177,8 +177,8 @@ def test_decimal_separator_from_the_spec(orch: DataOrchestrator, work: Path) -> 
     rows[8] = "8|n/a-ish"
     path = write(work / "pipe.csv", "id|amount", rows)
     resource = discover(path, decimal_separator=",")
-    assert dict(resource.columns)["amount"] == "DOUBLE", resource.decisions
-    assert any("DOUBLE with a decimal comma" in d for d in resource.decisions)
+    assert dict(resource.columns)["amount"] == "DOUBLE", said(resource)
+    assert any("DOUBLE with a decimal comma" in d for d in said(resource))
 
 
 def test_wide_file_types_in_linear_time(work: Path) -> None:

@@ -13,7 +13,7 @@ from agent_orchestrated_etl import DataOrchestrator
 from agent_orchestrated_etl.connectors.files._sniff import detect_encoding
 from agent_orchestrated_etl.connectors.files.source import FileSource
 from agent_orchestrated_etl.errors import SourceNotFoundError, UnknownConnectorError
-from agent_orchestrated_etl.spec import SourceSpec
+from agent_orchestrated_etl.spec import FileSourceSpec
 from tests.helpers import FIXTURES, query
 
 
@@ -150,7 +150,7 @@ def test_directory_groups_files_by_name_and_header(work: Path) -> None:
     (data / "customers_2.csv").write_text("id,email\n1,a@x\n")  # same stem, other header
     (data / "notes.bin").write_bytes(b"\x00\x01")
     (data / ".hidden.csv").write_text("x\n1\n")
-    source = FileSource(SourceSpec(uri=str(data)))
+    source = FileSource(FileSourceSpec(uri=str(data)))
     resources = {r.name: r for r in source.discover()}
     assert sorted(resources) == ["customers", "customers_2", "orders"]
     assert len(resources["orders"].locations) == 2
@@ -166,10 +166,10 @@ def test_glob_with_table_loads_all_files_into_one_table(orch: DataOrchestrator, 
 
 def test_missing_source_and_unknown_format_are_user_errors(work: Path) -> None:
     with pytest.raises(SourceNotFoundError):
-        FileSource(SourceSpec(uri=str(work / "nope.csv"))).discover()
+        FileSource(FileSourceSpec(uri=str(work / "nope.csv"))).discover()
     (work / "blob.xyz").write_bytes(b"\x00\x01\x02")
     with pytest.raises(UnknownConnectorError, match="known formats are csv, json, ndjson, parquet"):
-        FileSource(SourceSpec(uri=str(work / "blob.xyz"))).discover()
+        FileSource(FileSourceSpec(uri=str(work / "blob.xyz"))).discover()
 
 
 def test_column_override_from_spec(orch: DataOrchestrator, work: Path) -> None:

@@ -11,10 +11,11 @@ import psycopg
 import pytest
 
 from agent_orchestrated_etl import DataOrchestrator
+from agent_orchestrated_etl.connectors import ForeignKey, source_for
 from agent_orchestrated_etl.connectors.sql.source import SqlSource
-from agent_orchestrated_etl.errors import NotSupportedError, SourceNotFoundError
-from agent_orchestrated_etl.spec import SourceSpec
-from tests.helpers import EXPECTED_TYPES, TYPES_DDL, query, run_cli
+from agent_orchestrated_etl.errors import NotSupportedError, SourceNotFoundError, TransientError
+from agent_orchestrated_etl.spec import SqlSourceSpec
+from tests.helpers import EXPECTED_TYPES, TYPES_DDL, query, run_cli, said
 from tests.servers import Postgres
 
 # PostgreSQL type -> the DuckDB type it lands as (through DuckDB's postgres scanner).
@@ -28,13 +29,15 @@ def pg(postgres: Postgres) -> Postgres:
 
 
 def test_discovery_lists_tables_columns_keys_and_estimates(pg: Postgres) -> None:
-    source = SqlSource(SourceSpec(uri=pg.url()))
+    source = SqlSource(SqlSourceSpec(uri=pg.url()))
     resources = {r.name: r for r in source.discover()}
     assert {"t_types", "customers", "orders"} <= set(resources)
     orders = resources["orders"]
     assert dict(orders.columns)["amount"] == "DECIMAL(10,2)"
-    assert "primary key: id" in orders.decisions
-    assert "foreign key: customer_id -> public.customers(id)" in orders.decisions
+    assert "primary key: id" in said(orders)
+    assert "foreign key: customer_id -> public.customers(id)" in said(orders)
+    assert orders.primary_key == ("id",)
+    assert orders.foreign_keys == (ForeignKey(("customer_id",), "public.customers", ("id",)),)
     assert orders.row_estimate == 1000
     assert source.endpoint == f"127.0.0.1:{pg.port}"
 
@@ -98,7 +101,7 @@ def test_tables_into_parquet_stream_through_the_same_scan(
 
 def test_unknown_table_lists_the_tables(pg: Postgres) -> None:
     with pytest.raises(SourceNotFoundError, match=r"no table nope; tables: .*public.orders"):
-        SqlSource(SourceSpec(uri=pg.url(), tables=("nope",))).discover()
+        SqlSource(SqlSourceSpec(uri=pg.url(), tables=("nope",))).discover()
 
 
 def test_wrong_password_is_one_clear_line_without_the_password(
@@ -117,12 +120,24 @@ def test_wrong_password_is_one_clear_line_without_the_password(
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.parametrize("reader", ["duckdb", "adbc", "sqlalchemy"])
+def test_a_refused_connection_is_transient_and_names_the_server(reader: str) -> None:
+    # Every reader: the server may come back, so the run retries; the password stays masked.
+    spec = SqlSourceSpec(uri="postgresql://etl:hunter2-pw@127.0.0.1:9/shop", reader=reader)
+    with pytest.raises(TransientError) as caught:
+        source_for(spec)
+    message = str(caught.value)
+    assert message.startswith("cannot connect to postgresql://etl:***@127.0.0.1:9/shop: ")
+    assert "Connection refused" in message and "hunter2" not in message
+    assert "\n" not in message
+
+
 def test_a_server_that_is_not_there_says_what_to_check(tmp_path: Path) -> None:
     proc = run_cli("run", "postgresql://etl@127.0.0.1:9/shop", cwd=tmp_path)
-    assert proc.returncode == 2
-    assert proc.stderr.strip().endswith(
-        "Connection refused; check that the server is running and that the host and port are right"
-    )
+    assert proc.returncode == 1  # transient: retried, then failed
+    (line,) = [x for x in proc.stderr.splitlines() if x.strip()]
+    assert line.startswith("error: cannot connect to ") and "127.0.0.1:9" in line
+    assert "Connection refused" in line and "check that the server is running" in line
 
 
 def test_sqlite_and_duckdb_files(orch: DataOrchestrator, work: Path) -> None:
@@ -150,7 +165,7 @@ def test_query_on_sqlite_is_refused_clearly(orch: DataOrchestrator, work: Path) 
     with pytest.raises(
         NotSupportedError, match="'query' reads from PostgreSQL only with reader 'duckdb'"
     ):
-        SqlSource(SourceSpec(uri="sqlite:///a.sqlite", query="SELECT 1")).discover()
+        SqlSource(SqlSourceSpec(uri="sqlite:///a.sqlite", query="SELECT 1")).discover()
 
 
 def test_plan_proposes_cursors_and_keys_and_never_writes_the_password(
@@ -210,9 +225,9 @@ def test_partitioned_read_by_key_ranges(pg: Postgres, tmp_path: Path) -> None:
         "run", pg.url(), "--tables", "orders", "--partitions", "4", "--list-tasks", cwd=tmp_path
     )
     assert listing.returncode == 0, listing.stderr
-    source = SqlSource(SourceSpec(uri=pg.url(), tables=("orders",), partitions=4))
+    source = SqlSource(SqlSourceSpec(uri=pg.url(), tables=("orders",), partitions=4))
     (orders,) = source.discover()
-    assert "read as 4 key ranges on id (1..1000), in parallel" in orders.decisions
+    assert "read as 4 key ranges on id (1..1000), in parallel" in said(orders)
     relation = source.relation(orders)
     assert relation.sql.count("UNION ALL") == 3
     proc = run_cli(

@@ -20,9 +20,9 @@ from agent_orchestrated_etl.connectors import source_for
 from agent_orchestrated_etl.data import duck as _duck
 from agent_orchestrated_etl.engine import RunResult
 from agent_orchestrated_etl.engine.events import Event, EventBus
-from agent_orchestrated_etl.spec import SourceSpec
+from agent_orchestrated_etl.spec import SqlSourceSpec
 from agent_orchestrated_etl.state import StateStore
-from tests.helpers import EXPECTED_TYPES, TYPES_DDL, query, run_cli
+from tests.helpers import EXPECTED_TYPES, TYPES_DDL, query, run_cli, said
 from tests.servers import Postgres
 
 TYPES_SQL = "SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = 't_types'"
@@ -90,13 +90,13 @@ def test_every_kind_of_numeric_lands_as_the_scanner_lands_it(
 
 
 def test_adbc_discovery_keys_estimates_and_the_path_chosen(pg: Postgres) -> None:
-    source = source_for(SourceSpec(uri=pg.url(), reader="adbc"))
+    source = source_for(SqlSourceSpec(uri=pg.url(), reader="adbc"))
     resources = {r.name: r for r in source.discover()}
     orders = resources["orders"]
     assert dict(orders.columns)["amount"] == "DECIMAL(10,2)"
-    assert "primary key: id" in orders.decisions
-    assert "foreign key: customer_id -> public.customers(id)" in orders.decisions
-    assert "read through ADBC (adbc-driver-postgresql), as Arrow batches" in orders.decisions
+    assert "primary key: id" in said(orders)
+    assert "foreign key: customer_id -> public.customers(id)" in said(orders)
+    assert "read through ADBC (adbc-driver-postgresql), as Arrow batches" in said(orders)
     assert orders.row_estimate == 1000
     assert source.endpoint == f"127.0.0.1:{pg.port}"  # type: ignore[attr-defined]
 

@@ -6,10 +6,60 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
 
 from ..data.duck import BadRow, Relation, quote_ident, quote_literal
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What a heuristic decided, and why: a record the plan shows and ``--json`` prints.
+
+    ``str(decision)`` is the sentence users read ("primary key: id", "encoding latin-1: …").
+    """
+
+    what: str  # what was decided: "primary key", "reader", "encoding utf-8", "table orders"…
+    value: str = ""  # what it was decided to be
+    reason: str = ""  # why, when the value does not say it
+
+    def __str__(self) -> str:
+        text = f"{self.what}: {self.value}" if self.value else self.what
+        return f"{text} ({self.reason})" if self.reason else text
+
+    @classmethod
+    def said(cls, sentence: str) -> Decision:
+        """A sentence ("what: value") as a record; ``str()`` gives the sentence back."""
+        what, sep, value = sentence.partition(": ")
+        return cls(what, value) if sep else cls(sentence)
+
+    def to_dict(self) -> dict[str, str]:
+        return {"what": self.what, "value": self.value, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class ForeignKey:
+    """``columns`` of a table refer to ``referenced_columns`` of ``table`` (schema.table)."""
+
+    columns: tuple[str, ...]
+    table: str
+    referenced_columns: tuple[str, ...]
+
+    def __str__(self) -> str:
+        return f"{', '.join(self.columns)} -> {self.table}({', '.join(self.referenced_columns)})"
+
+
+class ReaderState(Protocol):
+    """A source's private note of how to read one resource, pinned at discovery.
+
+    Only the source that made it reads its fields; everyone else sees :meth:`options`.
+    """
+
+    def options(self) -> tuple[tuple[str, str], ...]:
+        """What it holds, as (name, value) text: covered by fingerprints, kept with each
+        dead-letter entry (a replay of CSV rows reads DuckDB's reader options from it)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -19,26 +69,34 @@ class Resource:
     Attributes:
         name: the table it loads into.
         locations: files (or other units) that make it up.
-        format: csv, json, ndjson or parquet for files.
+        format: csv, json, ndjson or parquet for files; table, view or query for databases.
         columns: (name, DuckDB type) pairs as inferred or overridden.
         decisions: what a heuristic decided about this resource, and why.
         size_bytes: bytes on disk, for progress and planning.
-        read_options: how the files are read (DuckDB reader options, pinned at discovery).
+        state: how the source reads it (the source's own type, pinned at discovery).
         row_estimate: about how many rows, when it is cheap to tell (for progress).
+        primary_key: the source's primary key columns (empty: none known).
+        foreign_keys: the source's foreign keys.
     """
 
     name: str
     locations: tuple[str, ...]
     format: str
     columns: tuple[tuple[str, str], ...] = ()
-    decisions: tuple[str, ...] = ()
+    decisions: tuple[Decision, ...] = ()
     size_bytes: int = 0
-    read_options: tuple[tuple[str, str], ...] = ()
+    state: ReaderState | None = None
     row_estimate: int | None = None
+    primary_key: tuple[str, ...] = ()
+    foreign_keys: tuple[ForeignKey, ...] = ()
+
+    def options(self) -> tuple[tuple[str, str], ...]:
+        """The reader state as (name, value) text pairs (empty without one)."""
+        return self.state.options() if self.state is not None else ()
 
     def assumed(self) -> str:
         """What the reader assumed, for an error that suggests it was wrong."""
-        options = dict(self.read_options)
+        options = dict(self.options())
         parts = [f"{self.format}"]
         if "delim" in options:
             parts.append(f"delimiter {options['delim']}")
@@ -56,7 +114,7 @@ class Resource:
     def context(self) -> str:
         """How this resource was read, as JSON: kept with each of its dead-letter entries."""
         return json.dumps(
-            {"format": self.format, "columns": self.columns, "read_options": self.read_options}
+            {"format": self.format, "columns": self.columns, "read_options": self.options()}
         )
 
 
@@ -221,21 +279,69 @@ class Destination(Protocol):
         ...
 
 
+class Capability(StrEnum):
+    """What a connector can do, as ``aoetl sources`` lists it."""
+
+    DISCOVER = "discover"
+    GLOB = "glob"
+    DIRECTORY_GROUPING = "directory-grouping"
+    GZIP = "gzip"
+    ZSTD = "zstd"
+    QUARANTINE = "quarantine"
+    FUSED_TO_DUCKDB = "fused-to-duckdb"
+    PRIMARY_KEYS = "primary-keys"
+    FOREIGN_KEYS = "foreign-keys"
+    ROW_ESTIMATES = "row-estimates"
+    QUERY_PUSHDOWN = "query-pushdown"
+    INCREMENTAL_PUSHDOWN = "incremental-pushdown"
+    PARTITIONS = "partitions"
+    APPEND = "append"
+    REPLACE = "replace"
+    MERGE = "merge"
+    SCHEMA_EVOLUTION = "schema-evolution"
+    COPY = "copy"
+    ATOMIC_RUN = "atomic-run"
+    ATOMIC_SWAP = "atomic-swap"
+    EXACTLY_ONCE = "exactly-once"
+
+
+ConnectorKind = Literal["source", "destination"]
+
+
 @dataclass(frozen=True)
 class ConnectorInfo:
     """A registry entry, shown by ``aoetl sources``."""
 
     name: str
-    kind: str  # "source" or "destination"
+    kind: ConnectorKind
     schemes: tuple[str, ...]
     formats: tuple[str, ...]
-    capabilities: tuple[str, ...]
+    capabilities: tuple[Capability, ...]
     description: str
+
+
+@dataclass(frozen=True)
+class Location:
+    """A source or target URI, its references resolved and parsed once, as a connector gets it.
+
+    Attributes:
+        scheme: 'file', 'postgresql', 'sqlite', 'duckdb', a plugin's…
+        path: the local path (anchored), or the part after ``scheme://``.
+        url: the resolved URI, secrets and all: never log or show it.
+        display: the URI as written, password masked: what messages show.
+        endpoint: host:port of a server, for the circuit breaker; None for local files.
+    """
+
+    scheme: str
+    path: str
+    url: str
+    display: str
+    endpoint: str | None = None
 
 
 def shape_fingerprint(resource: Resource) -> str:
     """What every fingerprint covers: where a resource is, its columns and how it is read."""
-    data = [resource.locations, resource.columns, resource.read_options]
+    data = [resource.locations, resource.columns, resource.options()]
     return hashlib.sha256(json.dumps(data).encode()).hexdigest()[:16]
 
 

@@ -112,8 +112,11 @@ def _link_extensions(home: Path) -> tuple[Path, bool]:
 
 
 def default_home() -> Path:
-    """AOETL_HOME, or ./.aoetl: where the offline extension directory lives."""
-    return Path(os.environ.get("AOETL_HOME") or ".aoetl").expanduser()
+    """AOETL_HOME, or ./.aoetl (as :func:`settings.home` decides): where the offline
+    extension directory lives when a caller gives no home."""
+    from ..settings import home
+
+    return home()
 
 
 def connect(

@@ -90,9 +90,8 @@ def cursor_candidates(resource: Resource) -> list[str]:
         for n, t in resource.columns
         if n not in found and n.endswith("_at") and t.startswith("TIMESTAMP")
     ]
-    for decision in resource.decisions:
-        if decision.startswith("primary key: ") and "," not in decision:
-            key = decision.removeprefix("primary key: ")
-            if types.get(key, "").endswith("INT") or types.get(key) in ("INTEGER", "BIGINT"):
-                found.append(key)
+    if len(resource.primary_key) == 1:
+        (key,) = resource.primary_key
+        if types.get(key, "").endswith("INT") or types.get(key) in ("INTEGER", "BIGINT"):
+            found.append(key)
     return found

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from ..connectors import Resource, source_for
@@ -20,11 +21,6 @@ class Proposal:
 
 def discovered(resource: Resource) -> dict[str, object]:
     """One resource as discovery found it, in plain data (for ``aoetl plan --json``)."""
-    decisions = list(resource.decisions)
-    prefixed = {
-        prefix: [d.removeprefix(prefix) for d in decisions if d.startswith(prefix)]
-        for prefix in ("primary key: ", "foreign key: ")
-    }
     return {
         "table": resource.name,
         "from": list(resource.locations),
@@ -32,13 +28,13 @@ def discovered(resource: Resource) -> dict[str, object]:
         "row_estimate": resource.row_estimate,
         "size_bytes": resource.size_bytes or None,
         "columns": [{"name": n, "type": t} for n, t in resource.columns],
-        "primary_key": next(iter(prefixed["primary key: "]), None),
-        "foreign_keys": prefixed["foreign key: "],
-        "decisions": decisions,
+        "primary_key": ", ".join(resource.primary_key) or None,
+        "foreign_keys": [str(fk) for fk in resource.foreign_keys],
+        "decisions": [str(d) for d in resource.decisions],
     }
 
 
-def propose(spec: PipelineSpec) -> Proposal:
+def propose(spec: PipelineSpec, *, home: Path | None = None) -> Proposal:
     """A pipeline file for ``spec``'s source, with what discovery suggests filled in.
 
     For database tables: an incremental cursor (an update timestamp, or an integer primary
@@ -47,8 +43,11 @@ def propose(spec: PipelineSpec) -> Proposal:
     """
     from .incremental import cursor_candidates
 
-    source = source_for(spec.source)
-    resources = source.discover()
+    source = source_for(spec.source, home=home)
+    try:
+        resources = source.discover()
+    finally:
+        source.close()
     data = spec.model_dump(mode="json", exclude_defaults=True)
     data.setdefault("name", spec.name)
     reasons: list[str] = []
@@ -60,9 +59,7 @@ def propose(spec: PipelineSpec) -> Proposal:
             incremental[resource.name] = {"cursor": candidates[0]}
             others = f" (other candidates: {', '.join(candidates[1:])})" if candidates[1:] else ""
             reasons.append(f"{resource.name}: incremental on {candidates[0]}{others}")
-        pks = [d for d in resource.decisions if d.startswith("primary key: ")]
-        pk = pks[0].removeprefix("primary key: ") if pks else None
-        keys.append(tuple(k.strip() for k in pk.split(",")) if pk else None)
+        keys.append(resource.primary_key or None)
     source_data: dict[str, object] = dict(data.get("source") or {"uri": spec.source.uri})
     uri = str(source_data.get("uri", ""))
     parts = urlsplit(uri)

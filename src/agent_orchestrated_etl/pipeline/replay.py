@@ -28,7 +28,7 @@ from typing import Any
 from ..connectors import BadRow, Relation, StagedTable, destination_for
 from ..data.duck import RejectSink, quote_literal, sql_list
 from ..errors import UserError
-from ..spec import PipelineSpec
+from ..spec import CsvOptions, FileSourceSpec, PipelineSpec
 from ..state import DlqEntry, StateStore
 from ..transform import apply_steps
 from .runner import RunOptions, run_pipeline, spec_of_run
@@ -166,9 +166,11 @@ def _csv_relation(
     """
     options = {str(k): str(v) for k, v in context.get("read_options", [])}
     columns = [(str(n), str(t)) for n, t in context.get("columns", [])]
-    overrides = spec.source.columns or {}
+    # Rows quarantined from files are fixed by a files source's options; a database's never.
+    files = spec.source if isinstance(spec.source, FileSourceSpec) else None
+    overrides = (files.columns if files else None) or {}
     columns = [(n, overrides.get(n, t)) for n, t in columns]
-    fixes = spec.source.csv
+    fixes = files.csv if files else CsvOptions()
     if fixes.delimiter is not None:
         options["delim"] = quote_literal(fixes.delimiter)
     if fixes.quote is not None:

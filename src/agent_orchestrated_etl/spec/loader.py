@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from ..errors import SpecError, UserError
+from ..errors import REFERENCE_PATTERN, SpecError, UserError
 from .models import PipelineSpec
-from .uri import LOCAL_SCHEMES, parse_uri
+from .source import SOURCE_KINDS, kind_of_uri, option_kind
+from .uri import anchored, parse_uri
 
 if TYPE_CHECKING:  # PyYAML loads only when a pipeline file does (a run from flags needs none)
     import yaml
@@ -79,7 +81,8 @@ def load_spec(path: str | Path) -> PipelineSpec:
             data[part] = {"uri": data[part]}
         if isinstance(data.get(part), dict) and isinstance(data[part].get("uri"), str):
             try:
-                data[part] = {**data[part], "uri": anchor_uri(data[part]["uri"], p.parent)}
+                uri = anchor_uri(data[part]["uri"], p.parent)
+                data[part] = {**data[part], "uri": uri, "base_dir": str(p.parent.resolve())}
             except UserError as exc:
                 line = _line_of(node, (part, "uri")) if node is not None else None
                 raise SpecError(str(exc), file=str(p), line=line, field=f"{part}.uri") from None
@@ -156,19 +159,14 @@ def _one_line(exc: Exception) -> str:
 
 
 def anchor_uri(uri: str, base: Path) -> str:
-    """Make a relative local path in a pipeline file relative to the file's folder."""
-    parsed = parse_uri(uri)
-    local = parsed.scheme.split("+")[0] in LOCAL_SCHEMES
-    if not local or not parsed.path or Path(parsed.path).is_absolute():
+    """Make a relative local path in a pipeline file relative to the file's folder.
+
+    A URI holding a ``${…}`` reference is left as written: what it names is known only once
+    the connector resolves it, which anchors a relative result then (``base_dir``).
+    """
+    if re.search(REFERENCE_PATTERN, uri):
         return uri
-    if parsed.path.startswith("~"):
-        return uri
-    anchored = str((base / parsed.path).resolve())
-    if parsed.scheme == "file" and parsed.raw == parsed.path:
-        return anchored
-    if parsed.scheme == "file":
-        return "file://" + anchored
-    return f"{parsed.scheme}:///{anchored}"
+    return anchored(parse_uri(uri), base).raw
 
 
 def validate_spec(
@@ -181,15 +179,40 @@ def validate_spec(
         errors = exc.errors()
         first = errors[0]
         loc = tuple(first["loc"])
+        if loc[:1] == ("source",) and len(loc) > 1 and loc[1] in SOURCE_KINDS:
+            loc = (loc[0], *loc[2:])  # the kind is the union's tag, not a field
         field = _field_path(loc)
         message = first["msg"].removeprefix("Value error, ")
         if first["type"] == "extra_forbidden":
-            message = "unknown field; see 'aoetl schema' for the fields allowed here"
+            message = _other_kind(data, loc) or (
+                "unknown field; see 'aoetl schema' for the fields allowed here"
+            )
+        elif first["type"] == "source_kind":
+            given = first["input"].get("kind") if isinstance(first["input"], dict) else None
+            field = "source.kind"
+            message = f"unknown source kind {given!r}; known kinds: {', '.join(SOURCE_KINDS)}"
         elif first["type"] == "missing":
             message = "required field is missing"
         more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
         line = _line_of(node, loc) if node is not None else None
         raise SpecError(message + more, file=file, line=line, field=field) from exc
+
+
+def _other_kind(data: dict[str, Any], loc: tuple[Any, ...]) -> str | None:
+    """For an option of another kind of source: which kind has it, and why this one is not."""
+    source = data.get("source")
+    if len(loc) != 2 or loc[0] != "source" or not isinstance(source, dict):
+        return None
+    owner = option_kind(str(loc[1]))
+    if owner is None:
+        return None
+    given = source.get("kind")
+    kind = given if isinstance(given, str) else kind_of_uri(source.get("uri"))
+    why = "as 'kind' says" if given else "from its URI"
+    return (
+        f"'{loc[1]}' is an option of {owner} sources, but this source is {kind} ({why}); "
+        f"remove it, or set source.kind"
+    )
 
 
 def _field_path(loc: tuple[Any, ...]) -> str | None:

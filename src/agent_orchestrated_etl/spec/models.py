@@ -7,134 +7,20 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
-    ConfigDict,
     Discriminator,
     Field,
     Tag,
     field_validator,
     model_validator,
 )
+from pydantic.json_schema import SkipJsonSchema
+
+from ._model import Model
+from .source import SourceSpec
 
 Mode = Literal["append", "replace", "merge"]
-FileFormat = Literal["auto", "csv", "json", "ndjson", "parquet"]
 
 DEFAULT_TARGET = "duckdb:///warehouse.duckdb"
-
-
-class Model(BaseModel):
-    """Base of every spec model: immutable, unknown keys rejected."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class CsvOptions(Model):
-    """Overrides for what the CSV sniffer would decide. Leave unset to sniff."""
-
-    delimiter: str | None = Field(None, description="Field separator, e.g. ',' ';' '\\t' '|'.")
-    header: bool | None = Field(None, description="Whether the first line holds column names.")
-    quote: str | None = Field(None, description="Quote character, usually '\"'.")
-    encoding: Literal["utf-8", "utf-16", "latin-1"] | None = Field(
-        None, description="Text encoding. Sniffed from a byte-order mark and a sample if unset."
-    )
-    null_values: tuple[str, ...] | None = Field(
-        None,
-        description="Strings read as NULL in every column. Default: '', NA, N/A, #N/A, NaN, "
-        "null, NULL, None, - and the like, as pandas and readr read them; [''] keeps NA as text.",
-    )
-    skip_rows: int | None = Field(
-        None,
-        ge=0,
-        description="Lines to skip before the header (a title or metadata preamble). Sniffed "
-        "if unset.",
-    )
-    header_row: int | None = Field(
-        None,
-        ge=1,
-        description="The 1-based line that holds the column names; the lines before it are "
-        "skipped. Same as skip_rows = header_row - 1.",
-    )
-    decimal_separator: str | None = Field(
-        None, description="Decimal mark of numbers, '.' or ','.", min_length=1, max_length=1
-    )
-    date_format: str | None = Field(
-        None, description="strptime format of date columns, e.g. '%d/%m/%Y'. Sniffed if unset."
-    )
-    sample_rows: int = Field(
-        20_480, ge=1, description="Rows sampled to infer column types (more is slower, surer)."
-    )
-
-
-class IncrementalSpec(Model):
-    """Load only rows whose cursor column moved past the last committed high-water mark."""
-
-    cursor: str = Field(description="An increasing column: an updated_at timestamp or an id.")
-    initial: str | None = Field(
-        None, description="Read from this value on the first run (default: everything)."
-    )
-    lag: str | None = Field(
-        None,
-        description="Re-read this far behind the mark, for late commits: '10 minutes' for "
-        "timestamps, '100' for ids. Use with mode merge so re-read rows update in place.",
-    )
-
-
-class SourceSpec(Model):
-    """Where the data comes from."""
-
-    uri: str = Field(
-        description="A file, glob, directory or URI: ./data/, 'logs/*.csv.gz', file:///x.parquet."
-    )
-    format: FileFormat = Field("auto", description="File format; 'auto' detects it per file.")
-    csv: CsvOptions = Field(default_factory=CsvOptions, description="CSV reading overrides.")
-    columns: dict[str, str] | None = Field(
-        None,
-        description="Column types to use instead of inferred ones, as DuckDB types "
-        "({'amount': 'DECIMAL(12,2)'}). Values that do not parse are quarantined.",
-    )
-    table: str | None = Field(
-        None, description="Target table name when the source is one resource (default: its stem)."
-    )
-    record_path: str | None = Field(
-        None,
-        description="For a JSON document: the key (dotted for nesting, e.g. 'data.items') whose "
-        "array holds the records. Detected if unset ('data', GeoJSON's 'features'…).",
-    )
-    max_line_size: int = Field(
-        2_000_000,
-        ge=1_000,
-        le=1 << 30,
-        description="Longest line (bytes) a CSV or NDJSON file may hold; a longer line is "
-        "quarantined with its line number.",
-    )
-    tables: tuple[str, ...] | None = Field(
-        None,
-        description="For a database: the tables or views to read ('orders', 'sales.orders'), "
-        "or globs of them ('sales.*'); default: every table.",
-    )
-    partitions: int | None = Field(
-        None,
-        ge=2,
-        le=64,
-        description="For a database: read each table with a single integer primary key as N "
-        "key ranges, scanned in parallel.",
-    )
-    incremental: dict[str, IncrementalSpec] = Field(
-        default_factory=dict,
-        description="Per table (or '*' for every table): the cursor column and where to start.",
-    )
-    query: str | None = Field(
-        None,
-        description="For a database: one SQL query to read instead of tables; it loads into "
-        "'table' (default: 'query').",
-    )
-    reader: Literal["auto", "duckdb", "adbc", "sqlalchemy"] = Field(
-        "auto",
-        description="For a database, how it is read. 'auto': DuckDB's scanners for PostgreSQL, "
-        "SQLite and DuckDB (if the scanner cannot load: ADBC for PostgreSQL, else SQLAlchemy), "
-        "and SQLAlchemy for any other SQLAlchemy URL. 'duckdb': the scanners only. 'adbc': "
-        "PostgreSQL through adbc-driver-postgresql, as Arrow batches. 'sqlalchemy': a "
-        "server-side cursor, read in batches.",
-    )
 
 
 class TargetSpec(Model):
@@ -159,6 +45,12 @@ class TargetSpec(Model):
         ge=0,
         description="Seconds to wait while another process writes the same table of a Parquet "
         "or CSV folder, or holds the DuckDB file open (default: fail at once).",
+    )
+    base_dir: SkipJsonSchema[str | None] = Field(
+        None,
+        exclude=True,
+        description="The pipeline file's folder: a relative path that a ${…} reference in "
+        "'uri' resolves to is anchored here (set by the loader, never written out).",
     )
 
 

@@ -78,6 +78,21 @@ def _check_port(scheme: str, rest: str, value: str) -> None:
         )
 
 
+def anchored(parsed: ParsedUri, base: Path) -> ParsedUri:
+    """``parsed`` with a relative local path made relative to ``base`` (a pipeline file's
+    folder); other URIs, absolute paths and ``~`` paths as they are."""
+    local = parsed.scheme.split("+")[0] in LOCAL_SCHEMES
+    path = parsed.path
+    if not local or not path or Path(path).is_absolute() or path.startswith("~"):
+        return parsed
+    absolute = str((base / path).resolve())
+    if parsed.scheme == "file" and parsed.raw == parsed.path:
+        return ParsedUri("file", absolute, absolute)
+    if parsed.scheme == "file":
+        return ParsedUri("file", absolute, "file://" + absolute)
+    return ParsedUri(parsed.scheme, absolute, f"{parsed.scheme}:///{absolute}")
+
+
 def target_kind(value: str, fmt: str | None = None) -> ParsedUri:
     """Resolve a target string to a scheme: duckdb, parquet or csv for local targets."""
     parsed = parse_uri(value)

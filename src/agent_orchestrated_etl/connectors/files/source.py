@@ -13,6 +13,7 @@ import os
 import shutil
 import tempfile
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -21,23 +22,50 @@ from ..._text import plural
 from ...data import lines as _lines
 from ...data.duck import BadRow, RejectSink, Relation, connect, quote_literal, sql_list
 from ...errors import AoetlError, SourceNotFoundError, UserError
-from ...secrets import resolve
-from ...spec import SourceSpec, parse_uri
-from ..base import Resource, RowFilter, shape_fingerprint
+from ...spec import FileSourceSpec
+from ..base import Decision, Location, Resource, RowFilter, shape_fingerprint
 from . import _json, _names, _sniff
 
 _GLOB_CHARS = set("*?[")
 
 
-class FileSource:
-    """Reads local files: :meth:`discover` the resources, then read each as a :meth:`relation`."""
+@dataclass(frozen=True)
+class FileRead:
+    """How DuckDB reads a resource's files, pinned at discovery.
 
-    def __init__(self, spec: SourceSpec) -> None:
+    Attributes:
+        args: read_csv / read_json / read_parquet arguments, each as a SQL literal.
+        record_path: for a JSON document, the key whose array holds the records.
+    """
+
+    args: tuple[tuple[str, str], ...]
+    record_path: str | None = None
+
+    def options(self) -> tuple[tuple[str, str], ...]:
+        if self.record_path is None:
+            return self.args
+        return (*self.args, ("record_path", quote_literal(self.record_path)))
+
+
+class FileSource:
+    """Reads local files: :meth:`discover` the resources, then read each as a :meth:`relation`.
+
+    ``where`` is the resolved source (the registry passes it; without it, ``spec.uri`` is
+    resolved here); ``home`` holds DuckDB's offline extensions.
+    """
+
+    def __init__(
+        self, spec: FileSourceSpec, where: Location | None = None, home: Path | None = None
+    ) -> None:
+        if where is None:
+            from ..registry import locate
+
+            where = locate(spec.uri, spec.base_dir)
         self.spec = spec
-        self.path = parse_uri(resolve(spec.uri)).path
+        self.path = where.path
         self.notes: list[str] = []
         self.endpoint: str | None = None
-        self._con = connect()
+        self._con = connect(home=home)
         self._scratch: Path | None = None
 
     def fingerprint(self, resource: Resource) -> str:
@@ -120,12 +148,14 @@ class FileSource:
             )
         names = {} if self.spec.table else _names.assign(typed)
         groups: dict[tuple[str, str], list[Path]] = defaultdict(list)
-        reasons: dict[str, str] = {}
+        reasons: dict[str, Decision] = {}
         for path, fmt in typed:
             name = self.spec.table or names[path].table
             groups[(name, fmt)].append(path)
             reasons[name] = (
-                "table named by source.table (--table)" if self.spec.table else names[path].reason
+                Decision("table named by source.table (--table)")
+                if self.spec.table
+                else Decision.said(names[path].reason)
             )
         resources: list[Resource] = []
         for (name, fmt), paths in sorted(groups.items()):
@@ -151,7 +181,7 @@ class FileSource:
         locations = tuple(str(p) for p in paths)
         reader = "read_parquet" if fmt == "parquet" else "read_json"
         options: dict[str, str] = {"union_by_name": "true"}
-        decisions = [f"{plural(len(paths), fmt + ' file')} read with {reader}"]
+        decisions = [Decision(f"{plural(len(paths), fmt + ' file')} read with {reader}")]
         if fmt == "ndjson":
             options["format"] = quote_literal("newline_delimited")
             options["ignore_errors"] = "true"  # for the schema; malformed lines are handled
@@ -167,12 +197,13 @@ class FileSource:
                 raise UserError(f"cannot read {paths[0]} as {fmt}: {_hint(exc)}") from None
             columns = ()
         if fmt == "json":
-            path, why = _json.record_path(self._con, sql, self.spec.record_path)
+            record_path, why = _json.record_path(self._con, sql, self.spec.record_path)
             if why is not None:
-                decisions.append(why)
-            if path is not None:
-                options["record_path"] = quote_literal(path)
-                columns = self._describe(_json.records_sql(sql, path), paths[0], path)
+                decisions.append(Decision.said(why))
+            if record_path is not None:
+                columns = self._describe(_json.records_sql(sql, record_path), paths[0], record_path)
+        else:
+            record_path = None
         estimate = None
         if fmt == "parquet":
             row = self._con.execute(
@@ -187,7 +218,7 @@ class FileSource:
                 columns,
                 tuple(decisions),
                 size,
-                tuple(options.items()),
+                FileRead(tuple(options.items()), record_path),
                 estimate,
             )
         ]
@@ -212,13 +243,15 @@ class FileSource:
         groups = sorted(by_header.values(), key=len, reverse=True)
         for i, group in enumerate(groups):
             dialect = self._sniff(group[0])
-            decisions = list(dialect.decisions)
+            decisions = [Decision.said(d) for d in dialect.decisions]
             res_name = name
             if i:
                 res_name = (
                     _names.safe(_names.stem(group[0])) if len(group) == 1 else f"{name}_{i + 1}"
                 )
-                decisions.append(f"named {res_name}: its header differs from {name}'s files")
+                decisions.append(
+                    Decision(f"named {res_name}", f"its header differs from {name}'s files")
+                )
             out.append(
                 Resource(
                     res_name,
@@ -227,7 +260,7 @@ class FileSource:
                     tuple(dialect.columns),
                     tuple(decisions),
                     sum(p.stat().st_size for p in group),
-                    tuple(dialect.options.items()),
+                    FileRead(tuple(dialect.options.items())),
                     _csv_rows_estimate(group),
                 )
             )
@@ -258,9 +291,9 @@ class FileSource:
             tuple(str(p) for p in paths),
             "csv",
             (),
-            ("files with different headers, combined by column name",),
+            (Decision("files with different headers, combined by column name"),),
             sum(p.stat().st_size for p in paths),
-            tuple(options.items()),
+            FileRead(tuple(options.items())),
         )
 
     # -- reading ---------------------------------------------------------------------------
@@ -271,7 +304,9 @@ class FileSource:
 
     def _relation(self, resource: Resource) -> Relation:
         files = sql_list(resource.locations)
-        options = dict(resource.read_options)
+        state = resource.state
+        assert isinstance(state, FileRead), f"{resource.name} was not discovered by a FileSource"
+        options = dict(state.args)
         if resource.format == "csv":
             if "union_by_name" in options:
                 return Relation(f"SELECT * FROM read_csv({files}, {_args(options)})")
@@ -294,9 +329,9 @@ class FileSource:
         if resource.format == "parquet":
             return Relation(f"SELECT * FROM read_parquet({files}, {_args(options)})")
         if resource.format == "json":
-            path = options.pop("record_path", None)
             sql = f"SELECT * FROM read_json({files}, {_args(options)})"
-            return Relation(_json.records_sql(sql, path.strip("'")) if path else sql)
+            path = state.record_path
+            return Relation(_json.records_sql(sql, path) if path is not None else sql)
         return self._ndjson_relation(resource, options)
 
     def _ndjson_relation(self, resource: Resource, options: dict[str, str]) -> Relation:

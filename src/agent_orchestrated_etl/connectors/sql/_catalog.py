@@ -11,25 +11,21 @@ import importlib
 import re
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Any
-from urllib.parse import urlsplit
 
 from ...data.duck import quote_ident
-from ...errors import SourceNotFoundError, UserError, redact_uri
-from ...secrets import redact, register_url, resolve
-from ...spec import SourceSpec, parse_uri
-from ..base import Resource
+from ...errors import SourceNotFoundError, TransientError, UserError
+from ...secrets import redact
+from ...spec import SqlSourceSpec
+from ..base import Decision, ForeignKey, Location, ReaderState, Resource
 
 # Catalogs and aoetl's own bookkeeping (when the database is also an aoetl target) are not data.
 SYSTEM_SCHEMAS = ("pg_catalog", "information_schema", "_aoetl")
 BOOKKEEPING_PREFIX = "_aoetl_"
 INTEGER_TYPES = ("SMALLINT", "INTEGER", "BIGINT", "HUGEINT")
 MAX_DECIMAL = 38  # DuckDB's widest DECIMAL; wider numbers load as DOUBLE
-
-
-_DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306, "mariadb": 3306, "mssql": 1433}
 
 
 @dataclass(frozen=True)
@@ -52,21 +48,22 @@ class DatabaseUrl:
     endpoint: str | None
 
 
-def database_url(uri: str) -> DatabaseUrl:
-    """Resolve ``uri``'s secret references and register its password for masking."""
-    url = resolve(uri)
-    parsed = parse_uri(url)
-    scheme = parsed.scheme
-    kind = scheme.split("+", 1)[0]
-    endpoint = None
-    if kind not in ("sqlite", "duckdb"):
-        register_url(url)  # its password, in the userinfo or the query, is masked everywhere
-        parts = urlsplit(url)
-        host = parts.hostname or "localhost"
-        endpoint = f"{host}:{parts.port or _DEFAULT_PORTS.get(kind, 0)}"
+def database_url(where: Location) -> DatabaseUrl:
+    """The database a resolved location names (the registry resolved and parsed it once)."""
+    kind = where.scheme.split("+", 1)[0]
+    url = where.url
     if kind == "postgresql":
         url = re.sub(r"^postgres(ql)?(\+\w+)?://", "postgresql://", url)
-    return DatabaseUrl(kind, scheme, url, parsed.path, redact_uri(uri), endpoint)
+    return DatabaseUrl(kind, where.scheme, url, where.path, where.display, where.endpoint)
+
+
+def located(spec: SqlSourceSpec, where: Location | None) -> Location:
+    """``where``, or ``spec.uri`` resolved now (a reader made directly, not by the registry)."""
+    if where is not None:
+        return where
+    from ..registry import locate
+
+    return locate(spec.uri, spec.base_dir)
 
 
 @dataclass(frozen=True, order=True)
@@ -87,7 +84,7 @@ def is_user_table(schema: str, table: str) -> bool:
     )
 
 
-def choose(found: list[Found], spec: SourceSpec, display: str) -> list[tuple[Found, str]]:
+def choose(found: list[Found], spec: SqlSourceSpec, display: str) -> list[tuple[Found, str]]:
     """The tables ``spec.tables`` names (every one by default), each with its target name.
 
     Raises:
@@ -137,11 +134,13 @@ def table_resource(
     found: Found,
     name: str,
     columns: list[tuple[str, str]],
-    decisions: list[str],
-    options: list[tuple[str, str]],
+    decisions: list[Decision],
+    state: ReaderState,
     estimate: int | None = None,
+    keys: Keys | None = None,
 ) -> Resource:
     """The Resource for one chosen table."""
+    keys = keys or Keys()
     return Resource(
         name,
         (f"{found.schema}.{found.table}",),
@@ -149,8 +148,10 @@ def table_resource(
         tuple(columns),
         tuple(decisions),
         0,
-        tuple(options),
+        state,
         estimate,
+        keys.primary,
+        tuple(keys.foreign),
     )
 
 
@@ -162,45 +163,72 @@ def cast_select(columns: list[tuple[str, str]]) -> str:
     )
 
 
-def key_decisions(
+@dataclass
+class Keys:
+    """A table's primary key and foreign keys, as the database declares them."""
+
+    primary: tuple[str, ...] = ()
+    foreign: list[ForeignKey] = field(default_factory=list)
+
+    def decisions(self) -> list[Decision]:
+        """How discovery words them in the plan."""
+        found = [Decision("primary key", ", ".join(self.primary))] if self.primary else []
+        return found + [Decision("foreign key", str(fk)) for fk in self.foreign]
+
+
+def table_keys(
     rows: Iterable[tuple[str, str, bool, list[str], str | None, list[str] | None]],
-) -> dict[tuple[str, str], list[str]]:
-    """Discovery's wording of keys, per (schema, table), from rows of
-    (schema, table, is primary key, columns, referenced table, referenced columns)."""
-    found: dict[tuple[str, str], list[str]] = defaultdict(list)
+) -> dict[tuple[str, str], Keys]:
+    """Keys per (schema, table), from rows of (schema, table, is primary key, columns,
+    referenced table, referenced columns)."""
+    found: dict[tuple[str, str], Keys] = defaultdict(Keys)
     for schema, table, primary, cols, ref_table, ref_cols in rows:
+        keys = found[(schema, table)]
         if primary:
-            found[(schema, table)].append(f"primary key: {', '.join(cols)}")
+            keys.primary = tuple(cols)
         else:
-            found[(schema, table)].append(
-                f"foreign key: {', '.join(cols)} -> {ref_table}({', '.join(ref_cols or [])})"
-            )
+            keys.foreign.append(ForeignKey(tuple(cols), ref_table or "", tuple(ref_cols or ())))
     return found
 
 
-def partition_key(n: int | None, types: dict[str, str], decisions: list[str]) -> str | None:
+def partition_key(
+    n: int | None, types: dict[str, str], primary_key: tuple[str, ...], decisions: list[Decision]
+) -> str | None:
     """The column to split into ``n`` key ranges: a single integer primary key, if any."""
-    keys = [d.removeprefix("primary key: ") for d in decisions if d.startswith("primary key: ")]
-    if not n or not keys or "," in keys[0]:
+    if not n or len(primary_key) != 1:
         return None
-    if types.get(keys[0]) not in INTEGER_TYPES:
-        decisions.append(f"not partitioned: primary key {keys[0]} is not an integer")
+    (key,) = primary_key
+    if types.get(key) not in INTEGER_TYPES:
+        decisions.append(Decision("not partitioned", f"primary key {key} is not an integer"))
         return None
-    return keys[0]
+    return key
 
 
-def key_ranges(key: str, low: int, high: int, n: int, decisions: list[str]) -> str:
-    """``n`` half-open ranges covering [low, high], encoded 'key|lo:hi,lo:hi,…'."""
+@dataclass(frozen=True)
+class KeyRanges:
+    """Half-open ranges [low, high) of an integer key, read in parallel."""
+
+    key: str
+    spans: tuple[tuple[int, int], ...]
+
+    def encoded(self) -> str:
+        """'key|lo:hi,lo:hi,…', for a reader state's options."""
+        return self.key + "|" + ",".join(f"{lo}:{hi}" for lo, hi in self.spans)
+
+    def conditions(self) -> list[str]:
+        """One SQL condition per range."""
+        column = quote_ident(self.key)
+        return [f"{column} >= {lo} AND {column} < {hi}" for lo, hi in self.spans]
+
+
+def key_ranges(key: str, low: int, high: int, n: int, decisions: list[Decision]) -> KeyRanges:
+    """``n`` half-open ranges covering [low, high]."""
     step = max(1, -(-(high - low + 1) // n))
-    ranges = [(lo, min(lo + step, high + 1)) for lo in range(low, high + 1, step)]
-    decisions.append(f"read as {len(ranges)} key ranges on {key} ({low}..{high}), in parallel")
-    return key + "|" + ",".join(f"{lo}:{hi}" for lo, hi in ranges)
-
-
-def split_ranges(encoded: str) -> tuple[str, list[tuple[int, int]]]:
-    """The key and its ranges, from :func:`key_ranges`'s encoding."""
-    key, _, spans = encoded.partition("|")
-    return key, [(int(lo), int(hi)) for lo, hi in (s.split(":") for s in spans.split(","))]
+    spans = tuple((lo, min(lo + step, high + 1)) for lo in range(low, high + 1, step))
+    decisions.append(
+        Decision(f"read as {len(spans)} key ranges on {key} ({low}..{high}), in parallel")
+    )
+    return KeyRanges(key, spans)
 
 
 def require(module: str, what: str, extra: str) -> Any:
@@ -218,13 +246,27 @@ def first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+# What drivers say when the server was not reached or the connection broke: worth a retry.
+# libpq (psycopg, ADBC, DuckDB's postgres scanner) words them as below; the OS errors are
+# Python's own.
+_UNREACHABLE = (
+    "connection refused",
+    "connection reset",
+    "connection timed out",
+    "timeout expired",
+    "timed out",
+    "server closed the connection unexpectedly",
+    "could not connect to server",
+    "no route to host",
+    "network is unreachable",
+)
 _CONNECT_HINTS = (
     (
         ("password authentication failed", "authentication failed", "no password supplied"),
         "check the user and the password (in the URL, or the ${…} reference that gives it)",
     ),
     (
-        ("connection refused", "could not translate host name", "timeout expired", "timed out"),
+        ("could not translate host name", *_UNREACHABLE),
         "check that the server is running and that the host and port are right",
     ),
     (("does not exist",), "check the database name at the end of the URL"),
@@ -232,9 +274,26 @@ _CONNECT_HINTS = (
 )
 
 
-def cannot_connect(display: str, exc: BaseException) -> UserError:
-    """A connection failure as one line: what the server said, and what to check."""
+def unreachable(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what caused it) says the server could not be reached."""
+    current: BaseException | None = exc
+    while current is not None:
+        if isinstance(current, ConnectionError | TimeoutError):
+            return True
+        if any(n in str(current).lower() for n in _UNREACHABLE):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def cannot_connect(display: str, exc: BaseException) -> UserError | TransientError:
+    """A connection failure as one line: what the server said, and what to check.
+
+    A refused, reset or timed-out connection is transient (the run retries it); a wrong
+    password, database or host name is bad input.
+    """
     message = redact(first_line(exc))
     lowered = message.lower()
     hint = next((h for needles, h in _CONNECT_HINTS if any(n in lowered for n in needles)), None)
-    return UserError(f"cannot connect to {display}: {message}" + (f"; {hint}" if hint else ""))
+    text = f"cannot connect to {display}: {message}" + (f"; {hint}" if hint else "")
+    return TransientError(text) if unreachable(exc) else UserError(text)

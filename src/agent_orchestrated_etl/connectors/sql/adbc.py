@@ -13,27 +13,31 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ...data.duck import Relation, connect, guarded, quote_ident, quote_literal, unique_name
 from ...errors import FatalError, TransientError, UserError
 from ...secrets import redact
-from ...spec import SourceSpec
-from ..base import Resource, RowFilter, shape_fingerprint
+from ...spec import SqlSourceSpec
+from ..base import Decision, Location, Resource, RowFilter, shape_fingerprint
 from ._catalog import (
     MAX_DECIMAL,
     Found,
+    KeyRanges,
+    Keys,
     cannot_connect,
     cast_select,
     choose,
     database_url,
     first_line,
     is_user_table,
-    key_decisions,
     key_ranges,
+    located,
     partition_key,
     require,
-    split_ranges,
+    table_keys,
     table_resource,
 )
 from ._streams import concurrently
@@ -69,17 +73,46 @@ FROM pg_enum e JOIN pg_type t ON t.oid = e.enumtypid GROUP BY t.typname
 """
 
 
+@dataclass(frozen=True)
+class AdbcRead:
+    """How ADBC reads a resource: the query PostgreSQL runs, its select list (numeric as
+    text), each column's (name, DuckDB type, CAST the engine applies), and key ranges."""
+
+    sql: str
+    select: str
+    columns: tuple[tuple[str, str, str], ...]
+    ranges: KeyRanges | None = None
+
+    def options(self) -> tuple[tuple[str, str], ...]:
+        found = [
+            ("pg_sql", self.sql),
+            ("pg_select", self.select),
+            ("columns", json.dumps(self.columns)),
+        ]
+        if self.ranges is not None:
+            found.append(("ranges", self.ranges.encoded()))
+        return tuple(found)
+
+
 class AdbcSource:
     """A PostgreSQL database read through ADBC."""
 
     stream_via = "ADBC"
 
-    def __init__(self, spec: SourceSpec, note: str | None = None) -> None:
+    def __init__(
+        self,
+        spec: SqlSourceSpec,
+        where: Location | None = None,
+        home: Path | None = None,
+        *,
+        note: str | None = None,
+    ) -> None:
+        self._home = home
         self._dbapi = require(
             "adbc_driver_postgresql.dbapi", "reading PostgreSQL through ADBC", "postgres"
         )
         self.spec = spec
-        db = database_url(spec.uri)
+        db = database_url(located(spec, where))
         if db.kind != "postgresql":
             raise UserError(f"reader 'adbc' reads PostgreSQL only, not {db.display}")
         self._url = db.url
@@ -126,38 +159,39 @@ class AdbcSource:
             schema = self._schema(sql)
             select = _pg_select(schema)
             served = self._served(sql, select, schema)
-            columns = _columns(schema, served, enums, self._typmods(table))
+            columns = _columns(schema, served, enums, self._home, self._typmods(table))
+            found_keys = keys.get((f.schema, f.table), Keys())
             decisions = [
-                f"{f.kind} {f.schema}.{f.table} of {self.display}",
-                "read through ADBC (adbc-driver-postgresql), as Arrow batches",
-                *self.notes,
-                *keys.get((f.schema, f.table), []),
+                Decision(f"{f.kind} {f.schema}.{f.table} of {self.display}"),
+                Decision("read through ADBC (adbc-driver-postgresql), as Arrow batches"),
+                *(Decision.said(n) for n in self.notes),
+                *found_keys.decisions(),
             ]
-            options = [("pg_sql", sql), ("pg_select", select), ("columns", json.dumps(columns))]
-            ranges = self._partitions(table, dict((n, t) for n, t, _ in columns), decisions)
-            if ranges:
-                options.append(("ranges", ranges))
             types = [(n, t) for n, t, _ in columns]
-            resources.append(table_resource(f, name, types, decisions, options, f.estimate))
+            ranges = self._partitions(table, dict(types), found_keys.primary, decisions)
+            state = AdbcRead(sql, select, tuple(columns), ranges)
+            resources.append(
+                table_resource(f, name, types, decisions, state, f.estimate, found_keys)
+            )
         return resources
 
     def _query_resource(self, enums: dict[str, list[str]]) -> Resource:
         assert self.spec.query is not None
         schema = self._schema(self.spec.query)
         select = _pg_select(schema)
-        columns = _columns(schema, self._served(self.spec.query, select, schema), enums)
+        served = self._served(self.spec.query, select, schema)
+        columns = _columns(schema, served, enums, self._home)
         return Resource(
             self.spec.table or "query",
             ("query",),
             "query",
             tuple((n, t) for n, t, _ in columns),
-            (f"query on {self.display}", "read through ADBC (adbc-driver-postgresql)"),
-            0,
             (
-                ("pg_sql", self.spec.query),
-                ("pg_select", select),
-                ("columns", json.dumps(columns)),
+                Decision(f"query on {self.display}"),
+                Decision("read through ADBC (adbc-driver-postgresql)"),
             ),
+            0,
+            AdbcRead(self.spec.query, select, tuple(columns)),
         )
 
     def _served(self, sql: str, select: str, schema: pa.Schema) -> pa.Schema:
@@ -172,11 +206,17 @@ class AdbcSource:
         )
         return {name: str(mod) for name, mod in rows}
 
-    def _constraints(self) -> dict[tuple[str, str], list[str]]:
-        return key_decisions((r[0], r[1], r[2] == "p", *r[3:]) for r in self._rows(_KEYS))
+    def _constraints(self) -> dict[tuple[str, str], Keys]:
+        return table_keys((r[0], r[1], r[2] == "p", *r[3:]) for r in self._rows(_KEYS))
 
-    def _partitions(self, table: str, types: dict[str, str], decisions: list[str]) -> str | None:
-        key = partition_key(self.spec.partitions, types, decisions)
+    def _partitions(
+        self,
+        table: str,
+        types: dict[str, str],
+        primary_key: tuple[str, ...],
+        decisions: list[Decision],
+    ) -> KeyRanges | None:
+        key = partition_key(self.spec.partitions, types, primary_key, decisions)
         if key is None:
             return None
         column = quote_ident(key)
@@ -187,19 +227,16 @@ class AdbcSource:
 
     # -- reading -----------------------------------------------------------------------------
     def relation(self, resource: Resource, where: RowFilter | None = None) -> Relation:
-        options = dict(resource.read_options)
-        columns: list[list[str]] = json.loads(options["columns"])
-        select = cast_select([(n, cast) for n, _, cast in columns])
-        base = f"SELECT {options['pg_select']} FROM ({options['pg_sql']}) AS q"
+        state = resource.state
+        assert isinstance(state, AdbcRead), f"{resource.name} was not discovered by ADBC"
+        select = cast_select([(n, cast) for n, _, cast in state.columns])
+        base = f"SELECT {state.select} FROM ({state.sql}) AS q"
         conditions = [_pg_condition(where)] if where is not None else []
         queries = [f"{base} WHERE {' AND '.join(conditions)}" if conditions else base]
-        if "ranges" in options:
-            key, ranges = split_ranges(options["ranges"])
-            column = quote_ident(key)
+        if state.ranges is not None:
             queries = [
-                f"{base} WHERE "
-                + " AND ".join([*conditions, f"{column} >= {lo}", f"{column} < {hi}"])
-                for lo, hi in ranges
+                f"{base} WHERE " + " AND ".join([*conditions, span])
+                for span in state.ranges.conditions()
             ]
         import pyarrow as pa
 
@@ -295,6 +332,7 @@ def _columns(
     schema: pa.Schema,
     served: pa.Schema,
     enums: dict[str, list[str]],
+    home: Path | None,
     typmods: dict[str, str] | None = None,
 ) -> list[tuple[str, str, str]]:
     """(name, DuckDB type, the CAST that gives it or '') for each column ADBC returns.
@@ -304,7 +342,7 @@ def _columns(
     """
     import pyarrow as pa
 
-    con = connect()
+    con = connect(home=home)
     con.register("empty", pa.table({f.name: pa.array([], f.type) for f in served}))
     engine = [r[1] for r in con.execute("DESCRIBE SELECT * FROM empty").fetchall()]
     con.close()

@@ -17,24 +17,27 @@ import json
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ...data.duck import BadRow, Relation, guarded, quote_literal, unique_name
 from ...errors import FatalError, TransientError, UserError
 from ...secrets import redact
-from ...spec import SourceSpec
-from ..base import Resource, RowFilter, shape_fingerprint
+from ...spec import SqlSourceSpec
+from ..base import Decision, Location, Resource, RowFilter, shape_fingerprint
 from ._catalog import (
     MAX_DECIMAL,
     Found,
+    Keys,
     cannot_connect,
     cast_select,
     choose,
     database_url,
     first_line,
     is_user_table,
-    key_decisions,
+    located,
     require,
+    table_keys,
     table_resource,
 )
 
@@ -58,15 +61,37 @@ class _Column:
     cast: str = ""  # a CAST the engine applies after reading (UUID, ENUM)
 
 
+@dataclass(frozen=True)
+class AlchemyRead:
+    """How SQLAlchemy reads a resource: a table (schema, name), or the query's column kinds
+    inferred at discovery (see :func:`_infer`)."""
+
+    schema: str = ""
+    table: str = ""
+    query_types: tuple[str, ...] = ()
+
+    def options(self) -> tuple[tuple[str, str], ...]:
+        if self.table:
+            return (("schema", self.schema), ("table", self.table))
+        return (("query_types", json.dumps(self.query_types)),)
+
+
 class AlchemySource:
     """A database read through SQLAlchemy Core."""
 
     stream_via = "SQLAlchemy"
 
-    def __init__(self, spec: SourceSpec, note: str | None = None) -> None:
+    def __init__(
+        self,
+        spec: SqlSourceSpec,
+        where: Location | None = None,
+        home: Path | None = None,  # for the registry's one signature: no DuckDB here
+        *,
+        note: str | None = None,
+    ) -> None:
         sa = self._sa = require("sqlalchemy", "reading through SQLAlchemy", "sql")
         self.spec = spec
-        db = database_url(spec.uri)
+        db = database_url(located(spec, where))
         self.display = db.display
         self.endpoint = db.endpoint
         self.notes = [note] if note else []
@@ -106,19 +131,24 @@ class AlchemySource:
                 _map(c["name"], c["type"], self._sqlite)
                 for c in inspector.get_columns(f.table, f.schema)
             ]
+            keys = self._keys(inspector, f)
             decisions = [
-                f"{f.kind} {f.schema}.{f.table} of {self.display}",
-                f"read through SQLAlchemy ({self._engine.dialect.name}), "
-                f"{BATCH_ROWS:,} rows a batch from a server-side cursor",
-                *self.notes,
-                *self._keys(inspector, f),
+                Decision(f"{f.kind} {f.schema}.{f.table} of {self.display}"),
+                Decision(
+                    f"read through SQLAlchemy ({self._engine.dialect.name}), "
+                    f"{BATCH_ROWS:,} rows a batch from a server-side cursor"
+                ),
+                *(Decision.said(n) for n in self.notes),
+                *keys.decisions(),
             ]
             if self.spec.partitions:
-                decisions.append("not partitioned: the SQLAlchemy reader reads one stream")
+                decisions.append(
+                    Decision("not partitioned", "the SQLAlchemy reader reads one stream")
+                )
             types = [(c.name, c.duck) for c in columns]
-            options = [("schema", f.schema), ("table", f.table)]
+            state = AlchemyRead(f.schema, f.table)
             estimate = self._estimate(f)
-            resources.append(table_resource(f, name, types, decisions, options, estimate))
+            resources.append(table_resource(f, name, types, decisions, state, estimate, keys))
         return resources
 
     def _estimate(self, f: Found) -> int | None:
@@ -133,9 +163,9 @@ class AlchemySource:
             value = con.execute(sql, {"s": f.schema, "t": f.table}).scalar()
         return int(value) if value is not None and value >= 0 else None
 
-    def _keys(self, inspector: Any, f: Found) -> list[str]:
+    def _keys(self, inspector: Any, f: Found) -> Keys:
         if f.kind != "table":
-            return []
+            return Keys()
         pk = inspector.get_pk_constraint(f.table, f.schema).get("constrained_columns") or []
         rows: list[tuple[str, str, bool, list[str], str | None, list[str] | None]]
         rows = [(f.schema, f.table, True, pk, None, None)] if pk else []
@@ -150,7 +180,7 @@ class AlchemySource:
             )
             for k in inspector.get_foreign_keys(f.table, f.schema)
         ]
-        return key_decisions(rows).get((f.schema, f.table), [])
+        return table_keys(rows).get((f.schema, f.table), Keys())
 
     def _query_resource(self) -> Resource:
         assert self.spec.query is not None
@@ -173,12 +203,14 @@ class AlchemySource:
             "query",
             tuple((c.name, c.duck) for c in columns),
             (
-                f"query on {self.display}",
-                f"read through SQLAlchemy; column types inferred from the first "
-                f"{len(sample):,} rows (a later value that does not fit is quarantined)",
+                Decision(f"query on {self.display}"),
+                Decision(
+                    f"read through SQLAlchemy; column types inferred from the first "
+                    f"{len(sample):,} rows (a later value that does not fit is quarantined)"
+                ),
             ),
             0,
-            (("query_types", json.dumps(tokens)),),
+            AlchemyRead(query_types=tuple(tokens)),
         )
 
     def fingerprint(self, resource: Resource) -> str:
@@ -194,12 +226,13 @@ class AlchemySource:
         import pyarrow as pa
 
         sa = self._sa
-        options = dict(resource.read_options)
-        if "table" in options:
-            table = sa.Table(options["table"], sa.MetaData(), schema=options["schema"])
+        state = resource.state
+        assert isinstance(state, AlchemyRead), f"{resource.name} was not discovered by SQLAlchemy"
+        if state.table:
+            table = sa.Table(state.table, sa.MetaData(), schema=state.schema)
             types = {
                 c["name"]: c["type"]
-                for c in sa.inspect(self._engine).get_columns(options["table"], options["schema"])
+                for c in sa.inspect(self._engine).get_columns(state.table, state.schema)
             }
             for name, kind in types.items():
                 table.append_column(sa.Column(name, kind))
@@ -211,10 +244,9 @@ class AlchemySource:
             columns = [_map(n, t, self._sqlite) for n, t in types.items()]
         else:
             statement = sa.text(self.spec.query or "")
-            tokens = json.loads(options["query_types"])
             columns = [
                 _map(n, _sa_type(t), self._sqlite)
-                for (n, _), t in zip(resource.columns, tokens, strict=True)
+                for (n, _), t in zip(resource.columns, state.query_types, strict=True)
             ]
             if where is not None:
                 raise UserError("an incremental 'query' needs reader 'duckdb' or 'adbc'")

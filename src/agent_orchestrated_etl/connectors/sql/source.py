@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -19,19 +20,21 @@ import duckdb
 from ...data.duck import Relation, connect, quote_ident, quote_literal, unique_name
 from ...errors import FatalError, NotSupportedError, SourceNotFoundError, UserError
 from ...secrets import redact
-from ...spec import SourceSpec
-from ..base import Resource, RowFilter, Source, shape_fingerprint
+from ...spec import SqlSourceSpec
+from ..base import Decision, Location, Resource, RowFilter, Source, shape_fingerprint
 from ._catalog import (
     Found,
+    KeyRanges,
+    Keys,
     cannot_connect,
     choose,
     database_url,
     first_line,
     is_user_table,
-    key_decisions,
     key_ranges,
+    located,
     partition_key,
-    split_ranges,
+    table_keys,
     table_resource,
 )
 
@@ -58,12 +61,35 @@ class ExtensionUnavailable(FatalError):
     """DuckDB's scanner for the database did not load; another reader takes over."""
 
 
+@dataclass(frozen=True)
+class ScanRead:
+    """How DuckDB's scanner reads a resource: a relation of the attached database (in key
+    ranges, with a PostgreSQL scan task size), or a query PostgreSQL runs."""
+
+    relation: str = ""
+    sql: str = ""
+    ranges: KeyRanges | None = None
+    pages_per_task: int | None = None
+
+    def options(self) -> tuple[tuple[str, str], ...]:
+        if self.sql:
+            return (("sql", self.sql),)
+        found = [("relation", self.relation)]
+        if self.ranges is not None:
+            found.append(("ranges", self.ranges.encoded()))
+        if self.pages_per_task is not None:
+            found.append(("pages_per_task", str(self.pages_per_task)))
+        return tuple(found)
+
+
 class SqlSource:
     """A database. ``spec.tables`` picks tables, ``spec.query`` reads one query instead."""
 
-    def __init__(self, spec: SourceSpec) -> None:
+    def __init__(
+        self, spec: SqlSourceSpec, where: Location | None = None, home: Path | None = None
+    ) -> None:
         self.spec = spec
-        db = database_url(spec.uri)
+        db = database_url(located(spec, where))
         if db.kind not in _TYPES:
             raise UserError(f"{db.display} is not a database URL (postgresql, sqlite, duckdb)")
         self.kind = db.kind
@@ -80,7 +106,7 @@ class SqlSource:
             f"ATTACH IF NOT EXISTS {quote_literal(target)} AS {self.alias} "
             f"({type_option}READ_ONLY)",
         )
-        self._con = connect()
+        self._con = connect(home=home)
         if kind:
             try:
                 self._con.execute(self.prelude[0])
@@ -111,19 +137,25 @@ class SqlSource:
             estimate, pages = estimates.get((f.schema, f.table), (f.estimate, None))
             relation = f"{self.alias}.{quote_ident(f.schema)}.{quote_ident(f.table)}"
             columns = self._describe(f"SELECT * FROM {relation}")
-            decisions = [f"{f.kind} {f.schema}.{f.table} of {self.display}", self.path_note]
-            decisions.extend(keys.get((f.schema, f.table), []))
-            options: list[tuple[str, str]] = [("relation", relation)]
-            ranges = self._partitions(f.schema, f.table, dict(columns), decisions)
-            if ranges:
-                options.append(("ranges", ranges))
+            table_keys_ = keys.get((f.schema, f.table), Keys())
+            decisions = [
+                Decision(f"{f.kind} {f.schema}.{f.table} of {self.display}"),
+                Decision(self.path_note),
+                *table_keys_.decisions(),
+            ]
+            ranges = self._partitions(f, dict(columns), table_keys_.primary, decisions)
+            per_task = None
             if self.kind == "postgresql":  # set for every table: the setting outlives a scan
                 per_task = _pages_per_task(pages)
-                options.append(("pages_per_task", str(per_task)))
                 if per_task > _DEFAULT_PAGES_PER_TASK:
-                    decisions.append(f"scanned in tasks of {per_task:,} pages ({pages:,} in all)")
+                    decisions.append(
+                        Decision(f"scanned in tasks of {per_task:,} pages ({pages:,} in all)")
+                    )
+            state = ScanRead(relation, ranges=ranges, pages_per_task=per_task)
             estimate = int(estimate) if estimate is not None else None
-            resources.append(table_resource(f, name, columns, decisions, options, estimate))
+            resources.append(
+                table_resource(f, name, columns, decisions, state, estimate, table_keys_)
+            )
         return resources
 
     def _query_resource(self) -> Resource:
@@ -146,9 +178,9 @@ class SqlSource:
             ("query",),
             "query",
             tuple(columns),
-            (f"query on {self.display}",),
+            (Decision(f"query on {self.display}"),),
             0,
-            (("sql", sql),),
+            ScanRead(sql=sql),
         )
 
     def _describe(self, sql: str) -> list[tuple[str, str]]:
@@ -158,13 +190,18 @@ class SqlSource:
             raise UserError(f"{self.display}: {redact(first_line(exc))}") from None
 
     def _partitions(
-        self, schema: str, table: str, types: dict[str, str], decisions: list[str]
-    ) -> str | None:
+        self,
+        found: Found,
+        types: dict[str, str],
+        primary_key: tuple[str, ...],
+        decisions: list[Decision],
+    ) -> KeyRanges | None:
         """Key ranges for ``partitions`` over a single integer primary key."""
         n = self.spec.partitions
-        key = partition_key(n, types, decisions)
+        key = partition_key(n, types, primary_key, decisions)
         if not n or key is None:
             return None
+        schema, table = found.schema, found.table
         bounds = f"SELECT min({quote_ident(key)}), max({quote_ident(key)}) FROM "
         if self.kind == "postgresql":  # runs in PostgreSQL, on the key's index
             inner = bounds + f"{quote_ident(schema)}.{quote_ident(table)}"
@@ -192,7 +229,7 @@ class SqlSource:
             for r in rows
         }
 
-    def _constraints(self) -> dict[tuple[str, str], list[str]]:
+    def _constraints(self) -> dict[tuple[str, str], Keys]:
         try:
             rows = self._con.execute(
                 "SELECT schema_name, table_name, constraint_type, constraint_column_names, "
@@ -209,7 +246,7 @@ class SqlSource:
                 ).fetchall()
         except duckdb.Error:
             return {}  # not every scanner exposes constraints
-        return key_decisions((r[0], r[1], r[2] == "PRIMARY KEY", *r[3:]) for r in rows)
+        return table_keys((r[0], r[1], r[2] == "PRIMARY KEY", *r[3:]) for r in rows)
 
     def fingerprint(self, resource: Resource) -> str:
         """The table and its columns: a database table has no cheap change marker, so a
@@ -225,22 +262,21 @@ class SqlSource:
         return where.apply(relation) if where is not None else relation  # the scanner pushes it
 
     def _relation(self, resource: Resource) -> Relation:
-        options = dict(resource.read_options)
-        if "sql" in options:
-            return Relation(options["sql"], prelude=self.prelude)
+        state = resource.state
+        assert isinstance(state, ScanRead), f"{resource.name} was not discovered by a SqlSource"
+        if state.sql:
+            return Relation(state.sql, prelude=self.prelude)
         prelude = self.prelude
-        if "pages_per_task" in options:
-            prelude = (*prelude, f"SET pg_pages_per_task = {int(options['pages_per_task'])}")
-        if "ranges" in options:
+        if state.pages_per_task is not None:
+            prelude = (*prelude, f"SET pg_pages_per_task = {int(state.pages_per_task)}")
+        if state.ranges is not None:
             # One scan per key range; DuckDB runs the branches of the UNION ALL in parallel.
-            key, ranges = split_ranges(options["ranges"])
-            column = quote_ident(key)
             parts = [
-                f"SELECT * FROM {options['relation']} WHERE {column} >= {lo} AND {column} < {hi}"
-                for lo, hi in ranges
+                f"SELECT * FROM {state.relation} WHERE {condition}"
+                for condition in state.ranges.conditions()
             ]
             return Relation(" UNION ALL ".join(parts), prelude=prelude)
-        return Relation(f"SELECT * FROM {options['relation']}", prelude=prelude)
+        return Relation(f"SELECT * FROM {state.relation}", prelude=prelude)
 
 
 def _pages_per_task(pages: int | None) -> int:
@@ -258,9 +294,12 @@ def _pages_per_task(pages: int | None) -> int:
 _LABELS = {"sqlite": "SQLite", "duckdb": "DuckDB"}
 
 
-def open_sql_source(spec: SourceSpec) -> Source:
+def open_sql_source(
+    spec: SqlSourceSpec, where: Location | None = None, home: Path | None = None
+) -> Source:
     """The reader ``spec.reader`` asks for; with 'auto', the fastest that works here."""
-    db = database_url(spec.uri)
+    where = located(spec, where)
+    db = database_url(where)
     file = db.kind in _LABELS and db.path not in ("", ":memory:")
     if file and not Path(db.path).is_file():
         # Opening it would create an empty database (SQLite's default) or fail obscurely.
@@ -272,7 +311,7 @@ def open_sql_source(spec: SourceSpec) -> Source:
     if spec.reader == "sqlalchemy" or (not native and spec.reader == "auto"):
         from .alchemy import AlchemySource
 
-        return AlchemySource(spec)
+        return AlchemySource(spec, where)
     if not native:
         raise UserError(
             f"reader '{spec.reader}' reads postgresql, sqlite and duckdb URLs; "
@@ -281,24 +320,26 @@ def open_sql_source(spec: SourceSpec) -> Source:
     if spec.reader == "adbc":
         from .adbc import AdbcSource
 
-        return AdbcSource(spec)
+        return AdbcSource(spec, where, home)
     try:
-        return SqlSource(spec)
+        return SqlSource(spec, where, home)
     except ExtensionUnavailable as exc:
         if spec.reader == "duckdb" or db.kind == "duckdb":
             raise UserError(
                 f"DuckDB cannot read {db.display}: {exc}; install the extension with "
                 f"pip install 'agent-orchestrated-etl[{db.kind}]', or choose another reader"
             ) from None
-        return _fallback(spec, db.kind, f"DuckDB's {exc}")
+        return _fallback(spec, where, home, db.kind, f"DuckDB's {exc}")
 
 
-def _fallback(spec: SourceSpec, kind: str, why: str) -> Source:
+def _fallback(
+    spec: SqlSourceSpec, where: Location, home: Path | None, kind: str, why: str
+) -> Source:
     """ADBC for PostgreSQL when its driver is installed, else SQLAlchemy."""
     if kind == "postgresql" and importlib.util.find_spec("adbc_driver_postgresql") is not None:
         from .adbc import AdbcSource
 
-        return AdbcSource(spec, note=f"ADBC instead of DuckDB's scanner ({why})")
+        return AdbcSource(spec, where, home, note=f"ADBC instead of DuckDB's scanner ({why})")
     from .alchemy import AlchemySource
 
-    return AlchemySource(spec, note=f"SQLAlchemy instead of DuckDB's scanner ({why})")
+    return AlchemySource(spec, where, note=f"SQLAlchemy instead of DuckDB's scanner ({why})")

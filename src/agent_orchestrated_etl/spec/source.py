@@ -1,0 +1,186 @@
+"""Where the data comes from: ``SourceSpec``, a union by kind (files, sql), each with its options.
+
+The kind is given (``kind: sql``) or inferred from the URI's scheme: a path or ``file://`` is
+files, any other scheme a database. A URI that is a ``${…}`` reference as a whole is inferred
+again once it is resolved, when the connector connects.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import Discriminator, Field, Tag
+from pydantic.json_schema import SkipJsonSchema
+
+from ._model import Model
+
+FileFormat = Literal["auto", "csv", "json", "ndjson", "parquet"]
+SourceKind = Literal["files", "sql"]
+SOURCE_KINDS: tuple[str, ...] = ("files", "sql")
+_SCHEME = re.compile(r"^(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*)://")
+# Schemes whose kind is not the default 'sql' (REST and S3 add theirs here).
+_KIND_OF_SCHEME = {"file": "files"}
+
+
+class CsvOptions(Model):
+    """Overrides for what the CSV sniffer would decide. Leave unset to sniff."""
+
+    delimiter: str | None = Field(None, description="Field separator, e.g. ',' ';' '\\t' '|'.")
+    header: bool | None = Field(None, description="Whether the first line holds column names.")
+    quote: str | None = Field(None, description="Quote character, usually '\"'.")
+    encoding: Literal["utf-8", "utf-16", "latin-1"] | None = Field(
+        None, description="Text encoding. Sniffed from a byte-order mark and a sample if unset."
+    )
+    null_values: tuple[str, ...] | None = Field(
+        None,
+        description="Strings read as NULL in every column. Default: '', NA, N/A, #N/A, NaN, "
+        "null, NULL, None, - and the like, as pandas and readr read them; [''] keeps NA as text.",
+    )
+    skip_rows: int | None = Field(
+        None,
+        ge=0,
+        description="Lines to skip before the header (a title or metadata preamble). Sniffed "
+        "if unset.",
+    )
+    header_row: int | None = Field(
+        None,
+        ge=1,
+        description="The 1-based line that holds the column names; the lines before it are "
+        "skipped. Same as skip_rows = header_row - 1.",
+    )
+    decimal_separator: str | None = Field(
+        None, description="Decimal mark of numbers, '.' or ','.", min_length=1, max_length=1
+    )
+    date_format: str | None = Field(
+        None, description="strptime format of date columns, e.g. '%d/%m/%Y'. Sniffed if unset."
+    )
+    sample_rows: int = Field(
+        20_480, ge=1, description="Rows sampled to infer column types (more is slower, surer)."
+    )
+
+
+class IncrementalSpec(Model):
+    """Load only rows whose cursor column moved past the last committed high-water mark."""
+
+    cursor: str = Field(description="An increasing column: an updated_at timestamp or an id.")
+    initial: str | None = Field(
+        None, description="Read from this value on the first run (default: everything)."
+    )
+    lag: str | None = Field(
+        None,
+        description="Re-read this far behind the mark, for late commits: '10 minutes' for "
+        "timestamps, '100' for ids. Use with mode merge so re-read rows update in place.",
+    )
+
+
+class SourceBase(Model):
+    """What every kind of source has: its URI, the one target table, incremental cursors."""
+
+    uri: str = Field(
+        description="A file, glob, directory or URI: ./data/, 'logs/*.csv.gz', file:///x.parquet."
+    )
+    table: str | None = Field(
+        None, description="Target table name when the source is one resource (default: its stem)."
+    )
+    incremental: dict[str, IncrementalSpec] = Field(
+        default_factory=dict,
+        description="Per table (or '*' for every table): the cursor column and where to start.",
+    )
+    base_dir: SkipJsonSchema[str | None] = Field(
+        None,
+        exclude=True,
+        description="The pipeline file's folder: a relative path that a ${…} reference in "
+        "'uri' resolves to is anchored here (set by the loader, never written out).",
+    )
+
+
+class FileSourceSpec(SourceBase):
+    """Files: a path, glob or directory of CSV, JSON, NDJSON or Parquet."""
+
+    kind: Literal["files"] = Field("files", description="A path, glob or directory of files.")
+    format: FileFormat = Field("auto", description="File format; 'auto' detects it per file.")
+    csv: CsvOptions = Field(default_factory=CsvOptions, description="CSV reading overrides.")
+    columns: dict[str, str] | None = Field(
+        None,
+        description="Column types to use instead of inferred ones, as DuckDB types "
+        "({'amount': 'DECIMAL(12,2)'}). Values that do not parse are quarantined.",
+    )
+    record_path: str | None = Field(
+        None,
+        description="For a JSON document: the key (dotted for nesting, e.g. 'data.items') whose "
+        "array holds the records. Detected if unset ('data', GeoJSON's 'features'…).",
+    )
+    max_line_size: int = Field(
+        2_000_000,
+        ge=1_000,
+        le=1 << 30,
+        description="Longest line (bytes) a CSV or NDJSON file may hold; a longer line is "
+        "quarantined with its line number.",
+    )
+
+
+class SqlSourceSpec(SourceBase):
+    """A database: PostgreSQL, SQLite, DuckDB, or any SQLAlchemy URL."""
+
+    kind: Literal["sql"] = Field("sql", description="A database URL.")
+    tables: tuple[str, ...] | None = Field(
+        None,
+        description="For a database: the tables or views to read ('orders', 'sales.orders'), "
+        "or globs of them ('sales.*'); default: every table.",
+    )
+    partitions: int | None = Field(
+        None,
+        ge=2,
+        le=64,
+        description="For a database: read each table with a single integer primary key as N "
+        "key ranges, scanned in parallel.",
+    )
+    query: str | None = Field(
+        None,
+        description="For a database: one SQL query to read instead of tables; it loads into "
+        "'table' (default: 'query').",
+    )
+    reader: Literal["auto", "duckdb", "adbc", "sqlalchemy"] = Field(
+        "auto",
+        description="For a database, how it is read. 'auto': DuckDB's scanners for PostgreSQL, "
+        "SQLite and DuckDB (if the scanner cannot load: ADBC for PostgreSQL, else SQLAlchemy), "
+        "and SQLAlchemy for any other SQLAlchemy URL. 'duckdb': the scanners only. 'adbc': "
+        "PostgreSQL through adbc-driver-postgresql, as Arrow batches. 'sqlalchemy': a "
+        "server-side cursor, read in batches.",
+    )
+
+
+def kind_of_uri(uri: object) -> str:
+    """The kind a URI's scheme implies: files for a path or file://, sql for the rest."""
+    match = _SCHEME.match(uri) if isinstance(uri, str) else None
+    if match is None:
+        return "files"
+    return _KIND_OF_SCHEME.get(match.group("scheme").lower(), "sql")
+
+
+def _source_kind(value: Any) -> str | None:
+    if isinstance(value, dict):
+        kind = value.get("kind")
+        return kind if isinstance(kind, str) else kind_of_uri(value.get("uri"))
+    kind = getattr(value, "kind", None)
+    return kind if isinstance(kind, str) else None
+
+
+SourceSpec = Annotated[
+    Annotated[FileSourceSpec, Tag("files")] | Annotated[SqlSourceSpec, Tag("sql")],
+    Discriminator(
+        _source_kind,
+        custom_error_type="source_kind",
+        custom_error_message="a source's kind is one of " + ", ".join(SOURCE_KINDS),
+    ),
+]
+"""Where the data comes from: a :class:`FileSourceSpec` or a :class:`SqlSourceSpec`."""
+
+SOURCE_MODELS: dict[str, type[SourceBase]] = {"files": FileSourceSpec, "sql": SqlSourceSpec}
+
+
+def option_kind(name: str) -> str | None:
+    """The kind of source that has option ``name``, if only one kind has it."""
+    owners = [k for k, model in SOURCE_MODELS.items() if name in model.model_fields]
+    return owners[0] if len(owners) == 1 else None
