@@ -7,7 +7,7 @@ import time
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from .engine import Event
+from .engine import Event, table_of
 
 
 class ProgressView:
@@ -30,7 +30,7 @@ class ProgressView:
         if task_id not in self._tasks:
             self._started[task_id] = time.perf_counter()
             self._tasks[task_id] = self.progress.add_task(
-                task_id.removeprefix("load:"), total=1.0, state="loading"
+                table_of(task_id) or task_id, total=1.0, state="loading"
             )
         return self._tasks[task_id]
 
@@ -40,7 +40,7 @@ class ProgressView:
             self.progress.start()
         elif kind == "run_finished":
             self.progress.stop()
-        elif task_id is None or not task_id.startswith("load:"):
+        elif task_id is None or table_of(task_id) is None:
             return
         elif kind == "task_started":
             self._line(task_id)
