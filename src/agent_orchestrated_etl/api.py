@@ -59,6 +59,9 @@ def build_spec(
     Arguments that are None keep the base's value: explicit arguments win over the file.
     """
     data: dict[str, Any] = base.model_dump(exclude_unset=True) if base else {}
+    if base:  # the file's folder anchors what its ${…} references resolve to (not dumped)
+        data["source"] = {**data["source"], "base_dir": base.source.base_dir}
+        data["target"] = {**data.get("target", {}), "base_dir": base.target.base_dir}
     data.setdefault("name", name or _default_name(source))
     if name:
         data["name"] = name
@@ -79,7 +82,7 @@ def build_spec(
         src["reader"] = reader
     data["source"] = src
     if target:
-        data["target"] = {**(data.get("target") or {}), "uri": target}
+        data["target"] = {**(data.get("target") or {}), "uri": target, "base_dir": None}
     if lock_timeout_s is not None:
         data["target"] = {**(data.get("target") or {}), "lock_timeout_s": lock_timeout_s}
     if mode:
@@ -273,7 +276,7 @@ class DataOrchestrator:
         """Discover ``spec``'s source and propose a pipeline file, with the reasons."""
         from .pipeline.propose import propose
 
-        return propose(spec)
+        return propose(spec, home=self.home)
 
     # -- run history -----------------------------------------------------------------------
     def runs(self, pipeline: str | None = None, limit: int = 20) -> list[RunRecord]:

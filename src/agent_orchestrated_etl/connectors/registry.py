@@ -104,12 +104,12 @@ def locate(
 ) -> Location:
     """Resolve ``uri``'s references and ``parse`` it, once.
 
-    A relative local path (as a reference resolved it) is anchored at ``base_dir``, the
-    pipeline file's folder. A password the URL holds is registered for masking.
+    A relative local path that a reference resolved to is anchored at ``base_dir``, the
+    pipeline file's folder (the loader anchored literal ones). A password the URL holds is registered for masking.
     """
     url = resolve(uri)
     parsed = parse(url)
-    if base_dir is not None:
+    if base_dir is not None and url != uri:  # a literal path was anchored when loaded
         parsed = anchored(parsed, Path(base_dir))
     display = redact_uri(uri)
     if parsed.scheme.split("+")[0] in LOCAL_SCHEMES:
@@ -129,14 +129,17 @@ def _endpoint(url: str, scheme: str) -> str | None:
     return f"{parts.hostname or 'localhost'}:{port or default}"
 
 
-def source_for(spec: SourceSpec, *, home: Path | None = None) -> Source:
+def source_for(
+    spec: SourceSpec, *, home: Path | None = None, where: Location | None = None
+) -> Source:
     """The connected Source for a SourceSpec; ``home`` is AOETL_HOME (for DuckDB's extensions).
+    ``where`` is the spec's URI already located (its endpoint keys the breaker before connecting).
 
     Raises:
         UnknownConnectorError: the scheme has no connector; the message lists the known ones.
         SpecError: the spec's kind does not fit the connector that reads its URI.
     """
-    where = locate(spec.uri, spec.base_dir)
+    where = where or locate(spec.uri, spec.base_dir)
     entry = _source_entry(where.scheme)
     if entry is None:
         raise UnknownConnectorError(

@@ -16,8 +16,7 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 from ...data.duck import quote_ident
-from ...errors import SourceNotFoundError, TransientError, UserError
-from ...secrets import redact
+from ...errors import AoetlError, SourceNotFoundError, UserError, classify
 from ...spec import SqlSourceSpec
 from ..base import Decision, ForeignKey, Location, ReaderState, Resource
 
@@ -246,54 +245,11 @@ def first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-# What drivers say when the server was not reached or the connection broke: worth a retry.
-# libpq (psycopg, ADBC, DuckDB's postgres scanner) words them as below; the OS errors are
-# Python's own.
-_UNREACHABLE = (
-    "connection refused",
-    "connection reset",
-    "connection timed out",
-    "timeout expired",
-    "timed out",
-    "server closed the connection unexpectedly",
-    "could not connect to server",
-    "no route to host",
-    "network is unreachable",
-)
-_CONNECT_HINTS = (
-    (
-        ("password authentication failed", "authentication failed", "no password supplied"),
-        "check the user and the password (in the URL, or the ${…} reference that gives it)",
-    ),
-    (
-        ("could not translate host name", *_UNREACHABLE),
-        "check that the server is running and that the host and port are right",
-    ),
-    (("does not exist",), "check the database name at the end of the URL"),
-    (("unable to open database file",), "check that the file's folder exists and is writable"),
-)
-
-
-def unreachable(exc: BaseException) -> bool:
-    """Whether ``exc`` (or what caused it) says the server could not be reached."""
-    current: BaseException | None = exc
-    while current is not None:
-        if isinstance(current, ConnectionError | TimeoutError):
-            return True
-        if any(n in str(current).lower() for n in _UNREACHABLE):
-            return True
-        current = current.__cause__ or current.__context__
-    return False
-
-
-def cannot_connect(display: str, exc: BaseException) -> UserError | TransientError:
+def cannot_connect(display: str, exc: BaseException) -> AoetlError:
     """A connection failure as one line: what the server said, and what to check.
 
-    A refused, reset or timed-out connection is transient (the run retries it); a wrong
-    password, database or host name is bad input.
+    Classified by the driver's family (:func:`errors.classify`): a refused, reset or timed-out
+    connection is transient (the run retries it); a wrong password, database or host name is
+    bad input.
     """
-    message = redact(first_line(exc))
-    lowered = message.lower()
-    hint = next((h for needles, h in _CONNECT_HINTS if any(n in lowered for n in needles)), None)
-    text = f"cannot connect to {display}: {message}" + (f"; {hint}" if hint else "")
-    return TransientError(text) if unreachable(exc) else UserError(text)
+    return classify(exc, f"cannot connect to {display}")
