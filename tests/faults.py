@@ -44,17 +44,20 @@ SCRIPT = Script()
 
 
 class FaultySource:
-    """faulty://TABLE:ROWS,TABLE:ROWS — tables of ``id`` 0..ROWS-1 that fail as scripted."""
+    """faulty://TABLE:ROWS,TABLE:ROWS — tables of ``id`` 0..ROWS-1 that fail as scripted
+    (the keys ``@connect`` and ``@discover`` script failures of connecting and discovery)."""
 
     endpoint = "faulty.example:9"
 
     def __init__(self, spec: SourceSpec, where: Location, home: Path) -> None:
+        SCRIPT.fire(SCRIPT.source, "@connect")
         self.tables = {
             name: int(rows) for name, rows in (part.split(":") for part in where.path.split(","))
         }
         self.notes: list[str] = []
 
     def discover(self) -> list[Resource]:
+        SCRIPT.fire(SCRIPT.source, "@discover")
         return [Resource(name, (f"faulty:{name}",), "sql") for name in self.tables]
 
     def fingerprint(self, resource: Resource) -> str:

@@ -270,7 +270,7 @@ class DataOrchestrator:
         """Discover the source and plan the run's tasks, running nothing."""
         from .pipeline import plan_pipeline
 
-        return plan_pipeline(spec)
+        return plan_pipeline(spec, home=self.home)
 
     def propose(self, spec: PipelineSpec) -> Proposal:
         """Discover ``spec``'s source and propose a pipeline file, with the reasons."""

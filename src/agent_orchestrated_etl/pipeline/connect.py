@@ -11,51 +11,24 @@ attempts made.
 from __future__ import annotations
 
 import threading
-from urllib.parse import urlsplit
+from pathlib import Path
 
-from ..connectors import Resource, Source, source_for
+from ..connectors import Resource, Source, locate, source_for
 from ..engine import BREAKERS, CircuitBreaker, Event, EventBus, RunInterrupted, interrupts
 from ..errors import TransientError, redact_uri
 from ..resilience import RetryPolicy
-from ..secrets import redact, without_refs
+from ..secrets import redact
 from ..spec import PipelineSpec
-from ..spec.uri import NETWORK_SCHEMES
 
 DISCOVER = "discover"  # the task id of connect and discovery events
 
-# As database drivers default them: the endpoint must match the one the connector reports.
-_DEFAULT_PORTS = {
-    "postgresql": 5432,
-    "mysql": 3306,
-    "mariadb": 3306,
-    "mssql": 1433,
-    "http": 80,
-    "https": 443,
-}
-
-
-def uri_endpoint(uri: str) -> str | None:
-    """host:port of a network URI, read before connecting; None for a local file, or when the
-    host is itself a secret reference (the connector tells it once it has connected)."""
-    plain = without_refs(uri)  # same positions, so a slice of one is the same slice of both
-    scheme = plain.split("://", 1)[0].lower() if "://" in plain else ""
-    kind = "postgresql" if scheme.startswith("postgres") else scheme.split("+")[0]
-    if kind not in NETWORK_SCHEMES:
-        return None
-    try:
-        parts = urlsplit(plain)
-        host, port = parts.hostname or "localhost", parts.port
-    except ValueError:
-        return None
-    hostport = parts.netloc.rpartition("@")[2]
-    start = len(scheme) + 3 + len(parts.netloc) - len(hostport)
-    if uri[start : start + len(hostport)] != hostport:
-        return None  # the host or port is a reference
-    return f"{host}:{port or _DEFAULT_PORTS.get(kind, 0)}"
-
 
 def discover_source(
-    spec: PipelineSpec, *, bus: EventBus | None = None, run_id: str = ""
+    spec: PipelineSpec,
+    *,
+    home: Path | None = None,
+    bus: EventBus | None = None,
+    run_id: str = "",
 ) -> tuple[Source, list[Resource]]:
     """Connect to ``spec``'s source and discover it, retrying transient failures.
 
@@ -64,7 +37,7 @@ def discover_source(
         RunInterrupted: SIGINT or SIGTERM came while connecting or waiting to retry.
     """
     retries, settings = spec.retries, spec.breaker
-    endpoint = uri_endpoint(spec.source.uri)
+    endpoint: str | None = None
     tried = 0
 
     def emit(kind: str, **data: object) -> None:
@@ -86,20 +59,23 @@ def discover_source(
         if interrupts.interrupted() is not None:
             raise RunInterrupted("interrupted; nothing was committed")
         tried += 1
+        # Resolving the URI's references is inside the attempt too: a secret store may be
+        # down for a moment. The breaker is taken here rather than by the policy: a plugin
+        # source may name its endpoint only once constructed (constructing it does not connect).
+        where = locate(spec.source.uri, spec.source.base_dir)
+        endpoint = endpoint or where.endpoint
         emit("connect_attempt", attempt=tried, endpoint=endpoint)
-        # The breaker is taken here rather than by the policy: a plugin source may name its
-        # endpoint only once it is constructed (constructing it does not connect).
         gate = breaker(endpoint)
         if gate is not None:
             gate.before_call()
         try:
-            source = source_for(spec.source)
-            if endpoint is None and source.endpoint:
-                endpoint = source.endpoint
-                gate = breaker(endpoint)
-                if gate is not None:
-                    gate.before_call()
+            source = source_for(spec.source, home=home, where=where)
             try:
+                if endpoint is None and source.endpoint:
+                    endpoint = source.endpoint
+                    gate = breaker(endpoint)
+                    if gate is not None:
+                        gate.before_call()
                 resources = source.discover()
             except BaseException:
                 source.close()
@@ -122,10 +98,10 @@ def discover_source(
             ),
         )
     except TransientError as exc:
-        where = endpoint or redact_uri(spec.source.uri)
+        server = endpoint or redact_uri(spec.source.uri)
         attempts = f"{tried} attempt{'' if tried == 1 else 's'}"
         raise TransientError(
-            f"cannot connect to {where} after {attempts}: {_reason(exc)}; check that the "
+            f"cannot connect to {server} after {attempts}: {_reason(exc)}; check that the "
             "server is running, or raise retries.attempts",
             uri=spec.source.uri,
         ) from exc

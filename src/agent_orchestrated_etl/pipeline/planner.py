@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from .._text import plural
@@ -68,19 +69,23 @@ def resource_fingerprint(spec_digest: str, source: Source, resource: Resource) -
 
 
 def plan_pipeline(
-    spec: PipelineSpec, *, bus: EventBus | None = None, run_id: str = ""
+    spec: PipelineSpec,
+    *,
+    home: Path | None = None,
+    bus: EventBus | None = None,
+    run_id: str = "",
 ) -> PipelinePlan:
     """Discover the source and build the Plan: one load task per resource, then one commit.
 
-    Connecting and discovery are retried (see :mod:`pipeline.connect`); ``bus`` gets an event
-    for each attempt.
+    ``home`` is AOETL_HOME. Connecting and discovery are retried (see :mod:`pipeline.connect`);
+    ``bus`` gets an event for each attempt.
     """
     if spec.checks:
         raise NotSupportedError(
             "checks are declared but this version of aoetl cannot run them yet; "
             "remove 'checks' from the pipeline to load without them"
         )
-    source, resources = discover_source(spec, bus=bus, run_id=run_id)
+    source, resources = discover_source(spec, home=home, bus=bus, run_id=run_id)
     try:
         return _plan(spec, source, resources)
     except BaseException:

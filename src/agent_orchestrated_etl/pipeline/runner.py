@@ -77,7 +77,7 @@ def run_pipeline(spec: PipelineSpec, options: RunOptions, bus: EventBus | None =
     result = RunResult(run_id, spec.name, "failed", 0.0, notes=notes)
     status = "failed"
     try:
-        planned = plan_pipeline(spec, bus=bus, run_id=run_id)
+        planned = plan_pipeline(spec, home=options.home, bus=bus, run_id=run_id)
         result.notes.extend(planned.notes)
         context = TaskContext.open(
             planned, run_id, home=options.home, base_dir=options.base_dir, bus=bus, store=store

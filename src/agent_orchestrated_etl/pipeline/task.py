@@ -128,7 +128,7 @@ def _alone(
                 f"run {run_id} is a run of pipeline '{record.pipeline}' with another spec; "
                 "give every task of a run the same pipeline, or a new run id"
             )
-        planned = plan_pipeline(spec, bus=bus, run_id=run_id)
+        planned = plan_pipeline(spec, home=home, bus=bus, run_id=run_id)
         try:
             task = planned.plan.task(task_id)
         except BaseException:
