@@ -214,6 +214,8 @@ class DirectoryDestination:
 
     def checkpoints(self) -> dict[str, Checkpoint]:
         found: dict[str, Checkpoint] = {}
+        if self.committed():  # the marks stay in the committed versions; they are spent
+            return found
         for mark in self._meta().glob(f"*/{self.run_id}/{_MARK}"):
             data = json.loads(mark.read_text())
             found[data["table"]] = Checkpoint(
