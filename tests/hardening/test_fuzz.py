@@ -46,7 +46,7 @@ FIGURES: Counter[str] = Counter()  # the run's figures, printed at the end of th
 
 # A Python exception's name (ValueError, UnicodeDecodeError, duckdb's InvalidInputException…)
 # or a traceback. DuckDB's own message classes ("Binder Error: …") are kept on purpose, with
-# its hints, on one line (connectors/_engine_errors.py).
+# its hints, on one line (errors.classify_duckdb).
 PYTHON_NAMES = re.compile(
     r"Traceback|Fatal Python error|\b[A-Z][A-Za-z0-9]*(?:Error|Exception)\b"
     r"|\b(?:KeyboardInterrupt|StopIteration)\b"
