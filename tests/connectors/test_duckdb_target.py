@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from agent_orchestrated_etl import DataOrchestrator
@@ -11,7 +13,10 @@ from agent_orchestrated_etl.connectors._schema import (
     fits,
     plan_evolution,
 )
-from agent_orchestrated_etl.errors import SchemaConflictError, UserError
+from agent_orchestrated_etl.connectors.base import StagedTable
+from agent_orchestrated_etl.connectors.duckdb.target import DuckDBDestination
+from agent_orchestrated_etl.data.duck import Relation, connect, describe
+from agent_orchestrated_etl.errors import FatalError, SchemaConflictError, UserError
 from tests.helpers import query, run_cli
 
 
@@ -297,3 +302,77 @@ def test_reserved_table_names_are_refused(orch: DataOrchestrator, work: Path) ->
     assert result.exit_code == 2
     assert "starts with '_aoetl_'" in (result.error or "")
     assert not (work / "w.duckdb").exists()
+
+
+# -- staged rows read back before the commit ---------------------------------------------------
+def _stage(dest: DuckDBDestination, sql: str, mode: str = "append") -> None:
+    dest.write(
+        "t", Relation(sql), mode=mode, key=("id",), fingerprint="f", record_bad=lambda bad: None
+    )
+
+
+def _read(relation: Relation, home: Path, sql: str) -> list[tuple[object, ...]]:
+    con = connect(home=home)  # a check's own connection, as the engine would open one
+    try:
+        relation.attach(con)
+        return con.execute(sql.replace("{r}", f"({relation.sql})")).fetchall()
+    finally:
+        con.close()
+
+
+def test_staged_rows_of_an_encrypted_file_keep_their_types_until_the_commit(
+    work: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WAREHOUSE_KEY", "k-" + "0123456789abcdef")
+    home = work / ".aoetl"
+    typed = (
+        "SELECT range::BIGINT AS id, (range * 1.25)::DECIMAL(12, 2) AS amount, "
+        "TIMESTAMPTZ '2024-01-02 03:04:05+00' + to_days(range::INTEGER) AS at FROM range(300000)"
+    )
+    dest = DuckDBDestination("w.duckdb", home=home, encryption_key="${env:WAREHOUSE_KEY}")
+    dest.begin("r1", "p")
+    _stage(dest, typed)
+    staged = dest.staged("t")
+    con = connect(home=home)
+    staged.attach(con)
+    assert describe(con, staged.sql) == [
+        ("id", "BIGINT"),
+        ("amount", "DECIMAL(12,2)"),
+        ("at", "TIMESTAMP WITH TIME ZONE"),
+    ]
+    con.close()
+    assert _read(dest.staged("t"), home, "SELECT count(*), sum(amount) FROM {r}") == [
+        (300_000, Decimal("56249812500.00"))
+    ]
+    unread = dest.staged("t")  # never read: it holds no cursor, and the commit goes ahead
+    assert dest.columns("t") == []  # the target has no table t until the commit
+    dest.commit([StagedTable("t", "append", ("id",))])
+    with pytest.raises(FatalError, match="table 't' has nothing staged in run r1"):
+        dest.staged("t")
+    with pytest.raises(duckdb.Error):  # the staging table became the target: nothing to read
+        _read(unread, home, "SELECT count(*) FROM {r}")
+    dest.close()
+
+
+def test_staged_rows_after_discard_are_gone_and_the_target_is_unchanged(work: Path) -> None:
+    home = work / ".aoetl"
+    dest = DuckDBDestination("w.duckdb", home=home)
+    dest.begin("r1", "p")
+    _stage(dest, "SELECT 1 AS id, 'old' AS v")
+    dest.commit([StagedTable("t", "append", ("id",))])
+    dest.close()
+    dest = DuckDBDestination("w.duckdb", home=home)
+    dest.begin("r2", "p")
+    _stage(dest, "SELECT * FROM (VALUES (1, 'new'), (2, 'two'), (2, 'TWO')) v(id, v)", "merge")
+    assert _read(dest.staged("t"), home, "SELECT * FROM {r} ORDER BY id") == [
+        (1, "new"),
+        (2, "TWO"),  # the last row per key, as the merge will apply it
+    ]
+    dest.discard()
+    with pytest.raises(FatalError, match="nothing staged"):
+        dest.staged("t")
+    dest.close()
+    assert query(work / "w.duckdb", "SELECT * FROM t") == [(1, "old")]
+    assert query(
+        work / "w.duckdb", "SELECT count(*) FROM duckdb_tables() WHERE table_name LIKE '_aoetl_s%'"
+    ) == [(0,)]
