@@ -3,9 +3,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from agent_orchestrated_etl import DataOrchestrator
+from agent_orchestrated_etl.connectors.base import StagedTable
+from agent_orchestrated_etl.connectors.directory.target import DirectoryDestination
+from agent_orchestrated_etl.data.duck import Relation, connect
+from agent_orchestrated_etl.errors import FatalError
 from tests.helpers import query
 
 
@@ -132,3 +137,65 @@ def test_a_failing_table_takes_the_runs_other_tables_with_it(
     result = orch.run(orch.create_pipeline(str(work / "in"), "parquet:///lake", transforms=cast))
     assert result.status == "failed" and result.exit_code == 2, result.error
     assert not (work / "lake").exists()  # the good table's version went too: nothing to resume
+
+
+# -- staged rows read back before the commit ---------------------------------------------------
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+def test_a_merge_stages_only_the_incoming_rows_and_keeps_the_rest_apart(
+    work: Path, fmt: str
+) -> None:
+    home = work / ".aoetl"
+
+    def load(run: str, sql: str, mode: str, check: list[tuple[object, ...]] | None) -> None:
+        dest = DirectoryDestination(str(work / "lake"), fmt, home=home)
+        dest.begin(run, "p")
+        dest.write(
+            "t", Relation(sql), mode=mode, key=("id",), fingerprint="f", record_bad=lambda b: None
+        )
+        if check is not None:
+            con = connect(home=home)
+            staged = dest.staged("t")
+            staged.attach(con)
+            assert con.execute(f"{staged.sql} ORDER BY ALL").fetchall() == check
+            con.close()
+            assert rows(work / "lake", "t", fmt) == [(1, "a"), (2, "b"), (3, "c")]  # unchanged
+        dest.commit([StagedTable("t", mode, ("id",))])
+        with pytest.raises(FatalError, match="nothing staged"):
+            dest.staged("t")
+        dest.close()
+
+    load("r1", "SELECT * FROM (VALUES (1, 'a'), (2, 'b'), (3, 'c')) v(id, v)", "append", None)
+    incoming = "SELECT * FROM (VALUES (3, 'C'), (4, 'd'), (4, 'D')) v(id, v)"
+    load("r2", incoming, "merge", [(3, "C"), (4, "D")])
+    assert rows(work / "lake", "t", fmt) == [(1, "a"), (2, "b"), (3, "C"), (4, "D")]
+    current = (work / "lake" / "t").resolve()
+    assert sorted(p.name for p in current.glob(f"*.{fmt}")) == [
+        f"kept-r2.{fmt}",
+        f"part-r2.{fmt}",
+    ]
+    # A merge that replaces every row it had keeps no (empty) file of old rows.
+    everything = "SELECT * FROM (VALUES (1, 'x'), (2, 'x'), (3, 'x'), (4, 'x')) v(id, v)"
+    load("r3", everything, "merge", None)
+    current = (work / "lake" / "t").resolve()
+    assert [p.name for p in current.glob(f"*.{fmt}")] == [f"part-r3.{fmt}"]
+    assert rows(work / "lake", "t", fmt) == [(1, "x"), (2, "x"), (3, "x"), (4, "x")]
+
+
+def test_after_discard_nothing_staged_is_readable(work: Path) -> None:
+    home = work / ".aoetl"
+    dest = DirectoryDestination(str(work / "lake"), "parquet", home=home)
+    dest.begin("r1", "p")
+    dest.write(
+        "t", Relation("SELECT 1 AS id"), mode="replace", key=(), fingerprint="f",
+        record_bad=lambda b: None,
+    )  # fmt: skip
+    staged = dest.staged("t")
+    dest.discard()
+    with pytest.raises(FatalError, match="table 't' has nothing staged in run r1"):
+        dest.staged("t")
+    con = connect(home=home)
+    with pytest.raises(duckdb.IOException):  # its file went with the version
+        con.execute(staged.sql).fetchall()
+    con.close()
+    dest.close()
+    assert not (work / "lake").exists()
