@@ -175,7 +175,8 @@ def test_duckdb_file_error_is_fatal(duck: duckdb.DuckDBPyConnection, tmp_path: P
     exc = raised(lambda: duck.execute(f"COPY (SELECT 1) TO '{target}'"))
     error = classify_duckdb(exc, "table 'x'")
     assert type(error) is FatalError and kind_of(error) == "fatal"
-    assert "x.parquet" in one_line(error)
+    assert "x.parquet" in one_line(error) and "IO Error" not in str(error)
+    assert str(error).endswith("No such file or directory; check that the folder exists")
 
 
 def test_duckdb_interrupt_is_a_cancel(duck: duckdb.DuckDBPyConnection) -> None:
@@ -263,6 +264,18 @@ def test_a_closed_port_is_transient(
         f"cannot connect to postgresql://etl:***@127.0.0.1/shop: connection to server at "
         f'"127.0.0.1", port {closed_port} failed: Connection refused; check that the server'
     )
+
+
+@pytest.mark.parametrize("connect", [_psycopg, _adbc], ids=["psycopg", "adbc"])
+def test_a_missing_unix_socket_is_transient(
+    connect: Callable[[str], BaseException], tmp_path: Path
+) -> None:
+    exc = connect(f"postgresql://etl@/shop?host={tmp_path}")
+    assert "No such file or directory" in str(exc)  # the words of a missing file, but a server
+    error = classify(exc, "cannot connect")
+    assert type(error) is TransientError
+    assert one_line(error).endswith("; check that the server is running and that the host and "
+                                    "port are right")  # fmt: skip
 
 
 @pytest.mark.e2e

@@ -328,8 +328,9 @@ _DUCKDB_HINTS = ("Did you mean", "Candidate bindings")
 
 _CHECK_SERVER = "check that the server is running and that the host and port are right"
 _CHECK_LOGIN = "check the user and the password (in the URL, or the ${…} reference that gives it)"
-# libpq's words (also relayed by DuckDB's postgres extension): (pattern, kind, hint).
-_LIBPQ_RULES: tuple[tuple[str, type[AoetlError], str | None], ...] = (
+# libpq's words (also relayed by DuckDB's postgres extension), SQLite's, then the operating
+# system's, first match wins: (pattern, kind, hint).
+_WORD_RULES: tuple[tuple[str, type[AoetlError], str | None], ...] = (
     (
         r"(?i)password authentication failed|authentication failed|no password supplied"
         r"|role \S+ does not exist|no pg_hba\.conf entry",
@@ -343,13 +344,18 @@ _LIBPQ_RULES: tuple[tuple[str, type[AoetlError], str | None], ...] = (
         r"(?i)connection refused|timeout expired|timed out|connection reset|broken pipe"
         r"|server closed the connection|terminating connection|could not (?:receive|send) data"
         r"|SSL SYSCALL|no route to host|network is unreachable|too many clients"
-        r"|the database system is (?:starting up|shutting down)",
+        r"|the database system is (?:starting up|shutting down)|is the server running",
         TransientError, _CHECK_SERVER,
     ),
     (r"(?i)unable to open database file", UserError,
      "check that the file's folder exists and is writable"),
     (r"(?i)database is locked|database table is locked", TransientError,
-     "another process is writing the file; it is tried again"),
+     "another process is writing the file; let it finish"),
+    (r"(?i)no space left on device|disk (?:is )?full", FatalError,
+     "free disk space and run again (it resumes from its checkpoints)"),
+    (r"(?i)permission denied|read-only file system", FatalError,
+     "check that aoetl may write there"),
+    (r"(?i)no such file or directory", FatalError, "check that the folder exists"),
 )  # fmt: skip
 # SQLSTATE classes and codes: connection (08), shutdowns and "cannot connect now" (57P0x),
 # too many connections (53300), serialization failure and deadlock (40001, 40P01), lock not
@@ -401,7 +407,7 @@ def _made(kind: type[AoetlError], what: str, text: str, hint: str | None) -> Aoe
 def _by_words(exc: BaseException, what: str) -> AoetlError:
     """``exc`` classified by libpq's (or SQLite's) words; a FatalError when none match."""
     raw = str(exc)
-    for pattern, kind, hint in _LIBPQ_RULES:
+    for pattern, kind, hint in _WORD_RULES:
         if re.search(pattern, raw):
             return _made(kind, what, one_line(raw), hint)
     return FatalError(f"{what}: {one_line(raw)}")
@@ -457,7 +463,7 @@ def classify_libpq(exc: BaseException, what: str) -> AoetlError:
             kind = TransientError
         elif state.startswith(_SQLSTATE_USER):
             kind = UserError
-        for pattern, _, hint in _LIBPQ_RULES:  # the hint, when the words have one
+        for pattern, _, hint in _WORD_RULES:  # the hint, when the words have one
             if re.search(pattern, str(exc)):
                 return _made(kind, what, one_line(str(exc)), hint)
         return kind(f"{what}: {one_line(str(exc))}")
