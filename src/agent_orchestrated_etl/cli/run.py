@@ -25,6 +25,7 @@ from ._app import (
 )
 
 if TYPE_CHECKING:
+    from ..api import DataOrchestrator
     from ..engine import EventBus, RunResult
     from ..pipeline import PipelinePlan
 
@@ -215,7 +216,7 @@ def run(
 
         out.print_json(json.dumps(redact_obj(result.to_dict())))
     else:
-        _render(result, orch.home)
+        _render(result, orch)
         for message in anomalies:
             err.print(f"warning: {message}", markup=False, highlight=False)
     raise typer.Exit(result.exit_code)
@@ -284,7 +285,9 @@ def _run_bus(*, live: bool, monitor: Path | None) -> tuple[EventBus, list[str]]:
     return bus, anomalies
 
 
-def _render(result: RunResult, home: Path) -> None:
+def _render(result: RunResult, orch: DataOrchestrator) -> None:
+    from ..engine import COMMIT
+
     colour = {"success": "green", "interrupted": "yellow"}.get(result.status, "red")
     status = f"[{colour}]{result.status}[/]"
     what = f"task {result.task} of run" if result.task else "run"
@@ -294,24 +297,23 @@ def _render(result: RunResult, home: Path) -> None:
         out.print(f"into {', '.join(sorted(targets))}", markup=False, highlight=False)
         grid = Table(show_edge=False, header_style="bold")
         grid.add_column("table")
-        for col in ("rows loaded", "rejected", "rows/s"):
+        # A commit in its own process knows each table's rows, not how its load went.
+        detail = result.task != COMMIT
+        for col in ("rows loaded", "rejected", "rows/s")[: 3 if detail else 2]:
             grid.add_column(col, justify="right")
-        grid.add_column("path")
+        if detail:
+            grid.add_column("path")
         for name, t in result.tables.items():
-            grid.add_row(
-                name,
-                f"{t.rows_loaded:,}",
-                f"{t.rows_rejected:,}",
-                f"{t.rows_per_s:,.0f}",
-                "one DuckDB statement" if t.fused else "Arrow stream",
-            )
+            cells = [name, f"{t.rows_loaded:,}", f"{t.rows_rejected:,}"]
+            if detail:
+                path = "one DuckDB statement" if t.fused else "Arrow stream"
+                cells += [f"{t.rows_per_s:,.0f}", path]
+            grid.add_row(*cells)
         out.print(grid)
     for note in result.notes:
         out.print(f"note: {note}")
     if result.rows_rejected:
-        from ..state import StateStore
-
-        entries = StateStore(home).dlq_entries(result.run_id, status="open", limit=5)
+        entries = orch.dlq(result.run_id, status="open", limit=5)
         rows = "1 row" if result.rows_rejected == 1 else f"{result.rows_rejected:,} rows"
         out.print(f"{rows} quarantined; first {len(entries)}:")
         for e in entries:
