@@ -103,3 +103,16 @@ def test_a_reference_is_kept_as_written_and_the_folder_is_not_dumped(tmp_path: P
     assert spec.target.base_dir == str(tmp_path.resolve())
     dumped = spec.model_dump(mode="json")
     assert "base_dir" not in dumped["source"] and "base_dir" not in dumped["target"]
+
+
+def test_a_given_kind_that_does_not_fit_the_uri_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "k.yaml").write_text(
+        "source:\n  uri: postgresql://u@127.0.0.1:9/db\n  kind: files\n"
+    )
+    proc = run_cli("run", "k.yaml", cwd=tmp_path)
+    assert proc.returncode == 2
+    (line,) = [x for x in proc.stderr.splitlines() if x.strip()]
+    assert line == (
+        "error: field 'source.kind': kind 'files' does not fit postgresql://u@127.0.0.1:9/db, "
+        "which the sql connector reads; set kind 'sql' or give a files URI"
+    )

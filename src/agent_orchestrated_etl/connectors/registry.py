@@ -105,7 +105,8 @@ def locate(
     """Resolve ``uri``'s references and ``parse`` it, once.
 
     A relative local path that a reference resolved to is anchored at ``base_dir``, the
-    pipeline file's folder (the loader anchored literal ones). A password the URL holds is registered for masking.
+    pipeline file's folder (the loader anchored literal ones). A password the URL holds is
+    registered for masking.
     """
     url = resolve(uri)
     parsed = parse(url)
@@ -164,8 +165,8 @@ def _as_kind(spec: SourceSpec, kind: str | None, where: Location) -> SourceSpec:
         return spec
     if "kind" in spec.model_fields_set:
         raise SpecError(
-            f"source.kind is '{spec.kind}', but {where.display} is read by the {kind} "
-            f"connector; set kind '{kind}' or give a {spec.kind} URI",
+            f"kind '{spec.kind}' does not fit {where.display}, which the {kind} connector "
+            f"reads; set kind '{kind}' or give a {spec.kind} URI",
             field="source.kind",
         )
     data = {**spec.model_dump(exclude_unset=True), "kind": kind, "base_dir": spec.base_dir}
