@@ -98,24 +98,31 @@ class TaskContext:
         every table this run staged (its loads ran in other processes)."""
         results = {}
         for resource in self.planned.resources:
-            name = resource.name
-            loaded = self.loads.get(name)
-            check = self.checkpoints.get(name)
-            if loaded is None and (not staged or check is None):
-                continue
-            bad = check.bad_rows if check is not None else len(loaded.bad_rows if loaded else [])
-            rows = check.rows if check is not None else (loaded.rows_loaded if loaded else 0)
-            results[name] = TableResult(
-                rows if committed else 0,
-                bad,
-                f"{self.destination.display}#{name}",
-                loaded.fused if loaded else False,
-                loaded.columns_added if loaded else (),
-                loaded.columns_widened if loaded else (),
-                self.durations.get(name, 0.0),
-                rows + bad,
-            )
+            found = self.table_result(resource.name, committed, staged=staged)
+            if found is not None:
+                results[resource.name] = found
         return results
+
+    def table_result(
+        self, name: str, committed: bool, *, staged: bool = False
+    ) -> TableResult | None:
+        """One table's result; rows count as loaded once ``committed``."""
+        loaded = self.loads.get(name)
+        check = self.checkpoints.get(name)
+        if loaded is None and (not staged or check is None):
+            return None
+        bad = check.bad_rows if check is not None else len(loaded.bad_rows if loaded else [])
+        rows = check.rows if check is not None else (loaded.rows_loaded if loaded else 0)
+        return TableResult(
+            rows if committed else 0,
+            bad,
+            f"{self.destination.display}#{name}",
+            loaded.fused if loaded else False,
+            loaded.columns_added if loaded else (),
+            loaded.columns_widened if loaded else (),
+            self.durations.get(name, 0.0),
+            rows + bad,
+        )
 
     def dead_letter_task(self, task_id: str, table: str, error: BaseException | None) -> None:
         """Record a load task that failed for good, so ``aoetl dlq`` lists it."""

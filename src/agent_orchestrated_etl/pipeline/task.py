@@ -89,11 +89,8 @@ def _in_context(context: TaskContext, task_id: str, token: CancelToken) -> RunRe
     if isinstance(task.params, LoadParams):
         table = task.params.table
         _load(context, task, table, token)
-        result.tables = {
-            name: replace(t, rows_loaded=t.rows_read - t.rows_rejected)  # staged, not visible
-            for name, t in context.table_results(False).items()
-            if name == table
-        }
+        staged = context.table_result(table, True)  # its rows are staged, not yet visible
+        result.tables = {table: staged} if staged is not None else {}
     elif isinstance(task.params, CommitParams):
         _commit(context, task.params.tables, token)
         result.tables = context.table_results(True, staged=True)
@@ -145,7 +142,7 @@ def _alone(
         if context.committed:
             result.status = "success"
             result.notes.append(f"run {run_id} was already committed; nothing to do")
-            return result
+            return _done(result, started)
         if isinstance(task.params, CommitParams):
             _check_staged(context, task.params.tables)
         if record is None or record.status != "running":
@@ -183,6 +180,10 @@ def _alone(
             finish_run(store, bus, result)
     finally:
         context.close()
+    return _done(result, started)
+
+
+def _done(result: RunResult, started: float) -> RunResult:
     result.duration_s = time.perf_counter() - started
     return result
 
@@ -191,8 +192,7 @@ def _failed(result: RunResult, error: BaseException, started: float) -> RunResul
     result.fail(error, redact("".join(traceback.format_exception(error))))
     if result.error is not None:
         result.error = redact(result.error)
-    result.duration_s = time.perf_counter() - started
-    return result
+    return _done(result, started)
 
 
 def _check_staged(context: TaskContext, tables: tuple[str, ...]) -> None:
