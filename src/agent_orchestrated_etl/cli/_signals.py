@@ -179,6 +179,7 @@ def mark_interrupted(home: Path) -> list[dict[str, object]]:
                 time.time() - record.started_at,
                 error="interrupted; nothing was committed",
                 exit_code=130,
+                error_kind="transient",  # as the run itself reports an interrupt
             ).to_dict()
             store.finish_run(
                 record.run_id,
