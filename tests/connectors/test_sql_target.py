@@ -8,12 +8,18 @@ import signal
 import sqlite3
 import subprocess
 import time
+from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import psycopg
 import pytest
 
 from agent_orchestrated_etl import DataOrchestrator
+from agent_orchestrated_etl.connectors.base import StagedTable
+from agent_orchestrated_etl.connectors.sql.target import SqlDestination
+from agent_orchestrated_etl.data.duck import Relation, connect
+from agent_orchestrated_etl.errors import FatalError
 from agent_orchestrated_etl.spec import validate_spec
 from tests.helpers import AOETL, TYPES_DDL, run_cli
 from tests.servers import Postgres
@@ -123,18 +129,27 @@ def test_wrong_password_for_the_target(pg: Postgres, tmp_path: Path) -> None:
     assert wrong not in proc.stdout + proc.stderr
 
 
+# The COPY that fills a staging table, and how many rows PostgreSQL has taken from it so far.
+_STAGING_COPY = (
+    "SELECT p.tuples_processed FROM pg_stat_progress_copy p JOIN pg_stat_activity a USING (pid) "
+    "WHERE a.query ILIKE 'COPY %_aoetl_stage_%'"
+)
+
+
 def test_kill_9_during_a_postgres_load_then_rerun_is_exact(pg: Postgres, tmp_path: Path) -> None:
-    (tmp_path / "big.csv").write_text(
-        "id,v\n" + "".join(f"{i},value-{i}\n" for i in range(200_000))
-    )
+    n = 1_000_000  # about 8 batches: the slow step keeps the COPY open for seconds
+    (tmp_path / "big.csv").write_text("id,v\n" + "".join(f"{i},value-{i}\n" for i in range(n)))
     (tmp_path / "slow.py").write_text(
-        "import time\ndef slow(b):\n    time.sleep(1.0)\n    return b\n"
+        "import os, time\n"
+        "def slow(b):\n"
+        "    time.sleep(float(os.environ.get('SLOW_S', '0')))\n"
+        "    return b\n"
     )
     (tmp_path / "p.yaml").write_text(
         f"name: pgload\nsource: big.csv\ntarget: {pg.url()}\nmode: append\n"
         "transforms:\n  - python: slow:slow\n"
     )
-    env = {**os.environ, "AOETL_HOME": str(tmp_path / ".aoetl")}
+    env = {**os.environ, "AOETL_HOME": str(tmp_path / ".aoetl"), "SLOW_S": "0.7"}
     proc = subprocess.Popen(
         [AOETL, "run", "p.yaml"],
         cwd=tmp_path,
@@ -142,19 +157,30 @@ def test_kill_9_during_a_postgres_load_then_rerun_is_exact(pg: Postgres, tmp_pat
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    time.sleep(1.5)
+    # Kill only once PostgreSQL is taking rows into the staging table: never before the load
+    # started, never after it finished.
+    deadline = time.monotonic() + 120
+    copied: list[tuple[object, ...]] = []
+    while not copied:
+        assert proc.poll() is None, "the run ended before its load was seen mid-COPY"
+        assert time.monotonic() < deadline, "no COPY into a staging table within 120 s"
+        copied = [r for r in rows(pg, _STAGING_COPY) if int(r[0]) > 0]  # type: ignore[call-overload]
+        time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    exists = rows(pg, "SELECT count(*) FROM pg_tables WHERE tablename = 'big'")[0][0]
-    assert exists == 0 or rows(pg, "SELECT count(*) FROM big") == [(200_000,)]
+    assert proc.wait() == -signal.SIGKILL  # killed, not exited
+    # The target is as before (absent), and nothing was checkpointed for a resume.
+    assert rows(pg, "SELECT count(*) FROM pg_tables WHERE tablename = 'big'") == [(0,)]
+    if rows(pg, "SELECT to_regclass('_aoetl.checkpoints') IS NOT NULL") == [(True,)]:
+        assert rows(pg, "SELECT count(*) FROM _aoetl.checkpoints") == [(0,)]
+    assert rows(pg, "SELECT count(*) FROM pg_tables WHERE tablename LIKE '_aoetl_stage%'") == [(0,)]
     history = json.loads(run_cli("runs", "--json", cwd=tmp_path).stdout)
-    if history and history[0]["status"] == "success":
-        return  # the run beat the kill (a loaded machine); rerunning an append would append
-    again = run_cli("run", "p.yaml", cwd=tmp_path)
+    assert not history or history[0]["status"] != "success"
+    again = run_cli("run", "p.yaml", cwd=tmp_path)  # full speed (SLOW_S unset)
     assert again.returncode == 0, again.stderr
     assert rows(pg, "SELECT count(*), count(DISTINCT id), sum(id) FROM big") == [
-        (200_000, 200_000, sum(range(200_000)))
+        (n, n, sum(range(n)))
     ]
+    assert rows(pg, "SELECT count(*) FROM pg_tables WHERE tablename LIKE '_aoetl_stage%'") == [(0,)]
 
 
 def test_sqlite_destination(orch: DataOrchestrator, work: Path) -> None:
@@ -345,3 +371,70 @@ def test_a_column_type_change_the_target_cannot_make_is_refused_first(
         "SELECT count(*) FROM sqlite_master WHERE name LIKE '_aoetl_stage%'"
     ).fetchall() == [(0,)]
     con.close()
+
+
+# -- staged rows read back before the commit ---------------------------------------------------
+def _stage(dest: SqlDestination, sql: str, mode: str = "append") -> None:
+    dest.write(
+        "t", Relation(sql), mode=mode, key=("id",), fingerprint="f", record_bad=lambda bad: None
+    )
+
+
+def _read_staged(dest: SqlDestination, home: Path, sql: str) -> list[tuple[object, ...]]:
+    relation = dest.staged("t")
+    con = connect(home=home)  # a check's own connection: the prelude attaches the database
+    try:
+        relation.attach(con)
+        return con.execute(sql.replace("{r}", f"({relation.sql})")).fetchall()
+    finally:
+        con.close()
+
+
+def test_postgres_staged_rows_are_read_through_the_scanner_before_the_commit(
+    pg: Postgres, tmp_path: Path
+) -> None:
+    home = tmp_path / ".aoetl"
+    dest = SqlDestination(pg.url(), "postgresql", home=home)
+    dest.begin("r1", "p")
+    _stage(
+        dest,
+        "SELECT range::BIGINT AS id, (range * 1.25)::DECIMAL(12, 2) AS amount, "
+        "TIMESTAMPTZ '2024-01-02 03:04:05+00' AS ts FROM range(1000)",
+    )
+    relation = dest.staged("t")
+    assert pg.password not in relation.sql  # the URL is in the prelude only, never logged
+    assert _read_staged(dest, home, "SELECT count(*), sum(amount), min(ts) FROM {r}") == [
+        (1000, Decimal("624375.00"), datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC))
+    ]
+    assert rows(pg, "SELECT count(*) FROM pg_tables WHERE tablename = 't'") == [(0,)]
+    dest.commit([StagedTable("t", "append", ("id",))])
+    with pytest.raises(FatalError, match="nothing staged"):
+        dest.staged("t")
+    dest.close()
+    assert rows(pg, "SELECT count(*), sum(amount) FROM t") == [(1000, Decimal("624375.00"))]
+
+
+def test_sqlite_staged_rows_are_readable_anywhere_and_gone_after_discard(
+    work: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = work / ".aoetl"
+    dest = SqlDestination("sqlite:///out.db", "sqlite", home=home)
+    dest.begin("r1", "p")
+    _stage(dest, "SELECT * FROM (VALUES (1, 'a'), (2, 'b')) v(id, v)")
+    elsewhere = work / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # the target and the relation name the file absolutely
+    assert _read_staged(dest, home, "SELECT * FROM {r} ORDER BY id") == [(1, "a"), (2, "b")]
+    assert not (elsewhere / "out.db").exists()
+    dest.discard()
+    with pytest.raises(FatalError, match="nothing staged"):
+        dest.staged("t")
+    dest.close()
+    con = sqlite3.connect(work / "out.db")
+    try:
+        assert con.execute("SELECT name FROM sqlite_master WHERE name = 't'").fetchall() == []
+        assert con.execute(
+            "SELECT count(*) FROM sqlite_master WHERE name LIKE '_aoetl_stage%'"
+        ).fetchall() == [(0,)]
+    finally:
+        con.close()

@@ -37,6 +37,7 @@ class SqlDestination(DuckDBDestination):
         super().__init__(url, home=home)
         self._url = url  # may hold references: resolved only when connecting
         self._kind = _KINDS[kind]
+        self._file = ""  # a SQLite file's absolute path, fixed when it is opened
         if self._kind == "sqlite":  # SQLite has no schemas: the bookkeeping tables live in main
             self.CHECKPOINTS, self.COMMITS = "_aoetl_checkpoints", "_aoetl_commits"
             self.CURSORS = "_aoetl_cursors"
@@ -75,7 +76,7 @@ class SqlDestination(DuckDBDestination):
             target = _pg_url(url)
             register_url(target)
         else:
-            target = _sqlite_path(url)
+            target = self._file = _sqlite_path(url)
         con = connect(home=self._home)
         try:
             con.execute(f"LOAD {self._kind}")
@@ -95,11 +96,7 @@ class SqlDestination(DuckDBDestination):
         """
         with self._lock:
             stage = self._staged_table(table)
-        url = resolve(self._url)
-        if self._kind == "postgres":
-            target = _pg_url(url)
-        else:  # absolute: the reader may run in another working directory
-            target = str(Path(_sqlite_path(url)).expanduser().resolve())
+        target = _pg_url(resolve(self._url)) if self._kind == "postgres" else self._file
         digest = hashlib.sha256(f"{self.display}\0{self.run_id}".encode()).hexdigest()[:12]
         alias = quote_ident(f"_aoetl_staged_{digest}")
         return Relation(
@@ -121,4 +118,7 @@ def _pg_url(url: str) -> str:
 
 
 def _sqlite_path(url: str) -> str:
-    return urlsplit(url).path.removeprefix("/") if url.startswith("sqlite:///") else url
+    """The database file, absolute: SQLite opens it again per transaction, and a relative
+    name would then follow the process's working directory."""
+    path = urlsplit(url).path.removeprefix("/") if url.startswith("sqlite:///") else url
+    return path if path == ":memory:" else str(Path(path).expanduser().absolute())
