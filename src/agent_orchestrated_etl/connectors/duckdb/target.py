@@ -33,13 +33,13 @@ from ...data.duck import (
     Relation,
     connect,
     describe,
-    key_match,
     last_per_key,
     quote_ident,
 )
 from ...errors import AoetlError, FatalError, TransientError, UserError, classify_duckdb
-from .._schema import Rules, check_load, check_table_name, plan_evolution, shown
+from .._schema import Rules, check_load, check_table_name, shown
 from ..base import Checkpoint, LoadResult, StagedTable
+from ._apply import apply_staged, count_of
 from ._bookkeeping import Meta, create_meta, meta_exists, tidy_and_close
 from ._encrypted import open_encrypted
 from ._staged import stream_relation
@@ -245,7 +245,7 @@ class DuckDBDestination:
                 if mode == "merge":
                     sql = last_per_key(sql, key, [n for n, _ in incoming])
                 self._ensure_meta(cur)
-                rows = _count(cur.execute(f"CREATE OR REPLACE TABLE {stage} AS {sql}"))
+                rows = count_of(cur.execute(f"CREATE OR REPLACE TABLE {stage} AS {sql}"))
                 bad = relation.bad_rows()
                 record_bad(bad)
                 high_water = self._high_water(cur, table, stage, cursor_column)
@@ -357,7 +357,13 @@ class DuckDBDestination:
                 con.execute("BEGIN TRANSACTION")
                 self._ensure_meta(con)
                 for staged in tables:
-                    loaded[staged.table] = self._apply(staged)
+                    loaded[staged.table] = apply_staged(
+                        con,
+                        self._staging(staged.table),
+                        staged,
+                        self.columns(staged.table),
+                        merge=self.MERGE,
+                    )
                     mark = marks.get(staged.table)
                     if mark is not None and mark.high_water is not None:
                         # The high-water mark advances in the commit's own transaction.
@@ -392,47 +398,6 @@ class DuckDBDestination:
                 raise
         self._drop_abandoned()
         return loaded
-
-    def _apply(self, staged: StagedTable) -> int:
-        con = self.con
-        stage, target = self._staging(staged.table), quote_ident(staged.table)
-        rows = _count(con.execute(f"SELECT count(*) FROM {stage}"))
-        existing = self.columns(staged.table)
-        if staged.mode == "replace" or not existing:
-            if staged.mode == "replace":  # only replace drops: a table an append did not see
-                con.execute(f"DROP TABLE IF EXISTS {target}")  # makes the rename fail instead
-            con.execute(f"ALTER TABLE {stage} RENAME TO {target}")
-            return rows
-        incoming = describe(con, f"SELECT * FROM {stage}")
-        evolution = plan_evolution(staged.table, existing, incoming)
-        for name, typ in evolution.add:
-            con.execute(f"ALTER TABLE {target} ADD COLUMN {quote_ident(name)} {typ}")
-        for name, typ in evolution.widen:
-            con.execute(f"ALTER TABLE {target} ALTER COLUMN {quote_ident(name)} TYPE {typ}")
-        if staged.mode == "append":
-            rows = _count(con.execute(f"INSERT INTO {target} BY NAME SELECT * FROM {stage}"))
-        elif not self.MERGE:
-            # No MERGE in the target (SQLite): replace the matching rows, in the same transaction.
-            # The target is aliased: a table named "s" must not read as the staging alias.
-            on = key_match("t", "s", staged.key)
-            con.execute(
-                f"DELETE FROM {target} AS t WHERE EXISTS (SELECT 1 FROM {stage} AS s WHERE {on})"
-            )
-            rows = _count(con.execute(f"INSERT INTO {target} BY NAME SELECT * FROM {stage}"))
-        else:
-            on = key_match("t", "s", staged.key)
-            sets = ", ".join(
-                f"{quote_ident(n)} = s.{quote_ident(n)}" for n, _ in incoming if n not in staged.key
-            )
-            matched = f"WHEN MATCHED THEN UPDATE SET {sets} " if sets else ""
-            rows = _count(
-                con.execute(
-                    f"MERGE INTO {target} AS t USING {stage} AS s ON {on} "
-                    f"{matched}WHEN NOT MATCHED THEN INSERT BY NAME"
-                )
-            )
-        con.execute(f"DROP TABLE {stage}")
-        return rows
 
     def staged(self, table: str) -> Relation:
         """The rows staged for ``table``, streamed as Arrow from a cursor of this database.
@@ -481,8 +446,3 @@ class DuckDBDestination:
         for run_id, stage in rows:
             self.con.execute(f"DROP TABLE IF EXISTS {stage}")
             self.con.execute(f"DELETE FROM {self.CHECKPOINTS} WHERE run_id = ?", [run_id])
-
-
-def _count(result: duckdb.DuckDBPyConnection) -> int:
-    row = result.fetchone()
-    return int(row[0]) if row else 0
