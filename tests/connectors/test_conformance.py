@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +24,7 @@ from agent_orchestrated_etl.connectors.registry import destination_for, known, s
 from agent_orchestrated_etl.data.duck import Relation, connect, describe
 from agent_orchestrated_etl.errors import FatalError, TransientError, UserError
 from agent_orchestrated_etl.spec import validate_spec
+from agent_orchestrated_etl.spec.uri import NETWORK_SCHEMES
 from tests.servers import Postgres, free_port
 
 # Test doubles registered by tests/faults.py: they stand in for faults, not for systems.
@@ -202,6 +203,8 @@ class TargetSetup:
     uri: str
     read: Callable[[str], list[tuple[object, ...]] | None]  # a committed table, None if absent
     leftovers: Callable[[str], list[str]]  # staging a run left behind
+    missing: str  # a target whose place does not exist: a UserError at begin
+    refused: str | None = None  # a server URI on a closed port: a TransientError at begin
 
 
 @dataclass(frozen=True)
@@ -234,6 +237,7 @@ def _duckdb_target(env: Env) -> TargetSetup:
         f"duckdb:///{path}",
         lambda t: sql(f'SELECT id, name FROM "{t}" ORDER BY ALL'),
         lambda t: _stages(sql("SELECT table_name FROM duckdb_tables()") or []),
+        missing=f"duckdb:///{env.tmp / 'no-such-folder' / 'w.duckdb'}",
     )
 
 
@@ -255,7 +259,8 @@ def _directory_target(fmt: str) -> Callable[[Env], TargetSetup]:
             current = (root / table).resolve() if (root / table).exists() else None
             return [str(p) for p in folder.glob("*") if p != current] if folder.exists() else []
 
-        return TargetSetup(f"{fmt}:///{root}", read, leftovers)
+        (env.tmp / "a-file").write_text("a file where the folder should be")
+        return TargetSetup(f"{fmt}:///{root}", read, leftovers, f"{fmt}:///{env.tmp / 'a-file'}")
 
     return make
 
@@ -278,6 +283,7 @@ def _sqlite_target(env: Env) -> TargetSetup:
         f"sqlite:///{path}",
         lambda t: sql(f'SELECT id, name FROM "{t}" ORDER BY id, name'),
         lambda t: _stages(sql("SELECT name FROM sqlite_master WHERE type = 'table'") or []),
+        missing=f"sqlite:///{env.tmp / 'no-such-folder' / 'w.db'}",
     )
 
 
@@ -301,6 +307,8 @@ def _postgres_target(env: Env) -> TargetSetup:
         pg.url(DST_DB),
         lambda t: sql(f'SELECT id, name FROM "{t}" ORDER BY id, name'),
         lambda t: _stages(sql("SELECT tablename FROM pg_tables") or []),
+        missing=pg.url("no_such_database"),
+        refused=f"postgresql://{pg.user}@127.0.0.1:{free_port()}/{DST_DB}",
     )
 
 
@@ -434,11 +442,14 @@ def test_source_missing_is_a_user_error(source_case: SourceSetup, env: Env) -> N
         open_source(source_case.missing).discover()
 
 
-def test_source_refused_connection_is_transient(source_case: SourceSetup, env: Env) -> None:
-    if source_case.refused is None:
-        pytest.skip("a local source: there is no connection to refuse")
+@pytest.mark.parametrize(
+    "case", [c for c in SOURCES if c.scheme in NETWORK_SCHEMES], ids=lambda c: c.id
+)
+def test_source_refused_connection_is_transient(case: SourceCase, env: Env) -> None:
+    refused = case.make(env).refused
+    assert refused is not None, "a network source's case gives a URI on a closed port"
     with pytest.raises(TransientError):
-        open_source(source_case.refused).discover()
+        open_source(refused).discover()
 
 
 # -- the contract: destinations ----------------------------------------------------------------
@@ -561,25 +572,20 @@ def test_destination_close_before_begin_is_harmless(target: TargetSetup, env: En
     assert target.read("t") is None
 
 
-@pytest.fixture
-def unreachable(env: Env) -> Iterator[dict[str, str]]:
-    """Per destination scheme: a target whose place does not exist (a UserError at begin)."""
-    missing = env.tmp / "no-such-folder"
-    yield {
-        "duckdb": f"duckdb:///{missing / 'w.duckdb'}",
-        "parquet": f"parquet:///{env.tmp / 'a-file'}",
-        "csv": f"csv:///{env.tmp / 'a-file'}",
-        "sqlite": f"sqlite:///{missing / 'w.db'}",
-    }
-
-
-@pytest.mark.parametrize("scheme", ["duckdb", "parquet", "csv", "sqlite", "postgresql"])
-def test_destination_missing_place_is_a_user_error(
-    scheme: str, env: Env, unreachable: dict[str, str]
-) -> None:
-    (env.tmp / "a-file").write_text("not a folder")
-    uri = env.pg().url("no_such_database") if scheme == "postgresql" else unreachable[scheme]
-    dest = open_destination(uri, env)
+def test_destination_missing_place_is_a_user_error(target: TargetSetup, env: Env) -> None:
+    dest = open_destination(target.missing, env)
     with pytest.raises(UserError):
+        dest.begin("run", "conformance")
+    dest.close()
+
+
+@pytest.mark.parametrize(
+    "case", [c for c in DESTINATIONS if c.scheme in NETWORK_SCHEMES], ids=lambda c: c.id
+)
+def test_destination_refused_connection_is_transient(case: DestinationCase, env: Env) -> None:
+    refused = case.make(env).refused
+    assert refused is not None, "a network destination's case gives a URI on a closed port"
+    dest = open_destination(refused, env)
+    with pytest.raises(TransientError):
         dest.begin("run", "conformance")
     dest.close()
