@@ -50,8 +50,7 @@ class SourceSetup:
     missing: str  # a URI naming something that does not exist: a UserError
     refused: str | None = None  # a server URI on a closed port: a TransientError
     held: Callable[[], bool] = lambda: False  # whether anything of the source is still open
-    # A discovered source keeps its database open (held() is True); None: it may or may not.
-    holds_open: bool | None = False
+    holds_open: bool = False  # a discovered source keeps its database open (held() is True)
 
 
 @dataclass(frozen=True)
@@ -365,8 +364,10 @@ def registered(kind: str) -> set[str]:
 
 # -- the contract: sources ---------------------------------------------------------------------
 def test_every_registered_scheme_has_a_case() -> None:
-    assert registered("source") <= {c.scheme for c in SOURCES}, "add a SourceCase"
-    assert registered("target") <= {c.scheme for c in DESTINATIONS}, "add a DestinationCase"
+    sources = registered("source") - {c.scheme for c in SOURCES}
+    assert not sources, f"add a SourceCase to SOURCES for {sorted(sources)}"
+    targets = registered("target") - {c.scheme for c in DESTINATIONS}
+    assert not targets, f"add a DestinationCase to DESTINATIONS for {sorted(targets)}"
 
 
 @pytest.fixture(params=SOURCES, ids=lambda c: c.id)
@@ -430,8 +431,7 @@ def test_source_fingerprint_agrees_across_instances(source_case: SourceSetup, en
 def test_source_close_releases_what_it_held(source_case: SourceSetup, env: Env) -> None:
     source = open_source(source_case.uri)
     source.discover()
-    if source_case.holds_open is not None:  # proves held() sees what the source holds
-        assert source_case.held() == source_case.holds_open
+    assert source_case.held() == source_case.holds_open  # held() sees what the source holds
     source.close()
     assert not source_case.held()
     source.close()  # a second close is harmless
