@@ -377,6 +377,9 @@ class DirectoryDestination:
         return Relation(self._scan([part]))
 
     def discard(self) -> None:
+        if self.committed():  # its versions are the tables now, not staging
+            self._release()
+            return
         for version in self._meta().glob(f"*/{self.run_id}"):
             if version.parent.name != "_commits":
                 shutil.rmtree(version, ignore_errors=True)
