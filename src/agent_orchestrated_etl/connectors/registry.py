@@ -22,7 +22,7 @@ from ..spec.loader import validate_spec
 from ..spec.uri import LOCAL_SCHEMES, ParsedUri, anchored
 from .base import Capability as C
 from .base import ConnectorInfo, Destination, Location, Source
-from .files._sniff import FORMATS
+from .files import FORMATS
 
 SourceFactory = Callable[[SourceSpec, Location, Path], Source]
 """Makes a source from its spec, its resolved location and AOETL_HOME."""

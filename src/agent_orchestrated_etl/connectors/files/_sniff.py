@@ -20,9 +20,9 @@ from ...data.duck import quote_literal
 from ...data.lines import COMPRESSIONS, head_bytes
 from ...errors import UnknownConnectorError, UserError
 from ...spec import CsvOptions
+from . import FORMATS
 from ._csv_types import DEFAULT_NULL_VALUES, dominant_types
 
-FORMATS = ("csv", "json", "ndjson", "parquet")
 _ISO_TIMESTAMPS = {
     f"%Y-%m-%d{sep}%H:%M{sec}" for sep in (" ", "T") for sec in ("", ":%S", ":%S.%f")
 }
