@@ -178,21 +178,13 @@ def _postgres_source(env: Env) -> SourceSetup:
     )
 
 
-# The SQL source puts its per-process ATTACH alias into the resource it fingerprints.
-_ALIAS = (
-    (
-        "test_source_fingerprint_agrees_across_instances",
-        "the fingerprint holds the per-process ATTACH alias (sql/source.py), so a resumed run "
-        "never reuses a SQL source's checkpoint",
-    ),
-)
 SOURCES = [
     SourceCase("files-csv", "file", _file_case("csv")),
     SourceCase("files-ndjson", "file", _file_case("ndjson")),
     SourceCase("files-parquet", "file", _file_case("parquet")),
-    SourceCase("sqlite", "sqlite", _sqlite_source, _ALIAS),
-    SourceCase("duckdb", "duckdb", _duckdb_source, _ALIAS),
-    SourceCase("postgresql", "postgresql", _postgres_source, _ALIAS),
+    SourceCase("sqlite", "sqlite", _sqlite_source),
+    SourceCase("duckdb", "duckdb", _duckdb_source),
+    SourceCase("postgresql", "postgresql", _postgres_source),
 ]
 
 

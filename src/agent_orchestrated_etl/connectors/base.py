@@ -339,10 +339,17 @@ class Location:
     endpoint: str | None = None
 
 
-def shape_fingerprint(resource: Resource) -> str:
-    """What every fingerprint covers: where a resource is, its columns and how it is read."""
-    data = [resource.locations, resource.columns, resource.options()]
-    return hashlib.sha256(json.dumps(data).encode()).hexdigest()[:16]
+def shape_fingerprint(resource: Resource, volatile: tuple[str, ...] = ()) -> str:
+    """What every fingerprint covers: where a resource is, its columns and how it is read.
+
+    ``volatile`` names what differs in every process but reads the same data (a source's
+    ATTACH alias), left out so a run resumed elsewhere, or one task run in its own process,
+    agrees with the fingerprint its checkpoint was staged with.
+    """
+    text = json.dumps([resource.locations, resource.columns, resource.options()])
+    for name in volatile:
+        text = text.replace(name, "\0")
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def local_path(path: str) -> Path:

@@ -251,7 +251,7 @@ class SqlSource:
     def fingerprint(self, resource: Resource) -> str:
         """The table and its columns: a database table has no cheap change marker, so a
         resumed run trusts what it staged while the table's shape holds."""
-        return shape_fingerprint(resource)
+        return shape_fingerprint(resource, volatile=(self.alias,))
 
     def close(self) -> None:
         self._con.close()
