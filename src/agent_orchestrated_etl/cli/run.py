@@ -250,7 +250,9 @@ def _list_tasks(planned: PipelinePlan, as_json: bool) -> None:
     from ..engine import table_of
 
     if as_json:
-        out.print_json(json.dumps(planned.to_dict()))
+        from ..secrets import redact_obj
+
+        out.print_json(json.dumps(redact_obj(planned.to_dict())))
         return
     for i, t in enumerate(planned.plan.order(), 1):
         after = f"  (after {', '.join(t.depends_on)})" if t.depends_on else ""
