@@ -135,7 +135,9 @@ def test_list_tasks_runs_nothing(tmp_path: Path) -> None:
     assert tasks[0]["params"] == {"table": "alpha", "endpoint": None}
     assert tasks[-1]["params"] == {"tables": ["alpha", "beta", "delta", "gamma"]}
     assert "-> table alpha" in tasks[0]["description"] and tasks[-1]["description"]
-    assert any("header" in d for d in tasks[0]["decisions"]), tasks[0]["decisions"]
+    decisions = tasks[0]["decisions"]
+    assert all(set(d) == {"what", "value", "reason"} for d in decisions), decisions
+    assert any("header" in d["what"] + d["value"] for d in decisions), decisions
     assert tasks[-1]["decisions"] == []
     assert not (tmp_path / "w.duckdb").exists()
     text = run_cli("run", "pipeline.yaml", "--list-tasks", cwd=tmp_path).stdout

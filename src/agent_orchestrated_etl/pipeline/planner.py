@@ -48,7 +48,7 @@ class PipelinePlan:
             params = task["params"] or {}
             table = params.get("table") if task["action"] == "load" else None
             task["decisions"] = (
-                [str(d) for d in self.resource(table).decisions] if table is not None else []
+                [d.to_dict() for d in self.resource(table).decisions] if table is not None else []
             )
         return {"pipeline": self.spec.name, **data, "notes": self.notes}
 
