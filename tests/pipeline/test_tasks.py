@@ -65,8 +65,7 @@ def snapshot(db: Path) -> dict[str, object]:
     )
     return {
         "tables": {
-            t: query(db, f'SELECT count(*), sum(hash(r)) FROM "{t}" r')[0]
-            for (t,) in tables
+            t: query(db, f'SELECT count(*), sum(hash(r)) FROM "{t}" r')[0] for (t,) in tables
         },
         "cursors": query(db, "SELECT table_name, high_water FROM _aoetl.cursors ORDER BY 1"),
         "checkpoints": query(db, "SELECT count(*) FROM _aoetl.checkpoints"),
