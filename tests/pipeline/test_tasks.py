@@ -12,6 +12,7 @@ import pytest
 from agent_orchestrated_etl.engine import Event, EventBus, Plan
 from agent_orchestrated_etl.pipeline import RunOptions, plan_pipeline, run_pipeline, run_task
 from agent_orchestrated_etl.spec import PipelineSpec, validate_spec
+from agent_orchestrated_etl.state import StateStore
 from tests import faults
 from tests.helpers import query
 
@@ -91,6 +92,18 @@ def record(home: Path, run_id: str) -> tuple[object, ...]:
     return status, loaded, rejected, tables
 
 
+def history(home: Path, run_id: str) -> tuple[object, ...]:
+    """A run's status, owning process and attempts, as the history keeps them."""
+    con = sqlite3.connect(home / "state.db")
+    try:
+        row = con.execute(
+            "SELECT status, pid, attempts FROM runs WHERE run_id = ?", (run_id,)
+        ).fetchone()
+    finally:
+        con.close()
+    return tuple(row)
+
+
 def test_each_task_alone_gives_what_one_run_gives(work: Path) -> None:
     files(work)
     home = work / ".aoetl"
@@ -103,6 +116,12 @@ def test_each_task_alone_gives_what_one_run_gives(work: Path) -> None:
         result = run_task(spec, task.id, "orchestrated-1", home=home)
         assert result.status == "success", result.error
         assert result.task == task.id and result.error_kind is None
+        if task.id != "commit":
+            # Between tasks the run belongs to no process: 'staged', never taken for killed,
+            # and the next task continues it rather than counting a new attempt.
+            assert StateStore(home).mark_dead_runs() == 0
+            assert history(home, "orchestrated-1") == ("staged", None, 1)
+    assert history(home, "orchestrated-1")[::2] == ("success", 1)
     assert snapshot(work / "tasks.duckdb") == snapshot(work / "one.duckdb")
     assert record(home, "orchestrated-1") == record(home, whole.run_id)
     assert record(home, whole.run_id) == (

@@ -145,7 +145,9 @@ def _alone(
             return _done(result, started)
         if isinstance(task.params, CommitParams):
             _check_staged(context, task.params.tables)
-        if record is None or record.status != "running":
+        if record is not None and record.status == "staged":
+            store.claim_run(run_id)
+        elif record is None or record.status != "running":
             store.start_run(
                 run_id, spec.name, spec.target.uri, spec_json=spec.model_dump_json(),
                 spec_hash=digest,
@@ -166,6 +168,7 @@ def _alone(
         done: RunResult = outcome.result
         result.status, result.tables = "success", done.tables
         if isinstance(task.params, LoadParams):
+            store.release_run(run_id)
             result.notes.append(
                 f"table {task.params.table} staged in run {run_id}; the commit task makes "
                 "every table visible"

@@ -211,6 +211,26 @@ class StateStore:
                 ),
             )
 
+    def release_run(self, run_id: str) -> None:
+        """A run whose task is done in a process that now exits, its next task to run in
+        another (``aoetl run --task``): 'staged', owned by no process, so it is not taken for
+        killed."""
+        with self._transaction() as con:
+            con.execute(
+                "UPDATE runs SET status = 'staged', pid = NULL WHERE run_id = ? "
+                "AND status = 'running'",
+                (run_id,),
+            )
+
+    def claim_run(self, run_id: str) -> None:
+        """The next task of a 'staged' run starts in this process: running again, not a new
+        attempt."""
+        with self._transaction() as con:
+            con.execute(
+                "UPDATE runs SET status = 'running', pid = ?, host = ? WHERE run_id = ?",
+                (os.getpid(), socket.gethostname(), run_id),
+            )
+
     def finish_run(
         self,
         run_id: str,
