@@ -11,6 +11,7 @@ import pytest
 
 from agent_orchestrated_etl.engine import Event, EventBus, Plan
 from agent_orchestrated_etl.pipeline import RunOptions, plan_pipeline, run_pipeline, run_task
+from agent_orchestrated_etl.pipeline.staging import clean, staging_of
 from agent_orchestrated_etl.spec import PipelineSpec, validate_spec
 from agent_orchestrated_etl.state import StateStore
 from tests import faults
@@ -265,3 +266,18 @@ def test_a_successful_run_has_no_error_kind_and_bad_input_is_bad_input(work: Pat
         file_spec(work, "w.duckdb", max_bad_rows=0), RunOptions(home=work / ".aoetl", fresh=True)
     )
     assert (strict.exit_code, strict.to_dict()["error_kind"]) == (2, "bad_input")
+
+
+def test_a_waiting_runs_staging_is_shown_and_cleaned_only_by_name(work: Path) -> None:
+    files(work)
+    home, spec = work / ".aoetl", file_spec(work, "w.duckdb")
+    assert run_task(spec, "load:orders", "waiting-1", home=home).status == "success"
+    store = StateStore(home)
+    record = store.find_run("waiting-1")
+    assert record is not None and record.status == "staged"
+    assert staging_of(record, home).tables == {"orders": 200}
+    assert clean(store, home) == []  # every unfinished run: not one an orchestrator is running
+    assert query(work / "w.duckdb", "SELECT count(*) FROM _aoetl.checkpoints") == [(1,)]
+    [removed] = clean(store, home, "waiting-1")
+    assert removed.tables == {"orders": 200}
+    assert query(work / "w.duckdb", "SELECT count(*) FROM _aoetl.checkpoints") == [(0,)]

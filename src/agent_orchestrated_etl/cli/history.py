@@ -105,7 +105,11 @@ def _show(orch: DataOrchestrator, prefix: str, as_json: bool) -> None:
         fields.append(("staging", f"cannot tell: {staged.error}"))
     elif staged.tables:
         tables = ", ".join(f"{t} ({plural(n, 'row')})" for t, n in staged.tables.items())
-        fields.append(("staging", f"{tables}; kept for a resume, 'aoetl runs --clean' drops it"))
+        if record.status == "staged":  # between the tasks of a run run one at a time
+            why = f"waiting for the run's next task; 'aoetl runs --clean {record.run_id}' drops it"
+        else:
+            why = "kept for a resume, 'aoetl runs --clean' drops it"
+        fields.append(("staging", f"{tables}; {why}"))
     for key, value in fields:
         out.print(f"{key + ':':<10}{value}", markup=False, highlight=False, soft_wrap=True)
     spec = _spec_document(record.spec_json)

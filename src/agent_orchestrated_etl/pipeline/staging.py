@@ -21,6 +21,9 @@ from ..state import RunRecord, StateStore
 
 # Runs that cannot be running any more and never committed: their staging waits for a resume.
 UNFINISHED = ("failed", "interrupted", "killed")
+# A run run one task at a time (aoetl run --task), between its tasks: its staging belongs to
+# the orchestrator running it, so it is shown, and removed only when the run is named.
+WAITING = "staged"
 
 
 @dataclass
@@ -47,7 +50,7 @@ def staging_of(record: RunRecord, home: Path, *, remove: bool = False) -> Stagin
     Nothing is created to find out: a local target that is not there has nothing staged.
     """
     found = Staging(record.run_id, redact(record.target or ""))
-    if record.status not in UNFINISHED or not record.spec_json:
+    if record.status not in (*UNFINISHED, WAITING) or not record.spec_json:
         return found
     try:
         spec = validate_spec(json.loads(record.spec_json))
@@ -68,7 +71,8 @@ def staging_of(record: RunRecord, home: Path, *, remove: bool = False) -> Stagin
 
 
 def clean(store: StateStore, home: Path, run_id: str | None = None) -> list[Staging]:
-    """Drop the staging of one unfinished run, or of every one; returns what was removed."""
+    """Drop the staging of one unfinished run (or of a waiting one, when named), or of every
+    unfinished one; returns what was removed."""
     store.mark_dead_runs()
     if run_id is not None:
         record = store.find_run(run_id)
