@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ...data.duck import Relation, connect, guarded, quote_ident, quote_literal, unique_name
-from ...errors import FatalError, TransientError, UserError
+from ...errors import UserError, classify_libpq
 from ...secrets import redact
 from ...spec import SqlSourceSpec
 from ..base import Decision, Location, Resource, RowFilter, shape_fingerprint
@@ -290,11 +290,9 @@ class AdbcSource:
             try:
                 yield from reader
             except (self._dbapi.Error, pa.ArrowException, OSError) as exc:
-                # A dropped connection (libpq's error comes up as an OSError) is worth a retry;
-                # anything else is not.
-                lost = isinstance(exc, self._dbapi.OperationalError | OSError)
-                kind = TransientError if lost else FatalError
-                raise kind(f"{self.display}: reading stopped: {redact(first_line(exc))}") from None
+                # libpq's rule, also for a plain OSError: that is how its I/O errors come up
+                # through the Arrow stream, and `classify` would not know it for libpq's.
+                raise classify_libpq(exc, f"{self.display}: reading stopped") from None
             finally:
                 close()
 

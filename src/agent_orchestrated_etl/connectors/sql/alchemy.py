@@ -11,22 +11,19 @@ sends its row to the dead-letter queue with the reason, and the rest of the batc
 
 from __future__ import annotations
 
-import datetime as dt
-import decimal
 import json
-import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ...data.duck import BadRow, Relation, guarded, quote_literal, unique_name
-from ...errors import FatalError, TransientError, UserError
+from ...data.duck import BadRow, Relation, guarded, unique_name
+from ...errors import UserError, classify
 from ...secrets import redact
 from ...spec import SqlSourceSpec
 from ..base import Decision, Location, Resource, RowFilter, shape_fingerprint
+from ._alchemy_types import Column, arrow_arrays, infer_kind, map_column, python_value, sa_type
 from ._catalog import (
-    MAX_DECIMAL,
     Found,
     Keys,
     cannot_connect,
@@ -43,28 +40,16 @@ from ._catalog import (
 
 if TYPE_CHECKING:
     import pyarrow as pa
-    import sqlalchemy as sa
 
 BATCH_ROWS = 50_000
 SAMPLE_ROWS = 1_000  # rows a query's column types are inferred from
-# What pyarrow and the converters raise for a value that does not fit its column's type.
-_MISFITS = (ArithmeticError, TypeError, ValueError, decimal.DecimalException)
 _DRIVERS = {"postgresql": "postgresql+psycopg", "postgres": "postgresql+psycopg"}
-
-
-@dataclass(frozen=True)
-class _Column:
-    name: str
-    duck: str  # the DuckDB type it loads as
-    arrow: pa.DataType  # the Arrow type it is read into
-    convert: Callable[[Any], Any] | None = None  # Python value -> what pa.array takes
-    cast: str = ""  # a CAST the engine applies after reading (UUID, ENUM)
 
 
 @dataclass(frozen=True)
 class AlchemyRead:
     """How SQLAlchemy reads a resource: a table (schema, name), or the query's column kinds
-    inferred at discovery (see :func:`_infer`)."""
+    inferred at discovery (see :func:`._alchemy_types.infer_kind`)."""
 
     schema: str = ""
     table: str = ""
@@ -128,7 +113,7 @@ class AlchemySource:
         resources = []
         for f, name in choose(found, self.spec, self.display):
             columns = [
-                _map(c["name"], c["type"], self._sqlite)
+                map_column(c["name"], c["type"], self._sqlite)
                 for c in inspector.get_columns(f.table, f.schema)
             ]
             keys = self._keys(inspector, f)
@@ -195,8 +180,10 @@ class AlchemySource:
             except self._sa.exc.SQLAlchemyError as exc:
                 raise UserError(f"{self.display}: {redact(first_line(exc))}") from None
         # A query's result declares no types: infer each column's from the values sampled.
-        tokens = [_infer([row[i] for row in sample]) for i in range(len(names))]
-        columns = [_map(n, _sa_type(t), self._sqlite) for n, t in zip(names, tokens, strict=True)]
+        tokens = [infer_kind([row[i] for row in sample]) for i in range(len(names))]
+        columns = [
+            map_column(n, sa_type(t), self._sqlite) for n, t in zip(names, tokens, strict=True)
+        ]
         return Resource(
             self.spec.table or "query",
             ("query",),
@@ -239,13 +226,13 @@ class AlchemySource:
             statement: Any = sa.select(*table.columns)
             if where is not None:
                 column = table.c[where.column]
-                bound = sa.bindparam("bound", _python_value(where.value, column.type), column.type)
+                bound = sa.bindparam("bound", python_value(where.value, column.type), column.type)
                 statement = statement.where(column > bound if where.op == ">" else column >= bound)
-            columns = [_map(n, t, self._sqlite) for n, t in types.items()]
+            columns = [map_column(n, t, self._sqlite) for n, t in types.items()]
         else:
             statement = sa.text(self.spec.query or "")
             columns = [
-                _map(n, _sa_type(t), self._sqlite)
+                map_column(n, sa_type(t), self._sqlite)
                 for (n, _), t in zip(resource.columns, state.query_types, strict=True)
             ]
             if where is not None:
@@ -269,7 +256,7 @@ class AlchemySource:
     def _batches(
         self,
         statement: Any,
-        columns: list[_Column],
+        columns: list[Column],
         schema: pa.Schema,
         resource: Resource,
         bad: list[BadRow],
@@ -283,7 +270,7 @@ class AlchemySource:
                     statement
                 )
                 for rows in result.partitions():
-                    arrays, rejected = _arrays(rows, columns)
+                    arrays, rejected = arrow_arrays(rows, columns)
                     if rejected:
                         keep = pa.array([i not in rejected for i in range(len(rows))])
                         arrays = [a.filter(keep) for a in arrays]
@@ -299,195 +286,6 @@ class AlchemySource:
                         )
                     offset += len(rows)
                     yield pa.RecordBatch.from_arrays(arrays, schema=schema)
-        except self._sa.exc.DBAPIError as exc:
-            # A dropped connection is worth a retry; anything else is not.
-            lost = exc.connection_invalidated or isinstance(exc, self._sa.exc.OperationalError)
-            kind = TransientError if lost else FatalError
-            message = redact(first_line(exc.orig or exc))
-            raise kind(f"{self.display}: reading stopped: {message}") from None
-
-
-def _arrays(rows: Sequence[Any], columns: list[_Column]) -> tuple[list[pa.Array], dict[int, str]]:
-    """Column arrays for a batch of rows, and the rows whose values do not fit, with why."""
-    import pyarrow as pa
-
-    arrays: list[pa.Array] = []
-    rejected: dict[int, str] = {}
-    for index, column in enumerate(columns):
-        values = [row[index] for row in rows]
-        try:
-            if column.convert is not None:
-                values = [None if v is None else column.convert(v) for v in values]
-            arrays.append(pa.array(values, column.arrow))
-            continue
-        except _MISFITS:
-            pass
-        fitted = []
-        for i, value in enumerate(values if column.convert is None else [r[index] for r in rows]):
-            try:
-                if value is not None and column.convert is not None:
-                    value = column.convert(value)
-                pa.array([value], column.arrow)
-                fitted.append(value)
-            except (
-                pa.ArrowException,
-                TypeError,
-                ValueError,
-                OverflowError,
-                decimal.DecimalException,
-            ):
-                rejected.setdefault(i, f"column {column.name}: {value!r} is not a {column.duck}")
-                fitted.append(None)
-        arrays.append(pa.array(fitted, column.arrow))
-    return arrays, rejected
-
-
-def _map(name: str, kind: sa.types.TypeEngine[Any], sqlite: bool) -> _Column:
-    """The DuckDB and Arrow types for a column of SQLAlchemy type ``kind``."""
-    import pyarrow as pa
-    import sqlalchemy as sa
-
-    if isinstance(kind, sa.ARRAY):
-        item = _map(name, kind.item_type, sqlite)
-        convert = item.convert
-        return _Column(
-            name,
-            f"{item.duck}[]",
-            pa.list_(item.arrow),
-            (lambda v: [None if x is None else convert(x) for x in v]) if convert else None,
-        )
-    if isinstance(kind, sa.Boolean):
-        return _Column(name, "BOOLEAN", pa.bool_())
-    if isinstance(kind, sa.SmallInteger) and not sqlite:
-        return _Column(name, "SMALLINT", pa.int16())
-    if isinstance(kind, sa.BigInteger) or (isinstance(kind, sa.Integer) and sqlite):
-        return _Column(name, "BIGINT", pa.int64())  # SQLite's INTEGER holds 64 bits
-    if isinstance(kind, sa.Integer):
-        return _Column(name, "INTEGER", pa.int32())
-    if isinstance(kind, sa.Float):
-        if isinstance(kind, sa.REAL) and not sqlite:
-            return _Column(name, "FLOAT", pa.float32())
-        return _Column(name, "DOUBLE", pa.float64())
-    if isinstance(kind, sa.Numeric):
-        precision, scale = kind.precision, kind.scale or 0
-        if precision and precision <= MAX_DECIMAL:
-            return _Column(
-                name, f"DECIMAL({precision},{scale})", pa.decimal128(precision, scale), _decimal
-            )
-        return _Column(name, "DOUBLE", pa.float64(), float)
-    if isinstance(kind, sa.DateTime):
-        if kind.timezone:
-            return _Column(name, "TIMESTAMP WITH TIME ZONE", pa.timestamp("us", tz="UTC"))
-        return _Column(name, "TIMESTAMP", pa.timestamp("us"))
-    if isinstance(kind, sa.Date):
-        return _Column(name, "DATE", pa.date32())
-    if isinstance(kind, sa.Time):
-        return _Column(name, "TIME", pa.time64("us"))
-    if isinstance(kind, sa.Interval | sa.sql.sqltypes._AbstractInterval):
-        return _Column(name, "INTERVAL", pa.month_day_nano_interval(), _interval)
-    if isinstance(kind, sa.Enum) and kind.enums:
-        labels = ", ".join(quote_literal(v) for v in kind.enums)
-        return _Column(name, f"ENUM({labels})", pa.string(), str, f"ENUM({labels})")
-    if isinstance(kind, sa.Uuid):
-        return _Column(name, "UUID", pa.string(), str, "UUID")
-    if isinstance(kind, sa.JSON):
-        return _Column(name, "VARCHAR", pa.string(), _json)
-    if isinstance(kind, sa.types._Binary):
-        return _Column(name, "BLOB", pa.binary(), bytes)
-    if isinstance(kind, sa.String):
-        return _Column(name, "VARCHAR", pa.string(), _text)
-    return _Column(name, "VARCHAR", pa.string(), _text)  # a type SQLAlchemy does not know
-
-
-def _token(value: Any) -> str:
-    """The kind of a Python value a driver returned, as :func:`_sa_type` reads it."""
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int):
-        return "int"
-    if isinstance(value, float):
-        return "float"
-    if isinstance(value, decimal.Decimal):
-        exponent = value.as_tuple().exponent
-        return f"decimal:{max(0, -exponent)}" if isinstance(exponent, int) else "float"
-    if isinstance(value, dt.datetime):
-        return "datetimetz" if value.tzinfo is not None else "datetime"
-    simple = {
-        dt.date: "date",
-        dt.time: "time",
-        dt.timedelta: "interval",
-        uuid.UUID: "uuid",
-        bytes: "bytes",
-        bytearray: "bytes",
-        memoryview: "bytes",
-        dict: "json",
-        list: "json",
-    }
-    return next((t for kind, t in simple.items() if isinstance(value, kind)), "str")
-
-
-def _infer(values: list[Any]) -> str:
-    """One kind for a column's sampled values; mixed kinds widen to a number, else text."""
-    kinds = {_token(v) for v in values if v is not None}
-    if len(kinds) == 1:
-        return kinds.pop()
-    if kinds and kinds <= {"int", "float"}:
-        return "float"
-    scales = [int(k.split(":")[1]) for k in kinds if k.startswith("decimal:")]
-    if scales and kinds <= {"int"} | {f"decimal:{s}" for s in scales}:
-        return f"decimal:{max(scales)}"
-    return "str"  # no values, or kinds that do not mix
-
-
-def _sa_type(token: str) -> sa.types.TypeEngine[Any]:
-    """The SQLAlchemy type a :func:`_infer` token stands for."""
-    import sqlalchemy as sa
-
-    if token.startswith("decimal:"):
-        return sa.Numeric(MAX_DECIMAL, min(int(token.split(":")[1]), MAX_DECIMAL))
-    types: dict[str, sa.types.TypeEngine[Any]] = {
-        "bool": sa.Boolean(),
-        "int": sa.BigInteger(),
-        "float": sa.Float(),
-        "datetime": sa.DateTime(),
-        "datetimetz": sa.DateTime(timezone=True),
-        "date": sa.Date(),
-        "time": sa.Time(),
-        "interval": sa.Interval(),
-        "uuid": sa.Uuid(),
-        "bytes": sa.LargeBinary(),
-        "json": sa.JSON(),
-    }
-    return types.get(token, sa.String())
-
-
-def _decimal(value: Any) -> decimal.Decimal:
-    return value if isinstance(value, decimal.Decimal) else decimal.Decimal(str(value))
-
-
-def _interval(value: dt.timedelta) -> tuple[int, int, int]:
-    """A timedelta as (months, days, nanoseconds): days stay days, as PostgreSQL keeps them."""
-    return (0, value.days, (value.seconds * 1_000_000 + value.microseconds) * 1000)
-
-
-def _json(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value)
-
-
-def _text(value: Any) -> str:
-    return value if isinstance(value, str) else str(value)
-
-
-def _python_value(text: str, kind: sa.types.TypeEngine[Any]) -> Any:
-    """An incremental bound (DuckDB's rendering) as the Python value the column's type binds."""
-    try:
-        python = kind.python_type
-    except NotImplementedError:
-        return text
-    if python is dt.datetime:
-        return dt.datetime.fromisoformat(text)
-    if python is dt.date:
-        return dt.date.fromisoformat(text)
-    if python in (int, float, decimal.Decimal):
-        return python(text)
-    return text
+        except self._sa.exc.SQLAlchemyError as exc:
+            # The one rule for SQLAlchemy's errors: a dropped connection is worth a retry.
+            raise classify(exc, f"{self.display}: reading stopped") from None
