@@ -1,0 +1,213 @@
+"""The classifiers that map a driver's exception onto aoetl's tree, one per driver family:
+:func:`classify_duckdb`, :func:`classify_libpq` (psycopg and ADBC), :func:`classify_sqlalchemy`
+(and sqlite3), and :func:`classify`, which picks one. Each message is one line, secrets masked
+(:func:`one_line`)."""
+
+from __future__ import annotations
+
+import re
+
+from . import AoetlError, FatalError, TransientError, UserError
+from ._redact import redact
+
+# A driver's exception is recognised by its classes' names and modules, so this module never
+# imports a driver, and its patterns are plain strings that `re` compiles (and caches) on
+# first use: `import agent_orchestrated_etl.errors` stays cheap.
+
+_MAX_MESSAGE = 300
+# The wrappers drivers put around a server's words: DuckDB's extension, ADBC's status,
+# psycopg's "connection failed:", SQLAlchemy's "(psycopg.OperationalError)".
+_WRAPPER = (
+    r"^(?:\([\w.]+\)\s*|[A-Z_]+:\s+(?=\[|Failed)|\[libpq\]\s*|Failed to connect:\s*"
+    r"|connection failed:\s*|IO Error:\s*|Unable to connect to Postgres at \"[^\"]*\":\s*)+"
+)
+_RELAYED = r"\b(?:ERROR|error|FATAL):\s+(.*)$"  # the server's own words
+_DUCKDB_HINTS = ("Did you mean", "Candidate bindings")
+
+_CHECK_SERVER = "check that the server is running and that the host and port are right"
+_CHECK_LOGIN = "check the user and the password (in the URL, or the ${…} reference that gives it)"
+# libpq's words (also relayed by DuckDB's postgres extension), SQLite's, then the operating
+# system's, first match wins: (pattern, kind, hint).
+_WORD_RULES: tuple[tuple[str, type[AoetlError], str | None], ...] = (
+    (
+        r"(?i)password authentication failed|authentication failed|no password supplied"
+        r"|role \S+ does not exist|no pg_hba\.conf entry",
+        UserError, _CHECK_LOGIN,
+    ),
+    (r"(?i)database \S+ does not exist", UserError,
+     "check the database name at the end of the URL"),
+    (r"(?i)could not translate host name|invalid connection option|invalid (?:URI|port)"
+     r"|missing \"=\" after", UserError, _CHECK_SERVER),
+    (
+        r"(?i)connection refused|timeout expired|timed out|connection reset|broken pipe"
+        r"|server closed the connection|terminating connection|could not (?:receive|send) data"
+        r"|SSL SYSCALL|no route to host|network is unreachable|too many clients"
+        r"|the database system is (?:starting up|shutting down)|is the server running",
+        TransientError, _CHECK_SERVER,
+    ),
+    (r"(?i)unable to open database file", UserError,
+     "check that the file's folder exists and is writable"),
+    (r"(?i)database is locked|database table is locked", TransientError,
+     "another process is writing the file; let it finish"),
+    (r"(?i)no space left on device|disk (?:is )?full", FatalError,
+     "free disk space and run again (it resumes from its checkpoints)"),
+    (r"(?i)permission denied|read-only file system", FatalError,
+     "check that aoetl may write there"),
+    (r"(?i)no such file or directory", FatalError, "check that the folder exists"),
+)  # fmt: skip
+# SQLSTATE classes and codes: connection (08), shutdowns and "cannot connect now" (57P0x),
+# too many connections (53300), serialization failure and deadlock (40001, 40P01), lock not
+# available (55P03) are worth another attempt; login (28), an unknown database (3D000), data
+# (22), constraints (23) and the SQL itself (42) are the user's to fix.
+_SQLSTATE_TRANSIENT = ("08", "57P01", "57P02", "57P03", "53300", "40001", "40P01", "55P03")
+_SQLSTATE_USER = ("28", "3D000", "22", "23", "42")
+# A server's data and constraint errors (SQLSTATE classes 22 and 23) reach DuckDB as plain
+# text in a generic error; these are their usual words.
+_RELAYED_DATA = (
+    r"(?i)violates|value too long|invalid input syntax|out of range|malformed|cannot be null"
+)
+# Errors in the data or in a step's SQL: running again will not help, the input must change.
+_DUCKDB_USER = frozenset(
+    ("ConversionException", "BinderException", "ParserException", "InvalidInputException",
+     "CatalogException", "ConstraintException", "OutOfRangeException")
+)  # fmt: skip
+
+
+def one_line(message: str) -> str:
+    """A driver's message as one short line, secrets masked: the server's own words when a
+    driver relays them (``… ERROR: …``), without the driver's wrappers or the SQL it quotes,
+    keeping DuckDB's hints ("Did you mean …")."""
+    lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
+    first = lines[0] if lines else "unknown error"
+    relayed = re.search(_RELAYED, first)
+    if relayed is None and len(lines) > 1 and first.endswith(":"):
+        relayed = re.search(_RELAYED, " ".join(lines[:3]))
+    if relayed is not None:
+        text = relayed.group(1)
+    else:
+        hints = (line for line in lines[1:] if line.startswith(_DUCKDB_HINTS))
+        text = " ".join([re.sub(_WRAPPER, "", first) or first, *hints])
+    text = redact(text)
+    return text if len(text) <= _MAX_MESSAGE else text[: _MAX_MESSAGE - 1] + "…"
+
+
+def _classes(exc: BaseException, *modules: str) -> set[str]:
+    """The names of ``exc``'s classes that come from one of ``modules`` (or a submodule)."""
+    return {
+        c.__name__ for c in type(exc).__mro__ if c.__module__.split(".")[0].lstrip("_") in modules
+    }
+
+
+def _made(kind: type[AoetlError], what: str, text: str, hint: str | None) -> AoetlError:
+    return kind(f"{what}: {text}" + (f"; {hint}" if hint else ""))
+
+
+def _by_words(exc: BaseException, what: str) -> AoetlError:
+    """``exc`` classified by libpq's (or SQLite's) words; a FatalError when none match."""
+    raw = str(exc)
+    for pattern, kind, hint in _WORD_RULES:
+        if re.search(pattern, raw):
+            return _made(kind, what, one_line(raw), hint)
+    return FatalError(f"{what}: {one_line(raw)}")
+
+
+def classify_duckdb(exc: BaseException, what: str) -> AoetlError:
+    """A DuckDB error as aoetl's, the same on every target and source that runs DuckDB.
+
+    ``what`` names what failed (``"table 'orders'"``, ``"commit failed"``). The rule: bad data
+    or SQL (conversion, binder, parser, catalog, constraint, range, and a server's relayed data
+    error) is a UserError; an I/O error on a connection (refused, reset, timed out, dropped:
+    what the postgres extension raises) or an HTTP 429/5xx is a TransientError, while one on a
+    file (missing, no space, no permission) is a FatalError; a write-write conflict is
+    transient; an interrupt, out of memory and anything else are FatalErrors.
+    """
+    names = _classes(exc, "duckdb")
+    if "InterruptException" in names:
+        return FatalError(f"{what}: load cancelled")
+    if "OutOfMemoryException" in names:
+        return FatalError(f"{what}: {one_line(str(exc))}; free memory on this machine and rerun")
+    if "HTTPException" in names:
+        status = getattr(exc, "status_code", 0) or 0
+        if status == 429 or status >= 500:
+            return TransientError(f"{what}: {one_line(str(exc))}")
+        hint = "check the credentials" if status in (401, 403) else None
+        return _made(UserError if status in (401, 403, 404) else FatalError,
+                     what, one_line(str(exc)), hint)  # fmt: skip
+    if names & _DUCKDB_USER:
+        return UserError(f"{what}: {one_line(str(exc))}")
+    if "TransactionException" in names and "conflict" in str(exc).lower():
+        return TransientError(f"{what}: {one_line(str(exc))}; another writer was first")
+    if names & {"IOException", "ConnectionException"}:
+        return _by_words(exc, what)
+    if type(exc).__name__ == "Error":  # a server's error relayed by an extension, as text
+        if re.search(_RELAYED_DATA, str(exc)):
+            return UserError(f"{what}: {one_line(str(exc))}")
+        return _by_words(exc, what)
+    return FatalError(f"{what}: {one_line(str(exc))}")
+
+
+def classify_libpq(exc: BaseException, what: str) -> AoetlError:
+    """A psycopg or ADBC (PostgreSQL) error as aoetl's: by its SQLSTATE when the server sent
+    one, else by libpq's words. Connection refused, reset or timed out, and a dropped
+    connection are TransientErrors; a failed login or an unknown database, bad data or SQL are
+    UserErrors; anything else is a FatalError.
+
+    ``what`` names what failed (``"cannot connect to postgresql://u:***@h/db"``).
+    """
+    state = getattr(exc, "sqlstate", None)
+    if isinstance(state, str) and state:
+        kind: type[AoetlError] = FatalError
+        if state.startswith(_SQLSTATE_TRANSIENT):
+            kind = TransientError
+        elif state.startswith(_SQLSTATE_USER):
+            kind = UserError
+        for pattern, _, hint in _WORD_RULES:  # the hint, when the words have one
+            if re.search(pattern, str(exc)):
+                return _made(kind, what, one_line(str(exc)), hint)
+        return kind(f"{what}: {one_line(str(exc))}")
+    # libpq's I/O errors can come up as a plain OSError (through ADBC's Arrow stream).
+    if isinstance(exc, ConnectionError | TimeoutError):
+        return _made(TransientError, what, one_line(str(exc)), _CHECK_SERVER)
+    if "DataError" in _classes(exc, "psycopg", "psycopg2", "adbc_driver_manager"):
+        return UserError(f"{what}: {one_line(str(exc))}")
+    return _by_words(exc, what)
+
+
+def classify_sqlalchemy(exc: BaseException, what: str) -> AoetlError:
+    """A SQLAlchemy error (or the sqlite3 error inside one) as aoetl's.
+
+    An error that wraps a driver's (``.orig``) is classified by that driver's family; a
+    dropped connection (``connection_invalidated``, DisconnectionError) or a pool timeout is a
+    TransientError; a bad URL or a missing dialect is a UserError; anything else is a
+    FatalError.
+    """
+    orig = getattr(exc, "orig", None)
+    names = _classes(exc, "sqlalchemy")
+    if isinstance(orig, BaseException) and orig is not exc:
+        error = classify(orig, what)
+        if isinstance(error, FatalError) and getattr(exc, "connection_invalidated", False):
+            return TransientError(error.message)
+        return error
+    if names & {"DisconnectionError", "TimeoutError"}:
+        return _made(TransientError, what, one_line(str(exc)), _CHECK_SERVER)
+    if names & {"ArgumentError", "NoSuchModuleError"}:
+        return UserError(f"{what}: {one_line(str(exc))}; check the URL")
+    if _classes(exc, "sqlite3") & {"IntegrityError", "DataError"}:
+        return UserError(f"{what}: {one_line(str(exc))}")
+    return _by_words(exc, what)
+
+
+def classify(exc: BaseException, what: str) -> AoetlError:
+    """``exc`` as aoetl's, by the classifier of its driver's family; an AoetlError is kept as
+    it is, a refused or timed-out socket is a TransientError, anything else a FatalError."""
+    if isinstance(exc, AoetlError):
+        return exc
+    if _classes(exc, "duckdb"):
+        return classify_duckdb(exc, what)
+    if _classes(exc, "psycopg", "psycopg2", "adbc_driver_manager"):
+        return classify_libpq(exc, what)
+    if _classes(exc, "sqlalchemy", "sqlite3"):
+        return classify_sqlalchemy(exc, what)
+    if isinstance(exc, ConnectionError | TimeoutError):
+        return _made(TransientError, what, one_line(str(exc)), _CHECK_SERVER)
+    return FatalError(f"{what}: {one_line(str(exc)) if str(exc) else type(exc).__name__}")
