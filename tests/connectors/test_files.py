@@ -4,6 +4,7 @@ import gzip
 import shutil
 from pathlib import Path
 
+import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -132,6 +133,19 @@ def test_malformed_ndjson_lines_are_quarantined(orch: DataOrchestrator, work: Pa
     (entry,) = orch_entries(orch, result.run_id)  # type: ignore[attr-defined]
     assert entry.line == 2
     assert entry.reason == "malformed JSON line"
+
+
+def test_close_releases_the_connection_and_the_repaired_copies() -> None:
+    source = FileSource(FileSourceSpec(uri=str(FIXTURES / "events_bad.jsonl")))
+    relation = source.relation(source.discover()[0])
+    assert [row.line for row in relation.extra_bad_rows] == [2]  # read from a repaired copy
+    scratch = source.scratch()
+    assert list(scratch.iterdir())
+    source.close()
+    assert not scratch.exists()
+    with pytest.raises(duckdb.ConnectionException, match="closed"):
+        source._con.execute("SELECT 1")
+    source.close()  # a second close is harmless
 
 
 def test_parquet_file(orch: DataOrchestrator, work: Path) -> None:

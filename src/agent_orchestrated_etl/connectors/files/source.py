@@ -80,7 +80,13 @@ class FileSource:
         return h.hexdigest()[:16]
 
     def close(self) -> None:
-        """Remove the repaired copies of files this source made."""
+        """Close the DuckDB connection this source inspects files with, and remove the
+        repaired copies of files it made. A second call does nothing.
+
+        The runner closes the source after the run's last task: the relations it handed out
+        run on the destination's engine, not on this connection.
+        """
+        self._con.close()  # DuckDB's close is itself a no-op the second time
         if self._scratch is not None:
             shutil.rmtree(self._scratch, ignore_errors=True)
             self._scratch = None
