@@ -84,7 +84,7 @@ def test_null_records_and_a_byte_order_mark_load(work: Path, copy) -> None:  # t
 def test_a_preamble_line_is_skipped_and_said(work: Path, copy) -> None:  # type: ignore[no-untyped-def]
     name = copy("tumours_preamble.csv")
     plan = run_cli("run", name, "--list-tasks", cwd=work)
-    assert "skipped 1 line before the header" in plan.stdout
+    assert "lines skipped before the header: 1 (line 1" in plan.stdout
     result = _load(work, name)
     table = _table(result, "tumours_preamble")
     assert (table["rows_loaded"], table["rows_rejected"]) == (40, 0)  # was 1 and 40

@@ -29,8 +29,11 @@ class Decision:
         return f"{text} ({self.reason})" if self.reason else text
 
     @classmethod
-    def said(cls, sentence: str) -> Decision:
-        """A sentence ("what: value") as a record; ``str()`` gives the sentence back."""
+    def said(cls, sentence: str | Decision) -> Decision:
+        """A sentence ("what: value") as a record; ``str()`` gives the sentence back. A
+        record is returned as it is."""
+        if isinstance(sentence, Decision):
+            return sentence
         what, sep, value = sentence.partition(": ")
         return cls(what, value) if sep else cls(sentence)
 

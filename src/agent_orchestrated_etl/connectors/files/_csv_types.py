@@ -22,6 +22,7 @@ from pathlib import Path
 import duckdb
 
 from ...data.duck import quote_ident, quote_literal, unique_name
+from ..base import Decision
 
 # Read as NULL in every column unless the spec's null_values replaces the list: what pandas and
 # readr read as missing, plus a lone '-'.
@@ -94,8 +95,8 @@ class Projection:
     column: str
     type: str  # DATE or TIMESTAMP
     format: str  # strptime format, or "cast" for DuckDB's ISO cast
-    decision: str = ""  # the plan's sentence once the projection is applied
-    unapplied: str = ""  # the plan's sentence when it is not (the column stays text)
+    decision: Decision | None = None  # for the plan once the projection is applied
+    unapplied: Decision | None = None  # for the plan when it is not (the column stays text)
 
     def _parsed(self) -> str:
         q = quote_ident(self.column)
@@ -133,7 +134,7 @@ class CsvTyping:
 
     columns: list[tuple[str, str]]
     options: dict[str, str]
-    decisions: list[str] = field(default_factory=list)
+    decisions: list[Decision] = field(default_factory=list)
     projections: list[Projection] = field(default_factory=list)
 
 
@@ -156,7 +157,7 @@ def dominant_types(
     options: dict[str, str],
     cols: list[tuple[str, str]],
     sample: int,
-    decisions: list[str],
+    decisions: list[Decision],
     null_tokens: tuple[str, ...] = DEFAULT_NULL_VALUES,
 ) -> list[tuple[str, str]]:
     """:func:`type_columns` for callers without projections: ``options`` is updated in place,
@@ -165,7 +166,7 @@ def dominant_types(
     options.clear()
     options.update(typing.options)
     decisions.extend(typing.decisions)
-    decisions.extend(p.unapplied for p in typing.projections)
+    decisions.extend(p.unapplied for p in typing.projections if p.unapplied is not None)
     return typing.columns
 
 
@@ -266,14 +267,18 @@ def _probe(
 
 
 def _report_tokens(
-    cols: list[tuple[str, str]], stats: dict[str, _Stats], sampled: int, rows: int, out: list[str]
+    cols: list[tuple[str, str]],
+    stats: dict[str, _Stats],
+    sampled: int,
+    rows: int,
+    out: list[Decision],
 ) -> None:
-    where = f" in the first {sampled} rows" if sampled >= rows else ""
+    where = f"in the first {sampled} rows" if sampled >= rows else ""
     for name, _ in cols:
         found = {t: n for t, n in (stats.get(name) or _Stats()).tokens.items() if t != ""}
         if found:
             counts = ", ".join(f"{n} {t!r}" for t, n in sorted(found.items(), key=lambda i: -i[1]))
-            out.append(f"column {name}: {counts} read as NULL{where}")
+            out.append(Decision(f"column {name}", f"{counts} read as NULL", where))
 
 
 def _dominant(ok: int, total: int) -> bool:
@@ -310,8 +315,12 @@ def _type_numbers(typing: CsvTyping, stats: dict[str, _Stats]) -> None:
             comma_set = True
             example = ", ".join(comma_cols[:3])
             typing.decisions.append(
-                f"decimal separator ',': the delimiter is ';' and columns {example} hold "
-                f"numbers such as 1,5; set csv.decimal_separator to change this"
+                Decision(
+                    "decimal separator",
+                    "','",
+                    f"the delimiter is ';' and columns {example} hold numbers such as 1,5; "
+                    "set csv.decimal_separator to change this",
+                )
             )
             for c in comma_cols:
                 stats[c].nums = stats[c].comma + stats[c].ints
@@ -323,7 +332,7 @@ def _type_numbers(typing: CsvTyping, stats: dict[str, _Stats]) -> None:
                 if _dominant(ok, s.total):
                     sep = " with a decimal comma" if cand == "DOUBLE" and comma_set else ""
                     typing.decisions.append(
-                        f"column {name}: {cand}{sep}, since {_share(ok, s.total, cand)}"
+                        Decision(f"column {name}", f"{cand}{sep}", _share(ok, s.total, cand))
                     )
                     typ = cand
                     break
@@ -379,17 +388,21 @@ def _type_dates(
         typ = "TIMESTAMP" if fmt == _TIMESTAMP_CAST else "DATE"
         label = "ISO" if fmt == _TIMESTAMP_CAST else repr(fmt)
         total, ok = stats[name].total, found[(name, fmt)][0]
-        sentence = f"column {name}: {typ}, format {label} ({why}); {_share(ok, total, typ)}"
+        evidence = f"format {label} ({why}); {_share(ok, total, typ)}"
         native = (fmt == (file_fmt or _ISO)) if typ == "DATE" else ts_fmt is None
         if types[name] == "DATE" or native:
             types[name] = typ
-            typing.decisions.append(sentence)
+            typing.decisions.append(Decision(f"column {name}", typ, evidence))
             continue
         why_text = f"read_csv takes one date format and the file's is {file_fmt or 'ISO'!r}"
-        applied = f"{sentence}; read as text and converted, since {why_text}"
-        kept = (
-            f"column {name}: VARCHAR, though its values are dates in format {label} ({why}), "
-            f"since {why_text}; convert it with {_convert(name, typ, fmt)}"
+        applied = Decision(
+            f"column {name}", typ, f"{evidence}; read as text and converted, since {why_text}"
+        )
+        kept = Decision(
+            f"column {name}",
+            "VARCHAR",
+            f"its values are dates in format {label} ({why}), but {why_text}; convert it "
+            f"with {_convert(name, typ, fmt)}",
         )
         typing.projections.append(Projection(name, typ, fmt, applied, kept))
     typing.columns = [(c, types[c]) for c, _ in typing.columns]

@@ -20,6 +20,7 @@ from ...data.duck import quote_literal
 from ...data.lines import COMPRESSIONS, head_bytes
 from ...errors import UnknownConnectorError, UserError
 from ...spec import CsvOptions
+from ..base import Decision
 from . import FORMATS
 from ._csv_types import DEFAULT_NULL_VALUES, dominant_types
 
@@ -131,7 +132,7 @@ class CsvDialect:
 
     options: dict[str, str] = field(default_factory=dict)  # read_csv option -> SQL literal
     columns: list[tuple[str, str]] = field(default_factory=list)
-    decisions: list[str] = field(default_factory=list)
+    decisions: list[Decision] = field(default_factory=list)
 
 
 def sniff_csv(
@@ -147,7 +148,7 @@ def sniff_csv(
     head = head_bytes(path)
     if encoding is None:
         encoding, why = detect_encoding(head)
-        dialect.decisions.append(f"encoding {encoding}: {why}")
+        dialect.decisions.append(Decision("encoding", encoding, why))
     user = _user_options(opts, encoding, max_line_size)
     row, preamble, named = _sniff(con, path, opts.sample_rows, user, head)
     delim, quote, escape, header, columns, date_fmt, ts_fmt, skip = row
@@ -168,8 +169,12 @@ def sniff_csv(
         dialect.decisions.append(_preamble(head, preamble, delim, len(columns)))
     if named:
         dialect.decisions.append(
-            "header=True: the first line has empty names (an unnamed index column) over "
-            "complete columns, so it names the columns; set csv.header to change this"
+            Decision(
+                "header",
+                "true",
+                "the first line has empty names (an unnamed index column) over complete "
+                "columns, so it names the columns; set csv.header to change this",
+            )
         )
     # DuckDB reads ISO dates and timestamps natively, faster than through a format string
     # (2M rows: 1.80 s -> 1.45 s); only another form needs one.
@@ -178,7 +183,11 @@ def sniff_csv(
     if ts_fmt and ts_fmt not in _ISO_TIMESTAMPS:
         options["timestampformat"] = quote_literal(ts_fmt)
     dialect.decisions.append(
-        f"dialect delimiter={delim!r} quote={quote!r} header={bool(header)} (DuckDB sniffer)"
+        Decision(
+            "dialect",
+            f"delimiter={delim!r} quote={quote!r} header={bool(header)}",
+            "DuckDB's sniffer",
+        )
     )
     cols = [(c["name"], c["type"]) for c in columns]
     nulls = tuple(opts.null_values) if opts.null_values is not None else DEFAULT_NULL_VALUES
@@ -195,7 +204,7 @@ def sniff_csv(
         if name not in {c for c, _ in cols}:
             raise UserError(f"{path}: 'columns' names {name!r}, which is not a column of the file")
         cols = [(c, new_type if c == name else t) for c, t in cols]
-        dialect.decisions.append(f"column {name}: {new_type}, as the spec says")
+        dialect.decisions.append(Decision(f"column {name}", new_type, "as the spec says"))
     dialect.options = options
     dialect.columns = cols
     return dialect
@@ -363,15 +372,16 @@ def _number(value: str) -> bool:
     return True
 
 
-def _preamble(head: bytes, skip: int, delim: str, width: int) -> str:
+def _preamble(head: bytes, skip: int, delim: str, width: int) -> Decision:
     """The plan's sentence for lines skipped before the header, with the evidence."""
     first = head.split(b"\n", 1)[0].decode("utf-8", "replace").strip()
     shown = first if len(first) <= 60 else first[:57] + "..."
     fields = first.count(delim) + 1 if delim else 1
-    return (
-        f"skipped {skip} line{'s' if skip != 1 else ''} before the header: line 1 ({shown!r}) "
-        f"has {fields} field{'s' if fields != 1 else ''} where the header has {width}; set "
-        f"csv.skip_rows or csv.header_row to change this"
+    return Decision(
+        "lines skipped before the header",
+        str(skip),
+        f"line 1 ({shown!r}) has {fields} field{'s' if fields != 1 else ''} where the header "
+        f"has {width}; set csv.skip_rows or csv.header_row to change this",
     )
 
 
