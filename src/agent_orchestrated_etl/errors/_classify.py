@@ -57,9 +57,12 @@ _WORD_RULES: tuple[tuple[str, type[AoetlError], str | None], ...] = (
 )  # fmt: skip
 # SQLSTATE classes and codes: connection (08), shutdowns and "cannot connect now" (57P0x),
 # too many connections (53300), serialization failure and deadlock (40001, 40P01), lock not
-# available (55P03) are worth another attempt; login (28), an unknown database (3D000), data
-# (22), constraints (23) and the SQL itself (42) are the user's to fix.
-_SQLSTATE_TRANSIENT = ("08", "57P01", "57P02", "57P03", "53300", "40001", "40P01", "55P03")
+# available (55P03) and a statement timeout or cancel on a busy server (57014: aoetl's own
+# cancel is a TaskCancelled, never retried) are worth another attempt; login (28), an unknown
+# database (3D000), data (22), constraints (23) and the SQL itself (42) are the user's to fix.
+_SQLSTATE_TRANSIENT = (
+    "08", "57014", "57P01", "57P02", "57P03", "53300", "40001", "40P01", "55P03",
+)  # fmt: skip
 _SQLSTATE_USER = ("28", "3D000", "22", "23", "42")
 # A server's data and constraint errors (SQLSTATE classes 22 and 23) reach DuckDB as plain
 # text in a generic error; these are their usual words.
