@@ -227,7 +227,7 @@ def test_partitioned_read_by_key_ranges(pg: Postgres, tmp_path: Path) -> None:
     assert listing.returncode == 0, listing.stderr
     source = SqlSource(SqlSourceSpec(uri=pg.url(), tables=("orders",), partitions=4))
     (orders,) = source.discover()
-    assert "read as 4 key ranges on id (1..1000), in parallel" in said(orders)
+    assert "partitions: 4 key ranges on id (1..1000, in parallel)" in said(orders)
     relation = source.relation(orders)
     assert relation.sql.count("UNION ALL") == 3
     proc = run_cli(

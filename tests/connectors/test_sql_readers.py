@@ -96,7 +96,7 @@ def test_adbc_discovery_keys_estimates_and_the_path_chosen(pg: Postgres) -> None
     assert dict(orders.columns)["amount"] == "DECIMAL(10,2)"
     assert "primary key: id" in said(orders)
     assert "foreign key: customer_id -> public.customers(id)" in said(orders)
-    assert "read through ADBC (adbc-driver-postgresql), as Arrow batches" in said(orders)
+    assert "reader: ADBC (adbc-driver-postgresql), as Arrow batches" in said(orders)
     assert orders.row_estimate == 1000
     assert source.endpoint == f"127.0.0.1:{pg.port}"  # type: ignore[attr-defined]
 

@@ -174,7 +174,7 @@ def test_records_under_a_key(work: Path, copy) -> None:  # type: ignore[no-untyp
         for f in features
     ]
     plan = run_cli("run", "places.geojson.gz", "--list-tasks", cwd=work)
-    assert "records under 'features'" in plan.stdout
+    assert "records: under 'features'" in plan.stdout
 
 
 def test_quoted_line_breaks_and_an_unnamed_index_column(work: Path, copy) -> None:  # type: ignore[no-untyped-def]

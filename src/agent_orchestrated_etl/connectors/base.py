@@ -17,25 +17,17 @@ from ..data.duck import BadRow, Relation, quote_ident, quote_literal
 class Decision:
     """What a heuristic decided, and why: a record the plan shows and ``--json`` prints.
 
-    ``str(decision)`` is the sentence users read ("primary key: id", "encoding latin-1: …").
+    ``str(decision)`` is the sentence users read: "what: value (reason)", e.g. "primary key:
+    id" or "encoding: latin-1 (bytes over 0x7f that are not UTF-8)".
     """
 
-    what: str  # what was decided: "primary key", "reader", "encoding utf-8", "table orders"…
+    what: str  # what was decided: "primary key", "reader", "encoding", "column amount"…
     value: str = ""  # what it was decided to be
     reason: str = ""  # why, when the value does not say it
 
     def __str__(self) -> str:
         text = f"{self.what}: {self.value}" if self.value else self.what
         return f"{text} ({self.reason})" if self.reason else text
-
-    @classmethod
-    def said(cls, sentence: str | Decision) -> Decision:
-        """A sentence ("what: value") as a record; ``str()`` gives the sentence back. A
-        record is returned as it is."""
-        if isinstance(sentence, Decision):
-            return sentence
-        what, sep, value = sentence.partition(": ")
-        return cls(what, value) if sep else cls(sentence)
 
     def to_dict(self) -> dict[str, str]:
         return {"what": self.what, "value": self.value, "reason": self.reason}

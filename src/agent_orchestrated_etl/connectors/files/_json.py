@@ -128,7 +128,7 @@ def record_path(
     """
     columns = [(r[0], r[1]) for r in con.execute(f"DESCRIBE {sql}").fetchall()]
     if declared:
-        return declared, f"records under '{declared}', as the spec says"
+        return declared, "as the spec says"
     arrays = [name for name, typ in columns if typ.startswith("STRUCT(") and typ.endswith("[]")]
     if not arrays or len(columns) > 8:
         return None, None
@@ -140,7 +140,7 @@ def record_path(
             f"source.record_path to load one of them"
         )
     others = [a for a in arrays if a != chosen]
-    why = f"records under '{chosen}': the document is an object whose '{chosen}' holds an array"
+    why = f"the document is an object whose '{chosen}' holds an array"
     if others:
         why += f" (also arrays: {', '.join(others)}; set source.record_path to choose)"
     return chosen, why

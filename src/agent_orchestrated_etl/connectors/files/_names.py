@@ -76,7 +76,7 @@ def assign(files: list[tuple[Path, str]]) -> dict[Path, Named]:
     for path, fmt in files:
         if path not in named:
             named[path] = Named(
-                safe(stem(path)), f"table named after the file {path.name}", (str(path), fmt)
+                safe(stem(path)), f"named after the file {path.name}", (str(path), fmt)
             )
     return _without_clashes(files, named)
 

@@ -159,9 +159,9 @@ class FileSource:
             name = self.spec.table or names[path].table
             groups[(name, fmt)].append(path)
             reasons[name] = (
-                Decision("table named by source.table (--table)")
+                Decision("table", name, "named by source.table (--table)")
                 if self.spec.table
-                else Decision.said(names[path].reason)
+                else Decision("table", name, names[path].reason)
             )
         resources: list[Resource] = []
         for (name, fmt), paths in sorted(groups.items()):
@@ -187,7 +187,7 @@ class FileSource:
         locations = tuple(str(p) for p in paths)
         reader = "read_parquet" if fmt == "parquet" else "read_json"
         options: dict[str, str] = {"union_by_name": "true"}
-        decisions = [Decision(f"{plural(len(paths), fmt + ' file')} read with {reader}")]
+        decisions = [Decision("reader", reader, plural(len(paths), fmt + " file"))]
         if fmt == "ndjson":
             options["format"] = quote_literal("newline_delimited")
             options["ignore_errors"] = "true"  # for the schema; malformed lines are handled
@@ -205,7 +205,8 @@ class FileSource:
         if fmt == "json":
             record_path, why = _json.record_path(self._con, sql, self.spec.record_path)
             if why is not None:
-                decisions.append(Decision.said(why))
+                where = f"under {record_path!r}" if record_path else "the whole document"
+                decisions.append(Decision("records", where, why))
             if record_path is not None:
                 columns = self._describe(_json.records_sql(sql, record_path), paths[0], record_path)
         else:
@@ -249,14 +250,14 @@ class FileSource:
         groups = sorted(by_header.values(), key=len, reverse=True)
         for i, group in enumerate(groups):
             dialect = self._sniff(group[0])
-            decisions = [Decision.said(d) for d in dialect.decisions]
+            decisions = list(dialect.decisions)
             res_name = name
             if i:
                 res_name = (
                     _names.safe(_names.stem(group[0])) if len(group) == 1 else f"{name}_{i + 1}"
                 )
                 decisions.append(
-                    Decision(f"named {res_name}", f"its header differs from {name}'s files")
+                    Decision("table", res_name, f"its header differs from {name}'s files")
                 )
             out.append(
                 Resource(
@@ -297,7 +298,7 @@ class FileSource:
             tuple(str(p) for p in paths),
             "csv",
             (),
-            (Decision("files with different headers, combined by column name"),),
+            (Decision("columns", "union by name", "the files have different headers"),),
             sum(p.stat().st_size for p in paths),
             FileRead(tuple(options.items())),
         )

@@ -198,7 +198,7 @@ def partition_key(
         return None
     (key,) = primary_key
     if types.get(key) not in INTEGER_TYPES:
-        decisions.append(Decision("not partitioned", f"primary key {key} is not an integer"))
+        decisions.append(Decision("partitions", "none", f"primary key {key} is not an integer"))
         return None
     return key
 
@@ -225,7 +225,7 @@ def key_ranges(key: str, low: int, high: int, n: int, decisions: list[Decision])
     step = max(1, -(-(high - low + 1) // n))
     spans = tuple((lo, min(lo + step, high + 1)) for lo in range(low, high + 1, step))
     decisions.append(
-        Decision(f"read as {len(spans)} key ranges on {key} ({low}..{high}), in parallel")
+        Decision("partitions", f"{len(spans)} key ranges on {key}", f"{low}..{high}, in parallel")
     )
     return KeyRanges(key, spans)
 

@@ -105,7 +105,7 @@ class AdbcSource:
         where: Location | None = None,
         home: Path | None = None,
         *,
-        note: str | None = None,
+        fallback: str | None = None,
     ) -> None:
         self._home = home
         self._dbapi = require(
@@ -118,7 +118,8 @@ class AdbcSource:
         self._url = db.url
         self.display = db.display
         self.endpoint = db.endpoint
-        self.notes = [note] if note else []
+        self.fallback = fallback or ""  # why this reader, when DuckDB's scanner could not
+        self.notes = [f"ADBC {fallback}"] if fallback else []
         self._con = self._connect()
 
     def _connect(self) -> Any:
@@ -162,9 +163,10 @@ class AdbcSource:
             columns = _columns(schema, served, enums, self._home, self._typmods(table))
             found_keys = keys.get((f.schema, f.table), Keys())
             decisions = [
-                Decision(f"{f.kind} {f.schema}.{f.table} of {self.display}"),
-                Decision("read through ADBC (adbc-driver-postgresql), as Arrow batches"),
-                *(Decision.said(n) for n in self.notes),
+                Decision(f.kind, f"{f.schema}.{f.table}", f"of {self.display}"),
+                Decision(
+                    "reader", "ADBC (adbc-driver-postgresql), as Arrow batches", self.fallback
+                ),
                 *found_keys.decisions(),
             ]
             types = [(n, t) for n, t, _ in columns]
@@ -187,8 +189,8 @@ class AdbcSource:
             "query",
             tuple((n, t) for n, t, _ in columns),
             (
-                Decision(f"query on {self.display}"),
-                Decision("read through ADBC (adbc-driver-postgresql)"),
+                Decision("query", "source.query", f"run on {self.display}"),
+                Decision("reader", "ADBC (adbc-driver-postgresql)", self.fallback),
             ),
             0,
             AdbcRead(self.spec.query, select, tuple(columns)),

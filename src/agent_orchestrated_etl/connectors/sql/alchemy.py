@@ -72,14 +72,15 @@ class AlchemySource:
         where: Location | None = None,
         home: Path | None = None,  # for the registry's one signature: no DuckDB here
         *,
-        note: str | None = None,
+        fallback: str | None = None,
     ) -> None:
         sa = self._sa = require("sqlalchemy", "reading through SQLAlchemy", "sql")
         self.spec = spec
         db = database_url(located(spec, where))
         self.display = db.display
         self.endpoint = db.endpoint
-        self.notes = [note] if note else []
+        self.fallback = fallback or ""  # why this reader, when DuckDB's scanner could not
+        self.notes = [f"SQLAlchemy {fallback}"] if fallback else []
         scheme, _, rest = db.url.partition("://")
         url = f"{_DRIVERS.get(scheme, scheme)}://{rest}"
         try:
@@ -118,17 +119,18 @@ class AlchemySource:
             ]
             keys = self._keys(inspector, f)
             decisions = [
-                Decision(f"{f.kind} {f.schema}.{f.table} of {self.display}"),
+                Decision(f.kind, f"{f.schema}.{f.table}", f"of {self.display}"),
                 Decision(
-                    f"read through SQLAlchemy ({self._engine.dialect.name}), "
-                    f"{BATCH_ROWS:,} rows a batch from a server-side cursor"
+                    "reader",
+                    f"SQLAlchemy ({self._engine.dialect.name}), {BATCH_ROWS:,} rows a batch from "
+                    "a server-side cursor",
+                    self.fallback,
                 ),
-                *(Decision.said(n) for n in self.notes),
                 *keys.decisions(),
             ]
             if self.spec.partitions:
                 decisions.append(
-                    Decision("not partitioned", "the SQLAlchemy reader reads one stream")
+                    Decision("partitions", "none", "the SQLAlchemy reader reads one stream")
                 )
             types = [(c.name, c.duck) for c in columns]
             state = AlchemyRead(f.schema, f.table)
@@ -190,10 +192,11 @@ class AlchemySource:
             "query",
             tuple((c.name, c.duck) for c in columns),
             (
-                Decision(f"query on {self.display}"),
+                Decision("query", "source.query", f"run on {self.display}"),
                 Decision(
-                    f"read through SQLAlchemy; column types inferred from the first "
-                    f"{len(sample):,} rows (a later value that does not fit is quarantined)"
+                    "column types",
+                    f"inferred from the first {len(sample):,} rows",
+                    "read through SQLAlchemy; a later value that does not fit is quarantined",
                 ),
             ),
             0,

@@ -98,7 +98,7 @@ class SqlSource:
         self.notes: list[str] = []
         self.alias = unique_name("src")
         kind = _TYPES[self.kind]
-        self.path_note = f"read by DuckDB's {kind or 'duckdb'} scanner"
+        self.reader = Decision("reader", f"DuckDB's {kind or 'duckdb'} scanner")
         target = db.url if self.kind == "postgresql" else db.path
         type_option = f"TYPE {kind}, " if kind else ""
         self.prelude: tuple[str, ...] = (
@@ -139,8 +139,8 @@ class SqlSource:
             columns = self._describe(f"SELECT * FROM {relation}")
             table_keys_ = keys.get((f.schema, f.table), Keys())
             decisions = [
-                Decision(f"{f.kind} {f.schema}.{f.table} of {self.display}"),
-                Decision(self.path_note),
+                Decision(f.kind, f"{f.schema}.{f.table}", f"of {self.display}"),
+                self.reader,
                 *table_keys_.decisions(),
             ]
             ranges = self._partitions(f, dict(columns), table_keys_.primary, decisions)
@@ -149,7 +149,7 @@ class SqlSource:
                 per_task = _pages_per_task(pages)
                 if per_task > _DEFAULT_PAGES_PER_TASK:
                     decisions.append(
-                        Decision(f"scanned in tasks of {per_task:,} pages ({pages:,} in all)")
+                        Decision("pages per task", f"{per_task:,}", f"{pages:,} pages in all")
                     )
             state = ScanRead(relation, ranges=ranges, pages_per_task=per_task)
             estimate = int(estimate) if estimate is not None else None
@@ -178,7 +178,7 @@ class SqlSource:
             ("query",),
             "query",
             tuple(columns),
-            (Decision(f"query on {self.display}"),),
+            (Decision("query", "source.query", f"run on {self.display}"),),
             0,
             ScanRead(sql=sql),
         )
@@ -339,7 +339,7 @@ def _fallback(
     if kind == "postgresql" and importlib.util.find_spec("adbc_driver_postgresql") is not None:
         from .adbc import AdbcSource
 
-        return AdbcSource(spec, where, home, note=f"ADBC instead of DuckDB's scanner ({why})")
+        return AdbcSource(spec, where, home, fallback=f"instead of DuckDB's scanner: {why}")
     from .alchemy import AlchemySource
 
-    return AlchemySource(spec, where, note=f"SQLAlchemy instead of DuckDB's scanner ({why})")
+    return AlchemySource(spec, where, fallback=f"instead of DuckDB's scanner: {why}")
