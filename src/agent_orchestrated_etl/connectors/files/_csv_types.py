@@ -4,7 +4,7 @@ DuckDB's sniffer types a column VARCHAR when a single value does not parse, and 
 'Jan 1 2000' nor a decimal comma it was not told about. This pass types a column by what
 nearly all of its sampled values are, so a few bad values are quarantined instead of turning
 the whole column into text; it also counts the null tokens found in each column. Every
-decision is returned as a sentence.
+decision is returned as a record (what, value, reason); dates are told in :mod:`._csv_dates`.
 
 Cost: the sample is read once, as text, into a temporary table, then unpivoted to one
 (column, value) row per cell and aggregated by column, so the work is linear in
@@ -15,14 +15,24 @@ values look like dates.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 
-from ...data.duck import quote_ident, quote_literal, unique_name
+from ...data.duck import quote_literal, unique_name
 from ..base import Decision
+from ._csv_dates import (
+    ISO,
+    TIMESTAMP_CAST,
+    Projection,
+    convert,
+    date_candidates,
+    format_evidence,
+    try_formats,
+    twins,
+    unquote,
+)
 
 # Read as NULL in every column unless the spec's null_values replaces the list: what pandas and
 # readr read as missing, plus a lone '-'.
@@ -59,66 +69,6 @@ _DATE_SHAPE = (
     r"\s*([0-9]{1,4}[-/.][0-9]{1,2}[-/.][0-9]{1,4}|[A-Za-z]{3,9}\.? [0-9]{1,2},? [0-9]{4}"
     r"|[0-9]{1,2}[ -][A-Za-z]{3,9}\.?,?[ -][0-9]{2,4})" + _TIME + r"\s*"
 )
-# Date forms, tried in Python on a column's example values, and the strptime formats each
-# may be; the sample then says which format parses (day-first vs month-first included).
-_DATE_FORMS: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = tuple(
-    (re.compile(rx), fmts)
-    for rx, fmts in (
-        (r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}", ("%Y-%m-%d",)),
-        (r"[0-9]{4}/[0-9]{1,2}/[0-9]{1,2}", ("%Y/%m/%d",)),
-        (r"[0-9]{1,2}/[0-9]{1,2}/[0-9]{4}", ("%d/%m/%Y", "%m/%d/%Y")),
-        (r"[0-9]{1,2}\.[0-9]{1,2}\.[0-9]{4}", ("%d.%m.%Y", "%m.%d.%Y")),
-        (r"[0-9]{1,2}-[0-9]{1,2}-[0-9]{4}", ("%d-%m-%Y", "%m-%d-%Y")),
-        (r"[0-9]{1,2}/[0-9]{1,2}/[0-9]{2}", ("%d/%m/%y", "%m/%d/%y")),
-        (r"[A-Za-z]{3,9} [0-9]{1,2} [0-9]{4}", ("%b %d %Y", "%B %d %Y")),
-        (r"[A-Za-z]{3,9} [0-9]{1,2}, [0-9]{4}", ("%b %d, %Y", "%B %d, %Y")),
-        (r"[0-9]{1,2} [A-Za-z]{3,9} [0-9]{4}", ("%d %b %Y", "%d %B %Y")),
-        (r"[0-9]{1,2}-[A-Za-z]{3}-[0-9]{4}", ("%d-%b-%Y",)),
-        (r"[0-9]{1,2}-[A-Za-z]{3}-[0-9]{2}", ("%d-%b-%y",)),
-    )
-)
-_ISO_TIMESTAMP = re.compile(r"\s*[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:[0-9]{2}.*")
-_ISO = "%Y-%m-%d"
-_TIMESTAMP_CAST = "cast"  # a 'format' meaning DuckDB's own ISO timestamp cast
-
-
-@dataclass(frozen=True)
-class Projection:
-    """A column read as text and converted in SQL, because read_csv takes one date format.
-
-    Apply it over the read_csv relation, whose column is VARCHAR:
-    ``SELECT * REPLACE (<expression> AS <column>) FROM (...)``, and quarantine the rows where
-    :meth:`failed` holds, with :meth:`reason` as their reason, so a value that does not parse
-    is counted, never silently NULL; then add :attr:`decision` to the plan's decisions.
-    """
-
-    column: str
-    type: str  # DATE or TIMESTAMP
-    format: str  # strptime format, or "cast" for DuckDB's ISO cast
-    decision: Decision | None = None  # for the plan once the projection is applied
-    unapplied: Decision | None = None  # for the plan when it is not (the column stays text)
-
-    def _parsed(self) -> str:
-        q = quote_ident(self.column)
-        if self.format == _TIMESTAMP_CAST:
-            return f"TRY_CAST(trim({q}) AS TIMESTAMP)"
-        return f"TRY_STRPTIME(trim({q}), {quote_literal(self.format)})"
-
-    def expression(self) -> str:
-        """The typed value; NULL when the text is NULL or does not parse."""
-        return f"CAST({self._parsed()} AS {self.type})"
-
-    def failed(self) -> str:
-        """A predicate, true for a row whose value is not NULL and does not parse."""
-        return f"({quote_ident(self.column)} IS NOT NULL AND {self._parsed()} IS NULL)"
-
-    def reason(self) -> str:
-        """A SQL string expression: why the row is quarantined."""
-        label = "an ISO timestamp" if self.format == _TIMESTAMP_CAST else repr(self.format)
-        return (
-            f"{quote_literal(f'column {self.column}: ')} || {quote_ident(self.column)} || "
-            f"{quote_literal(f' is not a {self.type.lower()} in format {label}')}"
-        )
 
 
 @dataclass
@@ -340,56 +290,44 @@ def _type_numbers(typing: CsvTyping, stats: dict[str, _Stats]) -> None:
     typing.columns = new
 
 
-def _date_candidates(examples: tuple[str, ...]) -> tuple[str, ...]:
-    fmts: list[str] = []
-    for value in examples:
-        if _ISO_TIMESTAMP.fullmatch(value):
-            fmts.append(_TIMESTAMP_CAST)
-            continue
-        for rx, forms in _DATE_FORMS:
-            if rx.fullmatch(value.strip()):
-                fmts.extend(forms)
-    return tuple(dict.fromkeys(fmts))
-
-
 def _type_dates(
     con: duckdb.DuckDBPyConnection, table: str, typing: CsvTyping, stats: dict[str, _Stats]
 ) -> None:
-    file_fmt = _unquote(typing.options.get("dateformat"))
+    file_fmt = unquote(typing.options.get("dateformat"))
     cands: dict[str, tuple[str, ...]] = {}
     for name, typ in typing.columns:
         s = stats.get(name)
         if typ == "VARCHAR" and s is not None and _dominant(s.datey, s.total):
-            cands[name] = _date_candidates(s.examples)
+            cands[name] = date_candidates(s.examples)
         elif typ == "DATE" and file_fmt and s is not None and s.total:
-            cands[name] = _twins(file_fmt)  # DuckDB's choice, checked for its evidence
+            cands[name] = twins(file_fmt)  # DuckDB's choice, checked for its evidence
     cands = {c: f for c, f in cands.items() if f}
     if not cands:
         return
-    found = _try_formats(con, table, cands)
+    found = try_formats(con, table, cands)
     chosen: dict[str, tuple[str, str]] = {}  # column -> (format, evidence)
     for name, fmts in cands.items():
         total = stats[name].total
         sniffed = file_fmt if dict(typing.columns)[name] == "DATE" else None
         best = sniffed or max(fmts, key=lambda f: found[(name, f)][0])
         if found[(name, best)][0] and _dominant(found[(name, best)][0], total):
-            chosen[name] = (best, _evidence(name, best, fmts, found, stats[name].examples))
-    date_fmts = [f for f, _ in chosen.values() if f != _TIMESTAMP_CAST]
+            chosen[name] = (best, format_evidence(name, best, fmts, found, stats[name].examples))
+    date_fmts = [f for f, _ in chosen.values() if f != TIMESTAMP_CAST]
     if not file_fmt and date_fmts:
         # read_csv takes one date format for the file: the one most columns use, unless
         # DuckDB already read some columns as ISO dates, which any other format would break.
         iso_cols = [c for c, t in typing.columns if t == "DATE"]
-        file_fmt = _ISO if iso_cols else max(date_fmts, key=date_fmts.count)
-        if file_fmt != _ISO:
+        file_fmt = ISO if iso_cols else max(date_fmts, key=date_fmts.count)
+        if file_fmt != ISO:
             typing.options["dateformat"] = quote_literal(file_fmt)
     ts_fmt = typing.options.get("timestampformat")
     types = dict(typing.columns)
     for name, (fmt, why) in chosen.items():
-        typ = "TIMESTAMP" if fmt == _TIMESTAMP_CAST else "DATE"
-        label = "ISO" if fmt == _TIMESTAMP_CAST else repr(fmt)
+        typ = "TIMESTAMP" if fmt == TIMESTAMP_CAST else "DATE"
+        label = "ISO" if fmt == TIMESTAMP_CAST else repr(fmt)
         total, ok = stats[name].total, found[(name, fmt)][0]
         evidence = f"format {label} ({why}); {_share(ok, total, typ)}"
-        native = (fmt == (file_fmt or _ISO)) if typ == "DATE" else ts_fmt is None
+        native = (fmt == (file_fmt or ISO)) if typ == "DATE" else ts_fmt is None
         if types[name] == "DATE" or native:
             types[name] = typ
             typing.decisions.append(Decision(f"column {name}", typ, evidence))
@@ -402,76 +340,7 @@ def _type_dates(
             f"column {name}",
             "VARCHAR",
             f"its values are dates in format {label} ({why}), but {why_text}; convert it "
-            f"with {_convert(name, typ, fmt)}",
+            f"with {convert(name, typ, fmt)}",
         )
         typing.projections.append(Projection(name, typ, fmt, applied, kept))
     typing.columns = [(c, types[c]) for c, _ in typing.columns]
-
-
-def _convert(name: str, typ: str, fmt: str) -> str:
-    if fmt == _TIMESTAMP_CAST:
-        return f"CAST({quote_ident(name)} AS {typ})"
-    return f"strptime({quote_ident(name)}, {quote_literal(fmt)})::{typ}"
-
-
-def _twins(fmt: str) -> tuple[str, ...]:
-    swapped = fmt.replace("%d", "\0").replace("%m", "%d").replace("\0", "%m")
-    return (fmt, swapped) if swapped != fmt else (fmt,)
-
-
-def _try_formats(
-    con: duckdb.DuckDBPyConnection, table: str, cands: dict[str, tuple[str, ...]]
-) -> dict[tuple[str, str], tuple[int, str | None]]:
-    """(column, format) -> (values that parse, a value that parses with this format alone)."""
-    fmts = sorted({f for fs in cands.values() for f in fs})
-    parsed = [
-        "TRY_CAST(trim(v) AS TIMESTAMP)"
-        if f == _TIMESTAMP_CAST
-        else f"TRY_STRPTIME(trim(v), {quote_literal(f)})"
-        for f in fmts
-    ]
-    aggs = []
-    for i in range(len(fmts)):
-        others = " AND ".join(f"p{j} IS NULL" for j in range(len(fmts)) if j != i) or "true"
-        aggs.append(f"count(p{i}), min(v) FILTER (WHERE p{i} IS NOT NULL AND {others})")
-    columns = ", ".join(quote_ident(c) for c in cands)
-    sql = f"""
-        SELECT name, {", ".join(aggs)}
-        FROM (
-            SELECT name, v, {", ".join(f"{p} AS p{i}" for i, p in enumerate(parsed))}
-            FROM (UNPIVOT (SELECT {columns} FROM {table}) ON COLUMNS(*) INTO NAME name VALUE v)
-        )
-        GROUP BY name
-    """
-    out: dict[tuple[str, str], tuple[int, str | None]] = {}
-    for name, *values in con.execute(sql).fetchall():
-        for i, f in enumerate(fmts):
-            out[(name, f)] = (int(values[2 * i]), values[2 * i + 1])
-    for name, fs in cands.items():
-        for f in fs:
-            out.setdefault((name, f), (0, None))
-    return out
-
-
-def _evidence(
-    name: str,
-    best: str,
-    fmts: tuple[str, ...],
-    found: dict[tuple[str, str], tuple[int, str | None]],
-    examples: tuple[str, ...],
-) -> str:
-    twin = next((f for f in _twins(best) if f != best and f in fmts), None)
-    example = found[(name, best)][1]
-    if twin is None:
-        example = example or (examples[0] if examples else None)
-        return f"values such as {example.strip()}" if example else "the sampled values"
-    order = "day-first" if best.index("%d") < best.index("%m") else "month-first"
-    if example and found[(name, best)][0] > found[(name, twin)][0]:
-        return f"{order}: values such as {example.strip()}"
-    return f"{order} assumed: no sampled value tells day from month; set csv.date_format to change"
-
-
-def _unquote(literal: str | None) -> str | None:
-    if literal is None:
-        return None
-    return literal[1:-1].replace("''", "'")
