@@ -48,7 +48,8 @@ def main() -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, _before_start)
     if sys.argv[1:] in ([], ["--help"]) and _quick_help():
-        return
+        # As Typer does: asking for help succeeds; no command at all is a usage error.
+        raise SystemExit(0 if sys.argv[1:] else 2)
     from .cli import main as cli_main
 
     cli_main()

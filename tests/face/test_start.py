@@ -24,13 +24,17 @@ def test_the_quick_help_is_what_typer_draws(tmp_path: Path, width: int) -> None:
     assert quick.returncode == typer.returncode == 0, typer.stderr
     assert quick.stdout == typer.stdout == help_text(width)
     bare = run_cli(cwd=tmp_path, env=env)
+    bare_typer = run_cli(cwd=tmp_path, env={**env, "TYPER_USE_RICH": "1"})
     assert bare.stdout == quick.stdout
+    assert bare.returncode == bare_typer.returncode == 2  # no command is a usage error
 
 
 def test_the_quick_help_imports_no_cli_library() -> None:
     code = (
         "import sys; sys.argv = ['aoetl', '--help']; "
-        "from agent_orchestrated_etl._launch import main; main(); "
+        "from agent_orchestrated_etl._launch import main\n"
+        "try: main()\n"
+        "except SystemExit: pass\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('typer', 'rich', 'click')))"
     )
     done = subprocess.run(

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from ._app import (
@@ -293,7 +294,12 @@ def _render(result: RunResult, orch: DataOrchestrator) -> None:
     colour = {"success": "green", "interrupted": "yellow"}.get(result.status, "red")
     status = f"[{colour}]{result.status}[/]"
     what = f"task {result.task} of run" if result.task else "run"
-    out.print(f"{what} {result.run_id} ({result.pipeline}): {status} in {result.duration_s:.2f}s")
+    # Only the status is markup: a pipeline name or a note may hold brackets.
+    out.print(
+        f"{what} {escape(result.run_id)} ({escape(result.pipeline)}): {status} in "
+        f"{result.duration_s:.2f}s",
+        highlight=False,
+    )
     if result.tables:
         targets = {t.target.rsplit("#", 1)[0] for t in result.tables.values()}
         out.print(f"into {', '.join(sorted(targets))}", markup=False, highlight=False)
@@ -313,7 +319,7 @@ def _render(result: RunResult, orch: DataOrchestrator) -> None:
             grid.add_row(*cells)
         out.print(grid)
     for note in result.notes:
-        out.print(f"note: {note}")
+        out.print(f"note: {note}", markup=False, highlight=False)
     if result.rows_rejected:
         entries = orch.dlq(result.run_id, status="open", limit=5)
         rows = "1 row" if result.rows_rejected == 1 else f"{result.rows_rejected:,} rows"

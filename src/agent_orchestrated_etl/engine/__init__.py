@@ -23,7 +23,7 @@ from .plan import (
     table_of,
     task_id_for,
 )
-from .results import RunResult, TableResult, error_kind
+from .results import RunResult, TableResult
 
 __all__ = [
     "BREAKERS",
@@ -47,7 +47,6 @@ __all__ = [
     "Task",
     "TaskCancelled",
     "TaskOutcome",
-    "error_kind",
     "load_task_id",
     "table_of",
     "task_id_for",

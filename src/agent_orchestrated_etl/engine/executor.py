@@ -23,7 +23,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import AoetlError, FatalError
+from ..errors import AoetlError, FatalError, kind_of
 from ..resilience import BREAKERS, BreakerRegistry, RetryPolicy
 from ..spec import BreakerSpec, RetrySpec
 from . import interrupts
@@ -268,7 +268,7 @@ class Executor:
                 error=str(exc),
                 attempts=attempts,
                 error_type=type(exc).__name__,
-                user_error=isinstance(exc, AoetlError),
+                error_kind=kind_of(exc),
             )
             return TaskOutcome(task.id, "failed", None, exc, attempts, duration)
         duration = time.perf_counter() - started

@@ -8,14 +8,6 @@ from typing import Any
 from ..errors import AoetlError, ErrorKind, kind_of
 
 
-def error_kind(error: BaseException) -> ErrorKind:
-    """:func:`errors.kind_of`, except that an interrupted run is transient: nothing was
-    committed, and running it again resumes it."""
-    from .executor import RunInterrupted
-
-    return "transient" if isinstance(error, RunInterrupted) else kind_of(error)
-
-
 @dataclass
 class TableResult:
     """One table's outcome."""
@@ -74,7 +66,7 @@ class RunResult:
             self.error, self.exit_code = str(error), error.exit_code
         else:  # an unexpected failure is still a recorded, failed run
             self.error, self.exit_code = f"{type(error).__name__}: {error}", 1
-        self.error_kind = error_kind(error)
+        self.error_kind = kind_of(error)
         self.traceback = traceback
 
     @property

@@ -189,7 +189,11 @@ ErrorKind = Literal["bad_input", "transient", "fatal"]
 def kind_of(exc: BaseException) -> ErrorKind:
     """What kind of failure ``exc`` is, as a run's result records it: ``bad_input`` (a
     :class:`UserError`: exit 2, fix the input), ``transient`` (a :class:`TransientError`:
-    worth another attempt) or ``fatal`` (everything else, foreign exceptions included)."""
+    worth another attempt) or ``fatal`` (everything else, foreign exceptions included). An
+    interrupted run (exit code 130: Ctrl-C, SIGTERM) is transient: nothing was committed, and
+    running it again resumes it."""
+    if getattr(exc, "exit_code", None) == 130:
+        return "transient"
     if isinstance(exc, UserError):
         return "bad_input"
     if isinstance(exc, TransientError):
