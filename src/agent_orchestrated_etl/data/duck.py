@@ -332,9 +332,11 @@ class Relation:
             row.file = self.file_names.get(row.file or "", row.file)
         return [*self.extra_bad_rows, *rejected]
 
-    def to_reader(self, batch_rows: int = 122_880) -> pa.RecordBatchReader:
+    def to_reader(
+        self, batch_rows: int = 122_880, *, home: Path | None = None
+    ) -> pa.RecordBatchReader:
         """Run the SQL in a private in-memory connection and stream the result as Arrow."""
-        con = connect()
+        con = connect(home=home)
         self.attach(con)
         reader = con.execute(self.sql).to_arrow_reader(batch_rows)
         # Keep the connection alive as long as the stream (its temp tables hold the rejects).

@@ -119,7 +119,7 @@ def _replay_rows(
             by_file = {}
         else:
             raise UserError(f"rows quarantined from {fmt} files cannot be replayed")
-        relation = apply_steps(relation, use.transforms, base_dir=base_dir)
+        relation = apply_steps(relation, use.transforms, base_dir=base_dir, home=home)
         destination = destination_for(use.target, home=home)
         mode = "append" if use.mode == "replace" else use.mode
         destination.begin(replay_id, f"{use.name}:replay")

@@ -243,7 +243,7 @@ def _load(context: TaskContext, task: Task, table: str, token: CancelToken) -> L
     source = context.planned.source
     where = cursor_filter(resource, inc, last) if inc is not None else None
     relation = source.relation(resource, where)
-    relation = apply_steps(relation, spec.transforms, base_dir=context.base_dir)
+    relation = apply_steps(relation, spec.transforms, base_dir=context.base_dir, home=context.home)
     dead_context = resource.context()
 
     def record_bad(rows: list[BadRow]) -> None:
@@ -283,7 +283,9 @@ def _load(context: TaskContext, task: Task, table: str, token: CancelToken) -> L
         if repaired is None:
             raise
         log.debug("retrying %s after the source repaired its input: %s", table, exc)
-        loaded = write(apply_steps(repaired, spec.transforms, base_dir=context.base_dir))
+        loaded = write(
+            apply_steps(repaired, spec.transforms, base_dir=context.base_dir, home=context.home)
+        )
     token.check()
     log.debug("staged %s: %d rows, %d rejected", table, loaded.rows_loaded, len(loaded.bad_rows))
     context.loads[table] = loaded

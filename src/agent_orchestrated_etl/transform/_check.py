@@ -9,6 +9,7 @@ surface from the load as the engine's text, naming only the table.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import duckdb
@@ -30,8 +31,8 @@ _HINTS = ("Did you mean", "Candidate bindings")
 class StepChecker:
     """Binds steps one by one over a relation's schema; closed after the last step."""
 
-    def __init__(self, relation: Relation) -> None:
-        self._con = connect()
+    def __init__(self, relation: Relation, *, home: Path | None = None) -> None:
+        self._con = connect(home=home)
         self._registered: set[str] = set()
         self.usable = True
         try:

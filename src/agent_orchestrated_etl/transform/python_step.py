@@ -43,10 +43,17 @@ def load_function(target: str, base_dir: Path) -> BatchFunction:
     return func  # type: ignore[no-any-return]
 
 
-def python_step(relation: Relation, step: PythonStep, base_dir: Path, number: int = 1) -> Relation:
+def python_step(
+    relation: Relation,
+    step: PythonStep,
+    base_dir: Path,
+    number: int = 1,
+    *,
+    home: Path | None = None,
+) -> Relation:
     func = load_function(step.python, base_dir)
     try:
-        source = relation.to_reader()
+        source = relation.to_reader(home=home)
         batches = iter(source)
         first = next(batches, None)
     except duckdb.Error as exc:

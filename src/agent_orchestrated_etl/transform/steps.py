@@ -65,8 +65,12 @@ def describe_step(step: Step) -> str:
     return f"{kind}: {value}"
 
 
-def apply_steps(relation: Relation, steps: tuple[Any, ...], *, base_dir: Path) -> Relation:
+def apply_steps(
+    relation: Relation, steps: tuple[Any, ...], *, base_dir: Path, home: Path | None = None
+) -> Relation:
     """Apply ``steps`` in order, fusing SQL steps and streaming through python steps.
+
+    ``home`` holds the DuckDB extensions for the connections a check or a python step opens.
 
     Raises:
         UserError: a step's SQL does not bind (unknown function, column or type, bad syntax);
@@ -77,7 +81,7 @@ def apply_steps(relation: Relation, steps: tuple[Any, ...], *, base_dir: Path) -
     else:
         from ._check import StepChecker
 
-        checker = StepChecker(relation)
+        checker = StepChecker(relation, home=home)
     try:
         for number, step in enumerate(steps, 1):
             sql = step_sql(step)
@@ -88,7 +92,7 @@ def apply_steps(relation: Relation, steps: tuple[Any, ...], *, base_dir: Path) -
             else:
                 from .python_step import python_step  # imports pyarrow, so only when needed
 
-                relation = python_step(relation, step, base_dir, number)
+                relation = python_step(relation, step, base_dir, number, home=home)
     finally:
         if checker is not None:
             checker.close()
