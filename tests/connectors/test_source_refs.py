@@ -36,6 +36,29 @@ def test_an_env_reference_to_a_relative_path_is_anchored_at_the_file(tmp_path: P
     assert "${env:ORDERS}" in listed.stdout and "data/orders.csv" not in listed.stdout
 
 
+@pytest.mark.parametrize("scheme", ["duckdb", "sqlite"])
+def test_a_target_reference_to_a_relative_path_is_anchored_at_the_file(
+    tmp_path: Path, scheme: str
+) -> None:
+    cwd = _project(tmp_path, "data/orders.csv")
+    pipeline = tmp_path / "proj" / "p.yaml"
+    pipeline.write_text(
+        pipeline.read_text().replace("target: out.duckdb", f"target: '{scheme}:///${{env:DB}}'")
+    )
+    proc = run_cli("run", "../proj/p.yaml", cwd=cwd, env={"DB": "t.db"})
+    assert proc.returncode == 0, proc.stderr
+    assert not (cwd / "t.db").exists()
+    db = tmp_path / "proj" / "t.db"
+    if scheme == "duckdb":
+        assert query(db, "SELECT count(*) FROM orders") == [(3,)]
+    else:
+        con = sqlite3.connect(db)
+        try:
+            assert con.execute("SELECT count(*) FROM orders").fetchall() == [(3,)]
+        finally:
+            con.close()
+
+
 def test_a_vault_reference_as_the_whole_source(tmp_path: Path, openbao: Vault) -> None:
     root = hvac.Client(url=openbao.addr, token=openbao.root_token)
     root.secrets.kv.v2.create_or_update_secret(

@@ -16,11 +16,12 @@ import psycopg
 import pytest
 
 from agent_orchestrated_etl import DataOrchestrator
+from agent_orchestrated_etl.connectors import destination_for
 from agent_orchestrated_etl.connectors.base import StagedTable
 from agent_orchestrated_etl.connectors.sql.target import SqlDestination
 from agent_orchestrated_etl.data.duck import Relation, connect
 from agent_orchestrated_etl.errors import FatalError
-from agent_orchestrated_etl.spec import validate_spec
+from agent_orchestrated_etl.spec import TargetSpec, validate_spec
 from tests.helpers import AOETL, TYPES_DDL, run_cli
 from tests.servers import Postgres
 
@@ -394,7 +395,8 @@ def test_postgres_staged_rows_are_read_through_the_scanner_before_the_commit(
     pg: Postgres, tmp_path: Path
 ) -> None:
     home = tmp_path / ".aoetl"
-    dest = SqlDestination(pg.url(), "postgresql", home=home)
+    dest = destination_for(TargetSpec(uri=pg.url()), home=home)
+    assert isinstance(dest, SqlDestination)
     dest.begin("r1", "p")
     _stage(
         dest,
@@ -418,7 +420,8 @@ def test_sqlite_staged_rows_are_readable_anywhere_and_gone_after_discard(
     work: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     home = work / ".aoetl"
-    dest = SqlDestination("sqlite:///out.db", "sqlite", home=home)
+    dest = destination_for(TargetSpec(uri="sqlite:///out.db"), home=home)
+    assert isinstance(dest, SqlDestination)
     dest.begin("r1", "p")
     _stage(dest, "SELECT * FROM (VALUES (1, 'a'), (2, 'b')) v(id, v)")
     elsewhere = work / "elsewhere"

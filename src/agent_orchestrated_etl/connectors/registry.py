@@ -229,7 +229,7 @@ def _sql_target(spec: TargetSpec, where: Location, home: Path) -> Destination:
     from .sql.target import SqlDestination
 
     _no_key(spec, where)
-    return SqlDestination(spec.uri, where.scheme.split("+", 1)[0], home=home)
+    return SqlDestination(where, home=home)
 
 
 def _directory_target(spec: TargetSpec, where: Location, home: Path) -> Destination:

@@ -17,13 +17,12 @@ from __future__ import annotations
 import hashlib
 import re
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import duckdb
 
 from ...data.duck import Relation, connect, quote_ident, quote_literal
-from ...errors import redact_uri
-from ...secrets import register_url, resolve, without_refs
+from ...secrets import register_url
+from ..base import Location
 from ..duckdb.target import _DB, DuckDBDestination
 from ._catalog import cannot_connect
 
@@ -31,13 +30,17 @@ _KINDS = {"postgresql": "postgres", "sqlite": "sqlite"}
 
 
 class SqlDestination(DuckDBDestination):
-    """``postgresql://user:${secret:…}@host/db`` or ``sqlite:///file.db``."""
+    """``postgresql://user:${secret:…}@host/db`` or ``sqlite:///file.db``, located once by the
+    registry (references resolved, a relative SQLite path anchored)."""
 
-    def __init__(self, url: str, kind: str, *, home: Path | None = None) -> None:
-        super().__init__(url, home=home)
-        self._url = url  # may hold references: resolved only when connecting
+    def __init__(self, where: Location, *, home: Path | None = None) -> None:
+        super().__init__(where.display, home=home)
+        kind = where.scheme.split("+", 1)[0]
+        self._url = where.url  # resolved: never logged
         self._kind = _KINDS[kind]
-        self._file = ""  # a SQLite file's absolute path, fixed when it is opened
+        # SQLite opens its file again per transaction, so a relative name would follow the
+        # process's working directory: it is fixed here, absolute.
+        self._file = "" if kind != "sqlite" else _absolute(where.path)
         if self._kind == "sqlite":  # SQLite has no schemas: the bookkeeping tables live in main
             self.CHECKPOINTS, self.COMMITS = "_aoetl_checkpoints", "_aoetl_commits"
             self.CURSORS = "_aoetl_cursors"
@@ -49,18 +52,11 @@ class SqlDestination(DuckDBDestination):
             self.FOLDS_CASE = False
             # Other runs may use the bookkeeping schema at the same time: it is never dropped.
             self.SHARED = True
-        self.display = redact_uri(url)
+        self.display = where.display
         self._attached = True
         # DuckDB's postgres and sqlite extensions cannot ALTER a column's type.
         self.ALTER_TYPE = False
-        if kind == "postgresql":
-            # The endpoint keys the circuit breaker; references stay unresolved until connecting.
-            parts = urlsplit(without_refs(re.sub(r"^\w+(\+\w+)?://", "postgresql://", url)))
-            try:
-                port = parts.port or 5432
-            except ValueError:  # the port is a reference
-                port = 5432
-            self.endpoint = f"{parts.hostname or 'localhost'}:{port}"
+        self.endpoint = where.endpoint  # keys the circuit breaker
 
     def _adapt(self, sql: str, incoming: list[tuple[str, str]]) -> str:
         """PostgreSQL cannot take DuckDB's unnamed ENUMs: such columns load as text."""
@@ -71,12 +67,11 @@ class SqlDestination(DuckDBDestination):
         return f"SELECT * REPLACE ({casts}) FROM ({sql})"
 
     def _connect(self) -> duckdb.DuckDBPyConnection:
-        url = resolve(self._url)
         if self._kind == "postgres":
-            target = _pg_url(url)
+            target = _pg_url(self._url)
             register_url(target)
         else:
-            target = self._file = _sqlite_path(url)
+            target = self._file
         con = connect(home=self._home)
         try:
             con.execute(f"LOAD {self._kind}")
@@ -96,7 +91,7 @@ class SqlDestination(DuckDBDestination):
         """
         with self._lock:
             stage = self._staged_table(table)
-        target = _pg_url(resolve(self._url)) if self._kind == "postgres" else self._file
+        target = _pg_url(self._url) if self._kind == "postgres" else self._file
         digest = hashlib.sha256(f"{self.display}\0{self.run_id}".encode()).hexdigest()[:12]
         alias = quote_ident(f"_aoetl_staged_{digest}")
         return Relation(
@@ -109,7 +104,7 @@ class SqlDestination(DuckDBDestination):
         )
 
     def _local_file(self) -> Path | None:
-        return Path(_sqlite_path(resolve(self._url))) if self._kind == "sqlite" else None
+        return Path(self._file) if self._kind == "sqlite" else None
 
 
 def _pg_url(url: str) -> str:
@@ -117,8 +112,5 @@ def _pg_url(url: str) -> str:
     return re.sub(r"^postgres(ql)?(\+\w+)?://", "postgresql://", url)
 
 
-def _sqlite_path(url: str) -> str:
-    """The database file, absolute: SQLite opens it again per transaction, and a relative
-    name would then follow the process's working directory."""
-    path = urlsplit(url).path.removeprefix("/") if url.startswith("sqlite:///") else url
+def _absolute(path: str) -> str:
     return path if path == ":memory:" else str(Path(path).expanduser().absolute())
