@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import sqlite3
 import uuid
 from pathlib import Path
@@ -211,9 +212,11 @@ def test_connecting_and_discovery_are_retried_with_events(work: Path, step: str)
     bus.subscribe(events.append)
     result = run_pipeline(faulty_spec(work), RunOptions(home=work / ".aoetl"), bus)
     assert result.status == "success", result.error
-    attempts = [e for e in events if e.kind == "connect_attempt"]
+    attempts = [e for e in events if e.kind == "connect_attempt" and e.task_id == "discover"]
     assert [e.data["attempt"] for e in attempts] == [1, 2, 3]
-    assert {e.task_id for e in attempts} == {"discover"}
+    # The target is connected to once, under its own task id.
+    target = [e for e in events if e.kind == "connect_attempt" and e.task_id == "connect"]
+    assert [e.data["attempt"] for e in target] == [1]
     retried = [e for e in events if e.kind == "connect_retried"]
     assert [e.data["error"] for e in retried] == ["connection reset by peer"] * 2
     assert faults.SCRIPT.calls[step] == 3
@@ -281,3 +284,26 @@ def test_a_waiting_runs_staging_is_shown_and_cleaned_only_by_name(work: Path) ->
     [removed] = clean(store, home, "waiting-1")
     assert removed.tables == {"orders": 200}
     assert query(work / "w.duckdb", "SELECT count(*) FROM _aoetl.checkpoints") == [(0,)]
+
+
+def test_a_target_that_stays_unreachable_is_retried_then_named(work: Path) -> None:
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    spec = validate_spec(
+        {
+            "name": "to-nowhere",
+            "source": {"uri": "faulty://a:10"},
+            "target": {"uri": f"postgresql://u:hunter2pw@127.0.0.1:{port}/db"},
+            "retries": {"attempts": 3, "base_s": 0.001, "cap_s": 0.01},
+        }
+    )
+    events: list[Event] = []
+    bus = EventBus()
+    bus.subscribe(events.append)
+    result = run_pipeline(spec, RunOptions(home=work / ".aoetl"), bus)
+    assert (result.status, result.exit_code, result.error_kind) == ("failed", 1, "transient")
+    assert (result.error or "").startswith(f"cannot connect to 127.0.0.1:{port} after 3 attempts")
+    assert "hunter2pw" not in (result.error or "")
+    tried = [e.data["attempt"] for e in events if e.kind == "connect_attempt"]
+    assert tried == [1, 1, 2, 3]  # the source once, then the target three times

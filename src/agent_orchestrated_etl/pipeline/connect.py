@@ -1,4 +1,5 @@
-"""Connect to a source and discover it, inside the retry policy and the endpoint's breaker.
+"""Connect to a source and discover it, and to the target, inside the retry policy and the
+endpoint's breaker.
 
 Constructing a database source connects, so a refused connection, a reset or a timeout
 happens before any task runs. Connectors raise those as :class:`TransientError`; here they are
@@ -11,16 +12,91 @@ attempts made.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
-from ..connectors import Resource, Source, locate, source_for
+from ..connectors import Destination, Resource, Source, destination_for, locate, source_for
 from ..engine import BREAKERS, CircuitBreaker, Event, EventBus, RunInterrupted, interrupts
 from ..errors import TransientError, redact_uri
 from ..resilience import RetryPolicy
 from ..secrets import redact
 from ..spec import PipelineSpec
 
-DISCOVER = "discover"  # the task id of connect and discovery events
+DISCOVER = "discover"  # the task id of the source's connect and discovery events
+CONNECT = "connect"  # the task id of the target's connect events
+T = TypeVar("T")
+
+
+class _Connecting:
+    """What connecting to one end of a pipeline shares across its attempts: the endpoint once
+    known, the attempts made, the breaker and the events (task id ``task``)."""
+
+    def __init__(self, spec: PipelineSpec, bus: EventBus | None, run_id: str, task: str) -> None:
+        self.spec, self.bus, self.run_id, self.task = spec, bus, run_id, task
+        self.endpoint: str | None = None
+        self.tried = 0
+
+    def emit(self, kind: str, **data: object) -> None:
+        if self.bus is not None:
+            self.bus.publish(Event(kind, self.run_id, self.task, dict(data)))
+
+    def start(self, endpoint: str | None) -> CircuitBreaker | None:
+        """Count an attempt at ``endpoint`` and let it through the endpoint's breaker."""
+        if interrupts.interrupted() is not None:
+            raise RunInterrupted("interrupted; nothing was committed")
+        self.tried += 1
+        self.endpoint = self.endpoint or endpoint
+        self.emit("connect_attempt", attempt=self.tried, endpoint=self.endpoint)
+        return self.gate(self.endpoint)
+
+    def gate(self, endpoint: str | None) -> CircuitBreaker | None:
+        if endpoint is None:
+            return None
+        settings = self.spec.breaker
+        gate = BREAKERS.get(
+            endpoint,
+            failure_threshold=settings.failure_threshold,
+            cooldown_s=settings.cooldown_s,
+            listener=lambda ep, old, new: self.emit("breaker", endpoint=ep, old=old, new=new),
+        )
+        gate.before_call()
+        return gate
+
+    def run(self, attempt: Callable[[], T], uri: str) -> T:
+        """``attempt()`` under the pipeline's retries; after the last, one line naming the
+        endpoint (or the URI, password masked) and the attempts made."""
+        retries = self.spec.retries
+        policy = RetryPolicy(retries.attempts, retries.base_s, retries.cap_s)
+        try:
+            return policy.call(
+                attempt,
+                sleep=_sleep,
+                on_retry=lambda number, wait_s, error: self.emit(
+                    "connect_retried",
+                    attempt=number,
+                    wait_s=round(wait_s, 3),
+                    error=redact(str(error)),
+                ),
+            )
+        except TransientError as exc:
+            server = self.endpoint or redact_uri(uri)
+            attempts = f"{self.tried} attempt{'' if self.tried == 1 else 's'}"
+            raise TransientError(
+                f"cannot connect to {server} after {attempts}: {_reason(exc)}; check that the "
+                "server is running, or raise retries.attempts",
+                uri=uri,
+            ) from exc
+
+
+def _settle(gate: CircuitBreaker | None, failed: BaseException | None) -> None:
+    """Tell the breaker how the attempt went: only a transient failure counts against it."""
+    if gate is None:
+        return
+    if failed is None:
+        gate.record_success()
+    elif isinstance(failed, TransientError):
+        gate.record_failure()
 
 
 def discover_source(
@@ -36,75 +112,62 @@ def discover_source(
         TransientError: every attempt failed; the message names the endpoint and attempts.
         RunInterrupted: SIGINT or SIGTERM came while connecting or waiting to retry.
     """
-    retries, settings = spec.retries, spec.breaker
-    endpoint: str | None = None
-    tried = 0
-
-    def emit(kind: str, **data: object) -> None:
-        if bus is not None:
-            bus.publish(Event(kind, run_id, DISCOVER, dict(data)))
-
-    def breaker(name: str | None) -> CircuitBreaker | None:
-        if name is None:
-            return None
-        return BREAKERS.get(
-            name,
-            failure_threshold=settings.failure_threshold,
-            cooldown_s=settings.cooldown_s,
-            listener=lambda ep, old, new: emit("breaker", endpoint=ep, old=old, new=new),
-        )
+    connecting = _Connecting(spec, bus, run_id, DISCOVER)
 
     def attempt() -> tuple[Source, list[Resource]]:
-        nonlocal endpoint, tried
-        if interrupts.interrupted() is not None:
-            raise RunInterrupted("interrupted; nothing was committed")
-        tried += 1
         # Resolving the URI's references is inside the attempt too: a secret store may be
-        # down for a moment. The breaker is taken here rather than by the policy: a plugin
-        # source may name its endpoint only once constructed (constructing it does not connect).
+        # down for a moment. A plugin source may name its endpoint only once constructed
+        # (constructing it does not connect), so its breaker is taken then.
         where = locate(spec.source.uri, spec.source.base_dir)
-        endpoint = endpoint or where.endpoint
-        emit("connect_attempt", attempt=tried, endpoint=endpoint)
-        gate = breaker(endpoint)
-        if gate is not None:
-            gate.before_call()
+        gate = connecting.start(where.endpoint)
         try:
             source = source_for(spec.source, home=home, where=where)
             try:
-                if endpoint is None and source.endpoint:
-                    endpoint = source.endpoint
-                    gate = breaker(endpoint)
-                    if gate is not None:
-                        gate.before_call()
+                if gate is None and source.endpoint:
+                    connecting.endpoint = source.endpoint
+                    gate = connecting.gate(source.endpoint)
                 resources = source.discover()
             except BaseException:
                 source.close()
                 raise
-        except TransientError:
-            if gate is not None:
-                gate.record_failure()
+        except BaseException as exc:
+            _settle(gate, exc)
             raise
-        if gate is not None:
-            gate.record_success()
+        _settle(gate, None)
         return source, resources
 
-    policy = RetryPolicy(retries.attempts, retries.base_s, retries.cap_s)
-    try:
-        return policy.call(
-            attempt,
-            sleep=_sleep,
-            on_retry=lambda number, wait_s, error: emit(
-                "connect_retried", attempt=number, wait_s=round(wait_s, 3), error=redact(str(error))
-            ),
-        )
-    except TransientError as exc:
-        server = endpoint or redact_uri(spec.source.uri)
-        attempts = f"{tried} attempt{'' if tried == 1 else 's'}"
-        raise TransientError(
-            f"cannot connect to {server} after {attempts}: {_reason(exc)}; check that the "
-            "server is running, or raise retries.attempts",
-            uri=spec.source.uri,
-        ) from exc
+    return connecting.run(attempt, spec.source.uri)
+
+
+def open_destination(
+    spec: PipelineSpec,
+    run_id: str,
+    *,
+    home: Path,
+    bus: EventBus | None = None,
+) -> Destination:
+    """The target, begun for ``run_id``: connecting inside the retry policy and the target
+    endpoint's breaker, as :func:`discover_source` connects to the source (events with the
+    task id ``connect``)."""
+    connecting = _Connecting(spec, bus, run_id, CONNECT)
+
+    def attempt() -> Destination:
+        destination = destination_for(spec.target, home=home)
+        try:
+            gate = connecting.start(destination.endpoint)
+        except BaseException:
+            destination.close()
+            raise
+        try:
+            destination.begin(run_id, spec.name)
+        except BaseException as exc:
+            _settle(gate, exc)
+            destination.close()
+            raise
+        _settle(gate, None)
+        return destination
+
+    return connecting.run(attempt, spec.target.uri)
 
 
 def _reason(exc: BaseException) -> str:

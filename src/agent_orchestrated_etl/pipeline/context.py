@@ -12,13 +12,14 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..connectors import Checkpoint, Destination, LoadResult, destination_for
+from ..connectors import Checkpoint, Destination, LoadResult
 from ..engine import Event, EventBus, ExecutorConfig, RunResult, TableResult, TaskCancelled
 from ..engine import task_id_for as _task_id
 from ..errors import UserError
 from ..secrets import redact, redact_obj
 from ..spec import PipelineSpec, RetrySpec
 from ..state import DlqEntry, StateStore
+from .connect import open_destination
 from .planner import PipelinePlan
 
 # A run id names folders and files in targets: one path component, no hidden name.
@@ -68,13 +69,12 @@ class TaskContext:
     ) -> TaskContext:
         """Begin ``run_id`` on the destination; on failure the planned source is closed too."""
         try:
-            destination = destination_for(planned.spec.target, home=home)
+            destination = open_destination(planned.spec, run_id, home=home, bus=bus)
         except BaseException:
             planned.source.close()
             raise
         context = cls(planned, run_id, home, base_dir, bus, store, destination)
         try:
-            destination.begin(run_id, planned.spec.name)
             validate = getattr(destination, "validate_table", None)
             if validate is not None:
                 for resource in planned.resources:
