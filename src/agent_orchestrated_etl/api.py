@@ -353,10 +353,6 @@ class DataOrchestrator:
 
     @staticmethod
     def _stored_spec(record: RunRecord) -> PipelineSpec:
-        import json
+        from .pipeline.runner import stored_spec
 
-        from .spec import validate_spec
-
-        if not record.spec_json:
-            raise UserError(f"no run matches {record.run_id!r}; list runs with 'aoetl runs'")
-        return validate_spec(json.loads(record.spec_json))
+        return stored_spec(record, record.run_id)

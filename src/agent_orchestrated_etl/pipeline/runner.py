@@ -23,7 +23,7 @@ from ..agents.monitor import MonitorAgent
 from ..engine import COMMIT, Event, EventBus, Executor, RunInterrupted, RunResult, table_of
 from ..secrets import redact
 from ..spec import PipelineSpec, validate_spec
-from ..state import StateStore
+from ..state import RunRecord, StateStore
 from .context import TaskContext, executor_config, finish_run, is_final, scrub
 from .planner import plan_pipeline, spec_hash
 from .task import run_task
@@ -45,14 +45,21 @@ def new_run_id() -> str:
     return time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
 
 
-def spec_of_run(store: StateStore, run_id: str) -> tuple[str, PipelineSpec]:
-    """The full id and the spec of an earlier run, for --resume."""
+def stored_spec(record: RunRecord | None, run_id: str) -> PipelineSpec:
+    """The spec a run was started with, as the history keeps it (passwords masked)."""
     from ..errors import UserError
 
-    record = store.find_run(run_id)
     if record is None or not record.spec_json:
         raise UserError(f"no run matches {run_id!r}; list runs with 'aoetl runs'")
-    return record.run_id, validate_spec(json.loads(record.spec_json))
+    return validate_spec(json.loads(record.spec_json))
+
+
+def spec_of_run(store: StateStore, run_id: str) -> tuple[str, PipelineSpec]:
+    """The full id and the spec of an earlier run, for --resume."""
+    record = store.find_run(run_id)
+    spec = stored_spec(record, run_id)
+    assert record is not None
+    return record.run_id, spec
 
 
 def run_pipeline(spec: PipelineSpec, options: RunOptions, bus: EventBus | None = None) -> RunResult:
