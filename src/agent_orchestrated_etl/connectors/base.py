@@ -56,6 +56,11 @@ class ReaderState(Protocol):
         dead-letter entry (a replay of CSV rows reads DuckDB's reader options from it)."""
         ...
 
+    def assumptions(self) -> list[str]:
+        """What the reader assumes about the data, in words ("delimiter ';'", "a header
+        line"), for an error that suggests an assumption was wrong; empty when none."""
+        ...
+
 
 @dataclass(frozen=True)
 class Resource:
@@ -91,15 +96,7 @@ class Resource:
 
     def assumed(self) -> str:
         """What the reader assumed, for an error that suggests it was wrong."""
-        options = dict(self.options())
-        parts = [f"{self.format}"]
-        if "delim" in options:
-            parts.append(f"delimiter {options['delim']}")
-        if "header" in options:
-            parts.append("a header line" if options["header"] == "true" else "no header line")
-        if "skip" in options:
-            skip = options["skip"]
-            parts.append(f"{skip} line{'' if skip == '1' else 's'} skipped first")
+        parts = [self.format, *(self.state.assumptions() if self.state is not None else ())]
         if self.columns:
             names = [n for n, _ in self.columns]
             shown = ", ".join(names[:6]) + (f" … ({len(names)} in all)" if len(names) > 6 else "")

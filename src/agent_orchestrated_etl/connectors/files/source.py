@@ -46,6 +46,17 @@ class FileRead:
             return self.args
         return (*self.args, ("record_path", quote_literal(self.record_path)))
 
+    def assumptions(self) -> list[str]:
+        args = dict(self.args)
+        found = [f"delimiter {args['delim']}"] if "delim" in args else []
+        if "header" in args:
+            found.append("a header line" if args["header"] == "true" else "no header line")
+        if "skip" in args:
+            found.append(f"{args['skip']} line{'' if args['skip'] == '1' else 's'} skipped first")
+        if self.record_path is not None:
+            found.append(f"records under {self.record_path!r}")
+        return found
+
 
 class FileSource:
     """Reads local files: :meth:`discover` the resources, then read each as a :meth:`relation`.

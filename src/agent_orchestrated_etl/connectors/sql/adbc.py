@@ -83,6 +83,9 @@ class AdbcRead:
     columns: tuple[tuple[str, str, str], ...]
     ranges: KeyRanges | None = None
 
+    def assumptions(self) -> list[str]:
+        return []  # a database says what its columns are: nothing is assumed
+
     def options(self) -> tuple[tuple[str, str], ...]:
         found = [
             ("pg_sql", self.sql),

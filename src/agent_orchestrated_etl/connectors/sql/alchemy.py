@@ -55,6 +55,9 @@ class AlchemyRead:
     table: str = ""
     query_types: tuple[str, ...] = ()
 
+    def assumptions(self) -> list[str]:
+        return []  # a database says what its columns are: nothing is assumed
+
     def options(self) -> tuple[tuple[str, str], ...]:
         if self.table:
             return (("schema", self.schema), ("table", self.table))

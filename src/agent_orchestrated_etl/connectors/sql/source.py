@@ -71,6 +71,9 @@ class ScanRead:
     ranges: KeyRanges | None = None
     pages_per_task: int | None = None
 
+    def assumptions(self) -> list[str]:
+        return []  # a database says what its columns are: nothing is assumed
+
     def options(self) -> tuple[tuple[str, str], ...]:
         if self.sql:
             return (("sql", self.sql),)
