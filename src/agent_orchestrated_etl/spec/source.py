@@ -7,18 +7,17 @@ again once it is resolved, when the connector connects.
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any, Literal
 
 from pydantic import Discriminator, Field, Tag
 from pydantic.json_schema import SkipJsonSchema
 
 from ._model import Model
+from .uri import SCHEME
 
 FileFormat = Literal["auto", "csv", "json", "ndjson", "parquet"]
 SourceKind = Literal["files", "sql"]
 SOURCE_KINDS: tuple[str, ...] = ("files", "sql")
-_SCHEME = re.compile(r"^(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*)://")
 # Schemes whose kind is not the default 'sql' (REST and S3 add theirs here).
 _KIND_OF_SCHEME = {"file": "files"}
 
@@ -153,7 +152,7 @@ class SqlSourceSpec(SourceBase):
 
 def kind_of_uri(uri: object) -> str:
     """The kind a URI's scheme implies: files for a path or file://, sql for the rest."""
-    match = _SCHEME.match(uri) if isinstance(uri, str) else None
+    match = SCHEME.match(uri) if isinstance(uri, str) else None
     if match is None:
         return "files"
     return _KIND_OF_SCHEME.get(match.group("scheme").lower(), "sql")

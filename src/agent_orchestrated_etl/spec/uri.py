@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 from ..errors import UserError, redact_uri
 
-_SCHEME = re.compile(r"^(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*)://")
+SCHEME = re.compile(r"^(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*)://")  # what names a URI's system
 _DUCKDB_SUFFIXES = (".duckdb", ".ddb")
 LOCAL_SCHEMES = ("file", "duckdb", "parquet", "csv", "sqlite")
 # Schemes whose authority is host:port, as for database drivers and HTTP.
@@ -41,7 +41,7 @@ class ParsedUri:
 
 def parse_uri(value: str) -> ParsedUri:
     """Classify ``value``. A string with no scheme is a local path (scheme 'file')."""
-    match = _SCHEME.match(value)
+    match = SCHEME.match(value)
     if not match:
         return ParsedUri("file", value, value)
     scheme = match.group("scheme").lower()
