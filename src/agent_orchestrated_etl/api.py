@@ -18,6 +18,7 @@ from .errors import UserError
 from .settings import Settings
 
 if TYPE_CHECKING:
+    from .connectors import ConnectorInfo
     from .engine import EventBus, RunResult
     from .pipeline import PipelinePlan
     from .pipeline.propose import Proposal
@@ -343,6 +344,41 @@ class DataOrchestrator:
         return replay(self._store(), entries, home=self.home, fixed=fixed, base_dir=base_dir)
 
     # -- helpers ---------------------------------------------------------------------------
+    def check_secrets(self, pipeline: str | Path) -> list[dict[str, object]]:
+        """Resolve every ``${…}`` reference of a pipeline file, never keeping a value: one
+        record per reference with ``reference``, ``provider``, ``ok`` and ``detail``."""
+        from .errors import AoetlError
+        from .secrets import RESOLVER, find
+        from .spec import load_spec
+
+        texts = _strings(load_spec(pipeline).model_dump())
+        refs = {ref.text: ref for text in texts for ref in find(text)}
+        report: list[dict[str, object]] = []
+        for ref in refs.values():
+            try:
+                RESOLVER.value(ref)
+                ok, detail = True, "ok"
+            except AoetlError as exc:
+                ok, detail = False, str(exc)
+            report.append(
+                {"reference": ref.text, "provider": ref.provider, "ok": ok, "detail": detail}
+            )
+        return report
+
+    @staticmethod
+    def connectors() -> list[ConnectorInfo]:
+        """Every registered connector: its schemes, formats and capabilities."""
+        from .connectors import CONNECTORS
+
+        return list(CONNECTORS)
+
+    @staticmethod
+    def schema() -> dict[str, Any]:
+        """The JSON Schema of a pipeline file."""
+        from .spec import json_schema
+
+        return json_schema()
+
     def _store(self) -> StateStore:
         from .state import StateStore
 
@@ -356,3 +392,16 @@ class DataOrchestrator:
         from .pipeline.runner import stored_spec
 
         return stored_spec(record, record.run_id)
+
+
+def _strings(obj: Any) -> list[str]:
+    """Every string in ``obj`` (keys too), where a reference may stand."""
+    if isinstance(obj, str):
+        return [obj]
+    if isinstance(obj, dict):
+        return [s for v in obj.values() for s in _strings(v)] + [
+            s for k in obj for s in _strings(k)
+        ]
+    if isinstance(obj, list | tuple):
+        return [s for v in obj for s in _strings(v)]
+    return []

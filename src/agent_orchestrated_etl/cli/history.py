@@ -165,7 +165,6 @@ def _spec_document(spec_json: str | None) -> dict[str, Any] | None:
     """The spec as the user would write it: only the fields that differ from the defaults."""
     if not spec_json:
         return None
-    from ..errors import AoetlError
     from ..spec import validate_spec
 
     data: dict[str, Any] = json.loads(spec_json)
@@ -194,23 +193,7 @@ def secrets_check(
 
     The exit code is 1 if any reference fails.
     """
-    from ..secrets import RESOLVER, find
-    from ..spec import load_spec
-
-    spec = load_spec(pipeline)
-    texts = _strings(spec.model_dump())
-    refs = {ref.text: ref for text in texts for ref in find(text)}
-    report = []
-    for ref in refs.values():
-        try:
-            RESOLVER.value(ref)
-            report.append(
-                {"reference": ref.text, "provider": ref.provider, "ok": True, "detail": "ok"}
-            )
-        except AoetlError as exc:
-            report.append(
-                {"reference": ref.text, "provider": ref.provider, "ok": False, "detail": str(exc)}
-            )
+    report = _orchestrator().check_secrets(pipeline)
     if as_json:
         out.print_json(json.dumps(report))
     else:
@@ -223,18 +206,6 @@ def secrets_check(
                 line += f"  {row['detail']}"
             out.print(line, markup=False, highlight=False, soft_wrap=True)
     raise typer.Exit(0 if all(r["ok"] for r in report) else 1)
-
-
-def _strings(obj: Any) -> list[str]:
-    if isinstance(obj, str):
-        return [obj]
-    if isinstance(obj, dict):
-        return [s for v in obj.values() for s in _strings(v)] + [
-            s for k in obj for s in _strings(k)
-        ]
-    if isinstance(obj, list | tuple):
-        return [s for v in obj for s in _strings(v)]
-    return []
 
 
 dlq_app = typer.Typer(

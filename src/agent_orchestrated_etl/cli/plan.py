@@ -177,15 +177,16 @@ def sources(
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
 ) -> None:
     """List connectors, the schemes and formats they take, and what they can do."""
-    from ..connectors import CONNECTORS
+    from ..api import DataOrchestrator
 
+    connectors = DataOrchestrator.connectors()
     if as_json:
-        out.print_json(json.dumps([c.__dict__ for c in CONNECTORS]))
+        out.print_json(json.dumps([c.__dict__ for c in connectors]))
         return
     grid = Table(header_style="bold")
     for col in ("connector", "kind", "schemes", "formats", "capabilities"):
         grid.add_column(col)
-    for c in CONNECTORS:
+    for c in connectors:
         grid.add_row(
             c.name, c.kind, ", ".join(c.schemes), ", ".join(c.formats), ", ".join(c.capabilities)
         )
@@ -195,6 +196,6 @@ def sources(
 @app.command()
 def schema() -> None:
     """Print the JSON Schema of a pipeline file."""
-    from ..spec import json_schema
+    from ..api import DataOrchestrator
 
-    sys.stdout.write(json.dumps(json_schema(), indent=2) + "\n")
+    sys.stdout.write(json.dumps(DataOrchestrator.schema(), indent=2) + "\n")
