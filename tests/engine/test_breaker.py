@@ -2,7 +2,11 @@ from __future__ import annotations
 
 import pytest
 
-from agent_orchestrated_etl.resilience.breaker import CircuitBreaker, CircuitOpenError
+from agent_orchestrated_etl.resilience.breaker import (
+    BreakerRegistry,
+    CircuitBreaker,
+    CircuitOpenError,
+)
 
 
 class FakeClock:
@@ -69,3 +73,17 @@ def test_success_resets_the_failure_count() -> None:
     breaker.record_success()
     breaker.record_failure()
     assert breaker.state == "closed"
+
+
+def test_a_state_change_is_told_to_the_caller_that_made_it() -> None:
+    """One breaker serves every run in the process; each run hears only its own changes."""
+    registry = BreakerRegistry()
+    first: list[tuple[str, str]] = []
+    second: list[tuple[str, str]] = []
+    breaker = registry.get("db:5432", failure_threshold=2, cooldown_s=60)
+    assert registry.get("db:5432", failure_threshold=9, cooldown_s=1) is breaker
+    breaker.before_call(lambda ep, old, new: second.append((old, new)))
+    breaker.record_failure(lambda ep, old, new: second.append((old, new)))
+    breaker.before_call(lambda ep, old, new: first.append((old, new)))
+    breaker.record_failure(lambda ep, old, new: first.append((old, new)))  # the second failure
+    assert first == [("closed", "open")] and second == []

@@ -232,9 +232,6 @@ class Executor:
                 endpoint,
                 failure_threshold=self.config.breaker.failure_threshold,
                 cooldown_s=self.config.breaker.cooldown_s,
-                listener=lambda ep, old, new: self._emit(
-                    "breaker", task, endpoint=ep, old=old, new=new
-                ),
             )
             if endpoint
             else None
@@ -252,6 +249,9 @@ class Executor:
             result = policy.call(
                 lambda: dispatch(task, token),
                 breaker=breaker,
+                on_breaker=lambda ep, old, new: self._emit(
+                    "breaker", task, endpoint=ep, old=old, new=new
+                ),
                 sleep=token.wait,
                 on_attempt=counted,
                 on_retry=lambda number, wait_s, error: self._emit(

@@ -55,13 +55,14 @@ class _Connecting:
             return None
         settings = self.spec.breaker
         gate = BREAKERS.get(
-            endpoint,
-            failure_threshold=settings.failure_threshold,
-            cooldown_s=settings.cooldown_s,
-            listener=lambda ep, old, new: self.emit("breaker", endpoint=ep, old=old, new=new),
+            endpoint, failure_threshold=settings.failure_threshold, cooldown_s=settings.cooldown_s
         )
-        gate.before_call()
+        gate.before_call(self.changed)
         return gate
+
+    def changed(self, endpoint: str, old: str, new: str) -> None:
+        """A breaker state change this connecting caused, as an event of its run."""
+        self.emit("breaker", endpoint=endpoint, old=old, new=new)
 
     def run(self, attempt: Callable[[], T], uri: str) -> T:
         """``attempt()`` under the pipeline's retries; after the last, one line naming the
@@ -89,14 +90,16 @@ class _Connecting:
             ) from exc
 
 
-def _settle(gate: CircuitBreaker | None, failed: BaseException | None) -> None:
+def _settle(
+    connecting: _Connecting, gate: CircuitBreaker | None, failed: BaseException | None
+) -> None:
     """Tell the breaker how the attempt went: only a transient failure counts against it."""
     if gate is None:
         return
     if failed is None:
-        gate.record_success()
+        gate.record_success(connecting.changed)
     elif isinstance(failed, TransientError):
-        gate.record_failure()
+        gate.record_failure(connecting.changed)
 
 
 def discover_source(
@@ -131,9 +134,9 @@ def discover_source(
                 source.close()
                 raise
         except BaseException as exc:
-            _settle(gate, exc)
+            _settle(connecting, gate, exc)
             raise
-        _settle(gate, None)
+        _settle(connecting, gate, None)
         return source, resources
 
     return connecting.run(attempt, spec.source.uri)
@@ -161,10 +164,10 @@ def open_destination(
         try:
             destination.begin(run_id, spec.name)
         except BaseException as exc:
-            _settle(gate, exc)
+            _settle(connecting, gate, exc)
             destination.close()
             raise
-        _settle(gate, None)
+        _settle(connecting, gate, None)
         return destination
 
     return connecting.run(attempt, spec.target.uri)

@@ -64,10 +64,14 @@ class CircuitBreaker:
             self._maybe_half_open()
             return self._state
 
-    def before_call(self) -> None:
-        """Raise CircuitOpenError if the call must not go out now."""
+    def before_call(self, listener: Listener | None = None) -> None:
+        """Raise CircuitOpenError if the call must not go out now.
+
+        Each call may name the ``listener`` told of a state change it causes: one breaker
+        serves every run in the process, and a change belongs to the run whose call made it.
+        """
         with self._lock:
-            self._maybe_half_open()
+            self._maybe_half_open(listener)
             if self._state == OPEN:
                 raise CircuitOpenError(self.endpoint, self._remaining())
             if self._state == HALF_OPEN:
@@ -75,31 +79,32 @@ class CircuitBreaker:
                     raise CircuitOpenError(self.endpoint, self.cooldown_s)
                 self._trial_running = True
 
-    def record_success(self) -> None:
+    def record_success(self, listener: Listener | None = None) -> None:
         with self._lock:
             self._failures = 0
             self._trial_running = False
-            self._set(CLOSED)
+            self._set(CLOSED, listener)
 
-    def record_failure(self) -> None:
+    def record_failure(self, listener: Listener | None = None) -> None:
         with self._lock:
             self._trial_running = False
             self._failures += 1
             if self._state == HALF_OPEN or self._failures >= self.failure_threshold:
                 self._opened_at = self._clock()
-                self._set(OPEN)
+                self._set(OPEN, listener)
 
     def _remaining(self) -> float:
         return max(0.0, self.cooldown_s - (self._clock() - self._opened_at))
 
-    def _maybe_half_open(self) -> None:
+    def _maybe_half_open(self, listener: Listener | None = None) -> None:
         if self._state == OPEN and self._remaining() <= 0:
-            self._set(HALF_OPEN)
+            self._set(HALF_OPEN, listener)
 
-    def _set(self, state: str) -> None:
+    def _set(self, state: str, listener: Listener | None = None) -> None:
         old, self._state = self._state, state
-        if old != state and self._listener is not None:
-            self._listener(self.endpoint, old, state)
+        tell = listener or self._listener
+        if old != state and tell is not None:
+            tell(self.endpoint, old, state)
 
 
 class BreakerRegistry:
@@ -109,26 +114,16 @@ class BreakerRegistry:
         self._lock = threading.Lock()
         self._breakers: dict[str, CircuitBreaker] = {}
 
-    def get(
-        self,
-        endpoint: str,
-        *,
-        failure_threshold: int,
-        cooldown_s: float,
-        listener: Listener | None = None,
-    ) -> CircuitBreaker:
+    def get(self, endpoint: str, *, failure_threshold: int, cooldown_s: float) -> CircuitBreaker:
+        """The endpoint's breaker. Its settings are those of the first caller; state changes
+        are told to the listener each call names (see :meth:`CircuitBreaker.before_call`)."""
         with self._lock:
             breaker = self._breakers.get(endpoint)
             if breaker is None:
                 breaker = CircuitBreaker(
-                    endpoint,
-                    failure_threshold=failure_threshold,
-                    cooldown_s=cooldown_s,
-                    listener=listener,
+                    endpoint, failure_threshold=failure_threshold, cooldown_s=cooldown_s
                 )
                 self._breakers[endpoint] = breaker
-            if listener is not None:
-                breaker._listener = listener  # events go to the current run's bus
             return breaker
 
 

@@ -21,7 +21,7 @@ from tenacity import (
 )
 
 from ..errors import TransientError
-from .breaker import CircuitBreaker
+from .breaker import CircuitBreaker, Listener
 
 T = TypeVar("T")
 
@@ -56,6 +56,7 @@ class RetryPolicy:
         fn: Callable[[], T],
         *,
         breaker: CircuitBreaker | None = None,
+        on_breaker: Listener | None = None,
         sleep: Callable[[float], None] | None = None,
         on_attempt: Callable[[int], None] | None = None,
         on_retry: OnRetry | None = None,
@@ -63,7 +64,8 @@ class RetryPolicy:
         """``fn()``, tried again after each TransientError until ``attempts`` are used.
 
         With ``breaker``, every attempt goes through it: an open circuit fails fast (itself a
-        TransientError whose retry_after is the rest of the cool-down). ``sleep`` lets a
+        TransientError whose retry_after is the rest of the cool-down); ``on_breaker`` hears
+        of the state changes these attempts cause. ``sleep`` lets a
         caller wake early on cancel; ``on_attempt`` and ``on_retry`` report progress.
         """
         number = 0
@@ -74,15 +76,15 @@ class RetryPolicy:
             if on_attempt is not None:
                 on_attempt(number)
             if breaker is not None:
-                breaker.before_call()
+                breaker.before_call(on_breaker)
             try:
                 result = fn()
             except TransientError:
                 if breaker is not None:
-                    breaker.record_failure()
+                    breaker.record_failure(on_breaker)
                 raise
             if breaker is not None:
-                breaker.record_success()
+                breaker.record_success(on_breaker)
             return result
 
         def before_sleep(state: RetryCallState) -> None:
