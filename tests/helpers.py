@@ -12,6 +12,8 @@ from pathlib import Path
 
 import duckdb
 
+from agent_orchestrated_etl.data.duck import Relation, connect
+
 FIXTURES = Path(__file__).parent / "fixtures"
 AOETL = str(Path(sys.executable).with_name("aoetl"))
 
@@ -89,3 +91,14 @@ EXPECTED_TYPES = {
 def said(resource: object) -> list[str]:
     """A resource's decisions as users read them."""
     return [str(d) for d in getattr(resource, "decisions", ())]
+
+
+def read_relation(relation: Relation, home: Path, sql: str) -> list[tuple[object, ...]]:
+    """``sql`` over ``relation`` (written ``{r}``) in a fresh DuckDB connection of its own, as
+    a check on staged rows runs it: the relation's prelude attaches what it reads."""
+    con = connect(home=home)
+    try:
+        relation.attach(con)
+        return con.execute(sql.replace("{r}", f"({relation.sql})")).fetchall()
+    finally:
+        con.close()

@@ -25,6 +25,7 @@ from agent_orchestrated_etl.data.duck import Relation, connect, describe
 from agent_orchestrated_etl.errors import FatalError, TransientError, UserError
 from agent_orchestrated_etl.spec import validate_spec
 from agent_orchestrated_etl.spec.uri import NETWORK_SCHEMES
+from tests.helpers import read_relation
 from tests.servers import Postgres, free_port
 
 # Test doubles registered by tests/faults.py: they stand in for faults, not for systems.
@@ -342,12 +343,7 @@ def open_destination(uri: str, env: Env) -> Destination:
 
 def run_sql(relation: Relation, env: Env, sql: str) -> list[tuple[object, ...]]:
     """``sql`` over ``relation`` (as ``r``) in a fresh DuckDB connection, as a check runs it."""
-    con = connect(home=env.home)
-    try:
-        relation.attach(con)
-        return con.execute(sql.replace("{r}", f"({relation.sql})")).fetchall()
-    finally:
-        con.close()
+    return read_relation(relation, env.home, sql)
 
 
 def registered(kind: str) -> set[str]:

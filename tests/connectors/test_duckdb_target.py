@@ -17,7 +17,7 @@ from agent_orchestrated_etl.connectors.base import StagedTable
 from agent_orchestrated_etl.connectors.duckdb.target import DuckDBDestination
 from agent_orchestrated_etl.data.duck import Relation, connect, describe
 from agent_orchestrated_etl.errors import FatalError, SchemaConflictError, UserError
-from tests.helpers import query, run_cli
+from tests.helpers import query, read_relation, run_cli
 
 
 def write(path: Path, text: str) -> str:
@@ -311,15 +311,6 @@ def _stage(dest: DuckDBDestination, sql: str, mode: str = "append") -> None:
     )
 
 
-def _read(relation: Relation, home: Path, sql: str) -> list[tuple[object, ...]]:
-    con = connect(home=home)  # a check's own connection, as the engine would open one
-    try:
-        relation.attach(con)
-        return con.execute(sql.replace("{r}", f"({relation.sql})")).fetchall()
-    finally:
-        con.close()
-
-
 def test_staged_rows_of_an_encrypted_file_keep_their_types_until_the_commit(
     work: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -341,7 +332,7 @@ def test_staged_rows_of_an_encrypted_file_keep_their_types_until_the_commit(
         ("at", "TIMESTAMP WITH TIME ZONE"),
     ]
     con.close()
-    assert _read(dest.staged("t"), home, "SELECT count(*), sum(amount) FROM {r}") == [
+    assert read_relation(dest.staged("t"), home, "SELECT count(*), sum(amount) FROM {r}") == [
         (300_000, Decimal("56249812500.00"))
     ]
     unread = dest.staged("t")  # never read: it holds no cursor, and the commit goes ahead
@@ -350,7 +341,7 @@ def test_staged_rows_of_an_encrypted_file_keep_their_types_until_the_commit(
     with pytest.raises(FatalError, match="table 't' has nothing staged in run r1"):
         dest.staged("t")
     with pytest.raises(duckdb.Error):  # the staging table became the target: nothing to read
-        _read(unread, home, "SELECT count(*) FROM {r}")
+        read_relation(unread, home, "SELECT count(*) FROM {r}")
     dest.close()
 
 
@@ -364,7 +355,7 @@ def test_staged_rows_after_discard_are_gone_and_the_target_is_unchanged(work: Pa
     dest = DuckDBDestination("w.duckdb", home=home)
     dest.begin("r2", "p")
     _stage(dest, "SELECT * FROM (VALUES (1, 'new'), (2, 'two'), (2, 'TWO')) v(id, v)", "merge")
-    assert _read(dest.staged("t"), home, "SELECT * FROM {r} ORDER BY id") == [
+    assert read_relation(dest.staged("t"), home, "SELECT * FROM {r} ORDER BY id") == [
         (1, "new"),
         (2, "TWO"),  # the last row per key, as the merge will apply it
     ]

@@ -19,10 +19,10 @@ from agent_orchestrated_etl import DataOrchestrator
 from agent_orchestrated_etl.connectors import destination_for
 from agent_orchestrated_etl.connectors.base import StagedTable
 from agent_orchestrated_etl.connectors.sql.target import SqlDestination
-from agent_orchestrated_etl.data.duck import Relation, connect
+from agent_orchestrated_etl.data.duck import Relation
 from agent_orchestrated_etl.errors import FatalError
 from agent_orchestrated_etl.spec import TargetSpec, validate_spec
-from tests.helpers import AOETL, TYPES_DDL, run_cli
+from tests.helpers import AOETL, TYPES_DDL, read_relation, run_cli
 from tests.servers import Postgres
 
 
@@ -382,13 +382,7 @@ def _stage(dest: SqlDestination, sql: str, mode: str = "append") -> None:
 
 
 def _read_staged(dest: SqlDestination, home: Path, sql: str) -> list[tuple[object, ...]]:
-    relation = dest.staged("t")
-    con = connect(home=home)  # a check's own connection: the prelude attaches the database
-    try:
-        relation.attach(con)
-        return con.execute(sql.replace("{r}", f"({relation.sql})")).fetchall()
-    finally:
-        con.close()
+    return read_relation(dest.staged("t"), home, sql)
 
 
 def test_postgres_staged_rows_are_read_through_the_scanner_before_the_commit(
