@@ -6,11 +6,22 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import os
+
 import pytest
+from hypothesis import HealthCheck, settings
 
 from agent_orchestrated_etl import DataOrchestrator
 
 pytest_plugins = ["tests.servers"]
+
+# Property tests: the suite runs a fixed set of cases, so a run fails the same way on every
+# machine; HYPOTHESIS_PROFILE=explore searches fresh cases (run it before a change lands, and
+# turn what it finds into an @example).
+_PROPERTY = {"deadline": None, "suppress_health_check": [HealthCheck.function_scoped_fixture]}
+settings.register_profile("suite", max_examples=50, derandomize=True, **_PROPERTY)
+settings.register_profile("explore", max_examples=1000, **_PROPERTY)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "suite"))
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from agent_orchestrated_etl import DataOrchestrator
@@ -105,9 +105,6 @@ def damaged_csv(draw: st.DrawFn) -> tuple[bytes, dict[int, list[str]], set[int],
     return end.join(lines) + end, good, either, records
 
 
-@settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
 @given(case_data=damaged_csv())
 def test_csv_every_record_is_loaded_or_quarantined(
     tmp_path: Path, case_data: tuple[bytes, dict[int, list[str]], set[int], int]
@@ -164,9 +161,6 @@ def damaged_ndjson(draw: st.DrawFn) -> tuple[bytes, Counter[tuple[object, object
     return end.join(lines) + end, good, records
 
 
-@settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
 @given(case_data=damaged_ndjson())
 def test_ndjson_every_record_is_loaded_or_quarantined(
     tmp_path: Path, case_data: tuple[bytes, Counter[tuple[object, object]], int]

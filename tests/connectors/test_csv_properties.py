@@ -7,7 +7,7 @@ import io
 import itertools
 from pathlib import Path
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from agent_orchestrated_etl import DataOrchestrator
@@ -40,10 +40,11 @@ def to_csv(header: list[str], rows: list[list[str]]) -> str:
     return buf.getvalue()
 
 
-@settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
 @given(table=tables())
+# A one-column file whose values end in a tab: the tab is not a delimiter, and line 1 is
+# the header, not a preamble (found by the search; see tests/conftest.py).
+@example(table=(["col_0"], [["v\t"], ["v\t"], ["v\t"], ["v\t"]]))
+@example(table=(["col_0"], [["v\t"], ["v"], ["v\t"], ["v\t"], ["v\t"]]))
 def test_round_trip(tmp_path: Path, table: tuple[list[str], list[list[str]]]) -> None:
     header, rows = table
     case = tmp_path / f"case{next(_counter)}"

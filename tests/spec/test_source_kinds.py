@@ -56,7 +56,7 @@ def test_kind_is_given_or_inferred_from_the_scheme(source: object, kind: type) -
         ),
         (
             {"uri": "x", "kind": "ftp"},
-            "field 'source.kind': unknown source kind 'ftp'; known kinds: files, sql",
+            "field 'source.kind': unknown source kind 'ftp'; known kinds: files, sql, rest",
         ),
         (
             {"uri": "x.csv", "nope": 1},
@@ -86,12 +86,16 @@ def test_json_schema_is_a_union_by_kind_without_private_fields() -> None:
     assert {r["$ref"] for r in schema["properties"]["source"]["oneOf"]} == {
         "#/$defs/FileSourceSpec",
         "#/$defs/SqlSourceSpec",
+        "#/$defs/RestSourceSpec",
     }
     files, sql = schema["$defs"]["FileSourceSpec"], schema["$defs"]["SqlSourceSpec"]
     assert files["properties"]["kind"]["const"] == "files"
     assert sql["properties"]["kind"]["const"] == "sql"
     assert "tables" in sql["properties"] and "tables" not in files["properties"]
     assert "base_dir" not in files["properties"] and "base_dir" not in sql["properties"]
+    rest = schema["$defs"]["RestSourceSpec"]
+    assert rest["properties"]["kind"]["const"] == "rest"
+    assert {"auth", "resources", "paginator", "max_concurrency"} <= set(rest["properties"])
 
 
 def test_a_reference_is_kept_as_written_and_the_folder_is_not_dumped(tmp_path: Path) -> None:

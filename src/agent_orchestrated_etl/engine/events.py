@@ -14,7 +14,7 @@ class Event:
     """Something that happened during a run.
 
     kind is one of: run_started, run_finished, task_started, task_finished, task_failed,
-    task_retried, task_skipped, progress, note.
+    task_retried, task_skipped, progress, warning (a source's, e.g. a widened column), anomaly.
     """
 
     kind: str

@@ -51,6 +51,9 @@ class TaskContext:
     checkpoints: dict[str, Checkpoint] = field(default_factory=dict)
     loads: dict[str, LoadResult] = field(default_factory=dict)
     durations: dict[str, float] = field(default_factory=dict)
+    # What a source warned of while it read (a column widened across REST pages), in the
+    # order it came: each is published as a 'warning' event and ends in the run's notes.
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def spec(self) -> PipelineSpec:

@@ -92,6 +92,7 @@ def run_pipeline(spec: PipelineSpec, options: RunOptions, bus: EventBus | None =
         try:
             _execute(context, options, result, resumed)
         finally:
+            result.notes.extend(context.warnings)
             context.close()
         status = "success"
     except RunInterrupted as exc:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from .._text import plural
 from ..agents.monitor import MonitorAgent
-from ..connectors import BadRow, LoadResult, Relation, StagedTable
+from ..connectors import BadRow, LoadResult, Relation, Resource, StagedTable
 from ..engine import (
     CancelToken,
     CommitParams,
@@ -167,6 +167,7 @@ def _alone(
             raise error
         done: RunResult = outcome.result
         result.status, result.tables = "success", done.tables
+        result.notes.extend(context.warnings)
         if isinstance(task.params, LoadParams):
             store.release_run(run_id)
             result.notes.append(
@@ -242,6 +243,7 @@ def _load(context: TaskContext, task: Task, table: str, token: CancelToken) -> L
     log.debug("loading %s from %s", table, ", ".join(resource.locations))
     source = context.planned.source
     where = cursor_filter(resource, inc, last) if inc is not None else None
+    noted = len(source.notes)
     relation = source.relation(resource, where)
     relation = apply_steps(relation, spec.transforms, base_dir=context.base_dir, home=context.home)
     dead_context = resource.context()
@@ -266,7 +268,7 @@ def _load(context: TaskContext, task: Task, table: str, token: CancelToken) -> L
                 table,
                 relation,
                 mode=spec.mode,
-                key=spec.key,
+                key=table_key(spec, resource),
                 fingerprint=fingerprint,
                 record_bad=record_bad,
                 on_cancel=token.on_cancel,
@@ -287,6 +289,9 @@ def _load(context: TaskContext, task: Task, table: str, token: CancelToken) -> L
             apply_steps(repaired, spec.transforms, base_dir=context.base_dir, home=context.home)
         )
     token.check()
+    for warning in source.notes[noted:]:  # what reading it found (a widened column)
+        context.warnings.append(warning)
+        context.bus.publish(Event("warning", run_id, task.id, {"message": warning}))
     log.debug("staged %s: %d rows, %d rejected", table, loaded.rows_loaded, len(loaded.bad_rows))
     context.loads[table] = loaded
     context.durations[table] = time.perf_counter() - started
@@ -319,4 +324,19 @@ def _commit(context: TaskContext, tables: tuple[str, ...], token: CancelToken) -
                 context.planned.resource(table).assumed(),
                 context.run_id,
             )
-    return destination.commit([StagedTable(t, spec.mode, spec.key) for t in tables])
+    planned = context.planned
+    return destination.commit(
+        [StagedTable(t, spec.mode, table_key(spec, planned.resource(t))) for t in tables]
+    )
+
+
+def table_key(spec: PipelineSpec, resource: Resource) -> tuple[str, ...]:
+    """The columns a merge upserts on: the pipeline's ``key``, else the resource's own primary
+    key (each REST resource names or detects its own)."""
+    key = spec.key or resource.primary_key
+    if spec.mode == "merge" and not key:
+        raise UserError(
+            f"mode 'merge' needs a key for table {resource.name}: set the pipeline's 'key', or "
+            "the resource's primary_key"
+        )
+    return key

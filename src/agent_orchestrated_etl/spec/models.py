@@ -235,6 +235,7 @@ class PipelineSpec(Model):
 
     @model_validator(mode="after")
     def _merge_needs_key(self) -> PipelineSpec:
-        if self.mode == "merge" and not self.key:
+        # A REST resource names (or detects) its own primary key, which a merge then uses.
+        if self.mode == "merge" and not self.key and self.source.kind != "rest":
             raise ValueError("mode 'merge' needs 'key': the columns to upsert on")
         return self

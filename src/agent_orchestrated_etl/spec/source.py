@@ -1,8 +1,9 @@
-"""Where the data comes from: ``SourceSpec``, a union by kind (files, sql), each with its options.
+"""Where the data comes from: ``SourceSpec``, a union by kind (files, sql, rest), each with its
+options.
 
 The kind is given (``kind: sql``) or inferred from the URI's scheme: a path or ``file://`` is
-files, any other scheme a database. A URI that is a ``${…}`` reference as a whole is inferred
-again once it is resolved, when the connector connects.
+files, ``http(s)://`` a REST API, any other scheme a database. A URI that is a ``${…}``
+reference as a whole is inferred again once it is resolved, when the connector connects.
 """
 
 from __future__ import annotations
@@ -13,13 +14,14 @@ from pydantic import Discriminator, Field, Tag
 from pydantic.json_schema import SkipJsonSchema
 
 from ._model import Model
+from .rest import RestOptions
 from .uri import SCHEME
 
 FileFormat = Literal["auto", "csv", "json", "ndjson", "parquet"]
-SourceKind = Literal["files", "sql"]
-SOURCE_KINDS: tuple[str, ...] = ("files", "sql")
-# Schemes whose kind is not the default 'sql' (REST and S3 add theirs here).
-_KIND_OF_SCHEME = {"file": "files"}
+SourceKind = Literal["files", "sql", "rest"]
+SOURCE_KINDS: tuple[str, ...] = ("files", "sql", "rest")
+# Schemes whose kind is not the default 'sql' (S3 adds its own here).
+_KIND_OF_SCHEME = {"file": "files", "http": "rest", "https": "rest"}
 
 
 class CsvOptions(Model):
@@ -150,8 +152,15 @@ class SqlSourceSpec(SourceBase):
     )
 
 
+class RestSourceSpec(RestOptions, SourceBase):
+    """A REST API: ``uri`` (or ``base_url``) is its base URL; ``resources`` its endpoints."""
+
+    kind: Literal["rest"] = Field("rest", description="A REST API's base URL.")
+
+
 def kind_of_uri(uri: object) -> str:
-    """The kind a URI's scheme implies: files for a path or file://, sql for the rest."""
+    """The kind a URI's scheme implies: files for a path or file://, rest for http(s)://,
+    sql for the rest."""
     match = SCHEME.match(uri) if isinstance(uri, str) else None
     if match is None:
         return "files"
@@ -161,22 +170,30 @@ def kind_of_uri(uri: object) -> str:
 def _source_kind(value: Any) -> str | None:
     if isinstance(value, dict):
         kind = value.get("kind")
-        return kind if isinstance(kind, str) else kind_of_uri(value.get("uri"))
+        uri = value.get("uri", value.get("base_url"))
+        return kind if isinstance(kind, str) else kind_of_uri(uri)
     kind = getattr(value, "kind", None)
     return kind if isinstance(kind, str) else None
 
 
 SourceSpec = Annotated[
-    Annotated[FileSourceSpec, Tag("files")] | Annotated[SqlSourceSpec, Tag("sql")],
+    Annotated[FileSourceSpec, Tag("files")]
+    | Annotated[SqlSourceSpec, Tag("sql")]
+    | Annotated[RestSourceSpec, Tag("rest")],
     Discriminator(
         _source_kind,
         custom_error_type="source_kind",
         custom_error_message="a source's kind is one of " + ", ".join(SOURCE_KINDS),
     ),
 ]
-"""Where the data comes from: a :class:`FileSourceSpec` or a :class:`SqlSourceSpec`."""
+"""Where the data comes from: a :class:`FileSourceSpec`, :class:`SqlSourceSpec` or
+:class:`RestSourceSpec`."""
 
-SOURCE_MODELS: dict[str, type[SourceBase]] = {"files": FileSourceSpec, "sql": SqlSourceSpec}
+SOURCE_MODELS: dict[str, type[SourceBase]] = {
+    "files": FileSourceSpec,
+    "sql": SqlSourceSpec,
+    "rest": RestSourceSpec,
+}
 
 
 def option_kind(name: str) -> str | None:

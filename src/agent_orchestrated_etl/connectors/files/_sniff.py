@@ -317,9 +317,11 @@ def _preamble_for(lines: list[str], delim: str) -> tuple[float, int, int] | None
         return None
     if first == 0:
         return agreement, mode, 0
-    # The record the data starts under must be a header: names, none of them a number.
+    # The record the data starts under must be a header: names, none of them a number, and
+    # none empty but the first (a pandas index column). An empty name further on is a
+    # delimiter inside a one-column file's values ('v<TAB>'), not a column.
     line, header = records[first]
-    if any(_number(name.strip()) for name in header):
+    if any(_number(name.strip()) for name in header) or not all(n.strip() for n in header[1:]):
         return None
     return agreement, mode, line
 
