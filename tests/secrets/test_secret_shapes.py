@@ -122,6 +122,25 @@ def test_the_run_history_stores_no_literal(tmp_path: Path) -> None:
     assert json.loads(store.runs()[0].spec_json or "")["target"] == spec["target"]
 
 
+def test_a_rest_sources_literal_credentials_are_stored_masked(tmp_path: Path) -> None:
+    store = StateStore(tmp_path)
+    source = {
+        "uri": "https://api.example.com/v1",
+        "auth": {"type": "oauth2_client_credentials", "token_url": "/token", "client_id": "cid",
+                 "client_secret": "lit-secret-1"},
+        "headers": {"Authorization": "Bearer lit-2", "Accept": "application/json"},
+        "resources": [{"name": "users", "path": "users",
+                       "headers": {"X-API-Key": "lit-3", "X-Trace": "${env:TRACE}"}}],
+    }  # fmt: skip
+    spec = {"name": "api", "source": source}
+    store.start_run("r1", "api", "duckdb:///w.duckdb", spec_json=json.dumps(spec), spec_hash="h")
+    stored = json.loads(store.runs()[0].spec_json or "")["source"]
+    assert "lit-" not in json.dumps(stored)
+    assert stored["auth"]["client_secret"] == "***" and stored["auth"]["client_id"] == "cid"
+    assert stored["headers"] == {"Authorization": "***", "Accept": "application/json"}
+    assert stored["resources"][0]["headers"] == {"X-API-Key": "***", "X-Trace": "${env:TRACE}"}
+
+
 @pytest.mark.parametrize(
     "stored",
     ["postgresql://u:***@h/db", "postgresql://u@h/db?password=***&sslmode=disable", "***"],

@@ -153,7 +153,36 @@ def _masked_spec(spec_json: str) -> str:
     key = target.get("encryption_key") if isinstance(target, dict) else None
     if isinstance(target, dict) and key and not _ONLY_REFERENCES.fullmatch(key):
         target["encryption_key"] = MASK
+    source = spec.get("source") if isinstance(spec, dict) else None
+    if isinstance(source, dict):
+        _mask_credentials(source)
     return json.dumps(spec, ensure_ascii=False, separators=(",", ":"))
+
+
+# A REST source's fields that are secrets as a whole, and the headers that carry credentials.
+_CREDENTIAL_FIELDS = ("token", "password", "client_secret", "value")
+_CREDENTIAL_HEADER = re.compile(r"authorization|api[-_]?key|token|secret|cookie", re.IGNORECASE)
+
+
+def _mask_credentials(source: dict[str, Any]) -> None:
+    """Mask a REST source's literal credentials in place: its auth's secret fields and the
+    values of headers that carry credentials (its own and each resource's)."""
+
+    def literal(value: object) -> bool:
+        return isinstance(value, str) and bool(value) and not _ONLY_REFERENCES.fullmatch(value)
+
+    auth = source.get("auth")
+    if isinstance(auth, dict):
+        for name in _CREDENTIAL_FIELDS:
+            if literal(auth.get(name)):
+                auth[name] = MASK
+    resources = source.get("resources")
+    for holder in [source, *(resources if isinstance(resources, list) else [])]:
+        headers = holder.get("headers") if isinstance(holder, dict) else None
+        if isinstance(headers, dict):
+            for name, value in headers.items():
+                if _CREDENTIAL_HEADER.search(name) and literal(value):
+                    headers[name] = MASK
 
 
 class StateStore:
