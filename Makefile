@@ -35,6 +35,7 @@ bench: compile
 	$(BIN)/python bench/file_to_duckdb.py
 	$(BIN)/python bench/engine.py
 	$(BIN)/python bench/sql.py
+	$(BIN)/python bench/rest.py
 
 lint: $(STAMP)
 	$(BIN)/detect-secrets-hook --baseline .secrets.baseline $$(git ls-files --cached --others --exclude-standard src examples)

@@ -40,7 +40,7 @@ import tempfile
 import textwrap
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -237,7 +237,7 @@ def profile_aoetl(work: Path, url: str, concurrency: int, top: int = 30) -> str:
     )
     profiles: list[cProfile.Profile] = []
     lock = threading.Lock()
-    original: Callable[[threading.Thread], None] = threading.Thread.run
+    original = threading.Thread.run
 
     def run(self: threading.Thread) -> None:
         profile = cProfile.Profile()
@@ -245,7 +245,7 @@ def profile_aoetl(work: Path, url: str, concurrency: int, top: int = 30) -> str:
             profiles.append(profile)
         profile.runcall(original, self)
 
-    threading.Thread.run = run  # type: ignore[method-assign,assignment]
+    threading.Thread.run = run  # type: ignore[method-assign]
     main = cProfile.Profile()
     try:
         orch = DataOrchestrator(home=root / ".aoetl")
