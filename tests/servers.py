@@ -199,3 +199,58 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgres]:
             capture_output=True,
         )
         shutil.rmtree(root, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class RestApi:
+    """The test REST API (``tests/rest_app.py``) served by uvicorn."""
+
+    url: str
+
+    def control(self, **settings: object) -> dict[str, object]:
+        """Set the flaky mode, latency…: ``control(flaky=0.3, seed=7)``, ``control(reset=True)``."""
+        import httpx
+
+        response = httpx.post(f"{self.url}/_control", json=settings, timeout=10)
+        response.raise_for_status()
+        return dict(response.json())
+
+    def stats(self) -> dict[str, object]:
+        """The settings and counters: requests, max_in_flight, injected faults, paths…"""
+        import httpx
+
+        response = httpx.get(f"{self.url}/_control", timeout=10)
+        response.raise_for_status()
+        return dict(response.json())
+
+
+@pytest.fixture(scope="session")
+def rest_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RestApi]:
+    """The test REST API on a free loopback port; a test that changes its settings resets
+    them (``control(reset=True)``) when it ends."""
+    port = free_port()
+    log = tmp_path_factory.mktemp("rest_api") / "uvicorn.log"
+    root = Path(__file__).parent.parent
+    proc = start(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "tests.rest_app:app",
+            "--app-dir",
+            str(root),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        log,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(f"{url}/_control", proc, log)
+        yield RestApi(url)
+    finally:
+        stop(proc)
