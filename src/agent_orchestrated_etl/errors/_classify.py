@@ -1,11 +1,13 @@
 """The classifiers that map a driver's exception onto aoetl's tree, one per driver family:
 :func:`classify_duckdb`, :func:`classify_libpq` (psycopg and ADBC), :func:`classify_sqlalchemy`
-(and sqlite3), and :func:`classify`, which picks one. Each message is one line, secrets masked
-(:func:`one_line`)."""
+(and sqlite3), :func:`classify_httpx` (REST APIs), and :func:`classify`, which picks one. Each
+message is one line, secrets masked (:func:`one_line`)."""
 
 from __future__ import annotations
 
 import re
+import time
+from email.utils import parsedate_to_datetime
 
 from . import AoetlError, FatalError, TransientError, UserError
 from ._redact import redact
@@ -200,6 +202,82 @@ def classify_sqlalchemy(exc: BaseException, what: str) -> AoetlError:
     return _by_words(exc, what)
 
 
+_CHECK_API = "check that the API is running and that the URL is right"
+_CHECK_AUTH = "check the source's auth settings (the token, key or password, or its ${…} reference)"
+# httpx's transport errors: the request never got an answer, so another attempt may.
+_HTTPX_TRANSIENT = frozenset(
+    ("TimeoutException", "ConnectError", "ReadError", "WriteError", "RemoteProtocolError",
+     "NetworkError", "CloseError", "ProxyError")
+)  # fmt: skip
+
+
+def _retry_after_s(value: str | None) -> float | None:
+    """An HTTP ``Retry-After`` as seconds from now: delta-seconds (fractions accepted) or an
+    HTTP date; None when absent or unreadable."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _excerpt(response: object) -> str:
+    try:
+        text = str(getattr(response, "text", ""))
+    except Exception:  # a body that was never read, or does not decode
+        return ""
+    text = " ".join(text.split())
+    return redact(text if len(text) <= 120 else text[:119] + "…")
+
+
+def _http_status(status: int, what: str, headers: object = None, body: str = "") -> AoetlError:
+    """An HTTP error status as aoetl's: 429 and 5xx are TransientErrors (``Retry-After``
+    honoured), 401/403 and 404 and a request the API calls bad (400, 422) UserErrors, any
+    other status a FatalError. ``what`` names the request (its URL already masked)."""
+    text = f"{what}: HTTP {status}" + (f" ({body})" if body else "")
+    if status == 429 or status >= 500:
+        get = getattr(headers, "get", None)
+        wait = _retry_after_s(get("retry-after")) if callable(get) else None
+        return TransientError(text, retry_after=wait)
+    if status in (401, 403):
+        return UserError(f"{text}; {_CHECK_AUTH}")
+    if status == 404:
+        return UserError(f"{text}; check the path and the base URL")
+    if status in (400, 422):
+        return UserError(f"{text}; check the resource's params")
+    return FatalError(text)
+
+
+def classify_httpx(exc: BaseException, what: str | None = None) -> AoetlError:
+    """An httpx error as aoetl's: a timeout, a refused, reset or dropped connection is a
+    TransientError; an HTTPStatusError by its status (:func:`_http_status`); a bad URL a
+    UserError; anything else a FatalError. ``what`` names the request; by default the
+    request's method and URL, secrets masked."""
+    names = _classes(exc, "httpx")
+    request = getattr(exc, "_request", None)
+    if what is None:
+        url = getattr(request, "url", None)
+        what = f"{getattr(request, 'method', 'GET')} {redact(str(url))}" if url else "request"
+    if "HTTPStatusError" in names:
+        response = getattr(exc, "response", None)
+        status = int(getattr(response, "status_code", 0) or 0)
+        return _http_status(status, what, getattr(response, "headers", None), _excerpt(response))
+    if names & _HTTPX_TRANSIENT:
+        reason = one_line(str(exc)) if str(exc) else type(exc).__name__
+        if "TimeoutException" in names:
+            reason = f"timed out ({type(exc).__name__})"
+        return _made(TransientError, what, reason, _CHECK_API)
+    if names & {"InvalidURL", "UnsupportedProtocol", "LocalProtocolError"}:
+        return UserError(f"{what}: {one_line(str(exc))}; check the URL")
+    return FatalError(f"{what}: {one_line(str(exc)) if str(exc) else type(exc).__name__}")
+
+
 def classify(exc: BaseException, what: str) -> AoetlError:
     """``exc`` as aoetl's, by the classifier of its driver's family; an AoetlError is kept as
     it is, a refused or timed-out socket is a TransientError, anything else a FatalError."""
@@ -211,6 +289,8 @@ def classify(exc: BaseException, what: str) -> AoetlError:
         return classify_libpq(exc, what)
     if _classes(exc, "sqlalchemy", "sqlite3"):
         return classify_sqlalchemy(exc, what)
+    if _classes(exc, "httpx", "httpcore"):
+        return classify_httpx(exc, what)
     if isinstance(exc, ConnectionError | TimeoutError):
         return _made(TransientError, what, one_line(str(exc)), _CHECK_SERVER)
     return FatalError(f"{what}: {one_line(str(exc)) if str(exc) else type(exc).__name__}")
