@@ -1,0 +1,156 @@
+"""Nested JSON into flat tables: DuckDB types in, SQL out, run over small NDJSON files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import orjson
+import pytest
+
+from agent_orchestrated_etl.connectors.rest._flatten import (
+    Table,
+    columns_arg,
+    compare,
+    flatten,
+)
+from agent_orchestrated_etl.data.duck import quote_literal
+from agent_orchestrated_etl.errors import UserError
+
+USERS = [
+    {
+        "id": 1,
+        "name": "ann",
+        "address": {"city": "Oslo", "geo": {"lat": 59.9, "lng": 10.7}},
+        "tags": ["a", "b"],
+        "orders": [
+            {
+                "order_id": 10,
+                "amount": 5.5,
+                "items": [{"sku": "x", "qty": 1}, {"sku": "y", "qty": 2}],
+            },
+            {"order_id": 11, "amount": 1.0, "items": []},
+        ],
+    },
+    {
+        "id": 2,
+        "name": "bob",
+        "address": {"city": "Rome", "geo": {"lat": 41.9, "lng": 12.5}},
+        "tags": [],
+        "orders": None,
+    },
+]
+
+
+def scan(tmp_path: Path, records: list[object], name: str = "r.ndjson") -> str:
+    path = tmp_path / name
+    path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in records))
+    return f"read_json({quote_literal(str(path))}, format='newline_delimited', sample_size=-1)"
+
+
+def tables(source: str, name: str, key: tuple[str, ...]) -> dict[str, Table]:
+    rel = duckdb.sql(f"SELECT * FROM {source}")
+    return {t.name: t for t in flatten(name, list(zip(rel.columns, rel.types, strict=True)), key)}
+
+
+def rows(table: Table, source: str) -> list[tuple[object, ...]]:
+    return sorted(duckdb.sql(table.select(source)).fetchall(), key=repr)
+
+
+def test_objects_become_columns_and_arrays_child_tables(tmp_path: Path) -> None:
+    source = scan(tmp_path, USERS)
+    found = tables(source, "users", ("id",))
+    assert list(found) == ["users", "users__tags", "users__orders", "users__orders__items"]
+    users = found["users"]
+    assert users.columns == (
+        ("id", "BIGINT"),
+        ("name", "VARCHAR"),
+        ("address__city", "VARCHAR"),
+        ("address__geo__lat", "DOUBLE"),
+        ("address__geo__lng", "DOUBLE"),
+    )
+    assert users.key == ("id",)
+    assert rows(users, source) == [(1, "ann", "Oslo", 59.9, 10.7), (2, "bob", "Rome", 41.9, 12.5)]
+    # What the SQL returns is what the table says it returns.
+    rel = duckdb.sql(users.select(source))
+    assert list(zip(rel.columns, map(str, rel.types), strict=True)) == list(users.columns)
+
+    tags = found["users__tags"]
+    assert tags.key == ("_parent_id", "_index")
+    assert [c for c, _ in tags.columns] == ["_parent_id", "_index", "value"]
+    assert rows(tags, source) == [(1, 0, "a"), (1, 1, "b")]
+
+    orders = found["users__orders"]
+    assert [c for c, _ in orders.columns] == ["_parent_id", "_index", "order_id", "amount"]
+    assert rows(orders, source) == [(1, 0, 10, 5.5), (1, 1, 11, 1.0)]
+
+    items = found["users__orders__items"]
+    assert items.key == ("_parent_parent_id", "_parent_index", "_index")
+    assert items.path == ("orders", "items")
+    assert rows(items, source) == [(1, 0, 0, "x", 1), (1, 0, 1, "y", 2)]
+
+
+def test_without_a_key_the_row_number_links_children(tmp_path: Path) -> None:
+    records = [{"_aoetl_row": i + 1, "tags": t} for i, t in enumerate([["p"], ["q", "r"]])]
+    source = scan(tmp_path, records)
+    found = tables(source, "t", ())
+    assert found["t"].columns == (("_row", "BIGINT"),)
+    assert found["t"].key == ("_row",)
+    assert rows(found["t__tags"], source) == [(1, 0, "p"), (2, 0, "q"), (2, 1, "r")]
+
+
+def test_mixed_and_untyped_values_load_as_text(tmp_path: Path) -> None:
+    records = [
+        {"id": 1, "value": 5, "extra": {"k": 1}, "nested": [[1, 2], [3]]},
+        {"id": 2, "value": "n/a", "extra": "plain", "nested": []},
+        {"id": 3, "value": None, "extra": None, "nested": None},
+    ]
+    source = scan(tmp_path, records)
+    found = tables(source, "clash", ("id",))
+    assert dict(found["clash"].columns) == {"id": "BIGINT", "value": "VARCHAR", "extra": "VARCHAR"}
+    assert rows(found["clash"], source) == [
+        (1, "5", '{"k":1}'),
+        (2, "n/a", "plain"),
+        (3, None, None),
+    ]
+    assert rows(found["clash__nested"], source) == [(1, 0, "[1,2]"), (1, 1, "[3]")]
+
+
+def test_pinned_columns_read_the_same_without_inference(tmp_path: Path) -> None:
+    source = scan(tmp_path, USERS)
+    rel = duckdb.sql(f"SELECT * FROM {source}")
+    fields = list(zip(rel.columns, rel.types, strict=True))
+    path = tmp_path / "r.ndjson"
+    pinned = (
+        f"read_json({quote_literal(str(path))}, format='newline_delimited', "
+        f"columns={columns_arg(fields)})"
+    )
+    for table in flatten("users", fields, ("id",)):
+        assert rows(table, pinned) == rows(table, source)
+
+
+def test_a_key_that_is_not_a_column_is_a_user_error(tmp_path: Path) -> None:
+    source = scan(tmp_path, USERS)
+    with pytest.raises(UserError, match="primary key uid is not a column"):
+        tables(source, "users", ("uid",))
+
+
+def test_two_fields_with_one_flat_name_are_a_user_error(tmp_path: Path) -> None:
+    source = scan(tmp_path, [{"a": {"b": 1}, "a__b": 2}])
+    with pytest.raises(UserError, match="'a__b'"):
+        tables(source, "t", ())
+
+
+def test_compare_names_widened_new_and_vanished_columns() -> None:
+    notes = compare(
+        "clash",
+        [("id", "BIGINT"), ("value", "BIGINT"), ("gone", "VARCHAR")],
+        [("id", "BIGINT"), ("value", "VARCHAR"), ("late", "DOUBLE")],
+    )
+    assert notes == [
+        "column clash.value: BIGINT on the first page, VARCHAR across all pages; loaded as VARCHAR",
+        "column clash.late (DOUBLE) appears only after the first page; added to the table",
+        "column clash.gone (VARCHAR) from the first page has no values of that shape across "
+        "all pages; loaded as NULL",
+    ]
+    assert compare("t", [("id", "BIGINT")], [("id", "BIGINT")]) == []
