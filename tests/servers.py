@@ -15,6 +15,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -207,7 +208,7 @@ class RestApi:
 
     url: str
 
-    def control(self, **settings: object) -> dict[str, object]:
+    def control(self, **settings: object) -> dict[str, Any]:
         """Set the flaky mode, latency…: ``control(flaky=0.3, seed=7)``, ``control(reset=True)``."""
         import httpx
 
@@ -215,7 +216,7 @@ class RestApi:
         response.raise_for_status()
         return dict(response.json())
 
-    def stats(self) -> dict[str, object]:
+    def stats(self) -> dict[str, Any]:
         """The settings and counters: requests, max_in_flight, injected faults, paths…"""
         import httpx
 
