@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -207,12 +208,13 @@ class RestApi:
     """The test REST API (``tests/rest_app.py``) served by uvicorn."""
 
     url: str
+    ca: str | None = None  # https: the file of the certificate it serves (a self-signed one)
 
     def control(self, **settings: object) -> dict[str, Any]:
         """Set the flaky mode, latency…: ``control(flaky=0.3, seed=7)``, ``control(reset=True)``."""
         import httpx
 
-        response = httpx.post(f"{self.url}/_control", json=settings, timeout=10)
+        response = httpx.post(f"{self.url}/_control", json=settings, timeout=10, verify=self._tls())
         response.raise_for_status()
         return dict(response.json())
 
@@ -220,38 +222,93 @@ class RestApi:
         """The settings and counters: requests, max_in_flight, injected faults, paths…"""
         import httpx
 
-        response = httpx.get(f"{self.url}/_control", timeout=10)
+        response = httpx.get(f"{self.url}/_control", timeout=10, verify=self._tls())
         response.raise_for_status()
         return dict(response.json())
+
+    def _tls(self) -> ssl.SSLContext | bool:
+        return ssl.create_default_context(cafile=self.ca) if self.ca else True
+
+
+def _self_signed(folder: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 that signs itself, and its key (PEM files)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "aoetl test API")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = folder / "cert.pem", folder / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_file, key_file
+
+
+def _serve_rest(folder: Path, tls: bool) -> Iterator[RestApi]:
+    import httpx
+
+    port, log = free_port(), folder / "uvicorn.log"
+    root = Path(__file__).parent.parent
+    cmd = [sys.executable, "-m", "uvicorn", "tests.rest_app:app", "--app-dir", str(root)]
+    cmd += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
+    api = RestApi(f"http://127.0.0.1:{port}")
+    if tls:
+        cert, key = _self_signed(folder)
+        cmd += ["--ssl-certfile", str(cert), "--ssl-keyfile", str(key)]
+        api = RestApi(f"https://127.0.0.1:{port}", ca=str(cert))
+    proc = start(cmd, log)
+    try:
+        deadline = time.time() + 30
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"{api.url} exited early:\n{log.read_text()[-2000:]}")
+            try:
+                api.stats()
+                break
+            except httpx.TransportError:
+                if time.time() > deadline:
+                    pytest.fail(f"{api.url} did not answer in 30s:\n{log.read_text()[-2000:]}")
+                time.sleep(0.1)
+        yield api
+    finally:
+        stop(proc)
 
 
 @pytest.fixture(scope="session")
 def rest_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RestApi]:
     """The test REST API on a free loopback port; a test that changes its settings resets
     them (``control(reset=True)``) when it ends."""
-    port = free_port()
-    log = tmp_path_factory.mktemp("rest_api") / "uvicorn.log"
-    root = Path(__file__).parent.parent
-    proc = start(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "tests.rest_app:app",
-            "--app-dir",
-            str(root),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
-        log,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_http(f"{url}/_control", proc, log)
-        yield RestApi(url)
-    finally:
-        stop(proc)
+    yield from _serve_rest(tmp_path_factory.mktemp("rest_api"), tls=False)
+
+
+@pytest.fixture(scope="session")
+def rest_api_tls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RestApi]:
+    """The same API over https, with a self-signed certificate (``.ca``): a client trusts it
+    through ``SSL_CERT_FILE``, as a user trusts a private CA."""
+    yield from _serve_rest(tmp_path_factory.mktemp("rest_api_tls"), tls=True)
