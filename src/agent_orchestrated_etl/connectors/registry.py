@@ -96,7 +96,14 @@ def known(kind: str) -> str:
     return ", ".join(f"{s}://" for s in table)
 
 
-_DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306, "mariadb": 3306, "mssql": 1433}
+_DEFAULT_PORTS = {
+    "postgresql": 5432,
+    "mysql": 3306,
+    "mariadb": 3306,
+    "mssql": 1433,
+    "http": 80,
+    "https": 443,
+}
 
 
 def locate(
@@ -278,6 +285,27 @@ register_source(
         "A database: PostgreSQL, SQLite and DuckDB through DuckDB's scanners (ADBC or "
         "SQLAlchemy as fallbacks; reader: duckdb, adbc or sqlalchemy), any other SQLAlchemy "
         "URL through a server-side cursor. A query is pushed down to PostgreSQL.",
+    ),
+)
+register_source(
+    ("http", "https"),
+    lazy(f"{__package__}.rest", "RestSource"),
+    kind="rest",
+    info=ConnectorInfo(
+        "rest",
+        "source",
+        ("http", "https"),
+        ("json",),
+        (
+            C.DISCOVER,
+            C.PRIMARY_KEYS,
+            C.ROW_ESTIMATES,
+            C.INCREMENTAL_PUSHDOWN,
+            C.QUARANTINE,
+            C.FUSED_TO_DUCKDB,
+        ),
+        "A REST API: declared resources (or the URI as one collection, probed), every common "
+        "paginator, auth, rate limits; nested JSON flattened into child tables.",
     ),
 )
 register_destination(

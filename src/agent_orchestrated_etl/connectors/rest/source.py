@@ -1,0 +1,532 @@
+"""The REST source: each resource of a declarative spec paged through into tables.
+
+Discovery asks each top-level resource for its first page only (concurrently), and pins what
+it decided from it: where the records are, the paginator, the primary key, the columns, and
+the child tables its nested arrays make (see :mod:`._flatten`). A child resource (``parent``)
+is discovered from the first parent record's first page.
+
+Reading a table fetches every page of its resource into a scratch NDJSON file, once however
+many tables read it (the resource's top table and its nested child tables), and returns DuckDB
+SQL over that file: no Arrow bindings, so a DuckDB target loads it in one statement, and memory
+holds about one page. Types are inferred over the whole file, so they widen across pages; a
+column whose type differs from the one discovery pinned from the first page is loaded as the
+wider type, with a warning in :attr:`RestSource.notes` (the run's ``warning`` events).
+
+An API has no modification time: a table's fingerprint covers its shape and the resource's
+spec only. So a resumed run skips a table it staged already and reads an unstaged one again;
+exactly-once comes from the destination's staging and checkpoints (merge on the primary key).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import orjson
+
+from ...data.duck import Relation, connect, quote_ident
+from ...errors import UserError
+from ...spec.rest import PaginatorSpec, RestResourceSpec
+from ...spec.source import RestSourceSpec
+from ..base import Decision, Location, Resource, RowFilter, shape_fingerprint
+from . import _flatten, _scratch
+from ._client import RestClient
+from ._paging import detect_paginator, detect_selector, iter_pages, select_records
+
+_BODY = "$[*]"  # the selector that pins "the body itself is the list of records"
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class RestRead:
+    """How one table of a REST resource is read, pinned at discovery."""
+
+    resource: str  # the REST resource (its spec's name)
+    path: tuple[str, ...]  # the array fields from a record to this table's rows; () the top
+    selector: str
+    paginator: str  # the pinned PaginatorSpec, as JSON
+    key: tuple[str, ...]
+
+    def options(self) -> tuple[tuple[str, str], ...]:
+        return (
+            ("resource", self.resource),
+            ("records", self.selector),
+            ("paginator", self.paginator),
+            ("array", ".".join(self.path)),
+        )
+
+    def assumptions(self) -> list[str]:
+        kind = json.loads(self.paginator).get("type", "none")
+        where = "the body itself" if self.selector == _BODY else repr(self.selector)
+        return [f"records under {where}", f"{kind} paging"]
+
+
+@dataclass
+class _Pinned:
+    """What discovery decided for one REST resource."""
+
+    spec: RestResourceSpec
+    selector: str
+    paginator: PaginatorSpec
+    key: tuple[str, ...]
+    first: list[dict[str, Any]]  # the first page's object records (a child's: with parent keys)
+    tables: frozenset[tuple[str, ...]] = frozenset()  # the array paths discovery made tables of
+
+
+class RestSource:
+    """Reads a REST API: :meth:`discover` its resources, then each table as a :meth:`relation`."""
+
+    def __init__(self, spec: RestSourceSpec, where: Location, home: Path) -> None:
+        self.spec = spec
+        self.notes: list[str] = []
+        self.endpoint = where.endpoint
+        self._home = home
+        base = where.url
+        self._resources = {r.name: r for r in spec.resources}
+        if not self._resources:  # the URI itself is the one collection, probed
+            base, path = _split(where.url)
+            name = spec.table or _table_name(where.display)
+            self._resources = {name: RestResourceSpec(name=name, path=path)}
+        self._client = RestClient(spec, base, endpoint=where.endpoint)
+        self._pinned: dict[str, _Pinned] = {}
+        self._con = connect(home=home)
+        self._dir: Path | None = None
+        self._cache: dict[tuple[str, str | None], _scratch.Scratch] = {}
+        self._locks: dict[tuple[str, str | None], threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    # -- the Source protocol ---------------------------------------------------------------
+    def discover(self) -> list[Resource]:
+        """One request per resource: the first page, for records, paginator, key and columns."""
+        _check_parents(self._resources)
+        top = [r for r in self._resources.values() if r.parent is None]
+        width = max(1, min(len(top), self.spec.max_concurrency))
+        with ThreadPoolExecutor(width, thread_name_prefix="aoetl-rest-discover") as pool:
+            found = dict(zip([r.name for r in top], pool.map(self._first, top), strict=True))
+        for spec in _parents_first(self._resources):
+            if spec.parent is not None:
+                found[spec.name] = self._first_child(spec)
+        resources: list[Resource] = []
+        for spec in self._resources.values():
+            resources.extend(found[spec.name])
+        return resources
+
+    def relation(self, resource: Resource, where: RowFilter | None = None) -> Relation:
+        """The table's rows as DuckDB SQL over the resource's scratch file (fetched once)."""
+        read = _state(resource)
+        pinned = self._pin(read.resource)
+        since = where.value if where is not None and pinned.spec.since_param else None
+        scratch = self._fetched(read.resource, since)
+        tables = {
+            t.path: t
+            for t in (
+                _flatten.flatten(read.resource, scratch.fields, read.key) if scratch.fields else []
+            )
+        }
+        table = tables.get(read.path)
+        now = table.columns if table is not None else ()
+        self.notes.extend(_flatten.compare(resource.name, resource.columns, now))
+        if not read.path:
+            self.notes.extend(
+                f"table {t.name}: the array {'.'.join(t.path)} holds values only after the first "
+                "page, so it was not discovered as a table and is not loaded; run again to "
+                "discover it"
+                for t in tables.values()
+                if t.path not in pinned.tables
+            )
+        kept = [f"t.{quote_ident(c)}" for c, _ in now]
+        kept += [
+            f"CAST(NULL AS {kind}) AS {quote_ident(c)}"
+            for c, kind in resource.columns
+            if c not in dict(now)
+        ]
+        if table is None:
+            sql = f"SELECT {', '.join(kept) or 'NULL AS value'} WHERE false"
+        else:
+            sql = f"SELECT {', '.join(kept)} FROM ({table.select(scratch.scan())}) AS t"
+        bad = [replace(b, table=resource.name) for b in scratch.bad] if not read.path else []
+        relation = Relation(sql, extra_bad_rows=bad)
+        return where.apply(relation) if where is not None else relation
+
+    def fingerprint(self, resource: Resource) -> str:
+        """The table's shape and its resource's spec: an API has no modification time."""
+        spec = self._resources.get(_state(resource).resource)
+        text = spec.model_dump_json() if spec is not None else ""
+        joined = f"{shape_fingerprint(resource)}\0{text}"
+        return hashlib.sha256(joined.encode()).hexdigest()[:16]
+
+    def close(self) -> None:
+        """Close the HTTP client and remove the scratch files. A second call does nothing."""
+        self._client.close()
+        self._con.close()
+        if self._dir is not None:
+            shutil.rmtree(self._dir, ignore_errors=True)
+            self._dir = None
+        self._cache.clear()
+
+    # -- discovery -------------------------------------------------------------------------
+    def _first(self, spec: RestResourceSpec) -> list[Resource]:
+        response = self._client.get(spec.path, params=spec.params, headers=spec.headers)
+        body = _json(response.content, self._client.masked(str(response.url)))
+        decisions: list[Decision] = []
+        selector = self._selector(spec, body, decisions)
+        paginator = spec.paginator or self.spec.paginator
+        if paginator.type == "auto":
+            paginator, why = detect_paginator(
+                body, response.headers, None if selector == _BODY else selector, spec.params
+            )
+            decisions.extend(why)
+        records = select_records(body, None if selector == _BODY else selector)
+        estimate = _estimate(body, paginator, len(records))
+        return self._resources_of(spec, selector, paginator, records, decisions, estimate)
+
+    def _first_child(self, spec: RestResourceSpec) -> list[Resource]:
+        assert spec.parent is not None
+        parent = self._pin(spec.parent.resource)
+        fields = spec.parent.params
+        record = next((r for r in parent.first if all(_has(r, f) for f in fields.values())), None)
+        paginator = spec.paginator or self.spec.paginator
+        if record is None:
+            why = Decision(
+                "columns", "unknown", f"the first page of {parent.spec.name} has no record to "
+                "ask for its children; they are inferred when read"
+            )  # fmt: skip
+            if paginator.type == "auto":
+                paginator = PaginatorSpec(type="none")
+            selector = spec.records or _BODY
+            return self._resources_of(spec, selector, paginator, [], [why], None)
+        path, params = _fill(spec, record)
+        response = self._client.get(path, params=params, headers=spec.headers)
+        body = _json(response.content, self._client.masked(str(response.url)))
+        decisions: list[Decision] = []
+        selector = self._selector(spec, body, decisions)
+        if paginator.type == "auto":
+            paginator, why_paged = detect_paginator(
+                body, response.headers, None if selector == _BODY else selector, params
+            )
+            decisions.extend(why_paged)
+        extra = _parent_columns(spec, record)
+        records = [
+            {**extra, **r} if isinstance(r, dict) else r
+            for r in select_records(body, None if selector == _BODY else selector)
+        ]
+        return self._resources_of(spec, selector, paginator, records, decisions, None)
+
+    def _selector(self, spec: RestResourceSpec, body: Any, decisions: list[Decision]) -> str:
+        if spec.records:
+            return spec.records
+        found = detect_selector(body)
+        if found is None and not isinstance(body, list):
+            raise UserError(
+                f"resource {spec.name}: no list of records in the answer of "
+                f"{self._shown(spec.path)}; set the resource's 'records' to where they are "
+                "(a dotted path such as 'data.items', or a JSONPath)"
+            )
+        if found is None:
+            decisions.append(Decision("records", "the body itself", "the answer is a list"))
+            return _BODY
+        decisions.append(Decision("records", f"under {found!r}", "the answer's list of objects"))
+        return found
+
+    def _resources_of(
+        self,
+        spec: RestResourceSpec,
+        selector: str,
+        paginator: PaginatorSpec,
+        records: list[Any],
+        decisions: list[Decision],
+        estimate: int | None,
+    ) -> list[Resource]:
+        objects = [r for r in records if isinstance(r, dict)]
+        key = spec.primary_key or _detect_key(objects, decisions)
+        if spec.primary_key:
+            decisions.append(Decision("primary key", ", ".join(key), "set by the resource"))
+        fields = self._infer(objects)
+        tables = _flatten.flatten(spec.name, fields, key) if fields else []
+        paths = frozenset(t.path for t in tables)
+        self._pinned[spec.name] = _Pinned(spec, selector, paginator, key, objects, paths)
+        if not tables:
+            tables = [_flatten.Table(spec.name, (), (), key, "")]
+            if not records:
+                decisions.append(Decision("columns", "unknown", "the first page is empty"))
+        shown = self._shown(spec.path)
+        paged = paginator.model_dump_json(exclude_defaults=True)
+        out = []
+        for table in tables:
+            state = RestRead(spec.name, table.path, selector, paged, key)
+            why = decisions if not table.path else [
+                Decision("table", table.name, f"the array {'.'.join(table.path)} of {spec.name}")
+            ]  # fmt: skip
+            out.append(
+                Resource(
+                    table.name,
+                    (shown,),
+                    "rest",
+                    table.columns,
+                    tuple(why),
+                    state=state,
+                    row_estimate=estimate if not table.path else None,
+                    primary_key=table.key if table.path or key else (),
+                )
+            )
+        return out
+
+    def _infer(self, records: list[dict[str, Any]]) -> list[tuple[str, Any]]:
+        """The DuckDB types of a sample of records, read as the whole file will be."""
+        if not records:
+            return []
+        path = self._scratch_dir() / f"sample-{threading.get_ident()}.ndjson"
+        writer = _scratch.Writer(path, "", ())
+        try:
+            writer.page("", records)
+            return writer.finish(self._con.cursor()).fields
+        finally:
+            path.unlink(missing_ok=True)
+
+    # -- reading ---------------------------------------------------------------------------
+    def _pin(self, name: str) -> _Pinned:
+        pinned = self._pinned.get(name)
+        if pinned is None:  # relation() before discover(): a task run in its own process
+            self.discover()
+            pinned = self._pinned[name]
+        return pinned
+
+    def _fetched(self, name: str, since: str | None) -> _scratch.Scratch:
+        """The resource's records in a scratch file, fetched on first use."""
+        cache_key = (name, since)
+        with self._guard:
+            lock = self._locks.setdefault(cache_key, threading.Lock())
+        with lock:
+            found = self._cache.get(cache_key)
+            if found is None:
+                found = self._cache[cache_key] = self._fetch(self._pin(name), since)
+            return found
+
+    def _fetch(self, pinned: _Pinned, since: str | None) -> _scratch.Scratch:
+        spec = pinned.spec
+        name = f"{re.sub(r'[^A-Za-z0-9_]', '_', spec.name)}-{len(self._cache)}.ndjson"
+        writer = _scratch.Writer(self._scratch_dir() / name, spec.name, pinned.key)
+        params = dict(spec.params)
+        if since is not None and spec.since_param:
+            params[spec.since_param] = since
+        try:
+            if spec.parent is None:
+                for page in self._pages(pinned, spec.path, params, self.spec.max_concurrency):
+                    writer.page(page.url, page.records)
+            else:
+                self._fetch_children(pinned, params, writer)
+            return writer.finish(self._con.cursor())
+        except BaseException:
+            writer.abandon()
+            raise
+
+    def _fetch_children(
+        self, pinned: _Pinned, params: dict[str, Any], writer: _scratch.Writer
+    ) -> None:
+        spec = pinned.spec
+        assert spec.parent is not None
+        parents = self._parent_records(spec)
+
+        def fetch(record: dict[str, Any]) -> list[tuple[str, list[Any]]]:
+            path, filled = _fill(spec, record, params)
+            return [(p.url, p.records) for p in self._pages(pinned, path, filled, 1)]
+
+        for record, pages in zip(
+            parents, _ordered(fetch, parents, self.spec.max_concurrency), strict=False
+        ):
+            extra = _parent_columns(spec, record)
+            for url, records in pages:
+                writer.page(url, records, extra)
+
+    def _parent_records(self, spec: RestResourceSpec) -> list[dict[str, Any]]:
+        """Each distinct parent record's fields that the child's params name, in read order."""
+        assert spec.parent is not None
+        parent = self._fetched(spec.parent.resource, None)
+        fields = sorted(set(spec.parent.params.values()))
+        names = dict(parent.fields)
+        usable = [f for f in fields if f.split(".")[0] in names]
+        if len(usable) < len(fields) or not parent.rows:
+            return []
+        exprs = ", ".join(
+            "r." + ".".join(quote_ident(p) for p in f.split(".")) + f" AS {quote_ident(f)}"
+            for f in fields
+        )
+        row = quote_ident(_flatten.ROW_FIELD)
+        sql = (
+            f"SELECT {', '.join(quote_ident(f) for f in fields)} FROM "
+            f"(SELECT {exprs}, r.{row} AS {row} FROM {parent.scan()} AS r) "
+            f"GROUP BY ALL ORDER BY min({row})"
+        )
+        rows = self._con.cursor().execute(sql).fetchall()
+        return [dict(zip(fields, r, strict=True)) for r in rows if all(v is not None for v in r)]
+
+    def _pages(
+        self, pinned: _Pinned, path: str, params: dict[str, Any], width: int
+    ) -> Iterator[Any]:
+        return iter_pages(
+            self._client,
+            path,
+            params=params,
+            headers=pinned.spec.headers,
+            paginator=pinned.paginator,
+            selector=None if pinned.selector == _BODY else pinned.selector,
+            max_concurrency=width,
+        )
+
+    def _scratch_dir(self) -> Path:
+        with self._guard:
+            if self._dir is None:
+                root = self._home / "scratch"
+                root.mkdir(parents=True, exist_ok=True)
+                self._dir = Path(tempfile.mkdtemp(prefix="rest-", dir=root))
+            return self._dir
+
+    def _shown(self, path: str) -> str:
+        return self._client.masked(self._client.url(path))
+
+
+# -- helpers ---------------------------------------------------------------------------------
+def _state(resource: Resource) -> RestRead:
+    if not isinstance(resource.state, RestRead):
+        raise UserError(f"table {resource.name} was not discovered by this REST source")
+    return resource.state
+
+
+def _split(url: str) -> tuple[str, str]:
+    """(base URL, path of the collection) of a URI that names one collection: the path's last
+    segment is the collection, so the base URL keeps its query (an API key) for every page."""
+    parts = urlsplit(url)
+    head, _, last = parts.path.rstrip("/").rpartition("/")
+    if not last:
+        return url, ""
+    return urlunsplit((parts.scheme, parts.netloc, head + "/", parts.query, "")), last
+
+
+def _table_name(display: str) -> str:
+    """A table's name from the URI's last path segment (or its host)."""
+    parts = urlsplit(display)
+    last = parts.path.rstrip("/").rpartition("/")[2] or (parts.hostname or "data").split(".")[0]
+    name = re.sub(r"[^0-9a-zA-Z_]+", "_", last).strip("_").lower() or "data"
+    return f"t_{name}" if name[0].isdigit() else name
+
+
+def _check_parents(resources: dict[str, RestResourceSpec]) -> None:
+    for spec in resources.values():
+        seen = [spec.name]
+        current = spec
+        while current.parent is not None:
+            current = resources[current.parent.resource]
+            if current.name in seen:
+                raise UserError(
+                    f"REST resources {' -> '.join([*seen, current.name])} are each other's "
+                    "parents; a parent chain must end at a resource without 'parent'"
+                )
+            seen.append(current.name)
+
+
+def _parents_first(resources: dict[str, RestResourceSpec]) -> list[RestResourceSpec]:
+    def depth(spec: RestResourceSpec) -> int:
+        return 0 if spec.parent is None else 1 + depth(resources[spec.parent.resource])
+
+    return sorted(resources.values(), key=depth)
+
+
+def _json(content: bytes, shown: str) -> Any:
+    try:
+        return orjson.loads(content)
+    except orjson.JSONDecodeError:
+        raise UserError(
+            f"GET {shown} did not answer JSON ({content[:60]!r}…); give the URL of a JSON "
+            "collection endpoint"
+        ) from None
+
+
+def _detect_key(records: list[dict[str, Any]], decisions: list[Decision]) -> tuple[str, ...]:
+    if records and all(r.get("id") is not None for r in records):
+        decisions.append(Decision("primary key", "id", "present in every sampled record"))
+        return ("id",)
+    decisions.append(
+        Decision("primary key", "none", "no 'id' in every sampled record; set primary_key")
+    )
+    return ()
+
+
+def _estimate(body: Any, paginator: PaginatorSpec, page_records: int) -> int | None:
+    total = _path_value(body, paginator.total_path)
+    if isinstance(total, int) and not isinstance(total, bool):
+        return total
+    pages = _path_value(body, paginator.total_pages_path)
+    if isinstance(pages, int) and not isinstance(pages, bool) and page_records:
+        return pages * page_records
+    return None
+
+
+def _path_value(body: Any, path: str | None) -> Any:
+    if path is None:
+        return None
+    value = body
+    for part in path.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value
+
+
+def _has(record: dict[str, Any], field: str) -> bool:
+    return _path_value(record, field) is not None
+
+
+def _fill(
+    spec: RestResourceSpec, record: dict[str, Any], params: dict[str, Any] | None = None
+) -> tuple[str, dict[str, Any]]:
+    """A child's path with the parent record's fields in its placeholders; fields whose
+    placeholder is not in the path go as query parameters."""
+    assert spec.parent is not None
+    path, query = spec.path, dict(spec.params if params is None else params)
+    for placeholder, field in spec.parent.params.items():
+        value = _path_value(record, field) if "." in field else record.get(field)
+        token = "{" + placeholder + "}"
+        if token in path:
+            path = path.replace(token, quote(str(value), safe=""))
+        else:
+            query[placeholder] = value
+    return path, query
+
+
+def _parent_columns(spec: RestResourceSpec, record: dict[str, Any]) -> dict[str, Any]:
+    """``_<parent>_<field>`` for each parent field the child's params name."""
+    assert spec.parent is not None
+    return {
+        f"_{spec.parent.resource}_{field.replace('.', _flatten.SEP)}": (
+            _path_value(record, field) if "." in field else record.get(field)
+        )
+        for field in dict.fromkeys(spec.parent.params.values())
+    }
+
+
+def _ordered(fn: Callable[[T], R], items: Sequence[T], width: int) -> Iterator[R]:
+    """``fn`` over ``items`` on ``width`` threads, results in order, at most twice width pending."""
+    with ThreadPoolExecutor(width, thread_name_prefix="aoetl-rest-parents") as pool:
+        pending: list[Future[R]] = []
+        it = iter(items)
+        try:
+            for item in it:
+                pending.append(pool.submit(fn, item))
+                if len(pending) >= 2 * width:
+                    yield pending.pop(0).result()
+            while pending:
+                yield pending.pop(0).result()
+        finally:
+            for future in pending:
+                future.cancel()
