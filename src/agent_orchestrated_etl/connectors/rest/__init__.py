@@ -3,6 +3,8 @@
 Importing this package imports httpx; the registry imports it lazily, on the first REST URI.
 """
 
+from ._client import RestClient
+from ._detect import detect_paginator, detect_selector, select_records
 from .source import RestSource
 
-__all__ = ["RestSource"]
+__all__ = ["RestClient", "RestSource", "detect_paginator", "detect_selector", "select_records"]
