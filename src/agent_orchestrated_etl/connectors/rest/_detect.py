@@ -187,9 +187,7 @@ def detect_paginator(
     offset paginator); a has_more flag; else page numbers probed until an empty page.
     """
     records = select_records(body, selector, strict=False)
-    has_more = _first(body, _HAS_MORE_KEYS, object) if isinstance(body, Mapping) else None
-    if has_more is not None and not isinstance(get_path(body, has_more), bool):
-        has_more = None
+    has_more = next((k for k in _HAS_MORE_KEYS if isinstance(get_path(body, k), bool)), None)
     more = {"has_more_path": has_more} if has_more else {}
     also = f", and '{has_more}' says whether more follow" if has_more else ""
 

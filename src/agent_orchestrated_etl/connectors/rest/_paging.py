@@ -211,9 +211,10 @@ def _linked(
         future = pool.submit(fetch, *following) if following is not None else None
         try:
             yield Page(answer.url, number, answer.records, answer.headers)
-        finally:
-            if future is not None and not future.done():
-                future.cancel()  # only if not sent yet; the caller stopped or failed
+        except BaseException:  # the caller stopped or failed: drop the request if not sent
+            if future is not None:
+                future.cancel()
+            raise
         if future is None:
             return
         answer, number = future.result(), number + 1
