@@ -20,32 +20,28 @@ exactly-once comes from the destination's staging and checkpoints (merge on the 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import re
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, TypeVar
-from urllib.parse import quote, urlsplit, urlunsplit
-
-import orjson
+from typing import Any
 
 from ...data.duck import Relation, connect, quote_ident
 from ...errors import UserError
 from ...spec.rest import PaginatorSpec, RestResourceSpec
 from ...spec.source import RestSourceSpec
 from ..base import Decision, Location, Resource, RowFilter, shape_fingerprint
-from . import _flatten, _scratch
+from . import _flatten, _resources, _scratch
 from ._client import RestClient
 from ._paging import detect_paginator, detect_selector, iter_pages, select_records
 
 _BODY = "$[*]"  # the selector that pins "the body itself is the list of records"
-T = TypeVar("T")
-R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -95,8 +91,8 @@ class RestSource:
         base = where.url
         self._resources = {r.name: r for r in spec.resources}
         if not self._resources:  # the URI itself is the one collection, probed
-            base, path = _split(where.url)
-            name = spec.table or _table_name(where.display)
+            base, path = _resources.split(where.url)
+            name = spec.table or _resources.table_name(where.display)
             self._resources = {name: RestResourceSpec(name=name, path=path)}
         self._client = RestClient(spec, base, endpoint=where.endpoint)
         self._pinned: dict[str, _Pinned] = {}
@@ -105,16 +101,17 @@ class RestSource:
         self._cache: dict[tuple[str, str | None], _scratch.Scratch] = {}
         self._locks: dict[tuple[str, str | None], threading.Lock] = {}
         self._guard = threading.Lock()
+        self._files = itertools.count(1)
 
     # -- the Source protocol ---------------------------------------------------------------
     def discover(self) -> list[Resource]:
         """One request per resource: the first page, for records, paginator, key and columns."""
-        _check_parents(self._resources)
+        _resources.check_parents(self._resources)
         top = [r for r in self._resources.values() if r.parent is None]
         width = max(1, min(len(top), self.spec.max_concurrency))
         with ThreadPoolExecutor(width, thread_name_prefix="aoetl-rest-discover") as pool:
             found = dict(zip([r.name for r in top], pool.map(self._first, top), strict=True))
-        for spec in _parents_first(self._resources):
+        for spec in _resources.parents_first(self._resources):
             if spec.parent is not None:
                 found[spec.name] = self._first_child(spec)
         resources: list[Resource] = []
@@ -136,7 +133,8 @@ class RestSource:
         }
         table = tables.get(read.path)
         now = table.columns if table is not None else ()
-        self.notes.extend(_flatten.compare(resource.name, resource.columns, now))
+        if scratch.rows:  # no records at all (an incremental run with nothing new): no news
+            self.notes.extend(_flatten.compare(resource.name, resource.columns, now))
         if not read.path:
             self.notes.extend(
                 f"table {t.name}: the array {'.'.join(t.path)} holds values only after the first "
@@ -178,7 +176,7 @@ class RestSource:
     # -- discovery -------------------------------------------------------------------------
     def _first(self, spec: RestResourceSpec) -> list[Resource]:
         response = self._client.get(spec.path, params=spec.params, headers=spec.headers)
-        body = _json(response.content, self._client.masked(str(response.url)))
+        body = _resources.json(response.content, self._client.masked(str(response.url)))
         decisions: list[Decision] = []
         selector = self._selector(spec, body, decisions)
         paginator = spec.paginator or self.spec.paginator
@@ -188,14 +186,16 @@ class RestSource:
             )
             decisions.extend(why)
         records = select_records(body, None if selector == _BODY else selector)
-        estimate = _estimate(body, paginator, len(records))
+        estimate = _resources.estimate(body, paginator, len(records))
         return self._resources_of(spec, selector, paginator, records, decisions, estimate)
 
     def _first_child(self, spec: RestResourceSpec) -> list[Resource]:
         assert spec.parent is not None
         parent = self._pin(spec.parent.resource)
         fields = spec.parent.params
-        record = next((r for r in parent.first if all(_has(r, f) for f in fields.values())), None)
+        record = next(
+            (r for r in parent.first if all(_resources.has(r, f) for f in fields.values())), None
+        )
         paginator = spec.paginator or self.spec.paginator
         if record is None:
             why = Decision(
@@ -206,9 +206,9 @@ class RestSource:
                 paginator = PaginatorSpec(type="none")
             selector = spec.records or _BODY
             return self._resources_of(spec, selector, paginator, [], [why], None)
-        path, params = _fill(spec, record)
+        path, params = _resources.fill(spec, record)
         response = self._client.get(path, params=params, headers=spec.headers)
-        body = _json(response.content, self._client.masked(str(response.url)))
+        body = _resources.json(response.content, self._client.masked(str(response.url)))
         decisions: list[Decision] = []
         selector = self._selector(spec, body, decisions)
         if paginator.type == "auto":
@@ -216,7 +216,7 @@ class RestSource:
                 body, response.headers, None if selector == _BODY else selector, params
             )
             decisions.extend(why_paged)
-        extra = _parent_columns(spec, record)
+        extra = _resources.parent_columns(spec, record)
         records = [
             {**extra, **r} if isinstance(r, dict) else r
             for r in select_records(body, None if selector == _BODY else selector)
@@ -249,7 +249,7 @@ class RestSource:
         estimate: int | None,
     ) -> list[Resource]:
         objects = [r for r in records if isinstance(r, dict)]
-        key = spec.primary_key or _detect_key(objects, decisions)
+        key = spec.primary_key or _resources.detect_key(objects, decisions)
         if spec.primary_key:
             decisions.append(Decision("primary key", ", ".join(key), "set by the resource"))
         fields = self._infer(objects)
@@ -315,7 +315,7 @@ class RestSource:
 
     def _fetch(self, pinned: _Pinned, since: str | None) -> _scratch.Scratch:
         spec = pinned.spec
-        name = f"{re.sub(r'[^A-Za-z0-9_]', '_', spec.name)}-{len(self._cache)}.ndjson"
+        name = f"{re.sub(r'[^A-Za-z0-9_]', '_', spec.name)}-{next(self._files)}.ndjson"
         writer = _scratch.Writer(self._scratch_dir() / name, spec.name, pinned.key)
         params = dict(spec.params)
         if since is not None and spec.since_param:
@@ -339,13 +339,13 @@ class RestSource:
         parents = self._parent_records(spec)
 
         def fetch(record: dict[str, Any]) -> list[tuple[str, list[Any]]]:
-            path, filled = _fill(spec, record, params)
+            path, filled = _resources.fill(spec, record, params)
             return [(p.url, p.records) for p in self._pages(pinned, path, filled, 1)]
 
         for record, pages in zip(
-            parents, _ordered(fetch, parents, self.spec.max_concurrency), strict=False
+            parents, _resources.ordered(fetch, parents, self.spec.max_concurrency), strict=False
         ):
-            extra = _parent_columns(spec, record)
+            extra = _resources.parent_columns(spec, record)
             for url, records in pages:
                 writer.page(url, records, extra)
 
@@ -401,132 +401,3 @@ def _state(resource: Resource) -> RestRead:
     if not isinstance(resource.state, RestRead):
         raise UserError(f"table {resource.name} was not discovered by this REST source")
     return resource.state
-
-
-def _split(url: str) -> tuple[str, str]:
-    """(base URL, path of the collection) of a URI that names one collection: the path's last
-    segment is the collection, so the base URL keeps its query (an API key) for every page."""
-    parts = urlsplit(url)
-    head, _, last = parts.path.rstrip("/").rpartition("/")
-    if not last:
-        return url, ""
-    return urlunsplit((parts.scheme, parts.netloc, head + "/", parts.query, "")), last
-
-
-def _table_name(display: str) -> str:
-    """A table's name from the URI's last path segment (or its host)."""
-    parts = urlsplit(display)
-    last = parts.path.rstrip("/").rpartition("/")[2] or (parts.hostname or "data").split(".")[0]
-    name = re.sub(r"[^0-9a-zA-Z_]+", "_", last).strip("_").lower() or "data"
-    return f"t_{name}" if name[0].isdigit() else name
-
-
-def _check_parents(resources: dict[str, RestResourceSpec]) -> None:
-    for spec in resources.values():
-        seen = [spec.name]
-        current = spec
-        while current.parent is not None:
-            current = resources[current.parent.resource]
-            if current.name in seen:
-                raise UserError(
-                    f"REST resources {' -> '.join([*seen, current.name])} are each other's "
-                    "parents; a parent chain must end at a resource without 'parent'"
-                )
-            seen.append(current.name)
-
-
-def _parents_first(resources: dict[str, RestResourceSpec]) -> list[RestResourceSpec]:
-    def depth(spec: RestResourceSpec) -> int:
-        return 0 if spec.parent is None else 1 + depth(resources[spec.parent.resource])
-
-    return sorted(resources.values(), key=depth)
-
-
-def _json(content: bytes, shown: str) -> Any:
-    try:
-        return orjson.loads(content)
-    except orjson.JSONDecodeError:
-        raise UserError(
-            f"GET {shown} did not answer JSON ({content[:60]!r}…); give the URL of a JSON "
-            "collection endpoint"
-        ) from None
-
-
-def _detect_key(records: list[dict[str, Any]], decisions: list[Decision]) -> tuple[str, ...]:
-    if records and all(r.get("id") is not None for r in records):
-        decisions.append(Decision("primary key", "id", "present in every sampled record"))
-        return ("id",)
-    decisions.append(
-        Decision("primary key", "none", "no 'id' in every sampled record; set primary_key")
-    )
-    return ()
-
-
-def _estimate(body: Any, paginator: PaginatorSpec, page_records: int) -> int | None:
-    total = _path_value(body, paginator.total_path)
-    if isinstance(total, int) and not isinstance(total, bool):
-        return total
-    pages = _path_value(body, paginator.total_pages_path)
-    if isinstance(pages, int) and not isinstance(pages, bool) and page_records:
-        return pages * page_records
-    return None
-
-
-def _path_value(body: Any, path: str | None) -> Any:
-    if path is None:
-        return None
-    value = body
-    for part in path.split("."):
-        if not isinstance(value, dict):
-            return None
-        value = value.get(part)
-    return value
-
-
-def _has(record: dict[str, Any], field: str) -> bool:
-    return _path_value(record, field) is not None
-
-
-def _fill(
-    spec: RestResourceSpec, record: dict[str, Any], params: dict[str, Any] | None = None
-) -> tuple[str, dict[str, Any]]:
-    """A child's path with the parent record's fields in its placeholders; fields whose
-    placeholder is not in the path go as query parameters."""
-    assert spec.parent is not None
-    path, query = spec.path, dict(spec.params if params is None else params)
-    for placeholder, field in spec.parent.params.items():
-        value = _path_value(record, field) if "." in field else record.get(field)
-        token = "{" + placeholder + "}"
-        if token in path:
-            path = path.replace(token, quote(str(value), safe=""))
-        else:
-            query[placeholder] = value
-    return path, query
-
-
-def _parent_columns(spec: RestResourceSpec, record: dict[str, Any]) -> dict[str, Any]:
-    """``_<parent>_<field>`` for each parent field the child's params name."""
-    assert spec.parent is not None
-    return {
-        f"_{spec.parent.resource}_{field.replace('.', _flatten.SEP)}": (
-            _path_value(record, field) if "." in field else record.get(field)
-        )
-        for field in dict.fromkeys(spec.parent.params.values())
-    }
-
-
-def _ordered(fn: Callable[[T], R], items: Sequence[T], width: int) -> Iterator[R]:
-    """``fn`` over ``items`` on ``width`` threads, results in order, at most twice width pending."""
-    with ThreadPoolExecutor(width, thread_name_prefix="aoetl-rest-parents") as pool:
-        pending: list[Future[R]] = []
-        it = iter(items)
-        try:
-            for item in it:
-                pending.append(pool.submit(fn, item))
-                if len(pending) >= 2 * width:
-                    yield pending.pop(0).result()
-            while pending:
-                yield pending.pop(0).result()
-        finally:
-            for future in pending:
-                future.cancel()
