@@ -24,6 +24,7 @@ HELP = (
 # Each command and the first line of its help, in the order `aoetl --help` lists them.
 COMMANDS = (
     ("run", "Load SOURCE into a target, quarantining rows that cannot be read."),
+    ("analyze", "Analyse SOURCE: its collections, fields, keys, paging and auth, with evidence."),
     ("plan", "Discover SOURCE and write a pipeline file with what discovery proposes."),
     ("sources", "List connectors, the schemes and formats they take, and what they can do."),
     ("schema", "Print the JSON Schema of a pipeline file."),

@@ -18,6 +18,7 @@ from .errors import UserError
 from .settings import Settings
 
 if TYPE_CHECKING:
+    from .analysis import SourceReport
     from .connectors import ConnectorInfo
     from .engine import EventBus, RunResult
     from .pipeline import PipelinePlan
@@ -273,11 +274,43 @@ class DataOrchestrator:
 
         return plan_pipeline(spec, home=self.home)
 
-    def propose(self, spec: PipelineSpec) -> Proposal:
-        """Discover ``spec``'s source and propose a pipeline file, with the reasons."""
-        from .pipeline.propose import propose
+    def propose(
+        self,
+        spec: PipelineSpec,
+        *,
+        tables: list[str] | None = None,
+        base_url: str | None = None,
+    ) -> Proposal:
+        """Discover ``spec``'s source and propose a pipeline file, with the reasons.
 
+        A REST API (an http(s) URL or an OpenAPI document) is planned from its document, or
+        by probing its one endpoint; ``tables`` (names or globs) picks its endpoints and
+        ``base_url`` overrides the document's server URL.
+        """
+        from .pipeline.propose import propose, propose_rest
+
+        if tables is not None or base_url is not None:
+            return propose_rest(spec, home=self.home, tables=tables, base_url=base_url)
         return propose(spec, home=self.home)
+
+    def analyze(self, source: str, *, base_url: str | None = None) -> SourceReport:
+        """What ``source`` holds, without loading it: a REST API from its OpenAPI or Swagger
+        document (a URL or a file; ``base_url`` overrides its server URL) or by probing a
+        collection endpoint, any other source by discovery. Every guess has its evidence.
+
+        Raises:
+            UserError: the document or URL cannot be read or used.
+        """
+        from .analysis import analyze
+
+        return analyze(build_spec(source).source, home=self.home, base_url=base_url)
+
+    @staticmethod
+    def is_rest(source: str) -> bool:
+        """Whether ``source`` is planned as a REST API (an http(s) URL or an OpenAPI file)."""
+        from .pipeline.propose import is_rest
+
+        return is_rest(source)
 
     # -- run history -----------------------------------------------------------------------
     def runs(self, pipeline: str | None = None, limit: int = 20) -> list[RunRecord]:

@@ -26,7 +26,13 @@ from ._app import (
 
 @app.command()
 def plan(
-    source: Annotated[str, typer.Argument(help="A file, folder, glob or database URL.")],
+    source: Annotated[
+        str,
+        typer.Argument(
+            help="A file, folder, glob or database URL; or a REST API: a collection endpoint's "
+            "URL, or an OpenAPI/Swagger document (a URL, or a .json/.yaml file)."
+        ),
+    ],
     to: Annotated[
         str | None, typer.Option("--to", help="The target to write into the file.")
     ] = None,
@@ -42,6 +48,12 @@ def plan(
     query: QueryOption = None,
     partitions: PartitionsOption = None,
     reader: ReaderOption = None,
+    base_url: Annotated[
+        str | None,
+        typer.Option(
+            "--base-url", help="For an OpenAPI document: the API's base URL, if not its server's."
+        ),
+    ] = None,
     as_json: Annotated[
         bool,
         typer.Option(
@@ -57,25 +69,36 @@ def plan(
     and foreign keys. For database tables it proposes an incremental cursor (an update
     timestamp or an integer primary key) and merge on the primary key. Every proposal is
     explained; edit the file, then 'aoetl run FILE'.
+
+    A REST API: a URL whose JSON (or YAML) body has an 'openapi' or 'swagger' key, or a local
+    file that does, is an OpenAPI document, and every collection endpoint in it is planned
+    (path, records, primary key, paginator, parent, auth from ${env:…}); --tables picks
+    endpoints by name. Any other URL is one collection endpoint, probed from its first page.
     """
     import yaml
 
     from ..api import DataOrchestrator, build_spec
     from ..errors import UserError
 
+    rest = DataOrchestrator.is_rest(source)
+    if base_url is not None and not rest:
+        raise UserError("--base-url is for a REST API's URL or OpenAPI document")
     spec = build_spec(
         source,
         target=to,
         name=name,
         table=table,
         fmt=fmt,
-        tables=_split(tables),
+        tables=None if rest else _split(tables),
         query=query,
         partitions=partitions,
         reader=reader,
     )
     # The file holds what was asked here, not AOETL_* (those apply when the file runs).
-    proposal = DataOrchestrator().propose(spec)
+    if rest:  # its endpoints are picked by name, as tables are
+        proposal = DataOrchestrator().propose(spec, tables=_split(tables), base_url=base_url)
+    else:
+        proposal = DataOrchestrator().propose(spec)
     pipeline = proposal.document
     if output is not None:
         # A pipeline file reads its paths relative to its own folder, as 'aoetl run' loads it.

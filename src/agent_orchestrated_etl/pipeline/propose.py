@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from ..analysis import ResourceReport, analyze, is_document_file, plan_rest
 from ..connectors import Resource, source_for
-from ..spec import PipelineSpec
+from ..spec import PipelineSpec, validate_spec
 
 
 @dataclass
@@ -34,14 +36,65 @@ def discovered(resource: Resource) -> dict[str, object]:
     }
 
 
+def is_rest(source: str) -> bool:
+    """Whether ``source`` is planned as a REST API: an http(s) URL, or an OpenAPI document."""
+    return source.lower().startswith(("http://", "https://")) or is_document_file(source)
+
+
+def propose_rest(
+    spec: PipelineSpec,
+    *,
+    home: Path | None = None,
+    tables: list[str] | None = None,
+    base_url: str | None = None,
+) -> Proposal:
+    """A REST pipeline from the API's OpenAPI document, or from probing its one collection
+    endpoint: every resource with its path, records, key, paginator and parent, auth from
+    ``${env:…}``, mode merge when every resource has a key. ``tables`` (names or globs)
+    picks the endpoints to load."""
+    report = analyze(spec.source, home=home, base_url=base_url)
+    plan = plan_rest(report, tables=tables)
+    data = spec.model_dump(mode="json", exclude_defaults=True)
+    title = report.document.get("title", "")
+    if title and spec.name == Path(urlsplit(spec.source.uri).path).stem:
+        # The document's file name ('openapi') says less than its title.
+        data["name"] = re.sub(r"[^a-z0-9]+", "_", title.lower()).strip("_") or spec.name
+    data["source"], data["mode"] = plan.source, plan.mode
+    validate_spec(data)  # what is written runs: a plan that would not validate is a bug here
+    reasons = plan.reasons + [f"warning: {w}" for w in report.warnings]
+    return Proposal(data, reasons, [rest_discovered(r) for r in report.resources])
+
+
+def rest_discovered(resource: ResourceReport) -> dict[str, object]:
+    """A REST resource as the analysis found it (the keys :func:`discovered` gives, and the
+    endpoint's records, paginator, parent and auth)."""
+    endpoint = resource.endpoint.to_dict() if resource.endpoint else {}
+    return {
+        "table": resource.name,
+        "from": [resource.location],
+        "kind": resource.format,
+        "row_estimate": resource.row_estimate,
+        "size_bytes": None,
+        "columns": [f.to_dict() for f in resource.fields],
+        "primary_key": ", ".join(resource.primary_key) or None,
+        "foreign_keys": list(resource.foreign_keys),
+        "decisions": [str(d) for d in resource.decisions],
+        **{k: endpoint.get(k) for k in ("records", "paginator", "parent", "auth")},
+    }
+
+
 def propose(spec: PipelineSpec, *, home: Path | None = None) -> Proposal:
     """A pipeline file for ``spec``'s source, with what discovery suggests filled in.
 
     For database tables: an incremental cursor (an update timestamp, or an integer primary
-    key) and, with a single-column primary key, mode merge on it. Returns the document, one
-    line per decision saying why, and every resource discovery found.
+    key) and, with a single-column primary key, mode merge on it. A REST API is planned by
+    :func:`propose_rest`. Returns the document, one line per decision saying why, and every
+    resource discovery found.
     """
     from .incremental import cursor_candidates
+
+    if is_rest(spec.source.uri):
+        return propose_rest(spec, home=home)
 
     source = source_for(spec.source, home=home)
     try:

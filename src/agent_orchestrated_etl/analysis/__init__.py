@@ -1,0 +1,31 @@
+"""Source analysis: what a source holds, before any pipeline exists (``aoetl analyze``).
+
+:func:`analyze` reads a REST API's OpenAPI or Swagger document (a URL or a local file), or
+probes a collection endpoint that has none, or asks any other source's connector what it
+discovers; the answer is a typed :class:`SourceReport`. :func:`plan_rest` turns a REST
+report into the ``source`` of a pipeline that runs without edits.
+"""
+
+from __future__ import annotations
+
+from .analyze import analyze, is_document_file
+from .report import (
+    AuthScheme,
+    EndpointReport,
+    FieldReport,
+    ResourceReport,
+    SourceReport,
+)
+from .rest_plan import RestPlan, plan_rest
+
+__all__ = [
+    "AuthScheme",
+    "EndpointReport",
+    "FieldReport",
+    "ResourceReport",
+    "RestPlan",
+    "SourceReport",
+    "analyze",
+    "is_document_file",
+    "plan_rest",
+]
