@@ -144,7 +144,6 @@ class _OAuth2(httpx.Auth):
         request.headers["Authorization"] = f"Bearer {token}"
         response = yield request
         if response.status_code == 401:
-            response.close()
             request.headers["Authorization"] = f"Bearer {self.token(stale=token)}"
             yield request
 
