@@ -65,8 +65,9 @@ def json(content: bytes, shown: str) -> Any:
     try:
         return orjson.loads(content)
     except orjson.JSONDecodeError:
+        start = " ".join(content[:60].decode("utf-8", "replace").split())
         raise UserError(
-            f"GET {shown} did not answer JSON ({content[:60]!r}…); give the URL of a JSON "
+            f"GET {shown} did not answer JSON (it starts {start!r}); give the URL of a JSON "
             "collection endpoint"
         ) from None
 

@@ -202,8 +202,7 @@ class RestSource:
                 "columns", "unknown", f"the first page of {parent.spec.name} has no record to "
                 "ask for its children; they are inferred when read"
             )  # fmt: skip
-            if paginator.type == "auto":
-                paginator = PaginatorSpec(type="none")
+            # The paginator and selector stay 'auto': each parent's first answer decides.
             selector = spec.records or _BODY
             return self._resources_of(spec, selector, paginator, [], [why], None)
         path, params = _resources.fill(spec, record)
@@ -228,10 +227,13 @@ class RestSource:
             return spec.records
         found = detect_selector(body)
         if found is None and not isinstance(body, list):
+            fix = "set the resource's 'records'" if self.spec.resources else (
+                "declare it under the source's 'resources' with 'records' set"
+            )  # fmt: skip
             raise UserError(
                 f"resource {spec.name}: no list of records in the answer of "
-                f"{self._shown(spec.path)}; set the resource's 'records' to where they are "
-                "(a dotted path such as 'data.items', or a JSONPath)"
+                f"{self._shown(spec.path)}; {fix} to where they are (a dotted path such as "
+                "'data.items', or a JSONPath)"
             )
         if found is None:
             decisions.append(Decision("records", "the body itself", "the answer is a list"))
