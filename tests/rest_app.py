@@ -72,6 +72,7 @@ class State:
     slow_s: float = 2.0
     latency_ms: float = 0.0
     items_extra: bool = False  # /items records gain an 'extra' field (the data changed)
+    token_life_s: float = TOKEN_TTL_S  # below expires_in: tokens die early (revoked), 401
     rng: random.Random = field(default_factory=lambda: random.Random(0))
     requests: int = 0
     in_flight: int = 0
@@ -90,6 +91,7 @@ class State:
             "slow_s": self.slow_s,
             "latency_ms": self.latency_ms,
             "items_extra": self.items_extra,
+            "token_life_s": self.token_life_s,
             "requests": self.requests,
             "in_flight": self.in_flight,
             "max_in_flight": self.max_in_flight,
@@ -101,7 +103,14 @@ class State:
 
 
 STATE = State()
-SETTINGS = {"flaky": float, "seed": int, "slow_s": float, "latency_ms": float, "items_extra": bool}
+SETTINGS = {
+    "flaky": float,
+    "seed": int,
+    "slow_s": float,
+    "latency_ms": float,
+    "items_extra": bool,
+    "token_life_s": float,
+}
 
 app = FastAPI(title="aoetl test API", version="1.0.0")
 
@@ -142,8 +151,8 @@ async def control_get() -> dict[str, Any]:
 
 @app.post("/_control", include_in_schema=False)
 async def control_set(request: Request) -> dict[str, Any]:
-    """Settings: flaky, seed, slow_s, latency_ms, items_extra; ``reset`` restores every default
-    and zeroes the counters; ``reset_counters`` zeroes the counters only."""
+    """Settings: flaky, seed, slow_s, latency_ms, items_extra, token_life_s; ``reset``
+    restores every default and zeroes the counters; ``reset_counters`` zeroes the counters."""
     global STATE
     body = await request.json()
     unknown = set(body) - set(SETTINGS) - {"reset", "reset_counters"}
@@ -431,7 +440,7 @@ async def oauth_token(request: Request) -> Any:
     if client != (CLIENT_ID, CLIENT_SECRET):
         return JSONResponse({"error": "invalid_client"}, 401)
     token = "tok-" + secrets.token_hex(8)
-    STATE.tokens[token] = time.monotonic() + TOKEN_TTL_S
+    STATE.tokens[token] = time.monotonic() + STATE.token_life_s
     STATE.tokens_issued += 1
     return JSONResponse({"access_token": token, "token_type": "bearer", "expires_in": TOKEN_TTL_S})
 

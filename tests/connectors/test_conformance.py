@@ -26,7 +26,7 @@ from agent_orchestrated_etl.errors import FatalError, TransientError, UserError
 from agent_orchestrated_etl.spec import validate_spec
 from agent_orchestrated_etl.spec.uri import NETWORK_SCHEMES
 from tests.helpers import read_relation
-from tests.servers import Postgres, free_port
+from tests.servers import Postgres, RestApi, free_port
 
 # Test doubles registered by tests/faults.py: they stand in for faults, not for systems.
 DOUBLES = {"faulty", "flaky"}
@@ -41,6 +41,7 @@ class Env:
     tmp: Path
     home: Path
     pg: Callable[[], Postgres]  # starts the session's PostgreSQL only for the cases that use it
+    rest: Callable[[bool], RestApi]  # the test REST API (True: over https), likewise
 
 
 # -- sources -----------------------------------------------------------------------------------
@@ -179,6 +180,27 @@ def _postgres_source(env: Env) -> SourceSetup:
     )
 
 
+def _rest_source(tls: bool) -> Callable[[Env], SourceSetup]:
+    def make(env: Env) -> SourceSetup:
+        api = env.rest(tls)
+        api.control(reset=True)
+        scheme = "https" if tls else "http"
+
+        def change() -> None:
+            # A new field: the records changed shape, which a fingerprint of what discovery
+            # saw can tell (an API gives no cheap signal for changed values).
+            api.control(items_extra=True)
+
+        return SourceSetup(
+            f"{api.url}/items",
+            change,
+            missing=f"{api.url}/no-such-collection",
+            refused=f"{scheme}://127.0.0.1:{free_port()}/items",
+        )
+
+    return make
+
+
 SOURCES = [
     SourceCase("files-csv", "file", _file_case("csv")),
     SourceCase("files-ndjson", "file", _file_case("ndjson")),
@@ -186,6 +208,8 @@ SOURCES = [
     SourceCase("sqlite", "sqlite", _sqlite_source),
     SourceCase("duckdb", "duckdb", _duckdb_source),
     SourceCase("postgresql", "postgresql", _postgres_source),
+    SourceCase("rest-http", "http", _rest_source(tls=False)),
+    SourceCase("rest-https", "https", _rest_source(tls=True)),
 ]
 
 
@@ -329,7 +353,14 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.Fixture
     home = tmp_path / ".aoetl"
     monkeypatch.setenv("AOETL_HOME", str(home))
     monkeypatch.chdir(tmp_path)
-    return Env(tmp_path, home, lambda: request.getfixturevalue("databases"))
+
+    def rest(tls: bool) -> RestApi:
+        api: RestApi = request.getfixturevalue("rest_api_tls" if tls else "rest_api")
+        if api.ca:  # the client trusts the API's self-signed certificate, as a private CA
+            monkeypatch.setenv("SSL_CERT_FILE", api.ca)
+        return api
+
+    return Env(tmp_path, home, lambda: request.getfixturevalue("databases"), rest)
 
 
 def open_source(uri: str) -> Source:
