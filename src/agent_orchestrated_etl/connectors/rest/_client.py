@@ -17,7 +17,7 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import httpx
 
-from ...errors import AoetlError, TransientError, classify_httpx, redact
+from ...errors import AoetlError, FatalError, TransientError, classify_httpx, redact
 from ...resilience import BREAKERS, CircuitBreaker, CircuitOpenError, RetryPolicy
 from ...secrets import has_refs, register_url
 from ...spec.rest import ApiKeyAuth
@@ -31,14 +31,6 @@ DEFAULT_RETRY = RetryPolicy(attempts=5, base_s=0.2, cap_s=10.0)
 # caller's settings win): the pipeline's defaults.
 _FAILURE_THRESHOLD, _COOLDOWN_S = 5, 30.0
 _MASK = "***"
-
-
-class _CircuitOpen(Exception):
-    """Not a TransientError, so the retry policy stops at once: an open circuit fails fast."""
-
-    def __init__(self, error: CircuitOpenError) -> None:
-        super().__init__(str(error))
-        self.error = error
 
 
 class RestClient:
@@ -142,20 +134,28 @@ class RestClient:
         shown = self.masked(str(httpx.URL(url, params=query)) if query else url)
         sent = self._headers(headers)
         attempts = 0
+        opened: list[CircuitOpenError] = []
 
         def attempt() -> httpx.Response:
             nonlocal attempts
             attempts += 1
-            self._gate()
+            if self._breaker is not None:
+                try:
+                    self._breaker.before_call()
+                except CircuitOpenError as exc:
+                    # An open circuit fails fast: not transient here, so no retry waits on it.
+                    opened.append(exc)
+                    raise FatalError(str(exc)) from None
             return self._send(url, query, sent, shown)
 
         try:
             return self._retry.call(attempt)
-        except _CircuitOpen as exc:
+        except FatalError:
+            if not opened:
+                raise
             raise TransientError(
-                f"GET {shown}: the API at {self.endpoint} stopped answering "
-                f"({exc.error.endpoint} circuit open after repeated failures); check that it "
-                "is running",
+                f"GET {shown}: the API at {self.endpoint} stopped answering (circuit open "
+                "after repeated failures); check that it is running",
                 retry_after=None,
             ) from None
         except TransientError as exc:
@@ -164,14 +164,6 @@ class RestClient:
                     f"{exc.message} (after {attempts} attempts)", retry_after=exc.retry_after
                 ) from exc
             raise
-
-    def _gate(self) -> None:
-        if self._breaker is None:
-            return
-        try:
-            self._breaker.before_call()
-        except CircuitOpenError as exc:
-            raise _CircuitOpen(exc) from None
 
     def _send(
         self, url: str, query: list[tuple[str, Any]], headers: dict[str, str], shown: str
