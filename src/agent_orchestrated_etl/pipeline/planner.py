@@ -134,4 +134,6 @@ def _origin(resource: Resource) -> str:
         return "a query"
     if resource.format in ("table", "view"):
         return f"{resource.format} {resource.locations[0]}"
+    if resource.format == "rest" and resource.locations:
+        return f"GET {resource.locations[0]}"
     return f"{resource.format}, {plural(len(resource.locations), 'file')}"

@@ -290,8 +290,9 @@ def _load(context: TaskContext, task: Task, table: str, token: CancelToken) -> L
         )
     token.check()
     for warning in source.notes[noted:]:  # what reading it found (a widened column)
-        context.warnings.append(warning)
-        context.bus.publish(Event("warning", run_id, task.id, {"message": warning}))
+        if warning not in context.warnings:  # a task beside this one may have told it
+            context.warnings.append(warning)
+            context.bus.publish(Event("warning", run_id, task.id, {"message": warning}))
     log.debug("staged %s: %d rows, %d rejected", table, loaded.rows_loaded, len(loaded.bad_rows))
     context.loads[table] = loaded
     context.durations[table] = time.perf_counter() - started
