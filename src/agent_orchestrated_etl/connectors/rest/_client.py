@@ -85,6 +85,7 @@ class RestClient:
         self._auth = make_auth(spec.auth, post=self._http.post, base_url=self._base)
         self._lock = threading.Lock()
         self.requests = 0  # requests sent, retries included
+        self._last_failure = "no answer"  # why the last request got no answer, for messages
 
     # -- URLs -----------------------------------------------------------------------------
     def url(self, path_or_url: str) -> str:
@@ -154,8 +155,9 @@ class RestClient:
             if not opened:
                 raise
             raise TransientError(
-                f"GET {shown}: the API at {self.endpoint} stopped answering (circuit open "
-                "after repeated failures); check that it is running",
+                f"GET {shown}: the API at {self.endpoint} stopped answering (last: "
+                f"{self._last_failure}; circuit open after repeated failures); check that it "
+                "is running",
                 retry_after=None,
             ) from None
         except TransientError as exc:
@@ -182,6 +184,7 @@ class RestClient:
             answer = response.headers
         except httpx.HTTPError as exc:
             self._count(failed=True)
+            self._last_failure = redact(" ".join(str(exc).split())) or type(exc).__name__
             raise classify_httpx(exc, f"GET {shown}") from None
         except AoetlError:  # from the auth (a token request); the API itself was not asked
             raise
