@@ -3,10 +3,9 @@ import are in :mod:`tests.helpers`."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
-
-import os
 
 import pytest
 from hypothesis import HealthCheck, settings
