@@ -216,6 +216,13 @@ class DataOrchestrator:
         elif is_spec_file(str(source)):
             base = load_spec(source)
             base_dir = Path(source).resolve().parent
+        elif _looks_like_document(str(source)):
+            # An OpenAPI document's URL runs the pipeline 'aoetl plan URL' would write.
+            from .pipeline.propose import propose_rest
+            from .spec import validate_spec
+
+            proposal = propose_rest(build_spec(str(source)), home=self.home)
+            base = validate_spec(proposal.document)
         given = {k: v for k, v in options.items() if v is not None}
         spec = build_spec(str(source), base=base, **{**self._spec_settings(), **given})
         return PreparedRun(spec, base_dir, run_id)
@@ -425,6 +432,19 @@ class DataOrchestrator:
         from .pipeline.runner import stored_spec
 
         return stored_spec(record, record.run_id)
+
+
+def _looks_like_document(source: str) -> bool:
+    """Whether an http(s) URL names an OpenAPI document ('/openapi.json', '/swagger.yaml',
+    '/v3/api-docs'), not a collection endpoint."""
+    from urllib.parse import urlsplit
+
+    if not source.lower().startswith(("http://", "https://")):
+        return False
+    path = urlsplit(source).path.lower()
+    return path.endswith((".json", ".yaml", ".yml")) or any(
+        word in path for word in ("openapi", "swagger", "api-docs")
+    )
 
 
 def _strings(obj: Any) -> list[str]:
