@@ -46,7 +46,7 @@ def is_document_file(path: str) -> bool:
     try:
         return is_document(load_file(file))
     except UserError:
-        return False
+        return True  # it says it is one: reading it as a document says what is wrong with it
 
 
 def analyze(

@@ -167,6 +167,11 @@ def read_document(
         if endpoint is not None:
             found.append((str(path), *endpoint))
     report.resources = _named_and_linked([f[1:] for f in found], report)
+    for resource in report.resources:
+        for decision in resource.decisions:
+            if decision.what == "rate limit":
+                for header in decision.value.split(", "):
+                    report.rate_limit[header] = f"declared by GET {resource.location}"
     if not report.resources:
         report.warnings.append("no GET endpoint returns a list of objects")
     return report
