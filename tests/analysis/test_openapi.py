@@ -152,7 +152,7 @@ def test_a_plan_takes_the_endpoints_one_auth_reaches_and_validates(v31: SourceRe
     ]
     with pytest.raises(UserError, match="can be read only with login"):
         plan_rest(v31, tables=["reports"])
-    with pytest.raises(UserError, match="no endpoint .* is called 'nope'; it has: tickets"):
+    with pytest.raises(UserError, match=r"no endpoint .* is called 'nope'; it has: tickets"):
         plan_rest(v31, tables=["nope"])
 
 

@@ -138,10 +138,10 @@ def _one_auth(
                 reach.setdefault(option, []).append(resource)
     if not reach:
         unusable = {s.name: s.detail for s in report.auth if s.auth is None}
-        need = sorted({a for r in chosen if r.endpoint for a in r.endpoint.auth})
+        schemes = sorted({a for r in chosen if r.endpoint for a in r.endpoint.auth})
         raise UserError(
             f"{', '.join(r.name for r in chosen)} can be read only with "
-            + ", ".join(f"{n} ({unusable.get(n, 'not declared')})" for n in need)
+            + ", ".join(f"{n} ({unusable.get(n, 'not declared')})" for n in schemes)
         )
     # Most resources first; on a tie, none over any scheme, then the document's order.
     order = {"": -1, **{s.name: i for i, s in enumerate(report.auth)}}
