@@ -186,3 +186,12 @@ def test_an_incremental_run_asks_only_for_newer_records(
     assert again.status == "success", again.error
     assert again.tables["users"].rows_loaded == 0
     assert query(work / "w.duckdb", "SELECT count(*) FROM users") == [(len(USERS),)]
+
+
+def test_an_openapi_document_given_as_a_collection_says_to_plan_it(
+    api: RestApi, orch: DataOrchestrator, work: Path
+) -> None:
+    result = orch.run(validate_spec(spec(api, [{"name": "doc", "path": "shop/openapi.json"}])))
+    assert result.status == "failed" and result.error_kind == "bad_input"
+    assert "is an OpenAPI document, not a collection" in (result.error or "")
+    assert "aoetl plan" in (result.error or "")

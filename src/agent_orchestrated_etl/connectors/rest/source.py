@@ -223,6 +223,11 @@ class RestSource:
         return self._resources_of(spec, selector, paginator, records, decisions, None)
 
     def _selector(self, spec: RestResourceSpec, body: Any, decisions: list[Decision]) -> str:
+        if isinstance(body, dict) and ("openapi" in body or "swagger" in body):
+            raise UserError(
+                f"{self._shown(spec.path)} is an OpenAPI document, not a collection; plan a "
+                f"pipeline from it with 'aoetl plan {self._shown(spec.path)} -o pipeline.yaml'"
+            )
         if spec.records:
             return spec.records
         found = detect_selector(body)
