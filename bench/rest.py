@@ -12,8 +12,9 @@ process's time outside):
 * dlt: ``rest_api_source`` with a ``PageNumberPaginator(total_path=...)`` into
   ``dlt.pipeline(destination="duckdb")``.
 
-Both tables are checked: every record once, and the nested object flattened into
-``address__city`` / ``address__zip`` columns. Goals: aoetl's wall time <= 0.2x dlt's, and
+Both tables are checked: every record once, the nested object flattened into
+``address__city`` / ``address__zip`` columns, and the same columns in both (dlt's own
+``_dlt_*`` columns aside). Goals: aoetl's wall time <= 0.2x dlt's, and
 >= 50,000 records/s. Prints PASS/MISS for each; writes bench/results/rest.json.
 ``--profile`` also runs aoetl's side in this process under cProfile (every thread) and prints
 where the time goes.
@@ -364,6 +365,9 @@ def main() -> None:
                 "process_s": median(dlt_runs, "process_s"),
                 **check(work / "dlt" / "w.duckdb", "bench.users", args.records),
             }
+            ours, theirs = results["aoetl"]["columns"], results["dlt"]["columns"]
+            if sorted(ours) != sorted(theirs):
+                raise SystemExit(f"the tables differ: aoetl has {ours}, dlt {theirs}")
         if args.profile:
             results["profile"] = profile_aoetl(work, url, args.concurrency)
     shutil.rmtree(work, ignore_errors=True)
