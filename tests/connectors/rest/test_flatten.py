@@ -1,4 +1,5 @@
-"""Nested JSON into flat tables: DuckDB types in, SQL out, run over small NDJSON files."""
+"""Nested JSON into flat tables: DuckDB types in, SQL out, run over small NDJSON files; and the
+scratch files the source writes those records to, their types inferred chunk by chunk."""
 
 from __future__ import annotations
 
@@ -9,11 +10,13 @@ import orjson
 import pytest
 
 from agent_orchestrated_etl.connectors.rest._flatten import (
+    ROW_FIELD,
     Table,
     columns_arg,
     compare,
     flatten,
 )
+from agent_orchestrated_etl.connectors.rest._scratch import Writer, merge
 from agent_orchestrated_etl.data.duck import quote_literal
 from agent_orchestrated_etl.errors import UserError
 
@@ -154,3 +157,60 @@ def test_compare_names_widened_new_and_vanished_columns() -> None:
         "all pages; loaded as NULL",
     ]
     assert compare("t", [("id", "BIGINT")], [("id", "BIGINT")]) == []
+
+
+# Pages whose types change from page to page: each page is a chunk of its own below.
+PAGES = [
+    [{"id": 1, "value": 5, "when": "2024-01-01", "address": {"city": "Oslo"}, "gone": None}],
+    [{"id": 2, "value": 6, "when": "2024-01-02", "address": {"city": "Rome", "zip": "00100"}}],
+    [{"id": 3, "value": "n/a", "when": "soon", "late": [{"x": 1}], "gone": "now"}],
+    [{"id": 4, "value": 7.5, "late": [{"y": "b"}]}],
+]
+
+
+def test_chunks_inferred_apart_have_the_types_of_one_inference(tmp_path: Path) -> None:
+    con = duckdb.connect()
+    writer = Writer(tmp_path / "r.ndjson", "r", ("id",), con, chunk_bytes=1)
+    for page in PAGES:
+        writer.page("u", [dict(r) for r in page])
+    scratch = writer.finish(con.cursor())
+    assert len(scratch.paths) == len(PAGES)
+    whole = tmp_path / "whole.ndjson"
+    numbered = [{**r, ROW_FIELD: i} for i, r in enumerate((r for p in PAGES for r in p), 1)]
+    whole.write_bytes(b"\n".join(orjson.dumps(r) for r in numbered))
+    rel = con.sql(f"SELECT * FROM read_json({quote_literal(str(whole))}, sample_size=-1)")
+    once = [(n, str(t)) for n, t in zip(rel.columns, rel.types, strict=True)]
+    assert [(n, str(t)) for n, t in scratch.fields] == once
+    assert dict(once)["value"] == "JSON" and dict(once)["when"] == "VARCHAR"
+    got = con.sql(f"SELECT id, {ROW_FIELD} FROM {scratch.scan()}").fetchall()
+    assert got == [(1, 1), (2, 2), (3, 3), (4, 4)]
+
+
+def test_chunks_that_agree_merge_without_reading_again() -> None:
+    big, text = duckdb.sqltype("BIGINT"), duckdb.sqltype("VARCHAR")
+    assert merge([[("id", big)], [("id", big), ("name", text)], [("name", text)]]) == [
+        ("id", big),
+        ("name", text),
+    ]
+    assert merge([[("id", big)], [("id", text)]]) is None
+
+
+def test_bad_records_are_numbered_and_left_out(tmp_path: Path) -> None:
+    con = duckdb.connect()
+    writer = Writer(tmp_path / "r.ndjson", "r", ("id",), con, chunk_bytes=1)
+    writer.page("u1", [{"id": 1}, 42, {"id": None}, {"name": "no id"}])
+    writer.page("u2", [None])  # a chunk of bad records only: no file left for it
+    writer.page("u3", [{"id": 2}], {"_p_id": 9})
+    scratch = writer.finish(con.cursor())
+    assert [(b.file, b.line, b.reason) for b in scratch.bad] == [
+        ("u1", 2, "the record is a number, not a JSON object"),
+        ("u1", 3, "primary key id is null"),
+        ("u1", 4, "primary key id is missing"),
+        ("u2", 1, "the record is null, not a JSON object"),
+    ]
+    assert len(scratch.paths) == 2 and all(p.exists() for p in scratch.paths)
+    rows = con.sql(f"SELECT _p_id, id, {ROW_FIELD} FROM {scratch.scan()}").fetchall()
+    assert rows == [(None, 1, 1), (9, 2, 6)]
+    assert len(list(tmp_path.iterdir())) == 2
+    writer.abandon()
+    assert not list(tmp_path.iterdir())

@@ -1,17 +1,25 @@
-"""Pages of records written to a scratch NDJSON file, which DuckDB then reads as a table.
+"""Pages of records written to scratch NDJSON files, which DuckDB then reads as a table.
 
-A page's records go to the file as they arrive, one JSON object a line, so memory holds about
+A page's records go to a file as they arrive, one JSON object a line, so memory holds about
 one page whatever the API's size. Each line gets the record's 1-based position in the
-resource (``_aoetl_row``): a row number stable within the file, for tables without a key and
+resource (``_aoetl_row``): a row number stable across the files, for tables without a key and
 for reading parents in the order they came. A record that is not an object, or whose primary
 key is null or missing, is not written: it becomes a :class:`BadRow` naming the page (its
 masked URL) and its 1-based index there.
+
+The records go to a chunk file until it holds :data:`CHUNK_BYTES`; then the next chunk starts
+and DuckDB infers the finished chunk's types on a background thread while pages still arrive
+(DuckDB releases the GIL), so only the last chunk's inference is left when the last page is
+in. Chunks that agree on every column they share are the answer as they are; otherwise DuckDB
+reads the chunks' schemas again as one (``union_by_name``), so the types are exactly those of
+one inference over every record, by DuckDB's own rules.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -25,7 +33,11 @@ from ._flatten import ROW_FIELD, SEP, columns_arg
 
 # Largest record DuckDB's JSON reader takes (its default is 16 MB).
 MAX_OBJECT = 1 << 26
+# A chunk this big takes DuckDB ~0.1 s to infer: small enough to be the only wait at the end.
+CHUNK_BYTES = 4 << 20
 _KINDS = {bool: "a boolean", int: "a number", float: "a number", str: "a string", list: "a list"}
+
+Fields = list[tuple[str, DuckDBPyType]]
 
 
 @dataclass
@@ -33,82 +45,171 @@ class Scratch:
     """A resource's records on disk, and what did not make it there.
 
     Attributes:
-        path: the NDJSON file.
+        paths: the NDJSON chunk files, in the order their records came.
         rows: records written.
         bad: records left out, as dead-letter rows (their table is the resource's top table).
-        fields: the columns and types DuckDB infers over the whole file (every page), empty
+        fields: the columns and types DuckDB infers over every record (every page), empty
             when no record was written.
     """
 
-    path: Path
+    paths: list[Path] = field(default_factory=list)
     rows: int = 0
     bad: list[BadRow] = field(default_factory=list)
-    fields: list[tuple[str, DuckDBPyType]] = field(default_factory=list)
+    fields: Fields = field(default_factory=list)
 
     def scan(self) -> str:
-        """``read_json`` of the file with its inferred types pinned (no second inference)."""
+        """``read_json`` of the files with their inferred types pinned (no second inference)."""
         return (
-            f"read_json({quote_literal(str(self.path))}, format='newline_delimited', "
+            f"read_json({_files(self.paths)}, format='newline_delimited', "
             f"columns={columns_arg(self.fields)}, maximum_object_size={MAX_OBJECT})"
         )
 
 
-def infer(con: duckdb.DuckDBPyConnection, path: Path) -> list[tuple[str, DuckDBPyType]]:
-    """Columns and types over every record of an NDJSON file (types widen across pages)."""
-    rel = con.sql(
-        f"SELECT * FROM read_json({quote_literal(str(path))}, format='newline_delimited', "
-        f"sample_size=-1, maximum_object_size={MAX_OBJECT})"
+def infer(con: duckdb.DuckDBPyConnection, paths: Sequence[Path]) -> Fields:
+    """Columns and types over every record of NDJSON files (types widen across records)."""
+    # execute() rather than sql(): it lets go of the GIL while DuckDB reads.
+    con.execute(
+        f"SELECT * FROM read_json({_files(paths)}, format='newline_delimited', "
+        f"sample_size=-1, union_by_name=true, maximum_object_size={MAX_OBJECT}) LIMIT 0"
     )
-    return list(zip(rel.columns, rel.types, strict=True))
+    return [(d[0], d[1]) for d in con.description or []]
+
+
+def merge(schemas: Iterable[Fields]) -> Fields | None:
+    """The chunks' columns as one schema, or None when a column's type differs between chunks.
+
+    A column missing from a chunk says nothing about its type there, so it does not clash;
+    columns come in the order they first appear, as in one inference over every chunk.
+    """
+    out: dict[str, DuckDBPyType] = {}
+    for schema in schemas:
+        for name, kind in schema:
+            seen = out.setdefault(name, kind)
+            if str(seen) != str(kind):
+                return None
+    return list(out.items())
 
 
 class Writer:
-    """Appends records to a scratch file; thread-safe, though pages arrive in order."""
+    """Appends records to scratch chunk files; thread-safe, though pages arrive in order.
 
-    def __init__(self, path: Path, table: str, key: Sequence[str]) -> None:
-        self.scratch = Scratch(path)
-        self._table, self._key = table, tuple(key)
-        self._file: IO[bytes] = path.open("wb")
+    With ``con`` given, each finished chunk's types are inferred on a background thread with
+    a cursor of its own; without it, every chunk is inferred in :meth:`finish`.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        table: str,
+        key: Sequence[str],
+        con: duckdb.DuckDBPyConnection | None = None,
+        chunk_bytes: int = CHUNK_BYTES,
+    ) -> None:
+        self.scratch = Scratch()
+        self._base, self._table, self._key = path, table, tuple(key)
+        self._chunk_bytes = chunk_bytes
         self._lock = threading.Lock()
+        self._con = con
+        # One thread and its own cursor infer the closed chunks, in order.
+        self._background: tuple[ThreadPoolExecutor, duckdb.DuckDBPyConnection] | None = None
+        self._inferred: list[Future[Fields]] = []  # the closed chunks' types, in chunk order
+        self._later: list[Path] = []  # closed chunks left for finish() (no ``con``)
+        self._file = self._open()
+        self._size = self._chunk_rows = 0
 
     def page(
         self, url: str, records: Iterable[Any], extra: Mapping[str, Any] | None = None
     ) -> None:
-        """Write one page's records (``extra`` fields first in each: a child's parent key)."""
-        lines: list[bytes] = []
+        """Write one page's records (``extra`` fields first in each: a child's parent key).
+
+        The records are the caller's to give away: each gets its row number in place.
+        """
+        records = records if isinstance(records, list) else list(records)
         bad: list[BadRow] = []
+        rows: list[dict[str, Any] | None]
+        if _all_good(records, self._key):  # the common case: nothing to check one by one
+            rows = [{**extra, **r} for r in records] if extra else records
+        else:
+            rows = []
+            for index, record in enumerate(records, 1):
+                why = problem(record, self._key)
+                if why is None:
+                    rows.append({**extra, **record} if extra else record)
+                    continue
+                payload = orjson.dumps(record).decode()
+                bad.append(BadRow(self._table, url, index, why, payload))
+                rows.append(None)
         with self._lock:
-            row = self.scratch.rows + len(self.scratch.bad)
-        for index, record in enumerate(records, 1):
-            row += 1
-            why = problem(record, self._key)
-            if why is not None:
-                bad.append(BadRow(self._table, url, index, why, orjson.dumps(record).decode()))
-                continue
-            if extra:
-                record = {**extra, **record}
-            line = orjson.dumps(record)
-            lines.append(
-                line[:-1] + (b',"%s":%d}' % (ROW_FIELD.encode(), row))
-                if record
-                else (b'{"%s":%d}' % (ROW_FIELD.encode(), row))
-            )
+            first = self.scratch.rows + len(self.scratch.bad) + 1
+        for row, record in enumerate(rows, first):
+            if record is not None:
+                record[ROW_FIELD] = row
+        good = [r for r in rows if r is not None] if bad else rows
+        data = b"\n".join(map(orjson.dumps, good)) + b"\n" if good else b""
         with self._lock:
-            self._file.write(b"\n".join(lines) + b"\n" if lines else b"")
-            self.scratch.rows += len(lines)
+            self._file.write(data)
+            self._size += len(data)
+            self._chunk_rows += len(good)
+            self.scratch.rows += len(good)
             self.scratch.bad.extend(bad)
+            if self._size >= self._chunk_bytes:
+                self._next_chunk()
 
     def finish(self, con: duckdb.DuckDBPyConnection) -> Scratch:
-        """Close the file and infer its types."""
-        self._file.close()
+        """Close the last chunk and settle the types of every record."""
+        with self._lock:
+            last = self._close_chunk()
+        try:
+            found = [f.result() for f in self._inferred]
+        finally:
+            self._shutdown()
+        found += [infer(con, [p]) for p in [*self._later, *([last] if last else [])]]
         if self.scratch.rows:
-            self.scratch.fields = infer(con, self.scratch.path)
+            merged = merge(found)
+            self.scratch.fields = merged if merged is not None else infer(con, self.scratch.paths)
         return self.scratch
 
     def abandon(self) -> None:
-        """Close and remove a file whose fetch failed."""
+        """Close and remove the files of a fetch that failed."""
+        with self._lock:
+            self._file.close()
+        self._shutdown()
+        for path in self.scratch.paths:
+            path.unlink(missing_ok=True)
+
+    # -- chunks ----------------------------------------------------------------------------
+    def _open(self) -> IO[bytes]:
+        n = len(self.scratch.paths)
+        path = self._base if not n else self._base.with_name(f"{self._base.stem}.{n}.ndjson")
+        self.scratch.paths.append(path)
+        return path.open("wb")
+
+    def _close_chunk(self) -> Path | None:
+        """Close the open chunk: its path, or None when it holds no record (then removed)."""
         self._file.close()
-        self.scratch.path.unlink(missing_ok=True)
+        if not self._chunk_rows:  # only bad records, or none: nothing to read there
+            self.scratch.paths.pop().unlink(missing_ok=True)
+            return None
+        return self.scratch.paths[-1]
+
+    def _next_chunk(self) -> None:
+        done = self._close_chunk()
+        if done is not None and self._con is not None:
+            if self._background is None:
+                pool = ThreadPoolExecutor(1, thread_name_prefix="aoetl-rest-infer")
+                self._background = (pool, self._con.cursor())
+            pool, cursor = self._background
+            self._inferred.append(pool.submit(infer, cursor, [done]))
+        elif done is not None:
+            self._later.append(done)
+        self._file, self._size, self._chunk_rows = self._open(), 0, 0
+
+    def _shutdown(self) -> None:
+        if self._background is not None:
+            pool, cursor = self._background
+            pool.shutdown(wait=True, cancel_futures=True)
+            cursor.close()
+            self._background = None
 
 
 def problem(record: Any, key: Sequence[str]) -> str | None:
@@ -145,3 +246,18 @@ def has(record: Mapping[str, Any], column: str) -> bool:
             return False
         value = value[part]
     return True
+
+
+def _all_good(records: list[Any], key: tuple[str, ...]) -> bool:
+    """Every record an object with its (top-level) key set: nothing to check one by one."""
+    for record in records:
+        if type(record) is not dict:
+            return False
+        for column in key:
+            if record.get(column) is None:
+                return False
+    return True
+
+
+def _files(paths: Sequence[Path]) -> str:
+    return "[" + ", ".join(quote_literal(str(p)) for p in paths) + "]"

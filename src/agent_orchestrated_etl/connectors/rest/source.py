@@ -296,10 +296,10 @@ class RestSource:
         path = self._scratch_dir() / f"sample-{threading.get_ident()}.ndjson"
         writer = _scratch.Writer(path, "", ())
         try:
-            writer.page("", records)
+            writer.page("", [dict(r) for r in records])  # page() numbers records in place
             return writer.finish(self._con.cursor()).fields
         finally:
-            path.unlink(missing_ok=True)
+            writer.abandon()  # the sample's files are not read again
 
     # -- reading ---------------------------------------------------------------------------
     def _pin(self, name: str) -> _Pinned:
@@ -323,7 +323,7 @@ class RestSource:
     def _fetch(self, pinned: _Pinned, since: str | None) -> _scratch.Scratch:
         spec = pinned.spec
         name = f"{re.sub(r'[^A-Za-z0-9_]', '_', spec.name)}-{next(self._files)}.ndjson"
-        writer = _scratch.Writer(self._scratch_dir() / name, spec.name, pinned.key)
+        writer = _scratch.Writer(self._scratch_dir() / name, spec.name, pinned.key, self._con)
         params = dict(spec.params)
         if since is not None and spec.since_param:
             params[spec.since_param] = since
