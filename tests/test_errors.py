@@ -29,6 +29,8 @@ from agent_orchestrated_etl.errors import (
     classify_duckdb,
     classify_libpq,
     classify_sqlalchemy,
+    classify_status,
+    classify_urllib3,
     kind_of,
     register_secret,
 )
@@ -377,6 +379,43 @@ def test_sqlite_lock_is_transient(tmp_path: Path) -> None:
         holder.close()
         other.close()
     assert type(classify(exc, "table 't'")) is TransientError
+
+
+# -- REST APIs (urllib3) -------------------------------------------------------------------------
+def test_urllib3_refused_and_timed_out_are_transient(closed_port: int) -> None:
+    import urllib3
+
+    pool = urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(0.2))
+    refused = raised(lambda: pool.request("GET", f"http://127.0.0.1:{closed_port}/x"))
+    error = classify(refused, "GET /x")
+    assert type(error) is TransientError and "Connection refused" in one_line(error)
+    assert "timed out" not in str(error) and str(error).endswith("that the URL is right")
+    with socket.socket() as silent:  # accepts, never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        port = silent.getsockname()[1]
+        slow = raised(lambda: pool.request("GET", f"http://127.0.0.1:{port}/x"))
+    error = classify_urllib3(slow, "GET /x")
+    assert type(error) is TransientError
+    assert one_line(error).startswith("GET /x: timed out (ReadTimeoutError); check that the API")
+    bad = raised(lambda: pool.request("GET", "http://127.0.0.1:notaport/x"))
+    assert type(classify(bad, "GET /x")) is UserError and str(classify(bad, "x")).endswith("URL")
+
+
+def test_http_status_rules() -> None:
+    busy = classify_status(429, {"Retry-After": "1.5"}, b"slow down", "GET /a")
+    assert type(busy) is TransientError and busy.retry_after == 1.5
+    assert str(busy) == "GET /a: HTTP 429 (slow down)"
+    down = classify_status(503, {"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}, b"", "GET /a")
+    assert type(down) is TransientError and down.retry_after == 0.0
+    assert "check the source's auth settings" in str(classify_status(401, {}, b"", "GET /a"))
+    assert type(classify_status(403, {}, b"", "GET /a")) is UserError
+    assert str(classify_status(404, {}, b"", "GET /a")).endswith("check the path and the base URL")
+    assert type(classify_status(422, {}, b'{"detail": "bad"}', "GET /a")) is UserError
+    register_secret("st-secret-4242")
+    odd = classify_status(418, {}, b"teapot\nsays st-secret-4242 " + b"x" * 300, "GET /a")
+    assert type(odd) is FatalError and "st-secret-4242" not in str(odd)
+    assert one_line(odd).startswith("GET /a: HTTP 418 (teapot says ***") and len(str(odd)) < 160
 
 
 # -- anything else -------------------------------------------------------------------------------

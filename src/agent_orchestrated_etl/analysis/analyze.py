@@ -84,7 +84,7 @@ def _from_url(spec: RestSourceSpec, base_url: str | None) -> SourceReport:
         plain = urlunsplit((parts.scheme, f"{parts.hostname}:{parts.port}", parts.path, "", ""))
     if is_document(body):
         return read_document(body, display=where.display, url=plain, base_url=base_url)
-    return probe_response(where.url, where.display, response.status_code, response.headers, body)
+    return probe_response(where.url, where.display, response.status, response.headers, body)
 
 
 def _parse(content: bytes, content_type: str, where: Any) -> Any:

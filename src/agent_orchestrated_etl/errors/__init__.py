@@ -31,7 +31,8 @@ Connectors decide retryability at the edge by raising :class:`TransientError` or
 :class:`FatalError`; the executor retries only the former, and :func:`kind_of` names the kind
 a run's result records. A driver's own exception becomes one of these through the classifier
 of its family: :func:`classify_duckdb`, :func:`classify_libpq` (psycopg and ADBC),
-:func:`classify_sqlalchemy` (and sqlite3), :func:`classify_httpx` (REST APIs), or
+:func:`classify_sqlalchemy` (and sqlite3), :func:`classify_urllib3` and
+:func:`classify_status` (REST APIs: a transport error, an error status), or
 :func:`classify`, which picks one. Messages never
 hold a secret: text is passed through :func:`redact` (every registered secret value, and
 passwords in URLs and DSNs via :func:`redact_uri`) before it reaches a message.
@@ -207,9 +208,10 @@ def kind_of(exc: BaseException) -> ErrorKind:
 from ._classify import (  # noqa: E402
     classify,
     classify_duckdb,
-    classify_httpx,
     classify_libpq,
     classify_sqlalchemy,
+    classify_status,
+    classify_urllib3,
     one_line,
 )
 
@@ -231,9 +233,10 @@ __all__ = [
     "UserError",
     "classify",
     "classify_duckdb",
-    "classify_httpx",
     "classify_libpq",
     "classify_sqlalchemy",
+    "classify_status",
+    "classify_urllib3",
     "kind_of",
     "one_line",
     "redact",

@@ -1,6 +1,7 @@
 """The classifiers that map a driver's exception onto aoetl's tree, one per driver family:
 :func:`classify_duckdb`, :func:`classify_libpq` (psycopg and ADBC), :func:`classify_sqlalchemy`
-(and sqlite3), :func:`classify_httpx` (REST APIs), and :func:`classify`, which picks one. Each
+(and sqlite3), :func:`classify_urllib3` and :func:`classify_status`
+(REST APIs), and :func:`classify`, which picks one. Each
 message is one line, secrets masked (:func:`one_line`)."""
 
 from __future__ import annotations
@@ -204,11 +205,16 @@ def classify_sqlalchemy(exc: BaseException, what: str) -> AoetlError:
 
 _CHECK_API = "check that the API is running and that the URL is right"
 _CHECK_AUTH = "check the source's auth settings (the token, key or password, or its ${…} reference)"
-# httpx's transport errors: the request never got an answer, so another attempt may.
-_HTTPX_TRANSIENT = frozenset(
-    ("TimeoutException", "ConnectError", "ReadError", "WriteError", "RemoteProtocolError",
-     "NetworkError", "CloseError", "ProxyError")
+# urllib3's transport errors (and their bases): the request never got an answer, so another
+# attempt may. A connect error that is really a TLS failure is caught as SSLError first.
+_URLLIB3_TRANSIENT = frozenset(
+    ("TimeoutError", "NewConnectionError", "ProtocolError", "ProxyError", "ConnectionError",
+     "IncompleteRead", "InvalidChunkLength", "ResponseError", "EmptyPoolError")
 )  # fmt: skip
+_URLLIB3_BAD_URL = frozenset(("LocationValueError", "URLSchemeUnknown", "LocationParseError"))
+_CHECK_TLS = (
+    "check the server's certificate, or point SSL_CERT_FILE at the CA bundle that signed it"
+)
 
 
 def _retry_after_s(value: str | None) -> float | None:
@@ -227,12 +233,9 @@ def _retry_after_s(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
-def _excerpt(response: object) -> str:
-    try:
-        text = str(getattr(response, "text", ""))
-    except Exception:  # a body that was never read, or does not decode
-        return ""
-    text = " ".join(text.split())
+def _excerpt(body: bytes | str) -> str:
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    text = " ".join(text[:2000].split())
     return redact(text if len(text) <= 120 else text[:119] + "…")
 
 
@@ -243,7 +246,8 @@ def _http_status(status: int, what: str, headers: object = None, body: str = "")
     text = f"{what}: HTTP {status}" + (f" ({body})" if body else "")
     if status == 429 or status >= 500:
         get = getattr(headers, "get", None)
-        wait = _retry_after_s(get("retry-after")) if callable(get) else None
+        # Case-insensitive headers answer either spelling; a plain dict only its own.
+        wait = _retry_after_s(get("retry-after") or get("Retry-After")) if callable(get) else None
         return TransientError(text, retry_after=wait)
     if status in (401, 403):
         return UserError(f"{text}; {_CHECK_AUTH}")
@@ -254,28 +258,35 @@ def _http_status(status: int, what: str, headers: object = None, body: str = "")
     return FatalError(text)
 
 
-def classify_httpx(exc: BaseException, what: str | None = None) -> AoetlError:
-    """An httpx error as aoetl's: a timeout, a refused, reset or dropped connection is a
-    TransientError; an HTTPStatusError by its status (:func:`_http_status`); a bad URL a
-    UserError; anything else a FatalError. ``what`` names the request; by default the
-    request's method and URL, secrets masked."""
-    names = _classes(exc, "httpx")
-    request = getattr(exc, "_request", None)
-    if what is None:
-        url = getattr(request, "url", None)
-        what = f"{getattr(request, 'method', 'GET')} {redact(str(url))}" if url else "request"
-    if "HTTPStatusError" in names:
-        response = getattr(exc, "response", None)
-        status = int(getattr(response, "status_code", 0) or 0)
-        return _http_status(status, what, getattr(response, "headers", None), _excerpt(response))
-    if names & _HTTPX_TRANSIENT:
-        reason = one_line(str(exc)) if str(exc) else type(exc).__name__
-        if "TimeoutException" in names:
-            reason = f"timed out ({type(exc).__name__})"
-        return _made(TransientError, what, reason, _CHECK_API)
-    if names & {"InvalidURL", "UnsupportedProtocol", "LocalProtocolError"}:
-        return UserError(f"{what}: {one_line(str(exc))}; check the URL")
-    return FatalError(f"{what}: {one_line(str(exc)) if str(exc) else type(exc).__name__}")
+def classify_status(
+    status: int, headers: object = None, body: bytes | str = b"", what: str = "request"
+) -> AoetlError:
+    """An HTTP answer's error status as aoetl's (see :func:`_http_status`): ``headers`` give
+    the Retry-After, ``body`` a short excerpt (secrets masked); ``what`` names the request,
+    its URL already masked."""
+    return _http_status(status, what, headers, _excerpt(body))
+
+
+def classify_urllib3(exc: BaseException, what: str = "request") -> AoetlError:
+    """A urllib3 error as aoetl's: a timeout, a refused, reset or dropped connection is a
+    TransientError; a TLS failure a UserError saying to check the certificate; a bad URL a
+    UserError; anything else a FatalError. ``what`` names the request, its URL masked."""
+    reason = getattr(exc, "reason", None)  # MaxRetryError wraps the error that ended it
+    if isinstance(reason, BaseException) and "MaxRetryError" in _classes(exc, "urllib3"):
+        exc = reason
+    names = _classes(exc, "urllib3")
+    text = one_line(str(exc)) if str(exc) else type(exc).__name__
+    if "SSLError" in names or _classes(exc, "ssl"):
+        return _made(UserError, what, text, _CHECK_TLS)
+    if names & _URLLIB3_BAD_URL:
+        return UserError(f"{what}: {text}; check the URL")
+    if names & _URLLIB3_TRANSIENT or isinstance(exc, OSError):
+        # NewConnectionError subclasses ConnectTimeoutError in urllib3 2: a refusal is not
+        # a timeout, and its own words say so.
+        if "TimeoutError" in names and "NewConnectionError" not in names:
+            text = f"timed out ({type(exc).__name__})"
+        return _made(TransientError, what, text, _CHECK_API)
+    return FatalError(f"{what}: {text}")
 
 
 def classify(exc: BaseException, what: str) -> AoetlError:
@@ -289,8 +300,8 @@ def classify(exc: BaseException, what: str) -> AoetlError:
         return classify_libpq(exc, what)
     if _classes(exc, "sqlalchemy", "sqlite3"):
         return classify_sqlalchemy(exc, what)
-    if _classes(exc, "httpx", "httpcore"):
-        return classify_httpx(exc, what)
+    if _classes(exc, "urllib3"):
+        return classify_urllib3(exc, what)
     if isinstance(exc, ConnectionError | TimeoutError):
         return _made(TransientError, what, one_line(str(exc)), _CHECK_SERVER)
     return FatalError(f"{what}: {one_line(str(exc)) if str(exc) else type(exc).__name__}")

@@ -87,6 +87,24 @@ class RetryPolicy:
                 breaker.record_success(on_breaker)
             return result
 
+        # The first attempt runs bare: most calls succeed at once, and tenacity's machinery
+        # costs more than a fast request. A failure is replayed as tenacity's first attempt,
+        # so the attempt count, the waits and the callbacks are exactly the loop's.
+        first: TransientError | None = None
+        try:
+            return attempt()
+        except TransientError as exc:
+            if self.attempts <= 1:
+                raise
+            first = exc
+
+        def replay() -> T:
+            nonlocal first
+            if first is not None:
+                error, first = first, None
+                raise error
+            return attempt()
+
         def before_sleep(state: RetryCallState) -> None:
             if on_retry is not None and state.outcome is not None:
                 error = state.outcome.exception()
@@ -101,4 +119,4 @@ class RetryPolicy:
             before_sleep=before_sleep,
             sleep=sleep or time.sleep,
         )
-        return retrying(attempt)
+        return retrying(replay)

@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import orjson
 import pytest
 
 from agent_orchestrated_etl.connectors.rest._client import RestClient
@@ -102,7 +103,7 @@ def test_oauth_token_is_fetched_again_before_it_expires_and_on_401(api: RestApi)
         auth = client._auth
         auth._refresh_at = float("inf")  # type: ignore[union-attr]
         time.sleep(2.05)
-        assert client.get("auth/oauth/users").status_code == 200
+        assert client.get("auth/oauth/users").status == 200
         assert api.stats()["tokens_issued"] == 3
 
 
@@ -217,11 +218,55 @@ def test_rate_limit_headers_are_read_in_every_form() -> None:
     assert slept == [4.0]
 
 
-def test_classify_httpx_through_classify() -> None:
-    import httpx
+def test_classify_urllib3_through_classify() -> None:
+    import urllib3
 
     try:
-        httpx.get(f"http://127.0.0.1:{free_port()}/x", timeout=1)
-    except httpx.HTTPError as exc:
+        urllib3.PoolManager(retries=False).request("GET", f"http://127.0.0.1:{free_port()}/x")
+    except urllib3.exceptions.HTTPError as exc:
         error = classify(exc, "GET x")
     assert isinstance(error, TransientError) and "check that the API is running" in str(error)
+    assert "Connection refused" in str(error) and "timed out" not in str(error)
+
+
+def test_a_slow_answer_is_a_timeout_retried_then_named(api: RestApi) -> None:
+    api.control(latency_ms=400)
+    with _client(api.url, timeout_s=0.1, retry=RetryPolicy(2, 0.01, 0.05)) as client:
+        with pytest.raises(TransientError) as caught:
+            client.get("page/users")
+        assert client.requests == 2
+    assert "timed out (ReadTimeoutError)" in str(caught.value)
+    assert "after 2 attempts" in str(caught.value)
+
+
+def test_headers_params_and_answers_through_the_pool(
+    api: RestApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("T_SIG", "sig-value-123")
+    with _client(f"{api.url}/page", headers={"X-Trace": "t2"}) as client:
+        response = client.get("users", params={"page": 2, "per_page": 7, "sig": "${env:T_SIG}"})
+        # A reference in a param may be a secret: from then on the client masks its URLs.
+        assert client.shown(response.url) == f"{api.url}/page/users?page=2&per_page=7&sig=***"
+        following = client.get(response.url.replace("page=2", "page=3"))
+    body = response.content.decode()
+    assert response.status == 200 and '"page":2' in body.replace(" ", "")
+    assert response.headers["Content-Type"] == response.headers["content-type"]
+    assert [r["id"] for r in orjson.loads(following.content)["data"]] == list(range(15, 22))
+    with _client(api.url) as client:
+        plain = client.get("page/users", params={"page": 1, "flag": True}).url
+        assert client.shown(plain) == plain and plain.endswith("?page=1&flag=true")
+
+
+def test_tls_is_verified_and_ssl_cert_file_trusts_a_private_ca(
+    rest_api_tls: RestApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    with _client(rest_api_tls.url) as client, pytest.raises(UserError) as caught:
+        client.get("page/users")
+    assert "certificate" in str(caught.value) and "SSL_CERT_FILE" in str(caught.value)
+    assert "\n" not in str(caught.value) and client.requests == 1  # not retried
+    assert rest_api_tls.ca is not None
+    monkeypatch.setenv("SSL_CERT_FILE", rest_api_tls.ca)
+    with _client(rest_api_tls.url) as client:
+        assert sorted(_ids(client, "page/users")) == list(range(1, 251))

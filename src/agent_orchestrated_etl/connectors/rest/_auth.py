@@ -1,22 +1,24 @@
-"""httpx auth for every ``AuthSpec``: bearer, basic, an API key (header or query), and OAuth2
-client credentials.
+"""Auth for every ``AuthSpec``: bearer, basic, an API key (header or query), and OAuth2 client
+credentials, as the headers and query pairs each request carries.
 
-Every credential string is resolved (``${env:…}``, ``${secret:…}``) when a request is built,
+Every credential string is resolved (``${env:…}``, ``${secret:…}``) on the first request,
 never earlier, and the value is registered with the redaction filter before it goes out, so
-it is masked in any message that quotes it.
+it is masked in any message that quotes it. A fixed credential is then kept for the client's
+life (it is the same on every request); an OAuth2 token is fetched again as it expires.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Generator
-from typing import Any
+from base64 import b64encode
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urljoin
 
-import httpx
 import orjson
 
-from ...errors import UserError, classify_httpx
+from ...errors import UserError, classify_status
 from ...secrets import redact, register, resolve
 from ...spec.rest import (
     ApiKeyAuth,
@@ -26,8 +28,16 @@ from ...spec.rest import (
     OAuth2ClientCredentials,
 )
 
+if TYPE_CHECKING:
+    from ._client import Response
+
 # A token is fetched again this long before it expires: 10% of its life, at most 30 s.
 _REFRESH_SHARE, _REFRESH_MAX_S = 0.1, 30.0
+
+PostForm = Callable[[str, Mapping[str, str]], "Response"]
+"""Sends a form-encoded POST and returns its answer, whatever its status (the client's own,
+so the token request shares its pool and timeouts); raises an AoetlError when no answer
+came."""
 
 
 def secret(text: str) -> str:
@@ -37,51 +47,82 @@ def secret(text: str) -> str:
     return value
 
 
-class _Bearer(httpx.Auth):
+class Auth:
+    """What a request carries to sign in: headers, and query pairs (an API key in the URL)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._signed: tuple[dict[str, str], list[tuple[str, str]]] | None = None
+
+    def sign(self) -> tuple[dict[str, str], list[tuple[str, str]]]:
+        """The headers and query pairs for the next request (do not change them)."""
+        signed = self._signed
+        if signed is None:
+            with self._lock:
+                signed = self._signed = self._signed or self._make()
+        return signed
+
+    def _make(self) -> tuple[dict[str, str], list[tuple[str, str]]]:
+        raise NotImplementedError
+
+    def refresh(self, sent: Mapping[str, str]) -> dict[str, str] | None:
+        """After a 401 to ``sent``'s headers: new headers to send the request again with,
+        or None when new credentials cannot help."""
+        return None
+
+
+class _Bearer(Auth):
     def __init__(self, spec: BearerAuth) -> None:
+        super().__init__()
         self._spec = spec
 
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        request.headers["Authorization"] = f"Bearer {secret(self._spec.token)}"
-        yield request
+    def _make(self) -> tuple[dict[str, str], list[tuple[str, str]]]:
+        return {"Authorization": f"Bearer {secret(self._spec.token)}"}, []
 
 
-class _Basic(httpx.Auth):
+class _Basic(Auth):
     def __init__(self, spec: BasicAuth) -> None:
+        super().__init__()
         self._spec = spec
 
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        basic = httpx.BasicAuth(resolve(self._spec.username), secret(self._spec.password))
-        yield from basic.auth_flow(request)
+    def _make(self) -> tuple[dict[str, str], list[tuple[str, str]]]:
+        pair = f"{resolve(self._spec.username)}:{secret(self._spec.password)}"
+        encoded = b64encode(pair.encode()).decode("ascii")
+        register(encoded)  # the header's value decodes to the password
+        return {"Authorization": f"Basic {encoded}"}, []
 
 
-class _ApiKey(httpx.Auth):
+class _ApiKey(Auth):
     def __init__(self, spec: ApiKeyAuth) -> None:
+        super().__init__()
         self._spec = spec
 
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+    def _make(self) -> tuple[dict[str, str], list[tuple[str, str]]]:
         value = secret(self._spec.value)
         if self._spec.location == "query":
-            request.url = request.url.copy_set_param(self._spec.name, value)
-        else:
-            request.headers[self._spec.name] = value
-        yield request
+            return {}, [(self._spec.name, value)]
+        return {self._spec.name: value}, []
 
 
-class _OAuth2(httpx.Auth):
+class _OAuth2(Auth):
     """Client credentials: one token shared by every thread, fetched again shortly before it
     expires, and once more when the API answers 401 to it (then that request is sent again)."""
 
-    def __init__(
-        self, spec: OAuth2ClientCredentials, post: Callable[..., httpx.Response], base_url: str
-    ) -> None:
+    def __init__(self, spec: OAuth2ClientCredentials, post: PostForm, base_url: str) -> None:
+        super().__init__()
         self._spec = spec
         self._post = post
-        self._token_url = str(httpx.URL(base_url).join(spec.token_url))
-        self._lock = threading.Lock()
+        self._token_url = urljoin(base_url, spec.token_url)
         self._token: str | None = None
         self._refresh_at = 0.0
         self.fetched = 0  # tokens fetched, for tests and reports
+
+    def sign(self) -> tuple[dict[str, str], list[tuple[str, str]]]:
+        return {"Authorization": f"Bearer {self.token()}"}, []
+
+    def refresh(self, sent: Mapping[str, str]) -> dict[str, str] | None:
+        stale = sent.get("Authorization", "").removeprefix("Bearer ")
+        return {"Authorization": f"Bearer {self.token(stale=stale)}"}
 
     def token(self, stale: str | None = None) -> str:
         """The current token; a new one when it is about to expire or is ``stale``."""
@@ -104,26 +145,26 @@ class _OAuth2(httpx.Auth):
         if spec.scopes:
             form["scope"] = " ".join(spec.scopes)
         shown = redact(self._token_url)
-        try:
-            response = self._post(self._token_url, data=form, auth=None)
-        except httpx.HTTPError as exc:
-            raise classify_httpx(exc, f"OAuth2 token request to {shown}") from exc
-        if response.status_code in (400, 401, 403):
+        response = self._post(self._token_url, form)
+        if response.status in (400, 401, 403):
             raise UserError(
                 f"the OAuth2 token endpoint {shown} refused the client credentials "
-                f"(HTTP {response.status_code}); check auth.client_id and auth.client_secret "
+                f"(HTTP {response.status}); check auth.client_id and auth.client_secret "
                 "(or the ${…} reference that gives it) and auth.token_url"
             )
-        try:
-            response.raise_for_status()
-        except httpx.HTTPStatusError as exc:
-            raise classify_httpx(exc, f"OAuth2 token request to {shown}") from exc
-        return self._read(response, shown)
+        if not 200 <= response.status < 300:
+            raise classify_status(
+                response.status,
+                response.headers,
+                response.content,
+                f"OAuth2 token request to {shown}",
+            )
+        return self._read(response.content, shown)
 
     @staticmethod
-    def _read(response: httpx.Response, shown: str) -> tuple[str, float]:
+    def _read(content: bytes, shown: str) -> tuple[str, float]:
         try:
-            body: Any = orjson.loads(response.content)
+            body: Any = orjson.loads(content)
             token = body["access_token"]
         except (orjson.JSONDecodeError, KeyError, TypeError):
             raise UserError(
@@ -139,20 +180,9 @@ class _OAuth2(httpx.Auth):
             life = 0.0
         return token, life
 
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        token = self.token()
-        request.headers["Authorization"] = f"Bearer {token}"
-        response = yield request
-        if response.status_code == 401:
-            request.headers["Authorization"] = f"Bearer {self.token(stale=token)}"
-            yield request
 
-
-def make_auth(
-    spec: AuthSpec | None, *, post: Callable[..., httpx.Response], base_url: str
-) -> httpx.Auth | None:
-    """The httpx auth for ``spec`` (None: no auth). ``post`` sends the OAuth2 token request
-    (the client's own, so the token request shares its connection pool and timeouts)."""
+def make_auth(spec: AuthSpec | None, *, post: PostForm, base_url: str) -> Auth | None:
+    """The auth for ``spec`` (None: no auth). ``post`` sends the OAuth2 token request."""
     if spec is None:
         return None
     if isinstance(spec, BearerAuth):

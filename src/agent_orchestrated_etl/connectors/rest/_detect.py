@@ -9,7 +9,6 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-import httpx
 from jsonpath_ng import JSONPath
 from jsonpath_ng.exceptions import JsonPathParserError
 from jsonpath_ng.ext.parser import parse as parse_jsonpath
@@ -139,13 +138,22 @@ def detect_selector(body: Any) -> str | None:
     return full[0][0]
 
 
+# RFC 8288: `<url>; rel="next"; title=…, <url>; rel=…` (several Link headers arrive joined
+# by commas). The URL is in angle brackets, so commas inside it do not split links.
+_LINK = re.compile(r"<(?P<url>[^>]*)>(?P<params>(?:\s*;\s*[^;,]+)*)")
+
+
 def link_next(headers: Mapping[str, str]) -> str | None:
-    """The URL of a ``Link: <…>; rel="next"`` header (parsed by httpx)."""
-    if "link" not in headers and "Link" not in headers:
+    """The URL of a ``Link: <…>; rel="next"`` header."""
+    value = headers.get("link") or headers.get("Link")
+    if not value:
         return None
-    links = httpx.Response(200, headers=dict(headers)).links
-    url = links.get("next", {}).get("url")
-    return url if isinstance(url, str) and url else None
+    for link in _LINK.finditer(value):
+        for param in link["params"].split(";"):
+            key, _, rel = param.partition("=")
+            if key.strip().lower() == "rel" and "next" in rel.strip().strip("\"'").split():
+                return link["url"].strip() or None
+    return None
 
 
 def _first(body: Any, keys: tuple[str, ...], want: type | tuple[type, ...]) -> str | None:

@@ -21,8 +21,8 @@ from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urljoin
 
-import httpx
 import orjson
 
 from ...errors import UserError, redact
@@ -83,10 +83,11 @@ class _Fetcher:
 
     def __call__(self, url: str, params: Mapping[str, Any] | None) -> _Answer:
         response = self.client.get(url, params, self.headers)
-        shown = self.client.masked(str(response.url))
+        shown = self.client.shown(response.url)
         try:
             body = orjson.loads(response.content)
         except orjson.JSONDecodeError:
+            shown = self.client.masked(response.url)
             kind = response.headers.get("content-type", "no content type")
             text = " ".join(response.text[:80].split())
             raise UserError(
@@ -179,7 +180,10 @@ def _numbered(
     if _ended(first, spec, spec.limit if offset else spec.page_size) or pages == 1:
         return
     numbers: Iterable[int] = range(1, pages) if pages is not None else itertools.count(1)
-    answers = _ordered(pool, lambda i: fetch(url, params(i)), numbers, window)
+    # With the pages known, twice the workers are queued, so a slow page at the head does not
+    # leave the others idle; probing stays at one window, as every request past the end is lost.
+    queued = 2 * window if pages is not None else window
+    answers = _ordered(pool, lambda i: fetch(url, params(i)), numbers, queued)
     try:
         for number, answer in answers:
             if guessed and number == 1 and answer.records == first.records:
@@ -248,7 +252,7 @@ def _following(
     if target is None:
         return None
     # A relative next URL is relative to the page that sent it.
-    absolute = str(httpx.URL(url).join(target))
+    absolute = urljoin(url, target)
     if absolute in seen:
         raise UserError(
             f"GET {answer.url} sent the next URL {fetch.client.masked(absolute)} twice: the API "
