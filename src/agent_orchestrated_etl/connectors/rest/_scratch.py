@@ -21,6 +21,7 @@ import threading
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from itertools import repeat
 from pathlib import Path
 from typing import IO, Any
 
@@ -33,8 +34,8 @@ from ._flatten import ROW_FIELD, SEP, columns_arg
 
 # Largest record DuckDB's JSON reader takes (its default is 16 MB).
 MAX_OBJECT = 1 << 26
-# A chunk this big takes DuckDB ~0.1 s to infer: small enough to be the only wait at the end.
-CHUNK_BYTES = 4 << 20
+# A chunk this big takes DuckDB ~0.05 s to infer: the only inference left after the last page.
+CHUNK_BYTES = 2 << 20
 _KINDS = {bool: "a boolean", int: "a number", float: "a number", str: "a string", list: "a list"}
 
 Fields = list[tuple[str, DuckDBPyType]]
@@ -103,11 +104,11 @@ class Writer:
         table: str,
         key: Sequence[str],
         con: duckdb.DuckDBPyConnection | None = None,
-        chunk_bytes: int = CHUNK_BYTES,
+        chunk_bytes: int | None = None,
     ) -> None:
         self.scratch = Scratch()
         self._base, self._table, self._key = path, table, tuple(key)
-        self._chunk_bytes = chunk_bytes
+        self._chunk_bytes = chunk_bytes or CHUNK_BYTES
         self._lock = threading.Lock()
         self._con = con
         # One thread and its own cursor infer the closed chunks, in order.
@@ -182,7 +183,9 @@ class Writer:
         n = len(self.scratch.paths)
         path = self._base if not n else self._base.with_name(f"{self._base.stem}.{n}.ndjson")
         self.scratch.paths.append(path)
-        return path.open("wb")
+        # A buffer the size of a chunk: one write a chunk. A write a page lets go of the GIL
+        # and then waits up to 5 ms for the page fetchers to give it back, each time.
+        return path.open("wb", buffering=max(self._chunk_bytes, 1 << 16))
 
     def _close_chunk(self) -> Path | None:
         """Close the open chunk: its path, or None when it holds no record (then removed)."""
@@ -250,13 +253,10 @@ def has(record: Mapping[str, Any], column: str) -> bool:
 
 def _all_good(records: list[Any], key: tuple[str, ...]) -> bool:
     """Every record an object with its (top-level) key set: nothing to check one by one."""
-    for record in records:
-        if type(record) is not dict:
-            return False
-        for column in key:
-            if record.get(column) is None:
-                return False
-    return True
+    # map() keeps the loop over records in C: this runs for every page.
+    if records and set(map(type, records)) != {dict}:
+        return False
+    return not any(None in map(dict.get, records, repeat(column)) for column in key)
 
 
 def _files(paths: Sequence[Path]) -> str:
