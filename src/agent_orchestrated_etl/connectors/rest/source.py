@@ -5,12 +5,13 @@ it decided from it: where the records are, the paginator, the primary key, the c
 the child tables its nested arrays make (see :mod:`._flatten`). A child resource (``parent``)
 is discovered from the first parent record's first page.
 
-Reading a table fetches every page of its resource into a scratch NDJSON file, once however
+Reading a table fetches every page of its resource into scratch NDJSON files, once however
 many tables read it (the resource's top table and its nested child tables), and returns DuckDB
-SQL over that file: no Arrow bindings, so a DuckDB target loads it in one statement, and memory
-holds about one page. Types are inferred over the whole file, so they widen across pages; a
-column whose type differs from the one discovery pinned from the first page is loaded as the
-wider type, with a warning in :attr:`RestSource.notes` (the run's ``warning`` events).
+SQL over those files: no Arrow bindings, so a DuckDB target loads it in one statement, and
+memory holds about one page. Types are inferred over every record (chunk by chunk while pages
+still arrive, see :mod:`._scratch`), so they widen across pages; a column whose type differs
+from the one discovery pinned from the first page is loaded as the wider type, with a warning
+in :attr:`RestSource.notes` (the run's ``warning`` events).
 
 An API has no modification time: a table's fingerprint covers its shape and the resource's
 spec only. So a resumed run skips a table it staged already and reads an unstaged one again;
