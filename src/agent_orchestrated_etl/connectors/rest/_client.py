@@ -21,7 +21,7 @@ from base64 import b64encode
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlencode, urljoin, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote_plus, unquote, urlencode, urljoin, urlsplit, urlunsplit
 
 import urllib3
 
@@ -122,6 +122,10 @@ class RestClient:
             ca_certs=cafile,
             ca_cert_dir=capath,
         )
+        # The API's own host, asked through its pool directly: PoolManager's per-request URL
+        # parsing and pool lookup cost as much as the rest of our path.
+        self._origin = f"{parts.scheme}://{parts.netloc}"
+        self._home = self._pool.connection_from_url(self._base)
         self._fixed: dict[str, str] | None = None  # the source's headers, resolved
         self._auth = make_auth(spec.auth, post=self._post_form, base_url=self._base)
         self._lock = threading.Lock()
@@ -176,7 +180,7 @@ class RestClient:
         if params:
             query = [*query, *((k, _param(v, self)) for k, v in params.items())]
         if query:
-            url += ("&" if "?" in url else "?") + urlencode(query, doseq=True)
+            url += ("&" if "?" in url else "?") + _encode(query)
         sent = self._headers(headers)
         attempts = 0
         opened: list[CircuitOpenError] = []
@@ -249,6 +253,12 @@ class RestClient:
         raise error
 
     def _request(self, url: str, headers: dict[str, str]) -> Response:
+        rest = url[len(self._origin) :] if url.startswith(self._origin) else ""
+        if rest[:1] in ("/", "?"):
+            raw = self._home.urlopen("GET", rest, headers=headers, redirect=False)
+            if not raw.get_redirect_location():
+                return Response(raw.status, raw.headers, raw.data, url)
+        # Another host, or a redirect: the pool manager follows it (across hosts too).
         raw = self._pool.urlopen("GET", url, headers=headers)
         return Response(raw.status, raw.headers, raw.data, _answered(raw, url))
 
@@ -300,6 +310,15 @@ def _answered(raw: urllib3.BaseHTTPResponse, sent: str) -> str:
     if not found or found == sent or found.startswith(("http://", "https://")):
         return found or sent
     return urljoin(sent, found)
+
+
+def _encode(pairs: list[tuple[str, Any]]) -> str:
+    """A query string; a list or tuple value repeats its key (``doseq``), as httpx did."""
+    if any(isinstance(v, list | tuple) for _, v in pairs):
+        return urlencode(pairs, doseq=True)
+    return "&".join(
+        f"{quote_plus(k)}={v if type(v) is int else quote_plus(str(v))}" for k, v in pairs
+    )
 
 
 def _certifi() -> str | None:

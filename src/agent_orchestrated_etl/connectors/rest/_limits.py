@@ -20,11 +20,12 @@ _EPOCH = 1e9
 _STRUCTURED = re.compile(r"(?:^|[;,\s])(?P<key>[rt])\s*=\s*(?P<value>\d+(?:\.\d+)?)")
 
 
-def _number(value: str | None) -> float | None:
-    if value is None:
+def _number(headers: Mapping[str, str], name: str) -> float | None:
+    # `in` first: a missing header is the common case, and a failed lookup raises inside.
+    if name not in headers:
         return None
     try:
-        return float(value.strip())
+        return float(headers[name].strip())
     except ValueError:
         return None
 
@@ -32,11 +33,11 @@ def _number(value: str | None) -> float | None:
 def read_headers(headers: Mapping[str, str]) -> tuple[float | None, float | None]:
     """``(remaining, reset_s)`` from an answer's rate-limit headers: the requests left in the
     window and the seconds until it resets (a Unix-time Reset turned into seconds from now)."""
-    remaining = _number(headers.get("x-ratelimit-remaining"))
-    reset = _number(headers.get("x-ratelimit-reset"))
+    remaining = _number(headers, "x-ratelimit-remaining")
+    reset = _number(headers, "x-ratelimit-reset")
     if remaining is None:
-        remaining = _number(headers.get("ratelimit-remaining"))
-        reset = _number(headers.get("ratelimit-reset"))
+        remaining = _number(headers, "ratelimit-remaining")
+        reset = _number(headers, "ratelimit-reset")
     if remaining is None and "ratelimit" in headers:  # draft-ietf-httpapi-ratelimit-headers 08+
         found = {m["key"]: float(m["value"]) for m in _STRUCTURED.finditer(headers["ratelimit"])}
         remaining, reset = found.get("r"), found.get("t")
