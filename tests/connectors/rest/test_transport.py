@@ -157,7 +157,7 @@ def test_a_429_with_retry_after_is_waited_out(api: RestApi) -> None:
 def test_a_flaky_api_still_gives_every_page_exactly_once(api: RestApi) -> None:
     api.control(flaky=0.3, seed=7, slow_s=1.0)
     endpoint = f"flaky-test-{time.monotonic_ns()}"  # its own breaker: it must stay closed
-    with _client(api.url, endpoint=endpoint, timeout_s=0.3, retry=RetryPolicy(8, 0.05, 1.0)) as c:
+    with _client(api.url, endpoint=endpoint, timeout_s=0.5, retry=RetryPolicy(8, 0.05, 1.0)) as c:
         for path, paginator in [
             ("page/users", PaginatorSpec(type="page_number", page_size=10,
                                          page_size_param="per_page", total_path="total")),
@@ -270,3 +270,30 @@ def test_tls_is_verified_and_ssl_cert_file_trusts_a_private_ca(
     monkeypatch.setenv("SSL_CERT_FILE", rest_api_tls.ca)
     with _client(rest_api_tls.url) as client:
         assert sorted(_ids(client, "page/users")) == list(range(1, 251))
+
+
+def test_a_redirect_to_another_host_is_followed(api: RestApi) -> None:
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from threading import Thread
+
+    class Moved(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(308)
+            self.send_header("Location", api.url + "/page" + self.path)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Moved)
+    Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        old = f"http://127.0.0.1:{server.server_address[1]}"
+        with _client(old) as client:
+            response = client.get("users", params={"page": 2, "per_page": 3})
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert response.status == 200 and response.url == f"{api.url}/page/users?page=2&per_page=3"
+    assert [r["id"] for r in orjson.loads(response.content)["data"]] == [4, 5, 6]

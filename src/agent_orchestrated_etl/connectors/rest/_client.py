@@ -29,6 +29,7 @@ from ...errors import (
     AoetlError,
     FatalError,
     TransientError,
+    UserError,
     classify_status,
     classify_urllib3,
     redact,
@@ -46,8 +47,12 @@ DEFAULT_RETRY = RetryPolicy(attempts=5, base_s=0.2, cap_s=10.0)
 # caller's settings win): the pipeline's defaults.
 _FAILURE_THRESHOLD, _COOLDOWN_S = 5, 30.0
 _MASK = "***"
-# Redirects are followed (5 at most, as browsers' limits go); every other retry is ours.
-_RETRIES = urllib3.Retry(total=False, redirect=5)
+# Redirects are followed (5 at most); every other retry is ours. (``total=False`` would also
+# stop redirects: urllib3 counts them against the total.) A failure comes wrapped in a
+# MaxRetryError, unwrapped by :func:`_unwrapped`.
+_RETRIES = urllib3.Retry(
+    total=None, connect=0, read=0, status=0, other=0, redirect=5, raise_on_redirect=False
+)
 
 
 @dataclass(frozen=True)
@@ -232,7 +237,8 @@ class RestClient:
                 if again is not None:
                     response = self._request(url, {**headers, **again})
             answer = response.headers
-        except urllib3.exceptions.HTTPError as exc:
+        except urllib3.exceptions.HTTPError as wrapped:
+            exc = _unwrapped(wrapped)
             self._count(failed=True)
             self._last_failure = redact(" ".join(str(exc).split())) or type(exc).__name__
             raise classify_urllib3(exc, f"GET {self.masked(url)}") from None
@@ -244,8 +250,11 @@ class RestClient:
         if 200 <= response.status < 300:
             return response
         what = f"GET {self.masked(response.url)}"
-        if response.status < 400:  # 1xx, or a 3xx the redirect limit left over
-            raise TransientError(f"{what}: HTTP {response.status}")
+        if response.status < 400:  # 1xx, or a 3xx left over: a loop, or no Location
+            raise UserError(
+                f"{what}: HTTP {response.status} (still redirected after 5 redirects, or "
+                "to nowhere); check the base URL"
+            )
         error = classify_status(response.status, response.headers, response.content, what)
         if response.status == 429 and isinstance(error, TransientError):
             # The whole client slows down, not only the request that was refused.
@@ -270,7 +279,8 @@ class RestClient:
                 headers={"Accept": "application/json"},
             )  # fmt: skip
         except urllib3.exceptions.HTTPError as exc:
-            raise classify_urllib3(exc, f"OAuth2 token request to {self.masked(url)}") from None
+            what = f"OAuth2 token request to {self.masked(url)}"
+            raise classify_urllib3(_unwrapped(exc), what) from None
         return Response(raw.status, raw.headers, raw.data, _answered(raw, url))
 
     def _count(self, *, failed: bool) -> None:
@@ -310,6 +320,12 @@ def _answered(raw: urllib3.BaseHTTPResponse, sent: str) -> str:
     if not found or found == sent or found.startswith(("http://", "https://")):
         return found or sent
     return urljoin(sent, found)
+
+
+def _unwrapped(exc: urllib3.exceptions.HTTPError) -> BaseException:
+    """The error that ended a request, out of urllib3's MaxRetryError."""
+    reason = exc.reason if isinstance(exc, urllib3.exceptions.MaxRetryError) else None
+    return reason if reason is not None else exc
 
 
 def _encode(pairs: list[tuple[str, Any]]) -> str:
