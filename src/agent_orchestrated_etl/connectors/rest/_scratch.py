@@ -121,31 +121,24 @@ class Writer:
     def page(
         self, url: str, records: Iterable[Any], extra: Mapping[str, Any] | None = None
     ) -> None:
-        """Write one page's records (``extra`` fields first in each: a child's parent key).
-
-        The records are the caller's to give away: each gets its row number in place.
-        """
+        """Write one page's records (``extra`` fields first in each: a child's parent key)."""
         records = records if isinstance(records, list) else list(records)
+        extra = extra or {}
+        with self._lock:
+            first = self.scratch.rows + len(self.scratch.bad) + 1
         bad: list[BadRow] = []
-        rows: list[dict[str, Any] | None]
+        # New dicts, not the page's own: the paginator may still compare the page's records.
         if _all_good(records, self._key):  # the common case: nothing to check one by one
-            rows = [{**extra, **r} for r in records] if extra else records
+            good = [{**extra, **r, ROW_FIELD: n} for n, r in enumerate(records, first)]
         else:
-            rows = []
+            good = []
             for index, record in enumerate(records, 1):
                 why = problem(record, self._key)
                 if why is None:
-                    rows.append({**extra, **record} if extra else record)
+                    good.append({**extra, **record, ROW_FIELD: first + index - 1})
                     continue
                 payload = orjson.dumps(record).decode()
                 bad.append(BadRow(self._table, url, index, why, payload))
-                rows.append(None)
-        with self._lock:
-            first = self.scratch.rows + len(self.scratch.bad) + 1
-        for row, record in enumerate(rows, first):
-            if record is not None:
-                record[ROW_FIELD] = row
-        good = [r for r in rows if r is not None] if bad else rows
         data = b"\n".join(map(orjson.dumps, good)) + b"\n" if good else b""
         with self._lock:
             self._file.write(data)

@@ -297,7 +297,7 @@ class RestSource:
         path = self._scratch_dir() / f"sample-{threading.get_ident()}.ndjson"
         writer = _scratch.Writer(path, "", ())
         try:
-            writer.page("", [dict(r) for r in records])  # page() numbers records in place
+            writer.page("", records)
             return writer.finish(self._con.cursor()).fields
         finally:
             writer.abandon()  # the sample's files are not read again
