@@ -120,3 +120,12 @@ def test_a_given_kind_that_does_not_fit_the_uri_is_one_line(tmp_path: Path) -> N
         "error: field 'source.kind': kind 'files' does not fit postgresql://u@127.0.0.1:9/db, "
         "which the sql connector reads; set kind 'sql' or give a files URI"
     )
+
+
+def test_a_rest_resources_since_param_needs_an_incremental_cursor() -> None:
+    source = {"uri": "http://127.0.0.1:9/", "resources": [{"name": "u", "path": "u",
+              "since_param": "since"}]}  # fmt: skip
+    with pytest.raises(SpecError, match="sets since_param but has no incremental cursor"):
+        validate_spec({"name": "p", "source": source})
+    source["incremental"] = {"u": {"cursor": "updated_at"}}
+    assert validate_spec({"name": "p", "source": source}).source.kind == "rest"

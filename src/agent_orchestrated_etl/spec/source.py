@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Discriminator, Field, Tag
+from pydantic import Discriminator, Field, Tag, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from ._model import Model
@@ -156,6 +156,19 @@ class RestSourceSpec(RestOptions, SourceBase):
     """A REST API: ``uri`` (or ``base_url``) is its base URL; ``resources`` its endpoints."""
 
     kind: Literal["rest"] = Field("rest", description="A REST API's base URL.")
+
+    @model_validator(mode="after")
+    def _since_needs_a_cursor(self) -> RestSourceSpec:
+        for resource in self.resources:
+            if resource.since_param and not (
+                resource.name in self.incremental or "*" in self.incremental
+            ):
+                raise ValueError(
+                    f"resource {resource.name!r} sets since_param but has no incremental "
+                    f"cursor: add 'incremental: {{{resource.name}: {{cursor: <field>}}}}' "
+                    "(the field whose last loaded value is sent)"
+                )
+        return self
 
 
 def kind_of_uri(uri: object) -> str:

@@ -113,8 +113,9 @@ def test_discovery_pins_keys_columns_and_decisions(api: RestApi, work: Path) -> 
         # An incremental read sends the mark to the API and filters in SQL too.
         mark = sorted(u["updated_at"] for u in USERS)[200].replace("T", " ").rstrip("Z")
         source.close()
-        since = [{**USERS_AND_POSTS[0], "since_param": "since"}]
-        source = source_for(validate_spec(spec(api, since)).source, home=work / ".aoetl")
+        since = spec(api, [{**USERS_AND_POSTS[0], "since_param": "since"}])
+        since["source"]["incremental"] = {"users": {"cursor": "updated_at"}}
+        source = source_for(validate_spec(since).source, home=work / ".aoetl")
         users = {r.name: r for r in source.discover()}["users"]
         before = api.stats()["paths"]["/page/users"]
         where = RowFilter("updated_at", ">", mark, "TIMESTAMP")
