@@ -215,3 +215,16 @@ def test_bad_records_are_numbered_and_left_out(tmp_path: Path) -> None:
     assert len(list(tmp_path.iterdir())) == 2
     writer.abandon()
     assert not list(tmp_path.iterdir())
+
+
+def test_records_of_a_keyed_resource_without_children_go_unnumbered(tmp_path: Path) -> None:
+    con = duckdb.connect()
+    writer = Writer(tmp_path / "r.ndjson", "r", ("id",), con, numbered=False)
+    writer.page("u1", [{"id": 1, "name": "a"}, {"id": None}])
+    writer.page("u2", [{"id": 2, "name": "b"}])
+    scratch = writer.finish(con.cursor())
+    assert [name for name, _ in scratch.fields] == ["id", "name"]
+    assert con.sql(f"SELECT * FROM {scratch.scan()}").fetchall() == [(1, "a"), (2, "b")]
+    assert [(b.file, b.line) for b in scratch.bad] == [("u1", 2)]
+    (users,) = [t for t in flatten("r", scratch.fields, ("id",)) if not t.path]
+    assert rows(users, scratch.scan()) == [(1, "a"), (2, "b")]

@@ -54,6 +54,10 @@ def check_parents(resources: dict[str, RestResourceSpec]) -> None:
             seen.append(current.name)
 
 
+def is_parent(resources: dict[str, RestResourceSpec], name: str) -> bool:
+    return any(r.parent is not None and r.parent.resource == name for r in resources.values())
+
+
 def parents_first(resources: dict[str, RestResourceSpec]) -> list[RestResourceSpec]:
     def depth(spec: RestResourceSpec) -> int:
         return 0 if spec.parent is None else 1 + depth(resources[spec.parent.resource])

@@ -3,9 +3,10 @@
 A page's records go to a file as they arrive, one JSON object a line, so memory holds about
 one page whatever the API's size. Each line gets the record's 1-based position in the
 resource (``_aoetl_row``): a row number stable across the files, for tables without a key and
-for reading parents in the order they came. A record that is not an object, or whose primary
-key is null or missing, is not written: it becomes a :class:`BadRow` naming the page (its
-masked URL) and its 1-based index there.
+for reading parents in the order they came (a resource with a key and no child resource goes
+without, and its records are written with no copy). A record that is not an object, or whose
+primary key is null or missing, is not written: it becomes a :class:`BadRow` naming the page
+(its masked URL) and its 1-based index there.
 
 The records go to a chunk file until it holds :data:`CHUNK_BYTES`; then the next chunk starts
 and DuckDB infers the finished chunk's types on a background thread while pages still arrive
@@ -95,7 +96,8 @@ class Writer:
     """Appends records to scratch chunk files; thread-safe, though pages arrive in order.
 
     With ``con`` given, each finished chunk's types are inferred on a background thread with
-    a cursor of its own; without it, every chunk is inferred in :meth:`finish`.
+    a cursor of its own; without it, every chunk is inferred in :meth:`finish`. With
+    ``numbered`` false, records get no ``_aoetl_row``.
     """
 
     def __init__(
@@ -105,9 +107,11 @@ class Writer:
         key: Sequence[str],
         con: duckdb.DuckDBPyConnection | None = None,
         chunk_bytes: int | None = None,
+        numbered: bool = True,
     ) -> None:
         self.scratch = Scratch()
         self._base, self._table, self._key = path, table, tuple(key)
+        self._numbered = numbered
         self._chunk_bytes = chunk_bytes or CHUNK_BYTES
         self._lock = threading.Lock()
         self._con = con
@@ -129,13 +133,17 @@ class Writer:
         bad: list[BadRow] = []
         # New dicts, not the page's own: the paginator may still compare the page's records.
         if _all_good(records, self._key):  # the common case: nothing to check one by one
-            good = [{**extra, **r, ROW_FIELD: n} for n, r in enumerate(records, first)]
+            if self._numbered:
+                good = [{**extra, **r, ROW_FIELD: n} for n, r in enumerate(records, first)]
+            else:
+                good = [{**extra, **r} for r in records] if extra else records
         else:
             good = []
             for index, record in enumerate(records, 1):
                 why = problem(record, self._key)
                 if why is None:
-                    good.append({**extra, **record, ROW_FIELD: first + index - 1})
+                    row = {ROW_FIELD: first + index - 1} if self._numbered else {}
+                    good.append({**extra, **record, **row})
                     continue
                 payload = orjson.dumps(record).decode()
                 bad.append(BadRow(self._table, url, index, why, payload))

@@ -324,7 +324,11 @@ class RestSource:
     def _fetch(self, pinned: _Pinned, since: str | None) -> _scratch.Scratch:
         spec = pinned.spec
         name = f"{re.sub(r'[^A-Za-z0-9_]', '_', spec.name)}-{next(self._files)}.ndjson"
-        writer = _scratch.Writer(self._scratch_dir() / name, spec.name, pinned.key, self._con)
+        # A row number is what a table without a key is keyed on, and what orders parents.
+        numbered = not pinned.key or _resources.is_parent(self._resources, spec.name)
+        writer = _scratch.Writer(
+            self._scratch_dir() / name, spec.name, pinned.key, self._con, numbered=numbered
+        )
         params = dict(spec.params)
         if since is not None and spec.since_param:
             params[spec.since_param] = since
