@@ -77,6 +77,9 @@ class Resource:
         row_estimate: about how many rows, when it is cheap to tell (for progress).
         primary_key: the source's primary key columns (empty: none known).
         foreign_keys: the source's foreign keys.
+        follows: the table whose incremental cursor this one's rows follow (a REST
+            resource's nested table holds what its top table's read brings): an incremental
+            run reads it past that table's mark, and it keeps no mark of its own.
     """
 
     name: str
@@ -89,6 +92,7 @@ class Resource:
     row_estimate: int | None = None
     primary_key: tuple[str, ...] = ()
     foreign_keys: tuple[ForeignKey, ...] = ()
+    follows: str | None = None
 
     def options(self) -> tuple[tuple[str, str], ...]:
         """The reader state as (name, value) text pairs (empty without one)."""

@@ -229,8 +229,11 @@ def _load(context: TaskContext, task: Task, table: str, token: CancelToken) -> L
     spec, destination, run_id = context.spec, context.destination, context.run_id
     resource = context.planned.resource(table)
     fingerprint = context.planned.fingerprints[table]
-    inc = incremental_for(spec, table)
-    last = destination.cursor(table) if inc is not None else None
+    # A table that follows another's cursor (a REST resource's nested table) is read past
+    # that table's committed mark, and keeps no mark of its own.
+    marked = resource.follows or table
+    inc = incremental_for(spec, marked)
+    last = destination.cursor(marked) if inc is not None else None
     if inc is not None:
         fingerprint = with_mark(fingerprint, last)
     done = context.checkpoints.get(table)
@@ -242,7 +245,8 @@ def _load(context: TaskContext, task: Task, table: str, token: CancelToken) -> L
     started = time.perf_counter()
     log.debug("loading %s from %s", table, ", ".join(resource.locations))
     source = context.planned.source
-    where = cursor_filter(resource, inc, last) if inc is not None else None
+    marker = context.planned.resource(marked)
+    where = cursor_filter(marker, inc, last) if inc is not None else None
     noted = len(source.notes)
     relation = source.relation(resource, where)
     relation = apply_steps(relation, spec.transforms, base_dir=context.base_dir, home=context.home)
@@ -272,7 +276,7 @@ def _load(context: TaskContext, task: Task, table: str, token: CancelToken) -> L
                 fingerprint=fingerprint,
                 record_bad=record_bad,
                 on_cancel=token.on_cancel,
-                cursor_column=inc.cursor if inc is not None else None,
+                cursor_column=inc.cursor if inc is not None and not resource.follows else None,
             )
 
     try:
