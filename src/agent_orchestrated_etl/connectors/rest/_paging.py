@@ -180,10 +180,7 @@ def _numbered(
     if _ended(first, spec, spec.limit if offset else spec.page_size) or pages == 1:
         return
     numbers: Iterable[int] = range(1, pages) if pages is not None else itertools.count(1)
-    # With the pages known, twice the workers are queued, so a slow page at the head does not
-    # leave the others idle; probing stays at one window, as every request past the end is lost.
-    queued = 2 * window if pages is not None else window
-    answers = _ordered(pool, lambda i: fetch(url, params(i)), numbers, queued)
+    answers = _ordered(pool, lambda i: fetch(url, params(i)), numbers, window)
     try:
         for number, answer in answers:
             if guessed and number == 1 and answer.records == first.records:
