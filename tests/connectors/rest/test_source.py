@@ -189,6 +189,30 @@ def test_an_incremental_run_asks_only_for_newer_records(
     assert query(work / "w.duckdb", "SELECT count(*) FROM users") == [(len(USERS),)]
 
 
+def test_nested_tables_follow_their_top_tables_cursor(
+    api: RestApi, orch: DataOrchestrator, work: Path
+) -> None:
+    """Appending, an incremental rerun loads no nested row twice, and reads no page twice."""
+    resources = [{"name": "users", "path": "page/users", "since_param": "since"}]
+    pipeline = spec(api, resources, mode="append")
+    pipeline["source"]["incremental"] = {"users": {"cursor": "updated_at"}}
+    first = orch.run(validate_spec(pipeline))
+    assert first.status == "success", first.error
+    assert first.tables["users__tags"].rows_loaded == len(TAGS)
+    api.control(reset_counters=True)
+    again = orch.run(validate_spec(pipeline), fresh=True)
+    assert again.status == "success", again.error
+    assert {t: r.rows_loaded for t, r in again.tables.items()} == dict.fromkeys(
+        ("users", "users__orders", "users__orders__items", "users__tags"), 0
+    )
+    db = work / "w.duckdb"
+    assert query(db, "SELECT count(*) FROM users__tags") == [(len(TAGS),)]
+    assert query(db, "SELECT count(*) FROM users__orders__items") == [(len(ITEMS),)]
+    assert query(db, "SELECT count(*) FROM _aoetl.cursors") == [(1,)]  # users' mark only
+    # Discovery's first page, and one read with since= that every table shares.
+    assert api.stats()["paths"]["/page/users"] == 2
+
+
 def test_an_openapi_document_given_as_a_collection_says_to_plan_it(
     api: RestApi, orch: DataOrchestrator, work: Path
 ) -> None:

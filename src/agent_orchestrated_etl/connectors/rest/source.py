@@ -156,7 +156,9 @@ class RestSource:
             sql = f"SELECT {', '.join(kept)} FROM ({table.select(scratch.scan())}) AS t"
         bad = [replace(b, table=resource.name) for b in scratch.bad] if not read.path else []
         relation = Relation(sql, extra_bad_rows=bad)
-        return where.apply(relation) if where is not None else relation
+        # A nested table follows its top table's cursor (``Resource.follows``): the mark
+        # goes to the API, but the filter's column is the top table's, not this one's.
+        return where.apply(relation) if where is not None and not read.path else relation
 
     def fingerprint(self, resource: Resource) -> str:
         """The table's shape and its resource's spec: an API has no modification time."""
@@ -286,6 +288,7 @@ class RestSource:
                     state=state,
                     row_estimate=estimate if not table.path else None,
                     primary_key=table.key if table.path or key else (),
+                    follows=spec.name if table.path else None,
                 )
             )
         return out
