@@ -228,3 +228,26 @@ def test_records_of_a_keyed_resource_without_children_go_unnumbered(tmp_path: Pa
     assert [(b.file, b.line) for b in scratch.bad] == [("u1", 2)]
     (users,) = [t for t in flatten("r", scratch.fields, ("id",)) if not t.path]
     assert rows(users, scratch.scan()) == [(1, "a"), (2, "b")]
+
+
+def test_a_timestamp_with_an_offset_loads_as_the_utc_time_it_names(tmp_path: Path) -> None:
+    records = [  # DuckDB types a column TIMESTAMP when its values share one form
+        {"id": 1, "at": "2024-03-02T10:00:00+02:00", "in": {"at": "2024-03-02T10:00:00"}},
+        {"id": 2, "at": "2024-03-02T23:30:00-01:30", "in": {"at": "2024-03-02T23:30:00"}},
+    ]
+    source = scan(tmp_path, records)
+    rel = duckdb.sql(f"SELECT * FROM {source}")
+    fields = list(zip(rel.columns, rel.types, strict=True))
+    pinned = (
+        f"read_json({quote_literal(str(tmp_path / 'r.ndjson'))}, format='newline_delimited', "
+        f"columns={columns_arg(fields)})"
+    )
+    (table,) = flatten("t", fields, ("id",))
+    assert dict(table.columns) == {"id": "BIGINT", "at": "TIMESTAMP", "in__at": "TIMESTAMP"}
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'Asia/Tokyo'")  # the session's zone changes nothing
+    got = sorted(con.sql(table.select(pinned)).fetchall())
+    assert [(i, str(a), str(b)) for i, a, b in got] == [
+        (1, "2024-03-02 08:00:00", "2024-03-02 10:00:00"),
+        (2, "2024-03-03 01:00:00", "2024-03-02 23:30:00"),
+    ]

@@ -15,6 +15,10 @@ The naming rule (the same as dlt's, so tables look familiar):
 - The top table's key is the resource's primary key; without one it gets a ``_row`` column
   (the record's 1-based position in what was read, written with each record) as the key its
   child tables point at.
+- A timestamp with an offset (``10:00:00+02:00``, ``…Z``) is loaded as the UTC time it names
+  (``08:00:00``), as DuckDB's own JSON reader does; one without an offset as written. The
+  scan reads TIMESTAMP values as text (a pinned TIMESTAMP column would drop the offset) and
+  each is converted by what it holds, whatever the session's time zone.
 - A value whose type varies (a number on one page, a string on another), an object with many
   keys DuckDB reads as a MAP, and any other value without a column type is loaded as VARCHAR:
   a string as itself, anything else as its JSON text.
@@ -175,9 +179,20 @@ def _fields(kind: DuckDBPyType) -> list[tuple[str, DuckDBPyType]]:
     return [(n, t) for n, t in kind.children if isinstance(t, DuckDBPyType)]
 
 
+# A timestamp's text that ends in an offset or Z: it names an instant, converted to UTC.
+_OFFSET = r"([zZ]|[+-][0-9]{2}(:?[0-9]{2})?)$"
+
+
 def scalar(expr: str, kind: DuckDBPyType) -> tuple[str, str]:
     """The SQL and type of a value with no nested columns (see the module's rule for JSON)."""
     text = str(kind)
+    if text == "TIMESTAMP":  # scanned as text (see scan_type)
+        return (
+            f"CASE WHEN regexp_matches({expr}, '{_OFFSET}') "
+            f"THEN timezone('UTC', CAST({expr} AS TIMESTAMPTZ)) "
+            f"ELSE CAST({expr} AS TIMESTAMP) END",
+            text,
+        )
     if text == "JSON":
         as_text = f"CASE json_type({expr}) WHEN 'VARCHAR' THEN {expr} ->> '$' "
         return f"{as_text}ELSE CAST({expr} AS VARCHAR) END", "VARCHAR"
@@ -272,5 +287,22 @@ def compare(
 
 
 def columns_arg(fields: Sequence[tuple[str, DuckDBPyType]]) -> str:
-    """``read_json``'s ``columns`` argument that pins ``fields``' types."""
-    return "{" + ", ".join(f"{quote_literal(n)}: {quote_literal(str(t))}" for n, t in fields) + "}"
+    """``read_json``'s ``columns`` argument that pins ``fields``' types (TIMESTAMPs as text,
+    which :func:`scalar` converts)."""
+    return (
+        "{"
+        + ", ".join(f"{quote_literal(n)}: {quote_literal(scan_type(t))}" for n, t in fields)
+        + "}"
+    )
+
+
+def scan_type(kind: DuckDBPyType) -> str:
+    """The type to scan a field as: ``kind`` with every TIMESTAMP in it read as VARCHAR."""
+    if str(kind) == "TIMESTAMP":
+        return "VARCHAR"
+    if kind.id == "struct" and _fields(kind):
+        inner = ", ".join(f"{quote_ident(n)} {scan_type(t)}" for n, t in _fields(kind))
+        return f"STRUCT({inner})"
+    if kind.id == "list" and _fields(kind):
+        return f"{scan_type(_fields(kind)[0][1])}[]"
+    return str(kind)
