@@ -251,3 +251,11 @@ def test_a_timestamp_with_an_offset_loads_as_the_utc_time_it_names(tmp_path: Pat
         (1, "2024-03-02 08:00:00", "2024-03-02 10:00:00"),
         (2, "2024-03-03 01:00:00", "2024-03-02 23:30:00"),
     ]
+
+
+def test_fields_that_differ_only_in_case_are_a_user_error(tmp_path: Path) -> None:
+    source = scan(tmp_path, [{"id": 1, "Name": "x", "name": "y"}])
+    with pytest.raises(UserError, match=r"differ only in case \('Name' and 'name'\)"):
+        tables(source, "people", ("id",))
+    plain = scan(tmp_path, [{"id": 1, "name": "x", "name_1": "y"}], "plain.ndjson")
+    assert set(tables(plain, "people", ("id",))) == {"people"}  # a real name_1 is fine

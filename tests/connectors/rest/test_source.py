@@ -220,3 +220,15 @@ def test_an_openapi_document_given_as_a_collection_says_to_plan_it(
     assert result.status == "failed" and result.error_kind == "bad_input"
     assert "is an OpenAPI document, not a collection" in (result.error or "")
     assert "aoetl plan" in (result.error or "")
+
+
+def test_scratch_left_by_a_killed_run_is_removed(
+    api: RestApi, orch: DataOrchestrator, work: Path
+) -> None:
+    orphan = work / ".aoetl" / "scratch" / "rest-999999999-abc"  # no such process
+    orphan.mkdir(parents=True)
+    (orphan / "users-1.ndjson").write_text("{}\n")
+    result = orch.run(validate_spec(spec(api, [{"name": "users", "path": "page/users"}])))
+    assert result.status == "success", result.error
+    assert not orphan.exists()
+    assert list((work / ".aoetl" / "scratch").iterdir()) == []  # its own is gone after close

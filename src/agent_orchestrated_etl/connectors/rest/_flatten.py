@@ -28,6 +28,7 @@ Everything here is pure: a DuckDB type in, SQL text and column types out.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -78,6 +79,7 @@ def flatten(
     Raises:
         UserError: a key column is not a column, or two columns flatten to one name.
     """
+    _check_case(name, [field for field, _ in fields])
     top = _Columns()
     children: list[_List] = []
     for field, kind in fields:
@@ -110,6 +112,27 @@ def flatten(
     for child in children:
         tables.extend(_child(name, child, "{source} AS r", keys))
     return tables
+
+
+def _check_case(table: str, names: Sequence[str]) -> None:
+    """Fail on fields that differ only in case ('Name' and 'name'): DuckDB's JSON reader
+    matches keys ignoring case and renames the second to 'name_1', which then reads as NULL.
+
+    Raises:
+        UserError: naming the two fields.
+    """
+    exact = set(names)
+    lower = {n.lower(): n for n in names if not re.fullmatch(r".+_[0-9]+", n)}
+    for name in names:
+        match = re.fullmatch(r"(.+)_[0-9]+", name)
+        other = lower.get(match.group(1).lower()) if match else None
+        if match and other is not None and match.group(1) not in exact:
+            raise UserError(
+                f"table {table}: the records have fields that differ only in case ({other!r} "
+                f"and {match.group(1)!r}), which the JSON reader cannot keep apart; select "
+                "records without them with the resource's 'records', or ask the API for "
+                "one spelling"
+            )
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,8 @@ one inference over every record, by DuckDB's own rules.
 
 from __future__ import annotations
 
+import os
+import shutil
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -262,3 +264,21 @@ def _all_good(records: list[Any], key: tuple[str, ...]) -> bool:
 
 def _files(paths: Sequence[Path]) -> str:
     return "[" + ", ".join(quote_literal(str(p)) for p in paths) + "]"
+
+
+def remove_orphans(root: Path) -> None:
+    """Remove scratch folders of processes that are gone (a run killed before its close)."""
+    for folder in root.glob("rest-*-*"):
+        pid = folder.name.split("-")[1]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True

@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import os
 import re
 import shutil
 import tempfile
@@ -404,7 +405,8 @@ class RestSource:
             if self._dir is None:
                 root = self._home / "scratch"
                 root.mkdir(parents=True, exist_ok=True)
-                self._dir = Path(tempfile.mkdtemp(prefix="rest-", dir=root))
+                _scratch.remove_orphans(root)
+                self._dir = Path(tempfile.mkdtemp(prefix=f"rest-{os.getpid()}-", dir=root))
             return self._dir
 
     def _shown(self, path: str) -> str:
