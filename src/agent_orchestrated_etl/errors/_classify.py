@@ -276,6 +276,9 @@ def classify_urllib3(exc: BaseException, what: str = "request") -> AoetlError:
         exc = reason
     names = _classes(exc, "urllib3")
     text = one_line(str(exc)) if str(exc) else type(exc).__name__
+    # urllib3 names its connection first ("HTTPConnection(host='h', port=1): …"): the
+    # message already names the request.
+    text = re.sub(r"^\w+\(host=[^)]*\):\s*", "", text)
     if "SSLError" in names or _classes(exc, "ssl"):
         return _made(UserError, what, text, _CHECK_TLS)
     if names & _URLLIB3_BAD_URL:

@@ -47,6 +47,9 @@ DEFAULT_RETRY = RetryPolicy(attempts=5, base_s=0.2, cap_s=10.0)
 # caller's settings win): the pipeline's defaults.
 _FAILURE_THRESHOLD, _COOLDOWN_S = 5, 30.0
 _MASK = "***"
+# Why each endpoint's last request got no answer, for the open circuit's message: the breaker
+# outlives a client (a task's next attempt makes a new one), so this does too.
+_LAST_FAILURE: dict[str, str] = {}
 # Redirects are followed (5 at most); every other retry is ours. (``total=False`` would also
 # stop redirects: urllib3 counts them against the total.) A failure comes wrapped in a
 # MaxRetryError, unwrapped by :func:`_unwrapped`.
@@ -135,7 +138,6 @@ class RestClient:
         self._auth = make_auth(spec.auth, post=self._post_form, base_url=self._base)
         self._lock = threading.Lock()
         self.requests = 0  # requests sent, retries included
-        self._last_failure = "no answer"  # why the last request got no answer, for messages
 
     # -- URLs -----------------------------------------------------------------------------
     def url(self, path_or_url: str) -> str:
@@ -209,8 +211,8 @@ class RestClient:
                 raise
             raise TransientError(
                 f"GET {self.masked(url)}: the API at {self.endpoint} stopped answering (last: "
-                f"{self._last_failure}; circuit open after repeated failures); check that it "
-                "is running",
+                f"{_LAST_FAILURE.get(self.endpoint or '', 'no answer')}; circuit open after "
+                "repeated failures); check that it is running",
                 retry_after=None,
             ) from None
         except TransientError as exc:
@@ -238,10 +240,13 @@ class RestClient:
                     response = self._request(url, {**headers, **again})
             answer = response.headers
         except urllib3.exceptions.HTTPError as wrapped:
-            exc = _unwrapped(wrapped)
             self._count(failed=True)
-            self._last_failure = redact(" ".join(str(exc).split())) or type(exc).__name__
-            raise classify_urllib3(exc, f"GET {self.masked(url)}") from None
+            what = f"GET {self.masked(url)}"
+            error = classify_urllib3(_unwrapped(wrapped), what)
+            if self.endpoint:  # the classifier's words, without the URL and the hint
+                words = error.message.removeprefix(f"{what}: ").partition("; check")[0]
+                _LAST_FAILURE[self.endpoint] = words
+            raise error from None
         except AoetlError:  # from the auth (a token request); the API itself was not asked
             raise
         finally:
