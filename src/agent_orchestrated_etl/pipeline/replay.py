@@ -118,6 +118,11 @@ def _replay_rows(
             relation = Relation(f"SELECT * FROM read_json({sql_list([str(path)])})")
             by_file = {}
         else:
+            if fmt == "rest":
+                raise UserError(
+                    "rows quarantined from a REST API cannot be replayed; fix the records at "
+                    "the API and run the pipeline again"
+                )
             raise UserError(f"rows quarantined from {fmt} files cannot be replayed")
         relation = apply_steps(relation, use.transforms, base_dir=base_dir, home=home)
         destination = destination_for(use.target, home=home)

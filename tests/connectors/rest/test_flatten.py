@@ -259,3 +259,18 @@ def test_fields_that_differ_only_in_case_are_a_user_error(tmp_path: Path) -> Non
         tables(source, "people", ("id",))
     plain = scan(tmp_path, [{"id": 1, "name": "x", "name_1": "y"}], "plain.ndjson")
     assert set(tables(plain, "people", ("id",))) == {"people"}  # a real name_1 is fine
+
+
+def test_an_array_discovery_did_not_see_loads_as_json_text_of_its_parent(
+    tmp_path: Path,
+) -> None:
+    source = scan(tmp_path, USERS)
+    rel = duckdb.sql(f"SELECT * FROM {source}")
+    fields = list(zip(rel.columns, rel.types, strict=True))
+    found = flatten("users", fields, ("id",), frozenset({("orders", "items")}))
+    by_name = {t.name: t for t in found}
+    assert "users__orders__items" not in by_name
+    assert dict(by_name["users__orders"].columns)["items"] == "VARCHAR"
+    assert (
+        rows(by_name["users__orders"], source)[0][-1] == '[{"sku":"x","qty":1},{"sku":"y","qty":2}]'
+    )

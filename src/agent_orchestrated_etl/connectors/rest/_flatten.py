@@ -70,11 +70,16 @@ class Table:
 
 
 def flatten(
-    name: str, fields: Sequence[tuple[str, DuckDBPyType]], key: tuple[str, ...]
+    name: str,
+    fields: Sequence[tuple[str, DuckDBPyType]],
+    key: tuple[str, ...],
+    as_text: frozenset[tuple[str, ...]] = frozenset(),
 ) -> list[Table]:
     """The top table ``name`` and every child table of records typed ``fields``.
 
     ``key`` names top-table columns (flattened names); empty, the top table gets ``_row``.
+    ``as_text`` holds the paths (:attr:`Table.path`) of arrays to keep as a JSON text column
+    of their parent table instead of a child table (arrays discovery did not see).
 
     Raises:
         UserError: a key column is not a column, or two columns flatten to one name.
@@ -85,7 +90,7 @@ def flatten(
     for field, kind in fields:
         if field == ROW_FIELD:
             continue
-        _columns(top, children, f"r.{quote_ident(field)}", field, kind, (field,), name)
+        _columns(top, children, f"r.{quote_ident(field)}", field, kind, (field,), name, (), as_text)
     exprs = dict(top.exprs)
     types = dict(top.types)
     if key:
@@ -110,7 +115,7 @@ def flatten(
         )
     ]
     for child in children:
-        tables.extend(_child(name, child, "{source} AS r", keys))
+        tables.extend(_child(name, child, "{source} AS r", keys, as_text))
     return tables
 
 
@@ -175,6 +180,7 @@ def _columns(
     path: tuple[str, ...],
     table: str = "",
     array_path: tuple[str, ...] = (),
+    as_text: frozenset[tuple[str, ...]] = frozenset(),
 ) -> None:
     """Add the columns (or child arrays) of one field to ``out`` (or ``lists``)."""
     if kind.id == "struct" and _fields(kind):
@@ -188,9 +194,10 @@ def _columns(
                 (*path, child),
                 table,
                 array_path,
+                as_text,
             )
         return
-    if kind.id == "list":
+    if kind.id == "list" and (*array_path, SEP.join(path)) not in as_text:
         lists.append(_List(expr, path, (*array_path, SEP.join(path)), _fields(kind)[0][1]))
         return
     sql, typed = scalar(expr, kind)
@@ -231,6 +238,7 @@ def _child(
     found: _List,
     source: str,
     parent_keys: tuple[tuple[str, str, str], ...],
+    as_text: frozenset[tuple[str, ...]] = frozenset(),
 ) -> list[Table]:
     """The child table of one array (and, recursively, its own child tables).
 
@@ -264,6 +272,7 @@ def _child(
                 (field,),
                 name,
                 found.path,
+                as_text,
             )
     else:
         sql, typed = scalar(element, found.element)
@@ -276,7 +285,7 @@ def _child(
         (column, f"c.{quote_ident(column)}", dict(out.types)[column]) for column in key
     )
     for nested in lists:
-        tables.extend(_child(name, nested, f"({inner}) AS c", own_keys))
+        tables.extend(_child(name, nested, f"({inner}) AS c", own_keys, as_text))
     return tables
 
 

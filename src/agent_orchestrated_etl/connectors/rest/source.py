@@ -28,7 +28,7 @@ import re
 import shutil
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -127,24 +127,11 @@ class RestSource:
         pinned = self._pin(read.resource)
         since = where.value if where is not None and pinned.spec.since_param else None
         scratch = self._fetched(read.resource, since)
-        tables = {
-            t.path: t
-            for t in (
-                _flatten.flatten(read.resource, scratch.fields, read.key) if scratch.fields else []
-            )
-        }
+        tables = self._tables(read, scratch, pinned.tables)
         table = tables.get(read.path)
         now = table.columns if table is not None else ()
         if scratch.rows:  # no records at all (an incremental run with nothing new): no news
             self.notes.extend(_flatten.compare(resource.name, resource.columns, now))
-        if not read.path:
-            self.notes.extend(
-                f"table {t.name}: the array {'.'.join(t.path)} holds values only after the first "
-                "page, so it was not discovered as a table and is not loaded; run again to "
-                "discover it"
-                for t in tables.values()
-                if t.path not in pinned.tables
-            )
         kept = [f"t.{quote_ident(c)}" for c, _ in now]
         kept += [
             f"CAST(NULL AS {kind}) AS {quote_ident(c)}"
@@ -160,6 +147,29 @@ class RestSource:
         # A nested table follows its top table's cursor (``Resource.follows``): the mark
         # goes to the API, but the filter's column is the top table's, not this one's.
         return where.apply(relation) if where is not None and not read.path else relation
+
+    def _tables(
+        self, read: RestRead, scratch: _scratch.Scratch, known: Iterable[tuple[str, ...]]
+    ) -> dict[tuple[str, ...], _flatten.Table]:
+        """The resource's flat tables over every page. An array discovery did not see (empty
+        or absent on the first page) has no table this run: it loads as a JSON text column
+        of its parent table, with a note, so nothing is lost."""
+        if not scratch.fields:
+            return {}
+        found = _flatten.flatten(read.resource, scratch.fields, read.key)
+        late = frozenset(t.path for t in found if t.path not in set(known))
+        if not late:
+            return {t.path: t for t in found}
+        if not read.path:
+            self.notes.extend(
+                f"the array {'.'.join(path)} of {read.resource} holds values only after the "
+                f"first page, so discovery made no table of it; this run loads it as the JSON "
+                f"text column {path[-1]!r} of its parent table"
+                for path in sorted(late)
+                if path[:-1] in set(known)
+            )
+        tables = _flatten.flatten(read.resource, scratch.fields, read.key, late)
+        return {t.path: t for t in tables}
 
     def fingerprint(self, resource: Resource) -> str:
         """The table's shape and its resource's spec: an API has no modification time."""
