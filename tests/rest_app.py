@@ -313,6 +313,12 @@ async def items(page: int = PageQ) -> Any:
     return JSONResponse({"data": rows if page == 1 else []})
 
 
+@app.get("/fixed/items", response_model=ItemList, tags=["broken"])
+async def fixed_items(page: int = PageQ) -> Any:
+    """The same records whatever the page: an API that ignores the page parameter."""
+    return JSONResponse({"data": ITEMS})
+
+
 @app.get("/clash/items", response_model=ClashList, tags=["misc"])
 async def clash_items(page: int = PageQ) -> Any:
     """``value`` is an integer on pages 1-2 and a string ('n/a') on page 3; page 4 is empty."""

@@ -141,10 +141,25 @@ def test_probing_stops_at_the_first_empty_page(api: RestApi) -> None:
 
 
 def test_a_repeated_cursor_is_a_loop_error(api: RestApi) -> None:
-    with pytest.raises(UserError, match=r"sent cursor 'c-same' twice.*paginator\.max_pages"):
+    with pytest.raises(UserError, match=r"sent cursor 'c-same' twice.*max_pages to 2 or less"):
         _pages(api, "loop/users", PaginatorSpec(type="cursor"))
-    capped = _pages(api, "loop/users", PaginatorSpec(type="cursor", max_pages=1))
-    assert len(capped) == 1 and len(capped[0].records) == 50
+    for cap in (1, 2):  # the error's advice works: the cap stops before the loop
+        capped = _pages(api, "loop/users", PaginatorSpec(type="cursor", max_pages=cap))
+        assert len(capped) == cap and len(capped[0].records) == 50
+
+
+def test_an_api_that_ignores_the_page_parameter_is_never_read_forever(api: RestApi) -> None:
+    with pytest.raises(UserError, match=r"page 2 repeated page 1, so the API ignores 'page'"):
+        _pages(api, "fixed/items", PaginatorSpec(type="page_number"), selector="data")
+    with _client(api) as client:
+        guessed = list(
+            iter_pages(
+                client, "fixed/items", params={}, headers={},
+                paginator=PaginatorSpec(type="page_number"), selector="data",
+                max_concurrency=4, guessed=True,
+            )
+        )  # fmt: skip
+    assert len(guessed) == 1  # what discovery took for page numbers is one page
 
 
 def test_max_pages_caps_every_style(api: RestApi) -> None:

@@ -183,8 +183,15 @@ def _numbered(
     answers = _ordered(pool, lambda i: fetch(url, params(i)), numbers, window)
     try:
         for number, answer in answers:
-            if guessed and number == 1 and answer.records == first.records:
+            if number == 1 and answer.records and answer.records == first.records:
+                # The API ignores the page parameter: every page would be this one, forever.
                 sent = spec.offset_param if offset else spec.page_param
+                if not guessed:
+                    raise UserError(
+                        f"GET {answer.url}: page 2 repeated page 1, so the API ignores "
+                        f"'{sent}'; set the paginator's type to 'none' (one page) or the "
+                        "parameter the API pages by"
+                    )
                 fetch.decide(Decision("paginator", "none", f"page 2 repeated page 1: the API "
                                       f"ignores '{sent}', so it has one page"))  # fmt: skip
                 return
@@ -206,9 +213,9 @@ def _linked(
     seen: set[str] = set()
     number = 0
     while True:
-        following = _following(fetch, spec, answer, url, seen)
-        if spec.max_pages is not None and number + 1 >= spec.max_pages:
-            following = None
+        # At max_pages the next page is not asked for, so a loop past it is no error.
+        last = spec.max_pages is not None and number + 1 >= spec.max_pages
+        following = None if last else _following(fetch, spec, answer, url, seen, number + 1)
         future = pool.submit(fetch, *following) if following is not None else None
         try:
             yield Page(answer.url, number, answer.records, answer.headers)
@@ -222,9 +229,10 @@ def _linked(
 
 
 def _following(
-    fetch: _Fetcher, spec: PaginatorSpec, answer: _Answer, url: str, seen: set[str]
+    fetch: _Fetcher, spec: PaginatorSpec, answer: _Answer, url: str, seen: set[str], read: int
 ) -> tuple[str, Mapping[str, Any] | None] | None:
-    """The request for the page after ``answer``; None when it was the last."""
+    """The request for the page after ``answer`` (the ``read``-th); None when it was the
+    last."""
     if _ended(answer, spec, None):
         return None
     if spec.type == "cursor":
@@ -235,7 +243,7 @@ def _following(
         if key in seen:
             raise UserError(
                 f"GET {answer.url} sent cursor {redact(key)!r} twice: the API repeats a page; "
-                "set paginator.max_pages or check paginator.cursor_path"
+                f"check paginator.cursor_path, or set paginator.max_pages to {read} or less"
             )
         seen.add(key)
         return url, {**fetch.params, spec.cursor_param: cursor}
@@ -253,7 +261,7 @@ def _following(
     if absolute in seen:
         raise UserError(
             f"GET {answer.url} sent the next URL {fetch.client.masked(absolute)} twice: the API "
-            f"repeats a page; set paginator.max_pages or check {setting}"
+            f"repeats a page; check {setting}, or set paginator.max_pages to {read} or less"
         )
     seen.add(absolute)
     return absolute, None
@@ -269,12 +277,15 @@ def iter_pages(
     selector: str | None,
     max_concurrency: int,
     decide: Callable[[Decision], None] | None = None,
+    guessed: bool = False,
 ) -> Iterator[Page]:
     """The pages of the collection at ``path``, in order (see the module's docstring).
 
     ``params`` go with every request (the caller's ``since`` and parent values included);
     ``selector`` is where the records are (None: detected from the first answer, and told
-    to ``decide``, as an 'auto' paginator's choice is).
+    to ``decide``, as an 'auto' paginator's choice is). ``guessed``: ``paginator`` is what an
+    'auto' paginator was taken to be (by discovery), so a page 2 that repeats page 1 means
+    one page, not a wrong setting.
 
     Raises:
         UserError: a cursor or next URL comes twice (a loop), a body is not JSON, the records
@@ -282,7 +293,7 @@ def iter_pages(
     """
     told: Callable[[Decision], None] = decide or (lambda _: None)
     fetch = _Fetcher(client, path, params, headers, selector, told)
-    spec, first, guessed = paginator, None, False
+    spec, first = paginator, None
     if spec.type == "auto":
         first = fetch(client.url(path), params)
         spec, decisions = detect_paginator(first.body, first.headers, fetch.selector, params)

@@ -408,6 +408,7 @@ class RestSource:
             paginator=pinned.paginator,
             selector=None if pinned.selector == _BODY else pinned.selector,
             max_concurrency=width,
+            guessed=(pinned.spec.paginator or self.spec.paginator).type == "auto",
         )
 
     def _scratch_dir(self) -> Path:
