@@ -61,7 +61,7 @@ TablesOption = Annotated[
     str | None,
     typer.Option(
         help="For a database: the tables to read, comma-separated; globs such as "
-        "`sales.*` work (default: all)."
+        "`sales.*` work (default: all). For an OpenAPI document: the endpoints to plan."
     ),
 ]
 QueryOption = Annotated[

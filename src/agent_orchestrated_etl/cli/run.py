@@ -158,6 +158,8 @@ def run(
 
       aoetl run 'events/*.jsonl.gz' --table events --to parquet:///lake --json
 
+      aoetl run https://api.example.com/v1/users --list-tasks   (probes a REST endpoint)
+
       aoetl run pipeline.yaml --strict --monitor events.jsonl
 
       aoetl run --resume 20261123T2242
