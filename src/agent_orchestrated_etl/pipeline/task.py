@@ -12,6 +12,7 @@ whole run makes. A task of a committed run does nothing.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import traceback
 from dataclasses import replace
@@ -57,6 +58,7 @@ from .incremental import cursor_filter, incremental_for, with_mark
 from .planner import plan_pipeline, spec_hash
 
 log = logging.getLogger("aoetl.run")
+_WARNINGS = threading.Lock()
 
 
 def run_task(
@@ -293,10 +295,11 @@ def _load(context: TaskContext, task: Task, table: str, token: CancelToken) -> L
             apply_steps(repaired, spec.transforms, base_dir=context.base_dir, home=context.home)
         )
     token.check()
-    for warning in source.notes[noted:]:  # what reading it found (a widened column)
-        if warning not in context.warnings:  # a task beside this one may have told it
-            context.warnings.append(warning)
-            context.bus.publish(Event("warning", run_id, task.id, {"message": warning}))
+    with _WARNINGS:  # tasks beside this one read the same source's notes
+        fresh = [w for w in dict.fromkeys(source.notes[noted:]) if w not in context.warnings]
+        context.warnings.extend(fresh)
+    for warning in fresh:  # what reading it found (a widened column)
+        context.bus.publish(Event("warning", run_id, task.id, {"message": warning}))
     log.debug("staged %s: %d rows, %d rejected", table, loaded.rows_loaded, len(loaded.bad_rows))
     context.loads[table] = loaded
     context.durations[table] = time.perf_counter() - started
@@ -337,8 +340,10 @@ def _commit(context: TaskContext, tables: tuple[str, ...], token: CancelToken) -
 
 def table_key(spec: PipelineSpec, resource: Resource) -> tuple[str, ...]:
     """The columns a merge upserts on: the pipeline's ``key``, else the resource's own primary
-    key (each REST resource names or detects its own)."""
-    key = spec.key or resource.primary_key
+    key (each REST resource names or detects its own). A table that follows another (a REST
+    resource's nested table) always merges on its own key: the pipeline's names the top
+    table's columns."""
+    key = resource.primary_key if resource.follows else (spec.key or resource.primary_key)
     if spec.mode == "merge" and not key:
         raise UserError(
             f"mode 'merge' needs a key for table {resource.name}: set the pipeline's 'key', or "

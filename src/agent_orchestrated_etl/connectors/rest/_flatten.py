@@ -318,6 +318,27 @@ def compare(
     return notes
 
 
+def column_expr(alias: str, fields: Sequence[tuple[str, DuckDBPyType]], column: str) -> str | None:
+    """The SQL of top-table column ``column`` (a flattened name) over the records' scan
+    aliased ``alias``; None when no scalar field has that name."""
+    kinds = dict(fields)
+    parts = column.split(SEP)
+    for split in range(1, len(parts) + 1):  # a field's own name may hold the separator
+        head = SEP.join(parts[:split])
+        if head not in kinds:
+            continue
+        expr, kind = f"{alias}.{quote_ident(head)}", kinds[head]
+        for part in parts[split:]:
+            inner = dict(_fields(kind)) if kind.id == "struct" else {}
+            if part not in inner:
+                break
+            expr, kind = f"{expr}.{quote_ident(part)}", inner[part]
+        else:
+            if kind.id not in ("struct", "list"):
+                return scalar(expr, kind)[0]
+    return None
+
+
 def columns_arg(fields: Sequence[tuple[str, DuckDBPyType]]) -> str:
     """``read_json``'s ``columns`` argument that pins ``fields``' types (TIMESTAMPs as text,
     which :func:`scalar` converts)."""

@@ -34,7 +34,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from ...data.duck import Relation, connect, quote_ident
+from ...data.duck import Relation, connect, quote_ident, quote_literal
 from ...errors import UserError
 from ...spec.rest import PaginatorSpec, RestResourceSpec
 from ...spec.source import RestSourceSpec
@@ -138,14 +138,20 @@ class RestSource:
             for c, kind in resource.columns
             if c not in dict(now)
         ]
+        scan = scratch.scan()
+        if where is not None and read.path:  # a nested table: only its new parents' rows
+            cursor = _flatten.column_expr("p", scratch.fields, where.column)
+            if cursor is not None:
+                bound = f"CAST({quote_literal(where.value)} AS {where.kind})"
+                scan = f"(SELECT * FROM {scan} AS p WHERE {cursor} {where.op} {bound})"
         if table is None:
             sql = f"SELECT {', '.join(kept) or 'NULL AS value'} WHERE false"
         else:
-            sql = f"SELECT {', '.join(kept)} FROM ({table.select(scratch.scan())}) AS t"
+            sql = f"SELECT {', '.join(kept)} FROM ({table.select(scan)}) AS t"
         bad = [replace(b, table=resource.name) for b in scratch.bad] if not read.path else []
         relation = Relation(sql, extra_bad_rows=bad)
         # A nested table follows its top table's cursor (``Resource.follows``): the mark
-        # goes to the API, but the filter's column is the top table's, not this one's.
+        # goes to the API, and filters the parent records its rows come from (above).
         return where.apply(relation) if where is not None and not read.path else relation
 
     def _tables(
