@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..connectors import Decision
+from ..connectors.rest import singular
 from ..spec.rest import PaginatorSpec
 from .report import FieldReport
 
@@ -162,15 +163,6 @@ def guess_paginator(
         return PaginatorSpec(type="auto"), [Decision("paginator", "auto", why)]
     why = "no page, offset or cursor parameter, next link or Link header: one request"
     return PaginatorSpec(type="none"), [Decision("paginator", "none", why)]
-
-
-def singular(word: str) -> str:
-    """'users' -> 'user', 'categories' -> 'category' (good enough for key names)."""
-    if word.endswith("ies") and len(word) > 4:
-        return word[:-3] + "y"
-    if word.endswith("s") and not word.endswith("ss"):
-        return word[:-1]
-    return word
 
 
 def guess_key(noun: str, fields: tuple[FieldReport, ...]) -> tuple[tuple[str, ...], Decision]:

@@ -86,17 +86,12 @@ def infer_fields(records: list[Any], depth: int = 0) -> tuple[FieldReport, ...]:
 
 
 def _key(noun: str, records: list[Any]) -> tuple[tuple[str, ...], Decision]:
-    objects = [r for r in records if isinstance(r, Mapping)]
-    for name in ("id", f"{_guess.singular(noun)}_id", f"{noun}_id"):
-        values = [r.get(name) for r in objects]
-        if (
-            objects
-            and all(v is not None for v in values)
-            and len(set(map(repr, values))) == len(values)
-        ):
-            why = f"'{name}' is set and unique in all {len(objects)} sampled records"
-            return (name,), Decision("primary key", name, why)
-    return (), Decision("primary key", "none", "no 'id' or '<resource>_id' set in every record")
+    """The key the REST source would detect, with its decision."""
+    from ..connectors.rest import detect_key
+
+    decisions: list[Decision] = []
+    key = detect_key(noun, [r for r in records if isinstance(r, dict)], decisions)
+    return key, decisions[-1]
 
 
 def rate_limits(headers: Mapping[str, str]) -> dict[str, str]:

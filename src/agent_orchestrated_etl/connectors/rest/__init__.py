@@ -5,13 +5,16 @@ Importing this package imports urllib3; the registry imports it lazily, on the f
 
 from ._client import Response, RestClient
 from ._detect import detect_paginator, detect_selector, select_records
+from ._resources import detect_key, singular
 from .source import RestSource
 
 __all__ = [
     "Response",
     "RestClient",
     "RestSource",
+    "detect_key",
     "detect_paginator",
     "detect_selector",
     "select_records",
+    "singular",
 ]

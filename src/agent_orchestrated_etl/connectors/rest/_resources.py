@@ -76,14 +76,39 @@ def json(content: bytes, shown: str) -> Any:
         ) from None
 
 
-def detect_key(records: list[dict[str, Any]], decisions: list[Decision]) -> tuple[str, ...]:
-    if records and all(r.get("id") is not None for r in records):
-        decisions.append(Decision("primary key", "id", "present in every sampled record"))
-        return ("id",)
+def detect_key(
+    noun: str,
+    records: list[dict[str, Any]],
+    decisions: list[Decision],
+    parent: tuple[str, ...] = (),
+) -> tuple[str, ...]:
+    """The primary key of records of ``noun``: 'id', else '<noun>_id' (singular or not),
+    the first set and unique in every sampled record. A child resource's (``parent``: its
+    ``_<parent>_<field>`` columns) comes after those columns: its ids may repeat across
+    parents."""
+    for name in ("id", f"{singular(noun)}_id", f"{noun}_id"):
+        values = [r.get(name) for r in records]
+        if records and None not in values and len(set(map(repr, values))) == len(values):
+            why = f"'{name}' is set and unique in all {len(records)} sampled records"
+            if parent:
+                why += ", under the parent's key (ids may repeat across parents)"
+            key = (*parent, name)
+            decisions.append(Decision("primary key", ", ".join(key), why))
+            return key
     decisions.append(
-        Decision("primary key", "none", "no 'id' in every sampled record; set primary_key")
-    )
+        Decision("primary key", "none", "no 'id' or '<resource>_id' set and unique in every "
+                 "sampled record; set primary_key")
+    )  # fmt: skip
     return ()
+
+
+def singular(word: str) -> str:
+    """'users' -> 'user', 'categories' -> 'category' (good enough for key names)."""
+    if word.endswith("ies") and len(word) > 4:
+        return word[:-3] + "y"
+    if word.endswith("s") and not word.endswith("ss"):
+        return word[:-1]
+    return word
 
 
 def estimate(body: Any, paginator: PaginatorSpec, page_records: int) -> int | None:

@@ -133,8 +133,10 @@ class Writer:
         with self._lock:
             first = self.scratch.rows + len(self.scratch.bad) + 1
         bad: list[BadRow] = []
+        # The key's parent columns come with ``extra``; the record holds the rest of it.
+        key = tuple(k for k in self._key if k not in extra) if extra else self._key
         # New dicts, not the page's own: the paginator may still compare the page's records.
-        if _all_good(records, self._key):  # the common case: nothing to check one by one
+        if _all_good(records, key):  # the common case: nothing to check one by one
             if self._numbered:
                 good = [{**extra, **r, ROW_FIELD: n} for n, r in enumerate(records, first)]
             else:
@@ -142,7 +144,7 @@ class Writer:
         else:
             good = []
             for index, record in enumerate(records, 1):
-                why = problem(record, self._key)
+                why = problem(record, key)
                 if why is None:
                     row = {ROW_FIELD: first + index - 1} if self._numbered else {}
                     good.append({**extra, **record, **row})

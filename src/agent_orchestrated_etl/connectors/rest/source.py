@@ -276,7 +276,12 @@ class RestSource:
         estimate: int | None,
     ) -> list[Resource]:
         objects = [r for r in records if isinstance(r, dict)]
-        key = spec.primary_key or _resources.detect_key(objects, decisions)
+        parent = (
+            tuple(_resources.parent_columns(spec, {}))
+            if spec.parent is not None and not spec.primary_key
+            else ()
+        )
+        key = spec.primary_key or _resources.detect_key(spec.name, objects, decisions, parent)
         if spec.primary_key:
             decisions.append(Decision("primary key", ", ".join(key), "set by the resource"))
         fields = self._infer(objects)
