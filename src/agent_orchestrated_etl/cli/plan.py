@@ -72,7 +72,7 @@ def plan(
 
     A REST API: a URL whose JSON (or YAML) body has an 'openapi' or 'swagger' key, or a local
     file that does, is an OpenAPI document, and every collection endpoint in it is planned
-    (path, records, primary key, paginator, parent, auth from ${env:…}); --tables picks
+    (path, records, primary key, paginator, parent, auth from ${env:NAME}); --tables picks
     endpoints by name. Any other URL is one collection endpoint, probed from its first page.
     """
     import yaml
