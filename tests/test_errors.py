@@ -408,6 +408,7 @@ def test_http_status_rules() -> None:
     assert str(busy) == "GET /a: HTTP 429 (slow down)"
     down = classify_status(503, {"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}, b"", "GET /a")
     assert type(down) is TransientError and down.retry_after == 0.0
+    assert type(classify_status(408, {}, b"", "GET /a")) is TransientError  # request timeout
     assert "check the source's auth settings" in str(classify_status(401, {}, b"", "GET /a"))
     assert type(classify_status(403, {}, b"", "GET /a")) is UserError
     assert str(classify_status(404, {}, b"", "GET /a")).endswith("check the path and the base URL")

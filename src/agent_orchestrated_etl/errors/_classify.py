@@ -134,7 +134,7 @@ def classify_duckdb(exc: BaseException, what: str) -> AoetlError:
         return FatalError(f"{what}: {one_line(str(exc))}; free memory on this machine and rerun")
     if "HTTPException" in names:
         status = getattr(exc, "status_code", 0) or 0
-        if status == 429 or status >= 500:
+        if status in (408, 429) or status >= 500:
             return TransientError(f"{what}: {one_line(str(exc))}")
         hint = "check the credentials" if status in (401, 403) else None
         return _made(UserError if status in (401, 403, 404) else FatalError,
@@ -240,11 +240,11 @@ def _excerpt(body: bytes | str) -> str:
 
 
 def _http_status(status: int, what: str, headers: object = None, body: str = "") -> AoetlError:
-    """An HTTP error status as aoetl's: 429 and 5xx are TransientErrors (``Retry-After``
+    """An HTTP error status as aoetl's: 408, 429 and 5xx are TransientErrors (``Retry-After``
     honoured), 401/403 and 404 and a request the API calls bad (400, 422) UserErrors, any
     other status a FatalError. ``what`` names the request (its URL already masked)."""
     text = f"{what}: HTTP {status}" + (f" ({body})" if body else "")
-    if status == 429 or status >= 500:
+    if status in (408, 429) or status >= 500:
         get = getattr(headers, "get", None)
         # Case-insensitive headers answer either spelling; a plain dict only its own.
         wait = _retry_after_s(get("retry-after") or get("Retry-After")) if callable(get) else None

@@ -216,6 +216,9 @@ def test_rate_limit_headers_are_read_in_every_form() -> None:
     limiter.acquire()  # the last one in the window
     limiter.acquire()  # waits for the window to reset
     assert slept == [4.0]
+    limiter.block(3600)  # a Retry-After of an hour holds a request a minute at most
+    limiter.acquire()
+    assert slept == [4.0, 60.0]
 
 
 def test_classify_urllib3_through_classify() -> None:

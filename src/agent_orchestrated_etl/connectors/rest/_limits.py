@@ -46,6 +46,10 @@ def read_headers(headers: Mapping[str, str]) -> tuple[float | None, float | None
     return remaining, reset
 
 
+MAX_WAIT_S = 60.0
+"""The longest one request is held for a Retry-After or a rate-limit window's reset."""
+
+
 class RateLimiter:
     """Spaces requests out and holds them while the API's window is used up. Thread-safe."""
 
@@ -69,6 +73,7 @@ class RateLimiter:
     def acquire(self) -> None:
         """Wait until a request may go out, and count it against the window. Every acquire
         is followed by one :meth:`observe` (of the answer's headers, or of none)."""
+        held = 0.0  # how long this request has waited for a block or a window
         while True:
             with self._lock:
                 now = self._clock()
@@ -77,6 +82,9 @@ class RateLimiter:
                 wait = self._blocked_until - now
                 if self._remaining is not None and self._remaining <= 0:
                     wait = max(wait, self._window_ends - now)
+                # An API that asks for an hour's wait gets a minute at most: the request
+                # then goes out, and a refusal is retried and fails in bounded time.
+                wait = min(wait, MAX_WAIT_S - held)
                 if wait <= 0:
                     slot = max(now, self._next_slot)
                     self._next_slot = slot + self._interval
@@ -90,6 +98,7 @@ class RateLimiter:
                     break
                 self.waited_s += wait
             self._sleep(wait)
+            held += wait
         self._sleep(wait)
 
     def observe(self, headers: Mapping[str, str]) -> None:
