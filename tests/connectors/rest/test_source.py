@@ -237,3 +237,12 @@ def test_scratch_left_by_a_killed_run_is_removed(
     assert result.status == "success", result.error
     assert not orphan.exists()
     assert list((work / ".aoetl" / "scratch").iterdir()) == []  # its own is gone after close
+
+
+def test_an_api_that_ignores_the_page_number_loads_one_page_and_says_so(
+    api: RestApi, orch: DataOrchestrator, work: Path
+) -> None:
+    result = orch.run(validate_spec(spec(api, [{"name": "fixed", "path": "fixed/items"}])))
+    assert result.status == "success", result.error
+    assert result.tables["fixed"].rows_loaded == 5
+    assert any("page 2 repeated page 1" in note for note in result.notes), result.notes

@@ -419,6 +419,7 @@ class RestSource:
             paginator=pinned.paginator,
             selector=None if pinned.selector == _BODY else pinned.selector,
             max_concurrency=width,
+            decide=lambda d: self.notes.append(f"resource {pinned.spec.name}: {d}"),
             guessed=(pinned.spec.paginator or self.spec.paginator).type == "auto",
         )
 
