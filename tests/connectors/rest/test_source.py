@@ -4,6 +4,7 @@ tables, nested JSON into child tables, widened types, dead letters, merge and in
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -230,13 +231,16 @@ def test_an_openapi_document_given_as_a_collection_says_to_plan_it(
 def test_scratch_left_by_a_killed_run_is_removed(
     api: RestApi, orch: DataOrchestrator, work: Path
 ) -> None:
-    orphan = work / ".aoetl" / "scratch" / "rest-999999999-abc"  # no such process
+    host = socket.gethostname().replace("-", "_")
+    orphan = work / ".aoetl" / "scratch" / f"rest-{host}-999999999-abc"  # no such process
+    elsewhere = work / ".aoetl" / "scratch" / "rest-otherhost-999999999-abc"
+    elsewhere.mkdir(parents=True)  # another host's run, perhaps alive: left alone
     orphan.mkdir(parents=True)
     (orphan / "users-1.ndjson").write_text("{}\n")
     result = orch.run(validate_spec(spec(api, [{"name": "users", "path": "page/users"}])))
     assert result.status == "success", result.error
     assert not orphan.exists()
-    assert list((work / ".aoetl" / "scratch").iterdir()) == []  # its own is gone after close
+    assert list((work / ".aoetl" / "scratch").iterdir()) == [elsewhere]  # its own is gone
 
 
 def test_an_api_that_ignores_the_page_number_loads_one_page_and_says_so(

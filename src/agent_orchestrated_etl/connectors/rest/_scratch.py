@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -268,10 +269,18 @@ def _files(paths: Sequence[Path]) -> str:
     return "[" + ", ".join(quote_literal(str(p)) for p in paths) + "]"
 
 
+def scratch_prefix() -> str:
+    """The name a process's scratch folder starts with: this host and process, so a shared
+    AOETL_HOME never loses a live run's folder to another host's clean-up."""
+    return f"rest-{socket.gethostname().replace('-', '_')}-{os.getpid()}-"
+
+
 def remove_orphans(root: Path) -> None:
-    """Remove scratch folders of processes that are gone (a run killed before its close)."""
-    for folder in root.glob("rest-*-*"):
-        pid = folder.name.split("-")[1]
+    """Remove this host's scratch folders of processes that are gone (a run killed before
+    its close)."""
+    host = socket.gethostname().replace("-", "_")
+    for folder in root.glob(f"rest-{host}-*-*"):
+        pid = folder.name.split("-")[2]
         if pid.isdigit() and not _alive(int(pid)):
             shutil.rmtree(folder, ignore_errors=True)
 

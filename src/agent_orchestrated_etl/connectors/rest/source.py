@@ -23,7 +23,6 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-import os
 import re
 import shutil
 import tempfile
@@ -429,7 +428,7 @@ class RestSource:
                 root = self._home / "scratch"
                 root.mkdir(parents=True, exist_ok=True)
                 _scratch.remove_orphans(root)
-                self._dir = Path(tempfile.mkdtemp(prefix=f"rest-{os.getpid()}-", dir=root))
+                self._dir = Path(tempfile.mkdtemp(prefix=_scratch.scratch_prefix(), dir=root))
             return self._dir
 
     def _shown(self, path: str) -> str:
