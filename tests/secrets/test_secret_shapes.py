@@ -130,7 +130,8 @@ def test_a_rest_sources_literal_credentials_are_stored_masked(tmp_path: Path) ->
                  "client_secret": "lit-secret-1"},
         "headers": {"Authorization": "Bearer lit-2", "Accept": "application/json"},
         "resources": [{"name": "users", "path": "users",
-                       "headers": {"X-API-Key": "lit-3", "X-Trace": "${env:TRACE}"}}],
+                       "headers": {"X-API-Key": "lit-3", "X-Trace": "${env:TRACE}"},
+                       "params": {"access_token": "lit-4", "per_page": 50}}],
     }  # fmt: skip
     spec = {"name": "api", "source": source}
     store.start_run("r1", "api", "duckdb:///w.duckdb", spec_json=json.dumps(spec), spec_hash="h")
@@ -139,6 +140,7 @@ def test_a_rest_sources_literal_credentials_are_stored_masked(tmp_path: Path) ->
     assert stored["auth"]["client_secret"] == "***" and stored["auth"]["client_id"] == "cid"
     assert stored["headers"] == {"Authorization": "***", "Accept": "application/json"}
     assert stored["resources"][0]["headers"] == {"X-API-Key": "***", "X-Trace": "${env:TRACE}"}
+    assert stored["resources"][0]["params"] == {"access_token": "***", "per_page": 50}
 
 
 @pytest.mark.parametrize(

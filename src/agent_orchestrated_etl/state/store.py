@@ -161,12 +161,14 @@ def _masked_spec(spec_json: str) -> str:
 
 # A REST source's fields that are secrets as a whole, and the headers that carry credentials.
 _CREDENTIAL_FIELDS = ("token", "password", "client_secret", "value")
-_CREDENTIAL_HEADER = re.compile(r"authorization|api[-_]?key|token|secret|cookie", re.IGNORECASE)
+_CREDENTIAL_NAME = re.compile(
+    r"authorization|api[-_]?key|token|secret|password|cookie", re.IGNORECASE
+)
 
 
 def _mask_credentials(source: dict[str, Any]) -> None:
-    """Mask a REST source's literal credentials in place: its auth's secret fields and the
-    values of headers that carry credentials (its own and each resource's)."""
+    """Mask a REST source's literal credentials in place: its auth's secret fields, and the
+    headers and query params whose names say they carry one (its own and each resource's)."""
 
     def literal(value: object) -> bool:
         return isinstance(value, str) and bool(value) and not _ONLY_REFERENCES.fullmatch(value)
@@ -178,11 +180,12 @@ def _mask_credentials(source: dict[str, Any]) -> None:
                 auth[name] = MASK
     resources = source.get("resources")
     for holder in [source, *(resources if isinstance(resources, list) else [])]:
-        headers = holder.get("headers") if isinstance(holder, dict) else None
-        if isinstance(headers, dict):
-            for name, value in headers.items():
-                if _CREDENTIAL_HEADER.search(name) and literal(value):
-                    headers[name] = MASK
+        for part in ("headers", "params"):
+            values = holder.get(part) if isinstance(holder, dict) else None
+            if isinstance(values, dict):
+                for name, value in values.items():
+                    if _CREDENTIAL_NAME.search(name) and literal(value):
+                        values[name] = MASK
 
 
 class StateStore:
