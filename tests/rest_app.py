@@ -313,6 +313,16 @@ async def items(page: int = PageQ) -> Any:
     return JSONResponse({"data": rows if page == 1 else []})
 
 
+@app.get("/capped/users", response_model=UserOffsetPage, tags=["users"])
+async def capped_users(
+    offset: int = Query(0, ge=0), limit: int = Query(PER_PAGE, ge=1), page: int = Query(0, ge=0)
+) -> Any:
+    """At most 40 records a request whatever the limit asks (by offset, or by page from 1)."""
+    rows, size = _users(None), min(limit, 40)
+    start = (page - 1) * size if page else offset
+    return JSONResponse({"items": rows[start : start + size], "total": len(rows)})
+
+
 @app.get("/fixed/items", response_model=ItemList, tags=["broken"])
 async def fixed_items(page: int = PageQ) -> Any:
     """The same records whatever the page: an API that ignores the page parameter."""

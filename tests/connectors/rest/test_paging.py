@@ -209,3 +209,15 @@ def test_detect_paginator_evidence() -> None:
     assert (spec.type, spec.limit, spec.total_path) == ("offset", 3, "total")
     spec, _ = detect_paginator({"data": [{}] * 2, "total": 4}, {}, "data", {"page": 1})
     assert (spec.type, spec.page_size, spec.total_path) == ("page_number", 2, "total")
+
+
+def test_an_api_that_caps_the_page_size_is_paged_by_what_it_gives(api: RestApi) -> None:
+    for paginator in (
+        PaginatorSpec(type="offset", limit=100, total_path="total"),
+        PaginatorSpec(type="page_number", page_size_param="limit", page_size=100,
+                      total_path="total"),
+    ):  # fmt: skip
+        decisions: list[Decision] = []
+        pages = _pages(api, "capped/users", paginator, selector="items", decisions=decisions)
+        assert _ids(pages) == list(range(1, 251)), paginator.type
+        assert "page size: 40 (the API caps pages at 40 records)" in map(str, decisions)

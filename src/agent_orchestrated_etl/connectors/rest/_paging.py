@@ -155,12 +155,13 @@ def _numbered(
     """page_number and offset: page i's parameters are known without the previous page."""
     url = fetch.client.url(fetch.path)
     offset = spec.type == "offset"
+    step = spec.limit  # records an offset request moves on by
 
     def params(i: int) -> dict[str, Any]:
         out = dict(fetch.params)
         if offset:
-            out[spec.offset_param] = i * spec.limit
-            out[spec.limit_param] = spec.limit
+            out[spec.offset_param] = i * step
+            out[spec.limit_param] = step
         else:
             out[spec.page_param] = spec.start_page + i
             if spec.page_size_param and spec.page_size:
@@ -170,14 +171,22 @@ def _numbered(
     if first is None:
         first = fetch(url, params(0))
     yield Page(first.url, 0, first.records, first.headers)
-    size = spec.limit if offset else (spec.page_size or len(first.records) or None)
+    asked = spec.limit if offset else spec.page_size
+    size = asked or len(first.records) or None
     pages = _int_at(first.body, spec.total_pages_path)
     total = _int_at(first.body, spec.total_path)
+    got = len(first.records)
+    if total is not None and asked and 0 < got < asked and got < total:
+        # The API gives fewer records a page than asked for (its own cap) while the total
+        # says more: page by what it gives, so no record is skipped and paging goes on.
+        size = asked = step = got
+        fetch.decide(Decision("page size", str(got), f"the API caps pages at {got} records"))
+        pages = None if offset or spec.total_pages_path is None else pages
     if pages is None and total is not None and size:
         pages = math.ceil(total / size)
     if spec.max_pages is not None:
         pages = min(pages, spec.max_pages) if pages is not None else spec.max_pages
-    if _ended(first, spec, spec.limit if offset else spec.page_size) or pages == 1:
+    if _ended(first, spec, asked) or pages == 1:
         return
     numbers: Iterable[int] = range(1, pages) if pages is not None else itertools.count(1)
     answers = _ordered(pool, lambda i: fetch(url, params(i)), numbers, window)
