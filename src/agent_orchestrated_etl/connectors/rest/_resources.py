@@ -16,6 +16,7 @@ import orjson
 from ...errors import UserError
 from ...spec.rest import PaginatorSpec, RestResourceSpec
 from ..base import Decision
+from ._detect import MISSING, get_path
 from ._flatten import SEP
 
 T = TypeVar("T")
@@ -122,14 +123,9 @@ def estimate(body: Any, paginator: PaginatorSpec, page_records: int) -> int | No
 
 
 def path_value(body: Any, path: str | None) -> Any:
-    if path is None:
-        return None
-    value = body
-    for part in path.split("."):
-        if not isinstance(value, dict):
-            return None
-        value = value.get(part)
-    return value
+    """The value at dotted ``path`` in ``body``; None when it is not there."""
+    value = get_path(body, path) if path is not None else MISSING
+    return None if value is MISSING else value
 
 
 def has(record: dict[str, Any], field: str) -> bool:

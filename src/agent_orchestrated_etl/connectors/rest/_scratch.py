@@ -34,6 +34,7 @@ import orjson
 from duckdb.sqltypes import DuckDBPyType
 
 from ...data.duck import BadRow, quote_literal
+from ._detect import MISSING, get_path
 from ._flatten import ROW_FIELD, SEP, columns_arg
 
 # Largest record DuckDB's JSON reader takes (its default is 16 MB).
@@ -235,26 +236,21 @@ def problem(record: Any, key: Sequence[str]) -> str | None:
 
 
 def lookup(record: Mapping[str, Any], column: str) -> Any:
-    """A flattened column's value in a record ('address__city' is address.city)."""
-    if column in record:
-        return record[column]
-    value: Any = record
-    for part in column.split(SEP):
-        if not isinstance(value, Mapping) or part not in value:
-            return None
-        value = value[part]
-    return value
+    """A flattened column's value in a record ('address__city' is address.city); None when
+    it is not there."""
+    value = _walk(record, column)
+    return None if value is MISSING else value
 
 
 def has(record: Mapping[str, Any], column: str) -> bool:
+    """Whether a record has a flattened column, null or not."""
+    return _walk(record, column) is not MISSING
+
+
+def _walk(record: Mapping[str, Any], column: str) -> Any:
     if column in record:
-        return True
-    value: Any = record
-    for part in column.split(SEP):
-        if not isinstance(value, Mapping) or part not in value:
-            return False
-        value = value[part]
-    return True
+        return record[column]
+    return get_path(record, column.replace(SEP, "."))
 
 
 def _all_good(records: list[Any], key: tuple[str, ...]) -> bool:
