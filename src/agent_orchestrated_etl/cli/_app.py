@@ -64,6 +64,14 @@ TablesOption = Annotated[
         "`sales.*` work (default: all). For an OpenAPI document: the endpoints to plan."
     ),
 ]
+BaseUrlOption = Annotated[
+    str | None,
+    typer.Option(
+        "--base-url",
+        help="For an OpenAPI document: the API's base URL, where the document "
+        "gives none or another.",
+    ),
+]
 QueryOption = Annotated[
     str | None,
     typer.Option(help="For a database: one SQL query to read (into --table)."),

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from ._app import app, err
+from ._app import BaseUrlOption, app, err
 
 if TYPE_CHECKING:
     from ..analysis import ResourceReport, SourceReport
@@ -24,12 +24,7 @@ def analyze(
             "or Swagger file (JSON or YAML), or any source aoetl reads."
         ),
     ],
-    base_url: Annotated[
-        str | None,
-        typer.Option(
-            "--base-url", help="The API's base URL, where the document gives none or another."
-        ),
-    ] = None,
+    base_url: BaseUrlOption = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the report as one JSON object.")
     ] = False,

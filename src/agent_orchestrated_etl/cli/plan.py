@@ -12,6 +12,7 @@ import typer
 from rich.table import Table
 
 from ._app import (
+    BaseUrlOption,
     FormatOption,
     PartitionsOption,
     QueryOption,
@@ -48,12 +49,7 @@ def plan(
     query: QueryOption = None,
     partitions: PartitionsOption = None,
     reader: ReaderOption = None,
-    base_url: Annotated[
-        str | None,
-        typer.Option(
-            "--base-url", help="For an OpenAPI document: the API's base URL, if not its server's."
-        ),
-    ] = None,
+    base_url: BaseUrlOption = None,
     as_json: Annotated[
         bool,
         typer.Option(
