@@ -323,6 +323,14 @@ async def capped_users(
     return JSONResponse({"items": rows[start : start + size], "total": len(rows)})
 
 
+@app.get("/clamped/users", response_model=list[User], tags=["users"])
+async def clamped_users(page: int = PageQ) -> Any:
+    """A bare list by page number whose pages past the end repeat the last one."""
+    rows = _users(None)
+    last = max(1, math.ceil(len(rows) / PER_PAGE))
+    return JSONResponse(_page(rows, min(page, last), PER_PAGE))
+
+
 @app.get("/fixed/items", response_model=ItemList, tags=["broken"])
 async def fixed_items(page: int = PageQ) -> Any:
     """The same records whatever the page: an API that ignores the page parameter."""

@@ -221,3 +221,10 @@ def test_an_api_that_caps_the_page_size_is_paged_by_what_it_gives(api: RestApi) 
         pages = _pages(api, "capped/users", paginator, selector="items", decisions=decisions)
         assert _ids(pages) == list(range(1, 251)), paginator.type
         assert "page size: 40 (the API caps pages at 40 records)" in map(str, decisions)
+
+
+def test_an_api_that_repeats_its_last_page_past_the_end_is_read_once(api: RestApi) -> None:
+    decisions: list[Decision] = []
+    pages = _pages(api, "clamped/users", PaginatorSpec(type="page_number"), decisions=decisions)
+    assert _ids(pages) == list(range(1, 251))
+    assert any("the API's last page, read once" in str(d) for d in decisions)

@@ -191,7 +191,14 @@ def _numbered(
     numbers: Iterable[int] = range(1, pages) if pages is not None else itertools.count(1)
     answers = _ordered(pool, lambda i: fetch(url, params(i)), numbers, window)
     try:
+        previous = first.records
         for number, answer in answers:
+            if number > 1 and answer.records and answer.records == previous:
+                # Past its end, the API answers with its last page again: the end.
+                why = f"page {number + 1} repeated page {number}: the API's last page, read once"
+                fetch.decide(Decision("pages", str(number), why))
+                return
+            previous = answer.records
             if number == 1 and answer.records and answer.records == first.records:
                 # The API ignores the page parameter: every page would be this one, forever.
                 sent = spec.offset_param if offset else spec.page_param
