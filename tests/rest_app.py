@@ -331,6 +331,15 @@ async def clamped_users(page: int = PageQ) -> Any:
     return JSONResponse(_page(rows, min(page, last), PER_PAGE))
 
 
+@app.get("/strict/users", response_model=list[User], tags=["users"])
+async def strict_users(page: int = PageQ) -> Any:
+    """A bare list by page number that answers 404 past its last page (as DRF does)."""
+    rows = _users(None)
+    if page > max(1, math.ceil(len(rows) / PER_PAGE)):
+        return JSONResponse({"detail": "Invalid page."}, status_code=404)
+    return JSONResponse(_page(rows, page, PER_PAGE))
+
+
 @app.get("/fixed/items", response_model=ItemList, tags=["broken"])
 async def fixed_items(page: int = PageQ) -> Any:
     """The same records whatever the page: an API that ignores the page parameter."""

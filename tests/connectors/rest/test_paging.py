@@ -223,6 +223,13 @@ def test_an_api_that_caps_the_page_size_is_paged_by_what_it_gives(api: RestApi) 
         assert "page size: 40 (the API caps pages at 40 records)" in map(str, decisions)
 
 
+def test_a_404_past_the_end_of_a_probed_collection_is_its_end(api: RestApi) -> None:
+    pages = _pages(api, "strict/users", PaginatorSpec(type="page_number"))
+    assert _ids(pages) == list(range(1, 251))
+    with pytest.raises(UserError, match="HTTP 404"):  # a first page that is missing is not
+        _pages(api, "strict/nothing", PaginatorSpec(type="page_number"))
+
+
 def test_an_api_that_repeats_its_last_page_past_the_end_is_read_once(api: RestApi) -> None:
     decisions: list[Decision] = []
     pages = _pages(api, "clamped/users", PaginatorSpec(type="page_number"), decisions=decisions)

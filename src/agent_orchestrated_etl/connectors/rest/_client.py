@@ -173,9 +173,12 @@ class RestClient:
         path_or_url: str,
         params: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
+        *,
+        missing_ok: bool = False,
     ) -> Response:
         """GET ``path_or_url`` and return its 2xx answer, each attempt rate-limited and gated
         by the breaker, transient failures retried. ``params`` are added to the URL's own.
+        With ``missing_ok``, a 404 is returned too (a page past the end), not raised.
 
         Raises:
             TransientError: still failing after the last attempt, or the circuit is open.
@@ -202,7 +205,7 @@ class RestClient:
                     # An open circuit fails fast: not transient here, so no retry waits on it.
                     opened.append(exc)
                     raise FatalError(str(exc)) from None
-            return self._send(url, sent)
+            return self._send(url, sent, missing_ok)
 
         try:
             return self._retry.call(attempt)
@@ -222,7 +225,7 @@ class RestClient:
                 ) from exc
             raise
 
-    def _send(self, url: str, headers: dict[str, str]) -> Response:
+    def _send(self, url: str, headers: dict[str, str], missing_ok: bool = False) -> Response:
         self.limiter.acquire()
         with self._lock:
             self.requests += 1
@@ -252,7 +255,7 @@ class RestClient:
         finally:
             self.limiter.observe(answer)
         self._count(failed=False)
-        if 200 <= response.status < 300:
+        if 200 <= response.status < 300 or (missing_ok and response.status == 404):
             return response
         what = f"GET {self.masked(response.url)}"
         if response.status < 400:  # 1xx, or a 3xx left over: a loop, or no Location

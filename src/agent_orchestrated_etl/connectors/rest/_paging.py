@@ -81,9 +81,15 @@ class _Fetcher:
         self.selector, self.decide = selector, decide
         self.first = True
 
-    def __call__(self, url: str, params: Mapping[str, Any] | None) -> _Answer:
-        response = self.client.get(url, params, self.headers)
+    def __call__(
+        self, url: str, params: Mapping[str, Any] | None, past_end: bool = False
+    ) -> _Answer:
+        """One page. ``past_end``: the page may lie past the collection's end, where some
+        APIs answer 404: that reads as an empty page (the end), not an error."""
+        response = self.client.get(url, params, self.headers, missing_ok=past_end)
         shown = self.client.shown(response.url)
+        if response.status == 404:
+            return _Answer(shown, {}, response.headers, [])
         try:
             body = orjson.loads(response.content)
         except orjson.JSONDecodeError:
@@ -189,7 +195,8 @@ def _numbered(
     if _ended(first, spec, asked) or pages == 1:
         return
     numbers: Iterable[int] = range(1, pages) if pages is not None else itertools.count(1)
-    answers = _ordered(pool, lambda i: fetch(url, params(i)), numbers, window)
+    probing = pages is None  # no total: pages are asked for until one is empty
+    answers = _ordered(pool, lambda i: fetch(url, params(i), probing), numbers, window)
     try:
         previous = first.records
         for number, answer in answers:
