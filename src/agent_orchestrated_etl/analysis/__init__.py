@@ -13,8 +13,13 @@ from .report import (
     AuthScheme,
     EndpointReport,
     FieldReport,
+    FileReport,
+    Issue,
+    KeyCandidate,
+    Reference,
     ResourceReport,
     SourceReport,
+    TypeConflict,
 )
 from .rest_plan import RestPlan, plan_rest
 
@@ -22,9 +27,14 @@ __all__ = [
     "AuthScheme",
     "EndpointReport",
     "FieldReport",
+    "FileReport",
+    "Issue",
+    "KeyCandidate",
+    "Reference",
     "ResourceReport",
     "RestPlan",
     "SourceReport",
+    "TypeConflict",
     "analyze",
     "is_document_file",
     "plan_rest",

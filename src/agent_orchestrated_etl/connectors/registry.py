@@ -263,6 +263,29 @@ register_source(
     ),
 )
 register_source(
+    "s3",
+    lazy(f"{__package__}.s3.source", "S3Source"),
+    kind="s3",
+    info=ConnectorInfo(
+        "s3",
+        "source",
+        ("s3",),
+        FORMATS,
+        (
+            C.DISCOVER,
+            C.GLOB,
+            C.DIRECTORY_GROUPING,
+            C.GZIP,
+            C.ZSTD,
+            C.QUARANTINE,
+            C.FUSED_TO_DUCKDB,
+        ),
+        "Objects under an S3 prefix or glob (AWS or any S3-compatible store), read as files "
+        "are: CSV, JSON, NDJSON or Parquet, streamed by DuckDB's httpfs; key=value/ folders "
+        "become columns.",
+    ),
+)
+register_source(
     ("postgresql", "sqlite", "duckdb"),
     lazy(f"{__package__}.sql.source", "open_sql_source"),
     kind="sql",
@@ -336,6 +359,28 @@ for _format, _schemes, _name in (
             f"A directory with one folder of {_name} files per table.",
         ),
     )
+
+
+def _s3_target(spec: TargetSpec, where: Location, home: Path) -> Destination:
+    from .s3.target import S3Destination
+
+    _no_key(spec, where)
+    return S3Destination(spec, where, home=home)
+
+
+register_destination(
+    "s3",
+    _s3_target,
+    info=ConnectorInfo(
+        "s3",
+        "destination",
+        ("s3",),
+        ("parquet", "csv"),
+        (*_ADAPT, C.ATOMIC_SWAP),
+        "Parquet (or CSV) files under an S3 prefix, optionally partitioned by columns; staged "
+        "under a private prefix and published by a manifest.",
+    ),
+)
 register_destination(
     ("postgresql", "sqlite"),
     _sql_target,

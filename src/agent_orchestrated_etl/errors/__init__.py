@@ -32,8 +32,8 @@ Connectors decide retryability at the edge by raising :class:`TransientError` or
 a run's result records. A driver's own exception becomes one of these through the classifier
 of its family: :func:`classify_duckdb`, :func:`classify_libpq` (psycopg and ADBC),
 :func:`classify_sqlalchemy` (and sqlite3), :func:`classify_urllib3` and
-:func:`classify_status` (REST APIs: a transport error, an error status), or
-:func:`classify`, which picks one. Messages never
+:func:`classify_status` (REST APIs: a transport error, an error status),
+:func:`classify_boto` (S3 through boto3), or :func:`classify`, which picks one. Messages never
 hold a secret: text is passed through :func:`redact` (every registered secret value, and
 passwords in URLs and DSNs via :func:`redact_uri`) before it reaches a message.
 
@@ -207,6 +207,7 @@ def kind_of(exc: BaseException) -> ErrorKind:
 # package, which must have defined them by then.
 from ._classify import (  # noqa: E402
     classify,
+    classify_boto,
     classify_duckdb,
     classify_libpq,
     classify_sqlalchemy,
@@ -232,6 +233,7 @@ __all__ = [
     "UnknownConnectorError",
     "UserError",
     "classify",
+    "classify_boto",
     "classify_duckdb",
     "classify_libpq",
     "classify_sqlalchemy",

@@ -10,7 +10,7 @@ import re
 import time
 from email.utils import parsedate_to_datetime
 
-from . import AoetlError, FatalError, TransientError, UserError
+from . import AoetlError, FatalError, SourceNotFoundError, TransientError, UserError
 from ._redact import redact
 
 # A driver's exception is recognised by its classes' names and modules, so this module never
@@ -292,6 +292,82 @@ def classify_urllib3(exc: BaseException, what: str = "request") -> AoetlError:
     return FatalError(f"{what}: {text}")
 
 
+_S3_AUTH = {
+    "SignatureDoesNotMatch",
+    "InvalidAccessKeyId",
+    "AccessDenied",
+    "InvalidToken",
+    "ExpiredToken",
+    "TokenRefreshRequired",
+    "AuthorizationHeaderMalformed",
+    "InvalidSecurity",
+    "403",
+    "401",
+}
+_S3_MISSING = {"NoSuchBucket", "NoSuchKey", "404", "NotFound"}
+_S3_TRANSIENT = {
+    "SlowDown",
+    "RequestTimeout",
+    "RequestTimeTooSkewed",
+    "InternalError",
+    "ServiceUnavailable",
+    "Throttling",
+    "ThrottlingException",
+    "500",
+    "502",
+    "503",
+    "504",
+}
+_CHECK_S3_AUTH = (
+    "check the access key and secret (s3.access_key_id / s3.secret_access_key, or "
+    "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY) and the region"
+)
+_CHECK_S3 = "check s3.endpoint_url (or AWS_ENDPOINT_URL) and that the store is up"
+
+
+def classify_boto(exc: BaseException, what: str = "S3 request") -> AoetlError:
+    """A boto3/botocore error as aoetl's: a refused login (bad signature, unknown key, access
+    denied) a UserError that says which settings to check; a missing bucket or key a
+    SourceNotFoundError; throttling, 5xx, timeouts and dropped connections a TransientError;
+    no credentials at all a UserError. ``what`` names the request (bucket and key)."""
+    names = _classes(exc, "botocore", "boto3", "s3transfer")
+    response = getattr(exc, "response", None)
+    if "ClientError" in names and isinstance(response, dict):
+        error = response.get("Error") or {}
+        code = str(error.get("Code") or "")
+        status = (response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
+        message = one_line(str(error.get("Message") or code or exc))
+        text = f"{what}: {code or status}" + (f" ({message})" if message != code else "")
+        if code in _S3_AUTH or status in (401, 403):
+            return UserError(f"{text}; {_CHECK_S3_AUTH}")
+        if code in _S3_MISSING or status == 404:
+            return SourceNotFoundError(f"{text}; check the bucket and the prefix")
+        if code in _S3_TRANSIENT or (isinstance(status, int) and status >= 500):
+            return TransientError(text)
+        return FatalError(text)
+    text = one_line(str(exc)) if str(exc) else type(exc).__name__
+    if names & {"NoCredentialsError", "PartialCredentialsError", "ProfileNotFound"}:
+        return UserError(
+            f"{what}: {text}; set s3.access_key_id and s3.secret_access_key (as ${{secret:…}} "
+            "references), or AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, or AWS_PROFILE"
+        )
+    if names & {"ParamValidationError", "InvalidS3AddressingStyleError"}:
+        return UserError(f"{what}: {text}; check the s3:// URI")
+    if names & {"InvalidEndpointConfigurationError", "InvalidRegionError"}:
+        return UserError(f"{what}: {text}; {_CHECK_S3}")
+    if names & {
+        "EndpointConnectionError",
+        "ConnectionClosedError",
+        "ConnectTimeoutError",
+        "ReadTimeoutError",
+        "IncompleteReadError",
+        "ResponseStreamingError",
+        "HTTPClientError",
+    } or isinstance(exc, ConnectionError | TimeoutError):
+        return _made(TransientError, what, text, _CHECK_S3)
+    return FatalError(f"{what}: {text}")
+
+
 def classify(exc: BaseException, what: str) -> AoetlError:
     """``exc`` as aoetl's, by the classifier of its driver's family; an AoetlError is kept as
     it is, a refused or timed-out socket is a TransientError, anything else a FatalError."""
@@ -305,6 +381,8 @@ def classify(exc: BaseException, what: str) -> AoetlError:
         return classify_sqlalchemy(exc, what)
     if _classes(exc, "urllib3"):
         return classify_urllib3(exc, what)
+    if _classes(exc, "botocore", "boto3", "s3transfer"):
+        return classify_boto(exc, what)
     if isinstance(exc, ConnectionError | TimeoutError):
         return _made(TransientError, what, one_line(str(exc)), _CHECK_SERVER)
     return FatalError(f"{what}: {one_line(str(exc)) if str(exc) else type(exc).__name__}")

@@ -24,12 +24,15 @@ from .rest import (
     ParentSpec,
     RestResourceSpec,
 )
+from .s3 import S3Connection
 from .source import (
+    OBJECT_COLUMNS,
     SOURCE_KINDS,
     CsvOptions,
     FileSourceSpec,
     IncrementalSpec,
     RestSourceSpec,
+    S3SourceSpec,
     SourceBase,
     SourceSpec,
     SqlSourceSpec,
@@ -39,6 +42,7 @@ from .uri import ParsedUri, parse_uri, target_kind
 
 __all__ = [
     "DEFAULT_TARGET",
+    "OBJECT_COLUMNS",
     "SOURCE_KINDS",
     "ApiKeyAuth",
     "AuthSpec",
@@ -58,6 +62,8 @@ __all__ = [
     "RestResourceSpec",
     "RestSourceSpec",
     "RetrySpec",
+    "S3Connection",
+    "S3SourceSpec",
     "SourceBase",
     "SourceSpec",
     "SqlSourceSpec",

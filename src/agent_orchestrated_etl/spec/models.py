@@ -16,6 +16,7 @@ from pydantic import (
 from pydantic.json_schema import SkipJsonSchema
 
 from ._model import Model
+from .s3 import S3Connection
 from .source import SourceSpec
 
 Mode = Literal["append", "replace", "merge"]
@@ -28,11 +29,21 @@ class TargetSpec(Model):
 
     uri: str = Field(
         DEFAULT_TARGET,
-        description="duckdb:///file.duckdb, parquet:///dir, csv:///dir, or a path "
-        "(*.duckdb is DuckDB; any other path is a Parquet directory).",
+        description="duckdb:///file.duckdb, parquet:///dir, csv:///dir, s3://bucket/prefix/, "
+        "or a path (*.duckdb is DuckDB; any other path is a Parquet directory).",
     )
     format: Literal["parquet", "csv"] | None = Field(
-        None, description="File format for a directory target (default parquet)."
+        None, description="File format for a directory or S3 target (default parquet)."
+    )
+    partition_by: tuple[str, ...] = Field(
+        (),
+        description="For an S3 target: write each table's files in column=value/ folders "
+        "(Hive partitioning) of these columns.",
+    )
+    s3: S3Connection | None = Field(
+        None,
+        description="For an s3:// target: endpoint, region and credentials (default: boto3's "
+        "standard chain).",
     )
     encryption_key: str | None = Field(
         None,
@@ -175,6 +186,28 @@ class TaskOptions(Model):
 
     retries: RetrySpec | None = Field(None, description="Retries for this task only.")
     timeout_s: float | None = Field(None, gt=0, description="Time limit for this task.")
+    mode: Mode | None = Field(
+        None, description="This table's mode, instead of the pipeline's (by table name)."
+    )
+    key: tuple[str, ...] | None = Field(
+        None, description="This table's merge key, instead of the pipeline's (by table name)."
+    )
+    after: tuple[str, ...] = Field(
+        (),
+        description="Tables to load before this one (the tables its foreign keys refer to).",
+    )
+    references: tuple[str, ...] = Field(
+        (),
+        description="Documentation: this table's foreign keys as analysis found them, "
+        "'customer_id -> customers(id)'. Not enforced.",
+    )
+
+    @field_validator("key", mode="before")
+    @classmethod
+    def _split_key(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
 
 
 class PipelineSpec(Model):
@@ -238,4 +271,8 @@ class PipelineSpec(Model):
         # A REST resource names (or detects) its own primary key, which a merge then uses.
         if self.mode == "merge" and not self.key and self.source.kind != "rest":
             raise ValueError("mode 'merge' needs 'key': the columns to upsert on")
+        for name, options in self.tasks.items():
+            keyless = not (options.key or self.key) and self.source.kind != "rest"
+            if options.mode == "merge" and keyless:
+                raise ValueError(f"tasks.{name}: mode 'merge' needs a key: set tasks.{name}.key")
         return self

@@ -1,9 +1,10 @@
-"""Where the data comes from: ``SourceSpec``, a union by kind (files, sql, rest), each with its
-options.
+"""Where the data comes from: ``SourceSpec``, a union by kind (files, s3, sql, rest), each with
+its options.
 
 The kind is given (``kind: sql``) or inferred from the URI's scheme: a path or ``file://`` is
-files, ``http(s)://`` a REST API, any other scheme a database. A URI that is a ``${…}``
-reference as a whole is inferred again once it is resolved, when the connector connects.
+files, ``s3://`` objects in S3, ``http(s)://`` a REST API, any other scheme a database. A URI
+that is a ``${…}`` reference as a whole is inferred again once it is resolved, when the
+connector connects.
 """
 
 from __future__ import annotations
@@ -15,13 +16,18 @@ from pydantic.json_schema import SkipJsonSchema
 
 from ._model import Model
 from .rest import RestOptions
+from .s3 import S3Connection
 from .uri import SCHEME
 
 FileFormat = Literal["auto", "csv", "json", "ndjson", "parquet"]
-SourceKind = Literal["files", "sql", "rest"]
-SOURCE_KINDS: tuple[str, ...] = ("files", "sql", "rest")
-# Schemes whose kind is not the default 'sql' (S3 adds its own here).
-_KIND_OF_SCHEME = {"file": "files", "http": "rest", "https": "rest"}
+SourceKind = Literal["files", "s3", "sql", "rest"]
+SOURCE_KINDS: tuple[str, ...] = ("files", "s3", "sql", "rest")
+# Schemes whose kind is not the default 'sql'.
+_KIND_OF_SCHEME = {"file": "files", "s3": "s3", "http": "rest", "https": "rest"}
+OBJECT_COLUMNS = {"_object_key": "VARCHAR", "_object_modified": "TIMESTAMP WITH TIME ZONE"}
+"""Columns a file or object source adds when an incremental cursor names them: each row's
+file path (an object's key) and its modification time. A cursor on them reads only the files
+past the mark."""
 
 
 class CsvOptions(Model):
@@ -64,7 +70,11 @@ class CsvOptions(Model):
 class IncrementalSpec(Model):
     """Load only rows whose cursor column moved past the last committed high-water mark."""
 
-    cursor: str = Field(description="An increasing column: an updated_at timestamp or an id.")
+    cursor: str = Field(
+        description="An increasing column: an updated_at timestamp or an id. For files and S3 "
+        "objects, '_object_modified' (modification time) or '_object_key' (the key or path) "
+        "reads only the files past the mark, and adds that column to the table."
+    )
     initial: str | None = Field(
         None, description="Read from this value on the first run (default: everything)."
     )
@@ -118,6 +128,24 @@ class FileSourceSpec(SourceBase):
         le=1 << 30,
         description="Longest line (bytes) a CSV or NDJSON file may hold; a longer line is "
         "quarantined with its line number.",
+    )
+
+
+class S3SourceSpec(FileSourceSpec):
+    """Objects in S3 (or an S3-compatible store): ``s3://bucket/prefix/``, or a glob such as
+    ``s3://bucket/logs/**/*.csv.gz``. Read as files are: the same formats and options."""
+
+    kind: Literal["s3"] = Field(  # type: ignore[assignment]
+        "s3", description="Objects under an S3 prefix or glob: s3://bucket/prefix/."
+    )
+    s3: S3Connection = Field(
+        default_factory=S3Connection,
+        description="Endpoint, region and credentials (default: boto3's standard chain).",
+    )
+    hive_partitioning: bool | None = Field(
+        None,
+        description="Read key=value/ folders in object keys as columns (default: when every "
+        "object's key has them).",
     )
 
 
@@ -191,6 +219,7 @@ def _source_kind(value: Any) -> str | None:
 
 SourceSpec = Annotated[
     Annotated[FileSourceSpec, Tag("files")]
+    | Annotated[S3SourceSpec, Tag("s3")]
     | Annotated[SqlSourceSpec, Tag("sql")]
     | Annotated[RestSourceSpec, Tag("rest")],
     Discriminator(
@@ -199,11 +228,12 @@ SourceSpec = Annotated[
         custom_error_message="a source's kind is one of " + ", ".join(SOURCE_KINDS),
     ),
 ]
-"""Where the data comes from: a :class:`FileSourceSpec`, :class:`SqlSourceSpec` or
-:class:`RestSourceSpec`."""
+"""Where the data comes from: a :class:`FileSourceSpec`, :class:`S3SourceSpec`,
+:class:`SqlSourceSpec` or :class:`RestSourceSpec`."""
 
 SOURCE_MODELS: dict[str, type[SourceBase]] = {
     "files": FileSourceSpec,
+    "s3": S3SourceSpec,
     "sql": SqlSourceSpec,
     "rest": RestSourceSpec,
 }
@@ -212,4 +242,7 @@ SOURCE_MODELS: dict[str, type[SourceBase]] = {
 def option_kind(name: str) -> str | None:
     """The kind of source that has option ``name``, if only one kind has it."""
     owners = [k for k, model in SOURCE_MODELS.items() if name in model.model_fields]
+    # S3 reads files: an option both have is the files kind's (s3 inherits it).
+    if owners[:2] == ["files", "s3"]:
+        owners = ["files", *owners[2:]]
     return owners[0] if len(owners) == 1 else None

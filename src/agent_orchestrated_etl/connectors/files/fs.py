@@ -1,0 +1,148 @@
+"""The filesystem seam of the file source: local paths and S3 objects, listed and read alike.
+
+The file source never touches ``os`` or boto3 itself: it asks a :class:`FileSystem` for the
+files a source names (:meth:`~FileSystem.list`), for bytes of one (:meth:`~FileSystem.head`,
+:meth:`~FileSystem.read_range`, :meth:`~FileSystem.open`), and for the SQL a DuckDB
+connection runs before it can read them (:meth:`~FileSystem.prelude`). DuckDB reads the
+``FileInfo.path`` strings itself: a local path, or ``s3://bucket/key`` through httpfs, which
+streams ranges of an object and never holds it whole.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import glob
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+from ...errors import SourceNotFoundError
+
+GLOB_CHARS = frozenset("*?[")
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    """One file (or object) a source names.
+
+    Attributes:
+        path: what DuckDB reads: a local path, or s3://bucket/key.
+        size: bytes.
+        modified: the modification time, in UTC.
+        version: what changes when the content does: size and mtime for a local file, the
+            ETag for an S3 object (source fingerprints are made of it).
+    """
+
+    path: str
+    size: int
+    modified: dt.datetime
+    version: str
+
+    @property
+    def name(self) -> str:
+        """The last part of the path (the object key's last segment)."""
+        return self.path.rstrip("/").rsplit("/", 1)[-1]
+
+
+class FileSystem(Protocol):
+    """Where a file source's files live."""
+
+    scheme: str
+    """'file' or 's3'."""
+
+    endpoint: str | None
+    """host:port of the store (None for local files): it keys the circuit breaker."""
+
+    def list(self, uri: str) -> list[FileInfo]:
+        """The files ``uri`` names (a file, a folder or prefix, or a glob), sorted by path;
+        names starting with '.' or '_' are skipped.
+
+        Raises:
+            SourceNotFoundError: nothing is there, or it cannot be listed.
+        """
+        ...
+
+    def head(self, path: str, size: int = 65_536) -> bytes:
+        """The first ``size`` bytes of a file (fewer if it is shorter), as stored (still
+        compressed)."""
+        ...
+
+    def read_range(self, path: str, start: int, length: int) -> bytes:
+        """``length`` bytes from offset ``start`` (fewer at the end), as stored."""
+        ...
+
+    def open(self, path: str) -> BinaryIO:
+        """The file as a stream of its stored bytes, read in chunks (never held whole)."""
+        ...
+
+    def prelude(self) -> tuple[str, ...]:
+        """SQL a DuckDB connection runs before it reads these paths (empty for local files).
+        It may hold credentials: run it, never log it."""
+        ...
+
+    def local(self, path: str, scratch: Path) -> Path:
+        """The file as a local path: itself, or a copy streamed into ``scratch`` (for the
+        rare passes that need a real file, such as repairing lines)."""
+        ...
+
+
+class LocalFS:
+    """Files on this machine."""
+
+    scheme = "file"
+    endpoint: str | None = None
+
+    def list(self, uri: str) -> list[FileInfo]:
+        raw = os.path.expanduser(uri)
+        if GLOB_CHARS & set(raw):
+            found = [Path(p) for p in glob.glob(raw, recursive=True)]
+        elif Path(raw).is_dir():
+            found = list(Path(raw).rglob("*"))
+        elif Path(raw).is_file():
+            return [self.info(Path(raw))]
+        else:
+            raise SourceNotFoundError(
+                f"source {shown(uri)} does not exist; give a file, a directory or a glob"
+            )
+        files = sorted(p for p in found if p.is_file() and p.name[:1] not in "._")
+        if not files:
+            raise SourceNotFoundError(f"source {shown(uri)} matches no files")
+        return [self.info(p) for p in files]
+
+    @staticmethod
+    def info(path: Path) -> FileInfo:
+        stat = path.stat()
+        modified = dt.datetime.fromtimestamp(stat.st_mtime_ns / 1e9, dt.UTC)
+        return FileInfo(str(path), stat.st_size, modified, f"{stat.st_size}:{stat.st_mtime_ns}")
+
+    def head(self, path: str, size: int = 65_536) -> bytes:
+        with open(path, "rb") as fh:
+            return fh.read(size)
+
+    def read_range(self, path: str, start: int, length: int) -> bytes:
+        with open(path, "rb") as fh:
+            fh.seek(start)
+            return fh.read(length)
+
+    def open(self, path: str) -> BinaryIO:
+        return open(path, "rb")
+
+    def prelude(self) -> tuple[str, ...]:
+        return ()
+
+    def local(self, path: str, scratch: Path) -> Path:
+        return Path(path)
+
+
+def chunks(stream: BinaryIO, size: int = 1 << 20) -> Iterator[bytes]:
+    """``stream`` in blocks of ``size`` bytes, closed at the end."""
+    with stream:
+        while block := stream.read(size):
+            yield block
+
+
+def shown(uri: str, limit: int = 200) -> str:
+    """A source as an error shows it: a path of 100 KB is cut, not printed whole."""
+    return uri if len(uri) <= limit else f"{uri[: limit - 20]}…({len(uri):,} characters)"
