@@ -9,6 +9,7 @@ report into the ``source`` of a pipeline that runs without edits.
 from __future__ import annotations
 
 from .analyze import analyze, is_document_file
+from .cursors import cursor_candidates
 from .report import (
     AuthScheme,
     EndpointReport,
@@ -36,6 +37,7 @@ __all__ = [
     "SourceReport",
     "TypeConflict",
     "analyze",
+    "cursor_candidates",
     "is_document_file",
     "plan_rest",
 ]

@@ -17,8 +17,6 @@ from ..connectors import Resource, locate, source_for
 from ..errors import TransientError, UserError
 from ..resilience import RetryPolicy
 from ..spec.source import RestSourceSpec, SourceSpec
-from .openapi import is_document, load_file, read_document
-from .probe import probe_response
 from .report import FieldReport, ResourceReport, SourceReport
 
 # Analysis is interactive: a URL that does not answer says so soon rather than after the
@@ -43,6 +41,8 @@ def is_document_file(path: str) -> bool:
         return False
     if not _MENTIONS.search(head):  # most JSON data never says it: no need to parse it
         return False
+    from .openapi import is_document, load_file
+
     try:
         return is_document(load_file(file))
     except UserError:
@@ -60,6 +60,8 @@ def analyze(
     if isinstance(spec, RestSourceSpec):
         return _from_url(spec, base_url)
     if is_document_file(spec.uri):
+        from .openapi import load_file, read_document
+
         path = Path(spec.uri).expanduser()
         return read_document(load_file(path), display=spec.uri, base_url=base_url)
     return _discovered(spec, home)
@@ -67,6 +69,8 @@ def analyze(
 
 def _from_url(spec: RestSourceSpec, base_url: str | None) -> SourceReport:
     from ..connectors.rest import RestClient
+    from .openapi import is_document, read_document
+    from .probe import probe_response
 
     where = locate(spec.uri)
     client = RestClient(spec, where.url, endpoint=None, retry=_RETRY)

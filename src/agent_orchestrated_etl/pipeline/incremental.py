@@ -12,20 +12,15 @@ import hashlib
 
 import duckdb
 
+from ..analysis.cursors import cursor_candidates
 from ..connectors import Resource, RowFilter
 from ..data.duck import quote_literal
 from ..errors import UserError
 from ..spec import IncrementalSpec, PipelineSpec
 
 _TEMPORAL = ("DATE", "TIMESTAMP", "TIME")
-_CANDIDATE_NAMES = (
-    "updated_at",
-    "modified_at",
-    "last_modified",
-    "changed_at",
-    "updated",
-    "modified",
-)
+
+__all__ = ["cursor_candidates", "cursor_filter", "incremental_for", "with_mark"]
 
 
 def incremental_for(spec: PipelineSpec, table: str) -> IncrementalSpec | None:
@@ -74,24 +69,3 @@ def _as_text(value: str, kind: str, lag: str | None) -> str:
 def with_mark(fingerprint: str, last: str | None) -> str:
     """A checkpoint is only reusable for the same starting mark."""
     return hashlib.sha256(f"{fingerprint}\0{last}".encode()).hexdigest()[:16]
-
-
-def cursor_candidates(resource: Resource) -> list[str]:
-    """Columns that look like an incremental cursor, best first: an update timestamp, then an
-    integer primary key."""
-    types = dict(resource.columns)
-    found = [
-        name
-        for name in _CANDIDATE_NAMES
-        if name in types and types[name].startswith(("TIMESTAMP", "DATE"))
-    ]
-    found += [
-        n
-        for n, t in resource.columns
-        if n not in found and n.endswith("_at") and t.startswith("TIMESTAMP")
-    ]
-    if len(resource.primary_key) == 1:
-        (key,) = resource.primary_key
-        if types.get(key, "").endswith("INT") or types.get(key) in ("INTEGER", "BIGINT"):
-            found.append(key)
-    return found
