@@ -5,61 +5,93 @@ DuckDB's readers or makes them lose a neighbouring line. Such a file is read fro
 which each offending line is blanked, so every other line keeps its number, and the BOM is
 dropped. The offending lines are returned with their bytes exactly as read, for quarantine.
 Nothing here runs for a file that needs no repair.
+
+Every function reads a local path, or, given an ``opener`` (a file system's ``open``), any
+path that opener streams (an S3 object): the bytes are read in chunks, never held whole.
 """
 
 from __future__ import annotations
 
 import gzip
+import io
 import os
 import tempfile
-from collections.abc import Iterable
-from pathlib import Path
-from typing import IO
+import zlib
+from collections.abc import Callable, Iterable
+from pathlib import Path, PurePosixPath
+from typing import IO, BinaryIO
 
 BOM = b"\xef\xbb\xbf"
 COMPRESSIONS = {".gz": "gzip", ".gzip": "gzip", ".zst": "zstd", ".zstd": "zstd"}
 _CHUNK = 1 << 20
 
+Opener = Callable[[str], BinaryIO]
+"""Opens a path as a stream of its stored bytes (``FileSystem.open``)."""
 
-def compression(path: Path) -> str | None:
+
+def compression(path: Path | str) -> str | None:
     """'gzip', 'zstd' or None, from the file name."""
-    return COMPRESSIONS.get(path.suffix.lower())
+    return COMPRESSIONS.get(PurePosixPath(str(path)).suffix.lower())
 
 
-def open_bytes(path: Path) -> IO[bytes]:
-    """The file's bytes, decompressed."""
+def open_bytes(path: Path | str, opener: Opener | None = None) -> IO[bytes]:
+    """The file's bytes, decompressed; through ``opener`` when given, else from disk."""
+    raw: BinaryIO = opener(str(path)) if opener is not None else open(path, "rb")  # noqa: SIM115
     kind = compression(path)
     if kind == "gzip":
-        return gzip.open(path, "rb")  # type: ignore[return-value]
+        stream = gzip.GzipFile(fileobj=raw, mode="rb")
+        stream.myfileobj = raw  # type: ignore[attr-defined]  # closed with the gzip stream
+        return stream
     if kind == "zstd":
-        import io
-
         import zstandard
 
-        raw = path.open("rb")
         return io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(raw, closefd=True))
-    return path.open("rb")
+    return raw
 
 
-def head_bytes(path: Path, size: int = 1 << 16) -> bytes:
+def decompress_head(data: bytes, kind: str | None, size: int = 1 << 16) -> bytes:
+    """Up to ``size`` bytes of what the first bytes of a compressed file decompress to.
+
+    ``data`` may stop anywhere (a ranged read of the file's start); what it cannot hold is
+    left out, and bytes that are not ``kind`` at all give b"".
+    """
+    if kind is None:
+        return data[:size]
+    try:
+        if kind == "gzip":
+            return zlib.decompressobj(wbits=31).decompress(data, size)
+        if kind == "zstd":
+            import zstandard
+
+            return zstandard.ZstdDecompressor().decompressobj().decompress(data)[:size]
+    except (zlib.error, ValueError, ImportError):
+        return b""
+    except Exception as exc:  # zstandard.ZstdError has no public base class to name
+        if type(exc).__name__ == "ZstdError":
+            return b""
+        raise
+    return data[:size]
+
+
+def head_bytes(path: Path | str, size: int = 1 << 16, opener: Opener | None = None) -> bytes:
     """The first ``size`` bytes of a file, decompressed."""
-    with open_bytes(path) as fh:
+    with open_bytes(path, opener) as fh:
         return fh.read(size)
 
 
-def has_bom(path: Path) -> bool:
+def has_bom(path: Path | str, opener: Opener | None = None) -> bool:
     """Whether a text file starts with a UTF-8 byte-order mark."""
-    return head_bytes(path, 3) == BOM
+    return head_bytes(path, 3, opener) == BOM
 
 
-def long_lines(path: Path, limit: int) -> dict[int, int]:
+def long_lines(path: Path | str, limit: int, opener: Opener | None = None) -> dict[int, int]:
     """{line number: size in bytes} of every line longer than ``limit`` (newline excluded).
 
     Reads in chunks, so a line of any length costs no more memory than a chunk.
     """
     found: dict[int, int] = {}
     line, size = 1, 0
-    with open_bytes(path) as fh:
+    with open_bytes(path, opener) as fh:
         while chunk := fh.read(_CHUNK):
             start = 0
             while (end := chunk.find(b"\n", start)) >= 0:
@@ -73,7 +105,9 @@ def long_lines(path: Path, limit: int) -> dict[int, int]:
     return found
 
 
-def repaired_copy(path: Path, blank: Iterable[int], folder: Path) -> tuple[Path, dict[int, bytes]]:
+def repaired_copy(
+    path: Path | str, blank: Iterable[int], folder: Path, opener: Opener | None = None
+) -> tuple[Path, dict[int, bytes]]:
     """A copy of ``path`` under ``folder`` with the ``blank`` lines emptied and no BOM.
 
     Returns the copy (uncompressed) and the removed lines' bytes as read (without the line
@@ -81,8 +115,9 @@ def repaired_copy(path: Path, blank: Iterable[int], folder: Path) -> tuple[Path,
     """
     drop = set(blank)
     removed: dict[int, bytes] = {}
-    fd, name = tempfile.mkstemp(prefix=path.name + ".", suffix=".repaired", dir=folder)
-    with os.fdopen(fd, "wb") as out, open_bytes(path) as src:
+    name = PurePosixPath(str(path)).name
+    fd, copy = tempfile.mkstemp(prefix=name[:100] + ".", suffix=".repaired", dir=folder)
+    with os.fdopen(fd, "wb") as out, open_bytes(path, opener) as src:
         for number, line in enumerate(src, 1):
             if number == 1 and line.startswith(BOM):
                 line = line[len(BOM) :]
@@ -92,17 +127,19 @@ def repaired_copy(path: Path, blank: Iterable[int], folder: Path) -> tuple[Path,
                 out.write(line[len(body) :])  # the line's own ending: CRLF files stay CRLF
             else:
                 out.write(line)
-    return Path(name), removed
+    return Path(copy), removed
 
 
-def line_bytes(path: Path, numbers: Iterable[int]) -> dict[int, bytes]:
+def line_bytes(
+    path: Path | str, numbers: Iterable[int], opener: Opener | None = None
+) -> dict[int, bytes]:
     """The bytes of the given lines, as read (without the line break)."""
     wanted = set(numbers)
     found: dict[int, bytes] = {}
     if not wanted:
         return found
     last = max(wanted)
-    with open_bytes(path) as src:
+    with open_bytes(path, opener) as src:
         for number, line in enumerate(src, 1):
             if number in wanted:
                 found[number] = line.rstrip(b"\r\n")
