@@ -36,6 +36,7 @@ bench: compile
 	$(BIN)/python bench/engine.py
 	$(BIN)/python bench/sql.py
 	$(BIN)/python bench/rest.py
+	$(BIN)/python bench/analysis.py
 
 lint: $(STAMP)
 	$(BIN)/detect-secrets-hook --baseline .secrets.baseline $$(git ls-files --cached --others --exclude-standard src examples)

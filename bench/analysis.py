@@ -1,0 +1,459 @@
+"""Benchmark: analysing and planning a lake of 200 files, S3 -> DuckDB, and one 1 GB object.
+
+Generates its data deterministically into bench/data/analysis/ (bench/_lake.py) and starts a
+SeaweedFS S3 server on loopback (``weed mini``, bench/_seaweed.py, SigV4 enforced), uploads the
+data once, then measures:
+
+1. ``analyze`` + ``plan`` of a 200-file lake (CSV, gzip CSV, NDJSON, gzip NDJSON, Parquet; five
+   related tables, with drift and hive partitions), from local disk and from an S3 prefix:
+   the Python API in-process (``DataOrchestrator().analyze`` + ``.propose``, a fresh home each
+   time) and the CLI as whole processes (``aoetl analyze … --json`` + ``aoetl plan … -o``).
+   Goal: <= 1 s end to end. The planned pipeline is then run once, unchanged, as a check.
+2. S3 -> DuckDB throughput: ``aoetl run s3://…/parquet/ --to duckdb:///…`` of N Parquet files
+   (a few million rows), against DuckDB's CREATE TABLE AS of the same files from local disk,
+   and from S3 through httpfs (the floor for S3). Rows/s and ratios.
+3. Peak RSS (psutil, the process and its children, sampled every 20 ms) of ``aoetl run`` as a
+   subprocess streaming one ~1 GB CSV object from S3 into DuckDB, against the object's size.
+
+A part that cannot run says which and why, and the rest still runs. Writes
+bench/results/analysis.json.
+
+    python bench/analysis.py [--repeat 3] [--parquet-files 16] [--parquet-rows 250000]
+                             [--big-mb 1024] [--skip-big]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import psutil
+import yaml
+from _lake import big_csv, lake, parquet
+from _seaweed import S3Server, seaweed
+
+HERE = Path(__file__).resolve().parent
+DATA = HERE / "data" / "analysis"
+RESULTS = HERE / "results"
+AOETL = str(Path(sys.executable).with_name("aoetl"))
+BUCKET = "bench"
+GOAL_S = 1.0
+
+
+class Failed(Exception):
+    """A part that could not run, with the reason to print."""
+
+
+def fresh(name: str) -> Path:
+    path = DATA / "scratch" / name
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return path
+
+
+def cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run([AOETL, *args], env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise Failed(f"aoetl {args[0]} exited {done.returncode}: {said(done.stdout, done.stderr)}")
+    return done
+
+
+def said(stdout: str, stderr: str) -> str:
+    """The error a failed aoetl command gave: its --json ``error``, else its last lines."""
+    try:
+        error = json.loads(stdout).get("error")
+    except (ValueError, AttributeError):
+        error = None
+    if error:
+        return str(error if not isinstance(error, dict) else error.get("message", error))
+    return " | ".join((stderr or stdout).strip().splitlines()[-3:])
+
+
+def upload(server: S3Server, folder: Path, prefix: str) -> int:
+    """Every file under ``folder`` to s3://bench/prefix/…, 8 at a time; the bytes sent."""
+    client = server.client()
+    files = [p for p in sorted(folder.rglob("*")) if p.is_file()]
+
+    def put(path: Path) -> int:
+        client.upload_file(str(path), BUCKET, f"{prefix}/{path.relative_to(folder).as_posix()}")
+        return path.stat().st_size
+
+    with ThreadPoolExecutor(8) as pool:
+        return sum(pool.map(put, files))
+
+
+# -- 1. analyze + plan --------------------------------------------------------------------
+
+
+def api_once(source: str) -> dict[str, Any]:
+    from agent_orchestrated_etl import DataOrchestrator
+    from agent_orchestrated_etl.api import build_spec
+
+    root = fresh("api")
+    orch = DataOrchestrator(home=root / ".aoetl")
+    start = time.perf_counter()
+    report = orch.analyze(source)
+    analyzed = time.perf_counter()
+    proposal = orch.propose(build_spec(source, target=f"duckdb:///{root / 'w.duckdb'}"))
+    done = time.perf_counter()
+    return {
+        "analyze_s": analyzed - start,
+        "plan_s": done - analyzed,
+        "total_s": done - start,
+        "report": report.to_dict(),
+        "pipeline": proposal.document,
+    }
+
+
+def cli_once(source: str, env: dict[str, str]) -> dict[str, Any]:
+    root = fresh("cli")
+    env = {**env, "AOETL_HOME": str(root / ".aoetl")}
+    start = time.perf_counter()
+    report = json.loads(cli(["analyze", source, "--json"], env).stdout)
+    analyzed = time.perf_counter()
+    target = f"duckdb:///{root / 'w.duckdb'}"
+    cli(["plan", source, "--to", target, "-o", str(root / "pipeline.yaml")], env)
+    done = time.perf_counter()
+    pipeline = yaml.safe_load((root / "pipeline.yaml").read_text())
+    return {
+        "analyze_s": analyzed - start,
+        "plan_s": done - analyzed,
+        "total_s": done - start,
+        "report": report,
+        "pipeline": pipeline,
+        "pipeline_file": str(root / "pipeline.yaml"),
+    }
+
+
+def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    out = {k: statistics.median(r[k] for r in runs) for k in ("analyze_s", "plan_s", "total_s")}
+    out["runs_total_s"] = [round(r["total_s"], 4) for r in runs]
+    out["goal_met"] = out["total_s"] <= GOAL_S
+    return out
+
+
+def found(report: dict[str, Any], pipeline: dict[str, Any]) -> dict[str, Any]:
+    """What the analysis found and the plan holds: tables, files, keys, references, issues."""
+    resources = report.get("resources", [])
+    issues: dict[str, int] = {}
+    for issue in [*report.get("issues", []), *(i for r in resources for i in r.get("issues", []))]:
+        issues[issue.get("kind", "?")] = issues.get(issue.get("kind", "?"), 0) + 1
+    source = pipeline.get("source", {}) if isinstance(pipeline.get("source"), dict) else {}
+    return {
+        "tables": {
+            r.get("name"): {
+                "files": len(r.get("files") or []) or None,
+                "rows": r.get("row_estimate"),
+                "partitions": r.get("partitions") or None,
+                "primary_key": r.get("primary_key") or None,
+                "references": [
+                    f"{', '.join(x['columns'])} -> {x['table']}"
+                    for x in r.get("references") or []
+                    if isinstance(x, dict) and "table" in x
+                ],
+            }
+            for r in resources
+        },
+        "issues": issues,
+        "planned_mode": pipeline.get("mode"),
+        "planned_tasks": sorted((pipeline.get("tasks") or {}).keys()),
+        "planned_tables": source.get("tables"),
+    }
+
+
+def analyze_plan(sources: dict[str, str], env: dict[str, str], repeat: int) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    for where, source in sources.items():
+        for face in ("api", "cli"):
+            label = f"{where} {face}"
+            try:
+                runs = [
+                    api_once(source) if face == "api" else cli_once(source, env)
+                    for _ in range(repeat)
+                ]
+            except Exception as exc:
+                results[f"{where}_{face}"] = {"error": reason(exc)}
+                print(f"  {label:<10} could not run: {reason(exc)}")
+                continue
+            results[f"{where}_{face}"] = summary(runs)
+            results.setdefault(f"{where}_found", found(runs[-1]["report"], runs[-1]["pipeline"]))
+            if face == "cli":
+                results[f"{where}_pipeline_file"] = runs[-1]["pipeline_file"]
+            s = results[f"{where}_{face}"]
+            print(
+                f"  {label:<10} analyze {s['analyze_s']:6.3f} s + plan {s['plan_s']:6.3f} s = "
+                f"{s['total_s']:6.3f} s  (goal <= {GOAL_S:g} s)  "
+                f"{'PASS' if s['goal_met'] else 'MISS'}"
+            )
+    return results
+
+
+def run_planned(pipeline_file: str, env: dict[str, str]) -> dict[str, Any]:
+    """The planned pipeline, run unchanged: it must load every table."""
+    root = Path(pipeline_file).parent
+    start = time.perf_counter()
+    done = cli(["run", pipeline_file, "--json"], {**env, "AOETL_HOME": str(root / ".aoetl")})
+    result = json.loads(done.stdout)
+    loaded = {t: v.get("rows_loaded") for t, v in (result.get("tables") or {}).items()}
+    return {"status": result.get("status"), "seconds": time.perf_counter() - start, "rows": loaded}
+
+
+# -- 2. S3 -> DuckDB throughput -----------------------------------------------------------
+
+
+def count(db: Path, table: str) -> int:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        row = con.execute(f'SELECT count(*) FROM "{table}"').fetchone()
+    finally:
+        con.close()
+    return int(row[0]) if row else 0
+
+
+def duckdb_ctas(reader: str, server: S3Server | None) -> Callable[[], None]:
+    """DuckDB alone: CREATE TABLE AS SELECT * FROM read_parquet(…), locally or via httpfs."""
+    from agent_orchestrated_etl.data.duck import connect
+
+    def run() -> None:
+        root = fresh("duckdb")
+        con = connect(str(root / "w.duckdb"), home=DATA / "scratch" / "duckdb_home")
+        if server is not None:  # the secret a user writes for this store
+            host = server.endpoint.removeprefix("http://")
+            con.execute("LOAD httpfs")
+            con.execute(
+                f"CREATE SECRET bench (TYPE s3, KEY_ID '{server.key}', SECRET '{server.secret}', "
+                f"ENDPOINT '{host}', REGION '{server.region}', URL_STYLE 'path', USE_SSL false)"
+            )
+        con.execute(f"CREATE TABLE t AS SELECT * FROM {reader}")
+        con.close()
+        if count(root / "w.duckdb", "t") <= 0:
+            raise Failed("DuckDB loaded no rows")
+
+    return run
+
+
+def aoetl_run(uri: str, rows: int, env: dict[str, str]) -> Callable[[], None]:
+    def run() -> None:
+        root = fresh("aoetl_run")
+        target = f"duckdb:///{root / 'w.duckdb'}"
+        args = ["run", uri, "--to", target, "--table", "t", "--mode", "replace", "--json"]
+        cli(args, {**env, "AOETL_HOME": str(root / ".aoetl")})
+        loaded = count(root / "w.duckdb", "t")
+        if loaded != rows:
+            raise Failed(f"aoetl loaded {loaded:,} rows of {rows:,}")
+
+    return run
+
+
+def timed(fn: Callable[[], None], repeat: int) -> dict[str, float]:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return {"median_s": statistics.median(times), "min_s": min(times), "runs": repeat}
+
+
+def throughput(
+    server: S3Server, folder: Path, rows: int, env: dict[str, str], repeat: int
+) -> dict[str, Any]:
+    sides = {
+        "duckdb_local": duckdb_ctas(f"read_parquet('{folder}/*.parquet')", None),
+        "duckdb_s3": duckdb_ctas(f"read_parquet('s3://{BUCKET}/parquet/*.parquet')", server),
+        "aoetl_cli_s3": aoetl_run(f"s3://{BUCKET}/parquet/", rows, env),
+    }
+    timings: dict[str, Any] = {}
+    for name, fn in sides.items():
+        try:
+            timings[name] = timed(fn, repeat)
+        except Exception as exc:
+            timings[name] = {"error": reason(exc)}
+    med = {n: t["median_s"] for n, t in timings.items() if "median_s" in t}
+    for name, t in timings.items():
+        if "median_s" in t:
+            secs = t["median_s"]
+            print(f"  {name:<14} {secs:7.2f} s  ({rows / secs:>12,.0f} rows/s)")
+        else:
+            print(f"  {name:<14} could not run: {t['error']}")
+    ratios = {}
+    for label, a, b in (
+        ("aoetl S3 / DuckDB S3 (httpfs)", "aoetl_cli_s3", "duckdb_s3"),
+        ("aoetl S3 / DuckDB local disk", "aoetl_cli_s3", "duckdb_local"),
+        ("DuckDB S3 / DuckDB local disk", "duckdb_s3", "duckdb_local"),
+    ):
+        if a in med and b in med:
+            ratios[f"{a}_vs_{b}"] = med[a] / med[b]
+            print(f"  {label:<31} {med[a] / med[b]:6.2f}x")
+    rates = {n: rows / s for n, s in med.items()}
+    return {"timings": timings, "rows_per_s": rates, "ratios": ratios}
+
+
+# -- 3. one 1 GB object -------------------------------------------------------------------
+
+
+def peak_rss(cmd: list[str], env: dict[str, str], log: Path) -> dict[str, Any]:
+    """Run ``cmd``; its peak RSS with every child's, sampled every 20 ms."""
+    peak, samples = 0, 0
+    start = time.perf_counter()
+    with log.open("wb") as out:
+        proc = psutil.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
+        while proc.poll() is None:
+            total = 0
+            try:
+                family = [proc, *proc.children(recursive=True)]
+            except psutil.NoSuchProcess:
+                break
+            for p in family:
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    total += p.memory_info().rss
+            peak, samples = max(peak, total), samples + 1
+            time.sleep(0.02)
+    elapsed = time.perf_counter() - start
+    if proc.returncode != 0:
+        text = log.read_text(errors="replace")
+        raise Failed(f"aoetl run exited {proc.returncode}: {said(text, text)}")
+    return {"seconds": elapsed, "peak_rss_bytes": peak, "samples": samples}
+
+
+def big_object(server: S3Server, size_mb: int, env: dict[str, str]) -> dict[str, Any]:
+    from boto3.s3.transfer import TransferConfig
+
+    path, rows = big_csv(DATA, size_mb * 1024 * 1024)
+    size = path.stat().st_size
+    key = f"big/{path.name}"
+    start = time.perf_counter()
+    config = TransferConfig(multipart_chunksize=64 * 1024 * 1024, max_concurrency=4)
+    server.client().upload_file(str(path), BUCKET, key, Config=config)
+    uploaded = time.perf_counter() - start
+    root = fresh("big")
+    cmd = [AOETL, "run", f"s3://{BUCKET}/{key}", "--to", f"duckdb:///{root / 'w.duckdb'}"]
+    cmd += ["--table", "big", "--mode", "replace", "--json"]
+    result = peak_rss(cmd, {**env, "AOETL_HOME": str(root / ".aoetl")}, root / "out.txt")
+    loaded = count(root / "w.duckdb", "big")
+    if loaded != rows:
+        raise Failed(f"aoetl loaded {loaded:,} rows of {rows:,}")
+    shutil.rmtree(root, ignore_errors=True)
+    return {
+        "object_bytes": size,
+        "rows": rows,
+        "upload_s": uploaded,
+        **result,
+        "rows_per_s": rows / result["seconds"],
+        "peak_rss_vs_object": result["peak_rss_bytes"] / size,
+    }
+
+
+# -- the whole ----------------------------------------------------------------------------
+
+
+def reason(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return (
+        f"{type(exc).__name__}: {text[0] if text else ''}"
+        if not isinstance(exc, Failed)
+        else str(exc)
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--parquet-files", type=int, default=16)
+    parser.add_argument("--parquet-rows", type=int, default=250_000, help="rows a file")
+    parser.add_argument("--big-mb", type=int, default=1024, help="the big object's size")
+    parser.add_argument("--skip-big", action="store_true")
+    args = parser.parse_args()
+
+    DATA.mkdir(parents=True, exist_ok=True)
+    lake_dir = lake(DATA)
+    pq_dir = parquet(DATA, args.parquet_files, args.parquet_rows)
+    pq_rows = args.parquet_files * args.parquet_rows
+    lake_files = [p for p in lake_dir.rglob("*") if p.is_file()]
+    lake_bytes = sum(p.stat().st_size for p in lake_files)
+    results: dict[str, Any] = {
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "duckdb": duckdb.__version__,
+            "s3": "SeaweedFS weed mini on 127.0.0.1, SigV4",
+        },
+        "goal_s": GOAL_S,
+    }
+    with seaweed(DATA / "seaweed") as server:
+        env = {**os.environ, **server.env()}
+        os.environ.update(server.env())  # the in-process API reads the standard chain
+        server.bucket(BUCKET)
+        upload(server, lake_dir, "lake")
+        pq_bytes = upload(server, pq_dir, "parquet")
+
+        print(
+            f"\n1. analyze + plan: {len(lake_files)} files ({lake_bytes / 1e6:.1f} MB; CSV, "
+            f"CSV.gz, NDJSON, NDJSON.gz, Parquet; 5 tables), median of {args.repeat}"
+        )
+        sources = {"local": str(lake_dir) + "/", "s3": f"s3://{BUCKET}/lake/"}
+        part1 = analyze_plan(sources, env, args.repeat)
+        part1["files"], part1["bytes"] = len(lake_files), lake_bytes
+        for where in sources:
+            if f"{where}_found" in part1:
+                f = part1[f"{where}_found"]
+                refs = sum(len(t["references"]) for t in f["tables"].values())
+                print(
+                    f"  {where}: {len(f['tables'])} tables, {refs} references, "
+                    f"issues {f['issues'] or 'none'}, planned mode {f['planned_mode']}"
+                )
+            planned = part1.pop(f"{where}_pipeline_file", None)
+            if planned:
+                try:
+                    check = run_planned(planned, env)
+                    part1[f"{where}_planned_run"] = check
+                    print(
+                        f"  {where}: the planned pipeline ran: {check['status']}, {check['rows']}"
+                    )
+                except Exception as exc:
+                    part1[f"{where}_planned_run"] = {"error": reason(exc)}
+                    print(f"  {where}: the planned pipeline could not run: {reason(exc)}")
+        results["analyze_plan"] = part1
+
+        print(
+            f"\n2. S3 -> DuckDB: {args.parquet_files} Parquet files, {pq_rows:,} rows "
+            f"({pq_bytes / 1e6:.0f} MB), median of {args.repeat}"
+        )
+        part2 = throughput(server, pq_dir, pq_rows, env, args.repeat)
+        results["s3_to_duckdb"] = {"files": args.parquet_files, "rows": pq_rows, **part2}
+
+        if not args.skip_big:
+            print(f"\n3. one ~{args.big_mb} MB CSV object, S3 -> DuckDB (aoetl run, a process)")
+            try:
+                part3 = big_object(server, args.big_mb, env)
+                print(
+                    f"  {part3['object_bytes'] / 1e6:,.0f} MB, {part3['rows']:,} rows in "
+                    f"{part3['seconds']:.1f} s ({part3['rows_per_s']:,.0f} rows/s); peak RSS "
+                    f"{part3['peak_rss_bytes'] / 1e6:,.0f} MB = "
+                    f"{part3['peak_rss_vs_object']:.2f}x the object"
+                )
+            except Exception as exc:
+                part3 = {"error": reason(exc)}
+                print(f"  could not run: {reason(exc)}")
+            results["big_object"] = part3
+    shutil.rmtree(DATA / "scratch", ignore_errors=True)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / "analysis.json"
+    out.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    print(f"\nwrote {out.relative_to(HERE.parent)}")
+
+
+if __name__ == "__main__":
+    main()
