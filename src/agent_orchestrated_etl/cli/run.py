@@ -191,7 +191,10 @@ def run(
         reader=reader,
     )
     spec = prepared.spec
-    if spec.key and spec.mode != "merge":
+    # A table that merges by its own tasks.<table>.mode, without its own key, uses the
+    # pipeline's: then the key is not ignored.
+    borrowed = any(o.mode == "merge" and not o.key for o in spec.tasks.values())
+    if spec.key and spec.mode != "merge" and not borrowed:
         err.print(
             f"warning: --key {','.join(spec.key)} is used only with --mode merge; this run "
             f"is '{spec.mode}', so the key is ignored",

@@ -15,9 +15,19 @@ from typing import Any
 
 from .._text import plural
 from ..connectors import Resource, Source
-from ..engine import COMMIT, CommitParams, EventBus, LoadParams, Plan, Task, load_task_id
+from ..engine import (
+    COMMIT,
+    CommitParams,
+    CycleError,
+    EventBus,
+    LoadParams,
+    Plan,
+    Task,
+    load_task_id,
+    table_of,
+)
 from ..errors import NotSupportedError, UserError
-from ..spec import PipelineSpec
+from ..spec import Mode, PipelineSpec
 from ..transform import describe_step
 from .connect import discover_source
 
@@ -59,6 +69,15 @@ def spec_hash(spec: PipelineSpec) -> str:
     data = spec.model_dump(
         mode="json", exclude={**dict.fromkeys(how, True), "target": {"lock_timeout_s"}}
     )
+    # A table's own mode and key decide what its load does; only set ones are hashed, so a
+    # spec without them keeps the hash its earlier runs recorded.
+    tables = {
+        name: {"mode": o.mode, "key": list(o.key) if o.key is not None else None}
+        for name, o in spec.tasks.items()
+        if o.mode is not None or o.key is not None
+    }
+    if tables:
+        data["tables"] = tables
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -93,6 +112,79 @@ def plan_pipeline(
         raise
 
 
+def _option(spec: PipelineSpec, table: str, name: str) -> object:
+    """A table's setting in ``tasks:`` (by table name, else by its load task's id), or None."""
+    for entry in (table, load_task_id(table)):
+        options = spec.tasks.get(entry)
+        value = getattr(options, name) if options is not None else None
+        if value is not None and value != ():
+            return value
+    return None
+
+
+def table_mode(spec: PipelineSpec, table: str) -> Mode:
+    """How ``table`` loads: ``tasks.<table>.mode``, else the pipeline's ``mode``."""
+    mode = _option(spec, table, "mode")
+    return spec.mode if mode is None else mode  # type: ignore[return-value]
+
+
+def merge_key(
+    spec: PipelineSpec, table: str, own: tuple[str, ...] = (), *, follows: bool = False
+) -> tuple[str, ...]:
+    """The columns ``table`` merges on: ``tasks.<table>.key``, else the pipeline's ``key``,
+    else ``own`` (the resource's primary key). A table that follows another (a REST
+    resource's nested table) merges on its own key: the pipeline's names the top table's
+    columns."""
+    key = _option(spec, table, "key")
+    if key is not None:
+        return key  # type: ignore[return-value]
+    return own if follows else (spec.key or own)
+
+
+def table_key(spec: PipelineSpec, resource: Resource) -> tuple[str, ...]:
+    """The columns ``resource``'s table upserts on (see :func:`merge_key`); a table that
+    merges without one is bad input."""
+    key = merge_key(spec, resource.name, resource.primary_key, follows=bool(resource.follows))
+    if table_mode(spec, resource.name) == "merge" and not key:
+        raise UserError(
+            f"mode 'merge' needs a key for table {resource.name}: set tasks.{resource.name}.key, "
+            "the pipeline's 'key', or the resource's primary_key"
+        )
+    return key
+
+
+def _after(spec: PipelineSpec, resources: list[Resource]) -> dict[str, tuple[str, ...]]:
+    """Each table's load tasks to wait for, from ``tasks.<table>.after``."""
+    names = [r.name for r in resources]
+    deps: dict[str, tuple[str, ...]] = {}
+    for entry, options in spec.tasks.items():
+        if not options.after:
+            continue
+        table = table_of(entry) or entry
+        if table not in names:
+            raise UserError(
+                f"tasks.{entry}.after: this pipeline loads no table {table!r}; its tables: "
+                f"{', '.join(names) or 'none'}"
+            )
+        wanted = [table_of(a) or a for a in options.after]
+        unknown = [a for a in wanted if a not in names or a == table]
+        if unknown:
+            what = "itself" if unknown == [table] else f"no table {unknown[0]!r}"
+            raise UserError(
+                f"tasks.{entry}.after names {what}: list tables this pipeline loads "
+                f"({', '.join(n for n in names if n != table) or 'none'})"
+            )
+        deps[table] = tuple(dict.fromkeys((*deps.get(table, ()), *map(load_task_id, wanted))))
+    return deps
+
+
+def _described(spec: PipelineSpec, resource: Resource) -> str:
+    """A table's mode as a task description says it: 'merge on id', 'append'."""
+    mode = table_mode(spec, resource.name)
+    key = merge_key(spec, resource.name, resource.primary_key, follows=bool(resource.follows))
+    return f"merge on {', '.join(key)}" if mode == "merge" and key else mode
+
+
 def _plan(spec: PipelineSpec, source: Source, resources: list[Resource]) -> PipelinePlan:
     digest = spec_hash(spec)
     steps = [describe_step(s) for s in spec.transforms]
@@ -103,12 +195,14 @@ def _plan(spec: PipelineSpec, source: Source, resources: list[Resource]) -> Pipe
         if python
         else (f"; Arrow batches from {via}" if via else "; one DuckDB statement")
     )
+    after = _after(spec, resources)
     tasks = [
         Task(
             load_task_id(r.name),
             "load",
+            after.get(r.name, ()),
             params=LoadParams(r.name, source.endpoint),
-            description=f"{_origin(r)} -> table {r.name} ({spec.mode})"
+            description=f"{_origin(r)} -> table {r.name} ({_described(spec, r)})"
             + (f", {plural(len(steps), 'transform step')}" if steps else "")
             + path,
         )
@@ -123,9 +217,16 @@ def _plan(spec: PipelineSpec, source: Source, resources: list[Resource]) -> Pipe
             description="make every staged table visible at once",
         )
     )
+    try:
+        plan = Plan(tasks)
+    except CycleError as exc:
+        raise UserError(
+            f"the tables' 'after' settings in tasks: wait for each other in a circle "
+            f"({str(exc).split(': ', 1)[-1]}); remove one of them"
+        ) from None
     notes = list(source.notes)
     fingerprints = {r.name: resource_fingerprint(digest, source, r) for r in resources}
-    return PipelinePlan(spec, source, resources, Plan(tasks), notes, fingerprints)
+    return PipelinePlan(spec, source, resources, plan, notes, fingerprints)
 
 
 def _origin(resource: Resource) -> str:

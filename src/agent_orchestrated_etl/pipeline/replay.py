@@ -31,6 +31,7 @@ from ..errors import UserError
 from ..spec import CsvOptions, FileSourceSpec, PipelineSpec
 from ..state import DlqEntry, StateStore
 from ..transform import apply_steps
+from .planner import merge_key, table_mode
 from .runner import RunOptions, run_pipeline, spec_of_run
 
 
@@ -126,7 +127,10 @@ def _replay_rows(
             raise UserError(f"rows quarantined from {fmt} files cannot be replayed")
         relation = apply_steps(relation, use.transforms, base_dir=base_dir, home=home)
         destination = destination_for(use.target, home=home)
-        mode = "append" if use.mode == "replace" else use.mode
+        # The table's own mode and key (tasks.<table>), as its load used them.
+        mode = table_mode(use, table)
+        mode = "append" if mode == "replace" else mode
+        key = merge_key(use, table)
         destination.begin(replay_id, f"{use.name}:replay")
         still: dict[int, str] = {}
 
@@ -142,11 +146,11 @@ def _replay_rows(
                     table,
                     relation,
                     mode=mode,
-                    key=use.key,
+                    key=key,
                     fingerprint=replay_id,
                     record_bad=record_bad,
                 )
-                destination.commit([StagedTable(table, mode, use.key)])
+                destination.commit([StagedTable(table, mode, key)])
         finally:
             destination.close()
     loaded = [i for i in ids if i not in still]

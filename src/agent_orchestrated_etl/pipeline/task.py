@@ -20,7 +20,7 @@ from pathlib import Path
 
 from .._text import plural
 from ..agents.monitor import MonitorAgent
-from ..connectors import BadRow, LoadResult, Relation, Resource, StagedTable
+from ..connectors import BadRow, LoadResult, Relation, StagedTable
 from ..engine import (
     CancelToken,
     CommitParams,
@@ -55,7 +55,7 @@ from .context import (
     scrub,
 )
 from .incremental import cursor_filter, incremental_for, with_mark
-from .planner import plan_pipeline, spec_hash
+from .planner import plan_pipeline, spec_hash, table_key, table_mode
 
 log = logging.getLogger("aoetl.run")
 _WARNINGS = threading.Lock()
@@ -273,7 +273,7 @@ def _load(context: TaskContext, task: Task, table: str, token: CancelToken) -> L
             return destination.write(
                 table,
                 relation,
-                mode=spec.mode,
+                mode=table_mode(spec, table),
                 key=table_key(spec, resource),
                 fingerprint=fingerprint,
                 record_bad=record_bad,
@@ -334,19 +334,5 @@ def _commit(context: TaskContext, tables: tuple[str, ...], token: CancelToken) -
             )
     planned = context.planned
     return destination.commit(
-        [StagedTable(t, spec.mode, table_key(spec, planned.resource(t))) for t in tables]
+        [StagedTable(t, table_mode(spec, t), table_key(spec, planned.resource(t))) for t in tables]
     )
-
-
-def table_key(spec: PipelineSpec, resource: Resource) -> tuple[str, ...]:
-    """The columns a merge upserts on: the pipeline's ``key``, else the resource's own primary
-    key (each REST resource names or detects its own). A table that follows another (a REST
-    resource's nested table) always merges on its own key: the pipeline's names the top
-    table's columns."""
-    key = resource.primary_key if resource.follows else (spec.key or resource.primary_key)
-    if spec.mode == "merge" and not key:
-        raise UserError(
-            f"mode 'merge' needs a key for table {resource.name}: set the pipeline's 'key', or "
-            "the resource's primary_key"
-        )
-    return key
