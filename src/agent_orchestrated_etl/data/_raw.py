@@ -22,7 +22,7 @@ import re
 from pathlib import Path
 from typing import IO
 
-from .lines import open_bytes
+from .lines import Opener, open_bytes
 
 _BREAK = re.compile(rb"\r\n|\r|\n")
 _TEXT_BREAK = re.compile(r"\r\n|\r|\n")
@@ -32,12 +32,16 @@ _LOSSLESS = {"latin-1": "latin-1", "utf-16": "utf-16-le"}
 
 
 def record_bytes(
-    path: str, encoding: str, records: list[tuple[int | None, str | None]]
+    path: str,
+    encoding: str,
+    records: list[tuple[int | None, str | None]],
+    opener: Opener | None = None,
 ) -> list[bytes | None]:
     """The bytes of each (line_byte_position, csv_line) record of ``path``, in order.
 
-    None where the bytes cannot be told (a remote file, a position that does not match its
-    text); the caller then keeps DuckDB's text.
+    ``opener`` streams ``path`` where it is not a local file (an S3 object, read once,
+    forward). None where the bytes cannot be told (a file that cannot be read back, a
+    position that does not match its text); the caller then keeps DuckDB's text.
     """
     found: list[bytes | None] = [None] * len(records)
     lossless = _LOSSLESS.get(encoding.lower())
@@ -46,13 +50,13 @@ def record_bytes(
             if text is not None:
                 found[i] = text.lstrip("\r\n").encode(lossless, errors="replace")
         return found
-    if not Path(path).is_file():
+    if opener is None and not Path(path).is_file():
         return found
     order = sorted(
         (i for i, (pos, text) in enumerate(records) if pos and text is not None),
         key=lambda i: records[i][0] or 0,
     )
-    with open_bytes(Path(path)) as fh:  # decompressed, as DuckDB reads it
+    with open_bytes(path, opener) as fh:  # decompressed, as DuckDB reads it
         cursor = _Cursor(fh)
         for i in order:
             pos, text = records[i]

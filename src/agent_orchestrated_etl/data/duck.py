@@ -16,10 +16,10 @@ import shutil
 import string
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import duckdb
 
@@ -203,6 +203,8 @@ class RejectSink:
     errors_table: str = field(default_factory=lambda: unique_name("rej_e"))
     scans_table: str = field(default_factory=lambda: unique_name("rej_s"))
     con: duckdb.DuckDBPyConnection | None = None
+    # Streams a file's stored bytes (the source's file system: an S3 object's own bytes).
+    opener: Callable[[str], BinaryIO] | None = None
 
     def fetch(self) -> list[BadRow]:
         """The rejected rows, one per (file, line), with all their errors joined.
@@ -241,7 +243,10 @@ class RejectSink:
         for path, found in by_file.items():
             encoding = _ENCODING.search(found[0][5] or "")
             raws = record_bytes(
-                path, encoding.group(1) if encoding else "utf-8", [(r[4], r[3]) for r in found]
+                path,
+                encoding.group(1) if encoding else "utf-8",
+                [(r[4], r[3]) for r in found],
+                self.opener,
             )
             for r, raw in zip(found, raws, strict=True):
                 text = r[3].lstrip("\r\n") if r[3] is not None else None

@@ -63,7 +63,8 @@ def decompress_head(data: bytes, kind: str | None, size: int = 1 << 16) -> bytes
         if kind == "zstd":
             import zstandard
 
-            return zstandard.ZstdDecompressor().decompressobj().decompress(data)[:size]
+            # A stream reader stops at ``size``: a small head of zeros may expand a thousandfold.
+            return zstandard.ZstdDecompressor().stream_reader(io.BytesIO(data)).read(size)
     except (zlib.error, ValueError, ImportError):
         return b""
     except Exception as exc:  # zstandard.ZstdError has no public base class to name
