@@ -300,17 +300,22 @@ class DataOrchestrator:
             return propose_rest(spec, home=self.home, tables=tables, base_url=base_url)
         return propose(spec, home=self.home)
 
-    def analyze(self, source: str, *, base_url: str | None = None) -> SourceReport:
+    def analyze(
+        self, source: str, *, base_url: str | None = None, sample_rows: int | None = None
+    ) -> SourceReport:
         """What ``source`` holds, without loading it: a REST API from its OpenAPI or Swagger
         document (a URL or a file; ``base_url`` overrides its server URL) or by probing a
-        collection endpoint, any other source by discovery. Every guess has its evidence.
+        collection endpoint; files, folders and S3 prefixes profiled on a sample of
+        ``sample_rows`` rows per table (default 10,000); any other source by discovery.
+        Every guess has its evidence.
 
         Raises:
             UserError: the document or URL cannot be read or used.
         """
         from .analysis import analyze
 
-        return analyze(build_spec(source).source, home=self.home, base_url=base_url)
+        spec = build_spec(source).source
+        return analyze(spec, home=self.home, base_url=base_url, sample_rows=sample_rows)
 
     @staticmethod
     def is_rest(source: str) -> bool:

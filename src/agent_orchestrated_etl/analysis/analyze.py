@@ -50,9 +50,14 @@ def is_document_file(path: str) -> bool:
 
 
 def analyze(
-    spec: SourceSpec, *, home: Path | None = None, base_url: str | None = None
+    spec: SourceSpec,
+    *,
+    home: Path | None = None,
+    base_url: str | None = None,
+    sample_rows: int | None = None,
 ) -> SourceReport:
-    """What ``spec``'s source holds. ``base_url`` overrides a document's server URL.
+    """What ``spec``'s source holds. ``base_url`` overrides a document's server URL; files
+    and S3 prefixes are profiled on ``sample_rows`` rows per table (default 10,000).
 
     Raises:
         UserError: the document or URL cannot be read, or holds nothing aoetl can use.
@@ -64,6 +69,12 @@ def analyze(
 
         path = Path(spec.uri).expanduser()
         return read_document(load_file(path), display=spec.uri, base_url=base_url)
+    if spec.kind in ("files", "s3"):
+        from .files import DEFAULT_SAMPLE_ROWS, analyze_files
+
+        if sample_rows is not None and sample_rows < 1:
+            raise UserError(f"--sample-rows must be at least 1 (got {sample_rows})")
+        return analyze_files(spec, home, sample_rows or DEFAULT_SAMPLE_ROWS)
     return _discovered(spec, home)
 
 

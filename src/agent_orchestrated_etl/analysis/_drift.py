@@ -1,0 +1,174 @@
+"""Each file's own schema, and how it drifts from its table's: added and missing columns,
+and columns whose type differs.
+
+A file's schema comes from the cheapest evidence there is: Parquet footers (one
+``parquet_schema`` call for all of a table's files), a JSON file's own DESCRIBE, and for CSV
+the header its table was grouped by (files whose header differs from a series' first file are
+a table of their own, compared here with the table they split from) and the share of each
+file's sampled values that fit the column's type.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import duckdb
+
+from ..connectors import Resource
+from ..data.duck import sql_list
+from ._formats import FileEvidence
+from ._profile import FILE_COLUMN, Sample, read_sql
+from .report import FileReport, Issue, TypeConflict
+
+_SPLIT = "its header differs from "
+_JSON_DESCRIBE_LIMIT = 256  # files; past it a file's schema comes from the sample alone
+
+
+def header_groups(resources: list[Resource]) -> dict[str, Resource]:
+    """CSV tables split off a series because their header differs -> the series' table."""
+    by_name = {r.name: r for r in resources}
+    out = {}
+    for resource in resources:
+        for decision in resource.decisions:
+            if decision.what == "table" and decision.reason.startswith(_SPLIT):
+                base = decision.reason[len(_SPLIT) :].split("'s files", 1)[0]
+                if base in by_name:
+                    out[resource.name] = by_name[base]
+    return out
+
+
+def file_reports(
+    con: duckdb.DuckDBPyConnection,
+    resource: Resource,
+    sample: Sample | None,
+    files: list[FileEvidence],
+    headers: dict[str, Resource],
+) -> list[FileReport]:
+    schemas = _schemas(con, resource, files)
+    base = headers.get(resource.name)
+    table = list(base.columns if base is not None else resource.columns)
+    first = table if base is not None else (schemas.get(files[0].path) if files else None)
+    table_types = dict(table)
+    rows = _rows(con, resource, sample, files)
+    out = []
+    for f in files:
+        schema = schemas.get(f.path)
+        added: tuple[str, ...] = ()
+        missing: tuple[str, ...] = ()
+        conflicts: list[TypeConflict] = []
+        if schema is not None and first is not None:
+            names, first_names = [n for n, _ in schema], [n for n, _ in first]
+            added = tuple(n for n in names if n not in first_names)
+            missing = tuple(n for n in first_names if n not in names)
+            conflicts = [
+                TypeConflict(n, t, table_types[n])
+                for n, t in schema
+                if n in table_types and t != table_types[n]
+            ]
+        if sample is not None and sample.file_fit:
+            for column, (values, fits) in sample.file_fit.get(f.path, {}).items():
+                if values and fits < values / 2 and column in table_types:
+                    conflicts.append(TypeConflict(column, "VARCHAR", table_types[column]))
+        out.append(
+            FileReport(
+                path=f.path,
+                format=resource.format,
+                size_bytes=f.size,
+                format_by_extension=f.by_extension,
+                format_by_content=f.by_content,
+                compression=f.compression,
+                rows=rows.get(f.path),
+                partitions=f.partitions,
+                added=added,
+                missing=missing,
+                type_conflicts=tuple(conflicts),
+            )
+        )
+    return out
+
+
+def issue(resource: str, f: FileReport) -> Issue:
+    """The schema_drift issue of a file that drifted."""
+    parts = []
+    if f.added:
+        parts.append("adds " + ", ".join(f.added))
+    if f.missing:
+        parts.append("lacks " + ", ".join(f.missing))
+    parts += [
+        f"{c.column} is {c.file_type} here, {c.table_type} in the table" for c in f.type_conflicts
+    ]
+    return Issue("schema_drift", "; ".join(parts), resource=resource, file=f.path)
+
+
+def _schemas(
+    con: duckdb.DuckDBPyConnection, resource: Resource, files: list[FileEvidence]
+) -> dict[str, list[tuple[str, str]]]:
+    paths = [f.path for f in files]
+    if resource.format == "csv":
+        if "union_by_name" in dict(resource.options()) or (len(files) > 1 and not resource.columns):
+            return _described(con, resource, paths)
+        return {p: list(resource.columns) for p in paths}
+    if len(files) < 2:
+        return {p: list(resource.columns) for p in paths}
+    if resource.format == "parquet":
+        return _parquet(con, paths)
+    if "record_path" in dict(resource.options()):
+        return {}
+    return _described(con, resource, paths[:_JSON_DESCRIBE_LIMIT])
+
+
+def _described(
+    con: duckdb.DuckDBPyConnection, resource: Resource, paths: list[str]
+) -> dict[str, list[tuple[str, str]]]:
+    out = {}
+    for path in paths:
+        one = dataclasses.replace(resource, locations=(path,))
+        sql, _ = read_sql(one, "", False)
+        if resource.format == "csv":
+            sql = sql.replace("union_by_name=true", "union_by_name=false")
+        try:
+            rows = con.execute(f"DESCRIBE {sql}").fetchall()
+        except duckdb.Error:
+            continue  # unreadable alone: the sample's issue says so
+        out[path] = [(str(r[0]), str(r[1])) for r in rows if r[0] != FILE_COLUMN]
+    return out
+
+
+def _parquet(con: duckdb.DuckDBPyConnection, paths: list[str]) -> dict[str, list[tuple[str, str]]]:
+    rows = con.execute(
+        f"SELECT file_name, name, duckdb_type, num_children FROM parquet_schema({sql_list(paths)})"
+    ).fetchall()
+    out: dict[str, list[tuple[str, str]]] = {}
+    skip = 0  # the nested fields of a struct or list column still to pass over
+    for file_name, name, kind, children in rows:
+        if file_name not in out:
+            out[file_name] = []
+            skip = 0
+            continue  # the schema's root
+        if skip:
+            skip += (children or 0) - 1
+            continue
+        out[file_name].append((str(name), str(kind)))
+        skip = children or 0
+    return out
+
+
+def _rows(
+    con: duckdb.DuckDBPyConnection,
+    resource: Resource,
+    sample: Sample | None,
+    files: list[FileEvidence],
+) -> dict[str, int]:
+    if resource.format == "parquet" and files:
+        found = con.execute(
+            "SELECT file_name, num_rows FROM "
+            f"parquet_file_metadata({sql_list([f.path for f in files])})"
+        ).fetchall()
+        return {str(f): int(n) for f, n in found}
+    if sample is not None and sample.complete and sample.has_files:
+        return {f.path: sample.per_file.get(f.path, 0) for f in files}
+    return {
+        f.path: max(int(f.size / f.line_bytes) - 1, 0)
+        for f in files
+        if resource.format == "csv" and f.line_bytes and f.compression is None
+    }

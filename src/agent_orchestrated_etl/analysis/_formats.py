@@ -1,0 +1,128 @@
+"""What each file is: its format by name and by content, its codec, partitions and encoding.
+
+Evidence comes from the first bytes of each file (one ranged read: ``FileSystem.head``), and
+from the names DuckDB reads. Nothing here scans a whole file.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from ..connectors.files import format_by_content, format_by_extension
+from ..data.lines import decompress_head
+from .report import Issue
+
+HEAD_BYTES = 8192
+_HIVE = re.compile(r"^([^=/]+)=([^/]*)$")
+_BOM = b"\xef\xbb\xbf"
+_REPLACEMENT = "\ufffd"
+_TEXT_FORMATS = ("csv", "json", "ndjson")
+
+
+@dataclass
+class FileEvidence:
+    """One file as its name and first bytes show it."""
+
+    path: str
+    size: int
+    by_extension: str | None
+    by_content: str | None
+    compression: str | None
+    partitions: dict[str, str] = field(default_factory=dict)
+    line_bytes: float | None = None  # mean line length in the head (uncompressed text)
+    issues: list[Issue] = field(default_factory=list)
+
+
+def partitions_of(path: str) -> dict[str, str]:
+    """Hive partition segments of a path ('…/year=2024/month=01/x.parquet')."""
+    found: dict[str, str] = {}
+    for segment in path.split("/")[:-1]:
+        match = _HIVE.match(segment)
+        if match:
+            found[match.group(1)] = match.group(2)
+    return found
+
+
+def evidence(path: str, size: int, head: bytes, read_as: str | None) -> FileEvidence:
+    """What ``head`` (the file's first bytes, as stored) and the name say about a file.
+
+    ``read_as`` is the format discovery reads it as (None: skipped); a mismatch between the
+    name and the content, a byte-order mark, text that is not UTF-8 or holds replacement
+    characters become issues.
+    """
+    by_extension, compression = format_by_extension(path)
+    by_content = format_by_content(head, compression) if head else None
+    if head.startswith(b"\x1f\x8b"):
+        compression = "gzip"
+    elif head.startswith(b"\x28\xb5\x2f\xfd"):
+        compression = "zstd"
+    found = FileEvidence(path, size, by_extension, by_content, compression, partitions_of(path))
+    mismatch = _mismatch(by_extension, by_content, head, compression)
+    if mismatch:
+        found.issues.append(
+            Issue(
+                "format_mismatch",
+                f"named as {by_extension} but its content is {by_content}"
+                + (f"; read as {read_as}" if read_as else "; not read"),
+                file=path,
+                severity="warning" if read_as == by_content else "error",
+            )
+        )
+    if (read_as or by_content or by_extension) in _TEXT_FORMATS:
+        text = decompress_head(head, compression) if compression else head
+        if compression is None and text.count(b"\n"):
+            found.line_bytes = len(text) / text.count(b"\n")
+        found.issues.extend(_encoding(path, text))
+    return found
+
+
+def _mismatch(ext: str | None, content: str | None, head: bytes, compression: str | None) -> bool:
+    if ext is None or content is None or ext == content:
+        return False
+    if ext == "ndjson" and content == "json":
+        # One record on one line is a JSON document too: only a second line tells them apart.
+        text = decompress_head(head, compression) if compression else head
+        return text.strip().count(b"\n") > 0
+    return True
+
+
+def _encoding(path: str, text: bytes) -> list[Issue]:
+    issues = []
+    if text.startswith(_BOM):
+        issues.append(
+            Issue(
+                "encoding",
+                "starts with a UTF-8 byte-order mark (read without it)",
+                file=path,
+                severity="info",
+            )
+        )
+    elif text.startswith((b"\xff\xfe", b"\xfe\xff")):
+        issues.append(Issue("encoding", "UTF-16 text (a byte-order mark)", file=path))
+        return issues
+    # The head may stop inside a character: the last few bytes prove nothing.
+    body = text[: len(text) - 4] if len(text) >= HEAD_BYTES else text
+    try:
+        decoded = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        issues.append(
+            Issue(
+                "encoding",
+                f"not UTF-8 (byte 0x{body[exc.start]:02x} at offset {exc.start}); likely "
+                f"latin-1 or cp1252: set source.csv.encoding if the text reads wrong",
+                file=path,
+            )
+        )
+        return issues
+    count = decoded.count(_REPLACEMENT)
+    if count:
+        issues.append(
+            Issue(
+                "encoding",
+                f"{count} replacement character{'s' if count != 1 else ''} (U+FFFD) in the "
+                f"first {len(body):,} bytes: text was damaged by an earlier wrong decoding",
+                file=path,
+            )
+        )
+    return issues

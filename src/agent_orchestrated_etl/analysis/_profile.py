@@ -1,0 +1,222 @@
+"""One sampled scan per resource, profiled in one aggregate.
+
+The sample is a temporary table of up to ``sample_rows`` rows (all of a small resource, by
+reservoir; the first rows of a large one). CSV is sampled as text so that one aggregate can
+count, for each column, its nulls, its distinct values, how many values fit the type
+discovery pinned (the confidence), how many fit other types (a text column that is mostly
+numbers), and how many look like personal data. A view over the sample gives the typed
+values that keys and foreign keys are checked on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+
+from ..connectors import Resource
+from ..data.duck import quote_ident, quote_literal, sql_list
+from ._pii import VALUE_PATTERNS
+
+FILE_COLUMN = "_aoetl_file"
+# Under this size a resource is sampled over all its rows (a reservoir), so a sample of a
+# folder sees every file; above it, its first rows (a scan that stops early).
+WHOLE_SCAN_BYTES = 16 << 20
+INTEGERS: tuple[str, ...] = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT")
+INTEGERS += ("UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT", "UHUGEINT")
+_OTHER_TYPES = ("BIGINT", "DOUBLE", "DATE", "TIMESTAMP", "BOOLEAN")
+
+
+@dataclass
+class Column:
+    """One column as the sample shows it."""
+
+    name: str
+    type: str
+    non_null: int = 0
+    fits: int = 0
+    distinct: int | None = None
+    best: tuple[str, int] | None = None  # a text column: the other type most values fit
+    pii: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def textual(self) -> bool:
+        return self.type == "VARCHAR"
+
+
+@dataclass
+class Sample:
+    """A resource's sample: ``view`` (typed values) in the analysis connection."""
+
+    view: str
+    rows: int
+    complete: bool
+    columns: list[Column]
+    per_file: dict[str, int] = field(default_factory=dict)
+    file_fit: dict[str, dict[str, tuple[int, int]]] = field(default_factory=dict)
+    has_files: bool = True
+
+
+def kind_of(type_: str) -> str:
+    """A type's family: 'int', 'float', 'decimal', 'text', 'temporal', 'bool', 'other'."""
+    if type_ in INTEGERS:
+        return "int"
+    if type_ in ("FLOAT", "DOUBLE", "REAL"):
+        return "float"
+    if type_.startswith("DECIMAL"):
+        return "decimal"
+    if type_ in ("VARCHAR", "UUID"):
+        return "text"
+    if type_.startswith(("DATE", "TIMESTAMP", "TIME")):
+        return "temporal"
+    if type_ == "BOOLEAN":
+        return "bool"
+    return "other"
+
+
+def read_sql(resource: Resource, fallback: str, text: bool) -> tuple[str, bool]:
+    """The resource's read as SQL with a file-name column, and whether it has one.
+
+    ``fallback`` is the source's own relation (a JSON document's records under a key have no
+    file name). A CSV read as ``text`` keeps the pinned dialect, every column VARCHAR.
+    """
+    options = dict(resource.options())
+    files = sql_list(resource.locations)
+    if "record_path" in options:
+        return fallback, False
+    options["filename"] = quote_literal(FILE_COLUMN)
+    if resource.format == "csv":
+        if text and "union_by_name" in options:
+            options["all_varchar"] = "true"
+        elif text:
+            columns = ", ".join(f"{quote_literal(n)}: 'VARCHAR'" for n, _ in resource.columns)
+            options.update(columns="{" + columns + "}", auto_detect="false")
+        options.update(ignore_errors="true", null_padding="true")
+        reader = "read_csv"
+    elif resource.format == "parquet":
+        reader = "read_parquet"
+    else:
+        reader = "read_json"
+        options["ignore_errors"] = "true"
+    args = ", ".join(f"{k}={v}" for k, v in options.items())
+    return f"SELECT * FROM {reader}({files}, {args})", True
+
+
+def fit_expr(column: str, type_: str, options: dict[str, str]) -> str:
+    """SQL: the text column as ``type_`` (NULL where a value does not fit)."""
+    col = quote_ident(column)
+    if type_ == "DATE" and "dateformat" in options:
+        return f"CAST(try_strptime({col}, {options['dateformat']}) AS DATE)"
+    if type_.startswith("TIMESTAMP") and "timestampformat" in options:
+        return f"CAST(try_strptime({col}, {options['timestampformat']}) AS {type_})"
+    if kind_of(type_) in ("float", "decimal") and options.get("decimal_separator") == "','":
+        return f"TRY_CAST(replace({col}, ',', '.') AS {type_})"
+    return f"TRY_CAST({col} AS {type_})"
+
+
+def take(
+    con: duckdb.DuckDBPyConnection,
+    index: int,
+    resource: Resource,
+    fallback: str,
+    sample_rows: int,
+) -> Sample:
+    """Sample ``resource`` into the temporary table ``_aoetl_raw_<index>``, profile it, and
+    define the typed view ``_aoetl_sample_<index>`` over it."""
+    text = resource.format == "csv"
+    sql, has_files = read_sql(resource, fallback, text)
+    raw, view = f"_aoetl_raw_{index}", f"_aoetl_sample_{index}"
+    if resource.size_bytes <= WHOLE_SCAN_BYTES:
+        picked = f"SELECT * FROM ({sql}) USING SAMPLE reservoir({sample_rows} ROWS) REPEATABLE (7)"
+    else:
+        picked = f"SELECT * FROM ({sql}) LIMIT {sample_rows}"
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {raw} AS {picked}")
+    read = [(r[0], r[1]) for r in con.execute(f"DESCRIBE {raw}").fetchall()]
+    declared = dict(resource.columns)
+    options = dict(resource.options())
+    columns = [
+        Column(name, declared.get(name, kind) if text else kind)
+        for name, kind in read
+        if name != FILE_COLUMN
+    ]
+    typed = {
+        c.name: fit_expr(c.name, c.type, options) if text and not c.textual else quote_ident(c.name)
+        for c in columns
+    }
+    select = ", ".join(f"{typed[c.name]} AS {quote_ident(c.name)}" for c in columns)
+    file_col = f", {quote_ident(FILE_COLUMN)}" if has_files else ""
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT {select}{file_col} FROM {raw}")
+    rows = _profile(con, raw, columns, typed)
+    sample = Sample(view, rows, rows < sample_rows, columns, has_files=has_files)
+    if has_files:
+        sample.per_file = {
+            str(f): int(n)
+            for f, n in con.execute(
+                f"SELECT {quote_ident(FILE_COLUMN)}, count(*) FROM {raw} GROUP BY ALL"
+            ).fetchall()
+        }
+        if text:
+            sample.file_fit = _file_fit(con, raw, columns, typed)
+    return sample
+
+
+def _profile(
+    con: duckdb.DuckDBPyConnection, raw: str, columns: list[Column], typed: dict[str, str]
+) -> int:
+    """Fill each column's counts from one aggregate over the sample; returns its rows."""
+    exprs = ["count(*)"]
+    slots: list[tuple[Column, str, str]] = []  # (column, what, type or pattern kind)
+    for c in columns:
+        col = quote_ident(c.name)
+        simple = kind_of(c.type) != "other"
+        exprs += [f"count({col})", f"count({typed[c.name]})"]
+        exprs.append(f"count(DISTINCT {typed[c.name]})" if simple else "NULL")
+        if c.textual:
+            for other in _OTHER_TYPES:
+                exprs.append(f"count(TRY_CAST({col} AS {other}))")
+                slots.append((c, "fit", other))
+        if c.textual or kind_of(c.type) == "int":
+            value = col if c.textual else f"CAST({col} AS VARCHAR)"
+            for kind, pattern in VALUE_PATTERNS.items():
+                if kind != "card_number" and not c.textual:
+                    continue  # a number is no email, phone or address
+                test = f"regexp_full_match({value}, {quote_literal(pattern)})"
+                exprs.append(f"count(*) FILTER (WHERE {test})")
+                slots.append((c, "pii", kind))
+    row: tuple[Any, ...] = con.execute(f"SELECT {', '.join(exprs)} FROM {raw}").fetchone() or ()
+    values = iter(row[1:])
+    fits: dict[int, list[tuple[str, int]]] = {}
+    by_column: dict[int, list[tuple[str, str]]] = {}
+    for c, what, kind in slots:
+        by_column.setdefault(id(c), []).append((what, kind))
+    for c in columns:
+        c.non_null, c.fits = int(next(values)), int(next(values))
+        distinct = next(values)
+        c.distinct = int(distinct) if distinct is not None else None
+        for what, kind in by_column.get(id(c), []):
+            count = int(next(values))
+            if what == "fit":
+                fits.setdefault(id(c), []).append((kind, count))
+            elif count:
+                c.pii[kind] = count
+        if id(c) in fits:
+            c.best = max(fits[id(c)], key=lambda kc: kc[1])
+    return int(row[0]) if row else 0
+
+
+def _file_fit(
+    con: duckdb.DuckDBPyConnection, raw: str, columns: list[Column], typed: dict[str, str]
+) -> dict[str, dict[str, tuple[int, int]]]:
+    """Per file and typed column: (values, values that fit the column's type)."""
+    checked = [c for c in columns if not c.textual]
+    if not checked:
+        return {}
+    exprs = [f"count({quote_ident(c.name)}), count({typed[c.name]})" for c in checked]
+    sql = f"SELECT {quote_ident(FILE_COLUMN)}, {', '.join(exprs)} FROM {raw} GROUP BY ALL"
+    out: dict[str, dict[str, tuple[int, int]]] = {}
+    for row in con.execute(sql).fetchall():
+        out[str(row[0])] = {
+            c.name: (int(row[1 + 2 * i]), int(row[2 + 2 * i])) for i, c in enumerate(checked)
+        }
+    return out

@@ -1,0 +1,330 @@
+"""Analysis of files, folders and S3 prefixes: what each file is, each table's schema and
+quality, keys, and how the tables refer to each other.
+
+The file source's discovery groups the files into tables and pins how each is read; then
+each table is sampled once (:mod:`._profile`), each file's schema is read from cheap evidence
+(Parquet metadata, the CSV header its table was grouped by, a JSON file's own DESCRIBE),
+and keys and foreign keys are checked on the samples (:mod:`._keys`). S3 objects go through
+the same code: the source's file system reads their first bytes, and its prelude lets the
+analysis's DuckDB connection read ``s3://`` paths.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from ..connectors import Decision, Resource, locate, source_for
+from ..connectors.files.fs import FileInfo, FileSystem, LocalFS
+from ..data.duck import connect, quote_ident, quote_literal
+from ..spec.source import OBJECT_COLUMNS, SourceSpec
+from . import _drift, _formats, _keys, _pii
+from ._profile import Column, Sample, kind_of, read_sql, take
+from .cursors import cursor_candidates
+from .report import FieldReport, FileReport, Issue, ResourceReport, SourceReport
+
+DEFAULT_SAMPLE_ROWS = 10_000
+NULL_HEAVY = 0.5
+
+
+def analyze_files(spec: SourceSpec, home: Path | None, sample_rows: int) -> SourceReport:
+    """The report of a file or S3 source, each table profiled on ``sample_rows`` rows."""
+    source: Any = source_for(spec, home=home)
+    try:
+        resources = source.discover()
+        fs: FileSystem = getattr(source, "fs", None) or LocalFS()
+        infos = [f if isinstance(f, FileInfo) else LocalFS.info(Path(f)) for f in source.files()]
+        report = SourceReport(
+            kind=spec.kind,
+            source=locate(spec.uri).display,
+            method="sample",
+            sample_rows=sample_rows,
+        )
+        con = connect(home=home)
+        try:
+            for statement in fs.prelude():
+                con.execute(statement)
+            _fill(report, source, fs, resources, infos, con, sample_rows)
+        finally:
+            con.close()
+        report.warnings.extend(n for n in source.notes if not _is_empty_note(n))
+        return report
+    finally:
+        source.close()
+
+
+def _is_empty_note(note: str) -> bool:
+    return note.startswith("skipped ") and "the file is empty" in note
+
+
+def _fill(
+    report: SourceReport,
+    source: Any,
+    fs: FileSystem,
+    resources: list[Resource],
+    infos: list[FileInfo],
+    con: duckdb.DuckDBPyConnection,
+    sample_rows: int,
+) -> None:
+    read_as = {loc: r.format for r in resources for loc in r.locations}
+    evidence = _evidence(fs, infos, read_as)
+    owned = set(read_as)
+    for info in infos:
+        found = evidence[info.path]
+        if info.path not in owned:
+            report.issues.extend(found.issues)
+            if info.size == 0 or (found.by_content is None and not found.issues):
+                report.issues.append(_empty_or_unknown(info, found))
+    tables: list[_keys.Table] = []
+    built: list[tuple[Resource, Sample | None, list[Issue]]] = []
+    for index, resource in enumerate(resources):
+        issues = [i for loc in resource.locations for i in evidence[loc].issues]
+        issues = [dataclasses.replace(i, resource=resource.name) for i in issues]
+        sample = _sample(con, index, source, resource, sample_rows, issues)
+        built.append((resource, sample, issues))
+        if sample is not None:
+            tables.append(_keys.Table(resource.name, sample))
+    by_name = {t.name: t for t in tables}
+    keys = {t.name: _keys.candidate_keys(t, con) for t in tables}
+    for resource, sample, _ in built:
+        table = by_name.get(resource.name)
+        if table is None or not keys[resource.name]:
+            continue
+        table.key = keys[resource.name][0].columns
+        if len(table.key) == 1:
+            table.keys_sql = _keys_sql(resource, table, sample)
+    refs = _keys.references(tables, con)
+    headers = _drift.header_groups(resources)
+    for resource, sample, issues in built:
+        files = [evidence[loc] for loc in resource.locations]
+        file_reports = _drift.file_reports(con, resource, sample, files, headers)
+        issues += [_drift.issue(resource.name, f) for f in file_reports if f.drifted]
+        report.resources.append(
+            _resource(
+                resource,
+                sample,
+                issues,
+                file_reports,
+                keys.get(resource.name, []),
+                refs.get(resource.name, []),
+                con,
+                by_name.get(resource.name),
+            )
+        )
+
+
+def _evidence(
+    fs: FileSystem, infos: list[FileInfo], read_as: dict[str, str]
+) -> dict[str, _formats.FileEvidence]:
+    def one(info: FileInfo) -> _formats.FileEvidence:
+        head = fs.head(info.path, _formats.HEAD_BYTES) if info.size else b""
+        return _formats.evidence(info.path, info.size, head, read_as.get(info.path))
+
+    if fs.scheme == "file" or len(infos) < 4:
+        return {i.path: one(i) for i in infos}
+    with ThreadPoolExecutor(max_workers=8) as pool:  # one request each: overlap the waits
+        return {i.path: e for i, e in zip(infos, pool.map(one, infos), strict=True)}
+
+
+def _empty_or_unknown(info: FileInfo, found: _formats.FileEvidence) -> Issue:
+    if info.size == 0 or (found.by_content is None and found.by_extension is not None):
+        return Issue(
+            "empty_file", "the file is empty: nothing to load", file=info.path, severity="info"
+        )
+    return Issue(
+        "unreadable", "not a data file of a known format: skipped", file=info.path, severity="info"
+    )
+
+
+def _sample(
+    con: duckdb.DuckDBPyConnection,
+    index: int,
+    source: Any,
+    resource: Resource,
+    sample_rows: int,
+    issues: list[Issue],
+) -> Sample | None:
+    fallback = ""
+    if "record_path" in dict(resource.options()):
+        fallback = source.relation(resource).sql
+    try:
+        return take(con, index, resource, fallback, sample_rows)
+    except duckdb.Error as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        issues.append(
+            Issue(
+                "unreadable",
+                f"cannot be sampled: {first}",
+                resource=resource.name,
+                severity="error",
+            )
+        )
+        return None
+
+
+def _keys_sql(resource: Resource, table: _keys.Table, sample: Sample | None) -> str:
+    """SQL for every value of the table's one-column key: the sample when it is the whole
+    table, else a scan of that column."""
+    (key,) = table.key
+    if sample is not None and sample.complete:
+        return f"SELECT {quote_ident(key)} FROM {table.sample.view}"
+    sql, _ = read_sql(resource, "", resource.format == "csv")
+    column = next(c for c in table.sample.columns if c.name == key)
+    from ._profile import fit_expr
+
+    if resource.format == "csv" and not column.textual:
+        value = fit_expr(key, column.type, dict(resource.options()))
+    else:
+        value = quote_ident(key)
+    return f"SELECT DISTINCT {value} FROM ({sql})"
+
+
+def _resource(
+    resource: Resource,
+    sample: Sample | None,
+    issues: list[Issue],
+    files: list[FileReport],
+    keys: list[Any],
+    refs: list[Any],
+    con: duckdb.DuckDBPyConnection,
+    table: _keys.Table | None,
+) -> ResourceReport:
+    fields = _fields(resource, sample)
+    decisions = list(resource.decisions)
+    primary_key: tuple[str, ...] = ()
+    if keys:
+        primary_key = keys[0].columns
+        decisions.append(Decision("primary key", ", ".join(primary_key), keys[0].reason))
+    if sample is not None and table is not None:
+        issues += _column_issues(resource.name, sample, con)
+        issues += _keys.duplicate_keys(table, resource.name)
+    typed = tuple((f.name, f.type) for f in fields)
+    cursors = cursor_candidates(
+        dataclasses.replace(resource, columns=typed, primary_key=primary_key)
+    )
+    cursors.append(next(iter(OBJECT_COLUMNS.keys() - {"_object_key"})))
+    partitions: list[str] = []
+    for f in files:
+        partitions += [k for k in f.partitions if k not in partitions]
+    estimate = resource.row_estimate
+    if sample is not None and sample.complete:
+        estimate = sample.rows
+    elif files and all(f.rows is not None for f in files):
+        estimate = sum(f.rows or 0 for f in files)
+    more = len(resource.locations) - 1
+    location = resource.locations[0] if resource.locations else ""
+    return ResourceReport(
+        name=resource.name,
+        location=location + (f" (+{more} more)" if more > 0 else ""),
+        format=resource.format,
+        fields=fields,
+        primary_key=primary_key,
+        foreign_keys=tuple(str(r) for r in refs),
+        row_estimate=estimate,
+        decisions=tuple(decisions),
+        size_bytes=resource.size_bytes,
+        files=tuple(files),
+        partitions=tuple(partitions),
+        candidate_keys=tuple(keys),
+        references=tuple(refs),
+        cursors=tuple(cursors),
+        issues=tuple(issues),
+        sampled_rows=sample.rows if sample is not None else 0,
+    )
+
+
+def _fields(resource: Resource, sample: Sample | None) -> tuple[FieldReport, ...]:
+    declared = dict(resource.columns)
+    if sample is None:
+        return tuple(FieldReport(n, t) for n, t in resource.columns)
+    out = []
+    for c in sample.columns:
+        rows = sample.rows
+        out.append(
+            FieldReport(
+                c.name,
+                declared.get(c.name, c.type),
+                nullable=c.non_null < rows,
+                confidence=round(c.fits / c.non_null, 4) if c.non_null else None,
+                null_ratio=round(1 - c.non_null / rows, 4) if rows else None,
+                distinct=c.distinct,
+            )
+        )
+    return tuple(out)
+
+
+def _column_issues(name: str, sample: Sample, con: duckdb.DuckDBPyConnection) -> list[Issue]:
+    issues = []
+    rows = sample.rows
+    for c in sample.columns:
+        if rows and 1 - c.non_null / rows > NULL_HEAVY:
+            share = 1 - c.non_null / rows
+            what = "always null" if not c.non_null else f"{share:.0%} null"
+            issues.append(
+                Issue("null_heavy", f"{what} in {_where(sample)}", name, c.name, severity="info")
+            )
+        mixed = _mixed(c)
+        if mixed:
+            issues.append(Issue("mixed_types", mixed, name, c.name))
+        pii = _pii_evidence(c, sample, con)
+        if pii:
+            issues.append(Issue("pii", pii, name, c.name, severity="info"))
+    return issues
+
+
+def _where(sample: Sample) -> str:
+    return f"all {sample.rows:,} rows" if sample.complete else f"a sample of {sample.rows:,} rows"
+
+
+def _mixed(c: Column) -> str | None:
+    if not c.non_null:
+        return None
+    if not c.textual and c.fits < c.non_null:
+        bad = c.non_null - c.fits
+        return (
+            f"{bad:,} of {c.non_null:,} sampled values are not {c.type} "
+            f"(confidence {c.fits / c.non_null:.1%}); a load quarantines those rows"
+        )
+    if c.textual and c.best is not None:
+        other, fits = c.best
+        if c.non_null / 2 <= fits < c.non_null:
+            return (
+                f"mostly {other} ({fits / c.non_null:.0%} of {c.non_null:,} sampled values) "
+                f"with some text, so it loads as VARCHAR"
+            )
+    return None
+
+
+def _pii_evidence(c: Column, sample: Sample, con: duckdb.DuckDBPyConnection) -> str | None:
+    named = _pii.by_name(c.name)
+    seen = []
+    for kind, hits in sorted(c.pii.items(), key=lambda kv: -kv[1]):
+        if not c.non_null or hits < _pii.VALUE_SHARE * c.non_null:
+            continue
+        if kind == "card_number" and not _luhn_share(c, sample, con):
+            continue
+        seen.append(
+            f"{hits / c.non_null:.0%} of {c.non_null:,} sampled values look like "
+            f"{kind.replace('_', ' ')}s"
+        )
+        break
+    if named is None and not seen:
+        return None
+    parts = [f"its name suggests {named.replace('_', ' ')}"] if named else []
+    return "suspected personal data: " + "; ".join(parts + seen)
+
+
+def _luhn_share(c: Column, sample: Sample, con: duckdb.DuckDBPyConnection) -> bool:
+    col = quote_ident(c.name)
+    rows = con.execute(
+        f"SELECT DISTINCT CAST({col} AS VARCHAR) FROM {sample.view} WHERE regexp_full_match("
+        f"CAST({col} AS VARCHAR), {quote_literal(_pii.VALUE_PATTERNS['card_number'])}) LIMIT 50"
+    ).fetchall()
+    return bool(rows) and sum(_pii.luhn(str(r[0])) for r in rows) >= 0.9 * len(rows)
+
+
+__all__ = ["DEFAULT_SAMPLE_ROWS", "analyze_files", "kind_of"]
