@@ -44,10 +44,13 @@ def partitions_of(path: str) -> dict[str, str]:
     return found
 
 
-def evidence(path: str, size: int, head: bytes, read_as: str | None) -> FileEvidence:
+def evidence(
+    path: str, size: int, head: bytes, read_as: str | None, encoding: str | None = None
+) -> FileEvidence:
     """What ``head`` (the file's first bytes, as stored) and the name say about a file.
 
-    ``read_as`` is the format discovery reads it as (None: skipped); a mismatch between the
+    ``read_as`` is the format discovery reads it as (None: skipped), ``encoding`` the
+    text encoding it reads it with (None: the reader's default); a mismatch between the
     name and the content, a byte-order mark, text that is not UTF-8 or holds replacement
     characters become issues.
     """
@@ -66,14 +69,14 @@ def evidence(path: str, size: int, head: bytes, read_as: str | None) -> FileEvid
                 f"named as {by_extension} but its content is {by_content}"
                 + (f"; read as {read_as}" if read_as else "; not read"),
                 file=path,
-                severity="warning" if read_as == by_content else "error",
+                severity="warning",
             )
         )
     if (read_as or by_content or by_extension) in _TEXT_FORMATS:
         text = decompress_head(head, compression) if compression else head
         if compression is None and text.count(b"\n"):
             found.line_bytes = len(text) / text.count(b"\n")
-        found.issues.extend(_encoding(path, text))
+        found.issues.extend(_encoding(path, text, encoding))
     return found
 
 
@@ -87,7 +90,7 @@ def _mismatch(ext: str | None, content: str | None, head: bytes, compression: st
     return True
 
 
-def _encoding(path: str, text: bytes) -> list[Issue]:
+def _encoding(path: str, text: bytes, encoding: str | None) -> list[Issue]:
     issues = []
     if text.startswith(_BOM):
         issues.append(
@@ -109,8 +112,12 @@ def _encoding(path: str, text: bytes) -> list[Issue]:
         issues.append(
             Issue(
                 "encoding",
-                f"not UTF-8 (byte 0x{body[exc.start]:02x} at offset {exc.start}); likely "
-                f"latin-1 or cp1252: set source.csv.encoding if the text reads wrong",
+                f"not UTF-8 (byte 0x{body[exc.start]:02x} at offset {exc.start}); "
+                + (
+                    f"read as {encoding}"
+                    if encoding and encoding != "utf-8"
+                    else "likely latin-1 or cp1252: set source.csv.encoding"
+                ),
                 file=path,
             )
         )

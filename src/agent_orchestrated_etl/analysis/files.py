@@ -51,14 +51,12 @@ def analyze_files(spec: SourceSpec, home: Path | None, sample_rows: int) -> Sour
             _fill(report, source, fs, resources, infos, con, sample_rows)
         finally:
             con.close()
-        report.warnings.extend(n for n in source.notes if not _is_empty_note(n))
+        # A skipped file is an issue of the report now: its note would say it twice.
+        said = {f"skipped {i.file}:" for i in report.issues if i.file}
+        report.warnings.extend(n for n in source.notes if not n.startswith(tuple(said) or "\0"))
         return report
     finally:
         source.close()
-
-
-def _is_empty_note(note: str) -> bool:
-    return note.startswith("skipped ") and "the file is empty" in note
 
 
 def _fill(
@@ -71,7 +69,12 @@ def _fill(
     sample_rows: int,
 ) -> None:
     read_as = {loc: r.format for r in resources for loc in r.locations}
-    evidence = _evidence(fs, infos, read_as)
+    encodings = {
+        loc: dict(r.options()).get("encoding", "").strip("'") or None
+        for r in resources
+        for loc in r.locations
+    }
+    evidence = _evidence(fs, infos, read_as, encodings)
     owned = set(read_as)
     for info in infos:
         found = evidence[info.path]
@@ -118,11 +121,15 @@ def _fill(
 
 
 def _evidence(
-    fs: FileSystem, infos: list[FileInfo], read_as: dict[str, str]
+    fs: FileSystem,
+    infos: list[FileInfo],
+    read_as: dict[str, str],
+    encodings: dict[str, str | None],
 ) -> dict[str, _formats.FileEvidence]:
     def one(info: FileInfo) -> _formats.FileEvidence:
         head = fs.head(info.path, _formats.HEAD_BYTES) if info.size else b""
-        return _formats.evidence(info.path, info.size, head, read_as.get(info.path))
+        path = info.path
+        return _formats.evidence(path, info.size, head, read_as.get(path), encodings.get(path))
 
     if fs.scheme == "file" or len(infos) < 4:
         return {i.path: one(i) for i in infos}

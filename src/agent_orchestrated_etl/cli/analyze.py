@@ -25,6 +25,15 @@ def analyze(
         ),
     ],
     base_url: BaseUrlOption = None,
+    sample_rows: Annotated[
+        int | None,
+        typer.Option(
+            "--sample-rows",
+            min=1,
+            help="Rows sampled per table of files or an S3 prefix to infer types, profile "
+            "columns and find keys (default 10000).",
+        ),
+    ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the report as one JSON object.")
     ] = False,
@@ -34,13 +43,14 @@ def analyze(
     A URL is fetched once: a JSON or YAML body with an 'openapi' or 'swagger' key is an
     OpenAPI 3.0/3.1 or Swagger 2.0 document, read with its $ref and allOf resolved; any other
     JSON is a collection endpoint, probed from its first page (records, fields, paginator,
-    key, rate-limit headers). A local .json/.yaml/.yml file with such a key is a document;
-    files and databases report what discovery finds. Then 'aoetl plan SOURCE' writes the
-    pipeline.
+    key, rate-limit headers). A local .json/.yaml/.yml file with such a key is a document.
+    Files, folders and S3 prefixes are sampled: formats by name and content, types with a
+    confidence, drift between files, partitions, quality issues, candidate and foreign keys.
+    Databases report what discovery finds. Then 'aoetl plan SOURCE' writes the pipeline.
     """
     from ..api import DataOrchestrator
 
-    report = DataOrchestrator().analyze(source, base_url=base_url)
+    report = DataOrchestrator().analyze(source, base_url=base_url, sample_rows=sample_rows)
     if as_json:
         sys.stdout.write(json.dumps(report.to_dict(), indent=2, default=str) + "\n")
         return
@@ -57,13 +67,20 @@ def analyze(
         )
     for decision in report.decisions:
         err.print(f"source: {decision}", markup=False, highlight=False)
+    if report.method == "sample":
+        _profile_lines(report)
     for warning in report.warnings:
         err.print(f"warning: {warning}", markup=False, highlight=False)
     sys.stdout.write(_summary(report) + "\n")
 
 
 def _summary(report: SourceReport) -> str:
-    how = {"openapi": "its document", "probe": "probing", "discovery": "discovery"}[report.method]
+    how = {
+        "openapi": "its document",
+        "probe": "probing",
+        "discovery": "discovery",
+        "sample": f"sampling up to {report.sample_rows:,} rows a table",
+    }[report.method]
     document = report.document
     what = f"{document['format']} {document['version']}" if document else report.kind
     title = f" '{document['title']}'" if document.get("title") else ""
@@ -75,6 +92,9 @@ def _summary(report: SourceReport) -> str:
     parts.append(f"{count} {noun}{'s' if count != 1 else ''}")
     if report.auth:
         parts.append("auth " + ", ".join(s.name for s in report.auth))
+    issues = report.all_issues()
+    if issues:
+        parts.append(f"{len(issues)} issue{'s' if len(issues) != 1 else ''}")
     if report.warnings:
         parts.append(f"{len(report.warnings)} warning{'s' if len(report.warnings) != 1 else ''}")
     plan = f"; plan it with: aoetl plan {report.source}" if report.resources else ""
@@ -86,8 +106,11 @@ def _table(report: SourceReport) -> Table:
     grid = Table(title=f"{report.kind} source", header_style="bold", title_justify="left")
     heads = ["name", "path" if rest else "from", "fields", "primary key"]
     heads += ["records", "paginator", "parent", "auth"] if rest else ["kind", "rows ≈"]
+    if report.method == "sample":
+        heads += ["files", "size"]
     for head in heads:
-        grid.add_column(head, justify="right" if head in ("fields", "rows ≈") else "left")
+        right = head in ("fields", "rows ≈", "files", "size")
+        grid.add_column(head, justify="right" if right else "left")
     for resource in report.resources:
         row = [
             resource.name,
@@ -96,6 +119,9 @@ def _table(report: SourceReport) -> Table:
             ", ".join(resource.primary_key),
         ]
         row += _rest_cells(resource) if rest else _file_cells(resource)
+        if report.method == "sample":
+            size = resource.size_bytes
+            row += [str(len(resource.files)), _bytes(size) if size is not None else ""]
         grid.add_row(*row)
     return grid
 
@@ -115,3 +141,43 @@ def _rest_cells(resource: ResourceReport) -> list[str]:
 def _file_cells(resource: ResourceReport) -> list[str]:
     estimate = resource.row_estimate
     return [resource.format, f"{estimate:,}" if estimate is not None else ""]
+
+
+def _profile_lines(report: SourceReport) -> None:
+    """What sampling found, one line a fact: keys, drift, partitions, issues."""
+
+    def say(text: str) -> None:
+        err.print(text, markup=False, highlight=False, soft_wrap=True)
+
+    for resource in report.resources:
+        rows = f"{resource.sampled_rows:,} rows sampled" if resource.sampled_rows else "no rows"
+        say(f"{resource.name}: {rows}")
+        uncertain = [
+            f"{f.name} {f.type} ({f.confidence:.1%})"
+            for f in resource.fields
+            if f.confidence is not None and f.confidence < 1
+        ]
+        if uncertain:
+            say(f"  types with values that do not fit: {', '.join(uncertain)}")
+        others = [", ".join(k.columns) for k in resource.candidate_keys[1:]]
+        if others:
+            say(f"  other candidate keys: {'; '.join(others)}")
+        for ref in resource.references:
+            say(f"  foreign key {ref} (coverage {ref.coverage:.1%})")
+        if resource.partitions:
+            say(f"  partitions: {', '.join(resource.partitions)}")
+        if resource.cursors:
+            say(f"  cursor candidates: {', '.join(resource.cursors)}")
+        for issue in resource.issues:
+            where = issue.column or (issue.file or "")
+            say(f"  {issue.severity} {issue.kind}: {where}: {issue.detail}")
+    for issue in report.issues:
+        say(f"{issue.severity} {issue.kind}: {issue.file or ''}: {issue.detail}")
+
+
+def _bytes(size: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:,.0f} {unit}" if unit == "B" else f"{size:,.1f} {unit}"
+        size //= 1024
+    return str(size)
