@@ -19,6 +19,13 @@ VALUE_PATTERNS: dict[str, str] = {
     r"|[0-9A-Fa-f]{1,4}(:[0-9A-Fa-f]{0,4}){2,7}",
     "card_number": r"[0-9]{4}([ -]?[0-9]{4}){2}[ -]?[0-9]{1,7}",
 }
+LABELS = {
+    "email": "email addresses",
+    "phone": "phone numbers",
+    "ssn": "US social security numbers",
+    "ip_address": "IP addresses",
+    "card_number": "card numbers (Luhn-valid)",
+}
 # The share of a column's sampled non-null values that must match before it is suspected.
 VALUE_SHARE = 0.8
 

@@ -314,10 +314,8 @@ def _pii_evidence(c: Column, sample: Sample, con: duckdb.DuckDBPyConnection) -> 
             continue
         if kind == "card_number" and not _luhn_share(c, sample, con):
             continue
-        seen.append(
-            f"{hits / c.non_null:.0%} of {c.non_null:,} sampled values look like "
-            f"{kind.replace('_', ' ')}s"
-        )
+        share = f"{hits / c.non_null:.0%} of {c.non_null:,} sampled values"
+        seen.append(f"{share} look like {_pii.LABELS[kind]}")
         break
     if named is None and not seen:
         return None
