@@ -287,18 +287,22 @@ class DataOrchestrator:
         *,
         tables: list[str] | None = None,
         base_url: str | None = None,
+        sample_rows: int | None = None,
     ) -> Proposal:
         """Discover ``spec``'s source and propose a pipeline file, with the reasons.
 
         A REST API (an http(s) URL or an OpenAPI document) is planned from its document, or
         by probing its one endpoint; ``tables`` (names or globs) picks its endpoints and
-        ``base_url`` overrides the document's server URL.
+        ``base_url`` overrides the document's server URL. Files, folders and S3 prefixes are
+        analysed once, each table profiled on ``sample_rows`` rows (default 10,000), and
+        planned per table: merge on the key found, else append; loads ordered by the foreign
+        keys found; ``Proposal.to_yaml()`` is the file with comments saying why.
         """
         from .pipeline.propose import propose, propose_rest
 
         if tables is not None or base_url is not None:
             return propose_rest(spec, home=self.home, tables=tables, base_url=base_url)
-        return propose(spec, home=self.home)
+        return propose(spec, home=self.home, sample_rows=sample_rows)
 
     def analyze(
         self, source: str, *, base_url: str | None = None, sample_rows: int | None = None

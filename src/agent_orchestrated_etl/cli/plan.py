@@ -50,12 +50,22 @@ def plan(
     partitions: PartitionsOption = None,
     reader: ReaderOption = None,
     base_url: BaseUrlOption = None,
+    sample_rows: Annotated[
+        int | None,
+        typer.Option(
+            "--sample-rows",
+            min=1,
+            help="Rows sampled per table of files or an S3 prefix to infer types, profile "
+            "columns and find keys (default 10000).",
+        ),
+    ] = None,
     as_json: Annotated[
         bool,
         typer.Option(
             "--json",
-            help="Print the pipeline, the reasons and everything discovered (columns, types, "
-            "keys, row estimates) as one JSON object.",
+            help="Print the pipeline, the reasons, everything discovered (columns, types, "
+            "keys, row estimates) and, for files and S3, the analysis report as one JSON "
+            "object.",
         ),
     ] = False,
 ) -> None:
@@ -65,6 +75,11 @@ def plan(
     and foreign keys. For database tables it proposes an incremental cursor (an update
     timestamp or an integer primary key) and merge on the primary key. Every proposal is
     explained; edit the file, then 'aoetl run FILE'.
+
+    Files, folders and S3 prefixes are analysed (as 'aoetl analyze' does) and planned per
+    table: merge on the key found in the data, else append (reading each file once); tables
+    load after the tables their foreign keys refer to; checks drawn from the analysis are
+    written commented out; comments in the file say what was inferred and why.
 
     A REST API: a URL whose JSON (or YAML) body has an 'openapi' or 'swagger' key, or a local
     file that does, is an OpenAPI document, and every collection endpoint in it is planned
@@ -94,12 +109,15 @@ def plan(
     if rest:  # its endpoints are picked by name, as tables are
         proposal = DataOrchestrator().propose(spec, tables=_split(tables), base_url=base_url)
     else:
-        proposal = DataOrchestrator().propose(spec)
+        proposal = DataOrchestrator().propose(spec, sample_rows=sample_rows)
     pipeline = proposal.document
     if output is not None:
         # A pipeline file reads its paths relative to its own folder, as 'aoetl run' loads it.
         pipeline = _relative_to(pipeline, output.parent)
-    text = yaml.safe_dump(pipeline, sort_keys=False, allow_unicode=True)
+    if proposal.comments or proposal.checks:
+        text = proposal.to_yaml(pipeline)
+    else:
+        text = yaml.safe_dump(pipeline, sort_keys=False, allow_unicode=True)
     if output is not None:
         try:
             output.parent.mkdir(parents=True, exist_ok=True)
@@ -116,6 +134,8 @@ def plan(
             "discovered": proposal.discovered,
             "written_to": str(output) if output is not None else None,
         }
+        if proposal.report is not None:
+            document["report"] = proposal.report.to_dict()
         sys.stdout.write(json.dumps(document, indent=2, default=str) + "\n")
         return
     err.print(_discovery_table(proposal.discovered))

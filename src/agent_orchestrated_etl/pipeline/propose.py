@@ -1,24 +1,47 @@
-"""``aoetl plan``: a pipeline file proposed from what discovery found, with the reasons."""
+"""``aoetl plan``: a pipeline file proposed from what discovery found, with the reasons.
+
+Files, folders and S3 prefixes are planned from their analysis (:mod:`.propose_files`), a
+REST API from its document or a probe, a database from what discovery finds.
+"""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
-from ..analysis import ResourceReport, analyze, is_document_file, plan_rest
+from ..analysis import ResourceReport, SourceReport, analyze, is_document_file, plan_rest
 from ..connectors import Resource, source_for
 from ..spec import PipelineSpec, validate_spec
 
 
 @dataclass
 class Proposal:
-    """What ``aoetl plan`` writes and says: the pipeline file, why, and what was found."""
+    """What ``aoetl plan`` writes and says: the pipeline file, why, and what was found.
+
+    ``comments`` are the file's YAML comments: under '' the header, under a top-level key
+    the lines above it, under 'tasks.<table>' the lines above that table's settings.
+    ``checks`` are checks drawn from the analysis, each with the table it is for; they are
+    written commented out while pipelines refuse ``checks:``. ``report`` is the analysis the
+    plan was drawn from, when there was one.
+    """
 
     document: dict[str, object]
     reasons: list[str]
     discovered: list[dict[str, object]]
+    comments: dict[str, list[str]] = field(default_factory=dict)
+    checks: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    report: SourceReport | None = None
+
+    def to_yaml(self, document: dict[str, Any] | None = None) -> str:
+        """The pipeline file: ``document`` (default: this proposal's) with the comments."""
+        from ._plan_yaml import commented_yaml
+
+        return commented_yaml(
+            self.document if document is None else document, self.comments, self.checks
+        )
 
 
 def discovered(resource: Resource) -> dict[str, object]:
@@ -83,11 +106,16 @@ def rest_discovered(resource: ResourceReport) -> dict[str, object]:
     }
 
 
-def propose(spec: PipelineSpec, *, home: Path | None = None) -> Proposal:
+def propose(
+    spec: PipelineSpec, *, home: Path | None = None, sample_rows: int | None = None
+) -> Proposal:
     """A pipeline file for ``spec``'s source, with what discovery suggests filled in.
 
-    For database tables: an incremental cursor (an update timestamp, or an integer primary
-    key) and, with a single-column primary key, mode merge on it. A REST API is planned by
+    Files, folders and S3 prefixes are analysed once (profiled on ``sample_rows`` rows per
+    table) and planned by :func:`~.propose_files.propose_files`: per table its key and
+    mode, the load order its foreign keys give, a cursor, and comments saying why. For
+    database tables: an incremental cursor (an update timestamp, or an integer primary key)
+    and, with a single-column primary key, mode merge on it. A REST API is planned by
     :func:`propose_rest`. Returns the document, one line per decision saying why, and every
     resource discovery found.
     """
@@ -95,6 +123,10 @@ def propose(spec: PipelineSpec, *, home: Path | None = None) -> Proposal:
 
     if is_rest(spec.source.uri):
         return propose_rest(spec, home=home)
+    if spec.source.kind in ("files", "s3"):
+        from .propose_files import propose_files
+
+        return propose_files(spec, home=home, sample_rows=sample_rows)
 
     source = source_for(spec.source, home=home)
     try:

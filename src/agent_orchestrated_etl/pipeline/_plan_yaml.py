@@ -1,0 +1,65 @@
+"""A proposed pipeline as YAML with comments: what was inferred, and why, beside each setting.
+
+PyYAML writes no comments, so the file is put together from one ``safe_dump`` per top-level
+key (and per table under ``tasks:``), with the comment lines between them. Whatever the
+comments hold (column names, file names, issue details) stays on ``#`` lines: a newline in
+it is folded, so it can never become YAML.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+_WIDTH = 96
+
+
+def commented_yaml(
+    document: dict[str, Any],
+    comments: dict[str, list[str]],
+    checks: list[tuple[str, dict[str, Any]]],
+) -> str:
+    """``document`` as YAML, each key preceded by its comments (see ``Proposal.comments``),
+    and ``checks`` as a commented-out ``checks:`` block at the end."""
+    lines = _comment(comments.get("", []), 0)
+    for key, value in document.items():
+        lines += _comment(comments.get(key, []), 0)
+        if key == "tasks" and isinstance(value, dict) and value:
+            lines.append("tasks:")
+            for table, options in value.items():
+                lines += _comment(comments.get(f"tasks.{table}", []), 2)
+                lines += ["  " + line for line in _dump({table: options})]
+        else:
+            lines += _dump({key: value})
+    if checks:
+        lines += _comment(comments.get("checks", []), 0)
+        lines.append("# checks:")
+        for table, check in checks:
+            entry = yaml.safe_dump(check, default_flow_style=True, sort_keys=False, width=1 << 16)
+            lines.append(f"#   - {entry.strip()}  # table {table}")
+    return "\n".join(lines) + "\n"
+
+
+def _dump(value: dict[str, Any]) -> list[str]:
+    text = yaml.safe_dump(value, sort_keys=False, allow_unicode=True, width=_WIDTH)
+    return text.rstrip("\n").splitlines()
+
+
+def _comment(texts: list[str], indent: int) -> list[str]:
+    pad = " " * indent
+    out: list[str] = []
+    for text in texts:
+        flat = " ".join(text.split())  # one line, whatever the text held
+        out += [f"{pad}# {line}".rstrip() for line in _wrap(flat, _WIDTH - indent - 2)]
+    return out
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    """``text`` in lines of at most ``width`` (a longer word keeps its own line); continued
+    lines are indented so a reader sees they belong together."""
+    import textwrap
+
+    return textwrap.wrap(
+        text, width, subsequent_indent="  ", break_long_words=False, break_on_hyphens=False
+    ) or [""]
