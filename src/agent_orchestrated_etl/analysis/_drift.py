@@ -49,6 +49,8 @@ def file_reports(
     table = list(base.columns if base is not None else resource.columns)
     first = table if base is not None else (schemas.get(files[0].path) if files else None)
     table_types = dict(table)
+    if base is None:
+        table_types.update(_majority(files, schemas))
     rows = _rows(con, resource, sample, files)
     out = []
     for f in files:
@@ -87,6 +89,22 @@ def file_reports(
     return out
 
 
+def _majority(
+    files: list[FileEvidence], schemas: dict[str, list[tuple[str, str]]]
+) -> dict[str, str]:
+    """Each column's type in most of the files that have it (ties: the earlier file's).
+
+    Reading files together widens a column to what fits them all (BIGINT and VARCHAR read
+    as VARCHAR); the odd file out is the one that drifted, not all the others.
+    """
+    votes: dict[str, dict[str, int]] = {}
+    for f in files:
+        for name, kind in schemas.get(f.path, []):
+            counts = votes.setdefault(name, {})
+            counts[kind] = counts.get(kind, 0) + 1
+    return {name: max(counts, key=lambda k: counts[k]) for name, counts in votes.items()}
+
+
 def issue(resource: str, f: FileReport) -> Issue:
     """The schema_drift issue of a file that drifted."""
     parts = []
@@ -95,7 +113,8 @@ def issue(resource: str, f: FileReport) -> Issue:
     if f.missing:
         parts.append("lacks " + ", ".join(f.missing))
     parts += [
-        f"{c.column} is {c.file_type} here, {c.table_type} in the table" for c in f.type_conflicts
+        f"{c.column} is {c.file_type} here, {c.table_type} in the table's files"
+        for c in f.type_conflicts
     ]
     return Issue("schema_drift", "; ".join(parts), resource=resource, file=f.path)
 
