@@ -14,7 +14,7 @@ def test_a_csv_file_reports_its_columns_and_decisions(tmp_path: Path) -> None:
     proc = run_cli("analyze", "orders.csv", "--json", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
-    assert report["kind"] == "files" and report["method"] == "discovery"
+    assert report["kind"] == "files" and report["method"] == "sample"
     (orders,) = report["resources"]
     assert orders["name"] == "orders" and orders["format"] == "csv"
     assert [(f["name"], f["type"]) for f in orders["fields"]] == [
