@@ -176,8 +176,11 @@ def _profile_lines(report: SourceReport) -> None:
 
 
 def _bytes(size: int) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size:,.0f} {unit}" if unit == "B" else f"{size:,.1f} {unit}"
-        size //= 1024
-    return str(size)
+    if size < 1024:
+        return f"{size:,} B"
+    value = float(size)
+    for unit in ("KB", "MB", "GB", "TB"):
+        value /= 1024
+        if value < 1024 or unit == "TB":
+            break
+    return f"{value:,.1f} {unit}"
