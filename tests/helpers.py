@@ -102,3 +102,26 @@ def read_relation(relation: Relation, home: Path, sql: str) -> list[tuple[object
         return con.execute(sql.replace("{r}", f"({relation.sql})")).fetchall()
     finally:
         con.close()
+
+
+def shop_export(root: Path, orders: int = 200) -> Path:
+    """A database exported as related CSV files: customers (id, email), products (sku),
+    orders (order_id, customer_id, updated_at, a mostly-empty note) and order_items (keyed
+    by order_id and line, referring to orders and products)."""
+    root.mkdir(parents=True, exist_ok=True)
+    rows = [f"{i},cust {i},c{i}@example.com\n" for i in range(1, 51)]
+    (root / "customers.csv").write_text("id,name,email\n" + "".join(rows))
+    rows = [f"P{i:04d},thing {i},{i * 1.25:.2f}\n" for i in range(1, 21)]
+    (root / "products.csv").write_text("sku,title,price\n" + "".join(rows))
+    rows = [
+        f"{i},{1 + i % 50},2024-02-{1 + i % 28:02d} 10:00:00,{'' if i % 3 else 'gift'}\n"
+        for i in range(1, orders + 1)
+    ]
+    (root / "orders.csv").write_text("order_id,customer_id,updated_at,note\n" + "".join(rows))
+    rows = [
+        f"{o},{line},P{1 + (o * line) % 20:04d},{line}\n"
+        for o in range(1, orders + 1)
+        for line in range(1, 4)
+    ]
+    (root / "order_items.csv").write_text("order_id,line,sku,qty\n" + "".join(rows))
+    return root
