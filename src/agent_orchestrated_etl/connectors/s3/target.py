@@ -79,15 +79,14 @@ class S3Destination:
     # -- the run --------------------------------------------------------------------------
     def begin(self, run_id: str, pipeline: str) -> None:
         self.run_id, self.pipeline = run_id, pipeline
-        try:
-            self.access.client.head_bucket(Bucket=self.store.bucket)
+        try:  # a listing (not HEAD) answers with the store's error code, for the message
+            self.access.client.list_objects_v2(
+                Bucket=self.store.bucket, Prefix=self.store.prefix, MaxKeys=1
+            )
         except Exception as exc:
             error = classify_boto(exc, f"opening {self.display}")
-            if isinstance(error, FatalError) and not isinstance(error, TransientError):
-                raise UserError(
-                    f"{self.display}: bucket '{self.store.bucket}' does not exist or cannot be "
-                    f"reached; create it, or check the target URI"
-                ) from None
+            if type(error) is FatalError:
+                raise UserError(f"{error}; check the target URI") from None
             raise error from None
         # A commit a killed process left half done is finished before this run writes.
         self.notes.extend(roll_forward(self.store))

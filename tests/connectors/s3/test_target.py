@@ -1,0 +1,290 @@
+"""The S3 destination against a real SeaweedFS server (SigV4 enforced)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from agent_orchestrated_etl import DataOrchestrator
+from agent_orchestrated_etl.connectors.base import Location, StagedTable
+from agent_orchestrated_etl.connectors.s3.target import S3Destination
+from agent_orchestrated_etl.data.duck import Relation, connect
+from agent_orchestrated_etl.errors import FatalError, UserError
+from agent_orchestrated_etl.spec import PipelineSpec, S3Connection, TargetSpec
+from tests.servers import S3Server
+
+
+@pytest.fixture
+def lake(s3_server: S3Server, work: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh bucket; the process's AWS_* variables point at the server."""
+    for name, value in s3_server.env().items():
+        monkeypatch.setenv(name, value)
+    return s3_server.bucket()
+
+
+def keys(server: S3Server, bucket: str, prefix: str = "") -> list[str]:
+    found = server.client().list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])
+    return sorted(o["Key"] for o in found)
+
+
+def manifest(server: S3Server, bucket: str, key: str) -> dict[str, Any]:
+    body = server.client().get_object(Bucket=bucket, Key=key)["Body"].read()
+    data: dict[str, Any] = json.loads(body)
+    return data
+
+
+def read(server: S3Server, sql: str) -> list[tuple[Any, ...]]:
+    """``sql`` run by a plain DuckDB reading S3 through httpfs, as any reader would."""
+    con = connect(home=Path.cwd() / ".aoetl")
+    host = server.endpoint.removeprefix("http://")
+    con.execute("LOAD httpfs")
+    con.execute(
+        f"CREATE SECRET (TYPE s3, KEY_ID '{server.key}', SECRET '{server.secret}', "
+        f"ENDPOINT '{host}', URL_STYLE 'path', USE_SSL false, REGION '{server.region}')"
+    )
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def from_manifest(server: S3Server, bucket: str, prefix: str, table: str) -> list[Any]:
+    """The table's rows as a reader that honours the manifest sees them."""
+    doc = manifest(server, bucket, f"{prefix}{table}/_manifest.json")
+    files = [f"s3://{bucket}/{prefix}{table}/{f['path']}" for f in doc["files"]]
+    reader = "read_parquet" if doc["file_format"] == "parquet" else "read_csv"
+    hive = "true" if doc["partition_by"] else "false"
+    names = ", ".join(f'"{n}"' for n, _ in doc["columns"])
+    return read(
+        server,
+        f"SELECT {names} FROM {reader}({files!r}, union_by_name=true, "
+        f"hive_partitioning={hive}) ORDER BY ALL",
+    )
+
+
+def with_target(spec: PipelineSpec, **fields: Any) -> PipelineSpec:
+    return spec.model_copy(update={"target": spec.target.model_copy(update=fields)})
+
+
+def csv(work: Path, name: str, text: str) -> str:
+    (work / name).write_text(text)
+    return str(work / name)
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+def test_each_mode_publishes_a_manifest_and_nothing_else(
+    s3_server: S3Server, lake: str, orch: DataOrchestrator, work: Path, fmt: str
+) -> None:
+    a = csv(work, "a.csv", "id,v\n1,a\n2,b\n")
+    b = csv(work, "b.csv", "id,v\n2,B\n3,c\n")
+    target = f"s3://{lake}/out/"
+
+    def run(src: str, **options: Any) -> None:
+        spec = with_target(orch.create_pipeline(src, target, table="t", **options), format=fmt)
+        result = orch.run(spec)
+        assert result.status == "success", result.error
+
+    run(a)
+    run(b)
+    assert from_manifest(s3_server, lake, "out/", "t") == [(1, "a"), (2, "B"), (2, "b"), (3, "c")]
+    run(b, mode="merge", key="id")
+    assert from_manifest(s3_server, lake, "out/", "t") == [(1, "a"), (2, "B"), (3, "c")]
+    doc = manifest(s3_server, lake, "out/t/_manifest.json")
+    assert doc["mode"] == "merge" and doc["rows"] == 3 and doc["file_format"] == fmt
+    assert doc["columns"] == [["id", "BIGINT"], ["v", "VARCHAR"]]
+    # the files the merge rewrote are gone: every data file under t/ is in the manifest
+    data = [k for k in keys(s3_server, lake, "out/t/") if not k.endswith("_manifest.json")]
+    assert sorted(f"out/t/{f['path']}" for f in doc["files"]) == data
+    run(a, mode="replace")
+    assert from_manifest(s3_server, lake, "out/", "t") == [(1, "a"), (2, "b")]
+    glob = f"s3://{lake}/out/t/*.{fmt}"
+    assert read(s3_server, f"SELECT * FROM '{glob}' ORDER BY ALL") == [(1, "a"), (2, "b")]
+    # staging and intents are gone; only committed-run records stay beside the tables
+    meta = keys(s3_server, lake, "out/_aoetl/")
+    assert meta and all(k.startswith("out/_aoetl/commits/") for k in meta)
+
+
+def test_partitioned_merge_rewrites_only_the_files_it_touches(
+    s3_server: S3Server, lake: str, orch: DataOrchestrator, work: Path
+) -> None:
+    a = csv(work, "a.csv", "id,region,amount\n1,eu,10\n2,us,20\n3,eu,30\n")
+    b = csv(work, "b.csv", "id,region,amount\n3,eu,33\n4,eu,40\n")
+    target = f"s3://{lake}/sales/"
+    first = with_target(orch.create_pipeline(a, target, table="orders"), partition_by=("region",))
+    assert orch.run(first).status == "success"
+    before = keys(s3_server, lake, "sales/orders/")
+    assert [k.split("/")[2] for k in before if "region=" in k] == ["region=eu", "region=us"]
+    us_file = next(k for k in before if "region=us" in k)
+    merge = orch.create_pipeline(b, target, table="orders", mode="merge", key="id")
+    result = orch.run(with_target(merge, partition_by=("region",)))
+    assert result.status == "success", result.error
+    assert from_manifest(s3_server, lake, "sales/", "orders") == [
+        (1, "eu", 10),
+        (2, "us", 20),
+        (3, "eu", 33),
+        (4, "eu", 40),
+    ]
+    after = keys(s3_server, lake, "sales/orders/")
+    assert us_file in after  # the us partition held no key of the load: untouched
+    doc = manifest(s3_server, lake, "sales/orders/_manifest.json")
+    assert doc["partition_by"] == ["region"] and doc["rows"] == 4
+    assert doc["superseded"] and all(p.startswith("region=eu/") for p in doc["superseded"])
+    hive = read(
+        s3_server,
+        f"SELECT region, sum(amount) FROM read_parquet('s3://{lake}/sales/orders/*/*.parquet', "
+        "hive_partitioning=true) GROUP BY ALL ORDER BY ALL",
+    )
+    assert hive == [("eu", 83), ("us", 20)]
+
+
+def test_a_duckdb_table_loads_and_appends_with_a_new_column(
+    s3_server: S3Server, lake: str, orch: DataOrchestrator, work: Path
+) -> None:
+    db = work / "src.duckdb"
+    con = duckdb.connect(str(db))
+    con.execute("CREATE TABLE items AS SELECT i AS id, 'n' || i AS name FROM range(100) t(i)")
+    con.close()
+    target = f"s3://{lake}/wh"
+    result = orch.run(orch.create_pipeline(f"duckdb:///{db}", target))
+    assert result.status == "success", result.error
+    assert result.tables["items"].rows_loaded == 100
+    more = csv(work, "more.csv", "id,name,extra\n100,n100,x\n")
+    result = orch.run(orch.create_pipeline(more, target, table="items"))
+    assert result.status == "success", result.error
+    doc = manifest(s3_server, lake, "wh/items/_manifest.json")
+    assert doc["rows"] == 101 and doc["columns"][-1] == ["extra", "VARCHAR"]
+    rows = from_manifest(s3_server, lake, "wh/", "items")
+    assert rows[-1] == (100, "n100", "x") and rows[0] == (0, "n0", None)
+
+
+def test_a_failed_run_leaves_nothing_visible_and_no_staging(
+    s3_server: S3Server, lake: str, orch: DataOrchestrator, work: Path
+) -> None:
+    folder = work / "in"
+    folder.mkdir()
+    (folder / "good.csv").write_text("id,v\n1,a\n2,b\n")
+    rows = "".join(f"{i},{i * 1.5}\n" for i in range(1, 201))
+    (folder / "bad.csv").write_text(f"id,amount\n{rows}201,2,extra\n")
+    spec = orch.create_pipeline(str(folder), f"s3://{lake}/out/", max_bad_rows=0)
+    result = orch.run(spec)
+    assert result.status == "failed"
+    assert keys(s3_server, lake, "out/good/") == [] and keys(s3_server, lake, "out/bad/") == []
+    assert keys(s3_server, lake, "out/_aoetl/staging/") == []
+
+
+def test_a_type_conflict_is_one_clear_error_and_the_table_stays(
+    s3_server: S3Server, lake: str, orch: DataOrchestrator, work: Path
+) -> None:
+    target = f"s3://{lake}/out/"
+    first = orch.run(orch.create_pipeline(csv(work, "a.csv", "id\n1\n"), target, table="t"))
+    assert first.status == "success", first.error
+    before = keys(s3_server, lake, "out/t/")
+    text = csv(work, "b.csv", "id\n2024-01-01\n")
+    result = orch.run(orch.create_pipeline(text, target, table="t"))
+    assert result.status == "failed" and result.exit_code == 2
+    assert "column 'id'" in (result.error or "") and "\n" not in (result.error or "")
+    assert keys(s3_server, lake, "out/t/") == before
+
+
+def test_objects_it_did_not_write_are_never_mixed_with(
+    s3_server: S3Server, lake: str, orch: DataOrchestrator, work: Path
+) -> None:
+    s3_server.client().put_object(Bucket=lake, Key="out/t/theirs.parquet", Body=b"x")
+    src = csv(work, "a.csv", "id\n1\n")
+    result = orch.run(orch.create_pipeline(src, f"s3://{lake}/out/", table="t"))
+    assert result.status == "failed" and result.exit_code == 2
+    assert "did not write" in (result.error or "")
+    assert keys(s3_server, lake, "out/") == ["out/t/theirs.parquet"]
+
+
+def _destination(bucket: str, home: Path, **target: Any) -> S3Destination:
+    uri = f"s3://{bucket}/d/"
+    spec = TargetSpec(uri=uri, **target)
+    return S3Destination(spec, Location("s3", f"{bucket}/d/", uri, uri), home=home)
+
+
+def test_staged_reads_back_the_run_and_discard_drops_it(
+    s3_server: S3Server, lake: str, work: Path
+) -> None:
+    dest = _destination(lake, work / ".aoetl", partition_by=("p",))
+    dest.begin("run1", "pipe")
+    relation = Relation("SELECT i AS id, i % 2 AS p FROM range(6) t(i)")
+    loaded = dest.write(
+        "t", relation, mode="append", key=(), fingerprint="f1", record_bad=lambda rows: None
+    )
+    assert loaded.rows_loaded == 6
+    assert dest.checkpoints()["t"].fingerprint == "f1"
+    staged = dest.staged("t")
+    con = connect(home=work / ".aoetl")
+    staged.attach(con)
+    assert con.execute(f"SELECT * FROM ({staged.sql}) ORDER BY id").fetchall() == [
+        (i, i % 2) for i in range(6)
+    ]
+    con.close()
+    assert keys(s3_server, lake, "d/t/") == []  # staged, not visible
+    dest.discard()
+    assert keys(s3_server, lake, "d/") == []
+    with pytest.raises(FatalError, match="nothing staged"):
+        dest.staged("t")
+
+
+def test_a_commit_stopped_while_publishing_is_finished_once_by_the_next_run(
+    s3_server: S3Server, lake: str, work: Path
+) -> None:
+    home = work / ".aoetl"
+    dest = _destination(lake, home)
+    dest.begin("run1", "pipe")
+    relation = Relation("SELECT i AS id FROM range(5) t(i)")
+    dest.write("t", relation, mode="append", key=(), fingerprint="f", record_bad=lambda r: None)
+    # What a process killed during its commit leaves: the intent and some copies, no manifest.
+    entry = dest._entry(StagedTable("t", "append"))
+    intent = {"run_id": "run1", "pipeline": "pipe", "at": "2026-01-01", "tables": [entry]}
+    dest.store.put_json("_aoetl/publishing/run1.json", intent)
+    dest.store.copy(*entry["copies"][0])
+    assert not dest.committed()
+    notes = []
+    for _ in range(2):  # the next run finishes it; the one after finds nothing to do
+        other = _destination(lake, home)
+        other.begin("run2", "pipe")
+        notes.append(other.notes)
+    assert notes == [["finished the commit of run run1, which stopped while publishing"], []]
+    doc = manifest(s3_server, lake, "d/t/_manifest.json")
+    assert doc["run_id"] == "run1" and doc["rows"] == 5 and len(doc["files"]) == 1
+    assert keys(s3_server, lake, "d/_aoetl/") == ["d/_aoetl/commits/run1.json"]
+    dest.begin("run1", "pipe")
+    assert dest.committed() and dest.checkpoints() == {}
+
+
+def test_wrong_credentials_are_one_line_without_the_secret(
+    s3_server: S3Server, lake: str, orch: DataOrchestrator, work: Path
+) -> None:
+    wrong = "not-the-secret-" + "9" * 20
+    spec = orch.create_pipeline(csv(work, "a.csv", "id\n1\n"), f"s3://{lake}/out/")
+    result = orch.run(
+        with_target(
+            spec,
+            s3=S3Connection(access_key_id=s3_server.key, secret_access_key=wrong),
+        )
+    )
+    assert result.status == "failed" and result.exit_code == 2
+    error = result.error or ""
+    assert "SignatureDoesNotMatch" in error and "check the access key" in error
+    assert "\n" not in error
+    assert wrong not in error and wrong not in (result.traceback or "")
+
+
+def test_a_missing_bucket_is_a_clear_error(lake: str, orch: DataOrchestrator, work: Path) -> None:
+    spec = orch.create_pipeline(csv(work, "a.csv", "id\n1\n"), "s3://no-such-bucket-x/out/")
+    result = orch.run(spec)
+    assert result.exit_code == 2 and "NoSuchBucket" in (result.error or "")
+
+
+def test_table_names_that_are_not_one_folder_are_refused(lake: str, work: Path) -> None:
+    dest = _destination(lake, work / ".aoetl")
+    for name in ("_aoetl", "a/b", ".hidden"):
+        with pytest.raises(UserError, match="cannot be a folder"):
+            dest.validate_table(name)
