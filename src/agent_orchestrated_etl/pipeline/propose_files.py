@@ -218,9 +218,27 @@ def _facts(resource: ResourceReport) -> list[str]:
 
 
 def _issues(issues: tuple[Issue, ...]) -> list[str]:
-    shown = [f"{i.severity}: {_issue(i)}" for i in issues[:_ISSUES_SHOWN]]
-    if len(issues) > _ISSUES_SHOWN:
-        shown.append(f"... and {len(issues) - _ISSUES_SHOWN} more: see 'aoetl analyze'")
+    """One line per kind of problem: the same issue in many files is one line naming them."""
+    grouped: dict[tuple[str, str, str | None, str], list[Issue]] = {}
+    for issue in issues:
+        grouped.setdefault((issue.severity, issue.kind, issue.column, issue.detail), []).append(
+            issue
+        )
+    shown = []
+    for (severity, _, _, _), same in list(grouped.items())[:_ISSUES_SHOWN]:
+        files = [Path(i.file).name for i in same if i.file]
+        if len(files) < 2:
+            shown.append(f"{severity}: {_issue(same[0])}")
+            continue
+        first = same[0]
+        named = ", ".join(files[:3]) + (f" and {len(files) - 3} more" if len(files) > 3 else "")
+        where = f" ({first.column})" if first.column else ""
+        shown.append(
+            f"{severity}: {first.kind.replace('_', ' ')}{where} in {len(files)} files "
+            f"({named}): {first.detail}"
+        )
+    if len(grouped) > _ISSUES_SHOWN:
+        shown.append(f"... and {len(grouped) - _ISSUES_SHOWN} more: see 'aoetl analyze'")
     return shown
 
 
