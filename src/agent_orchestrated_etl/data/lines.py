@@ -19,7 +19,7 @@ import tempfile
 import zlib
 from collections.abc import Callable, Iterable
 from pathlib import Path, PurePosixPath
-from typing import IO, BinaryIO
+from typing import IO, BinaryIO, cast
 
 BOM = b"\xef\xbb\xbf"
 COMPRESSIONS = {".gz": "gzip", ".gzip": "gzip", ".zst": "zstd", ".zstd": "zstd"}
@@ -40,8 +40,8 @@ def open_bytes(path: Path | str, opener: Opener | None = None) -> IO[bytes]:
     kind = compression(path)
     if kind == "gzip":
         stream = gzip.GzipFile(fileobj=raw, mode="rb")
-        stream.myfileobj = raw  # type: ignore[attr-defined]  # closed with the gzip stream
-        return stream
+        stream.myfileobj = raw  # type: ignore[assignment]  # closed with the gzip stream
+        return cast(IO[bytes], stream)
     if kind == "zstd":
         import zstandard
 

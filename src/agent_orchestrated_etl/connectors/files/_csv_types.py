@@ -103,7 +103,7 @@ class _Stats:
 
 def dominant_types(
     con: duckdb.DuckDBPyConnection,
-    path: Path,
+    path: str | Path,
     options: dict[str, str],
     cols: list[tuple[str, str]],
     sample: int,
@@ -122,7 +122,7 @@ def dominant_types(
 
 def type_columns(
     con: duckdb.DuckDBPyConnection,
-    path: Path,
+    path: str | Path,
     options: dict[str, str],
     cols: list[tuple[str, str]],
     *,
@@ -158,7 +158,9 @@ def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
     return int(row[0]) if row else 0
 
 
-def _sample_sql(path: Path, options: dict[str, str], cols: list[tuple[str, str]], rows: int) -> str:
+def _sample_sql(
+    path: str | Path, options: dict[str, str], cols: list[tuple[str, str]], rows: int
+) -> str:
     # auto_detect=false: the dialect is pinned, and sniffing again costs as much as reading.
     keep = {k: v for k, v in options.items() if k not in ("dateformat", "timestampformat")}
     keep.pop("decimal_separator", None)

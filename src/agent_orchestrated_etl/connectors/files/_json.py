@@ -40,12 +40,14 @@ def check_ndjson(
     location: str,
     limit: int,
     scratch: Callable[[], Path],
+    opener: _lines.Opener | None = None,
 ) -> CheckedFile:
     """Find the lines of ``location`` that are not records; repair the file if there are any.
 
-    ``limit`` is the longest line allowed (bytes); ``scratch`` gives a folder for copies.
+    ``limit`` is the longest line allowed (bytes); ``scratch`` gives a folder for copies;
+    ``opener`` streams ``location`` (an S3 object) where it is not a local file.
     """
-    path = Path(location)
+    path = location
     reasons: dict[int, str] = {}
     scan_from = location
     try:
@@ -56,16 +58,16 @@ def check_ndjson(
         reasons = {
             n: f"line of {size:,} bytes is longer than max_line_size ({limit:,}); raise "
             f"source.max_line_size to load it"
-            for n, size in _lines.long_lines(path, limit).items()
+            for n, size in _lines.long_lines(path, limit, opener).items()
         }
-        copy, _ = _lines.repaired_copy(path, reasons, scratch())
+        copy, _ = _lines.repaired_copy(path, reasons, scratch(), opener)
         try:
             reasons.update(_scan(con, str(copy), limit))
         finally:
             copy.unlink(missing_ok=True)
-    if not reasons and not _lines.has_bom(path):
+    if not reasons and not _lines.has_bom(path, opener):
         return CheckedFile(location, [])
-    copy, raw = _lines.repaired_copy(path, reasons, scratch())
+    copy, raw = _lines.repaired_copy(path, reasons, scratch(), opener)
     bad = [BadRow(table, location, n, reasons[n], raw.get(n)) for n in sorted(reasons)]
     return CheckedFile(str(copy), bad)
 
@@ -146,10 +148,12 @@ def record_path(
     return chosen, why
 
 
-def records_sql(sql: str, path: str) -> str:
-    """The records under ``path`` (dotted) of the document ``sql`` reads, one row each."""
+def records_sql(sql: str, path: str, keep: tuple[str, ...] = ()) -> str:
+    """The records under ``path`` (dotted) of the document ``sql`` reads, one row each, with
+    the document's ``keep`` columns (its partitions, the file it came from) beside them."""
     column = ".".join(quote_ident(part) for part in path.split("."))
-    return f"SELECT unnest(r) FROM (SELECT unnest({column}) AS r FROM ({sql}))"
+    kept = "".join(f", {quote_ident(k)}" for k in keep)
+    return f"SELECT unnest(r){kept} FROM (SELECT unnest({column}) AS r{kept} FROM ({sql}))"
 
 
 def _first_line(exc: BaseException) -> str:

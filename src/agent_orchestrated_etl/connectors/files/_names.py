@@ -12,14 +12,15 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import PurePath, PurePosixPath
 
 from ...data.lines import COMPRESSIONS
-from ._sniff import SUFFIX_FORMATS
+from . import SUFFIX_FORMATS
 
 # Extensions that name a format or a compression; the stem is what precedes them. ('.txt' too:
 # a text file read with --format csv is named without it.)
 DATA_SUFFIXES = (*SUFFIX_FORMATS, ".txt", *COMPRESSIONS)
+_HIVE = re.compile(r"^[^=/]+=[^/]*$")
 _SEQUENCE = re.compile(r"([-_. ]?(part|chunk|page)?[-_ ]?\d[\d\-_T:]*)+$", re.IGNORECASE)
 
 
@@ -32,9 +33,10 @@ class Named:
     group: tuple[str, ...] = ()  # files of one group share this; it tells clashing groups apart
 
 
-def stem(path: Path) -> str:
-    """The file name without its format and compression suffixes ('a.b.csv.gz' -> 'a.b')."""
-    name = path.name
+def stem(path: str | PurePath) -> str:
+    """The file name without its format and compression suffixes ('a.b.csv.gz' -> 'a.b');
+    ``path`` may be a local path or an object's URI."""
+    name = PurePosixPath(str(path)).name
     while True:
         lower = name.lower()
         suffix = next((s for s in DATA_SUFFIXES if lower.endswith(s) and len(name) > len(s)), None)
@@ -54,18 +56,28 @@ def series_base(file_stem: str) -> str | None:
     return base if base != file_stem else None
 
 
-def assign(files: list[tuple[Path, str]]) -> dict[Path, Named]:
-    """Name the table of each (file, format)."""
-    series: dict[tuple[str, str, str], list[Path]] = defaultdict(list)
+def assign(files: list[tuple[str, str]]) -> dict[str, Named]:
+    """Name the table of each (file, format); a file is a local path or an object's URI."""
+    series: dict[tuple[str, str, str], list[str]] = defaultdict(list)
     for path, fmt in files:
         base = series_base(stem(path))
         if base is not None:
-            series[(str(path.parent), base, fmt)].append(path)
-    named: dict[Path, Named] = {}
+            series[(str(PurePosixPath(path).parent), base, fmt)].append(path)
+    named: dict[str, Named] = {}
+    for path, fmt in files:
+        dataset = _dataset_folder(path)
+        if dataset is not None:
+            shown = PurePosixPath(dataset).name or dataset
+            named[path] = Named(
+                safe(shown),
+                f"its files sit in key=value folders under {shown}/, so they load into one table",
+                (dataset, fmt),
+            )
     for (folder, base, fmt), paths in series.items():
+        paths = [p for p in paths if p not in named]
         if len(paths) < 2:
             continue
-        table = safe(base) if base.strip("-_. ") else safe(Path(folder).name)
+        table = safe(base) if base.strip("-_. ") else safe(PurePosixPath(folder).name)
         for path in paths:
             named[path] = Named(
                 table,
@@ -76,12 +88,23 @@ def assign(files: list[tuple[Path, str]]) -> dict[Path, Named]:
     for path, fmt in files:
         if path not in named:
             named[path] = Named(
-                safe(stem(path)), f"named after the file {path.name}", (str(path), fmt)
+                safe(stem(path)),
+                f"named after the file {PurePosixPath(path).name}",
+                (str(path), fmt),
             )
     return _without_clashes(files, named)
 
 
-def _without_clashes(files: list[tuple[Path, str]], named: dict[Path, Named]) -> dict[Path, Named]:
+def _dataset_folder(path: str) -> str | None:
+    """The folder above a path's first key=value folder (a partitioned data set), if any."""
+    parts = str(path).split("/")[:-1]
+    for i, part in enumerate(parts):
+        if _HIVE.match(part):
+            return "/".join(parts[:i])
+    return None
+
+
+def _without_clashes(files: list[tuple[str, str]], named: dict[str, Named]) -> dict[str, Named]:
     """Groups (of other folders or formats) that got one name are told apart."""
     owners: dict[str, set[tuple[str, ...]]] = defaultdict(set)
     for path, _ in files:
@@ -98,7 +121,7 @@ def _without_clashes(files: list[tuple[Path, str]], named: dict[Path, Named]) ->
                 new = f"{table}_{i + 1}"
             taken.add(new)
             renamed[group] = new
-    out: dict[Path, Named] = {}
+    out: dict[str, Named] = {}
     for path, _ in files:
         current = named[path]
         new_name = renamed.get(current.group)

@@ -10,37 +10,23 @@ from __future__ import annotations
 
 import csv
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import duckdb
 
 from ...data.duck import quote_literal
-from ...data.lines import COMPRESSIONS, head_bytes
 from ...errors import UnknownConnectorError, UserError
 from ...spec import CsvOptions
 from ..base import Decision
-from . import FORMATS
+from . import FORMATS, SUFFIX_FORMATS, format_by_content, format_by_extension, split_suffixes
 from ._csv_types import DEFAULT_NULL_VALUES, dominant_types
 
 _ISO_TIMESTAMPS = {
     f"%Y-%m-%d{sep}%H:%M{sec}" for sep in (" ", "T") for sec in ("", ":%S", ":%S.%f")
 }
 DUCKDB_MAX_LINE = 2_000_000  # read_csv's default max_line_size
-SUFFIX_FORMATS = {
-    ".csv": "csv",
-    ".tsv": "csv",
-    ".psv": "csv",
-    ".json": "json",
-    ".geojson": "json",
-    ".jsonl": "ndjson",
-    ".ndjson": "ndjson",
-    ".parquet": "parquet",
-    ".pq": "parquet",
-}
-
-
 # Files that are not data: skipped in a folder (with a note) unless --format names a format.
 NOT_DATA = (
     ".txt", ".md", ".rst", ".log", ".pdf", ".html", ".htm", ".xml", ".yaml", ".yml", ".toml",
@@ -50,47 +36,34 @@ NOT_DATA = (
 )  # fmt: skip
 
 
-def split_suffixes(path: Path) -> tuple[str, str | None]:
-    """(format suffix, compression) of a file name, e.g. 'x.csv.gz' -> ('.csv', 'gzip')."""
-    suffixes = [s.lower() for s in path.suffixes]
-    compression = None
-    if suffixes and suffixes[-1] in COMPRESSIONS:
-        compression = COMPRESSIONS[suffixes.pop()]
-    return (suffixes[-1] if suffixes else ""), compression
-
-
-def detect_format(path: Path, declared: str = "auto") -> str | None:
-    """The file format from the spec, the suffix, or the first bytes; None if unknown."""
+def detect_format(name: str, head: Callable[[], bytes], declared: str = "auto") -> str | None:
+    """The file format from the spec, the name, or the first bytes (``head()``, as stored,
+    fetched only when the name says nothing); None if unknown."""
     if declared != "auto":
         return declared
-    suffix, _ = split_suffixes(path)
-    if suffix in SUFFIX_FORMATS:
-        return SUFFIX_FORMATS[suffix]
-    if suffix in NOT_DATA:
+    fmt, compression = format_by_extension(name)
+    if fmt is not None:
+        return fmt
+    if split_suffixes(name)[0] in NOT_DATA:
         return None
-    head = head_bytes(path, 4096)
-    if head.startswith(b"PAR1"):
-        return "parquet"
-    stripped = head.lstrip()
-    if stripped.startswith(b"["):
-        return "json"
-    if stripped.startswith(b"{"):
-        return "ndjson" if b"\n{" in stripped else "json"
-    return None
+    found = format_by_content(head(), compression)
+    # Text that splits on commas is not taken for CSV without a name saying so: notes and
+    # logs often do, and a wrong guess would load them as tables.
+    return found if found != "csv" else None
 
 
-def unknown_format(path: Path) -> UnknownConnectorError:
-    head = head_bytes(path, 16) if path.is_file() else b""
+def unknown_format(name: str, head: bytes) -> UnknownConnectorError:
+    """The error for a lone file whose format cannot be told; ``head`` is its start."""
     for scheme, label, found in (
         ("sqlite", "SQLite", head.startswith(b"SQLite format 3")),
         ("duckdb", "DuckDB", head[8:12] == b"DUCK"),
     ):
         if found:
             return UnknownConnectorError(
-                f"{path} is a {label} database, not a data file; read it as {scheme}:///{path}"
+                f"{name} is a {label} database, not a data file; read it as {scheme}:///{name}"
             )
     return UnknownConnectorError(
-        f"cannot tell the format of {path}; known formats are {', '.join(FORMATS)} "
+        f"cannot tell the format of {name}; known formats are {', '.join(FORMATS)} "
         f"(suffixes {', '.join(sorted(SUFFIX_FORMATS))}, optionally .gz or .zst); "
         f"set it with --format or source.format"
     )
@@ -137,15 +110,19 @@ class CsvDialect:
 
 def sniff_csv(
     con: duckdb.DuckDBPyConnection,
-    path: Path,
+    path: str,
+    head: bytes,
     opts: CsvOptions,
     overrides: dict[str, str] | None,
     max_line_size: int = DUCKDB_MAX_LINE,
 ) -> CsvDialect:
-    """Sniff one CSV file: dialect from DuckDB, encoding, preamble and dominant types from us."""
+    """Sniff one CSV file: dialect from DuckDB, encoding, preamble and dominant types from us.
+
+    ``path`` is what DuckDB reads (a connection reading s3:// has run the store's prelude);
+    ``head`` is the file's first 64 KB, decompressed.
+    """
     dialect = CsvDialect()
     encoding: str | None = opts.encoding
-    head = head_bytes(path)
     if encoding is None:
         encoding, why = detect_encoding(head)
         dialect.decisions.append(Decision("encoding", encoding, why))
@@ -234,7 +211,7 @@ def _user_options(opts: CsvOptions, encoding: str, max_line_size: int) -> dict[s
 
 
 def _sniff(
-    con: duckdb.DuckDBPyConnection, path: Path, sample: int, user: dict[str, str], head: bytes
+    con: duckdb.DuckDBPyConnection, path: str, sample: int, user: dict[str, str], head: bytes
 ) -> tuple[tuple[Any, ...], int | None, bool]:
     """DuckDB's sniffer result, the lines skipped as a preamble if we found some, and whether
     we found the header DuckDB took for data (see :func:`unnamed_header`).

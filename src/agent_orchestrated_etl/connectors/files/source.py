@@ -3,30 +3,42 @@
 Discovery groups files into resources (one table each) and pins how each is read. Reading is
 DuckDB SQL (``read_csv``/``read_json``/``read_parquet``), so a DuckDB destination can run the
 whole load as one statement; other destinations stream the same SQL as Arrow batches.
+
+Every file access goes through a :class:`~.fs.FileSystem`: local files by default, S3
+objects with :class:`~agent_orchestrated_etl.connectors.s3.fs.S3FS`. DuckDB reads the paths
+itself (``s3://`` through httpfs, after the file system's prelude).
 """
 
 from __future__ import annotations
 
-import glob
+import functools
 import hashlib
-import os
 import shutil
 import tempfile
+import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import duckdb
 
 from ..._text import plural
 from ...data import lines as _lines
-from ...data.duck import BadRow, RejectSink, Relation, connect, quote_literal, sql_list
-from ...errors import AoetlError, SourceNotFoundError, UserError
-from ...spec import FileSourceSpec
+from ...data.duck import (
+    BadRow,
+    RejectSink,
+    Relation,
+    connect,
+    quote_ident,
+    quote_literal,
+    sql_list,
+)
+from ...errors import AoetlError, SourceNotFoundError, UserError, classify
+from ...spec import OBJECT_COLUMNS, FileSourceSpec
 from ..base import Decision, Location, Resource, RowFilter, shape_fingerprint
-from . import _json, _names, _sniff
-
-_GLOB_CHARS = set("*?[")
+from . import _json, _names, _objects, _sniff
+from .fs import GLOB_CHARS, FileInfo, FileSystem, LocalFS, shown
 
 
 @dataclass(frozen=True)
@@ -40,11 +52,18 @@ class FileRead:
 
     args: tuple[tuple[str, str], ...]
     record_path: str | None = None
+    partitions: tuple[str, ...] = ()  # columns from key=value folders (not in the files)
+    objects: tuple[str, ...] = ()  # object columns (_object_key…) added to every row
 
     def options(self) -> tuple[tuple[str, str], ...]:
         if self.record_path is None:
             return self.args
         return (*self.args, ("record_path", quote_literal(self.record_path)))
+
+    def file_columns(self, columns: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+        """``columns`` less those the files' places add (partitions, object columns)."""
+        added = {*self.partitions, *self.objects}
+        return tuple(c for c in columns if c[0] not in added)
 
     def assumptions(self) -> list[str]:
         args = dict(self.args)
@@ -59,14 +78,19 @@ class FileRead:
 
 
 class FileSource:
-    """Reads local files: :meth:`discover` the resources, then read each as a :meth:`relation`.
+    """Reads files: :meth:`discover` the resources, then read each as a :meth:`relation`.
 
     ``where`` is the resolved source (the registry passes it; without it, ``spec.uri`` is
-    resolved here); ``home`` holds DuckDB's offline extensions.
+    resolved here); ``home`` holds DuckDB's offline extensions; ``fs`` is where the files
+    live (local files by default).
     """
 
     def __init__(
-        self, spec: FileSourceSpec, where: Location | None = None, home: Path | None = None
+        self,
+        spec: FileSourceSpec,
+        where: Location | None = None,
+        home: Path | None = None,
+        fs: FileSystem | None = None,
     ) -> None:
         if where is None:
             from ..registry import locate
@@ -74,20 +98,28 @@ class FileSource:
             where = locate(spec.uri, spec.base_dir)
         self.spec = spec
         self.path = where.path
+        self.fs: FileSystem = fs or LocalFS()
         self.notes: list[str] = []
-        self.endpoint: str | None = None
+        self.endpoint: str | None = self.fs.endpoint
+        self._prelude = self.fs.prelude()
         self._con = connect(home=home)
+        try:
+            for statement in self._prelude:  # may hold credentials: run, never logged
+                self._con.execute(statement)
+        except duckdb.Error as exc:
+            self._con.close()
+            raise classify(exc, f"preparing DuckDB to read {shown(self.path)}") from None
         self._scratch: Path | None = None
+        self._infos: dict[str, FileInfo] = {}
+        self._copies: dict[str, str] = {}  # a repaired copy -> the file it was made from
 
     def fingerprint(self, resource: Resource) -> str:
-        """Each file's name, size and modification time, with how the files are read."""
+        """Each file's path and version (size and mtime, or an object's ETag), with how the
+        files are read."""
         h = hashlib.sha256(shape_fingerprint(resource).encode())
         for location in resource.locations:
-            try:
-                stat = os.stat(location)
-                h.update(f"{location}\0{stat.st_size}\0{stat.st_mtime_ns}\0".encode())
-            except OSError:
-                h.update(f"{location}\0?\0".encode())
+            info = self._info(location)
+            h.update(f"{location}\0{info.version if info else '?'}\0".encode())
         return h.hexdigest()[:16]
 
     def close(self) -> None:
@@ -108,51 +140,64 @@ class FileSource:
             self._scratch = Path(tempfile.mkdtemp(prefix="aoetl-files-"))
         return self._scratch
 
+    def _copy_folder(self, location: str) -> Path:
+        """A new folder for a repaired copy of ``location``, under its key=value folders (so
+        the copy reads the same partition values)."""
+        folder = self.scratch().joinpath(uuid.uuid4().hex[:12], *_objects.hive_folders(location))
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    def _open(self, path: str) -> BinaryIO:
+        """A file's stored bytes: a repaired copy from disk, anything else from the fs."""
+        if path in self._copies:
+            return open(path, "rb")
+        return self.fs.open(path)
+
+    def _head(self, path: str, size: int = 1 << 16) -> bytes:
+        """The first ``size`` bytes of a file, decompressed (one ranged read)."""
+        return _lines.decompress_head(self.fs.head(path, size), _lines.compression(path), size)
+
+    def _info(self, location: str) -> FileInfo | None:
+        found = self._infos.get(location)
+        if found is None:
+            try:
+                found = next((i for i in self.fs.list(location) if i.path == location), None)
+            except AoetlError:
+                return None
+        return found
+
     # -- discovery -------------------------------------------------------------------------
-    def files(self) -> list[Path]:
+    def files(self) -> list[FileInfo]:
         """The files the source names, sorted; hidden files and '_'-prefixed files are skipped."""
-        raw = os.path.expanduser(self.path)
         try:
-            return self._files(raw)
+            found = self.fs.list(self.path)
         except OSError as exc:  # a name too long, a folder that cannot be read…
             raise SourceNotFoundError(
-                f"cannot read source {_shown(self.spec.uri)}: {exc.strerror or exc}; give a "
+                f"cannot read source {shown(self.spec.uri)}: {exc.strerror or exc}; give a "
                 f"file, a directory or a glob"
             ) from None
-
-    def _files(self, raw: str) -> list[Path]:
-        if _GLOB_CHARS & set(raw):
-            found = [Path(p) for p in glob.glob(raw, recursive=True)]
-        elif Path(raw).is_dir():
-            found = [p for p in Path(raw).rglob("*")]
-        elif Path(raw).is_file():
-            return [Path(raw)]
-        else:
-            raise SourceNotFoundError(
-                f"source {_shown(self.spec.uri)} does not exist; give a file, a directory or a glob"
-            )
-        files = sorted(
-            p for p in found if p.is_file() and not any(part[:1] in "._" for part in p.parts[-1:])
-        )
-        if not files:
-            raise SourceNotFoundError(f"source {_shown(self.spec.uri)} matches no files")
-        return files
+        self._infos.update((f.path, f) for f in found)
+        return found
 
     def discover(self) -> list[Resource]:
         """Group the files into resources and pin how each is read."""
         files = self.files()
-        single = len(files) == 1 and not (_GLOB_CHARS & set(self.path))
-        typed: list[tuple[Path, str]] = []
+        single = len(files) == 1 and not (GLOB_CHARS & set(self.path))
+        typed: list[tuple[str, str]] = []
         empty = 0
-        for path in files:
-            if path.stat().st_size == 0 or not _lines.head_bytes(path, 4096).strip():
+        for info in files:
+            path = info.path
+            head = self._head(path, 4096) if info.size else b""
+            if not head.strip() and (info.size == 0 or self._blank(path)):
                 self.notes.append(f"skipped {path}: the file is empty, so there is nothing to load")
                 empty += 1
                 continue
-            fmt = _sniff.detect_format(path, self.spec.format)
+            fmt = _sniff.detect_format(
+                path, functools.partial(self.fs.head, path, 4096), self.spec.format
+            )
             if fmt is None:
                 if single:
-                    raise _sniff.unknown_format(path)
+                    raise _sniff.unknown_format(path, head)
                 self.notes.append(
                     f"skipped {path}: not a data file (give --format to read it as one)"
                 )
@@ -164,7 +209,7 @@ class FileSource:
                 f"({', '.join(sorted({fmt for _, fmt in typed}))}); load each format separately"
             )
         names = {} if self.spec.table else _names.assign(typed)
-        groups: dict[tuple[str, str], list[Path]] = defaultdict(list)
+        groups: dict[tuple[str, str], list[str]] = defaultdict(list)
         reasons: dict[str, Decision] = {}
         for path, fmt in typed:
             name = self.spec.table or names[path].table
@@ -191,13 +236,33 @@ class FileSource:
             )
         return resources
 
-    def _resources(self, name: str, fmt: str, paths: list[Path]) -> list[Resource]:
+    def _blank(self, path: str) -> bool:
+        """Whether a file whose head shows nothing is blank (a damaged compressed file is
+        not: DuckDB's reader then says what is wrong with it)."""
+        if _lines.compression(path) is None:
+            return True
+        try:
+            return not _lines.head_bytes(path, 4096, self.fs.open).strip()
+        except (OSError, EOFError, ValueError):
+            return False
+
+    def _resources(self, name: str, fmt: str, paths: list[str]) -> list[Resource]:
+        hive, why = _objects.partitioning(self.spec, paths)
+        objects = _objects.object_columns(self.spec, name)
         if fmt == "csv":
-            return self._csv_resources(name, paths)
-        size = sum(p.stat().st_size for p in paths)
-        locations = tuple(str(p) for p in paths)
+            found = self._csv_resources(name, paths, hive, objects)
+        else:
+            found = [self._other_resource(name, fmt, paths, hive, objects)]
+        if why is None:
+            return found
+        return [_with(r, decisions=(*r.decisions, why)) for r in found]
+
+    def _other_resource(
+        self, name: str, fmt: str, paths: list[str], hive: bool, objects: tuple[str, ...]
+    ) -> Resource:
+        size = sum(self._size(p) for p in paths)
         reader = "read_parquet" if fmt == "parquet" else "read_json"
-        options: dict[str, str] = {"union_by_name": "true"}
+        options: dict[str, str] = {"union_by_name": "true", **_hive_option(paths, hive)}
         decisions = [Decision("reader", reader, plural(len(paths), fmt + " file"))]
         if fmt == "ndjson":
             options["format"] = quote_literal("newline_delimited")
@@ -206,42 +271,52 @@ class FileSource:
             options["maximum_object_size"] = str(
                 max(self.spec.max_line_size, _json.DUCKDB_OBJECT_SIZE)
             )
-        sql = f"SELECT * FROM {reader}({sql_list(locations)}, {_args(options)})"
+        sql = f"SELECT * FROM {reader}({sql_list(paths)}, {_args(options)})"
         try:
             columns = tuple((r[0], r[1]) for r in self._con.execute(f"DESCRIBE {sql}").fetchall())
         except duckdb.Error as exc:
             if fmt != "ndjson":
-                raise UserError(f"cannot read {paths[0]} as {fmt}: {_hint(exc)}") from None
+                raise self._read_error(exc, paths[0], fmt) from None
             columns = ()
+        partitions = _objects.hive_keys(paths[0]) if hive else ()
+        record_path = None
         if fmt == "json":
             record_path, why = _json.record_path(self._con, sql, self.spec.record_path)
             if why is not None:
                 where = f"under {record_path!r}" if record_path else "the whole document"
                 decisions.append(Decision("records", where, why))
             if record_path is not None:
-                columns = self._describe(_json.records_sql(sql, record_path), paths[0], record_path)
-        else:
-            record_path = None
+                records = _json.records_sql(sql, record_path, partitions)
+                columns = self._describe(records, paths[0], record_path)
         estimate = None
         if fmt == "parquet":
             row = self._con.execute(
-                f"SELECT sum(num_rows) FROM parquet_file_metadata({sql_list(locations)})"
+                f"SELECT sum(num_rows) FROM parquet_file_metadata({sql_list(paths)})"
             ).fetchone()
             estimate = int(row[0]) if row and row[0] is not None else None
-        return [
-            Resource(
-                name,
-                locations,
-                fmt,
-                columns,
-                tuple(decisions),
-                size,
-                FileRead(tuple(options.items()), record_path),
-                estimate,
-            )
-        ]
+        return Resource(
+            name,
+            tuple(paths),
+            fmt,
+            (*columns, *((c, OBJECT_COLUMNS[c]) for c in objects)),
+            tuple(decisions),
+            size,
+            FileRead(tuple(options.items()), record_path, partitions, objects),
+            estimate,
+        )
 
-    def _describe(self, sql: str, path: Path, record_path: str) -> tuple[tuple[str, str], ...]:
+    def _size(self, path: str) -> int:
+        info = self._info(path)
+        return info.size if info is not None else 0
+
+    def _read_error(self, exc: duckdb.Error, path: str, fmt: str) -> AoetlError:
+        """A reader's failure at discovery: a store that refuses or does not answer is told
+        as such (credentials, retries), bad content as a UserError."""
+        if path.startswith("s3://") and isinstance(exc, duckdb.HTTPException | duckdb.IOException):
+            return classify(exc, f"reading {shown(path)}")
+        return UserError(f"cannot read {path} as {fmt}: {_hint(exc)}")
+
+    def _describe(self, sql: str, path: str, record_path: str) -> tuple[tuple[str, str], ...]:
         try:
             return tuple((r[0], r[1]) for r in self._con.execute(f"DESCRIBE {sql}").fetchall())
         except duckdb.Error as exc:
@@ -250,13 +325,15 @@ class FileSource:
                 f"set source.record_path to the key that holds an array of objects"
             ) from None
 
-    def _csv_resources(self, name: str, paths: list[Path]) -> list[Resource]:
+    def _csv_resources(
+        self, name: str, paths: list[str], hive: bool, objects: tuple[str, ...]
+    ) -> list[Resource]:
         # Files in a group must share a header to share one pinned dialect.
-        by_header: dict[bytes, list[Path]] = defaultdict(list)
+        by_header: dict[bytes, list[str]] = defaultdict(list)
         for path in paths:
-            by_header[_lines.head_bytes(path, 8192).split(b"\n", 1)[0].strip()].append(path)
+            by_header[self._head(path, 8192).split(b"\n", 1)[0].strip()].append(path)
         if self.spec.table and len(by_header) > 1:
-            return [self._csv_union(name, paths)]
+            return [self._csv_union(name, paths, hive, objects)]
         out = []
         groups = sorted(by_header.values(), key=len, reverse=True)
         for i, group in enumerate(groups):
@@ -270,72 +347,130 @@ class FileSource:
                 decisions.append(
                     Decision("table", res_name, f"its header differs from {name}'s files")
                 )
+            options = {**dialect.options, **_hive_option(group, hive)}
+            added = self._partition_columns(group[0], options, dialect.columns) if hive else ()
             out.append(
                 Resource(
                     res_name,
-                    tuple(str(p) for p in group),
+                    tuple(group),
                     "csv",
-                    tuple(dialect.columns),
+                    (*dialect.columns, *added, *((c, OBJECT_COLUMNS[c]) for c in objects)),
                     tuple(decisions),
-                    sum(p.stat().st_size for p in group),
-                    FileRead(tuple(dialect.options.items())),
-                    _csv_rows_estimate(group),
+                    sum(self._size(p) for p in group),
+                    FileRead(tuple(options.items()), None, tuple(n for n, _ in added), objects),
+                    self._csv_rows_estimate(group),
                 )
             )
         return out
 
-    def _sniff(self, path: Path) -> _sniff.CsvDialect:
+    def _partition_columns(
+        self, path: str, options: dict[str, str], columns: list[tuple[str, str]]
+    ) -> tuple[tuple[str, str], ...]:
+        """The columns (and types) DuckDB reads from a CSV file's key=value folders."""
+        pinned = {**options, "columns": _struct(columns), "auto_detect": "false"}
+        sql = f"SELECT * FROM read_csv({quote_literal(path)}, {_args(pinned)})"
+        described = self._con.execute(f"DESCRIBE {sql}").fetchall()
+        return tuple((r[0], r[1]) for r in described[len(columns) :])
+
+    def _sniff(self, path: str) -> _sniff.CsvDialect:
         """The file's dialect; a line too long to sniff is left out of the sniff (and later
         quarantined by :meth:`recover`)."""
         args = (self.spec.csv, self.spec.columns, self.spec.max_line_size)
         try:
-            return _sniff.sniff_csv(self._con, path, *args)
+            return _sniff.sniff_csv(self._con, path, self._head(path), *args)
         except _sniff.LineTooLongError:
-            long = _lines.long_lines(path, self.spec.max_line_size)
-            copy, _ = _lines.repaired_copy(path, long, self.scratch())
+            long = _lines.long_lines(path, self.spec.max_line_size, self.fs.open)
+            copy, _ = _lines.repaired_copy(path, long, self._copy_folder(path), self.fs.open)
             try:
-                return _sniff.sniff_csv(self._con, copy, *args)
+                return _sniff.sniff_csv(self._con, str(copy), _lines.head_bytes(copy), *args)
             finally:
                 copy.unlink(missing_ok=True)
+        except UserError as exc:
+            raise self._sniff_error(exc, path) from None
 
-    def _csv_union(self, name: str, paths: list[Path]) -> Resource:
-        options = {"union_by_name": "true"}
+    def _sniff_error(self, exc: UserError, path: str) -> AoetlError:
+        """An S3 object DuckDB could not fetch is the store's error, not the file's."""
+        cause = exc.__context__
+        if path.startswith("s3://") and isinstance(
+            cause, duckdb.HTTPException | duckdb.IOException
+        ):
+            return classify(cause, f"reading {shown(path)}")
+        return exc
+
+    def _csv_union(
+        self, name: str, paths: list[str], hive: bool, objects: tuple[str, ...]
+    ) -> Resource:
+        options = {"union_by_name": "true", **_hive_option(paths, hive)}
         self.notes.append(
             f"{name}: files have different headers; read with union_by_name, where DuckDB cannot "
             f"quarantine bad rows, so a malformed row fails the run"
         )
         return Resource(
             name,
-            tuple(str(p) for p in paths),
+            tuple(paths),
             "csv",
-            (),
+            tuple((c, OBJECT_COLUMNS[c]) for c in objects),
             (Decision("columns", "union by name", "the files have different headers"),),
-            sum(p.stat().st_size for p in paths),
-            FileRead(tuple(options.items())),
+            sum(self._size(p) for p in paths),
+            FileRead(tuple(options.items()), None, (), objects),
         )
+
+    def _csv_rows_estimate(self, paths: list[str]) -> int | None:
+        """Rows, from the size and the line length of a sample (None for compressed files)."""
+        total = 0
+        for path in paths:
+            if _lines.compression(path) is not None:
+                return None
+            head = self._head(path)
+            lines = head.count(b"\n")
+            if not lines:
+                return None
+            total += int(self._size(path) / (len(head) / lines))
+        return max(total - len(paths), 0)  # minus the headers
 
     # -- reading ---------------------------------------------------------------------------
     def relation(self, resource: Resource, where: RowFilter | None = None) -> Relation:
-        """The resource as a DuckDB SELECT that quarantines bad rows as it reads."""
+        """The resource as a DuckDB SELECT that quarantines bad rows as it reads.
+
+        With ``where`` on an object column (``_object_modified``, ``_object_key``), only the
+        files past it are read; the rows are filtered as well.
+        """
+        state = _state(resource)
+        if where is not None and where.column in state.objects:
+            infos = [i for i in map(self._info, resource.locations) if i is not None]
+            kept = _objects.past_mark(self._con, infos, where)
+            if not kept:
+                return self._empty(resource)
+            resource = _with(resource, locations=tuple(i.path for i in kept))
         relation = self._relation(resource)
         return where.apply(relation) if where is not None else relation
 
+    def _empty(self, resource: Resource) -> Relation:
+        """No rows, with the resource's columns (nothing is past the mark)."""
+        if resource.columns:
+            picks = ", ".join(f"CAST(NULL AS {t}) AS {quote_ident(c)}" for c, t in resource.columns)
+            return Relation(f"SELECT {picks} LIMIT 0", prelude=self._prelude)
+        first = _with(resource, locations=resource.locations[:1])
+        return self._relation(first).wrap(f"SELECT * FROM ({self._relation(first).sql}) LIMIT 0")
+
     def _relation(self, resource: Resource) -> Relation:
         files = sql_list(resource.locations)
-        state = resource.state
-        assert isinstance(state, FileRead), f"{resource.name} was not discovered by a FileSource"
+        state = _state(resource)
         options = dict(state.args)
+        if state.objects:
+            options["filename"] = quote_literal(_objects.FILE_COLUMN)
+        read = {p: i for p in resource.locations if (i := self._info(self._copies.get(p, p)))}
+
+        def done(sql: str, **extra: object) -> Relation:
+            sql = _objects.with_objects(sql, state.objects, read)
+            return Relation(sql, prelude=self._prelude, **extra)  # type: ignore[arg-type]
+
         if resource.format == "csv":
             if "union_by_name" in options:
-                return Relation(f"SELECT * FROM read_csv({files}, {_args(options)})")
-            sink = RejectSink(resource.name)
-            columns = (
-                "{"
-                + ", ".join(f"{quote_literal(n)}: {quote_literal(t)}" for n, t in resource.columns)
-                + "}"
-            )
+                return done(f"SELECT * FROM read_csv({files}, {_args(options)})")
+            sink = RejectSink(resource.name, opener=self._open)
             options.update(
-                columns=columns,
+                columns=_struct(state.file_columns(resource.columns)),
                 # Everything is pinned at discovery: sniffing again at read time could only
                 # fail on a damaged record (which must be quarantined, not stop the load).
                 auto_detect="false",
@@ -343,27 +478,37 @@ class FileSource:
                 rejects_table=quote_literal(sink.errors_table),
                 rejects_scan=quote_literal(sink.scans_table),
             )
-            return Relation(f"SELECT * FROM read_csv({files}, {_args(options)})", rejects=[sink])
+            return done(f"SELECT * FROM read_csv({files}, {_args(options)})", rejects=[sink])
         if resource.format == "parquet":
-            return Relation(f"SELECT * FROM read_parquet({files}, {_args(options)})")
+            return done(f"SELECT * FROM read_parquet({files}, {_args(options)})")
         if resource.format == "json":
             sql = f"SELECT * FROM read_json({files}, {_args(options)})"
             path = state.record_path
-            return Relation(_json.records_sql(sql, path) if path is not None else sql)
-        return self._ndjson_relation(resource, options)
-
-    def _ndjson_relation(self, resource: Resource, options: dict[str, str]) -> Relation:
-        """NDJSON read line by line: every line loads as a row or is quarantined alone."""
+            if path is None:
+                return done(sql)
+            keep = (*state.partitions, *((_objects.FILE_COLUMN,) if state.objects else ()))
+            return done(_json.records_sql(sql, path, keep))
         checked = [
             _json.check_ndjson(
-                self._con, resource.name, location, self.spec.max_line_size, self.scratch
+                self._con,
+                resource.name,
+                location,
+                self.spec.max_line_size,
+                functools.partial(self._copy_folder, location),
+                self.fs.open,
             )
             for location in resource.locations
         ]
+        # NDJSON is read line by line: every line loads as a row or is quarantined alone.
         bad = [row for c in checked for row in c.bad]
+        for location, c in zip(resource.locations, checked, strict=True):
+            if c.read_from != location:
+                self._copies[c.read_from] = location
+                if location in read:
+                    read[c.read_from] = read[location]
         options.pop("ignore_errors", None)
-        files = sql_list(c.read_from for c in checked)
-        return Relation(f"SELECT * FROM read_json({files}, {_args(options)})", extra_bad_rows=bad)
+        copies = sql_list(c.read_from for c in checked)
+        return done(f"SELECT * FROM read_json({copies}, {_args(options)})", extra_bad_rows=bad)
 
     def recover(self, resource: Resource, error: AoetlError) -> Relation | None:
         """A relation without the lines that made ``error``, or None if that cannot help.
@@ -378,11 +523,13 @@ class FileSource:
         copies: dict[str, str] = {}
         bad: list[BadRow] = []
         for location in resource.locations:
-            long = _lines.long_lines(Path(location), limit)
+            long = _lines.long_lines(location, limit, self.fs.open)
             if not long:
                 continue
-            copy, raw = _lines.repaired_copy(Path(location), long, self.scratch())
+            folder = self._copy_folder(location)
+            copy, raw = _lines.repaired_copy(location, long, folder, self.fs.open)
             copies[location] = str(copy)
+            self._copies[str(copy)] = location
             bad.extend(
                 BadRow(
                     resource.name,
@@ -403,9 +550,25 @@ class FileSource:
         return relation
 
 
-def _shown(uri: str, limit: int = 200) -> str:
-    """A source as an error shows it: a path of 100 KB is cut, not printed whole."""
-    return uri if len(uri) <= limit else f"{uri[: limit - 20]}…({len(uri):,} characters)"
+def _state(resource: Resource) -> FileRead:
+    state = resource.state
+    assert isinstance(state, FileRead), f"{resource.name} was not discovered by a FileSource"
+    return state
+
+
+def _hive_option(paths: list[str], hive: bool) -> dict[str, str]:
+    """The pinned hive_partitioning option: set when key=value folders are in the paths
+    (DuckDB would otherwise decide by itself), absent when there are none."""
+    if hive:
+        return {"hive_partitioning": "true"}
+    if any(_objects.hive_keys(p) for p in paths):
+        return {"hive_partitioning": "false"}
+    return {}
+
+
+def _struct(columns: tuple[tuple[str, str], ...] | list[tuple[str, str]]) -> str:
+    """Columns as read_csv's ``columns`` struct literal."""
+    return "{" + ", ".join(f"{quote_literal(n)}: {quote_literal(t)}" for n, t in columns) + "}"
 
 
 def _causes(error: BaseException) -> str:
@@ -422,20 +585,6 @@ def _with(resource: Resource, **changes: object) -> Resource:
     import dataclasses
 
     return dataclasses.replace(resource, **changes)  # type: ignore[arg-type]
-
-
-def _csv_rows_estimate(paths: list[Path]) -> int | None:
-    """Rows, from the size and the line length of a sample (None for compressed files)."""
-    total = 0
-    for path in paths:
-        if _sniff.split_suffixes(path)[1] is not None:
-            return None
-        head = _lines.head_bytes(path)
-        lines = head.count(b"\n")
-        if not lines:
-            return None
-        total += int(path.stat().st_size / (len(head) / lines))
-    return max(total - len(paths), 0)  # minus the headers
 
 
 def _hint(exc: BaseException) -> str:
