@@ -31,8 +31,6 @@ from ...data.duck import (
     key_match,
     last_per_key,
     quote_ident,
-    quote_literal,
-    sql_list,
     unique_name,
 )
 from ...errors import (
@@ -50,9 +48,9 @@ from ..directory.target import name_problem
 from ._access import connect as s3_connect
 from ._access import split
 from ._manifest import CHECKPOINT, MANIFEST, ConflictError, Store
+from ._target_files import FILE_COLUMN, Files, pairs, projection
 from ._target_publish import commit_key, intent_key, now, publish, roll_forward, staging_key
 
-_FILE = "__aoetl_file"  # the column naming each row's file, while a merge finds its files
 _MODES = ("replace", "append", "merge")
 
 
@@ -68,6 +66,7 @@ class S3Destination:
         self.partition_by = tuple(spec.partition_by)
         self.access = s3_connect(spec.s3)
         self.store = Store(self.access.client, bucket, f"{prefix}/" if prefix else "")
+        self.files = Files(self.store, self.fmt, self.partition_by)
         self.display = where.display
         self.endpoint: str | None = self.access.endpoint
         self.notes: list[str] = []
@@ -177,7 +176,7 @@ class S3Destination:
             added: tuple[str, ...] = ()
             widened: tuple[str, ...] = ()
             if current is not None and mode != "replace":
-                evolution = plan_evolution(table, _pairs(current["columns"]), incoming)
+                evolution = plan_evolution(table, pairs(current["columns"]), incoming)
                 added = tuple(n for n, _ in evolution.add)
                 widened = tuple(n for n, _ in evolution.widen)
             rewritten: list[str] = []
@@ -185,11 +184,11 @@ class S3Destination:
             if mode == "merge":
                 work = unique_name("stage")
                 con.execute(f"CREATE TEMP TABLE {work} AS {last_per_key(relation.sql, key)}")
-                part = self._copy(con, f"SELECT * FROM {work}", f"{stage}part/")
+                part = self.files.copy(con, f"SELECT * FROM {work}", f"{stage}part/")
                 if current is not None and current["files"]:
                     rewritten, kept = self._rewrite(con, table, current, work, key, stage)
             else:
-                part = self._copy(con, relation.sql, f"{stage}part/")
+                part = self.files.copy(con, relation.sql, f"{stage}part/")
             rows = sum(int(f["rows"]) for f in part)
             bad = relation.bad_rows()
             record_bad(bad)
@@ -278,72 +277,8 @@ class S3Destination:
         if mode == "merge":
             check_key(table, key, names, "the loaded data")
             if current is not None:
-                existing = [n for n, _ in _pairs(current["columns"])]
+                existing = [n for n, _ in pairs(current["columns"])]
                 check_key(table, key, existing, f"the existing table {shown(table)}")
-
-    def _copy(self, con: duckdb.DuckDBPyConnection, sql: str, dest: str) -> list[dict[str, Any]]:
-        """COPY ``sql`` under ``dest`` (a staging folder); its files: path under ``dest``,
-        rows, size."""
-        options = ["FORMAT parquet, COMPRESSION zstd" if self.fmt == "parquet" else "FORMAT csv"]
-        if self.fmt == "csv":
-            options.append("HEADER")
-        if self.partition_by:
-            target = self.store.url(dest)
-            parts = ", ".join(quote_ident(p) for p in self.partition_by)
-            options.append(f"PARTITION_BY ({parts})")
-        else:
-            target = self.store.url(f"{dest}data_0.{self.fmt}")
-        if self.fmt == "parquet":
-            options.append("RETURN_STATS true")
-        answer = con.execute(
-            f"COPY ({sql}) TO {quote_literal(target)} ({', '.join(options)})"
-        ).fetchall()
-        listed = dict(self.store.objects(dest))
-        if self.fmt == "parquet":
-            counts = {str(r[0]): int(r[1]) for r in answer}
-        elif self.partition_by and listed:
-            urls = sql_list(self.store.url(k) for k in listed)
-            counts = dict(
-                con.execute(
-                    f"SELECT filename, count(*) FROM read_csv({urls}, header=true, "
-                    "all_varchar=true, filename=true, hive_partitioning=false) GROUP BY ALL"
-                ).fetchall()
-            )
-        else:
-            counts = {self.store.url(k): int(answer[0][0]) for k in listed}
-        files = []
-        for rel, size in sorted(listed.items()):
-            rows = counts.get(self.store.url(rel), 0)
-            if rows == 0 and self.fmt == "csv":
-                continue  # a header alone would read back as text columns
-            files.append({"path": rel[len(dest) :], "rows": rows, "size": size})
-        return files
-
-    def _scan(
-        self,
-        con: duckdb.DuckDBPyConnection,
-        folder: str,
-        manifest: dict[str, Any],
-        paths: list[str],
-        *,
-        named: bool = False,
-    ) -> str:
-        """The rows of ``paths`` (under ``folder``) as SELECT SQL in the manifest's columns and
-        types; with ``named``, each row's file too."""
-        urls = sql_list(self.store.url(f"{folder}{p}") for p in paths)
-        parts = list(manifest.get("partition_by") or ())
-        types = dict(_pairs(manifest["columns"]))
-        hive = ", hive_partitioning=false"
-        if parts:
-            struct = ", ".join(f"{quote_literal(p)}: {quote_literal(types[p])}" for p in parts)
-            hive = f", hive_partitioning=true, hive_types={{{struct}}}"
-        reader = "read_parquet" if manifest["file_format"] == "parquet" else "read_csv"
-        header = ", header=true" if reader == "read_csv" else ""
-        scan = (
-            f"{reader}({urls}, union_by_name=true{header}{hive}, filename={quote_literal(_FILE)})"
-        )
-        have = {n for n, _ in describe(con, f"SELECT * FROM {scan}")}
-        return _projection(scan, _pairs(manifest["columns"]), have, named)
 
     def _rewrite(
         self,
@@ -356,17 +291,17 @@ class S3Destination:
     ) -> tuple[list[str], list[dict[str, Any]]]:
         """The current files that hold a key of the load, and their other rows staged anew."""
         paths = [f["path"] for f in current["files"]]
-        scan = self._scan(con, f"{table}/", current, paths, named=True)
+        scan = self.files.scan(con, f"{table}/", current, paths, named=True)
         on = key_match("o", "s", key)
         found = con.execute(
-            f"SELECT DISTINCT o.{_FILE} FROM ({scan}) o SEMI JOIN {work} s ON {on}"
+            f"SELECT DISTINCT o.{FILE_COLUMN} FROM ({scan}) o SEMI JOIN {work} s ON {on}"
         ).fetchall()
         base = self.store.url(f"{table}/")
         rewritten = sorted(str(r[0])[len(base) :] for r in found)
         if not rewritten:
             return [], []
-        old = self._scan(con, f"{table}/", current, rewritten)
-        kept = self._copy(
+        old = self.files.scan(con, f"{table}/", current, rewritten)
+        kept = self.files.copy(
             con, f"SELECT o.* FROM ({old}) o ANTI JOIN {work} s ON {on}", stage + "kept/"
         )
         return rewritten, kept
@@ -396,14 +331,14 @@ class S3Destination:
         part: list[dict[str, Any]],
     ) -> str:
         if not part:  # nothing was written: the columns, no rows
-            return _projection("(SELECT 1) AS t", columns, set(), False, empty=True)
+            return projection("(SELECT 1) AS t", columns, set(), False, empty=True)
         manifest = {
             "columns": [list(c) for c in columns],
             "partition_by": list(self.partition_by),
             "file_format": self.fmt,
         }
         stage = f"{staging_key(self.run_id)}{table}/part/"
-        return self._scan(con, stage, manifest, [f["path"] for f in part])
+        return self.files.scan(con, stage, manifest, [f["path"] for f in part])
 
     def staged(self, table: str) -> Relation:
         """The rows this run staged for ``table`` (for merge, the last row per key)."""
@@ -416,7 +351,7 @@ class S3Destination:
         try:
             for statement in prelude:
                 con.execute(statement)
-            sql = self._staged_sql(con, table, _pairs(doc["columns"]), doc["part"])
+            sql = self._staged_sql(con, table, pairs(doc["columns"]), doc["part"])
         except duckdb.Error as exc:
             raise classify_duckdb(exc, f"reading staged table {shown(table)}") from exc
         finally:
@@ -470,26 +405,3 @@ class S3Destination:
         if self.committed() or self.store.exists(intent_key(self.run_id)):
             return  # committed, or being published: its staging is the commit's input
         self.store.delete_under(staging_key(self.run_id))
-
-
-def _pairs(columns: list[list[str]]) -> list[tuple[str, str]]:
-    return [(str(n), str(t)) for n, t in columns]
-
-
-def _projection(
-    scan: str,
-    columns: list[tuple[str, str]],
-    have: set[str],
-    named: bool,
-    *,
-    empty: bool = False,
-) -> str:
-    """SELECT ``columns`` (cast to their types) from ``scan``; a column none of the scanned
-    files has (added by a later version) reads NULL."""
-    cols = [
-        f"CAST({quote_ident(n) if n in have else 'NULL'} AS {t}) AS {quote_ident(n)}"
-        for n, t in columns
-    ]
-    if named:
-        cols.append(quote_ident(_FILE))
-    return f"SELECT {', '.join(cols)} FROM {scan}" + (" WHERE false" if empty else "")

@@ -1,0 +1,108 @@
+"""How the S3 destination writes and reads its Parquet or CSV files with DuckDB."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+
+from ...data.duck import describe, quote_ident, quote_literal, sql_list
+from ._manifest import Store
+
+FILE_COLUMN = "__aoetl_file"  # the column naming each row's file, while a merge finds its files
+
+
+@dataclass(frozen=True)
+class Files:
+    """A table's files in ``fmt``, Hive-partitioned by ``partition_by``, under ``store``."""
+
+    store: Store
+    fmt: str
+    partition_by: tuple[str, ...]
+
+    def copy(self, con: duckdb.DuckDBPyConnection, sql: str, dest: str) -> list[dict[str, Any]]:
+        """COPY ``sql`` under ``dest`` (a staging folder); its files: path under ``dest``,
+        rows, size."""
+        options = ["FORMAT parquet, COMPRESSION zstd" if self.fmt == "parquet" else "FORMAT csv"]
+        if self.fmt == "csv":
+            options.append("HEADER")
+        if self.partition_by:
+            target = self.store.url(dest)
+            parts = ", ".join(quote_ident(p) for p in self.partition_by)
+            options.append(f"PARTITION_BY ({parts})")
+        else:
+            target = self.store.url(f"{dest}data_0.{self.fmt}")
+        if self.fmt == "parquet":
+            options.append("RETURN_STATS true")
+        answer = con.execute(
+            f"COPY ({sql}) TO {quote_literal(target)} ({', '.join(options)})"
+        ).fetchall()
+        listed = dict(self.store.objects(dest))
+        if self.fmt == "parquet":
+            counts = {str(r[0]): int(r[1]) for r in answer}
+        elif self.partition_by and listed:
+            urls = sql_list(self.store.url(k) for k in listed)
+            counts = dict(
+                con.execute(
+                    f"SELECT filename, count(*) FROM read_csv({urls}, header=true, "
+                    "all_varchar=true, filename=true, hive_partitioning=false) GROUP BY ALL"
+                ).fetchall()
+            )
+        else:
+            counts = {self.store.url(k): int(answer[0][0]) for k in listed}
+        files = []
+        for rel, size in sorted(listed.items()):
+            rows = counts.get(self.store.url(rel), 0)
+            if rows == 0 and self.fmt == "csv":
+                continue  # a header alone would read back as text columns
+            files.append({"path": rel[len(dest) :], "rows": rows, "size": size})
+        return files
+
+    def scan(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        folder: str,
+        manifest: dict[str, Any],
+        paths: list[str],
+        *,
+        named: bool = False,
+    ) -> str:
+        """The rows of ``paths`` (under ``folder``) as SELECT SQL in the manifest's columns and
+        types; with ``named``, each row's file too."""
+        urls = sql_list(self.store.url(f"{folder}{p}") for p in paths)
+        parts = list(manifest.get("partition_by") or ())
+        types = dict(pairs(manifest["columns"]))
+        hive = ", hive_partitioning=false"
+        if parts:
+            struct = ", ".join(f"{quote_literal(p)}: {quote_literal(types[p])}" for p in parts)
+            hive = f", hive_partitioning=true, hive_types={{{struct}}}"
+        reader = "read_parquet" if manifest["file_format"] == "parquet" else "read_csv"
+        header = ", header=true" if reader == "read_csv" else ""
+        named_by = f"filename={quote_literal(FILE_COLUMN)}"
+        scan = f"{reader}({urls}, union_by_name=true{header}{hive}, {named_by})"
+        have = {n for n, _ in describe(con, f"SELECT * FROM {scan}")}
+        return projection(scan, pairs(manifest["columns"]), have, named)
+
+
+def pairs(columns: list[list[str]]) -> list[tuple[str, str]]:
+    return [(str(n), str(t)) for n, t in columns]
+
+
+def projection(
+    scan: str,
+    columns: list[tuple[str, str]],
+    have: set[str],
+    named: bool,
+    *,
+    empty: bool = False,
+) -> str:
+    """SELECT ``columns`` (cast to their types) from ``scan``; a column none of the scanned
+    files has (added by a later version) reads NULL."""
+    cols = [
+        f"CAST({quote_ident(n) if n in have else 'NULL'} AS {t}) AS {quote_ident(n)}"
+        for n, t in columns
+    ]
+    if named:
+        cols.append(quote_ident(FILE_COLUMN))
+    return f"SELECT {', '.join(cols)} FROM {scan}" + (" WHERE false" if empty else "")
