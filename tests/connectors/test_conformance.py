@@ -26,7 +26,7 @@ from agent_orchestrated_etl.errors import FatalError, TransientError, UserError
 from agent_orchestrated_etl.spec import validate_spec
 from agent_orchestrated_etl.spec.uri import NETWORK_SCHEMES
 from tests.helpers import read_relation
-from tests.servers import Postgres, RestApi, free_port
+from tests.servers import Postgres, RestApi, S3Server, free_port
 
 # Test doubles registered by tests/faults.py: they stand in for faults, not for systems.
 DOUBLES = {"faulty", "flaky"}
@@ -42,6 +42,8 @@ class Env:
     home: Path
     pg: Callable[[], Postgres]  # starts the session's PostgreSQL only for the cases that use it
     rest: Callable[[bool], RestApi]  # the test REST API (True: over https), likewise
+    s3: Callable[[], S3Server]  # SeaweedFS, with AWS_* pointing this process at it
+    setenv: Callable[[str, str], None]  # an environment variable for this test only
 
 
 # -- sources -----------------------------------------------------------------------------------
@@ -52,6 +54,8 @@ class SourceSetup:
     missing: str  # a URI naming something that does not exist: a UserError
     refused: str | None = None  # a server URI on a closed port: a TransientError
     held: Callable[[], bool] = lambda: False  # whether anything of the source is still open
+    close_port: Callable[[], None] | None = None  # points the source at a closed port, where
+    # its endpoint is not in its URI (S3: AWS_ENDPOINT_URL); then ``refused`` is opened
     holds_open: bool = False  # a discovered source keeps its database open (held() is True)
 
 
@@ -201,6 +205,26 @@ def _rest_source(tls: bool) -> Callable[[Env], SourceSetup]:
     return make
 
 
+def _s3_source(env: Env) -> SourceSetup:
+    s3 = env.s3()
+    bucket = s3.bucket()
+    client = s3.client()
+
+    def write(rows: int) -> None:
+        lines = ["id,name,amount", *(f"{i},{n},{a}" for i, n, a in ITEMS[:rows])]
+        client.put_object(Bucket=bucket, Key="data/items.csv", Body="\n".join(lines) + "\n")
+
+    write(5)
+    uri = f"s3://{bucket}/data/"
+    return SourceSetup(
+        uri,
+        change=lambda: write(4),
+        missing=f"s3://{bucket}/no-such-prefix/",
+        refused=uri,
+        close_port=lambda: env.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}"),
+    )
+
+
 SOURCES = [
     SourceCase("files-csv", "file", _file_case("csv")),
     SourceCase("files-ndjson", "file", _file_case("ndjson")),
@@ -210,6 +234,7 @@ SOURCES = [
     SourceCase("postgresql", "postgresql", _postgres_source),
     SourceCase("rest-http", "http", _rest_source(tls=False)),
     SourceCase("rest-https", "https", _rest_source(tls=True)),
+    SourceCase("s3", "s3", _s3_source),
 ]
 
 
@@ -360,7 +385,15 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.Fixture
             monkeypatch.setenv("SSL_CERT_FILE", api.ca)
         return api
 
-    return Env(tmp_path, home, lambda: request.getfixturevalue("databases"), rest)
+    def s3() -> S3Server:
+        server: S3Server = request.getfixturevalue("s3_server")
+        for name, value in server.env().items():
+            monkeypatch.setenv(name, value)
+        return server
+
+    return Env(
+        tmp_path, home, lambda: request.getfixturevalue("databases"), rest, s3, monkeypatch.setenv
+    )
 
 
 def open_source(uri: str) -> Source:
@@ -465,10 +498,12 @@ def test_source_missing_is_a_user_error(source_case: SourceSetup, env: Env) -> N
     "case", [c for c in SOURCES if c.scheme in NETWORK_SCHEMES], ids=lambda c: c.id
 )
 def test_source_refused_connection_is_transient(case: SourceCase, env: Env) -> None:
-    refused = case.make(env).refused
-    assert refused is not None, "a network source's case gives a URI on a closed port"
+    setup = case.make(env)
+    assert setup.refused is not None, "a network source's case gives a URI on a closed port"
+    if setup.close_port is not None:
+        setup.close_port()
     with pytest.raises(TransientError):
-        open_source(refused).discover()
+        open_source(setup.refused).discover()
 
 
 # -- the contract: destinations ----------------------------------------------------------------
