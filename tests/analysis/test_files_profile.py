@@ -99,10 +99,14 @@ def test_card_numbers_are_told_by_luhn_and_unnamed_columns_by_values(
     orch: DataOrchestrator, tmp_path: Path
 ) -> None:
     valid = ["4111111111111111", "5500005555555559", "4012888888881881", "378282246310005"]
-    lines = ["ref,contact,digits,ip"]
+    lines = ["ref,contact,digits,ip,day,version"]
     for i in range(40):
-        lines.append(f"{i},x{i}@mail.example.org,{9000000000000000 + i * 7},10.0.{i}.1")
-    lines += [f"{40 + i},y{i}@mail.example.org,{n},192.168.0.{i}" for i, n in enumerate(valid)]
+        card, day = 9000000000000000 + i * 7, f"2024-01-{i % 28 + 1:02}"
+        lines.append(f"{i},x{i}@mail.example.org,{card},10.0.{i}.1,{day},1.{10 + i}.{300 + i}")
+    lines += [
+        f"{40 + i},y{i}@mail.example.org,{n},192.168.0.{i},2024-02-01,2.0.{i}"
+        for i, n in enumerate(valid)
+    ]
     cards = tmp_path / "cards.csv"
     cards.write_text("\n".join(lines) + "\n")
     luhn_ok = tmp_path / "luhn.csv"
@@ -112,6 +116,7 @@ def test_card_numbers_are_told_by_luhn_and_unnamed_columns_by_values(
     assert pii["contact"].endswith("100% of 44 sampled values look like email addresses")
     assert "look like IP addresses" in pii["ip"]
     assert "digits" not in pii  # 16 digits, but most fail the Luhn check: no card numbers
+    assert "day" not in pii and "version" not in pii  # split like phone numbers, but are not
     report = orch.analyze(str(luhn_ok))
     (issue,) = [i for i in report.all_issues() if i.kind == "pii"]
     assert issue.column == "number" and "card numbers" in issue.detail

@@ -182,6 +182,11 @@ def _profile(
                 if kind != "card_number" and not c.textual:
                     continue  # a number is no email, phone or address
                 test = f"regexp_full_match({value}, {quote_literal(pattern)})"
+                if kind == "phone":
+                    # Dates and version numbers split like phone numbers; their digits do not.
+                    digits = f"length(regexp_replace({value}, '[^0-9]', '', 'g'))"
+                    test += f" AND {digits} BETWEEN 7 AND 15"
+                    test += f" AND TRY_CAST({value} AS TIMESTAMP) IS NULL"
                 exprs.append(f"count(*) FILTER (WHERE {test})")
                 slots.append((c, "pii", kind))
     row: tuple[Any, ...] = con.execute(f"SELECT {', '.join(exprs)} FROM {raw}").fetchone() or ()
