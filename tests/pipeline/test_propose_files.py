@@ -94,6 +94,7 @@ def test_a_folder_without_keys_appends_reading_each_file_once(
         (work / "logs" / f"events-2024-{month}.csv").write_text(
             "level,message\ninfo,started\ninfo,started\n"
         )
+    (work / "logs" / "events-2024-03.csv").write_bytes(b"")
     proposal = orch.propose(build_spec("logs"))
     assert proposal.document["tasks"] == {"events": {"mode": "append"}}
     source = proposal.document["source"]
@@ -103,6 +104,7 @@ def test_a_folder_without_keys_appends_reading_each_file_once(
     assert "append: no column (or pair of columns) is unique and non-null" in said
     assert "incremental on _object_modified: each file is read once" in said
     assert "csv: 2 files" in said
+    assert "Found: empty file (events-2024-03.csv): the file is empty" in said
     assert proposal.checks == [("events", {"check": "min_rows", "value": 1})]
 
 

@@ -104,6 +104,7 @@ def _header(report: SourceReport) -> list[str]:
     lines += [f"Found: {_issue(i)}" for i in report.issues[:_ISSUES_SHOWN]]
     if len(report.issues) > _ISSUES_SHOWN:
         lines.append(f"... and {len(report.issues) - _ISSUES_SHOWN} more: see 'aoetl analyze'")
+    lines += [f"Note: {w}" for w in report.warnings[:_ISSUES_SHOWN]]
     return lines
 
 
