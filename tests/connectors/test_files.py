@@ -196,3 +196,27 @@ def test_column_override_from_spec(orch: DataOrchestrator, work: Path) -> None:
     assert query(work / "w.duckdb", "SELECT typeof(amount) FROM orders LIMIT 1") == [
         ("DECIMAL(10,2)",)
     ]
+
+
+def test_local_files_read_by_modification_time_past_the_mark(work: Path) -> None:
+    import os
+
+    from agent_orchestrated_etl.connectors import RowFilter
+    from tests.helpers import read_relation
+
+    folder = work / "events"
+    folder.mkdir()
+    (folder / "a.csv").write_text("id\n1\n2\n")
+    (folder / "b.csv").write_text("id\n3\n")
+    os.utime(folder / "a.csv", (1_700_000_000, 1_700_000_000))  # 2023-11-14 22:13:20 UTC
+    inc = {"*": {"cursor": "_object_modified"}}
+    source = FileSource(FileSourceSpec(uri=str(folder), table="events", incremental=inc))
+    (resource,) = source.discover()
+    assert ("_object_modified", "TIMESTAMP WITH TIME ZONE") in resource.columns
+    home = work / ".aoetl"
+    everything = read_relation(source.relation(resource), home, "SELECT count(*) FROM {r}")
+    assert everything == [(3,)]
+    mark = RowFilter("_object_modified", ">", "2023-11-14 22:13:20+00", "TIMESTAMP WITH TIME ZONE")
+    relation = source.relation(resource, mark)
+    assert str(folder / "a.csv") not in relation.sql  # the older file is not read at all
+    assert read_relation(relation, home, "SELECT id FROM {r}") == [(3,)]

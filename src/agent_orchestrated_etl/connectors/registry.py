@@ -279,6 +279,7 @@ register_source(
             C.ZSTD,
             C.QUARANTINE,
             C.FUSED_TO_DUCKDB,
+            C.PARTITIONS,
         ),
         "Objects under an S3 prefix or glob (AWS or any S3-compatible store), read as files "
         "are: CSV, JSON, NDJSON or Parquet, streamed by DuckDB's httpfs; key=value/ folders "

@@ -20,7 +20,6 @@ from ...errors import AoetlError, SourceNotFoundError, classify_boto
 from ..files.fs import GLOB_CHARS, FileInfo, shown
 from ._access import S3Access, split
 
-
 _Objects = list[dict[str, Any]]  # a listing's entries (the method 'list' shadows the builtin)
 
 
