@@ -128,6 +128,8 @@ def locate(
 
 def _endpoint(url: str, scheme: str) -> str | None:
     """host:port of a server URL (the driver's default port if none is given)."""
+    if scheme == "s3":
+        return None  # s3://bucket/…: the store is in the s3: block or AWS_ENDPOINT_URL
     try:
         parts = urlsplit(url)
         port = parts.port

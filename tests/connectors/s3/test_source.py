@@ -243,3 +243,26 @@ def test_a_store_that_does_not_answer_is_transient(s3_server: S3Server) -> None:
     )
     with pytest.raises(TransientError, match=r"check s3\.endpoint_url"):
         S3Source(spec, locate(spec.uri), Path.cwd() / ".aoetl").discover()
+
+
+def test_duckdb_refused_by_the_store_is_a_user_error_naming_the_settings(
+    s3_server: S3Server,
+) -> None:
+    import dataclasses
+
+    from agent_orchestrated_etl.connectors.files.source import FileSource
+
+    bucket = s3_server.bucket()
+    _put(s3_server, bucket, {"p/a.parquet": _parquet(id=[1])})
+    wrong = "Q" * 40
+    # boto3 lists with the right key; DuckDB's httpfs signs with a wrong one.
+    access = dataclasses.replace(connect(_settings(s3_server)), secret=wrong)
+    uri = f"s3://{bucket}/p/"
+    spec = S3SourceSpec(uri=uri, s3=_settings(s3_server))
+    where = dataclasses.replace(locate(uri), path=uri)
+    source = FileSource(spec, where, Path.cwd() / ".aoetl", fs=S3FS(access))
+    with pytest.raises(UserError) as caught:
+        source.discover()
+    text = str(caught.value)
+    assert "403" in text and "s3.secret_access_key" in text
+    assert wrong not in text and s3_server.secret not in text

@@ -242,7 +242,7 @@ class FileSource(Reader):
         """A reader's failure at discovery: a store that refuses or does not answer is told
         as such (credentials, retries), bad content as a UserError."""
         if path.startswith("s3://") and isinstance(exc, duckdb.HTTPException | duckdb.IOException):
-            return classify(exc, f"reading {shown(path)}")
+            return _store_error(exc, path)
         return UserError(f"cannot read {path} as {fmt}: {_hint(exc)}")
 
     def _describe(self, sql: str, path: str, record_path: str) -> tuple[tuple[str, str], ...]:
@@ -323,7 +323,7 @@ class FileSource(Reader):
         if path.startswith("s3://") and isinstance(
             cause, duckdb.HTTPException | duckdb.IOException
         ):
-            return classify(cause, f"reading {shown(path)}")
+            return _store_error(cause, path)
         return exc
 
     def _csv_union(
@@ -366,6 +366,18 @@ def _hive_option(paths: list[str], hive: bool) -> dict[str, str]:
     if any(_objects.hive_keys(p) for p in paths):
         return {"hive_partitioning": "false"}
     return {}
+
+
+def _store_error(exc: BaseException, path: str) -> AoetlError:
+    """DuckDB's failure to fetch an object, as boto's would be: a refusal names the
+    settings to check; a store that does not answer is transient (retried)."""
+    error = classify(exc, f"reading {shown(path)}")
+    if getattr(exc, "status_code", 0) in (401, 403):
+        return UserError(
+            f"{error}: check s3.access_key_id / s3.secret_access_key (or AWS_ACCESS_KEY_ID / "
+            f"AWS_SECRET_ACCESS_KEY) and the region"
+        )
+    return error
 
 
 def _hint(exc: BaseException) -> str:
