@@ -85,6 +85,12 @@ FROM range({start}, {stop}) t(i)
 """
 
 
+def _connect() -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")
+    return con
+
+
 def _copy(con: duckdb.DuckDBPyConnection, sql: str, path: Path, options: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     con.execute(f"COPY ({sql}) TO '{path}' ({options})")
@@ -97,7 +103,7 @@ def lake(data: Path) -> Path:
         return root
     scratch = data / f"lake-{LAKE_VERSION}.partial"
     shutil.rmtree(scratch, ignore_errors=True)
-    con = duckdb.connect(config={"enable_progress_bar": False})
+    con = _connect()
     csv, csv_gz = "FORMAT csv, HEADER", "FORMAT csv, HEADER, COMPRESSION gzip"
     for k in range(20):
         sql = CUSTOMERS.format(start=1 + k * 250, stop=1 + (k + 1) * 250, phone=PHONE * (k >= 10))
@@ -135,7 +141,7 @@ def parquet(data: Path, files: int, rows_per_file: int) -> Path:
         return root
     scratch = root.with_name(root.name + ".partial")
     shutil.rmtree(scratch, ignore_errors=True)
-    con = duckdb.connect(config={"enable_progress_bar": False})
+    con = _connect()
     for k in range(files):
         sql = WIDE.format(start=k * rows_per_file, stop=(k + 1) * rows_per_file)
         _copy(con, sql, scratch / f"part-{k:04d}.parquet", "FORMAT parquet")
@@ -146,7 +152,7 @@ def parquet(data: Path, files: int, rows_per_file: int) -> Path:
 
 def big_csv(data: Path, target_bytes: int) -> tuple[Path, int]:
     """One CSV of about ``target_bytes`` (the row count scaled from a 100,000-row sample)."""
-    con = duckdb.connect(config={"enable_progress_bar": False})
+    con = _connect()
     sample = data / "big-sample.csv"
     _copy(con, WIDE.format(start=0, stop=100_000), sample, "FORMAT csv, HEADER")
     rows = int(target_bytes / (sample.stat().st_size / 100_000))

@@ -13,13 +13,14 @@ data once, then measures:
    (a few million rows), against DuckDB's CREATE TABLE AS of the same files from local disk,
    and from S3 through httpfs (the floor for S3). Rows/s and ratios.
 3. Peak RSS (psutil, the process and its children, sampled every 20 ms) of ``aoetl run`` as a
-   subprocess streaming one ~1 GB CSV object from S3 into DuckDB, against the object's size.
+   subprocess streaming one ~1 GB CSV object from S3 into DuckDB, against the object's size
+   and against DuckDB alone loading the same CSV from local disk (its own working set).
 
 A part that cannot run says which and why, and the rest still runs. Writes
 bench/results/analysis.json.
 
     python bench/analysis.py [--repeat 3] [--parquet-files 16] [--parquet-rows 250000]
-                             [--big-mb 1024] [--skip-big]
+                             [--big-mb 1024] [--skip-big] [--profile]
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -151,7 +153,6 @@ def found(report: dict[str, Any], pipeline: dict[str, Any]) -> dict[str, Any]:
     issues: dict[str, int] = {}
     for issue in [*report.get("issues", []), *(i for r in resources for i in r.get("issues", []))]:
         issues[issue.get("kind", "?")] = issues.get(issue.get("kind", "?"), 0) + 1
-    source = pipeline.get("source", {}) if isinstance(pipeline.get("source"), dict) else {}
     return {
         "tables": {
             r.get("name"): {
@@ -168,9 +169,11 @@ def found(report: dict[str, Any], pipeline: dict[str, Any]) -> dict[str, Any]:
             for r in resources
         },
         "issues": issues,
-        "planned_mode": pipeline.get("mode"),
-        "planned_tasks": sorted((pipeline.get("tasks") or {}).keys()),
-        "planned_tables": source.get("tables"),
+        "planned_modes": {
+            t: (o or {}).get("mode") or pipeline.get("mode") or "append"
+            for t, o in (pipeline.get("tasks") or {}).items()
+        },
+        "pipeline_mode": pipeline.get("mode") or "append",
     }
 
 
@@ -199,6 +202,28 @@ def analyze_plan(sources: dict[str, str], env: dict[str, str], repeat: int) -> d
                 f"{'PASS' if s['goal_met'] else 'MISS'}"
             )
     return results
+
+
+def profile(sources: dict[str, str], top: int = 15) -> dict[str, dict[str, float]]:
+    """aoetl's functions by cumulative time in one analyze + plan through the API, per source."""
+    import cProfile
+    import pstats
+
+    out: dict[str, dict[str, float]] = {}
+    for where, source in sources.items():
+        prof = cProfile.Profile()
+        prof.runcall(api_once, source)
+        table = pstats.Stats(prof).stats  # type: ignore[attr-defined]
+        ours = [(f, v[3]) for f, v in table.items() if "agent_orchestrated_etl/" in f[0]]
+        ours.sort(key=lambda item: -item[1])
+        out[where] = {
+            f"{f[0].split('agent_orchestrated_etl/')[-1]}:{f[1]}({f[2]})": round(t, 3)
+            for f, t in ours[:top]
+        }
+        print(f"\n  where the time goes, {where} (cumulative s, one API analyze + plan):")
+        for name, secs in out[where].items():
+            print(f"    {secs:7.3f}  {name}")
+    return out
 
 
 def run_planned(pipeline_file: str, env: dict[str, str]) -> dict[str, Any]:
@@ -324,7 +349,7 @@ def peak_rss(cmd: list[str], env: dict[str, str], log: Path) -> dict[str, Any]:
     elapsed = time.perf_counter() - start
     if proc.returncode != 0:
         text = log.read_text(errors="replace")
-        raise Failed(f"aoetl run exited {proc.returncode}: {said(text, text)}")
+        raise Failed(f"{Path(cmd[0]).name} exited {proc.returncode}: {said(text, text)}")
     return {"seconds": elapsed, "peak_rss_bytes": peak, "samples": samples}
 
 
@@ -345,6 +370,17 @@ def big_object(server: S3Server, size_mb: int, env: dict[str, str]) -> dict[str,
     loaded = count(root / "w.duckdb", "big")
     if loaded != rows:
         raise Failed(f"aoetl loaded {loaded:,} rows of {rows:,}")
+    # The peer: DuckDB alone loading the same CSV from local disk, as a process of its own,
+    # so the share of the peak that is DuckDB's own working set shows.
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True)
+    code = (
+        "import duckdb, sys; con = duckdb.connect(sys.argv[1]); "
+        "con.execute('SET enable_progress_bar = false'); "
+        "con.execute(f\"CREATE TABLE big AS SELECT * FROM read_csv('{sys.argv[2]}')\")"
+    )
+    peer_cmd = [sys.executable, "-c", code, str(root / "w.duckdb"), str(path)]
+    peer = peak_rss(peer_cmd, env, root / "peer.txt")
     shutil.rmtree(root, ignore_errors=True)
     return {
         "object_bytes": size,
@@ -353,6 +389,7 @@ def big_object(server: S3Server, size_mb: int, env: dict[str, str]) -> dict[str,
         **result,
         "rows_per_s": rows / result["seconds"],
         "peak_rss_vs_object": result["peak_rss_bytes"] / size,
+        "duckdb_local_csv": {**peer, "rows_per_s": rows / peer["seconds"]},
     }
 
 
@@ -375,6 +412,7 @@ def main() -> None:
     parser.add_argument("--parquet-rows", type=int, default=250_000, help="rows a file")
     parser.add_argument("--big-mb", type=int, default=1024, help="the big object's size")
     parser.add_argument("--skip-big", action="store_true")
+    parser.add_argument("--profile", action="store_true", help="where analyze + plan spend time")
     args = parser.parse_args()
 
     DATA.mkdir(parents=True, exist_ok=True)
@@ -412,7 +450,8 @@ def main() -> None:
                 refs = sum(len(t["references"]) for t in f["tables"].values())
                 print(
                     f"  {where}: {len(f['tables'])} tables, {refs} references, "
-                    f"issues {f['issues'] or 'none'}, planned mode {f['planned_mode']}"
+                    f"issues {f['issues'] or 'none'}; planned modes "
+                    f"{dict(Counter(f['planned_modes'].values())) or f['pipeline_mode']}"
                 )
             planned = part1.pop(f"{where}_pipeline_file", None)
             if planned:
@@ -425,6 +464,8 @@ def main() -> None:
                 except Exception as exc:
                     part1[f"{where}_planned_run"] = {"error": reason(exc)}
                     print(f"  {where}: the planned pipeline could not run: {reason(exc)}")
+        if args.profile:
+            part1["profile"] = profile(sources)
         results["analyze_plan"] = part1
 
         print(
@@ -443,6 +484,11 @@ def main() -> None:
                     f"{part3['seconds']:.1f} s ({part3['rows_per_s']:,.0f} rows/s); peak RSS "
                     f"{part3['peak_rss_bytes'] / 1e6:,.0f} MB = "
                     f"{part3['peak_rss_vs_object']:.2f}x the object"
+                )
+                peer = part3["duckdb_local_csv"]
+                print(
+                    f"  DuckDB alone, the same CSV from local disk: {peer['seconds']:.1f} s, "
+                    f"peak RSS {peer['peak_rss_bytes'] / 1e6:,.0f} MB"
                 )
             except Exception as exc:
                 part3 = {"error": reason(exc)}
