@@ -8,6 +8,7 @@ Instances are made through the registry (``source_for``, ``destination_for``), a
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 from collections.abc import Callable
@@ -246,6 +247,7 @@ class TargetSetup:
     leftovers: Callable[[str], list[str]]  # staging a run left behind
     missing: str  # a target whose place does not exist: a UserError at begin
     refused: str | None = None  # a server URI on a closed port: a TransientError at begin
+    close_port: Callable[[], None] | None = None  # as for sources: the endpoint is elsewhere
 
 
 @dataclass(frozen=True)
@@ -353,12 +355,53 @@ def _postgres_target(env: Env) -> TargetSetup:
     )
 
 
+def _s3_target(env: Env) -> TargetSetup:
+    s3 = env.s3()
+    bucket = s3.bucket()
+    client = s3.client()
+    access = f"SET s3_endpoint = '{s3.endpoint.removeprefix('http://')}'; SET s3_use_ssl = false;"
+    access += f"SET s3_url_style = 'path'; SET s3_region = '{s3.region}';"
+    access += f"SET s3_access_key_id = '{s3.key}'; SET s3_secret_access_key = '{s3.secret}';"
+
+    def read(table: str) -> list[tuple[object, ...]] | None:
+        try:
+            body = client.get_object(Bucket=bucket, Key=f"out/{table}/_manifest.json")["Body"]
+        except client.exceptions.NoSuchKey:
+            return None
+        manifest = json.loads(body.read())
+        files = [f"s3://{bucket}/out/{table}/{f['path']}" for f in manifest["files"]]
+        if not files:
+            return []
+        con = connect(home=env.home)
+        try:
+            con.execute("LOAD httpfs;" + access)
+            return con.execute(
+                f"SELECT id, name FROM read_parquet({files!r}) ORDER BY ALL"
+            ).fetchall()
+        finally:
+            con.close()
+
+    def leftovers(table: str) -> list[str]:
+        found = client.list_objects_v2(Bucket=bucket, Prefix="out/_aoetl/staging/")
+        return [o["Key"] for o in found.get("Contents", [])]
+
+    return TargetSetup(
+        f"s3://{bucket}/out/",
+        read,
+        leftovers,
+        missing="s3://no-such-bucket-zz/out/",
+        refused=f"s3://{bucket}/out/",
+        close_port=lambda: env.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}"),
+    )
+
+
 DESTINATIONS = [
     DestinationCase("duckdb", "duckdb", _duckdb_target),
     DestinationCase("parquet-dir", "parquet", _directory_target("parquet")),
     DestinationCase("csv-dir", "csv", _directory_target("csv")),
     DestinationCase("sqlite", "sqlite", _sqlite_target),
     DestinationCase("postgresql", "postgresql", _postgres_target),
+    DestinationCase("s3", "s3", _s3_target),
 ]
 
 
@@ -638,8 +681,11 @@ def test_destination_missing_place_is_a_user_error(target: TargetSetup, env: Env
     "case", [c for c in DESTINATIONS if c.scheme in NETWORK_SCHEMES], ids=lambda c: c.id
 )
 def test_destination_refused_connection_is_transient(case: DestinationCase, env: Env) -> None:
-    refused = case.make(env).refused
+    setup = case.make(env)
+    refused = setup.refused
     assert refused is not None, "a network destination's case gives a URI on a closed port"
+    if setup.close_port is not None:
+        setup.close_port()
     dest = open_destination(refused, env)
     with pytest.raises(TransientError):
         dest.begin("run", "conformance")
