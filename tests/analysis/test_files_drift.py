@@ -92,3 +92,39 @@ def test_hive_partitions(orch: DataOrchestrator, tmp_path: Path) -> None:
         assert resource.partitions == ("year", "month")
         assert resource.size_bytes == sum(f.size_bytes for f in resource.files) > 0
         assert resource.to_dict()["partitions"] == ["year", "month"]
+
+
+def test_ndjson_schemas_from_first_records_agree_with_a_file_described_whole(
+    tmp_path: Path,
+) -> None:
+    # A file whose first record is longer than the head read to tell formats apart is
+    # described by DuckDB (TIMESTAMP, DATE, STRUCT(…)); the others are read from their first
+    # records (JSON's types). Like is compared with like: no drift where there is none.
+    import json
+
+    folder = tmp_path / "events"
+    folder.mkdir()
+    for i in range(4):
+        pad = "p" * 9000 if i == 3 else "p"
+        rows = [
+            {
+                "id": j,
+                "when": "2024-01-01T00:00:00",
+                "day": "2024-01-02",
+                "meta": {"a": 1},
+                "pad": pad,
+            }
+            for j in range(5)
+        ]
+        (folder / f"e{i}.ndjson").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    report = DataOrchestrator().analyze(str(folder))
+    assert [f.path for f in report.resources[0].files if f.drifted] == []
+    odd = {"id": "x1", "when": "t", "day": "d", "meta": {"a": 1}, "pad": "p", "extra": 1}
+    (folder / "e4.ndjson").write_text(json.dumps(odd) + "\n")
+    (drifted,) = [
+        f for f in DataOrchestrator().analyze(str(folder)).resources[0].files if f.drifted
+    ]
+    assert Path(drifted.path).name == "e4.ndjson" and drifted.added == ("extra",)
+    assert [(c.column, c.file_type, c.table_type) for c in drifted.type_conflicts] == [
+        ("id", "VARCHAR", "BIGINT")
+    ]

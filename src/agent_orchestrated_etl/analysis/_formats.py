@@ -32,6 +32,7 @@ class FileEvidence:
     partitions: dict[str, str] = field(default_factory=dict)
     line_bytes: float | None = None  # mean line length in the head (uncompressed text)
     issues: list[Issue] = field(default_factory=list)
+    text: bytes | None = None  # a JSON or NDJSON file's head, decompressed
 
 
 def partitions_of(path: str) -> dict[str, str]:
@@ -77,6 +78,8 @@ def evidence(
         if compression is None and text.count(b"\n"):
             found.line_bytes = len(text) / text.count(b"\n")
         found.issues.extend(_encoding(path, text, encoding))
+        if (read_as or by_content) in ("json", "ndjson"):
+            found.text = text
     return found
 
 

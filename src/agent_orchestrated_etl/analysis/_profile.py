@@ -26,6 +26,9 @@ WHOLE_SCAN_BYTES = 16 << 20
 INTEGERS: tuple[str, ...] = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT")
 INTEGERS += ("UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT", "UHUGEINT")
 _OTHER_TYPES = ("BIGINT", "DOUBLE", "DATE", "TIMESTAMP", "BOOLEAN")
+# Other types and personal data are looked for in the sample's first rows only (a random
+# subset of a reservoir sample).
+DETAIL_ROWS = 500
 
 
 @dataclass
@@ -37,7 +40,11 @@ class Column:
     non_null: int = 0
     fits: int = 0
     distinct: int | None = None
-    best: tuple[str, int] | None = None  # a text column: the other type most values fit
+    # Of the sample's first DETAIL_ROWS rows: the non-null values looked at (``checked``),
+    # for a text column the other type most of them fit and how many, and per kind of
+    # personal data how many look like it.
+    checked: int = 0
+    best: tuple[str, int] | None = None
     pii: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -122,8 +129,10 @@ def take(
     fallback: str,
     sample_rows: int,
 ) -> Sample:
-    """Sample ``resource`` into the temporary table ``_aoetl_raw_<index>``, profile it, and
-    define the typed view ``_aoetl_sample_<index>`` over it."""
+    """Sample ``resource`` into the table ``_aoetl_raw_<index>`` of the analysis's private
+    in-memory database, profile it, and define the typed view ``_aoetl_sample_<index>`` over
+    it (not TEMP: resources are sampled on cursors of their own, in parallel, and the keys
+    are then checked across all the samples on one)."""
     text = resource.format == "csv"
     sql, has_files = read_sql(resource, fallback, text)
     raw, view = f"_aoetl_raw_{index}", f"_aoetl_sample_{index}"
@@ -131,7 +140,7 @@ def take(
         picked = f"SELECT * FROM ({sql}) USING SAMPLE reservoir({sample_rows} ROWS) REPEATABLE (7)"
     else:
         picked = f"SELECT * FROM ({sql}) LIMIT {sample_rows}"
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {raw} AS {picked}")
+    con.execute(f"CREATE OR REPLACE TABLE {raw} AS {picked}")
     read = [(r[0], r[1]) for r in con.execute(f"DESCRIBE {raw}").fetchall()]
     declared = dict(resource.columns)
     options = dict(resource.options())
@@ -146,7 +155,7 @@ def take(
     }
     select = ", ".join(f"{typed[c.name]} AS {quote_ident(c.name)}" for c in columns)
     file_col = f", {quote_ident(FILE_COLUMN)}" if has_files else ""
-    con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT {select}{file_col} FROM {raw}")
+    con.execute(f"CREATE OR REPLACE VIEW {view} AS SELECT {select}{file_col} FROM {raw}")
     rows = _profile(con, raw, columns, typed)
     sample = Sample(view, rows, rows < sample_rows, columns, has_files=has_files)
     if has_files:
@@ -164,50 +173,67 @@ def take(
 def _profile(
     con: duckdb.DuckDBPyConnection, raw: str, columns: list[Column], typed: dict[str, str]
 ) -> int:
-    """Fill each column's counts from one aggregate over the sample; returns its rows."""
+    """Fill each column's counts from one aggregate over the sample, and what its values
+    look like (other types, personal data) from one over its first rows; returns its rows."""
     exprs = ["count(*)"]
-    slots: list[tuple[Column, str, str]] = []  # (column, what, type or pattern kind)
     for c in columns:
-        col = quote_ident(c.name)
         simple = kind_of(c.type) != "other"
-        exprs += [f"count({col})", f"count({typed[c.name]})"]
+        exprs += [f"count({quote_ident(c.name)})", f"count({typed[c.name]})"]
         exprs.append(f"count(DISTINCT {typed[c.name]})" if simple else "NULL")
-        if c.textual:
-            for other in _OTHER_TYPES:
-                exprs.append(f"count(TRY_CAST({col} AS {other}))")
-                slots.append((c, "fit", other))
-        if c.textual or kind_of(c.type) == "int":
-            value = col if c.textual else f"CAST({col} AS VARCHAR)"
-            for kind, pattern in VALUE_PATTERNS.items():
-                if kind != "card_number" and not c.textual:
-                    continue  # a number is no email, phone or address
-                test = f"regexp_full_match({value}, {quote_literal(pattern)})"
-                if kind == "phone":
-                    # Dates and version numbers split like phone numbers; their digits do not.
-                    digits = f"length(regexp_replace({value}, '[^0-9]', '', 'g'))"
-                    test += f" AND {digits} BETWEEN 7 AND 15"
-                    test += f" AND TRY_CAST({value} AS TIMESTAMP) IS NULL"
-                exprs.append(f"count(*) FILTER (WHERE {test})")
-                slots.append((c, "pii", kind))
     row: tuple[Any, ...] = con.execute(f"SELECT {', '.join(exprs)} FROM {raw}").fetchone() or ()
     values = iter(row[1:])
-    fits: dict[int, list[tuple[str, int]]] = {}
-    by_column: dict[int, list[tuple[str, str]]] = {}
-    for c, what, kind in slots:
-        by_column.setdefault(id(c), []).append((what, kind))
     for c in columns:
         c.non_null, c.fits = int(next(values)), int(next(values))
         distinct = next(values)
         c.distinct = int(distinct) if distinct is not None else None
-        for what, kind in by_column.get(id(c), []):
-            count = int(next(values))
-            if what == "fit":
-                fits.setdefault(id(c), []).append((kind, count))
-            elif count:
-                c.pii[kind] = count
+    _look(con, raw, columns)
+    return int(row[0]) if row else 0
+
+
+def _look(con: duckdb.DuckDBPyConnection, raw: str, columns: list[Column]) -> None:
+    """Each text column's share of values that fit another type, and each text or integer
+    column's values that look like personal data, over the sample's first
+    :data:`DETAIL_ROWS` rows (casting text to dates and matching patterns were most of the
+    profile's time; a share is as clear in a thousand values)."""
+    exprs: list[str] = []
+    slots: list[tuple[Column, str, str]] = []  # (column, 'checked' | 'fit' | 'pii', kind)
+    for c in columns:
+        if not (c.textual or kind_of(c.type) == "int"):
+            continue
+        col = quote_ident(c.name)
+        exprs.append(f"count({col})")
+        slots.append((c, "checked", ""))
+        if c.textual:
+            for other in _OTHER_TYPES:
+                exprs.append(f"count(TRY_CAST({col} AS {other}))")
+                slots.append((c, "fit", other))
+        value = col if c.textual else f"CAST({col} AS VARCHAR)"
+        for kind, pattern in VALUE_PATTERNS.items():
+            if kind != "card_number" and not c.textual:
+                continue  # a number is no email, phone or address
+            test = f"regexp_full_match({value}, {quote_literal(pattern)})"
+            if kind == "phone":
+                # Dates and version numbers split like phone numbers; their digits do not.
+                digits = f"length(regexp_replace({value}, '[^0-9]', '', 'g'))"
+                test += f" AND {digits} BETWEEN 7 AND 15"
+                test += f" AND TRY_CAST({value} AS TIMESTAMP) IS NULL"
+            exprs.append(f"count(*) FILTER (WHERE {test})")
+            slots.append((c, "pii", kind))
+    if not exprs:
+        return
+    sql = f"SELECT {', '.join(exprs)} FROM (SELECT * FROM {raw} LIMIT {DETAIL_ROWS})"
+    counts = con.execute(sql).fetchone() or ()
+    fits: dict[int, list[tuple[str, int]]] = {}
+    for (c, what, kind), count in zip(slots, counts, strict=True):
+        if what == "checked":
+            c.checked = int(count)
+        elif what == "fit":
+            fits.setdefault(id(c), []).append((kind, int(count)))
+        elif count:
+            c.pii[kind] = int(count)
+    for c in columns:
         if id(c) in fits:
             c.best = max(fits[id(c)], key=lambda kc: kc[1])
-    return int(row[0]) if row else 0
 
 
 def _file_fit(

@@ -12,6 +12,7 @@ analysis's DuckDB connection read ``s3://`` paths.
 from __future__ import annotations
 
 import dataclasses
+import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from .report import FieldReport, FileReport, Issue, ResourceReport, SourceReport
 
 DEFAULT_SAMPLE_ROWS = 10_000
 NULL_HEAVY = 0.5
+_WORKERS = max(2, min(4, os.cpu_count() or 2))
 
 
 def analyze_files(spec: SourceSpec, home: Path | None, sample_rows: int) -> SourceReport:
@@ -82,15 +84,26 @@ def _fill(
             report.issues.extend(found.issues)
             if info.size == 0 or (found.by_content is None and not found.issues):
                 report.issues.append(_empty_or_unknown(info, found))
-    tables: list[_keys.Table] = []
-    built: list[tuple[Resource, Sample | None, list[Issue]]] = []
-    for index, resource in enumerate(resources):
+    prelude = fs.prelude()
+
+    def sampled(index: int) -> tuple[Resource, Sample | None, list[Issue]]:
+        resource = resources[index]
         issues = [i for loc in resource.locations for i in evidence[loc].issues]
         issues = [dataclasses.replace(i, resource=resource.name) for i in issues]
-        sample = _sample(con, index, source, resource, sample_rows, issues)
-        built.append((resource, sample, issues))
-        if sample is not None:
-            tables.append(_keys.Table(resource.name, sample))
+        cursor = con.cursor()  # the same in-memory database, a connection of its own
+        try:
+            for statement in prelude:
+                cursor.execute(statement)
+            sample = _sample(cursor, index, source, resource, sample_rows, issues)
+        finally:
+            cursor.close()
+        return resource, sample, issues
+
+    # Most of an analysis is DuckDB reading each table's files and aggregating its sample,
+    # one statement after another, each on about one core: tables in parallel use both.
+    with ThreadPoolExecutor(max_workers=_WORKERS) as pool:
+        built = list(pool.map(sampled, range(len(resources))))
+    tables = [_keys.Table(r.name, s) for r, s, _ in built if s is not None]
     by_name = {t.name: t for t in tables}
     keys = {t.name: _keys.candidate_keys(t, con) for t in tables}
     for resource, sample, _ in built:
@@ -298,9 +311,9 @@ def _mixed(c: Column) -> str | None:
         )
     if c.textual and c.best is not None:
         other, fits = c.best
-        if c.non_null / 2 <= fits < c.non_null:
+        if c.checked / 2 <= fits < c.checked:
             return (
-                f"mostly {other} ({fits / c.non_null:.0%} of {c.non_null:,} sampled values) "
+                f"mostly {other} ({fits / c.checked:.0%} of {c.checked:,} sampled values) "
                 f"with some text, so it loads as VARCHAR"
             )
     return None
@@ -309,12 +322,13 @@ def _mixed(c: Column) -> str | None:
 def _pii_evidence(c: Column, sample: Sample, con: duckdb.DuckDBPyConnection) -> str | None:
     named = _pii.by_name(c.name)
     seen = []
+    checked = c.checked
     for kind, hits in sorted(c.pii.items(), key=lambda kv: -kv[1]):
-        if not c.non_null or hits < _pii.VALUE_SHARE * c.non_null:
+        if not checked or hits < _pii.VALUE_SHARE * checked:
             continue
         if kind == "card_number" and not _luhn_share(c, sample, con):
             continue
-        share = f"{hits / c.non_null:.0%} of {c.non_null:,} sampled values"
+        share = f"{hits / checked:.0%} of {checked:,} sampled values"
         seen.append(f"{share} look like {_pii.LABELS[kind]}")
         break
     if named is None and not seen:
