@@ -283,13 +283,28 @@ def aoetl_run(uri: str, rows: int, env: dict[str, str]) -> Callable[[], None]:
     return run
 
 
-def timed(fn: Callable[[], None], repeat: int) -> dict[str, float]:
-    times = []
+def interleaved(sides: dict[str, Callable[[], None]], repeat: int) -> dict[str, Any]:
+    """Each side ``repeat`` times, the sides taking turns, so drift in this shared machine's
+    speed falls on all of them; a side that fails once is dropped with its reason."""
+    times: dict[str, list[float]] = {name: [] for name in sides}
+    errors: dict[str, str] = {}
     for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return {"median_s": statistics.median(times), "min_s": min(times), "runs": repeat}
+        for name, fn in sides.items():
+            if name in errors:
+                continue
+            start = time.perf_counter()
+            try:
+                fn()
+            except Exception as exc:
+                errors[name] = reason(exc)
+                continue
+            times[name].append(time.perf_counter() - start)
+    return {
+        name: {"error": errors[name]}
+        if name in errors
+        else {"median_s": statistics.median(t), "min_s": min(t), "runs": len(t)}
+        for name, t in times.items()
+    }
 
 
 def throughput(
@@ -300,17 +315,15 @@ def throughput(
         "duckdb_s3": duckdb_ctas(f"read_parquet('s3://{BUCKET}/parquet/*.parquet')", server),
         "aoetl_cli_s3": aoetl_run(f"s3://{BUCKET}/parquet/", rows, env),
     }
-    timings: dict[str, Any] = {}
-    for name, fn in sides.items():
-        try:
-            timings[name] = timed(fn, repeat)
-        except Exception as exc:
-            timings[name] = {"error": reason(exc)}
+    timings = interleaved(sides, repeat)
     med = {n: t["median_s"] for n, t in timings.items() if "median_s" in t}
     for name, t in timings.items():
         if "median_s" in t:
             secs = t["median_s"]
-            print(f"  {name:<14} {secs:7.2f} s  ({rows / secs:>12,.0f} rows/s)")
+            print(
+                f"  {name:<14} {secs:7.2f} s  ({rows / secs:>12,.0f} rows/s; "
+                f"fastest {t['min_s']:.2f} s)"
+            )
         else:
             print(f"  {name:<14} could not run: {t['error']}")
     ratios = {}
@@ -396,6 +409,11 @@ def big_object(server: S3Server, size_mb: int, env: dict[str, str]) -> dict[str,
 # -- the whole ----------------------------------------------------------------------------
 
 
+def load() -> list[float]:
+    """The load average (1, 5, 15 minutes): others' work on this shared machine."""
+    return [round(x, 2) for x in os.getloadavg()]
+
+
 def reason(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return (
@@ -427,6 +445,7 @@ def main() -> None:
             "python": platform.python_version(),
             "duckdb": duckdb.__version__,
             "s3": "SeaweedFS weed mini on 127.0.0.1, SigV4",
+            "load_average_at_start": load(),
         },
         "goal_s": GOAL_S,
     }
@@ -495,6 +514,11 @@ def main() -> None:
                 print(f"  could not run: {reason(exc)}")
             results["big_object"] = part3
     shutil.rmtree(DATA / "scratch", ignore_errors=True)
+    results["machine"]["load_average_at_end"] = load()
+    print(
+        f"\nload average (1, 5, 15 min) at the start {results['machine']['load_average_at_start']}"
+        f", at the end {results['machine']['load_average_at_end']} on {os.cpu_count()} cores"
+    )
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / "analysis.json"
     out.write_text(json.dumps(results, indent=2, default=str) + "\n")
