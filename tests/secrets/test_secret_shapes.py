@@ -143,6 +143,24 @@ def test_a_rest_sources_literal_credentials_are_stored_masked(tmp_path: Path) ->
     assert stored["resources"][0]["params"] == {"access_token": "***", "per_page": 50}
 
 
+def test_literal_s3_credentials_of_a_source_and_a_target_are_stored_masked(
+    tmp_path: Path,
+) -> None:
+    store = StateStore(tmp_path)
+    literal = {"access_key_id": "lit-1", "secret_access_key": "lit-2", "session_token": "lit-3"}
+    spec = {
+        "name": "lake",
+        "source": {"uri": "s3://in/x/", "s3": {**literal, "endpoint_url": "http://h:1"}},
+        "target": {"uri": "s3://out/y/", "s3": {**literal, "secret_access_key": "${env:S}"}},
+    }
+    store.start_run("r1", "lake", "s3://out/y/", spec_json=json.dumps(spec), spec_hash="h")
+    stored = json.loads(store.runs()[0].spec_json or "")
+    assert "lit-" not in json.dumps(stored)
+    assert stored["source"]["s3"]["endpoint_url"] == "http://h:1"
+    assert stored["target"]["s3"]["secret_access_key"] == "${env:S}"  # a reference is kept
+    assert stored["source"]["s3"]["secret_access_key"] == "***"
+
+
 @pytest.mark.parametrize(
     "stored",
     ["postgresql://u:***@h/db", "postgresql://u@h/db?password=***&sslmode=disable", "***"],

@@ -156,7 +156,18 @@ def _masked_spec(spec_json: str) -> str:
     source = spec.get("source") if isinstance(spec, dict) else None
     if isinstance(source, dict):
         _mask_credentials(source)
+    for part in (source, target):
+        block = part.get("s3") if isinstance(part, dict) else None
+        if isinstance(block, dict):
+            for name in _S3_CREDENTIALS:
+                value = block.get(name)
+                if isinstance(value, str) and value and not _ONLY_REFERENCES.fullmatch(value):
+                    block[name] = MASK
     return json.dumps(spec, ensure_ascii=False, separators=(",", ":"))
+
+
+# The s3: block's credentials (of a source or a target), each a secret as a whole.
+_S3_CREDENTIALS = ("access_key_id", "secret_access_key", "session_token")
 
 
 # A REST source's fields that are secrets as a whole, and the headers that carry credentials.
