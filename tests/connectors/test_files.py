@@ -12,6 +12,7 @@ import zstandard
 
 from agent_orchestrated_etl import DataOrchestrator
 from agent_orchestrated_etl.connectors.files._sniff import detect_encoding
+from agent_orchestrated_etl.connectors.files.fs import LocalFS
 from agent_orchestrated_etl.connectors.files.source import FileSource
 from agent_orchestrated_etl.errors import SourceNotFoundError, UnknownConnectorError
 from agent_orchestrated_etl.spec import FileSourceSpec
@@ -220,3 +221,21 @@ def test_local_files_read_by_modification_time_past_the_mark(work: Path) -> None
     relation = source.relation(resource, mark)
     assert str(folder / "a.csv") not in relation.sql  # the older file is not read at all
     assert read_relation(relation, home, "SELECT id FROM {r}") == [(3,)]
+
+
+def test_hidden_folders_below_the_source_are_skipped(work: Path) -> None:
+    # An aoetl directory/S3 destination keeps its bookkeeping under _aoetl/: not tables.
+    data = work / "_exports"  # the folder named itself may start with '_'
+    for folder in ("", "sub", "_aoetl/commits", ".hidden", "sub/_tmp"):
+        (data / folder).mkdir(parents=True, exist_ok=True)
+        (data / folder / "t.csv").write_text("id\n1\n")
+    (data / "_manifest.json").write_text("{}")
+    fs = LocalFS()
+    expect = [str(data / "sub" / "t.csv"), str(data / "t.csv")]
+    assert [f.path for f in fs.list(str(data))] == expect
+    assert [f.path for f in fs.list(f"{data}/**/*.csv")] == expect
+    assert [f.path for f in fs.list(f"{data}/_aoetl/*/*.csv")] == [
+        str(data / "_aoetl" / "commits" / "t.csv")
+    ]
+    found = FileSource(FileSourceSpec(uri=str(data))).discover()
+    assert sorted(loc for r in found for loc in r.locations) == expect

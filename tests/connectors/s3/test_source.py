@@ -266,3 +266,26 @@ def test_duckdb_refused_by_the_store_is_a_user_error_naming_the_settings(
     text = str(caught.value)
     assert "403" in text and "s3.secret_access_key" in text
     assert wrong not in text and s3_server.secret not in text
+
+
+def test_bookkeeping_and_hidden_folders_are_not_tables(s3_server: S3Server, work: Path) -> None:
+    # Reading an S3 destination's prefix must not return aoetl's _aoetl/ records as data.
+    bucket = s3_server.bucket()
+    _put(
+        s3_server,
+        bucket,
+        {
+            "_out/t/part-0.csv": b"id\n1\n",
+            "_out/_aoetl/commits/c1.json": b'{"a": 1}',
+            "_out/_aoetl/staging/r1/t/part-0.csv": b"id\n9\n",
+            "_out/.hidden/x.csv": b"id\n8\n",
+            "_out/t/_manifest.json": b"{}",
+        },
+    )
+    fs = S3FS(connect(_settings(s3_server)))
+    expect = [f"s3://{bucket}/_out/t/part-0.csv"]
+    assert [f.path for f in fs.list(f"s3://{bucket}/_out/")] == expect
+    assert [f.path for f in fs.list(f"s3://{bucket}/_out/**/*.csv")] == expect
+    assert len(fs.list(f"s3://{bucket}/_out/_aoetl/commits/")) == 1  # named: read
+    (resource,) = _source(s3_server, f"s3://{bucket}/_out").discover()
+    assert resource.locations == tuple(expect)

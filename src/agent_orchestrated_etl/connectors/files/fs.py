@@ -57,7 +57,8 @@ class FileSystem(Protocol):
 
     def list(self, uri: str) -> list[FileInfo]:
         """The files ``uri`` names (a file, a folder or prefix, or a glob), sorted by path;
-        names starting with '.' or '_' are skipped.
+        a file with any segment below the named folder or prefix starting with '.' or '_'
+        is skipped (see :func:`hidden`).
 
         Raises:
             SourceNotFoundError: nothing is there, or it cannot be listed.
@@ -98,15 +99,17 @@ class LocalFS:
         raw = os.path.expanduser(uri)
         if GLOB_CHARS & set(raw):
             found = [Path(p) for p in glob.glob(raw, recursive=True)]
+            base = Path(glob_base(raw) or ".")
         elif Path(raw).is_dir():
             found = list(Path(raw).rglob("*"))
+            base = Path(raw)
         elif Path(raw).is_file():
             return [self.info(Path(raw))]
         else:
             raise SourceNotFoundError(
                 f"source {shown(uri)} does not exist; give a file, a directory or a glob"
             )
-        files = sorted(p for p in found if p.is_file() and p.name[:1] not in "._")
+        files = sorted(p for p in found if p.is_file() and not _hidden_below(p, base))
         if not files:
             raise SourceNotFoundError(f"source {shown(uri)} matches no files")
         return [self.info(p) for p in files]
@@ -134,6 +137,27 @@ class LocalFS:
 
     def local(self, path: str, scratch: Path) -> Path:
         return Path(path)
+
+
+def hidden(relative: str) -> bool:
+    """Whether a path below the folder or prefix a source names is hidden: any segment
+    starting with '.' or '_', as Hive and Spark skip them (``_SUCCESS``, ``.tmp/``, and an
+    aoetl destination's ``_aoetl/`` bookkeeping and ``_manifest.json``)."""
+    return any(part[:1] in ("_", ".") for part in relative.split("/") if part)
+
+
+def glob_base(pattern: str) -> str:
+    """The folder part of a glob before its first wildcard (``d/`` of ``d/**/x*.csv``)."""
+    first = min((i for i, ch in enumerate(pattern) if ch in GLOB_CHARS), default=len(pattern))
+    return pattern[: pattern.rfind("/", 0, first) + 1]
+
+
+def _hidden_below(path: Path, base: Path) -> bool:
+    try:
+        relative = path.relative_to(base).as_posix()
+    except ValueError:
+        relative = path.name
+    return hidden(relative)
 
 
 def chunks(stream: BinaryIO, size: int = 1 << 20) -> Iterator[bytes]:

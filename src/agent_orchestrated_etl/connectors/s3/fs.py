@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from ...errors import AoetlError, SourceNotFoundError, classify_boto
-from ..files.fs import GLOB_CHARS, FileInfo, shown
+from ..files.fs import GLOB_CHARS, FileInfo, glob_base, hidden, shown
 from ._access import S3Access, split
 
 _Objects = list[dict[str, Any]]  # a listing's entries (the method 'list' shadows the builtin)
@@ -37,9 +37,11 @@ class S3FS:
     def list(self, uri: str) -> list[FileInfo]:
         bucket, key = split(uri)
         glob_at = next((i for i, ch in enumerate(key) if ch in GLOB_CHARS), None)
+        base = key  # what the URI names itself: a segment of it is never taken for hidden
         if glob_at is not None:
             match = glob_regex(key).fullmatch
             found = [o for o in self._page(uri, bucket, key[:glob_at]) if match(o["Key"])]
+            base = glob_base(key)
         elif key == "" or key.endswith("/"):
             found = self._page(uri, bucket, key)
         else:
@@ -48,7 +50,7 @@ class S3FS:
         files = [
             _info(bucket, o)
             for o in found
-            if not o["Key"].endswith("/") and o["Key"].rsplit("/", 1)[-1][:1] not in "._"
+            if not o["Key"].endswith("/") and not hidden(o["Key"][len(base) :])
         ]
         if not files:
             what = "objects matching the glob" if glob_at is not None else "objects"
