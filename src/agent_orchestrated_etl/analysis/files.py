@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ from ..spec.source import OBJECT_COLUMNS, SourceSpec
 from . import _drift, _formats, _keys, _pii
 from ._profile import Column, Sample, kind_of, read_sql, take
 from .cursors import cursor_candidates
-from .report import FieldReport, FileReport, Issue, ResourceReport, SourceReport
+from .report import FieldReport, FileReport, Issue, KeyCandidate, ResourceReport, SourceReport
 
 DEFAULT_SAMPLE_ROWS = 10_000
 NULL_HEAVY = 0.5
@@ -107,6 +108,9 @@ def _fill(
     by_name = {t.name: t for t in tables}
     keys = {t.name: _keys.candidate_keys(t, con) for t in tables}
     for resource, sample, _ in built:
+        if sample is not None and not sample.complete and keys.get(resource.name):
+            keys[resource.name] = _checked_keys(con, source, resource, keys[resource.name])
+    for resource, sample, _ in built:
         table = by_name.get(resource.name)
         if table is None or not keys[resource.name]:
             continue
@@ -184,6 +188,39 @@ def _sample(
             )
         )
         return None
+
+
+_CHECKED_KEYS = 3  # candidates of a sampled table checked over all its rows, in one scan
+
+
+def _checked_keys(
+    con: duckdb.DuckDBPyConnection, source: Any, resource: Resource, keys: list[KeyCandidate]
+) -> list[KeyCandidate]:
+    """The candidates (found unique in a sample) that are unique and non-null in every row.
+
+    A key seen only in a sample could repeat further on, and a merge on it would keep one
+    row of each repeat: a plan must not risk that for a table that was not read whole. One
+    scan counts them all; the ones that fail are dropped, and said so.
+    """
+    picked = keys[:_CHECKED_KEYS]
+    sql = source.relation(resource).sql
+    exprs = ["count(*)"]
+    for k in picked:
+        cols = ", ".join(quote_ident(c) for c in k.columns)
+        tuple_ = f"({cols})" if len(k.columns) > 1 else cols
+        nulls = " OR ".join(f"{quote_ident(c)} IS NULL" for c in k.columns)
+        exprs += [f"count(DISTINCT {tuple_})", f"count(*) FILTER (WHERE {nulls})"]
+    try:
+        row = con.execute(f"SELECT {', '.join(exprs)} FROM ({sql})").fetchone() or ()
+    except duckdb.Error:
+        return []  # the table cannot be read whole: no key can be trusted
+    total, out = int(row[0]), []
+    for i, k in enumerate(picked):
+        distinct, nulls = int(row[1 + 2 * i]), int(row[2 + 2 * i])
+        if distinct == total and not nulls:
+            whole = f"all {total:,} rows (read whole to check)"
+            out.append(KeyCandidate(k.columns, re.sub(r"a sample of [\d,]+ rows", whole, k.reason)))
+    return out
 
 
 def _keys_sql(resource: Resource, table: _keys.Table, sample: Sample | None) -> str:
