@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -53,9 +53,10 @@ class S3Access:
     endpoint_url: str
     region: str
     url_style: str
-    key_id: str | None
-    secret: str | None
-    token: str | None
+    # Out of the repr: an S3Access in a log line or a traceback must not show credentials.
+    key_id: str | None = field(repr=False)
+    secret: str | None = field(repr=False)
+    token: str | None = field(repr=False)
 
     @property
     def endpoint(self) -> str:
