@@ -288,3 +288,42 @@ def test_table_names_that_are_not_one_folder_are_refused(lake: str, work: Path) 
     for name in ("_aoetl", "a/b", ".hidden"):
         with pytest.raises(UserError, match="cannot be a folder"):
             dest.validate_table(name)
+
+
+def _access(bucket: str, home: Path, key: str, secret: str) -> Any:
+    s3 = S3Connection(access_key_id=key, secret_access_key=secret)
+    return _destination(bucket, home, s3=s3).access
+
+
+def test_the_access_repr_hides_the_credentials(lake: str, s3_server: S3Server, work: Path) -> None:
+    access = _access(lake, work / ".aoetl", s3_server.key, "s3kr1t-x")
+    shown = repr(access)
+    assert "s3kr1t-x" not in shown and s3_server.key not in shown
+    assert access.endpoint_url in shown
+
+
+def test_each_bucket_s_secret_is_scoped_to_it(s3_server: S3Server, lake: str, work: Path) -> None:
+    """A source on one bucket and a target on another, each with its own identity: one DuckDB
+    connection holds both secrets and picks each path's own (an unscoped pair would leave it
+    one secret for every path)."""
+    other = s3_server.bucket()
+    s3_server.client().put_object(Bucket=other, Key="in/a.csv", Body=b"id\n1\n2\n")
+    right = _access(other, work / ".aoetl", s3_server.key, s3_server.secret)
+    wrong = _access(lake, work / ".aoetl", s3_server.key, "refused-1")
+    con = connect(home=work / ".aoetl")
+    for statement in (*right.prelude(other), *wrong.prelude(lake)):
+        con.execute(statement)
+    which = "SELECT name FROM which_secret(?, 's3')"
+    assert con.execute(which, [f"s3://{other}/in/a.csv"]).fetchall() == [
+        (right.secret_name(other),)
+    ]
+    assert con.execute(which, [f"s3://{lake}/out/t.parquet"]).fetchall() == [
+        (wrong.secret_name(lake),)
+    ]
+    assert right.secret_name(other) != right.secret_name(lake)
+    # each path is read with its own bucket's secret: the right one reads, the wrong is refused
+    assert con.execute(f"SELECT count(*) FROM 's3://{other}/in/a.csv'").fetchall() == [(2,)]
+    s3_server.client().put_object(Bucket=lake, Key="out/a.csv", Body=b"id\n1\n")
+    with pytest.raises(duckdb.Error, match=r"403|SignatureDoesNotMatch|Forbidden"):
+        con.execute(f"SELECT count(*) FROM 's3://{lake}/out/a.csv'").fetchall()
+    con.close()

@@ -64,14 +64,20 @@ class S3Access:
         port = parts.port or (443 if parts.scheme == "https" else 80)
         return f"{parts.hostname}:{port}"
 
-    def secret_name(self) -> str:
-        """A name for the DuckDB secret, the same for the same store and key."""
-        seed = f"{self.endpoint_url}\0{self.key_id}\0{self.region}"
+    def secret_name(self, bucket: str | None = None) -> str:
+        """A name for the DuckDB secret, the same for the same store, key and bucket."""
+        seed = f"{self.endpoint_url}\0{self.key_id}\0{self.region}\0{bucket or ''}"
         return "aoetl_s3_" + hashlib.sha256(seed.encode()).hexdigest()[:12]
 
-    def prelude(self) -> tuple[str, ...]:
+    def prelude(self, bucket: str | None = None) -> tuple[str, ...]:
         """SQL that lets a DuckDB connection read and write ``s3://`` through this store
-        (httpfs and a secret). It holds the credentials: run it, never log it."""
+        (httpfs and a secret). It holds the credentials: run it, never log it.
+
+        With ``bucket``, the secret is scoped to ``s3://bucket/``: a connection that also
+        holds another store's secret (a source on one store, the target on another) picks
+        the one of each path's bucket, where two unscoped secrets would leave DuckDB one
+        for every path. Without it, the secret applies to every ``s3://`` path.
+        """
         parts = urlsplit(self.endpoint_url)
         options = [
             "TYPE s3",
@@ -85,9 +91,11 @@ class S3Access:
             options.append(f"SECRET {quote_literal(self.secret)}")
         if self.token:
             options.append(f"SESSION_TOKEN {quote_literal(self.token)}")
+        if bucket:
+            options.append(f"SCOPE {quote_literal(f's3://{bucket}/')}")
         return (
             "LOAD httpfs",
-            f"CREATE OR REPLACE SECRET {self.secret_name()} ({', '.join(options)})",
+            f"CREATE OR REPLACE SECRET {self.secret_name(bucket)} ({', '.join(options)})",
         )
 
 

@@ -168,7 +168,7 @@ class S3Destination:
         try:
             if on_cancel is not None:  # raises if already cancelled: cleaned up below
                 on_cancel(con.interrupt)
-            for statement in self.access.prelude():
+            for statement in self.access.prelude(self.store.bucket):
                 con.execute(statement)
             relation.attach(con)
             incoming = describe(con, relation.sql)
@@ -346,7 +346,7 @@ class S3Destination:
         doc = None if self.committed() else self._checkpoint(table)
         if doc is None:
             raise FatalError(f"table '{table}' has nothing staged in run {self.run_id}")
-        prelude = self.access.prelude()
+        prelude = self.access.prelude(self.store.bucket)
         con = connect(home=self._home)
         try:
             for statement in prelude:
