@@ -308,7 +308,6 @@ _S3_MISSING = {"NoSuchBucket", "NoSuchKey", "404", "NotFound"}
 _S3_TRANSIENT = {
     "SlowDown",
     "RequestTimeout",
-    "RequestTimeTooSkewed",
     "InternalError",
     "ServiceUnavailable",
     "Throttling",
@@ -321,6 +320,10 @@ _S3_TRANSIENT = {
 _CHECK_S3_AUTH = (
     "check the access key and secret (s3.access_key_id / s3.secret_access_key, or "
     "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY) and the region"
+)
+_CHECK_CLOCK = (
+    "this machine's clock differs from the store's by more than it accepts (15 minutes on "
+    "AWS): set the clock right (NTP) and run again"
 )
 _CHECK_S3 = "check s3.endpoint_url (or AWS_ENDPOINT_URL) and that the store is up"
 
@@ -338,6 +341,8 @@ def classify_boto(exc: BaseException, what: str = "S3 request") -> AoetlError:
         status = (response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
         message = one_line(str(error.get("Message") or code or exc))
         text = f"{what}: {code or status}" + (f" ({message})" if message != code else "")
+        if code == "RequestTimeTooSkewed":  # a 403, but no credential is wrong: the clock is
+            return UserError(f"{text}; {_CHECK_CLOCK}")
         if code in _S3_AUTH or status in (401, 403):
             return UserError(f"{text}; {_CHECK_S3_AUTH}")
         if code in _S3_MISSING or status == 404:

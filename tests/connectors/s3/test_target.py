@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 from typing import Any
@@ -327,3 +328,19 @@ def test_each_bucket_s_secret_is_scoped_to_it(s3_server: S3Server, lake: str, wo
     with pytest.raises(duckdb.Error, match=r"403|SignatureDoesNotMatch|Forbidden"):
         con.execute(f"SELECT count(*) FROM 's3://{lake}/out/a.csv'").fetchall()
     con.close()
+
+
+def test_a_clock_the_store_refuses_says_to_set_the_clock(
+    lake: str, work: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Requests signed two hours in the past: the store answers RequestTimeTooSkewed, which no
+    retry and no credential cures."""
+    import botocore.auth
+
+    skewed = dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(hours=2)
+    monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda: skewed)
+    dest = _destination(lake, work / ".aoetl")
+    with pytest.raises(UserError, match="RequestTimeTooSkewed") as caught:
+        dest.begin("run1", "pipe")
+    assert caught.type is UserError and "clock" in str(caught.value)
+    assert "access key" not in str(caught.value)
