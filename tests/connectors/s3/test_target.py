@@ -286,9 +286,20 @@ def test_a_missing_bucket_is_a_clear_error(lake: str, orch: DataOrchestrator, wo
 
 def test_table_names_that_are_not_one_folder_are_refused(lake: str, work: Path) -> None:
     dest = _destination(lake, work / ".aoetl")
-    for name in ("_aoetl", "a/b", ".hidden"):
+    for name in ("_aoetl", "a/b", ".hidden", "q?x", "a#b", "100%", "t*", "k=v"):
         with pytest.raises(UserError, match="cannot be a folder"):
             dest.validate_table(name)
+    dest.validate_table("a b+c é")  # httpfs takes these literally
+
+
+def test_a_table_name_httpfs_would_mangle_is_refused_before_anything_is_written(
+    s3_server: S3Server, lake: str, orch: DataOrchestrator, work: Path
+) -> None:
+    spec = orch.create_pipeline(csv(work, "a.csv", "id\n1\n"), f"s3://{lake}/out/", table="q?x")
+    result = orch.run(spec)
+    assert result.status == "failed" and result.exit_code == 2, result.error
+    assert "'q?x'" in (result.error or "") and "\n" not in (result.error or "")
+    assert keys(s3_server, lake, "out/") == []
 
 
 def _access(bucket: str, home: Path, key: str, secret: str) -> Any:

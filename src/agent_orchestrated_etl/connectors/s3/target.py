@@ -52,6 +52,10 @@ from ._target_files import FILE_COLUMN, Files, pairs, projection
 from ._target_publish import commit_key, intent_key, now, publish, roll_forward, staging_key
 
 _MODES = ("replace", "append", "merge")
+# Characters DuckDB's httpfs does not take literally in an s3:// path: '?' starts a query
+# (signed into the request), '#' a fragment, '%' an escape; glob characters expand; and a
+# folder named k=v reads back as a Hive partition, not a table.
+_URL_UNSAFE = frozenset("?#%*[]{}=")
 
 
 class S3Destination:
@@ -101,6 +105,12 @@ class S3Destination:
         problem = name_problem(table)
         if problem is None and table.startswith("_"):
             problem = "it starts with '_' (aoetl's own objects do, and readers skip them)"
+        unsafe = sorted({c for c in table if c in _URL_UNSAFE})
+        if problem is None and unsafe:
+            problem = (
+                f"it contains {' '.join(unsafe)}, which an s3:// path reader takes as a "
+                "query, a fragment, an escape, a glob or a key=value partition"
+            )
         if problem is not None:
             shown_name = repr(table if len(table) <= 60 else table[:57] + "...")
             raise UserError(
