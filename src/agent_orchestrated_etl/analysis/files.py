@@ -208,8 +208,8 @@ def _checked_keys(
     for k in picked:
         cols = ", ".join(quote_ident(c) for c in k.columns)
         tuple_ = f"({cols})" if len(k.columns) > 1 else cols
-        nulls = " OR ".join(f"{quote_ident(c)} IS NULL" for c in k.columns)
-        exprs += [f"count(DISTINCT {tuple_})", f"count(*) FILTER (WHERE {nulls})"]
+        empty = " OR ".join(f"{quote_ident(c)} IS NULL" for c in k.columns)
+        exprs += [f"count(DISTINCT {tuple_})", f"count(*) FILTER (WHERE {empty})"]
     try:
         row = con.execute(f"SELECT {', '.join(exprs)} FROM ({sql})").fetchone() or ()
     except duckdb.Error:
