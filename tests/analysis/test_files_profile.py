@@ -175,6 +175,8 @@ def test_the_sample_size_bounds_what_is_read(orch: DataOrchestrator, tmp_path: P
     report: SourceReport = orch.analyze(str(tmp_path / "big.csv"), sample_rows=100)
     (big,) = report.resources
     assert report.sample_rows == 100 and big.sampled_rows == 100
-    assert big.primary_key == ("id",) and "all 5,000 rows (read whole" in big.candidate_keys[0].reason
+    assert (
+        big.primary_key == ("id",) and "all 5,000 rows (read whole" in big.candidate_keys[0].reason
+    )
     assert big.row_estimate is not None and 4000 < big.row_estimate < 6000
     assert report.to_dict()["sample_rows"] == 100
