@@ -226,9 +226,22 @@ def _no_key(spec: TargetSpec, where: Location) -> None:
         )
 
 
+def _not_s3(spec: TargetSpec, where: Location) -> None:
+    """Settings only an S3 target reads are refused elsewhere, not silently ignored."""
+    given = [name for name in ("partition_by", "s3") if getattr(spec, name)]
+    if given:
+        fields = " and ".join(f"target.{name}" for name in given)
+        verb, them = ("is", "it") if len(given) == 1 else ("are", "them")
+        raise SpecError(
+            f"{fields} {verb} for s3:// targets only, and {where.display} is a "
+            f"{where.scheme} target; remove {them}"
+        )
+
+
 def _duckdb_target(spec: TargetSpec, where: Location, home: Path) -> Destination:
     from .duckdb.target import DuckDBDestination
 
+    _not_s3(spec, where)
     return DuckDBDestination(
         where.path, home=home, encryption_key=spec.encryption_key, lock_timeout=spec.lock_timeout_s
     )
@@ -238,6 +251,7 @@ def _sql_target(spec: TargetSpec, where: Location, home: Path) -> Destination:
     from .sql.target import SqlDestination
 
     _no_key(spec, where)
+    _not_s3(spec, where)
     return SqlDestination(where, home=home)
 
 
@@ -245,6 +259,7 @@ def _directory_target(spec: TargetSpec, where: Location, home: Path) -> Destinat
     from .directory.target import DirectoryDestination
 
     _no_key(spec, where)
+    _not_s3(spec, where)
     return DirectoryDestination(
         where.path, spec.format or where.scheme, home=home, lock_timeout=spec.lock_timeout_s
     )

@@ -355,3 +355,18 @@ def test_a_clock_the_store_refuses_says_to_set_the_clock(
         dest.begin("run1", "pipe")
     assert caught.type is UserError and "clock" in str(caught.value)
     assert "access key" not in str(caught.value)
+
+
+@pytest.mark.parametrize("target", ["wh.duckdb", "parquet:///lake", "sqlite:///w.db"])
+def test_s3_settings_on_another_target_are_refused_not_ignored(
+    orch: DataOrchestrator, work: Path, target: str
+) -> None:
+    spec = orch.create_pipeline(csv(work, "a.csv", "id,p\n1,x\n"), target, table="t")
+    for fields, said in (
+        ({"partition_by": ("p",)}, "target.partition_by is for s3:// targets only"),
+        ({"s3": S3Connection(region="eu-west-1")}, "target.s3 is for s3:// targets only"),
+    ):
+        result = orch.run(with_target(spec, **fields))
+        assert result.status == "failed" and result.exit_code == 2, result.error
+        assert said in (result.error or "") and "\n" not in (result.error or "")
+    assert not (work / "lake").exists() and not (work / "wh.duckdb").exists()
