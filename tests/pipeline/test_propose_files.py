@@ -142,9 +142,14 @@ def test_no_comment_can_become_yaml() -> None:
             "": ["a header\nname: injected"],
             "tasks.t": ["column 'a\nmode: merge' looks odd", "x" * 300],
         },
-        checks=[("t", {"check": "min_rows", "value": 1})],
+        checks=[
+            ("t", {"check": "min_rows", "value": 1}),
+            ("t\nmode: replace", {"check": "not_null", "columns": ["a\nmode: replace"]}),
+        ],
     )
     text = proposal.to_yaml()
     assert yaml.safe_load(text) == document
     assert all(len(line) <= 100 or " " not in line.strip("# ") for line in text.splitlines())
-    assert "#   - {check: min_rows, value: 1}  # table t" in text
+    assert '#   - {"check": "min_rows", "value": 1}  # table "t"' in text
+    # A name holding a newline stays on its check's one commented line.
+    assert '#   - {"check": "not_null", "columns": ["a\\nmode: replace"]}' in text

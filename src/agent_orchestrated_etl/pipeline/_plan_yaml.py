@@ -8,6 +8,7 @@ it is folded, so it can never become YAML.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import yaml
@@ -36,8 +37,10 @@ def commented_yaml(
         lines += _comment(comments.get("checks", []), 0)
         lines.append("# checks:")
         for table, check in checks:
-            entry = yaml.safe_dump(check, default_flow_style=True, sort_keys=False, width=1 << 16)
-            lines.append(f"#   - {entry.strip()}  # table {table}")
+            # JSON is YAML's flow style with every control character escaped: one line,
+            # whatever a column or table name holds.
+            entry = json.dumps(check, ensure_ascii=False)
+            lines.append(f"#   - {entry}  # table {json.dumps(table, ensure_ascii=False)}")
     return "\n".join(lines) + "\n"
 
 
