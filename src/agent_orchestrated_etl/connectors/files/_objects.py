@@ -21,6 +21,7 @@ from .fs import FileInfo
 
 FILE_COLUMN = "__aoetl_file"
 """The column DuckDB's ``filename`` option fills with the path each row was read from."""
+_PATH = "__aoetl_path"
 _SEGMENT = re.compile(r"^([^=/]+)=([^/]*)$")
 
 
@@ -94,14 +95,34 @@ def _value(column: str, info: FileInfo) -> str:
 def with_objects(sql: str, columns: tuple[str, ...], read: dict[str, FileInfo]) -> str:
     """``sql`` (which reads with ``filename=FILE_COLUMN``) with that column replaced by the
     object ``columns`` of each row's file; ``read`` maps each path read to its file (a
-    repaired copy to the original)."""
+    repaired copy to the original).
+
+    The files are a small relation joined on the path (a hash join: rows + files, not rows
+    times files as a per-row lookup in a literal map of every file would be).
+    """
     if not columns:
         return sql
-    picks = []
-    for column in columns:
-        pairs = ", ".join(f"{quote_literal(p)}: {_value(column, i)}" for p, i in read.items())
-        picks.append(f"MAP {{{pairs}}}[{FILE_COLUMN}] AS {quote_ident(column)}")
-    return f"SELECT * EXCLUDE ({FILE_COLUMN}), {', '.join(picks)} FROM ({sql})"
+    rows = ", ".join(
+        f"({quote_literal(p)}, {', '.join(quote_literal(_text(c, i)) for c in columns)})"
+        for p, i in read.items()
+    )
+    names = [f"v{n}" for n in range(len(columns))]
+    casts = ", ".join(
+        f"CAST({v} AS {OBJECT_COLUMNS[c]}) AS {quote_ident(c)}"
+        for v, c in zip(names, columns, strict=True)
+    )
+    if not rows:  # no file known: the columns stay NULL
+        rows = f"(NULL, {', '.join('NULL' for _ in columns)})"
+    files = f"SELECT p AS {_PATH}, {casts} FROM (VALUES {rows}) AS v(p, {', '.join(names)})"
+    picks = ", ".join(f"o.{quote_ident(c)}" for c in columns)
+    return (
+        f"SELECT t.* EXCLUDE ({FILE_COLUMN}), {picks} FROM ({sql}) AS t "
+        f"LEFT JOIN ({files}) AS o ON t.{FILE_COLUMN} = o.{_PATH}"
+    )
+
+
+def _text(column: str, info: FileInfo) -> str:
+    return key_of(info) if column == "_object_key" else info.modified.isoformat()
 
 
 def past_mark(
