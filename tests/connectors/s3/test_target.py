@@ -14,7 +14,7 @@ from agent_orchestrated_etl import DataOrchestrator
 from agent_orchestrated_etl.connectors.base import Location, StagedTable
 from agent_orchestrated_etl.connectors.s3.target import S3Destination
 from agent_orchestrated_etl.data.duck import Relation, connect
-from agent_orchestrated_etl.errors import FatalError, UserError
+from agent_orchestrated_etl.errors import FatalError, SchemaConflictError, UserError
 from agent_orchestrated_etl.spec import PipelineSpec, S3Connection, TargetSpec
 from tests.servers import S3Server
 
@@ -242,7 +242,7 @@ def test_a_commit_stopped_while_publishing_is_finished_once_by_the_next_run(
     relation = Relation("SELECT i AS id FROM range(5) t(i)")
     dest.write("t", relation, mode="append", key=(), fingerprint="f", record_bad=lambda r: None)
     # What a process killed during its commit leaves: the intent and some copies, no manifest.
-    entry = dest._entry(StagedTable("t", "append"))
+    entry = dest._entry(StagedTable("t", "append"), "2026-01-01")
     intent = {"run_id": "run1", "pipeline": "pipe", "at": "2026-01-01", "tables": [entry]}
     dest.store.put_json("_aoetl/publishing/run1.json", intent)
     dest.store.copy(*entry["copies"][0])
@@ -370,3 +370,126 @@ def test_s3_settings_on_another_target_are_refused_not_ignored(
         assert result.status == "failed" and result.exit_code == 2, result.error
         assert said in (result.error or "") and "\n" not in (result.error or "")
     assert not (work / "lake").exists() and not (work / "wh.duckdb").exists()
+
+
+def _stage(
+    dest: S3Destination, run_id: str, sql: str, mode: str = "append", table: str = "t"
+) -> None:
+    dest.begin(run_id, "pipe")
+    dest.write(
+        table, Relation(sql), mode=mode, key=(), fingerprint=run_id, record_bad=lambda r: None
+    )
+
+
+def _load(bucket: str, home: Path, run_id: str, sql: str, mode: str = "append") -> None:
+    dest = _destination(bucket, home)
+    _stage(dest, run_id, sql, mode)
+    dest.commit([StagedTable("t", mode)])
+    dest.close()
+
+
+BIGINTS = "SELECT i AS v FROM range(3) t(i)"
+DATES = "SELECT DATE '2026-01-01' + i::INT AS v FROM range(2) t(i)"
+
+
+def test_a_type_change_committed_meanwhile_fails_the_commit_before_anything_is_copied(
+    s3_server: S3Server, lake: str, work: Path
+) -> None:
+    home = work / ".aoetl"
+    _load(lake, home, "r0", BIGINTS)
+    a = _destination(lake, home)
+    _stage(a, "rA", BIGINTS)  # staged against v BIGINT
+    _load(lake, home, "rB", DATES, mode="replace")  # meanwhile: v is DATE
+    with pytest.raises(SchemaConflictError, match="column 'v' is DATE"):
+        a.commit([StagedTable("t", "append")])
+    a.close()  # the staging that can never commit is dropped
+    assert keys(s3_server, lake, "d/_aoetl/publishing/") == []
+    assert keys(s3_server, lake, "d/_aoetl/staging/") == []
+    assert manifest(s3_server, lake, "d/t/_manifest.json")["run_id"] == "rB"
+    data = [k for k in keys(s3_server, lake, "d/t/") if not k.endswith("_manifest.json")]
+    assert len(data) == 1  # rB's file alone: no orphan copy of rA's
+    later = _destination(lake, home)  # the prefix is not blocked for anyone
+    _stage(later, "rC", DATES)
+    assert later.notes == []
+    assert later.commit([StagedTable("t", "append")]) == {"t": 2}
+
+
+def test_a_commit_left_half_done_that_no_longer_applies_is_reported_once_and_cleaned(
+    s3_server: S3Server, lake: str, work: Path
+) -> None:
+    """The race the up-front check cannot see: another run changes the table between rA's
+    check and its publishing (here rA's process was killed in between)."""
+    home = work / ".aoetl"
+    _load(lake, home, "r0", BIGINTS)
+    a = _destination(lake, home)
+    _stage(a, "rA", BIGINTS)
+    entry = a._entry(StagedTable("t", "append"), "2026-01-01")  # checked: it applies now
+    _load(lake, home, "rB", DATES, mode="replace")
+    intent = {"run_id": "rA", "pipeline": "pipe", "at": "2026-01-01", "tables": [entry]}
+    a.store.put_json("_aoetl/publishing/rA.json", intent)
+    a.store.copy(*entry["copies"][0])
+    notes = []
+    for run in ("rC", "rD"):
+        other = _destination(lake, home)
+        other.begin(run, "pipe")
+        notes.append(other.notes)
+    assert len(notes[0]) == 1 and notes[1] == [], notes
+    assert "run rA:" in notes[0][0] and "column 'v' is DATE" in notes[0][0]
+    assert "nothing of run rA was committed" in notes[0][0]
+    assert keys(s3_server, lake, "d/_aoetl/publishing/") == []
+    assert keys(s3_server, lake, "d/_aoetl/staging/") == []
+    assert not a.store.exists("_aoetl/commits/rA.json")
+    data = [k for k in keys(s3_server, lake, "d/t/") if not k.endswith("_manifest.json")]
+    assert len(data) == 1 and manifest(s3_server, lake, "d/t/_manifest.json")["rows"] == 2
+
+
+def test_a_commit_that_cannot_be_finished_is_set_aside_and_blocks_no_one(
+    s3_server: S3Server, lake: str, work: Path
+) -> None:
+    home = work / ".aoetl"
+    a = _destination(lake, home)
+    _stage(a, "rA", BIGINTS)
+    entry = a._entry(StagedTable("t", "append"), "2026-01-01")
+    intent = {"run_id": "rA", "pipeline": "pipe", "at": "2026-01-01", "tables": [entry]}
+    a.store.put_json("_aoetl/publishing/rA.json", intent)
+    a.store.delete_under("_aoetl/staging/rA/")  # its staged files are gone: nothing to copy
+    other = _destination(lake, home)
+    other.begin("rB", "pipe")
+    assert len(other.notes) == 1 and "could not be finished" in other.notes[0]
+    assert "_aoetl/failed/rA.json" in other.notes[0]
+    aside = manifest(s3_server, lake, "d/_aoetl/failed/rA.json")
+    assert aside["run_id"] == "rA" and aside["error"]
+    assert keys(s3_server, lake, "d/_aoetl/publishing/") == []
+    assert keys(s3_server, lake, "d/t/") == []
+    other.write("t", Relation(BIGINTS), mode="append", key=(), fingerprint="f", record_bad=print)
+    assert other.commit([StagedTable("t", "append")]) == {"t": 3}
+    again = _destination(lake, home)
+    again.begin("rC", "pipe")
+    assert again.notes == []
+
+
+def test_a_commit_split_by_a_conflict_says_which_tables_were_committed(
+    s3_server: S3Server, lake: str, work: Path
+) -> None:
+    home = work / ".aoetl"
+    _load(lake, home, "r0", BIGINTS)
+    a = _destination(lake, home)
+    _stage(a, "rA", BIGINTS, table="u")
+    a.write("t", Relation(BIGINTS), mode="append", key=(), fingerprint="f", record_bad=print)
+    entries = [a._entry(StagedTable(t, "append"), "2026-01-01") for t in ("u", "t")]
+    intent = {"run_id": "rA", "pipeline": "pipe", "at": "2026-01-01", "tables": entries}
+    b = _destination(lake, home)
+    _stage(b, "rB", DATES, mode="replace")
+    a.store.put_json("_aoetl/publishing/rA.json", intent)  # checked, then t changes
+    b.commit([StagedTable("t", "replace")])
+    with pytest.raises(UserError) as caught:
+        a.commit([StagedTable("u", "append"), StagedTable("t", "append")])
+    error = str(caught.value)
+    assert "run rA committed 'u' but not 't'" in error and "load 't' again on its own" in error
+    assert "--fresh" in error and "would load 'u' a second time" in error
+    assert manifest(s3_server, lake, "d/u/_manifest.json")["run_id"] == "rA"
+    assert manifest(s3_server, lake, "d/t/_manifest.json")["run_id"] == "rB"
+    assert manifest(s3_server, lake, "d/_aoetl/commits/rA.json")["tables"] == {"u": 3}
+    data = [k for k in keys(s3_server, lake, "d/t/") if not k.endswith("_manifest.json")]
+    assert len(data) == 1
+    assert keys(s3_server, lake, "d/_aoetl/publishing/") == []

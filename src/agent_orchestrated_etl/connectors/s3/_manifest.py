@@ -10,7 +10,8 @@ Layout under ``s3://bucket/PREFIX/``:
 * ``_aoetl/staging/RUN_ID/TABLE/``: what a run staged (``part/`` the incoming rows, ``kept/``
   the rows a merge keeps from rewritten files, ``_checkpoint.json`` written last);
 * ``_aoetl/publishing/RUN_ID.json``: a commit in progress (the intent a killed run's successor
-  finishes); ``_aoetl/commits/RUN_ID.json``: a committed run.
+  finishes); ``_aoetl/commits/RUN_ID.json``: a committed run; ``_aoetl/failed/RUN_ID.json``:
+  a commit that could not be finished, set aside with its error.
 
 Names starting with '_' are aoetl's, which is also why readers (aoetl's own S3 source
 included) skip them when they list a table's folder.
@@ -197,7 +198,8 @@ def next_manifest(
     """The table's version after this run's ``entry`` (from the commit intent) applies.
 
     Raises:
-        ConflictError: a merge whose base version is no longer the current one.
+        ConflictError: a merge whose base version is no longer the current one, or an append
+            or merge onto a table another writer gave another format or partitioning.
         SchemaConflictError: an append or merge meets a column of another type.
     """
     table, mode = entry["table"], entry["mode"]
@@ -205,9 +207,16 @@ def next_manifest(
     base = current["run_id"] if current else None
     if mode == "merge" and base != entry["base_run"]:
         raise ConflictError(
-            f"table '{table}' was changed by run {base} after run {run_id} staged its merge; "
-            "run the pipeline again (with --fresh) to merge into the new version"
+            f"table '{table}' was changed by run {base} after run {run_id} staged its merge"
         )
+    if current is not None and mode != "replace":
+        layout = (current.get("file_format"), list(current.get("partition_by") or ()))
+        if layout != (entry["file_format"], list(entry["partition_by"])):
+            # another writer replaced the table with another layout after this run staged
+            raise ConflictError(
+                f"table '{table}' was rewritten as {layout[0]} files partitioned by "
+                f"{layout[1] or 'nothing'} by run {base} after run {run_id} staged its {mode}"
+            )
     if mode == "replace" or current is None:
         files, superseded, columns = (
             entry["files"],

@@ -47,7 +47,7 @@ from ..base import Checkpoint, LoadResult, Location, StagedTable
 from ..directory.target import name_problem
 from ._access import connect as s3_connect
 from ._access import split
-from ._manifest import CHECKPOINT, MANIFEST, ConflictError, Store
+from ._manifest import CHECKPOINT, MANIFEST, ConflictError, Store, next_manifest
 from ._target_files import FILE_COLUMN, Files, pairs, projection
 from ._target_publish import commit_key, intent_key, now, publish, roll_forward, staging_key
 
@@ -373,23 +373,27 @@ class S3Destination:
         found = self.store.get_json(intent_key(self.run_id))
         if found is not None:  # an earlier attempt of this commit stopped: finish it
             return publish(self.store, found[0])
-        entries = [self._entry(staged) for staged in tables]
-        intent = {"run_id": self.run_id, "pipeline": self.pipeline, "at": now(), "tables": entries}
+        at = now()
+        try:  # every table is checked against its current version before anything is copied
+            entries = [self._entry(staged, at) for staged in tables]
+        except UserError:
+            self._failed = True  # this staging can never commit: close() drops it
+            raise
+        intent = {"run_id": self.run_id, "pipeline": self.pipeline, "at": at, "tables": entries}
         self.store.put_json(intent_key(self.run_id), intent)
         return publish(self.store, intent)
 
-    def _entry(self, staged: StagedTable) -> dict[str, Any]:
-        """What the commit does for one table: its copies and the version they make."""
+    def _entry(self, staged: StagedTable, at: str) -> dict[str, Any]:
+        """What the commit does for one table: its copies and the version they make.
+
+        Raises:
+            ConflictError, SchemaConflictError: the table's current version, written by
+                another run since this one staged, does not take this run's version.
+        """
         table = staged.table
         doc = self._checkpoint(table)
         if doc is None:
             raise FatalError(f"table '{table}' has nothing staged in run {self.run_id}")
-        current = self._manifest(table)
-        if doc["mode"] == "merge" and (current or {}).get("run_id") != doc["base_run"]:
-            raise ConflictError(
-                f"table '{table}' was changed by run {(current or {}).get('run_id')} after run "
-                f"{self.run_id} staged its merge; run the pipeline again with --fresh"
-            )
         stage = f"{staging_key(self.run_id)}{table}/"
         copies, files = [], []
         staged_files = [("part/", f) for f in doc["part"]] + [("kept/", f) for f in doc["kept"]]
@@ -397,7 +401,7 @@ class S3Destination:
             final = posixpath.join(posixpath.dirname(f["path"]), f"{self.run_id}-{n}.{self.fmt}")
             copies.append([f"{stage}{folder}{f['path']}", f"{table}/{final}"])
             files.append({"path": final, "rows": f["rows"], "size": f["size"]})
-        return {
+        entry = {
             "table": table,
             "mode": doc["mode"],
             "file_format": doc["file_format"],
@@ -410,6 +414,14 @@ class S3Destination:
             "high_water": doc["high_water"],
             "rows": doc["rows"],
         }
+        try:  # the version publishing would make, built now only for its checks
+            next_manifest(self._manifest(table), entry, self.run_id, self.pipeline, at)
+        except ConflictError as exc:
+            raise ConflictError(
+                f"{exc}; nothing was committed: run the pipeline again with --fresh to load "
+                "into the table as it is now"
+            ) from None
+        return entry
 
     def discard(self) -> None:
         if self.committed() or self.store.exists(intent_key(self.run_id)):
