@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import gzip
 import shutil
+import time
 from pathlib import Path
 
 import duckdb
@@ -210,6 +211,8 @@ def test_local_files_read_by_modification_time_past_the_mark(work: Path) -> None
     (folder / "a.csv").write_text("id\n1\n2\n")
     (folder / "b.csv").write_text("id\n3\n")
     os.utime(folder / "a.csv", (1_700_000_000, 1_700_000_000))  # 2023-11-14 22:13:20 UTC
+    settled = time.time() - 10  # older than the settle window
+    os.utime(folder / "b.csv", (settled, settled))
     inc = {"*": {"cursor": "_object_modified"}}
     source = FileSource(FileSourceSpec(uri=str(folder), table="events", incremental=inc))
     (resource,) = source.discover()
@@ -272,3 +275,45 @@ def test_object_columns_join_each_row_to_its_file(work: Path) -> None:
                 assert value == str(folder / f"p{i:02}.parquet")
             else:
                 assert value.timestamp() == 1_700_000_000 + i  # type: ignore[union-attr]
+
+
+def test_files_modified_just_before_the_listing_wait_for_the_next_run(work: Path) -> None:
+    # A file written in the mark's second after the listing was never loaded: the run that
+    # set the mark now reads only files a settle window older than its listing.
+    import os
+
+    from agent_orchestrated_etl.connectors import RowFilter
+    from tests.helpers import read_relation
+
+    folder = work / "drop"
+    folder.mkdir()
+    (folder / "old.csv").write_text("id\n1\n")
+    (folder / "new.csv").write_text("id\n2\n")
+    old = time.time() - 60
+    os.utime(folder / "old.csv", (old, old))
+    inc = {"*": {"cursor": "_object_modified"}}
+    source = FileSource(FileSourceSpec(uri=str(folder), table="drop", incremental=inc))
+    (resource,) = source.discover()
+    home = work / ".aoetl"
+    assert read_relation(source.relation(resource), home, "SELECT id FROM {r}") == [(1,)]
+    assert source.notes == [
+        "drop: 1 file modified less than 2 s before the listing wait for the next run (an "
+        "_object_modified cursor reads only files that have settled, so none written in the "
+        "same second is skipped)"
+    ]
+    mark = RowFilter("_object_modified", ">", "2000-01-01 00:00:00+00", "TIMESTAMP WITH TIME ZONE")
+    assert read_relation(source.relation(resource, mark), home, "SELECT id FROM {r}") == [(1,)]
+    # The next run, once the file has settled, reads it.
+    settled = time.time() - 3
+    os.utime(folder / "new.csv", (settled, settled))
+    source = FileSource(FileSourceSpec(uri=str(folder), table="drop", incremental=inc))
+    (resource,) = source.discover()
+    relation = source.relation(resource)
+    assert read_relation(relation, home, "SELECT id FROM {r} ORDER BY id") == [(1,), (2,)]
+    # A key cursor compares text, not times: nothing waits.
+    keyed = FileSource(
+        FileSourceSpec(uri=str(folder), table="drop", incremental={"*": {"cursor": "_object_key"}})
+    )
+    (folder / "newest.csv").write_text("id\n3\n")
+    (resource,) = keyed.discover()
+    assert read_relation(keyed.relation(resource), home, "SELECT count(*) FROM {r}") == [(3,)]

@@ -127,9 +127,13 @@ target: duckdb:///w.duckdb
 """
     )
     env = s3_server.env()
+    time.sleep(2.1)  # a run reads only objects that have settled (2 s before its listing)
     _run("pipeline.yaml", cwd=work, env=env)
-    time.sleep(1.1)  # S3 keeps modification times to the second
     _put(s3_server, bucket, {"in/e-2.csv": b"id\n3\n"})
+    waiting = _run("pipeline.yaml", cwd=work, env=env)  # the same second as the last mark
+    assert waiting["tables"]["events"]["rows_loaded"] == 0  # type: ignore[index]
+    assert any("wait for the next run" in n for n in waiting["notes"])  # type: ignore[union-attr]
+    time.sleep(2.1)
     second = _run("pipeline.yaml", cwd=work, env=env)
     assert second["tables"]["events"]["rows_loaded"] == 1  # type: ignore[index]
     rows = query(

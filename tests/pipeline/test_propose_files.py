@@ -103,6 +103,9 @@ def test_a_folder_without_keys_appends_reading_each_file_once(
     said = comments_of(proposal.to_yaml())
     assert "append: no column (or pair of columns) is unique and non-null" in said
     assert "incremental on _object_modified: each file is read once" in said
+    caveat = said[said.index("_object_modified assumes files are written once") :]
+    for words in ("cp -p", "multipart upload", "read whole again", "mode: replace", "_object_key"):
+        assert words in caveat
     assert "csv: 2 files" in said
     assert "Found: empty file (events-2024-03.csv): the file is empty" in said
     assert proposal.checks == [("events", {"check": "min_rows", "value": 1})]

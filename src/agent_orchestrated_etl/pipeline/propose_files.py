@@ -28,6 +28,14 @@ from ..spec import OBJECT_COLUMNS, PipelineSpec, validate_spec
 from .propose import Proposal
 
 _OBJECT_CURSOR = "_object_modified"
+_OBJECT_CAVEAT = (
+    f"{_OBJECT_CURSOR} assumes files are written once and never back-dated: a file copied "
+    "with its old time kept (cp -p, rsync -t, tar x) or an S3 multipart upload begun before "
+    "the last run is never read, and a file that grows is read whole again and its rows "
+    "appended twice (a run also leaves files modified in the last 2 s to the next run). "
+    "Otherwise use mode: replace (every run reads everything), or cursor: _object_key "
+    "when new files get names that sort later (events-2024-03-02.csv)"
+)
 _UPDATED = re.compile(r"updat|modif|chang")
 _ISSUES_SHOWN = 8  # per table: a file with hundreds of drifted files says the rest in a count
 
@@ -62,6 +70,8 @@ def propose_files(
         elif cursor is not None:
             incremental[name] = {"cursor": cursor}
             notes.append(f"incremental on {cursor}: {why}")
+            if cursor == _OBJECT_CURSOR:
+                notes.append(_OBJECT_CAVEAT)
             reasons.append(f"{name}: incremental on {cursor}")
         if order.get(name):
             options["after"] = order[name]

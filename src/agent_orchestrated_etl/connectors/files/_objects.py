@@ -8,6 +8,7 @@ file the row came from, and an incremental read then lists only the files past t
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Iterable
 
@@ -22,6 +23,9 @@ from .fs import FileInfo
 FILE_COLUMN = "__aoetl_file"
 """The column DuckDB's ``filename`` option fills with the path each row was read from."""
 _PATH = "__aoetl_path"
+SETTLE = dt.timedelta(seconds=2)
+"""How long before a run's listing a file must have been modified for an ``_object_modified``
+cursor to read it (see :func:`settled`)."""
 _SEGMENT = re.compile(r"^([^=/]+)=([^/]*)$")
 
 
@@ -123,6 +127,23 @@ def with_objects(sql: str, columns: tuple[str, ...], read: dict[str, FileInfo]) 
 
 def _text(column: str, info: FileInfo) -> str:
     return key_of(info) if column == "_object_key" else info.modified.isoformat()
+
+
+def settled(
+    infos: list[FileInfo], listed_at: dt.datetime | None
+) -> tuple[list[FileInfo], list[FileInfo]]:
+    """(files an ``_object_modified`` cursor may read now, files that wait for a later run).
+
+    A run reads only files modified at least :data:`SETTLE` before its listing began, so its
+    mark is that old: a file written in the mark's second, or just after the listing, was
+    either in this listing (strongly consistent on S3) and read, or is newer than the mark
+    and read by the next run. Without it, such a file is never loaded.
+    """
+    if listed_at is None:
+        listed_at = dt.datetime.now(dt.UTC)
+    cutoff = listed_at - SETTLE
+    ready = [i for i in infos if i.modified <= cutoff]
+    return ready, [i for i in infos if i.modified > cutoff]
 
 
 def past_mark(

@@ -9,6 +9,7 @@ rare file DuckDB cannot take as it is, and reading only the files past an object
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import functools
 import tempfile
 import uuid
@@ -18,6 +19,7 @@ from typing import BinaryIO
 
 import duckdb
 
+from ..._text import plural
 from ...data import lines as _lines
 from ...data.duck import BadRow, RejectSink, Relation, quote_ident, quote_literal, sql_list
 from ...errors import AoetlError
@@ -72,6 +74,8 @@ class Reader:
     _prelude: tuple[str, ...]
     _scratch: Path | None
     _infos: dict[str, FileInfo]
+    _listed_at: dt.datetime | None  # the store's clock when discovery listed the files
+    notes: list[str]
     _copies: dict[str, str]  # a repaired copy -> the file it was made from
 
     def scratch(self) -> Path:
@@ -114,14 +118,30 @@ class Reader:
         files past it are read; the rows are filtered as well.
         """
         state = _state(resource)
-        if where is not None and where.column in state.objects:
+        if "_object_modified" in state.objects or (
+            where is not None and where.column in state.objects
+        ):
             infos = [i for i in map(self._info, resource.locations) if i is not None]
-            kept = _objects.past_mark(self._con, infos, where)
+            if "_object_modified" in state.objects:
+                infos = self._settled(resource.name, infos)
+            kept = _objects.past_mark(self._con, infos, where) if where is not None else infos
             if not kept:
                 return self._empty(resource)
             resource = _with(resource, locations=tuple(i.path for i in kept))
         relation = self._relation(resource)
         return where.apply(relation) if where is not None else relation
+
+    def _settled(self, table: str, infos: list[FileInfo]) -> list[FileInfo]:
+        """The files modified long enough before the listing; a note counts the others."""
+        ready, waiting = _objects.settled(infos, self._listed_at)
+        if waiting:
+            seconds = int(_objects.SETTLE.total_seconds())
+            self.notes.append(
+                f"{table}: {plural(len(waiting), 'file')} modified less than {seconds} s before "
+                f"the listing wait for the next run (an _object_modified cursor reads only "
+                f"files that have settled, so none written in the same second is skipped)"
+            )
+        return ready
 
     def _empty(self, resource: Resource) -> Relation:
         """No rows, with the resource's columns (nothing is past the mark)."""

@@ -55,6 +55,11 @@ class FileSystem(Protocol):
     endpoint: str | None
     """host:port of the store (None for local files): it keys the circuit breaker."""
 
+    listed_at: dt.datetime | None
+    """The store's clock when the last :meth:`list` began (None before one): every file
+    finished before then is in that listing. An ``_object_modified`` cursor reads only files
+    modified a settle window before it (see ``_objects.settled``)."""
+
     def list(self, uri: str) -> list[FileInfo]:
         """The files ``uri`` names (a file, a folder or prefix, or a glob), sorted by path;
         a file with any segment below the named folder or prefix starting with '.' or '_'
@@ -94,8 +99,10 @@ class LocalFS:
 
     scheme = "file"
     endpoint: str | None = None
+    listed_at: dt.datetime | None = None
 
     def list(self, uri: str) -> list[FileInfo]:
+        self.listed_at = dt.datetime.now(dt.UTC)
         raw = os.path.expanduser(uri)
         if GLOB_CHARS & set(raw):
             found = [Path(p) for p in glob.glob(raw, recursive=True)]

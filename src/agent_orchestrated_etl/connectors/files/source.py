@@ -11,6 +11,7 @@ itself (``s3://`` through httpfs, after the file system's prelude).
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import hashlib
 import shutil
@@ -68,6 +69,7 @@ class FileSource(Reader):
             raise classify(exc, f"preparing DuckDB to read {shown(self.path)}") from None
         self._scratch: Path | None = None
         self._infos: dict[str, FileInfo] = {}
+        self._listed_at: dt.datetime | None = None
         self._copies: dict[str, str] = {}  # a repaired copy -> the file it was made from
 
     def fingerprint(self, resource: Resource) -> str:
@@ -105,6 +107,7 @@ class FileSource(Reader):
                 f"cannot read source {shown(self.spec.uri)}: {exc.strerror or exc}; give a "
                 f"file, a directory or a glob"
             ) from None
+        self._listed_at = self.fs.listed_at
         self._infos.update((f.path, f) for f in found)
         return found
 

@@ -10,6 +10,7 @@ streams ranges of an object and never holds it whole.
 from __future__ import annotations
 
 import datetime as dt
+import email.utils
 import io
 import re
 import shutil
@@ -31,10 +32,12 @@ class S3FS:
     def __init__(self, access: S3Access, home: Path | None = None) -> None:
         self.access = access
         self.endpoint: str | None = access.endpoint
+        self.listed_at: dt.datetime | None = None
         self._client = access.client
 
     # -- listing ---------------------------------------------------------------------------
     def list(self, uri: str) -> list[FileInfo]:
+        self.listed_at = None  # the store's Date of the first answer (its clock, not ours)
         bucket, key = split(uri)
         glob_at = next((i for i, ch in enumerate(key) if ch in GLOB_CHARS), None)
         base = key  # what the URI names itself: a segment of it is never taken for hidden
@@ -65,7 +68,11 @@ class S3FS:
             pages = self._client.get_paginator("list_objects_v2").paginate(
                 Bucket=bucket, Prefix=prefix
             )
-            return [o for page in pages for o in page.get("Contents", ())]
+            found = []
+            for page in pages:
+                self._stamp(page)
+                found += page.get("Contents", ())
+            return found
         except AoetlError:
             raise
         except Exception as exc:
@@ -80,12 +87,24 @@ class S3FS:
             if isinstance(error, SourceNotFoundError):
                 return None  # a prefix, perhaps (or a missing bucket: the listing says)
             raise error from None
+        self._stamp(head)
         return {
             "Key": key,
             "Size": head["ContentLength"],
             "LastModified": head["LastModified"],
             "ETag": head.get("ETag", ""),
         }
+
+    def _stamp(self, answer: dict[str, Any]) -> None:
+        """Keep the store's clock at its first answer to a listing (the Date header is
+        truncated to the second: earlier, so on the safe side), else ours."""
+        if self.listed_at is not None:
+            return
+        date = answer.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("date")
+        try:
+            self.listed_at = email.utils.parsedate_to_datetime(date).astimezone(dt.UTC)
+        except (TypeError, ValueError):
+            self.listed_at = dt.datetime.now(dt.UTC)
 
     # -- reading ---------------------------------------------------------------------------
     def head(self, path: str, size: int = 65_536) -> bytes:
