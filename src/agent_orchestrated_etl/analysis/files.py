@@ -85,16 +85,16 @@ def _fill(
             report.issues.extend(found.issues)
             if info.size == 0 or (found.by_content is None and not found.issues):
                 report.issues.append(_empty_or_unknown(info, found))
-    prelude = fs.prelude()
 
     def sampled(index: int) -> tuple[Resource, Sample | None, list[Issue]]:
         resource = resources[index]
         issues = [i for loc in resource.locations for i in evidence[loc].issues]
         issues = [dataclasses.replace(i, resource=resource.name) for i in issues]
-        cursor = con.cursor()  # the same in-memory database, a connection of its own
+        # The same in-memory database, a connection of its own: it shares the database's
+        # extensions and secrets, which the prelude made on ``con`` (run again on cursors at
+        # once, CREATE OR REPLACE SECRET is a write-write conflict in the catalog).
+        cursor = con.cursor()
         try:
-            for statement in prelude:
-                cursor.execute(statement)
             sample = _sample(cursor, index, source, resource, sample_rows, issues)
         finally:
             cursor.close()
