@@ -98,3 +98,25 @@ def test_a_killed_load_leaves_nothing_visible_and_a_rerun_commits_once(
     assert keys(s3_server, bucket, "lake/_aoetl/staging/") == []
     commits = keys(s3_server, bucket, "lake/_aoetl/commits/")
     assert len(commits) == 1  # one run, committed once
+
+
+def test_what_the_destination_wrote_reads_back_as_its_tables(
+    s3_server: S3Server, tmp_path: Path
+) -> None:
+    """Two runs into one table, then `aoetl analyze` of the prefix: one table named after its
+    folder (the manifest and aoetl's own objects are not data)."""
+    bucket = s3_server.bucket()
+    env = s3_server.env()
+    (tmp_path / "orders.csv").write_text("id,amount\n1,9.5\n2,3.0\n")
+    (tmp_path / "more.csv").write_text("id,amount\n3,1.0\n")
+    target = f"s3://{bucket}/lake/"
+    for src in ("orders.csv", "more.csv"):
+        proc = run_cli("run", src, "--to", target, "--table", "orders", cwd=tmp_path, env=env)
+        assert proc.returncode == 0, proc.stderr
+    names = [k.rsplit("/", 1)[-1] for k in keys(s3_server, bucket, "lake/orders/")]
+    assert all(n.startswith("part-") for n in names if n != "_manifest.json"), names
+    proc = run_cli("analyze", target, "--json", cwd=tmp_path, env=env)
+    assert proc.returncode == 0, proc.stderr
+    tables = {r["name"]: r for r in json.loads(proc.stdout)["resources"]}
+    assert list(tables) == ["orders"]
+    assert tables["orders"]["row_estimate"] == 3 and len(tables["orders"]["files"]) == 2

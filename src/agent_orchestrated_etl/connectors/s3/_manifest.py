@@ -2,8 +2,8 @@
 
 Layout under ``s3://bucket/PREFIX/``:
 
-* ``TABLE/[col=val/…]RUN_ID-N.parquet``: the table's data files (Hive folders when the target
-  is partitioned);
+* ``TABLE/[col=val/…]part-TIME-RUN-N.parquet``: the table's data files (Hive folders when the
+  target is partitioned; TIME the commit's, RUN six digits of the run id, N a sequence);
 * ``TABLE/_manifest.json``: the table's current version: which of those files make it up, its
   columns, rows, format, partitioning, the run that wrote it and each pipeline's incremental
   mark. It is the commit point: a reader that honours it sees whole versions only;

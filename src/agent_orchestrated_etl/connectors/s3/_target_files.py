@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -106,3 +108,16 @@ def projection(
     if named:
         cols.append(quote_ident(FILE_COLUMN))
     return f"SELECT {', '.join(cols)} FROM {scan}" + (" WHERE false" if empty else "")
+
+
+def file_stem(run_id: str, at: str) -> str:
+    """``part-<commit time>-<6 digits of the run id>``, to which ``-NNNNN.<fmt>`` is added.
+
+    Digits only after ``part``: a reader that groups files differing only by a sequence part
+    (aoetl's file source among them) takes a table's files, from any number of runs, for one
+    table named after its folder; a run id ("nightly-42") would make each run's files another
+    table. The commit time sorts them; the run's digits keep two runs in one second apart.
+    """
+    stamp = re.sub(r"\D", "", at)[:14]
+    digits = int(hashlib.sha256(run_id.encode()).hexdigest(), 16) % 1_000_000
+    return f"part-{stamp}-{digits:06d}"

@@ -48,7 +48,7 @@ from ..directory.target import name_problem
 from ._access import connect as s3_connect
 from ._access import split
 from ._manifest import CHECKPOINT, MANIFEST, ConflictError, Store, next_manifest
-from ._target_files import FILE_COLUMN, Files, pairs, projection
+from ._target_files import FILE_COLUMN, Files, file_stem, pairs, projection
 from ._target_publish import commit_key, intent_key, now, publish, roll_forward, staging_key
 
 _MODES = ("replace", "append", "merge")
@@ -397,8 +397,9 @@ class S3Destination:
         stage = f"{staging_key(self.run_id)}{table}/"
         copies, files = [], []
         staged_files = [("part/", f) for f in doc["part"]] + [("kept/", f) for f in doc["kept"]]
+        name = file_stem(self.run_id, at)
         for n, (folder, f) in enumerate(staged_files):
-            final = posixpath.join(posixpath.dirname(f["path"]), f"{self.run_id}-{n}.{self.fmt}")
+            final = posixpath.join(posixpath.dirname(f["path"]), f"{name}-{n:05d}.{self.fmt}")
             copies.append([f"{stage}{folder}{f['path']}", f"{table}/{final}"])
             files.append({"path": final, "rows": f["rows"], "size": f["size"]})
         entry = {
