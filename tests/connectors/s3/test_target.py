@@ -493,3 +493,26 @@ def test_a_commit_split_by_a_conflict_says_which_tables_were_committed(
     data = [k for k in keys(s3_server, lake, "d/t/") if not k.endswith("_manifest.json")]
     assert len(data) == 1
     assert keys(s3_server, lake, "d/_aoetl/publishing/") == []
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+def test_a_large_table_is_several_files_published_by_multipart_copies(
+    s3_server: S3Server, lake: str, work: Path, monkeypatch: pytest.MonkeyPatch, fmt: str
+) -> None:
+    """The caps scaled down (files of ~1 MB, every copy in parts) so a small table shows what
+    a table of many GB does: several files, each copied by UploadPartCopy, no 5 GB limit."""
+    from agent_orchestrated_etl.connectors.s3 import _manifest, _target_files
+
+    monkeypatch.setattr(_target_files, "FILE_SIZE", "1MB")
+    monkeypatch.setattr(_manifest, "MULTIPART_AT", 1)
+    dest = _destination(lake, work / ".aoetl", format=fmt)
+    _stage(dest, "r1", "SELECT i AS id, random() AS r FROM range(200000) t(i)")
+    assert dest.commit([StagedTable("t", "append")]) == {"t": 200_000}
+    doc = manifest(s3_server, lake, "d/t/_manifest.json")
+    assert len(doc["files"]) >= 2 and sum(f["rows"] for f in doc["files"]) == 200_000
+    client = s3_server.client()
+    for f in doc["files"]:
+        etag = client.head_object(Bucket=lake, Key=f"d/t/{f['path']}")["ETag"]
+        assert etag.strip('"').endswith("-1"), etag  # a multipart object's ETag
+    rows = from_manifest(s3_server, lake, "d/", "t")
+    assert len(rows) == 200_000 and rows[0][0] == 0 and rows[-1][0] == 199_999

@@ -33,6 +33,8 @@ CHECKPOINT = "_checkpoint.json"
 FORMAT = "aoetl.s3.manifest"
 VERSION = 1
 _DELETE_BATCH = 1000  # DeleteObjects takes at most 1000 keys
+MULTIPART_AT = 256 << 20  # a publish copy larger than this is copied in parts
+PART_SIZE = 128 << 20  # of this size (10,000 parts at most: 1.2 TB)
 # The runs whose versions a manifest remembers: a commit finished late by another process
 # (see _target_publish) must see that its version was applied, even under later ones.
 _RUNS_KEPT = 100
@@ -136,11 +138,19 @@ class Store:
     def copy(self, src: str, dest: str) -> None:
         """A server-side copy; a source already gone is fine once the copy is there (a
         publish finished by two processes at once)."""
+        from boto3.s3.transfer import TransferConfig
+
+        # boto3's managed copy: a multipart copy above the threshold, as one CopyObject
+        # request stops at 5 GB (a large partition can pass that).
+        config = TransferConfig(
+            multipart_threshold=MULTIPART_AT, multipart_chunksize=PART_SIZE, max_concurrency=4
+        )
         try:
-            self.client.copy_object(
-                Bucket=self.bucket,
-                Key=self.prefix + dest,
-                CopySource={"Bucket": self.bucket, "Key": self.prefix + src},
+            self.client.copy(
+                {"Bucket": self.bucket, "Key": self.prefix + src},
+                self.bucket,
+                self.prefix + dest,
+                Config=config,
             )
         except Exception as exc:
             if _code(exc) in ("NoSuchKey", "404") and self.exists(dest):

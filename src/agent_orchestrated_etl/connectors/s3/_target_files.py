@@ -12,6 +12,9 @@ import duckdb
 from ...data.duck import describe, quote_ident, quote_literal, sql_list
 from ._manifest import Store
 
+# A table's staged (and so published) files stop at about this size: large tables become
+# several files, which readers take in parallel and a publish copies in bounded parts.
+FILE_SIZE = "512MB"
 FILE_COLUMN = "__aoetl_file"  # the column naming each row's file, while a merge finds its files
 
 
@@ -30,20 +33,20 @@ class Files:
         if self.fmt == "csv":
             options.append("HEADER")
         if self.partition_by:
-            target = self.store.url(dest)
             parts = ", ".join(quote_ident(p) for p in self.partition_by)
             options.append(f"PARTITION_BY ({parts})")
-        else:
-            target = self.store.url(f"{dest}data_0.{self.fmt}")
+        else:  # several files past the cap (DuckDB does not combine it with PARTITION_BY)
+            options.append(f"FILE_SIZE_BYTES {quote_literal(FILE_SIZE)}")
         if self.fmt == "parquet":
             options.append("RETURN_STATS true")
+        target = self.store.url(dest.rstrip("/"))
         answer = con.execute(
             f"COPY ({sql}) TO {quote_literal(target)} ({', '.join(options)})"
         ).fetchall()
         listed = dict(self.store.objects(dest))
         if self.fmt == "parquet":
-            counts = {str(r[0]): int(r[1]) for r in answer}
-        elif self.partition_by and listed:
+            counts = {_clean(str(r[0])): int(r[1]) for r in answer}
+        elif len(listed) > 1:
             urls = sql_list(self.store.url(k) for k in listed)
             counts = dict(
                 con.execute(
@@ -85,6 +88,12 @@ class Files:
         scan = f"{reader}({urls}, union_by_name=true{header}{hive}, {named_by})"
         have = {n for n, _ in describe(con, f"SELECT * FROM {scan}")}
         return projection(scan, pairs(manifest["columns"]), have, named)
+
+
+def _clean(url: str) -> str:
+    """``s3://b/p//data_0.parquet`` (as COPY's stats may name a file) → ``s3://b/p/data_0…``."""
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://{re.sub('/{2,}', '/', rest)}"
 
 
 def pairs(columns: list[list[str]]) -> list[tuple[str, str]]:
