@@ -314,3 +314,21 @@ def test_objects_written_in_the_marks_second_are_not_lost(s3_server: S3Server, w
     assert [r[0] for r in rows] == [1, 2] and not second.notes
     mark = RowFilter("_object_modified", ">", str(rows[-1][1]), "TIMESTAMP WITH TIME ZONE")
     assert read_relation(second.relation(resource, mark), home, "SELECT id FROM {r}") == []
+
+
+def test_discovery_lists_once_and_reads_each_head_once(s3_server: S3Server, work: Path) -> None:
+    # 10 CSV objects took 2 listings and 41 GETs: each step read the object's start again.
+    bucket = s3_server.bucket()
+    _put(s3_server, bucket, {f"m/t{i}.csv": b"id,v\n1,a\n2,b\n" for i in range(10)})
+    source = _source(s3_server, f"s3://{bucket}/m/", table="m")
+    calls: dict[str, int] = {}
+
+    def count(model: Any, **_: Any) -> None:
+        calls[model.name] = calls.get(model.name, 0) + 1
+
+    source.fs.inner._client.meta.events.register("before-call.s3", count)
+    (resource,) = source.discover()
+    assert len(source.files()) == 10 and len(resource.locations) == 10
+    assert calls == {"ListObjectsV2": 1, "GetObject": 10}
+    assert source.fs.head(resource.locations[0], 4) == b"id,v"  # from the cache
+    assert calls == {"ListObjectsV2": 1, "GetObject": 10}

@@ -26,7 +26,7 @@ from ...errors import AoetlError
 from ...spec import FileSourceSpec
 from ..base import Resource, RowFilter
 from . import _json, _objects
-from .fs import FileInfo, FileSystem
+from .fs import CachedHeads, FileInfo
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,7 @@ class Reader:
     """Reads resources a file source discovered (see :class:`~.source.FileSource`)."""
 
     spec: FileSourceSpec
-    fs: FileSystem
+    fs: CachedHeads
     _con: duckdb.DuckDBPyConnection
     _prelude: tuple[str, ...]
     _scratch: Path | None

@@ -13,7 +13,9 @@ from __future__ import annotations
 import datetime as dt
 import glob
 import os
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Protocol
@@ -55,10 +57,12 @@ class FileSystem(Protocol):
     endpoint: str | None
     """host:port of the store (None for local files): it keys the circuit breaker."""
 
-    listed_at: dt.datetime | None
-    """The store's clock when the last :meth:`list` began (None before one): every file
-    finished before then is in that listing. An ``_object_modified`` cursor reads only files
-    modified a settle window before it (see ``_objects.settled``)."""
+    @property
+    def listed_at(self) -> dt.datetime | None:
+        """The store's clock when the last :meth:`list` began (None before one): every file
+        finished before then is in that listing. An ``_object_modified`` cursor reads only
+        files modified a settle window before it (see ``_objects.settled``)."""
+        ...
 
     def list(self, uri: str) -> list[FileInfo]:
         """The files ``uri`` names (a file, a folder or prefix, or a glob), sorted by path;
@@ -144,6 +148,82 @@ class LocalFS:
 
     def local(self, path: str, scratch: Path) -> Path:
         return Path(path)
+
+
+class CachedHeads:
+    """A :class:`FileSystem` that reads each file's head (its first 64 KiB) once.
+
+    Discovery looks at a file's start several times (its format, whether it is blank, its
+    CSV header, the sniff, a row estimate) and the analysis once more; each was a ranged GET
+    of an S3 object. Here all of them share one read, and :meth:`prefetch` makes those reads
+    for many objects at once. Memory stays bounded: past :data:`BUDGET` bytes of heads, a head
+    is kept only to :data:`KEPT` bytes (a longer request reads again).
+    """
+
+    HEAD = 65_536
+    KEPT = 8_192
+    BUDGET = 64 << 20
+
+    def __init__(self, inner: FileSystem) -> None:
+        self.inner = inner
+        self.scheme = inner.scheme
+        self.endpoint = inner.endpoint
+        self._heads: dict[str, tuple[bytes, bool]] = {}  # path -> (head, the whole file?)
+        self._held = 0
+        self._lock = threading.Lock()
+
+    @property
+    def listed_at(self) -> dt.datetime | None:
+        return self.inner.listed_at
+
+    def forget(self) -> None:
+        """Drop every head (a new listing may find changed files)."""
+        with self._lock:
+            self._heads.clear()
+            self._held = 0
+
+    def prefetch(self, paths: list[str]) -> None:
+        """Read the heads of ``paths`` not read yet; a store's in parallel (the waits
+        overlap), local files one after another (nothing to wait for)."""
+        todo = [p for p in paths if p not in self._heads]
+        if self.scheme == "file" or len(todo) < 2:
+            for path in todo:
+                self.head(path)
+            return
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            for _ in pool.map(self.head, todo):
+                pass
+
+    def list(self, uri: str) -> list[FileInfo]:
+        return self.inner.list(uri)
+
+    def head(self, path: str, size: int = 65_536) -> bytes:
+        if size > self.HEAD:
+            return self.inner.head(path, size)
+        cached = self._heads.get(path)
+        if cached is not None and (cached[1] or len(cached[0]) >= size):
+            return cached[0][:size]
+        data = self.inner.head(path, self.HEAD)
+        whole = len(data) < self.HEAD
+        with self._lock:
+            if cached is not None:
+                self._held -= len(cached[0])
+            kept = data if self._held + len(data) <= self.BUDGET else data[: self.KEPT]
+            self._heads[path] = (kept, whole or len(kept) == len(data) < self.HEAD)
+            self._held += len(kept)
+        return data[:size]
+
+    def read_range(self, path: str, start: int, length: int) -> bytes:
+        return self.inner.read_range(path, start, length)
+
+    def open(self, path: str) -> BinaryIO:
+        return self.inner.open(path)
+
+    def prelude(self) -> tuple[str, ...]:
+        return self.inner.prelude()
+
+    def local(self, path: str, scratch: Path) -> Path:
+        return self.inner.local(path, scratch)
 
 
 def hidden(relative: str) -> bool:

@@ -32,7 +32,7 @@ from ...spec import OBJECT_COLUMNS, FileSourceSpec
 from ..base import Decision, Location, Resource, shape_fingerprint
 from . import _json, _names, _objects, _sniff
 from ._read import FileRead, Reader, _struct, _with
-from .fs import GLOB_CHARS, FileInfo, FileSystem, LocalFS, shown
+from .fs import GLOB_CHARS, CachedHeads, FileInfo, FileSystem, LocalFS, shown
 
 
 class FileSource(Reader):
@@ -56,7 +56,7 @@ class FileSource(Reader):
             where = locate(spec.uri, spec.base_dir)
         self.spec = spec
         self.path = where.path
-        self.fs: FileSystem = fs or LocalFS()
+        self.fs = CachedHeads(fs or LocalFS())
         self.notes: list[str] = []
         self.endpoint: str | None = self.fs.endpoint
         self._prelude = self.fs.prelude()
@@ -70,6 +70,7 @@ class FileSource(Reader):
         self._scratch: Path | None = None
         self._infos: dict[str, FileInfo] = {}
         self._listed_at: dt.datetime | None = None
+        self._listing: list[FileInfo] | None = None
         self._copies: dict[str, str] = {}  # a repaired copy -> the file it was made from
 
     def fingerprint(self, resource: Resource) -> str:
@@ -95,7 +96,13 @@ class FileSource(Reader):
 
     # -- discovery -------------------------------------------------------------------------
     def files(self) -> list[FileInfo]:
-        """The files the source names, sorted; hidden files and '_'-prefixed files are skipped."""
+        """The files the source names, sorted, as the last :meth:`discover` listed them (a
+        listing of its own before any); hidden files and folders are skipped."""
+        if self._listing is None:
+            self._listing = self._list()
+        return self._listing
+
+    def _list(self) -> list[FileInfo]:
         try:
             found = self.fs.list(self.path)
         except SourceNotFoundError as exc:
@@ -113,7 +120,9 @@ class FileSource(Reader):
 
     def discover(self) -> list[Resource]:
         """Group the files into resources and pin how each is read."""
-        files = self.files()
+        self.fs.forget()  # a new listing: files may have changed since the last
+        files = self._listing = self._list()
+        self.fs.prefetch([f.path for f in files if f.size])
         single = len(files) == 1 and not (GLOB_CHARS & set(self.path))
         typed: list[tuple[str, str]] = []
         empty = 0
