@@ -120,8 +120,8 @@ def api_once(source: str) -> dict[str, Any]:
     }
 
 
-def cli_once(source: str, env: dict[str, str]) -> dict[str, Any]:
-    root = fresh("cli")
+def cli_once(source: str, env: dict[str, str], where: str) -> dict[str, Any]:
+    root = fresh(f"cli_{where}")
     env = {**env, "AOETL_HOME": str(root / ".aoetl")}
     start = time.perf_counter()
     report = json.loads(cli(["analyze", source, "--json"], env).stdout)
@@ -184,7 +184,7 @@ def analyze_plan(sources: dict[str, str], env: dict[str, str], repeat: int) -> d
             label = f"{where} {face}"
             try:
                 runs = [
-                    api_once(source) if face == "api" else cli_once(source, env)
+                    api_once(source) if face == "api" else cli_once(source, env, where)
                     for _ in range(repeat)
                 ]
             except Exception as exc:
