@@ -4,6 +4,8 @@ new user would: a related CSV export, a folder of logs without keys, and a bucke
 from __future__ import annotations
 
 import json
+import os
+import time
 from pathlib import Path
 
 import yaml
@@ -77,8 +79,10 @@ def test_plan_json_carries_the_pipeline_and_the_report(tmp_path: Path) -> None:
 def test_a_folder_without_keys_plans_append_and_reads_each_file_once(tmp_path: Path) -> None:
     logs = tmp_path / "logs"
     logs.mkdir()
+    settled = time.time() - 10  # a run leaves files modified in its last 2 s to the next
     for month in ("01", "02", "03"):
         (logs / f"events-2024-{month}.csv").write_text("level,message\ninfo,up\ninfo,up\n")
+        os.utime(logs / f"events-2024-{month}.csv", (settled, settled))
     proc = run_cli("plan", "logs", "--to", "duckdb:///w.duckdb", "-o", "logs.yaml", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     pipeline = yaml.safe_load((tmp_path / "logs.yaml").read_text())
@@ -89,6 +93,7 @@ def test_a_folder_without_keys_plans_append_and_reads_each_file_once(tmp_path: P
     db = tmp_path / "w.duckdb"
     assert query(db, "SELECT count(*) FROM events") == [(6,)]  # the rerun read nothing again
     (logs / "events-2024-04.csv").write_text("level,message\nerror,down\n")
+    os.utime(logs / "events-2024-04.csv", (settled + 5, settled + 5))
     assert run_cli("run", "logs.yaml", cwd=tmp_path).returncode == 0
     assert query(db, "SELECT level, count(*) FROM events GROUP BY 1 ORDER BY 1") == [
         ("error", 1),
