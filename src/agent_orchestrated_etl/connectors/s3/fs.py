@@ -29,8 +29,11 @@ class S3FS:
 
     scheme = "s3"
 
-    def __init__(self, access: S3Access, home: Path | None = None) -> None:
+    def __init__(
+        self, access: S3Access, home: Path | None = None, bucket: str | None = None
+    ) -> None:
         self.access = access
+        self.bucket = bucket  # scopes the DuckDB secret: another store's may sit beside it
         self.endpoint: str | None = access.endpoint
         self.listed_at: dt.datetime | None = None
         self._client = access.client
@@ -132,7 +135,7 @@ class S3FS:
         return target
 
     def prelude(self) -> tuple[str, ...]:
-        return self.access.prelude()
+        return self.access.prelude(self.bucket)
 
     def _get(self, path: str, **extra: str) -> Any:
         """The streaming body of a GET (None for a range past the end of an empty object)."""

@@ -22,7 +22,7 @@ def S3Source(spec: S3SourceSpec, where: Location, home: Path | None = None) -> F
     Raises:
         UserError: the URI has no bucket, or the settings are incomplete.
     """
-    split(where.url)  # an s3:// URI with a bucket, or one clear error
+    bucket, _ = split(where.url)  # an s3:// URI with a bucket, or one clear error
     access = connect(spec.s3)
     where = dataclasses.replace(where, path=where.url, endpoint=access.endpoint)
-    return FileSource(spec, where, home, fs=S3FS(access, home))
+    return FileSource(spec, where, home, fs=S3FS(access, home, bucket))
