@@ -305,20 +305,25 @@ class DataOrchestrator:
         return propose(spec, home=self.home, sample_rows=sample_rows)
 
     def analyze(
-        self, source: str, *, base_url: str | None = None, sample_rows: int | None = None
+        self,
+        source: str,
+        *,
+        base_url: str | None = None,
+        sample_rows: int | None = None,
+        fmt: str | None = None,
     ) -> SourceReport:
         """What ``source`` holds, without loading it: a REST API from its OpenAPI or Swagger
         document (a URL or a file; ``base_url`` overrides its server URL) or by probing a
         collection endpoint; files, folders and S3 prefixes profiled on a sample of
         ``sample_rows`` rows per table (default 10,000); any other source by discovery.
-        Every guess has its evidence.
+        ``fmt`` is the file format where it cannot be told. Every guess has its evidence.
 
         Raises:
             UserError: the document or URL cannot be read or used.
         """
         from .analysis import analyze
 
-        spec = build_spec(source).source
+        spec = build_spec(source, fmt=fmt).source
         return analyze(spec, home=self.home, base_url=base_url, sample_rows=sample_rows)
 
     @staticmethod

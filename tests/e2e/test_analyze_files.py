@@ -74,3 +74,14 @@ def test_bad_input_is_one_line_and_exit_code_2(tmp_path: Path) -> None:
     missing = run_cli("analyze", "nowhere/", cwd=tmp_path)
     assert missing.returncode == 2, missing.stderr
     assert len(missing.stderr.strip().splitlines()) == 1 and "Traceback" not in missing.stderr
+
+
+def test_format_option_reads_a_file_without_a_known_extension(tmp_path: Path) -> None:
+    (tmp_path / "noext.dat").write_text("a,b\n1,x\n2,y\n")
+    told = run_cli("analyze", "noext.dat", cwd=tmp_path)
+    assert told.returncode == 2 and "--format" in told.stderr
+    proc = run_cli("analyze", "noext.dat", "--format", "csv", "--json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    (resource,) = json.loads(proc.stdout)["resources"]
+    assert resource["format"] == "csv" and resource["sampled_rows"] == 2
+    assert [f["name"] for f in resource["fields"]] == ["a", "b"]

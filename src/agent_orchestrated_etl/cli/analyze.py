@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from ._app import BaseUrlOption, app, err
+from ._app import BaseUrlOption, FormatOption, app, err
 
 if TYPE_CHECKING:
     from ..analysis import ResourceReport, SourceReport
@@ -25,6 +25,7 @@ def analyze(
         ),
     ],
     base_url: BaseUrlOption = None,
+    fmt: FormatOption = None,
     sample_rows: Annotated[
         int | None,
         typer.Option(
@@ -50,7 +51,7 @@ def analyze(
     """
     from ..api import DataOrchestrator
 
-    report = DataOrchestrator().analyze(source, base_url=base_url, sample_rows=sample_rows)
+    report = DataOrchestrator().analyze(source, base_url=base_url, sample_rows=sample_rows, fmt=fmt)
     if as_json:
         sys.stdout.write(json.dumps(report.to_dict(), indent=2, default=str) + "\n")
         return
