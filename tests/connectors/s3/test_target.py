@@ -516,3 +516,23 @@ def test_a_large_table_is_several_files_published_by_multipart_copies(
         assert etag.strip('"').endswith("-1"), etag  # a multipart object's ETag
     rows = from_manifest(s3_server, lake, "d/", "t")
     assert len(rows) == 200_000 and rows[0][0] == 0 and rows[-1][0] == 199_999
+
+
+def test_an_upload_a_killed_write_left_unfinished_is_aborted_with_its_staging(
+    s3_server: S3Server, lake: str, work: Path
+) -> None:
+    # DuckDB writes a large file as a multipart upload; a process killed mid-write leaves
+    # the upload open: no object, yet stored. Restaging the table (or discarding the run)
+    # aborts it.
+    dest = _destination(lake, work / ".aoetl")
+    dest.begin("run1", "pipe")
+    client = s3_server.client()
+    left = client.create_multipart_upload(Bucket=lake, Key="d/_aoetl/staging/run1/t/part/x.parquet")
+    assert client.list_multipart_uploads(Bucket=lake).get("Uploads")
+    relation = Relation("SELECT i AS id FROM range(3) t(i)")
+    dest.write("t", relation, mode="append", key=(), fingerprint="f", record_bad=lambda r: None)
+    uploads = client.list_multipart_uploads(Bucket=lake).get("Uploads", [])
+    assert left["UploadId"] not in [u["UploadId"] for u in uploads]
+    client.create_multipart_upload(Bucket=lake, Key="d/_aoetl/staging/run1/t/part/y.parquet")
+    dest.discard()
+    assert not client.list_multipart_uploads(Bucket=lake).get("Uploads")

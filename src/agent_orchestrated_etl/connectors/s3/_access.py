@@ -21,8 +21,12 @@ from ...secrets import resolve
 from ...spec import S3Connection
 
 # Retries for every request: botocore's standard mode (exponential backoff with jitter, and
-# throttling codes retried), so one slow answer does not fail a listing of thousands.
-_MAX_ATTEMPTS = 5
+# throttling codes retried), so one slow answer does not fail a listing of thousands. The
+# timeouts bound a store that stops answering: a request waits 15 s for bytes, so a call gives
+# up within about a minute (the run's own retries then decide), not after six.
+_MAX_ATTEMPTS = 3
+_CONNECT_TIMEOUT_S = 5
+_READ_TIMEOUT_S = 15
 _AWS_HOSTS = ("amazonaws.com", "amazonaws.com.cn")
 
 
@@ -128,8 +132,8 @@ def connect(settings: S3Connection | None) -> S3Access:
         style = settings.url_style or ("path" if custom else "virtual")
         config = Config(
             retries={"mode": "standard", "max_attempts": _MAX_ATTEMPTS},
-            connect_timeout=10,
-            read_timeout=60,
+            connect_timeout=_CONNECT_TIMEOUT_S,
+            read_timeout=_READ_TIMEOUT_S,
             s3={"addressing_style": "virtual" if style == "vhost" else style},
             max_pool_connections=32,
         )

@@ -19,6 +19,7 @@ included) skip them when they list a table's folder.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -176,7 +177,22 @@ class Store:
                 )
 
     def delete_under(self, rel: str) -> None:
+        """Every object under ``rel``, and every upload to it that never finished (a COPY
+        killed mid-write leaves its multipart upload behind: invisible, but stored)."""
         self.delete(key for key, _ in self.objects(rel))
+        self.abort_uploads(rel)
+
+    def abort_uploads(self, rel: str) -> None:
+        args = {"Bucket": self.bucket, "Prefix": self.prefix + rel}
+        try:
+            for page in self.client.get_paginator("list_multipart_uploads").paginate(**args):
+                for upload in page.get("Uploads", ()):
+                    with contextlib.suppress(Exception):  # finished or aborted meanwhile
+                        self.client.abort_multipart_upload(
+                            Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"]
+                        )
+        except Exception as exc:
+            raise self._fail(exc, rel, "listing the unfinished uploads under") from None
 
 
 def _code(exc: Exception) -> str:
