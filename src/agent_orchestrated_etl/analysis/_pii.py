@@ -26,6 +26,9 @@ LABELS = {
     "ip_address": "IP addresses",
     "card_number": "card numbers (Luhn-valid)",
 }
+# On a tie the narrower pattern wins: an SSN (123-45-6789) or a card number also matches the
+# phone pattern, and a column that is all SSNs must not be reported as phone numbers.
+SPECIFICITY = ("ssn", "card_number", "ip_address", "email", "phone")
 # The share of a column's sampled non-null values that must match before it is suspected.
 VALUE_SHARE = 0.8
 

@@ -360,7 +360,13 @@ def _pii_evidence(c: Column, sample: Sample, con: duckdb.DuckDBPyConnection) -> 
     named = _pii.by_name(c.name)
     seen = []
     checked = c.checked
-    for kind, hits in sorted(c.pii.items(), key=lambda kv: -kv[1]):
+    # The kind the name suggests first (when its pattern also matches), then the most hits,
+    # then the narrower pattern.
+    order = sorted(
+        c.pii.items(),
+        key=lambda kv: (kv[0] != named, -kv[1], _pii.SPECIFICITY.index(kv[0])),
+    )
+    for kind, hits in order:
         if not checked or hits < _pii.VALUE_SHARE * checked:
             continue
         if kind == "card_number" and not _luhn_share(c, sample, con):

@@ -1,0 +1,30 @@
+"""``analyze`` findings a new user questioned: SSNs told from phone numbers, decimals not
+counted as integers, broken NDJSON lines, foreign keys that almost hold."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from agent_orchestrated_etl import DataOrchestrator
+
+
+def test_social_security_numbers_are_not_phone_numbers(
+    orch: DataOrchestrator, tmp_path: Path
+) -> None:
+    lines = ["id,ssn,ssn_like,ref,phone"]
+    for i in range(60):
+        ssn = f"{100 + i}-45-{6789 + i}"
+        lines.append(f"{i},{ssn},{ssn},{ssn},555-01{i % 100:02}-{i:04}")
+    (tmp_path / "people.csv").write_text("\n".join(lines) + "\n")
+    report = orch.analyze(str(tmp_path / "people.csv"))
+    pii = {i.column: i.detail for i in report.all_issues() if i.kind == "pii"}
+    for column in ("ssn", "ssn_like"):
+        assert "its name suggests ssn" in pii[column]
+        assert pii[column].endswith(
+            "100% of 60 sampled values look like US social security numbers"
+        )
+    # No name to go by: on a tie the narrower pattern wins.
+    assert pii["ref"] == (
+        "suspected personal data: 100% of 60 sampled values look like US social security numbers"
+    )
+    assert "look like phone numbers" in pii["phone"]
