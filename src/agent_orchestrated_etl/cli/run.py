@@ -46,7 +46,8 @@ def run(
         typer.Option(
             "--to",
             help="Target (default ./warehouse.duckdb): duckdb:///f.duckdb, parquet:///dir, "
-            "csv:///dir, postgresql://host/db, sqlite:///f.db, a `*.duckdb` path or a directory.",
+            "csv:///dir, s3://bucket/prefix/, postgresql://host/db, sqlite:///f.db, a `*.duckdb` "
+            "path or a directory.",
         ),
     ] = None,
     table: Annotated[
