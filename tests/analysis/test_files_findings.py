@@ -28,3 +28,18 @@ def test_social_security_numbers_are_not_phone_numbers(
         "suspected personal data: 100% of 60 sampled values look like US social security numbers"
     )
     assert "look like phone numbers" in pii["phone"]
+
+
+def test_decimals_are_not_counted_as_integers_and_mostly_means_more_than_half(
+    orch: DataOrchestrator, tmp_path: Path
+) -> None:
+    # Like /usr/share/distro-info/ubuntu.csv: 4.10, 5.04 … and a quarter '6.06 LTS'.
+    versions = [f"{4 + i // 2}.{'04' if i % 2 else '10'}" for i in range(30)]
+    versions += [f"{6 + i}.04 LTS" for i in range(10)]
+    half = ["1", "2", "3", "a", "b", "c"] * 6 + ["d", "e", "4", "5"]
+    lines = ["version,half"] + [f"{v},{h}" for v, h in zip(versions, half, strict=True)]
+    (tmp_path / "releases.csv").write_text("\n".join(lines) + "\n")
+    report = orch.analyze(str(tmp_path / "releases.csv"))
+    mixed = {i.column: i.detail for i in report.all_issues() if i.kind == "mixed_types"}
+    assert mixed["version"].startswith("mostly DOUBLE (75% of 40 sampled values)")
+    assert "half" not in mixed  # 20 of 40 numbers is not "mostly"

@@ -26,6 +26,7 @@ WHOLE_SCAN_BYTES = 16 << 20
 INTEGERS: tuple[str, ...] = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT")
 INTEGERS += ("UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT", "UHUGEINT")
 _OTHER_TYPES = ("BIGINT", "DOUBLE", "DATE", "TIMESTAMP", "BOOLEAN")
+_INTEGER = r"\s*[-+]?[0-9]+\s*"
 # Other types and personal data are looked for in the sample's first rows only (a random
 # subset of a reservoir sample).
 DETAIL_ROWS = 500
@@ -205,7 +206,7 @@ def _look(con: duckdb.DuckDBPyConnection, raw: str, columns: list[Column]) -> No
         slots.append((c, "checked", ""))
         if c.textual:
             for other in _OTHER_TYPES:
-                exprs.append(f"count(TRY_CAST({col} AS {other}))")
+                exprs.append(f"count({_other_fit(col, other)})")
                 slots.append((c, "fit", other))
         value = col if c.textual else f"CAST({col} AS VARCHAR)"
         for kind, pattern in VALUE_PATTERNS.items():
@@ -234,6 +235,16 @@ def _look(con: duckdb.DuckDBPyConnection, raw: str, columns: list[Column]) -> No
     for c in columns:
         if id(c) in fits:
             c.best = max(fits[id(c)], key=lambda kc: kc[1])
+
+
+def _other_fit(col: str, type_: str) -> str:
+    """SQL: the text value as ``type_``, NULL where it is not one. An integer must be
+    written as one: DuckDB's cast rounds '4.10' to 4, which made version numbers and prices
+    look like integers."""
+    cast = f"TRY_CAST({col} AS {type_})"
+    if type_ != "BIGINT":
+        return cast
+    return f"CASE WHEN regexp_full_match({col}, {quote_literal(_INTEGER)}) THEN {cast} END"
 
 
 def _file_fit(

@@ -348,7 +348,7 @@ def _mixed(c: Column) -> str | None:
         )
     if c.textual and c.best is not None:
         other, fits = c.best
-        if c.checked / 2 <= fits < c.checked:
+        if c.checked / 2 < fits < c.checked:  # mostly: more than half
             return (
                 f"mostly {other} ({fits / c.checked:.0%} of {c.checked:,} sampled values) "
                 f"with some text, so it loads as VARCHAR"
