@@ -16,7 +16,7 @@ import functools
 import hashlib
 import shutil
 from collections import defaultdict
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import duckdb
 
@@ -276,15 +276,14 @@ class FileSource(Reader):
         if self.spec.table and len(by_header) > 1:
             return [self._csv_union(name, paths, hive, objects)]
         out = []
-        groups = sorted(by_header.values(), key=len, reverse=True)
-        for i, group in enumerate(groups):
+        # The first file's header keeps the name; another header is named after its first
+        # file, so names hold when files are added (a count or a position would shift).
+        for i, group in enumerate(by_header.values()):
             dialect = self._sniff(group[0])
             decisions = list(dialect.decisions)
             res_name = name
             if i:
-                res_name = (
-                    _names.safe(_names.stem(group[0])) if len(group) == 1 else f"{name}_{i + 1}"
-                )
+                res_name = _split_name(name, group[0])
                 decisions.append(
                     Decision("table", res_name, f"its header differs from {name}'s files")
                 )
@@ -368,6 +367,15 @@ class FileSource(Reader):
                 return None
             total += int(self._size(path) / (len(head) / lines))
         return max(total - len(paths), 0)  # minus the headers
+
+
+def _split_name(name: str, path: str) -> str:
+    """The table of files split off ``name`` for their header, after the first of them:
+    its stem ('customers_2'), or with the stem shared, its folder ('app_2024_01_03')."""
+    own = _names.safe(_names.stem(path))
+    if own != name:
+        return own
+    return f"{name}_{_names.safe(PurePosixPath(path).parent.name)}"
 
 
 def _hive_option(paths: list[str], hive: bool) -> dict[str, str]:
