@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from agent_orchestrated_etl import DataOrchestrator
+from tests.servers import S3Server
 
 
 def test_social_security_numbers_are_not_phone_numbers(
@@ -43,3 +46,30 @@ def test_decimals_are_not_counted_as_integers_and_mostly_means_more_than_half(
     mixed = {i.column: i.detail for i in report.all_issues() if i.kind == "mixed_types"}
     assert mixed["version"].startswith("mostly DOUBLE (75% of 40 sampled values)")
     assert "half" not in mixed  # 20 of 40 numbers is not "mostly"
+
+
+def test_ndjson_lines_that_are_not_records_are_an_issue(
+    orch: DataOrchestrator, tmp_path: Path
+) -> None:
+    (tmp_path / "broken.ndjson").write_text('{"a": 1}\n{"a": "x"}\n{"a": 2, oops\n{"a": 2}\n')
+    (tmp_path / "clean.ndjson").write_text('{"b": 1}\n\n{"b": 2}\nnull\n')
+    report = orch.analyze(str(tmp_path))
+    (issue,) = [i for i in report.all_issues() if i.kind == "unreadable"]
+    assert issue.resource == "broken" and issue.file is not None
+    assert issue.file.endswith("broken.ndjson") and issue.severity == "warning"
+    assert issue.detail.startswith("1 of 4 lines read are not JSON objects")
+    assert "a run quarantines them" in issue.detail
+
+
+def test_broken_ndjson_lines_are_counted_in_an_s3_object_too(
+    orch: DataOrchestrator, s3_server: S3Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in s3_server.env().items():
+        monkeypatch.setenv(name, value)
+    bucket = s3_server.bucket()
+    body = b'{"a": 1}\n[1, 2]\n{"a": 2, oops\n{"a": 3}\n\xff\xfe\n{"a": 4}\n'
+    s3_server.client().put_object(Bucket=bucket, Key="logs/events.ndjson", Body=body)
+    report = orch.analyze(f"s3://{bucket}/logs/")
+    (issue,) = [i for i in report.all_issues() if i.kind == "unreadable"]
+    assert issue.file == f"s3://{bucket}/logs/events.ndjson"
+    assert issue.detail.startswith("3 of 6 lines read are not JSON objects")

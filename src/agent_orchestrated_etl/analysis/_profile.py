@@ -16,7 +16,7 @@ from typing import Any
 import duckdb
 
 from ..connectors import Resource
-from ..data.duck import quote_ident, quote_literal, sql_list
+from ..data.duck import quote_ident, quote_literal, sql_list, unique_name
 from ._pii import VALUE_PATTERNS
 
 FILE_COLUMN = "_aoetl_file"
@@ -64,6 +64,8 @@ class Sample:
     per_file: dict[str, int] = field(default_factory=dict)
     file_fit: dict[str, dict[str, tuple[int, int]]] = field(default_factory=dict)
     has_files: bool = True
+    # NDJSON: per file, (lines that are not JSON objects, non-blank lines read).
+    bad_lines: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
 def kind_of(type_: str) -> str:
@@ -168,7 +170,46 @@ def take(
         }
         if text:
             sample.file_fit = _file_fit(con, raw, columns, typed)
+    if resource.format == "ndjson" and has_files:
+        limit = "" if resource.size_bytes <= WHOLE_SCAN_BYTES else f"LIMIT {sample_rows}"
+        sample.bad_lines = _bad_lines(con, resource, limit)
     return sample
+
+
+def _bad_lines(
+    con: duckdb.DuckDBPyConnection, resource: Resource, limit: str
+) -> dict[str, tuple[int, int]]:
+    """Per file: (lines that are not a JSON object or null, non-blank lines), over the lines
+    the sample read. read_json with ignore_errors turns such a line into a row of NULLs, so
+    the sample alone cannot tell it from a record of nulls; a run quarantines it. Lines
+    DuckDB rejects (not UTF-8, longer than the object size) count as bad."""
+    rejects, scans = unique_name("an_rj"), unique_name("an_rs")
+    size = dict(resource.options()).get("maximum_object_size", str(16 << 20))
+    lines = (
+        f"read_csv({sql_list(resource.locations)}, columns={{'line': 'VARCHAR'}}, "
+        f"delim=E'\\x1e', quote='', escape='', header=false, auto_detect=false, "
+        f"strict_mode=false, max_line_size={size}, filename={quote_literal(FILE_COLUMN)}, "
+        f"store_rejects=true, rejects_table={quote_literal(rejects)}, "
+        f"rejects_scan={quote_literal(scans)})"
+    )
+    file_ = quote_ident(FILE_COLUMN)
+    # CASE, not OR: json_type raises on a line that is not JSON.
+    bad = "CASE WHEN json_valid(line) THEN json_type(line) NOT IN ('OBJECT', 'NULL') ELSE true END"
+    try:
+        rows = con.execute(
+            f"SELECT {file_}, count(*) FILTER (WHERE {bad}), count(*) FROM (SELECT * FROM "
+            f"{lines} {limit}) WHERE trim(line, E' \\t\\r') <> '' GROUP BY ALL"
+        ).fetchall()
+        counts = {str(f): (int(b), int(n)) for f, b, n in rows}
+        for path, n in con.execute(
+            f"SELECT s.file_path, count(*) FROM {rejects} r JOIN {scans} s "
+            f"USING (scan_id, file_id) GROUP BY ALL"
+        ).fetchall():
+            b, total = counts.get(str(path), (0, 0))
+            counts[str(path)] = (b + int(n), total + int(n))
+    finally:
+        con.execute(f"DROP TABLE IF EXISTS {rejects}; DROP TABLE IF EXISTS {scans}")
+    return {f: c for f, c in counts.items() if c[0]}
 
 
 def _profile(

@@ -330,6 +330,12 @@ def _column_issues(name: str, sample: Sample, con: duckdb.DuckDBPyConnection) ->
         pii = _pii_evidence(c, sample, con)
         if pii:
             issues.append(Issue("pii", pii, name, c.name, severity="info"))
+    for path, (bad, lines) in sorted(sample.bad_lines.items()):
+        detail = (
+            f"{bad:,} of {lines:,} lines read are not JSON objects (malformed, or an array or "
+            f"a scalar); a run quarantines them (the profile may count them as rows of nulls)"
+        )
+        issues.append(Issue("unreadable", detail, name, file=path))
     return issues
 
 
