@@ -92,3 +92,15 @@ def test_a_day_with_another_header_is_named_after_its_folder_not_a_number(work: 
     assert sorted(found) == ["app", "app_2024_01_03"]
     assert [len(found[n].locations) for n in sorted(found)] == [3, 2]
     assert any("its header differs from app's files" in d for d in said(found["app_2024_01_03"]))
+
+
+def test_a_split_table_has_one_table_decision_and_the_series_says_so(work: Path) -> None:
+    for day in ("2024-01-01", "2024-01-02", "2024-01-03"):
+        _day(work, day)
+    _day(work, "2024-01-04", header=b"id,when")
+    found = {r.name: r for r in FileSource(FileSourceSpec(uri="logs")).discover()}
+    split = [d for d in said(found["app_2024_01_04"]) if d.startswith("table:")]
+    assert split == ["table: app_2024_01_04 (its header differs from app's files)"]
+    series = [d for d in said(found["app"]) if d.startswith("table:")]
+    assert len(series) == 1
+    assert "1 file with another header loads into a table of its own" in series[0]

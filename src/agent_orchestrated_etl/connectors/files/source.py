@@ -162,9 +162,23 @@ class FileSource(Reader):
             )
         resources: list[Resource] = []
         for (name, fmt), paths in sorted(groups.items()):
-            for resource in self._resources(name, fmt, paths):
-                decisions = (reasons[name], *resource.decisions)
-                resources.append(_with(resource, decisions=decisions))
+            found = self._resources(name, fmt, paths)
+            for resource in found:
+                # A table split off for its header has its own table decision; the group's
+                # holds for the rest.
+                if resource.name != name:
+                    resources.append(resource)
+                    continue
+                table = reasons[name]
+                if len(found) > 1:
+                    split = len(paths) - len(resource.locations)
+                    table = Decision(
+                        "table",
+                        name,
+                        f"{table.reason}; {plural(split, 'file')} with another header "
+                        f"{'loads' if split == 1 else 'load'} into a table of its own",
+                    )
+                resources.append(_with(resource, decisions=(table, *resource.decisions)))
         if not resources and empty:
             return []  # only empty files: a successful run that loads nothing, and says so
         if not resources:
