@@ -73,3 +73,28 @@ def test_broken_ndjson_lines_are_counted_in_an_s3_object_too(
     (issue,) = [i for i in report.all_issues() if i.kind == "unreadable"]
     assert issue.file == f"s3://{bucket}/logs/events.ndjson"
     assert issue.detail.startswith("3 of 6 lines read are not JSON objects")
+
+
+def test_a_foreign_key_with_orphans_is_a_hint_not_a_reference(
+    orch: DataOrchestrator, tmp_path: Path
+) -> None:
+    users = ["id,name"] + [f"{i},u{i}" for i in range(1, 101)]
+    (tmp_path / "users.csv").write_text("\n".join(users) + "\n")
+    # 100 distinct user ids, 9 of them (101..109) not in users.
+    orders = ["order_id,user_id"] + [f"{i},{i if i <= 91 else 100 + i - 91}" for i in range(1, 101)]
+    (tmp_path / "orders.csv").write_text("\n".join(orders) + "\n")
+    report = orch.analyze(str(tmp_path))
+    orders_report = report.resource("orders")
+    assert orders_report.references == () and orders_report.foreign_keys == ()
+    (issue,) = [i for i in orders_report.issues if i.kind == "orphans"]
+    assert issue.column == "user_id" and issue.severity == "info"
+    assert issue.detail.startswith(
+        "user_id -> users(id): 91% of its distinct values are found there; 9% are orphans"
+    )
+    # A cleaner child is still a reference, with no hint.
+    (tmp_path / "orders.csv").write_text(
+        "\n".join(["order_id,user_id"] + [f"{i},{i}" for i in range(1, 101)]) + "\n"
+    )
+    report = orch.analyze(str(tmp_path))
+    assert report.resource("orders").foreign_keys == ("user_id -> users(id)",)
+    assert not [i for i in report.all_issues() if i.kind == "orphans"]

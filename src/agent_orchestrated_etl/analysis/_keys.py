@@ -20,6 +20,9 @@ from ._profile import Column, Sample, kind_of
 from .report import Issue, KeyCandidate, Reference
 
 COVERAGE = 0.99
+# A plausible pair whose coverage falls short of COVERAGE but reaches this is no foreign key,
+# yet likely meant as one with orphans: said as an issue rather than left silent.
+NEAR_COVERAGE = 0.8
 _PAIR_COLUMNS = 6
 _KEYABLE = ("int", "text", "temporal", "decimal")
 
@@ -139,9 +142,13 @@ def duplicate_keys(table: Table, resource: str) -> list[Issue]:
     return issues
 
 
-def references(tables: list[Table], con: duckdb.DuckDBPyConnection) -> dict[str, list[Reference]]:
-    """Foreign keys between ``tables`` (and within one), by table name."""
+def references(
+    tables: list[Table], con: duckdb.DuckDBPyConnection
+) -> tuple[dict[str, list[Reference]], dict[str, list[Issue]]]:
+    """Foreign keys between ``tables`` (and within one), by table name; and the near misses
+    (coverage from :data:`NEAR_COVERAGE` up to :data:`COVERAGE`), as 'orphans' issues."""
     out: dict[str, list[Reference]] = {}
+    near: dict[str, list[Issue]] = {}
     for child in tables:
         for parent in tables:
             if len(parent.key) != 1 or parent.keys_sql is None:
@@ -154,10 +161,25 @@ def references(tables: list[Table], con: duckdb.DuckDBPyConnection) -> dict[str,
                 if not _plausible(c, parent.name, parent_col) or not c.distinct:
                     continue
                 coverage = _coverage(con, child.sample.view, c.name, parent.keys_sql)
+                ref = Reference((c.name,), parent.name, (key,), round(coverage, 4))
                 if coverage >= COVERAGE:
-                    ref = Reference((c.name,), parent.name, (key,), round(coverage, 4))
                     out.setdefault(child.name, []).append(ref)
-    return out
+                elif coverage >= NEAR_COVERAGE:
+                    near.setdefault(child.name, []).append(_orphans(ref, child, coverage))
+    return out, near
+
+
+def _orphans(ref: Reference, child: Table, coverage: float) -> Issue:
+    # Floor the share found, so 99.6 % is never shown as a round 100 % that is not a key.
+    found = int(coverage * 100)
+    return Issue(
+        "orphans",
+        f"{ref}: {found}% of its distinct values are found there; {100 - found}% are "
+        f"orphans (in {_where(child.sample)}), so it is no foreign key",
+        resource=child.name,
+        column=ref.columns[0],
+        severity="info",
+    )
 
 
 def _plausible(column: Column, parent: str, key: Column) -> bool:

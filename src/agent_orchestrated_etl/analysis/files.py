@@ -117,12 +117,13 @@ def _fill(
         table.key = keys[resource.name][0].columns
         if len(table.key) == 1:
             table.keys_sql = _keys_sql(resource, table, sample)
-    refs = _keys.references(tables, con)
+    refs, orphans = _keys.references(tables, con)
     headers = _drift.header_groups(resources)
     for resource, sample, issues in built:
         files = [evidence[loc] for loc in resource.locations]
         file_reports = _drift.file_reports(con, resource, sample, files, headers)
         issues += [_drift.issue(resource.name, f) for f in file_reports if f.drifted]
+        issues += orphans.get(resource.name, [])
         report.resources.append(
             _resource(
                 resource,

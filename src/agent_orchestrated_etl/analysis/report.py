@@ -30,6 +30,7 @@ IssueKind = Literal[
     "format_mismatch",
     "schema_drift",
     "unreadable",
+    "orphans",
 ]
 
 
