@@ -536,3 +536,14 @@ def test_an_upload_a_killed_write_left_unfinished_is_aborted_with_its_staging(
     client.create_multipart_upload(Bucket=lake, Key="d/_aoetl/staging/run1/t/part/y.parquet")
     dest.discard()
     assert not client.list_multipart_uploads(Bucket=lake).get("Uploads")
+
+
+def test_aws_region_is_honoured_as_aws_default_region_is(
+    lake: str, work: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agent_orchestrated_etl.connectors.s3._access import connect
+
+    monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
+    monkeypatch.setenv("AWS_REGION", "eu-north-1")
+    assert connect(None).region == "eu-north-1"
+    assert connect(S3Connection(region="ap-south-1")).region == "ap-south-1"

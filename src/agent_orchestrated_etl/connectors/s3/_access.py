@@ -126,7 +126,10 @@ def connect(settings: S3Connection | None) -> S3Access:
             "(to use AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or the profile)"
         )
     try:
-        session = boto3.Session(profile_name=settings.profile, region_name=settings.region)
+        # boto3 reads AWS_DEFAULT_REGION but not AWS_REGION, which the AWS CLI and SDKs
+        # for other languages read: both are honoured, as the s3: block documents.
+        region = settings.region or os.environ.get("AWS_REGION") or None
+        session = boto3.Session(profile_name=settings.profile, region_name=region)
         endpoint_url = _resolved(settings.endpoint_url) or os.environ.get("AWS_ENDPOINT_URL_S3")
         custom = endpoint_url or os.environ.get("AWS_ENDPOINT_URL")
         style = settings.url_style or ("path" if custom else "virtual")
