@@ -6,3 +6,15 @@ from __future__ import annotations
 def plural(n: int, word: str, many: str | None = None) -> str:
     """'1 row', '3 rows', '1 entry', '2 entries'."""
     return f"{n:,} {word if n == 1 else (many or word + 's')}"
+
+
+def byte_size(size: int) -> str:
+    """'812 bytes', '27.4 kB', '1.2 GB': decimal units, as file listings and S3 consoles give."""
+    if size < 1000:
+        return plural(size, "byte")
+    value = float(size)
+    for unit in ("kB", "MB", "GB", "TB"):
+        value /= 1000
+        if value < 1000 or unit == "TB":
+            break
+    return f"{value:,.1f} {unit}"

@@ -85,3 +85,23 @@ def test_format_option_reads_a_file_without_a_known_extension(tmp_path: Path) ->
     (resource,) = json.loads(proc.stdout)["resources"]
     assert resource["format"] == "csv" and resource["sampled_rows"] == 2
     assert [f["name"] for f in resource["fields"]] == ["a", "b"]
+
+
+def test_sizes_and_counts_read_as_the_plan_says_them(tmp_path: Path) -> None:
+    rows = ["id,note"] + [f"{i},{'n' * 20 if i % 2 else ''}" for i in range(1200)]
+    (tmp_path / "notes.csv").write_text("\n".join(rows) + "\n")
+    (tmp_path / "one.csv").write_text("id,v\n1,x\n")
+    size = (tmp_path / "notes.csv").stat().st_size
+    shown = f"{size / 1000:.1f} kB"  # decimal units, as the plan gives them
+    analyzed = run_cli("analyze", ".", cwd=tmp_path)
+    assert analyzed.returncode == 0, analyzed.stderr
+    planned = run_cli("plan", ".", cwd=tmp_path)
+    assert planned.returncode == 0, planned.stderr
+    assert shown in analyzed.stderr and shown in planned.stdout + planned.stderr
+    assert "KB" not in analyzed.stderr
+    assert "one: 1 row sampled" in analyzed.stderr
+    assert "non-null in the only row" in analyzed.stderr and "all 1 rows" not in analyzed.stderr
+    report = json.loads(run_cli("analyze", "notes.csv", "--json", cwd=tmp_path).stdout)
+    fields = {f["name"]: f for f in report["resources"][0]["fields"]}
+    # nullable is in the JSON only when true, as docs/analysis.md says.
+    assert fields["note"]["nullable"] is True and "nullable" not in fields["id"]

@@ -62,10 +62,6 @@ def _type_rank(column: Column) -> int:
     return {"int": 0, "text": 1, "decimal": 2, "temporal": 3}.get(kind_of(column.type), 4)
 
 
-def _where(sample: Sample) -> str:
-    return f"all {sample.rows:,} rows" if sample.complete else f"a sample of {sample.rows:,} rows"
-
-
 def candidate_keys(table: Table, con: duckdb.DuckDBPyConnection) -> list[KeyCandidate]:
     """The table's candidate keys, best first (at most five)."""
     sample = table.sample
@@ -111,7 +107,7 @@ def _pairs(
 def _reason(table: Table, columns: list[Column], rank: int) -> str:
     names = " and ".join(c.name for c in columns)
     why = f"{names} {'is' if len(columns) == 1 else 'are'} unique and non-null in "
-    why += _where(table.sample)
+    why += table.sample.where
     if rank <= 1 and len(columns) == 1:
         why += f"; '{columns[0].name}' is the table's id by name"
     elif rank < 5:
@@ -134,7 +130,7 @@ def duplicate_keys(table: Table, resource: str) -> list[Issue]:
                 Issue(
                     "duplicate_key",
                     f"looks like a key but {c.non_null - c.distinct:,} of its "
-                    f"{c.non_null:,} values repeat an earlier one in {_where(table.sample)}",
+                    f"{c.non_null:,} values repeat an earlier one in {table.sample.where}",
                     resource=resource,
                     column=c.name,
                 )
@@ -175,7 +171,7 @@ def _orphans(ref: Reference, child: Table, coverage: float) -> Issue:
     return Issue(
         "orphans",
         f"{ref}: {found}% of its distinct values are found there; {100 - found}% are "
-        f"orphans (in {_where(child.sample)}), so it is no foreign key",
+        f"orphans (in {child.sample.where}), so it is no foreign key",
         resource=child.name,
         column=ref.columns[0],
         severity="info",

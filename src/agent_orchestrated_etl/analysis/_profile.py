@@ -15,6 +15,7 @@ from typing import Any
 
 import duckdb
 
+from .._text import plural
 from ..connectors import Resource
 from ..data.duck import quote_ident, quote_literal, sql_list, unique_name
 from ._pii import VALUE_PATTERNS
@@ -66,6 +67,13 @@ class Sample:
     has_files: bool = True
     # NDJSON: per file, (lines that are not JSON objects, non-blank lines read).
     bad_lines: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+    @property
+    def where(self) -> str:
+        """'all 300 rows', 'the only row', 'a sample of 10,000 rows': what evidence covers."""
+        if not self.complete:
+            return f"a sample of {plural(self.rows, 'row')}"
+        return "the only row" if self.rows == 1 else f"all {plural(self.rows, 'row')}"
 
 
 def kind_of(type_: str) -> str:

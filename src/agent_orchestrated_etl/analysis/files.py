@@ -20,6 +20,7 @@ from typing import Any
 
 import duckdb
 
+from .._text import plural
 from ..connectors import Decision, Resource, locate, source_for
 from ..connectors.files.fs import FileInfo, FileSystem, LocalFS
 from ..data.duck import connect, quote_ident, quote_literal
@@ -219,8 +220,10 @@ def _checked_keys(
     for i, k in enumerate(picked):
         distinct, nulls = int(row[1 + 2 * i]), int(row[2 + 2 * i])
         if distinct == total and not nulls:
-            whole = f"all {total:,} rows (read whole to check)"
-            out.append(KeyCandidate(k.columns, re.sub(r"a sample of [\d,]+ rows", whole, k.reason)))
+            whole = f"all {plural(total, 'row')} (read whole to check)"
+            out.append(
+                KeyCandidate(k.columns, re.sub(r"a sample of [\d,]+ rows?", whole, k.reason))
+            )
     return out
 
 
@@ -323,7 +326,7 @@ def _column_issues(name: str, sample: Sample, con: duckdb.DuckDBPyConnection) ->
             share = 1 - c.non_null / rows
             what = "always null" if not c.non_null else f"{share:.0%} null"
             issues.append(
-                Issue("null_heavy", f"{what} in {_where(sample)}", name, c.name, severity="info")
+                Issue("null_heavy", f"{what} in {sample.where}", name, c.name, severity="info")
             )
         mixed = _mixed(c)
         if mixed:
@@ -340,17 +343,13 @@ def _column_issues(name: str, sample: Sample, con: duckdb.DuckDBPyConnection) ->
     return issues
 
 
-def _where(sample: Sample) -> str:
-    return f"all {sample.rows:,} rows" if sample.complete else f"a sample of {sample.rows:,} rows"
-
-
 def _mixed(c: Column) -> str | None:
     if not c.non_null:
         return None
     if not c.textual and c.fits < c.non_null:
         bad = c.non_null - c.fits
         return (
-            f"{bad:,} of {c.non_null:,} sampled values are not {c.type} "
+            f"{bad:,} of {plural(c.non_null, 'sampled value')} are not {c.type} "
             f"(confidence {c.fits / c.non_null:.1%}); a load quarantines those rows"
         )
     if c.textual and c.best is not None:
@@ -378,7 +377,7 @@ def _pii_evidence(c: Column, sample: Sample, con: duckdb.DuckDBPyConnection) -> 
             continue
         if kind == "card_number" and not _luhn_share(c, sample, con):
             continue
-        share = f"{hits / checked:.0%} of {checked:,} sampled values"
+        share = f"{hits / checked:.0%} of {plural(checked, 'sampled value')}"
         seen.append(f"{share} look like {_pii.LABELS[kind]}")
         break
     if named is None and not seen:

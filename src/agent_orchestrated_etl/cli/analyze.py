@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
+from .._text import byte_size, plural
 from ._app import BaseUrlOption, FormatOption, app, err
 
 if TYPE_CHECKING:
@@ -122,7 +123,7 @@ def _table(report: SourceReport) -> Table:
         row += _rest_cells(resource) if rest else _file_cells(resource)
         if report.method == "sample":
             size = resource.size_bytes
-            row += [str(len(resource.files)), _bytes(size) if size is not None else ""]
+            row += [str(len(resource.files)), byte_size(size) if size is not None else ""]
         grid.add_row(*row)
     return grid
 
@@ -151,7 +152,11 @@ def _profile_lines(report: SourceReport) -> None:
         err.print(text, markup=False, highlight=False, soft_wrap=True)
 
     for resource in report.resources:
-        rows = f"{resource.sampled_rows:,} rows sampled" if resource.sampled_rows else "no rows"
+        rows = (
+            plural(resource.sampled_rows, "row") + " sampled"
+            if resource.sampled_rows
+            else "no rows"
+        )
         say(f"{resource.name}: {rows}")
         uncertain = [
             f"{f.name} {f.type} ({f.confidence:.1%})"
@@ -174,14 +179,3 @@ def _profile_lines(report: SourceReport) -> None:
             say(f"  {issue.severity} {issue.kind}: {where}: {issue.detail}")
     for issue in report.issues:
         say(f"{issue.severity} {issue.kind}: {issue.file or ''}: {issue.detail}")
-
-
-def _bytes(size: int) -> str:
-    if size < 1024:
-        return f"{size:,} B"
-    value = float(size)
-    for unit in ("KB", "MB", "GB", "TB"):
-        value /= 1024
-        if value < 1024 or unit == "TB":
-            break
-    return f"{value:,.1f} {unit}"

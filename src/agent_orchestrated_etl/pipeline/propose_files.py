@@ -21,7 +21,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from .._text import plural
+from .._text import byte_size, plural
 from ..analysis import Issue, Reference, ResourceReport, SourceReport, analyze
 from ..errors import UserError
 from ..spec import OBJECT_COLUMNS, PipelineSpec, validate_spec
@@ -211,7 +211,7 @@ def _reference(table: str, ref: Reference, left_out: set[tuple[str, str]]) -> st
 def _facts(resource: ResourceReport) -> list[str]:
     """The table's files, rows and columns with their types."""
     files = len(resource.files)
-    size = f", {_size(resource.size_bytes)}" if resource.size_bytes else ""
+    size = f", {byte_size(resource.size_bytes)}" if resource.size_bytes else ""
     rows = f", ~{resource.row_estimate:,} rows" if resource.row_estimate is not None else ""
     lines = [f"{resource.format}: {plural(files, 'file')}{size}{rows}"]
     if resource.partitions:
@@ -267,17 +267,6 @@ def _checks(resource: ResourceReport) -> list[tuple[str, dict[str, Any]]]:
     if resource.row_estimate:
         found.append((name, {"check": "min_rows", "value": 1}))
     return found
-
-
-def _size(size: int) -> str:
-    if size < 1000:
-        return f"{size:,} bytes"
-    value = float(size)
-    for unit in ("kB", "MB", "GB"):
-        value /= 1000
-        if value < 1000 or unit == "GB":
-            break
-    return f"{value:,.1f} {unit}"
 
 
 def _discovered(resource: ResourceReport) -> dict[str, object]:
