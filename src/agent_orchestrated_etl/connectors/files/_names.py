@@ -97,11 +97,17 @@ def assign(files: list[tuple[str, str]]) -> dict[str, Named]:
             continue
         table = safe(base) if base.strip("-_. ") else safe(folders[-1] if folders else "")
         where = "folders and names" if "*" in pattern else "names"
+        if "*" not in pattern and all(stem(p) == base for p in paths):
+            why = f"{len(paths)} files named {base} differ only by their suffixes"
+        else:
+            why = (
+                f"{len(paths)} files named {base or '<sequence>'}… differ only by a date or "
+                f"sequence part in their {where}"
+            )
         for path in paths:
             named[path] = Named(
                 table,
-                f"{len(paths)} files named {base or '<sequence>'}… differ only by a date or "
-                f"sequence part in their {where}, so they load into one table",
+                f"{why}, so they load into one table",
                 ("/".join(pattern), base, fmt),
                 folders,
             )
