@@ -9,7 +9,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from ..connectors.files import format_by_content, format_by_extension
+from ..connectors.files import (
+    contradicts,
+    format_by_content,
+    format_by_extension,
+    format_label,
+    stored_compression,
+)
 from ..data.lines import decompress_head
 from .report import Issue
 
@@ -55,42 +61,35 @@ def evidence(
     name and the content, a byte-order mark, text that is not UTF-8 or holds replacement
     characters become issues.
     """
-    by_extension, compression = format_by_extension(path)
-    by_content = format_by_content(head, compression) if head else None
-    if head.startswith(b"\x1f\x8b"):
-        compression = "gzip"
-    elif head.startswith(b"\x28\xb5\x2f\xfd"):
-        compression = "zstd"
+    by_extension, named_codec = format_by_extension(path)
+    # The codec is the content's: a name can be wrong about it as about the format.
+    compression = stored_compression(head)
+    by_content = format_by_content(head) if head else None
     found = FileEvidence(path, size, by_extension, by_content, compression, partitions_of(path))
-    mismatch = _mismatch(by_extension, by_content, head, compression)
-    if mismatch:
+    text = decompress_head(head, compression) if compression else head
+    if (
+        by_extension is not None
+        and by_content is not None
+        and (contradicts(by_extension, by_content, text) or compression != named_codec)
+    ):
+        either = compression or named_codec
         found.issues.append(
             Issue(
                 "format_mismatch",
-                f"named as {by_extension} but its content is {by_content}"
+                f"named as {format_label(by_extension, named_codec, either)} but its "
+                f"content is {format_label(by_content, compression, either)}"
                 + (f"; read as {read_as}" if read_as else "; not read"),
                 file=path,
                 severity="warning",
             )
         )
     if (read_as or by_content or by_extension) in _TEXT_FORMATS:
-        text = decompress_head(head, compression) if compression else head
         if compression is None and text.count(b"\n"):
             found.line_bytes = len(text) / text.count(b"\n")
         found.issues.extend(_encoding(path, text, encoding))
         if (read_as or by_content) in ("json", "ndjson"):
             found.text = text
     return found
-
-
-def _mismatch(ext: str | None, content: str | None, head: bytes, compression: str | None) -> bool:
-    if ext is None or content is None or ext == content:
-        return False
-    if ext == "ndjson" and content == "json":
-        # One record on one line is a JSON document too: only a second line tells them apart.
-        text = decompress_head(head, compression) if compression else head
-        return text.strip().count(b"\n") > 0
-    return True
 
 
 def _encoding(path: str, text: bytes, encoding: str | None) -> list[Issue]:

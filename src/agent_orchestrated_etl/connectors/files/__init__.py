@@ -57,10 +57,7 @@ def format_by_content(head: bytes, compression: str | None = None) -> str | None
     leading '[' or '{', NDJSON by one object per line, CSV by lines that split alike on one
     delimiter.
     """
-    if head.startswith(b"\x1f\x8b"):
-        compression = "gzip"
-    elif head.startswith(b"\x28\xb5\x2f\xfd"):
-        compression = "zstd"
+    compression = stored_compression(head) or compression
     if compression is not None:
         head = decompress_head(head, compression)
     if head.startswith(b"PAR1"):
@@ -71,6 +68,34 @@ def format_by_content(head: bytes, compression: str | None = None) -> str | None
     if stripped.startswith(b"{"):
         return "ndjson" if b"\n{" in stripped else "json"
     return "csv" if _delimited(stripped) else None
+
+
+def stored_compression(head: bytes) -> str | None:
+    """'gzip' or 'zstd' when a file's first bytes (as stored) are that codec's magic."""
+    if head.startswith(b"\x1f\x8b"):
+        return "gzip"
+    if head.startswith(b"\x28\xb5\x2f\xfd"):
+        return "zstd"
+    return None
+
+
+def format_label(fmt: str, codec: str | None, either: str | None) -> str:
+    """'csv', 'gzip-compressed csv', or 'uncompressed csv' (when the other side is)."""
+    if codec:
+        return f"{codec}-compressed {fmt}"
+    return f"uncompressed {fmt}" if either else fmt
+
+
+def contradicts(by_name: str | None, by_content: str | None, text: bytes) -> bool:
+    """Whether a file's content is another format than its name says; ``text`` is its
+    decompressed start. One JSON object on one line is NDJSON as much as JSON, but a JSON
+    array, or an object over several lines, is a JSON document whatever the name."""
+    if by_name is None or by_content is None or by_name == by_content:
+        return False
+    if by_name == "ndjson" and by_content == "json":
+        body = text.lstrip(b"\xef\xbb\xbf \t\r\n")
+        return body.startswith(b"[") or body.strip().count(b"\n") > 0
+    return True
 
 
 def _delimited(head: bytes) -> bool:
@@ -91,7 +116,10 @@ def _delimited(head: bytes) -> bool:
 __all__ = [
     "FORMATS",
     "SUFFIX_FORMATS",
+    "contradicts",
     "format_by_content",
     "format_by_extension",
+    "format_label",
     "split_suffixes",
+    "stored_compression",
 ]

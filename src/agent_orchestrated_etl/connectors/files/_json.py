@@ -41,17 +41,21 @@ def check_ndjson(
     limit: int,
     scratch: Callable[[], Path],
     opener: _lines.Opener | None = None,
+    named: str | None = None,
+    compression: str | None = None,
 ) -> CheckedFile:
     """Find the lines of ``location`` that are not records; repair the file if there are any.
 
     ``limit`` is the longest line allowed (bytes); ``scratch`` gives a folder for copies;
-    ``opener`` streams ``location`` (an S3 object) where it is not a local file.
+    ``opener`` streams ``location`` (an S3 object) where it is not a local file. A file whose
+    name tells the wrong codec is read as ``named`` by the line helpers (``opener`` opening
+    ``location``), and with DuckDB's ``compression``.
     """
-    path = location
+    path = named or location
     reasons: dict[int, str] = {}
     scan_from = location
     try:
-        reasons = _scan(con, scan_from, limit)
+        reasons = _scan(con, scan_from, limit, compression)
     except duckdb.Error as exc:
         if "maximum line size" not in str(exc).lower():
             raise UserError(f"cannot read {location} as NDJSON: {_first_line(exc)}") from None
@@ -72,11 +76,15 @@ def check_ndjson(
     return CheckedFile(str(copy), bad)
 
 
-def _scan(con: duckdb.DuckDBPyConnection, location: str, limit: int) -> dict[int, str]:
+def _scan(
+    con: duckdb.DuckDBPyConnection, location: str, limit: int, compression: str | None = None
+) -> dict[int, str]:
     """{line: reason} for every non-blank line that is not a JSON object or null."""
     errors, scans = unique_name("jl_e"), unique_name("jl_s")
+    codec = f", compression={quote_literal(compression)}" if compression else ""
     lines = (
-        f"read_csv({quote_literal(location)}, columns={{'line': 'VARCHAR'}}, delim=E'\\x1e', "
+        f"read_csv({quote_literal(location)}{codec}, columns={{'line': 'VARCHAR'}}, "
+        f"delim=E'\\x1e', "
         f"quote='', escape='', header=false, auto_detect=false, strict_mode=false, "
         f"max_line_size={limit}, store_rejects=true, "
         f"rejects_table={quote_literal(errors)}, rejects_scan={quote_literal(scans)})"

@@ -77,6 +77,7 @@ class Reader:
     _listed_at: dt.datetime | None  # the store's clock when discovery listed the files
     notes: list[str]
     _copies: dict[str, str]  # a repaired copy -> the file it was made from
+    _codecs: dict[str, str | None]  # files whose content's codec is not their name's -> it
 
     def scratch(self) -> Path:
         """A private folder for repaired copies, removed by :meth:`close`."""
@@ -98,8 +99,34 @@ class Reader:
         return self.fs.open(path)
 
     def _head(self, path: str, size: int = 1 << 16) -> bytes:
-        """The first ``size`` bytes of a file, decompressed (one ranged read)."""
-        return _lines.decompress_head(self.fs.head(path, size), _lines.compression(path), size)
+        """The first ``size`` bytes of a file, decompressed (one ranged read; a stream when
+        the first zstd block is longer than the read)."""
+        codec = self._codec(path)
+        data = _lines.decompress_head(self.fs.head(path, size), codec, size)
+        if data or codec is None:
+            return data
+        try:
+            named, opener = self._as_named(path)
+            return _lines.head_bytes(named, size, opener)
+        except Exception:  # a damaged stream of any codec (zstd's error has no public base)
+            return b""
+
+    def _codec(self, path: str) -> str | None:
+        """How a file is compressed: by its content where that is not what its name says."""
+        return self._codecs[path] if path in self._codecs else _lines.compression(path)
+
+    def _codec_option(self, path: str) -> str | None:
+        """DuckDB's ``compression`` for a file whose name tells the wrong codec, else None."""
+        return (self._codecs[path] or "none") if path in self._codecs else None
+
+    def _as_named(self, path: str) -> tuple[str, _lines.Opener]:
+        """(a name, an opener) by which the line helpers (which tell a codec by the name)
+        read ``path`` with its content's codec."""
+        if path not in self._codecs:
+            return path, self._open
+        codec = self._codecs[path]
+        suffix = next((s for s, c in _lines.COMPRESSIONS.items() if c == codec), ".raw")
+        return path + suffix, lambda _: self._open(path)
 
     def _info(self, location: str) -> FileInfo | None:
         found = self._infos.get(location)
@@ -193,7 +220,9 @@ class Reader:
                 location,
                 self.spec.max_line_size,
                 functools.partial(self._copy_folder, location),
-                self.fs.open,
+                self._as_named(location)[1],
+                named=self._as_named(location)[0],
+                compression=self._codec_option(location),
             )
             for location in resource.locations
         ]
@@ -221,11 +250,12 @@ class Reader:
         copies: dict[str, str] = {}
         bad: list[BadRow] = []
         for location in resource.locations:
-            long = _lines.long_lines(location, limit, self.fs.open)
+            named, opener = self._as_named(location)
+            long = _lines.long_lines(named, limit, opener)
             if not long:
                 continue
             folder = self._copy_folder(location)
-            copy, raw = _lines.repaired_copy(location, long, folder, self.fs.open)
+            copy, raw = _lines.repaired_copy(named, long, folder, opener)
             copies[location] = str(copy)
             self._copies[str(copy)] = location
             bad.extend(

@@ -115,6 +115,7 @@ def sniff_csv(
     opts: CsvOptions,
     overrides: dict[str, str] | None,
     max_line_size: int = DUCKDB_MAX_LINE,
+    compression: str | None = None,
 ) -> CsvDialect:
     """Sniff one CSV file: dialect from DuckDB, encoding, preamble and dominant types from us.
 
@@ -127,6 +128,8 @@ def sniff_csv(
         encoding, why = detect_encoding(head)
         dialect.decisions.append(Decision("encoding", encoding, why))
     user = _user_options(opts, encoding, max_line_size)
+    if compression is not None:  # the content's codec, where the name says another
+        user["compression"] = quote_literal(compression)
     row, preamble, named = _sniff(con, path, opts.sample_rows, user, head)
     delim, quote, escape, header, columns, date_fmt, ts_fmt, skip = row
     options = dict(user)

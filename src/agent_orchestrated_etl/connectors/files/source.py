@@ -30,7 +30,7 @@ from ...data.duck import (
 from ...errors import AoetlError, SourceNotFoundError, UserError, classify
 from ...spec import OBJECT_COLUMNS, FileSourceSpec
 from ..base import Decision, Location, Resource, shape_fingerprint
-from . import _json, _names, _objects, _sniff
+from . import _content, _json, _names, _objects, _sniff, stored_compression
 from ._read import FileRead, Reader, _struct, _with
 from .fs import GLOB_CHARS, CachedHeads, FileInfo, FileSystem, LocalFS, shown
 
@@ -72,6 +72,8 @@ class FileSource(Reader):
         self._listed_at: dt.datetime | None = None
         self._listing: list[FileInfo] | None = None
         self._copies: dict[str, str] = {}  # a repaired copy -> the file it was made from
+        self._codecs: dict[str, str | None] = {}
+        self._read_as: dict[str, Decision] = {}  # files read by content, not by name
 
     def fingerprint(self, resource: Resource) -> str:
         """Each file's path and version (size and mtime, or an object's ETag), with how the
@@ -128,12 +130,27 @@ class FileSource(Reader):
         empty = 0
         for info in files:
             path = info.path
+            stored = self.fs.head(path, 4096) if info.size else b""
+            codec = stored_compression(stored)
+            if info.size and codec != _lines.compression(path):
+                self._codecs[path] = codec  # its content's codec, not the name's
             head = self._head(path, 4096) if info.size else b""
             if not head.strip() and (info.size == 0 or self._blank(path)):
                 self.notes.append(f"skipped {path}: the file is empty, so there is nothing to load")
                 empty += 1
                 continue
-            fmt = _sniff.detect_format(
+            read = _content.read_format(path, stored, head) if self.spec.format == "auto" else None
+            if read is not None and read.fmt is None:
+                if single:
+                    raise _content.mismatch_error(path, read)
+                self.notes.append(f"skipped {path}: {read.note}")
+                continue
+            if read is not None:
+                self.notes.append(f"{path}: {read.note}")
+                self._read_as[path] = Decision(
+                    "format", read.fmt or "", f"{PurePosixPath(path).name} is {read.note}"
+                )
+            fmt = (read.fmt if read else None) or _sniff.detect_format(
                 path, functools.partial(self.fs.head, path, 4096), self.spec.format
             )
             if fmt is None:
@@ -163,6 +180,9 @@ class FileSource(Reader):
         resources: list[Resource] = []
         for (name, fmt), paths in sorted(groups.items()):
             found = self._resources(name, fmt, paths)
+            found = [
+                _with(r, decisions=(*r.decisions, *self._read_as_of(r.locations))) for r in found
+            ]
             for resource in found:
                 # A table split off for its header has its own table decision; the group's
                 # holds for the rest.
@@ -191,17 +211,38 @@ class FileSource(Reader):
             )
         return resources
 
+    def _read_as_of(self, paths: tuple[str, ...]) -> tuple[Decision, ...]:
+        return tuple(self._read_as[p] for p in paths if p in self._read_as)
+
     def _blank(self, path: str) -> bool:
         """Whether a file whose head shows nothing is blank (a damaged compressed file is
-        not: DuckDB's reader then says what is wrong with it)."""
-        if _lines.compression(path) is None:
+        not: its content then fits no format, and it is skipped or refused as such)."""
+        if self._codec(path) is None:
             return True
         try:
-            return not _lines.head_bytes(path, 4096, self.fs.open).strip()
-        except (OSError, EOFError, ValueError):
+            named, opener = self._as_named(path)
+            return not _lines.head_bytes(named, 4096, opener).strip()
+        except Exception:  # a damaged stream of any codec (zstd's error has no public base)
             return False
 
     def _resources(self, name: str, fmt: str, paths: list[str]) -> list[Resource]:
+        # One reader call takes one codec: files whose content's codec is not their name's
+        # and differs from the first file's are a table of their own.
+        by_codec: dict[str | None, list[str]] = defaultdict(list)
+        for path in paths:
+            by_codec[self._codec_option(path) if fmt != "parquet" else None].append(path)
+        found = []
+        for i, group in enumerate(by_codec.values()):
+            if not i:
+                found.extend(self._codec_resources(name, fmt, group))
+                continue
+            split = _split_name(name, group[0])
+            why = Decision("table", split, f"its compression differs from {name}'s files")
+            for r in self._codec_resources(split, fmt, group):
+                found.append(_with(r, decisions=(why, *r.decisions)))
+        return found
+
+    def _codec_resources(self, name: str, fmt: str, paths: list[str]) -> list[Resource]:
         hive, why = _objects.partitioning(self.spec, paths)
         objects = _objects.object_columns(self.spec, name)
         if fmt == "csv":
@@ -226,6 +267,8 @@ class FileSource(Reader):
             options["maximum_object_size"] = str(
                 max(self.spec.max_line_size, _json.DUCKDB_OBJECT_SIZE)
             )
+            if (codec := self._codec_option(paths[0])) is not None:
+                options["compression"] = quote_literal(codec)
         sql = f"SELECT * FROM {reader}({sql_list(paths)}, {_args(options)})"
         try:
             columns = tuple((r[0], r[1]) for r in self._con.execute(f"DESCRIBE {sql}").fetchall())
@@ -330,11 +373,13 @@ class FileSource(Reader):
         """The file's dialect; a line too long to sniff is left out of the sniff (and later
         quarantined by :meth:`recover`)."""
         args = (self.spec.csv, self.spec.columns, self.spec.max_line_size)
+        codec = self._codec_option(path)
         try:
-            return _sniff.sniff_csv(self._con, path, self._head(path), *args)
+            return _sniff.sniff_csv(self._con, path, self._head(path), *args, codec)
         except _sniff.LineTooLongError:
-            long = _lines.long_lines(path, self.spec.max_line_size, self.fs.open)
-            copy, _ = _lines.repaired_copy(path, long, self._copy_folder(path), self.fs.open)
+            named, opener = self._as_named(path)
+            long = _lines.long_lines(named, self.spec.max_line_size, opener)
+            copy, _ = _lines.repaired_copy(named, long, self._copy_folder(path), opener)
             try:
                 return _sniff.sniff_csv(self._con, str(copy), _lines.head_bytes(copy), *args)
             finally:
@@ -373,7 +418,7 @@ class FileSource(Reader):
         """Rows, from the size and the line length of a sample (None for compressed files)."""
         total = 0
         for path in paths:
-            if _lines.compression(path) is not None:
+            if self._codec(path) is not None:
                 return None
             head = self._head(path)
             lines = head.count(b"\n")
