@@ -25,7 +25,7 @@ from .report import FileReport, Issue, TypeConflict
 
 _SPLIT = "its header differs from "
 _JSON_DESCRIBE_LIMIT = 256  # files; past it a file's schema comes from the sample alone
-_HEAD_RECORDS = 100  # NDJSON records per file its schema is read from
+_HEAD_RECORDS = 25  # NDJSON records per file its schema is read from
 
 
 def header_groups(resources: list[Resource]) -> dict[str, Resource]:

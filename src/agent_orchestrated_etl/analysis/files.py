@@ -205,7 +205,10 @@ def _checked_keys(
     scan counts them all; the ones that fail are dropped, and said so.
     """
     picked = keys[:_CHECKED_KEYS]
-    sql = source.relation(resource).sql
+    # The typed read the sample used (bad records skipped, as a load quarantines them), not
+    # the source's relation: that checks every NDJSON line first, a second pass per file.
+    fallback = source.relation(resource).sql if "record_path" in dict(resource.options()) else ""
+    sql, _ = read_sql(resource, fallback, False)
     exprs = ["count(*)"]
     for k in picked:
         cols = ", ".join(quote_ident(c) for c in k.columns)
