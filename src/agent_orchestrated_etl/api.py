@@ -288,6 +288,7 @@ class DataOrchestrator:
         tables: list[str] | None = None,
         base_url: str | None = None,
         sample_rows: int | None = None,
+        report: SourceReport | None = None,
     ) -> Proposal:
         """Discover ``spec``'s source and propose a pipeline file, with the reasons.
 
@@ -296,13 +297,15 @@ class DataOrchestrator:
         ``base_url`` overrides the document's server URL. Files, folders and S3 prefixes are
         analysed once, each table profiled on ``sample_rows`` rows (default 10,000), and
         planned per table: merge on the key found, else append; loads ordered by the foreign
-        keys found; ``Proposal.to_yaml()`` is the file with comments saying why.
+        keys found; ``Proposal.to_yaml()`` is the file with comments saying why. ``report``,
+        an :meth:`analyze` of the same files or prefix, is planned from without reading the
+        source again.
         """
         from .pipeline.propose import propose, propose_rest
 
         if tables is not None or base_url is not None:
             return propose_rest(spec, home=self.home, tables=tables, base_url=base_url)
-        return propose(spec, home=self.home, sample_rows=sample_rows)
+        return propose(spec, home=self.home, sample_rows=sample_rows, report=report)
 
     def analyze(
         self,

@@ -156,3 +156,17 @@ def test_no_comment_can_become_yaml() -> None:
     assert '#   - {"check": "min_rows", "value": 1}  # table "t"' in text
     # A name holding a newline stays on its check's one commented line.
     assert '#   - {"check": "not_null", "columns": ["a\\nmode: replace"]}' in text
+
+
+def test_a_plan_from_an_analysis_already_made_reads_nothing_again(
+    orch: DataOrchestrator, work: Path
+) -> None:
+    import shutil
+
+    shop_export(work / "export")
+    report = orch.analyze(str(work / "export"), sample_rows=100)
+    spec = build_spec(str(work / "export"))
+    shutil.rmtree(work / "export")  # nothing left to read: the plan comes from the report
+    proposal = orch.propose(spec, report=report)
+    assert proposal.report is report
+    assert proposal.document["tasks"]["orders"]["after"] == ["customers"]

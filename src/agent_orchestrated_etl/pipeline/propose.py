@@ -107,15 +107,20 @@ def rest_discovered(resource: ResourceReport) -> dict[str, object]:
 
 
 def propose(
-    spec: PipelineSpec, *, home: Path | None = None, sample_rows: int | None = None
+    spec: PipelineSpec,
+    *,
+    home: Path | None = None,
+    sample_rows: int | None = None,
+    report: SourceReport | None = None,
 ) -> Proposal:
     """A pipeline file for ``spec``'s source, with what discovery suggests filled in.
 
     Files, folders and S3 prefixes are analysed once (profiled on ``sample_rows`` rows per
-    table) and planned by :func:`~.propose_files.propose_files`: per table its key and
-    mode, the load order its foreign keys give, a cursor, and comments saying why. For
-    database tables: an incremental cursor (an update timestamp, or an integer primary key)
-    and, with a single-column primary key, mode merge on it. A REST API is planned by
+    table; ``report``: an analysis of the source already made) and planned by
+    :func:`~.propose_files.propose_files`: per table its key and mode, the load order its
+    foreign keys give, a cursor, and comments saying why. For database tables: an
+    incremental cursor (an update timestamp, or an integer primary key) and, with a
+    single-column primary key, mode merge on it. A REST API is planned by
     :func:`propose_rest`. Returns the document, one line per decision saying why, and every
     resource discovery found.
     """
@@ -126,7 +131,7 @@ def propose(
     if spec.source.kind in ("files", "s3"):
         from .propose_files import propose_files
 
-        return propose_files(spec, home=home, sample_rows=sample_rows)
+        return propose_files(spec, home=home, sample_rows=sample_rows, report=report)
 
     source = source_for(spec.source, home=home)
     try:

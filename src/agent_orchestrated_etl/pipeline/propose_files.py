@@ -41,10 +41,16 @@ _ISSUES_SHOWN = 8  # per table: a file with hundreds of drifted files says the r
 
 
 def propose_files(
-    spec: PipelineSpec, *, home: Path | None = None, sample_rows: int | None = None
+    spec: PipelineSpec,
+    *,
+    home: Path | None = None,
+    sample_rows: int | None = None,
+    report: SourceReport | None = None,
 ) -> Proposal:
-    """The pipeline file for ``spec``'s files or S3 prefix, from one analysis of it."""
-    report = analyze(spec.source, home=home, sample_rows=sample_rows)
+    """The pipeline file for ``spec``'s files or S3 prefix, from one analysis of it (or from
+    ``report``, an analysis of the same source already made: nothing is read again)."""
+    if report is None:
+        report = analyze(spec.source, home=home, sample_rows=sample_rows)
     if not report.resources:
         seen = "; ".join(str(i) for i in report.issues[:3]) or "no readable file"
         raise UserError(
