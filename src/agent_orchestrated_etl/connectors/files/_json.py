@@ -43,13 +43,15 @@ def check_ndjson(
     opener: _lines.Opener | None = None,
     named: str | None = None,
     compression: str | None = None,
+    head: Callable[[], bytes] | None = None,
 ) -> CheckedFile:
     """Find the lines of ``location`` that are not records; repair the file if there are any.
 
     ``limit`` is the longest line allowed (bytes); ``scratch`` gives a folder for copies;
     ``opener`` streams ``location`` (an S3 object) where it is not a local file. A file whose
     name tells the wrong codec is read as ``named`` by the line helpers (``opener`` opening
-    ``location``), and with DuckDB's ``compression``.
+    ``location``), and with DuckDB's ``compression``. ``head`` gives the file's first
+    bytes, decompressed, from a read already made (an S3 object is not opened again for them).
     """
     path = named or location
     reasons: dict[int, str] = {}
@@ -69,7 +71,8 @@ def check_ndjson(
             reasons.update(_scan(con, str(copy), limit))
         finally:
             copy.unlink(missing_ok=True)
-    if not reasons and not _lines.has_bom(path, opener):
+    bom = head()[:3] == _lines.BOM if head is not None else _lines.has_bom(path, opener)
+    if not reasons and not bom:
         return CheckedFile(location, [])
     copy, raw = _lines.repaired_copy(path, reasons, scratch(), opener)
     bad = [BadRow(table, location, n, reasons[n], raw.get(n)) for n in sorted(reasons)]

@@ -223,6 +223,7 @@ class Reader:
                 self._as_named(location)[1],
                 named=self._as_named(location)[0],
                 compression=self._codec_option(location),
+                head=functools.partial(self._head, location, 3),
             )
             for location in resource.locations
         ]
