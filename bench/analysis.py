@@ -6,8 +6,9 @@ data once, then measures:
 
 1. ``analyze`` + ``plan`` of a 200-file lake (CSV, gzip CSV, NDJSON, gzip NDJSON, Parquet; five
    related tables, with drift and hive partitions), from local disk and from an S3 prefix:
-   the Python API in-process (``DataOrchestrator().analyze`` + ``.propose``, a fresh home each
-   time) and the CLI as whole processes (``aoetl analyze … --json`` + ``aoetl plan … -o``).
+   the Python API in-process (``DataOrchestrator().analyze``, then ``.propose(report=…)`` from
+   that report, a fresh home each time) and the CLI as whole processes (``aoetl plan … -o``,
+   which analyses and plans in one command; ``aoetl analyze … --json`` is timed beside it).
    Goal: <= 1 s end to end. The planned pipeline is then run once, unchanged, as a check.
 2. S3 -> DuckDB throughput: ``aoetl run s3://…/parquet/ --to duckdb:///…`` of N Parquet files
    (a few million rows), against DuckDB's CREATE TABLE AS of the same files from local disk,
@@ -59,7 +60,8 @@ def api_once(source: str) -> dict[str, Any]:
     start = time.perf_counter()
     report = orch.analyze(source)
     analyzed = time.perf_counter()
-    proposal = orch.propose(build_spec(source, target=f"duckdb:///{root / 'w.duckdb'}"))
+    spec = build_spec(source, target=f"duckdb:///{root / 'w.duckdb'}")
+    proposal = orch.propose(spec, report=report)
     done = time.perf_counter()
     return {
         "analyze_s": analyzed - start,
@@ -80,10 +82,12 @@ def cli_once(source: str, env: dict[str, str], where: str) -> dict[str, Any]:
     cli(["plan", source, "--to", target, "-o", str(root / "pipeline.yaml")], env)
     done = time.perf_counter()
     pipeline = yaml.safe_load((root / "pipeline.yaml").read_text())
+    # 'aoetl plan' analyses and plans in one process: it is the end to end. 'aoetl analyze'
+    # alone (the report a user reads first) is timed beside it, not added to it.
     return {
         "analyze_s": analyzed - start,
         "plan_s": done - analyzed,
-        "total_s": done - start,
+        "total_s": done - analyzed,
         "report": report,
         "pipeline": pipeline,
         "pipeline_file": str(root / "pipeline.yaml"),
@@ -146,9 +150,13 @@ def analyze_plan(sources: dict[str, str], env: dict[str, str], repeat: int) -> d
             if face == "cli":
                 results[f"{where}_pipeline_file"] = runs[-1]["pipeline_file"]
             s = results[f"{where}_{face}"]
+            how = (
+                f"analyze {s['analyze_s']:6.3f} s + plan from it {s['plan_s']:6.3f} s"
+                if face == "api"
+                else f"aoetl plan {s['plan_s']:6.3f} s (analyze alone {s['analyze_s']:6.3f} s)"
+            )
             print(
-                f"  {label:<10} analyze {s['analyze_s']:6.3f} s + plan {s['plan_s']:6.3f} s = "
-                f"{s['total_s']:6.3f} s  (goal <= {GOAL_S:g} s)  "
+                f"  {label:<10} {how} = {s['total_s']:6.3f} s  (goal <= {GOAL_S:g} s)  "
                 f"{'PASS' if s['goal_met'] else 'MISS'}"
             )
     return results
