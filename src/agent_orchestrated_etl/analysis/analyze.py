@@ -17,7 +17,7 @@ from ..connectors import Resource, locate, source_for
 from ..errors import TransientError, UserError
 from ..resilience import RetryPolicy
 from ..spec.source import RestSourceSpec, SourceSpec
-from .report import FieldReport, ResourceReport, SourceReport
+from .report import FieldReport, ResourceReport, SourceReport, where
 
 # Analysis is interactive: a URL that does not answer says so soon rather than after the
 # patient retries of a load.
@@ -137,11 +137,9 @@ def _discovered(spec: SourceSpec, home: Path | None) -> SourceReport:
 
 
 def _resource(resource: Resource) -> ResourceReport:
-    more = len(resource.locations) - 1
-    location = resource.locations[0] if resource.locations else ""
     return ResourceReport(
         name=resource.name,
-        location=location + (f" (+{more} more)" if more > 0 else ""),
+        location=where(resource.locations),
         format=resource.format,
         fields=tuple(FieldReport(name, kind) for name, kind in resource.columns),
         primary_key=resource.primary_key,

@@ -28,7 +28,15 @@ from ..spec.source import OBJECT_COLUMNS, SourceSpec
 from . import _drift, _formats, _keys, _pii
 from ._profile import Column, Sample, kind_of, read_sql, take
 from .cursors import cursor_candidates
-from .report import FieldReport, FileReport, Issue, KeyCandidate, ResourceReport, SourceReport
+from .report import (
+    FieldReport,
+    FileReport,
+    Issue,
+    KeyCandidate,
+    ResourceReport,
+    SourceReport,
+    where,
+)
 
 DEFAULT_SAMPLE_ROWS = 10_000
 NULL_HEAVY = 0.5
@@ -279,11 +287,9 @@ def _resource(
         estimate = sample.rows
     elif files and all(f.rows is not None for f in files):
         estimate = sum(f.rows or 0 for f in files)
-    more = len(resource.locations) - 1
-    location = resource.locations[0] if resource.locations else ""
     return ResourceReport(
         name=resource.name,
-        location=location + (f" (+{more} more)" if more > 0 else ""),
+        location=where(resource.locations),
         format=resource.format,
         fields=fields,
         primary_key=primary_key,

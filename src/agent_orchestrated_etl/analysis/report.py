@@ -222,6 +222,12 @@ class EndpointReport:
         }
 
 
+def where(locations: tuple[str, ...]) -> str:
+    """A resource's location as a report shows it: its first file, and how many more."""
+    more = len(locations) - 1
+    return (locations[0] if locations else "") + (f" (+{more} more)" if more > 0 else "")
+
+
 @dataclass(frozen=True)
 class ResourceReport:
     """One table's worth of source data: where it is, its fields and keys, and why."""

@@ -72,6 +72,15 @@ BaseUrlOption = Annotated[
         "gives none or another.",
     ),
 ]
+SampleRowsOption = Annotated[
+    int | None,
+    typer.Option(
+        "--sample-rows",
+        min=1,
+        help="Rows sampled per table of files or an S3 prefix to infer types, profile "
+        "columns and find keys (default 10000).",
+    ),
+]
 QueryOption = Annotated[
     str | None,
     typer.Option(help="For a database: one SQL query to read (into --table)."),

@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from .._text import byte_size, plural
-from ._app import BaseUrlOption, FormatOption, app, err
+from ._app import BaseUrlOption, FormatOption, SampleRowsOption, app, err
 
 if TYPE_CHECKING:
     from ..analysis import ResourceReport, SourceReport
@@ -27,15 +27,7 @@ def analyze(
     ],
     base_url: BaseUrlOption = None,
     fmt: FormatOption = None,
-    sample_rows: Annotated[
-        int | None,
-        typer.Option(
-            "--sample-rows",
-            min=1,
-            help="Rows sampled per table of files or an S3 prefix to infer types, profile "
-            "columns and find keys (default 10000).",
-        ),
-    ] = None,
+    sample_rows: SampleRowsOption = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the report as one JSON object.")
     ] = False,

@@ -17,6 +17,7 @@ from ._app import (
     PartitionsOption,
     QueryOption,
     ReaderOption,
+    SampleRowsOption,
     TablesOption,
     _split,
     app,
@@ -50,15 +51,7 @@ def plan(
     partitions: PartitionsOption = None,
     reader: ReaderOption = None,
     base_url: BaseUrlOption = None,
-    sample_rows: Annotated[
-        int | None,
-        typer.Option(
-            "--sample-rows",
-            min=1,
-            help="Rows sampled per table of files or an S3 prefix to infer types, profile "
-            "columns and find keys (default 10000).",
-        ),
-    ] = None,
+    sample_rows: SampleRowsOption = None,
     as_json: Annotated[
         bool,
         typer.Option(
