@@ -64,7 +64,8 @@ def analyze_files(spec: SourceSpec, home: Path | None, sample_rows: int) -> Sour
         finally:
             con.close()
         # A skipped file is an issue of the report now: its note would say it twice.
-        said = {f"skipped {i.file}:" for i in report.issues if i.file}
+        # A skipped file is an issue of the report now: its note would say it twice.
+        said = {f"skipped {i.file}:" for i in report.issues if i.kind in _SKIPPED and i.file}
         report.warnings.extend(n for n in source.notes if not n.startswith(tuple(said) or "\0"))
         return report
     finally:
@@ -88,12 +89,16 @@ def _fill(
     }
     evidence = _evidence(fs, infos, read_as, encodings)
     owned = set(read_as)
+    skipped = {
+        n.split(": ", 1)[0].removeprefix("skipped "): n.split(": ", 1)[1]
+        for n in source.notes
+        if n.startswith("skipped ") and ": " in n
+    }
     for info in infos:
         found = evidence[info.path]
         if info.path not in owned:
             report.issues.extend(found.issues)
-            if info.size == 0 or (found.by_content is None and not found.issues):
-                report.issues.append(_empty_or_unknown(info, found))
+            report.issues.append(_skipped(info, skipped.get(info.path)))
 
     def sampled(index: int) -> tuple[Resource, Sample | None, list[Issue]]:
         resource = resources[index]
@@ -164,14 +169,17 @@ def _evidence(
         return {i.path: e for i, e in zip(infos, pool.map(one, infos), strict=True)}
 
 
-def _empty_or_unknown(info: FileInfo, found: _formats.FileEvidence) -> Issue:
-    if info.size == 0 or (found.by_content is None and found.by_extension is not None):
+_SKIPPED = ("empty_file", "unreadable")
+
+
+def _skipped(info: FileInfo, note: str | None) -> Issue:
+    """The issue of a file discovery left out, in the words of its note (why it did)."""
+    if info.size == 0 or (note is not None and "is empty" in note):
         return Issue(
             "empty_file", "the file is empty: nothing to load", file=info.path, severity="info"
         )
-    return Issue(
-        "unreadable", "not a data file of a known format: skipped", file=info.path, severity="info"
-    )
+    why = note or "not a data file of a known format"
+    return Issue("unreadable", f"skipped: {why}", file=info.path, severity="info")
 
 
 def _sample(

@@ -1,0 +1,23 @@
+"""A file discovery leaves out is one issue that says why, and no warning says it again."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from agent_orchestrated_etl import DataOrchestrator
+
+
+def test_each_skipped_file_is_an_issue_in_the_words_of_its_reason(tmp_path: Path) -> None:
+    (tmp_path / "ok.csv").write_text("a,b\n1,2\n")
+    (tmp_path / "junk.csv").write_bytes(os.urandom(3000))  # binary data named csv
+    (tmp_path / "empty.csv").write_text("")
+    (tmp_path / "README.md").write_text("hello\n")
+    report = DataOrchestrator().analyze(str(tmp_path))
+    by_file = {(Path(i.file).name, i.kind): i.detail for i in report.issues if i.file}
+    assert by_file[("junk.csv", "unreadable")].startswith("skipped: named csv, but its content")
+    assert ("junk.csv", "empty_file") not in by_file  # not empty: unreadable
+    assert by_file[("empty.csv", "empty_file")] == "the file is empty: nothing to load"
+    assert by_file[("README.md", "unreadable")].startswith("skipped: not a data file")
+    assert report.warnings == []  # each said once, as an issue
+    assert [r.name for r in report.resources] == ["ok"]
