@@ -148,6 +148,7 @@ def test_no_comment_can_become_yaml() -> None:
         checks=[
             ("t", {"check": "min_rows", "value": 1}),
             ("t\nmode: replace", {"check": "not_null", "columns": ["a\nmode: replace"]}),
+            ("u", {"check": "unique", "columns": ["id\u2028target: x\x85mode: replace\u2029#"]}),
         ],
     )
     text = proposal.to_yaml()

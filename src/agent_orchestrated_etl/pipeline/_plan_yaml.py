@@ -37,10 +37,11 @@ def commented_yaml(
         lines += _comment(comments.get("checks", []), 0)
         lines.append("# checks:")
         for table, check in checks:
-            # JSON is YAML's flow style with every control character escaped: one line,
-            # whatever a column or table name holds.
-            entry = json.dumps(check, ensure_ascii=False)
-            lines.append(f"#   - {entry}  # table {json.dumps(table, ensure_ascii=False)}")
+            # JSON is YAML's flow style; ASCII-only, every character a YAML reader takes for
+            # a line break (\n, \x85, \u2028, \u2029) is escaped: one line, whatever a column
+            # or table name holds.
+            entry = json.dumps(check, ensure_ascii=True)
+            lines.append(f"#   - {entry}  # table {json.dumps(table, ensure_ascii=True)}")
     return "\n".join(lines) + "\n"
 
 
