@@ -113,3 +113,11 @@ def test_a_single_unreadable_file_raises_a_user_error(work: Path) -> None:
     (work / "x.json").write_bytes(b"\x00\x01\x02" * 100)
     with pytest.raises(UserError, match=r"x\.json is named json, but its content is binary data"):
         FileSource(FileSourceSpec(uri="x.json")).discover()
+
+
+def test_plain_ndjson_named_gz_loads(work: Path) -> None:
+    # DuckDB's read_json takes compression 'uncompressed', not read_csv's 'none'.
+    (work / "events.ndjson.gz").write_text('{"a": 1}\n{"a": 2}\n')
+    proc = run_cli("run", "events.ndjson.gz", "--to", "duckdb:///w.duckdb", cwd=work)
+    assert proc.returncode == 0, proc.stderr
+    assert query(work / "w.duckdb", "SELECT a FROM events ORDER BY a") == [(1,), (2,)]

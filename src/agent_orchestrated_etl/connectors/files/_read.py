@@ -117,7 +117,7 @@ class Reader:
 
     def _codec_option(self, path: str) -> str | None:
         """DuckDB's ``compression`` for a file whose name tells the wrong codec, else None."""
-        return (self._codecs[path] or "none") if path in self._codecs else None
+        return (self._codecs[path] or "uncompressed") if path in self._codecs else None
 
     def _as_named(self, path: str) -> tuple[str, _lines.Opener]:
         """(a name, an opener) by which the line helpers (which tell a codec by the name)
