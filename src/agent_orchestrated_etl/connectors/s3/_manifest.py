@@ -21,12 +21,15 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from ...errors import AoetlError, FatalError, UserError, classify_boto
 from .._schema import plan_evolution
+
+log = logging.getLogger("aoetl.s3")
 
 META = "_aoetl/"
 MANIFEST = "_manifest.json"
@@ -183,6 +186,9 @@ class Store:
         self.abort_uploads(rel)
 
     def abort_uploads(self, rel: str) -> None:
+        """Best effort: a key without s3:ListBucketMultipartUploads, or a store that does not
+        list uploads, keeps them (a bucket lifecycle rule, AbortIncompleteMultipartUpload,
+        removes them there); cleaning up never fails a load."""
         args = {"Bucket": self.bucket, "Prefix": self.prefix + rel}
         try:
             for page in self.client.get_paginator("list_multipart_uploads").paginate(**args):
@@ -192,7 +198,9 @@ class Store:
                             Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"]
                         )
         except Exception as exc:
-            raise self._fail(exc, rel, "listing the unfinished uploads under") from None
+            log.info(
+                "unfinished uploads under %s kept: %s", self.url(rel), self._fail(exc, rel, "list")
+            )
 
 
 def _code(exc: Exception) -> str:

@@ -28,7 +28,7 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from ...errors import TransientError, UserError
+from ...errors import AoetlError, TransientError, UserError
 from ._manifest import MANIFEST, META, ConflictError, Store, applied, next_manifest
 
 log = logging.getLogger("aoetl.s3")
@@ -88,8 +88,13 @@ def publish(store: Store, intent: dict[str, Any]) -> dict[str, int]:
     if loaded or not failed:
         record = {"run_id": run_id, "pipeline": pipeline, "committed_at": now(), "tables": loaded}
         store.put_json(commit_key(run_id), record)
-    store.delete([intent_key(run_id)])
-    store.delete_under(staging_key(run_id))
+    # Committed: what is left is cleaning up, and a failure there must not make the run look
+    # failed (a rerun of an append would load it twice); the next discard or run removes it.
+    try:
+        store.delete([intent_key(run_id)])
+        store.delete_under(staging_key(run_id))
+    except AoetlError as exc:
+        log.warning("run %s committed; its staging was not removed: %s", run_id, exc)
     if failed:
         raise _incomplete(run_id, loaded, failed)
     return loaded
