@@ -317,3 +317,15 @@ def test_files_modified_just_before_the_listing_wait_for_the_next_run(work: Path
     (folder / "newest.csv").write_text("id\n3\n")
     (resource,) = keyed.discover()
     assert read_relation(keyed.relation(resource), home, "SELECT count(*) FROM {r}") == [(3,)]
+
+
+def test_a_head_cut_to_fit_the_cache_is_not_taken_for_the_whole_file(tmp_path: Path) -> None:
+    from agent_orchestrated_etl.connectors.files.fs import CachedHeads, LocalFS
+
+    heads = CachedHeads(LocalFS())
+    heads.BUDGET = 30_000  # type: ignore[misc]
+    for name in ("a", "b"):
+        (tmp_path / name).write_bytes(b"x" * 20_000)
+    assert len(heads.head(str(tmp_path / "a"))) == 20_000
+    assert len(heads.head(str(tmp_path / "b"))) == 20_000  # over budget: 8 KiB kept
+    assert len(heads.head(str(tmp_path / "b"))) == 20_000  # read again, not cut

@@ -207,10 +207,12 @@ class CachedHeads:
         data = self.inner.head(path, self.HEAD)
         whole = len(data) < self.HEAD
         with self._lock:
-            if cached is not None:
-                self._held -= len(cached[0])
+            before = self._heads.get(path)  # another thread may have read it meanwhile
+            if before is not None:
+                self._held -= len(before[0])
             kept = data if self._held + len(data) <= self.BUDGET else data[: self.KEPT]
-            self._heads[path] = (kept, whole or len(kept) == len(data) < self.HEAD)
+            # Whole only if the file ended within the read and nothing of it was cut off.
+            self._heads[path] = (kept, whole and len(kept) == len(data))
             self._held += len(kept)
         return data[:size]
 
