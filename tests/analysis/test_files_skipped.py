@@ -21,3 +21,16 @@ def test_each_skipped_file_is_an_issue_in_the_words_of_its_reason(tmp_path: Path
     assert by_file[("README.md", "unreadable")].startswith("skipped: not a data file")
     assert report.warnings == []  # each said once, as an issue
     assert [r.name for r in report.resources] == ["ok"]
+
+
+def test_ndjson_whose_codec_is_not_its_names_is_profiled_without_false_bad_lines(
+    tmp_path: Path,
+) -> None:
+    import gzip
+
+    (tmp_path / "plain.ndjson").write_bytes(gzip.compress(b'{"a": 1}\n{"a": 2}\n'))
+    (tmp_path / "p2.ndjson.gz").write_bytes(b'{"a": 3}\n{"a": 4}\n')
+    report = DataOrchestrator().analyze(str(tmp_path))
+    for resource in report.resources:
+        assert resource.sampled_rows == 2
+        assert [i.kind for i in resource.issues] == ["format_mismatch"]  # no "unreadable"

@@ -10,6 +10,7 @@ values that keys and foreign keys are checked on.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -180,7 +181,9 @@ def take(
             sample.file_fit = _file_fit(con, raw, columns, typed)
     if resource.format == "ndjson" and has_files:
         limit = "" if resource.size_bytes <= WHOLE_SCAN_BYTES else f"LIMIT {sample_rows}"
-        sample.bad_lines = _bad_lines(con, resource, limit)
+        # A count of bad lines is not worth the sample: the load checks every line anyway.
+        with contextlib.suppress(duckdb.Error):
+            sample.bad_lines = _bad_lines(con, resource, limit)
     return sample
 
 
@@ -192,9 +195,13 @@ def _bad_lines(
     the sample alone cannot tell it from a record of nulls; a run quarantines it. Lines
     DuckDB rejects (not UTF-8, longer than the object size) count as bad."""
     rejects, scans = unique_name("an_rj"), unique_name("an_rs")
-    size = dict(resource.options()).get("maximum_object_size", str(16 << 20))
+    options = dict(resource.options())
+    size = options.get("maximum_object_size", str(16 << 20))
+    # A file whose content's codec is not its name's is read with the content's, as the load
+    # reads it (the option is already a SQL literal).
+    codec = f"compression={options['compression']}, " if "compression" in options else ""
     lines = (
-        f"read_csv({sql_list(resource.locations)}, columns={{'line': 'VARCHAR'}}, "
+        f"read_csv({sql_list(resource.locations)}, columns={{'line': 'VARCHAR'}}, {codec}"
         f"delim=E'\\x1e', quote='', escape='', header=false, auto_detect=false, "
         f"strict_mode=false, max_line_size={size}, filename={quote_literal(FILE_COLUMN)}, "
         f"store_rejects=true, rejects_table={quote_literal(rejects)}, "
