@@ -40,3 +40,11 @@ def test_no_key_survives_when_every_candidate_repeats(tmp_path: Path) -> None:
     )
     (log,) = DataOrchestrator().analyze(str(path), sample_rows=500).resources
     assert log.primary_key == () and log.candidate_keys == ()
+
+
+def test_a_broken_ndjson_line_does_not_cost_a_table_its_key(tmp_path: Path) -> None:
+    lines = [f'{{"id": {i}, "v": "x"}}' for i in range(2000)]
+    lines[1500] = '{"id": 1500, "v": '  # truncated: a load quarantines it
+    (tmp_path / "events.ndjson").write_text("\n".join(lines) + "\n")
+    (events,) = DataOrchestrator().analyze(str(tmp_path), sample_rows=500).resources
+    assert events.primary_key == ("id",)
