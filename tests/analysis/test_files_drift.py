@@ -128,3 +128,19 @@ def test_ndjson_schemas_from_first_records_agree_with_a_file_described_whole(
     assert [(c.column, c.file_type, c.table_type) for c in drifted.type_conflicts] == [
         ("id", "VARCHAR", "BIGINT")
     ]
+
+
+def test_an_optional_ndjson_field_seen_after_the_first_records_is_no_drift(
+    tmp_path: Path,
+) -> None:
+    import json
+
+    folder = tmp_path / "events"
+    folder.mkdir()
+    for i in range(3):
+        rows = [{"id": j, "v": "x"} for j in range(60)]
+        # In the first file's first records; past them (where schemas are read from) in others.
+        rows[5 if i == 0 else 40 + i]["note"] = "rare"
+        (folder / f"e{i}.ndjson").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    (events,) = DataOrchestrator().analyze(str(folder)).resources
+    assert [f.path for f in events.files if f.drifted] == []

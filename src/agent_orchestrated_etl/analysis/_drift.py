@@ -49,6 +49,13 @@ def file_reports(
     headers: dict[str, Resource],
 ) -> list[FileReport]:
     schemas = _schemas(con, resource, files)
+    if sample is not None and sample.file_columns:
+        # A file's first records may lack an optional field its later ones have: the fields
+        # its sampled rows hold count as its own too (typed NULL: no vote, no conflict).
+        for path, fields in schemas.items():
+            known = {n for n, _ in fields}
+            later = sorted(sample.file_columns.get(path, set()) - known)
+            fields.extend((n, "NULL") for n in later)
     base = headers.get(resource.name)
     table = list(base.columns if base is not None else resource.columns)
     first = table if base is not None else (schemas.get(files[0].path) if files else None)

@@ -65,6 +65,7 @@ class Sample:
     columns: list[Column]
     per_file: dict[str, int] = field(default_factory=dict)
     file_fit: dict[str, dict[str, tuple[int, int]]] = field(default_factory=dict)
+    file_columns: dict[str, set[str]] = field(default_factory=dict)  # JSON: fields with values
     has_files: bool = True
     # NDJSON: per file, (lines that are not JSON objects, non-blank lines read).
     bad_lines: dict[str, tuple[int, int]] = field(default_factory=dict)
@@ -171,12 +172,18 @@ def take(
     rows = _profile(con, raw, columns, typed)
     sample = Sample(view, rows, rows < sample_rows, columns, has_files=has_files)
     if has_files:
-        sample.per_file = {
-            str(f): int(n)
-            for f, n in con.execute(
-                f"SELECT {quote_ident(FILE_COLUMN)}, count(*) FROM {raw} GROUP BY ALL"
-            ).fetchall()
-        }
+        # Rows per file and, for JSON, the fields each file's sampled rows have a value for
+        # (a field a file's first records lack may come later: drift is judged on both).
+        named = [c for c in columns if resource.format in ("json", "ndjson")]
+        counts = "".join(f", count({quote_ident(c.name)})" for c in named)
+        for row in con.execute(
+            f"SELECT {quote_ident(FILE_COLUMN)}, count(*){counts} FROM {raw} GROUP BY ALL"
+        ).fetchall():
+            sample.per_file[str(row[0])] = int(row[1])
+            if named:
+                sample.file_columns[str(row[0])] = {
+                    c.name for c, n in zip(named, row[2:], strict=True) if n
+                }
         if text:
             sample.file_fit = _file_fit(con, raw, columns, typed)
     if resource.format == "ndjson" and has_files:
