@@ -15,6 +15,8 @@ code)::
     │   ├── CycleError              engine.plan: the tasks of a plan depend on each other in a loop
     │   ├── LineTooLongError        connectors.files._sniff: a line longer than max_line_size
     │   ├── WrongKeyError           connectors.duckdb._encrypted: an encrypted DuckDB file's key
+    │   ├── ConflictError           connectors.s3._manifest: another writer changed a table of an
+    │   │                           S3 target between this run's staging and its commit
     │   ├── SecretError             secrets.providers: a secret is missing or its provider refused
     │   └── SecretReferenceError    secrets.refs: a ${…} reference is not well formed
     ├── FatalError                  retrying will not fix it (auth, corrupt file, bug in a step)
