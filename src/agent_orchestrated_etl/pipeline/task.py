@@ -21,6 +21,7 @@ from pathlib import Path
 from .._text import plural
 from ..agents.monitor import MonitorAgent
 from ..connectors import BadRow, LoadResult, Relation, StagedTable
+from ..connectors.files import FORMATS as FILE_FORMATS
 from ..engine import (
     CancelToken,
     CommitParams,
@@ -42,7 +43,7 @@ from ..errors import (
     UserError,
 )
 from ..secrets import redact
-from ..spec import PipelineSpec
+from ..spec import OBJECT_COLUMNS, PipelineSpec
 from ..state import DlqEntry, StateStore
 from ..transform import apply_steps
 from ._progress import ProgressPoller
@@ -309,6 +310,19 @@ def _load(context: TaskContext, task: Task, table: str, token: CancelToken) -> L
     return loaded
 
 
+def _filtered_by_mark(context: TaskContext, table: str) -> bool:
+    """Whether ``table`` was read past a row cursor's mark: its files were read whole, so a
+    bad record rejected in them is as likely behind the mark as past it, and a share of
+    rejects against the rows past it says nothing (a run with nothing new would fail on one
+    old bad row). Files past an object cursor's mark hold only new records: they count."""
+    resource = context.planned.resource(table)
+    marked = resource.follows or table
+    inc = incremental_for(context.spec, marked)
+    if inc is None or inc.cursor in OBJECT_COLUMNS or resource.format not in FILE_FORMATS:
+        return False
+    return context.destination.cursor(marked) is not None
+
+
 def _commit(context: TaskContext, tables: tuple[str, ...], token: CancelToken) -> dict[str, int]:
     spec, destination = context.spec, context.destination
     token.check()
@@ -319,7 +333,7 @@ def _commit(context: TaskContext, tables: tuple[str, ...], token: CancelToken) -
         raise TooManyBadRowsError(rejected, spec.max_bad_rows, run_id=context.run_id)
     for table in tables:
         check = checkpoints.get(table)
-        if check is None or not check.bad_rows:
+        if check is None or not check.bad_rows or _filtered_by_mark(context, table):
             continue
         share = check.bad_rows / (check.rows + check.bad_rows)
         if share > spec.max_bad_ratio:
