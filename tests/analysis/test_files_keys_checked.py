@@ -48,3 +48,15 @@ def test_a_broken_ndjson_line_does_not_cost_a_table_its_key(tmp_path: Path) -> N
     (tmp_path / "events.ndjson").write_text("\n".join(lines) + "\n")
     (events,) = DataOrchestrator().analyze(str(tmp_path), sample_rows=500).resources
     assert events.primary_key == ("id",)
+
+
+def test_a_column_unique_by_chance_is_no_primary_key(tmp_path: Path) -> None:
+    # A population is unique in these rows, but nothing says it names a city: a merge on it
+    # would overwrite a city the day two share a population.
+    rows = "".join(f"city{i},{1000 + i * 7}\n" for i in range(200))
+    (tmp_path / "cities.csv").write_text("city,pop\n" + rows)
+    (cities,) = DataOrchestrator().analyze(str(tmp_path)).resources
+    assert cities.primary_key == ()
+    assert ("pop",) in [k.columns for k in cities.candidate_keys]  # still listed
+    (why,) = [d for d in cities.decisions if d.what == "primary key"]
+    assert why.value == "none" and "tasks.cities.key" in why.reason

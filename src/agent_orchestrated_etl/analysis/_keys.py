@@ -45,6 +45,11 @@ def singular(name: str) -> str:
     return name[:-1] if name.endswith("s") and not name.endswith("ss") else name
 
 
+# Names that say a column identifies a row (beside 'id' and '…_id'): codes, SKUs, numbers.
+_KEY_NAMES = ("key", "code", "uuid", "guid", "sku", "isbn", "ean", "upc", "slug")
+_KEY_ENDINGS = ("_key", "_code", "_uuid", "_sku", "_number", "_no", "_ref")
+
+
 def _name_rank(table: str, column: str) -> int:
     col = column.lower()
     if col == "id":
@@ -53,9 +58,15 @@ def _name_rank(table: str, column: str) -> int:
         return 1
     if col.endswith("_id") or re.search(r"[a-z]Id$", column):
         return 2
-    if col in ("key", "code", "uuid", "guid") or col.endswith(("_key", "_code", "_uuid")):
+    if col in _KEY_NAMES or col.endswith(_KEY_ENDINGS):
         return 3
     return 5
+
+
+def key_like(table: str, columns: tuple[str, ...]) -> bool:
+    """Whether a name among ``columns`` says they are a key ('id', '<table>_id', '…_id',
+    'key', 'code', 'uuid'…)."""
+    return any(_name_rank(table, c) < 5 for c in columns)
 
 
 def _type_rank(column: Column) -> int:

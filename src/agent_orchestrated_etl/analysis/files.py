@@ -126,9 +126,10 @@ def _fill(
             keys[resource.name] = _checked_keys(con, source, resource, keys[resource.name])
     for resource, sample, _ in built:
         table = by_name.get(resource.name)
-        if table is None or not keys[resource.name]:
+        key = _primary(resource.name, keys.get(resource.name, []))
+        if table is None or key is None:
             continue
-        table.key = keys[resource.name][0].columns
+        table.key = key.columns
         if len(table.key) == 1:
             table.keys_sql = _keys_sql(resource, table, sample)
     refs, orphans = _keys.references(tables, con)
@@ -208,6 +209,12 @@ def _sample(
         return None
 
 
+def _primary(table: str, keys: list[KeyCandidate]) -> KeyCandidate | None:
+    """The best candidate that a name marks as a key: a merge on a column unique only by
+    chance (a population, a timestamp) would overwrite rows the day a value repeats."""
+    return next((k for k in keys if _keys.key_like(table, k.columns)), None)
+
+
 _CHECKED_KEYS = 3  # candidates of a sampled table checked over all its rows, in one scan
 
 
@@ -281,9 +288,21 @@ def _resource(
     fields = _fields(resource, sample)
     decisions = list(resource.decisions)
     primary_key: tuple[str, ...] = ()
-    if keys:
-        primary_key = keys[0].columns
-        decisions.append(Decision("primary key", ", ".join(primary_key), keys[0].reason))
+    key = _primary(resource.name, keys)
+    if key is not None:
+        primary_key = key.columns
+        decisions.append(Decision("primary key", ", ".join(primary_key), key.reason))
+    elif keys:
+        names = " and ".join(keys[0].columns)
+        decisions.append(
+            Decision(
+                "primary key",
+                "none",
+                f"{names} {'is' if len(keys[0].columns) == 1 else 'are'} unique in the data, "
+                "but no name says it is a key (a count or a measure can be unique by chance); "
+                f"set tasks.{resource.name}.key to merge on it",
+            )
+        )
     if sample is not None and table is not None:
         issues += _column_issues(resource.name, sample, con)
         issues += _keys.duplicate_keys(table, resource.name)
