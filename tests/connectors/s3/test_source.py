@@ -332,3 +332,17 @@ def test_discovery_lists_once_and_reads_each_head_once(s3_server: S3Server, work
     assert calls == {"ListObjectsV2": 1, "GetObject": 10}
     assert source.fs.head(resource.locations[0], 4) == b"id,v"  # from the cache
     assert calls == {"ListObjectsV2": 1, "GetObject": 10}
+
+
+def test_a_key_duckdb_cannot_name_is_skipped_not_the_whole_prefix(
+    s3_server: S3Server, work: Path
+) -> None:
+    bucket = s3_server.bucket()
+    body = b"id,v\n1,a\n"
+    _put(s3_server, bucket, {"odd/hash#1.csv": body, "odd/q?x.csv": body, "odd/ok.csv": body})
+    source = _source(s3_server, f"s3://{bucket}/odd/")
+    (table,) = source.discover()
+    assert table.locations == (f"s3://{bucket}/odd/ok.csv",)
+    said = " ".join(source.notes)
+    assert "hash#1.csv: its key holds #" in said and "q?x.csv: its key holds ?" in said
+    source.close()

@@ -34,6 +34,8 @@ from . import _content, _json, _names, _objects, _sniff, stored_compression
 from ._read import FileRead, Reader, _struct, _with
 from .fs import GLOB_CHARS, CachedHeads, FileInfo, FileSystem, LocalFS, shown
 
+_UNREADABLE_IN_URLS = frozenset("?#%*[]{}")
+
 
 class FileSource(Reader):
     """Reads files: :meth:`discover` the resources, then read each as a :meth:`relation`.
@@ -117,8 +119,22 @@ class FileSource(Reader):
                 f"file, a directory or a glob"
             ) from None
         self._listed_at = self.fs.listed_at
+        if self.fs.scheme == "s3":
+            found = [f for f in found if self._readable_key(f.path)]
         self._infos.update((f.path, f) for f in found)
         return found
+
+    def _readable_key(self, path: str) -> bool:
+        """Whether DuckDB's S3 reader can name the object: it takes ? and # in an s3:// URL
+        for a query and a fragment, % for an escape and * [ ] { } for a glob, so such a key
+        would stop the whole prefix. It is left out, with a note."""
+        bad = sorted(set(path.removeprefix("s3://").split("/", 1)[-1]) & _UNREADABLE_IN_URLS)
+        if bad:
+            self.notes.append(
+                f"skipped {path}: its key holds {' '.join(bad)}, which DuckDB's S3 reader takes "
+                "for a query, a fragment, an escape or a glob; rename the object to load it"
+            )
+        return not bad
 
     def discover(self) -> list[Resource]:
         """Group the files into resources and pin how each is read."""
