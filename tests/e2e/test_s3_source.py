@@ -130,12 +130,14 @@ target: duckdb:///w.duckdb
     time.sleep(2.1)  # a run reads only objects that have settled (2 s before its listing)
     _run("pipeline.yaml", cwd=work, env=env)
     _put(s3_server, bucket, {"in/e-2.csv": b"id\n3\n"})
-    waiting = _run("pipeline.yaml", cwd=work, env=env)  # the same second as the last mark
-    assert waiting["tables"]["events"]["rows_loaded"] == 0  # type: ignore[index]
-    assert any("wait for the next run" in n for n in waiting["notes"])  # type: ignore[union-attr]
-    time.sleep(2.1)
-    second = _run("pipeline.yaml", cwd=work, env=env)
-    assert second["tables"]["events"]["rows_loaded"] == 1  # type: ignore[index]
+    waiting = _run("pipeline.yaml", cwd=work, env=env)  # most likely within 2 s of the put
+    if waiting["tables"]["events"]["rows_loaded"] == 0:  # type: ignore[index]
+        assert any("wait for the next run" in n for n in waiting["notes"])  # type: ignore[union-attr]
+        time.sleep(2.1)
+        second = _run("pipeline.yaml", cwd=work, env=env)
+        assert second["tables"]["events"]["rows_loaded"] == 1  # type: ignore[index]
+    else:  # a slow machine took over 2 s to list: the object had settled, and loads now
+        assert waiting["tables"]["events"]["rows_loaded"] == 1  # type: ignore[index]
     rows = query(
         work / "w.duckdb", "SELECT id, _object_modified IS NOT NULL FROM events ORDER BY id"
     )
