@@ -303,8 +303,9 @@ def test_objects_written_in_the_marks_second_are_not_lost(s3_server: S3Server, w
     _put(s3_server, bucket, {"in/a.csv": b"id\n1\n"})
     first = _source(s3_server, f"s3://{bucket}/in/", table="ev", incremental=inc)
     (resource,) = first.discover()
-    assert read_relation(first.relation(resource), home, "SELECT count(*) FROM {r}") == [(0,)]
-    assert any("1 file modified less than 2 s before the listing" in n for n in first.notes)
+    ((count,),) = read_relation(first.relation(resource), home, "SELECT count(*) FROM {r}")
+    if count == 0:  # listed within 2 s of the put (a slow machine may take longer: then 1)
+        assert any("1 file modified less than 2 s before the listing" in n for n in first.notes)
     _put(s3_server, bucket, {"in/b.csv": b"id\n2\n"})  # the same second, after the listing
     time.sleep(2.1)
     second = _source(s3_server, f"s3://{bucket}/in/", table="ev", incremental=inc)
