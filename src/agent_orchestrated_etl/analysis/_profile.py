@@ -132,6 +132,10 @@ def fit_expr(column: str, type_: str, options: dict[str, str]) -> str:
         return f"CAST(try_strptime({col}, {options['timestampformat']}) AS {type_})"
     if kind_of(type_) in ("float", "decimal") and options.get("decimal_separator") == "','":
         return f"TRY_CAST(replace({col}, ',', '.') AS {type_})"
+    if kind_of(type_) == "int":
+        # DuckDB casts '4.6' to an integer as 5: only a value written as one fits.
+        whole = f"regexp_full_match({col}, {quote_literal(_INTEGER)})"
+        return f"CASE WHEN {whole} THEN TRY_CAST({col} AS {type_}) END"
     return f"TRY_CAST({col} AS {type_})"
 
 

@@ -389,10 +389,16 @@ def _mixed(c: Column) -> str | None:
         return None
     if not c.textual and c.fits < c.non_null:
         bad = c.non_null - c.fits
-        return (
+        said = (
             f"{bad:,} of {plural(c.non_null, 'sampled value')} are not {c.type} "
-            f"(confidence {c.fits / c.non_null:.1%}); a load quarantines those rows"
+            f"(confidence {c.fits / c.non_null:.1%})"
         )
+        if kind_of(c.type) == "int":  # DuckDB's CSV reader rounds a decimal to an integer
+            return (
+                f"{said}: a load quarantines text but rounds a decimal (4.6 loads as 5); set "
+                f"source.columns: {{{c.name}: DOUBLE}} to keep them"
+            )
+        return f"{said}; a load quarantines those rows"
     if c.textual and c.best is not None:
         other, fits = c.best
         if c.checked / 2 < fits < c.checked:  # mostly: more than half
