@@ -158,14 +158,15 @@ def _schemas(
     return {**out, **described}
 
 
-_JSON_TYPES: tuple[tuple[type, str], ...] = (
-    (bool, "BOOLEAN"),  # before int: a bool is an int in Python
-    (int, "BIGINT"),
-    (float, "DOUBLE"),
-    (str, "VARCHAR"),
-    (dict, "STRUCT"),
-    (list, "LIST"),
-)
+# What json.loads makes of each JSON type (exact types: a bool is no int here).
+_JSON_TYPES: dict[type, str] = {
+    bool: "BOOLEAN",
+    int: "BIGINT",
+    float: "DOUBLE",
+    str: "VARCHAR",
+    dict: "STRUCT",
+    list: "LIST",
+}
 
 
 def json_family(duckdb_type: str) -> str:
@@ -192,20 +193,17 @@ def head_schema(text: bytes) -> list[tuple[str, str]] | None:
     lines = text.split(b"\n", _HEAD_RECORDS)
     if len(lines) > _HEAD_RECORDS or not text.endswith(b"\n"):
         lines = lines[:-1]  # the rest, or a line the head may have cut
+    lines = [line for line in lines if line.strip()]
+    try:  # one parse for all of them: a file's schema is read from a hundred files' heads
+        records = json.loads(b"[" + b",".join(lines) + b"]")
+    except ValueError:
+        return None  # one of them is not JSON (or two lines are one value): DESCRIBE decides
+    if len(records) != len(lines) or not all(type(r) is dict for r in records):
+        return None
     fields: dict[str, str] = {}
-    seen = 0
-    for line in lines:
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except ValueError:
-            return None
-        if not isinstance(record, dict):
-            return None
-        seen += 1
+    for record in records:
         for name, value in record.items():
-            kind = next((t for py, t in _JSON_TYPES if isinstance(value, py)), "NULL")
+            kind = _JSON_TYPES.get(type(value), "NULL")
             known = fields.get(name, "NULL")
             if known == "NULL" or kind == "NULL" or known == kind:
                 fields[name] = kind if known == "NULL" else known
@@ -213,7 +211,7 @@ def head_schema(text: bytes) -> list[tuple[str, str]] | None:
                 fields[name] = "DOUBLE"
             else:
                 fields[name] = "VARCHAR"
-    return list(fields.items()) if seen else None
+    return list(fields.items()) if records else None
 
 
 def _described(
