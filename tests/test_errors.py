@@ -429,3 +429,14 @@ def test_classify_keeps_aoetl_errors_and_types_sockets(closed_port: int) -> None
     assert type(classify(refused, "GET /orders")) is TransientError
     error = classify(ValueError("bad\nthing"), "step 'clean'")
     assert type(error) is FatalError and one_line(error) == "step 'clean': bad"
+
+
+def test_an_http_error_duckdb_relays_as_text_is_typed_by_its_status() -> None:
+    import duckdb
+
+    from agent_orchestrated_etl.errors import classify_duckdb
+
+    put = "HTTP Error: Request returned HTTP {} for HTTP PUT to 'http://127.0.0.1:1/b/x.parquet'"
+    assert isinstance(classify_duckdb(duckdb.IOException(put.format(500)), "t"), TransientError)
+    assert isinstance(classify_duckdb(duckdb.Error(put.format(503)), "t"), TransientError)
+    assert isinstance(classify_duckdb(duckdb.IOException(put.format(403)), "t"), UserError)

@@ -132,8 +132,11 @@ def classify_duckdb(exc: BaseException, what: str) -> AoetlError:
         return FatalError(f"{what}: load cancelled")
     if "OutOfMemoryException" in names:
         return FatalError(f"{what}: {one_line(str(exc))}; free memory on this machine and rerun")
-    if "HTTPException" in names:
-        status = getattr(exc, "status_code", 0) or 0
+    # httpfs raises some HTTP errors (a PUT of a COPY) as IOException or Error, with the status
+    # only in the text.
+    relayed = re.search(r"returned HTTP (\d{3})", str(exc))
+    if "HTTPException" in names or relayed:
+        status = getattr(exc, "status_code", 0) or (int(relayed.group(1)) if relayed else 0)
         if status in (408, 429) or status >= 500:
             return TransientError(f"{what}: {one_line(str(exc))}")
         hint = "check the credentials" if status in (401, 403) else None
