@@ -381,6 +381,10 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
     }
     cmd = [str(BIN / "weed"), "mini", f"-dir={folder / 'data'}", "-ip=127.0.0.1"]
     cmd += ["-ip.bind=127.0.0.1", "-webdav=false", "-admin.ui=false", "-master.telemetry=false"]
+    # Each test's bucket is a collection with volumes of its own: the count weed mini works
+    # out from free disk space ran out after some sixty buckets ("no free volumes left",
+    # HTTP 500 on PUT). Small volumes, and many of them (they take no space until written).
+    cmd += ["-volume.max=5000", "-master.volumeSizeLimitMB=16"]
     cmd += [f"-{name}={port}" for name, port in ports.items()]
     log = folder / "weed.log"
     proc = start(cmd, log, env={"AWS_ACCESS_KEY_ID": key, "AWS_SECRET_ACCESS_KEY": secret})
