@@ -3,8 +3,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+BENCH_STAMP := $(VENV)/.installed-bench
+# The HTML report's test draws it in Debian's headless Chromium.
+CHROMIUM := /usr/bin/chromium
 
-.PHONY: setup compile demo test test-hardening bench lint clean
+.PHONY: setup compile browser demo test test-hardening bench lint clean
 
 setup: $(STAMP)
 
@@ -13,6 +16,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	touch $(BENCH_STAMP)
+
+# Debian's Chromium, for the test that renders the HTML quality report (no download at run
+# time: the package comes from Debian's mirror when the machine is set up).
+browser:
+	test -x $(CHROMIUM) || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
 
 # The project is installed in editable mode; byte-compile it so no run pays for compiling
 # (PYTHONDONTWRITEBYTECODE may be set, and then Python never writes these itself).
@@ -24,19 +36,20 @@ demo: compile
 
 # The soak trials (timeouts, signals and two-process races, repeated) take minutes of their
 # own; CI runs both targets.
-test: compile
+test: compile browser
 	$(BIN)/python -m pytest -q -m "not soak"
 
 test-hardening: compile
 	$(BIN)/python -m pytest -q -m soak
 
-bench: compile
+bench: compile $(BENCH_STAMP)
 	$(BIN)/python bench/cli_start.py
 	$(BIN)/python bench/file_to_duckdb.py
 	$(BIN)/python bench/engine.py
 	$(BIN)/python bench/sql.py
 	$(BIN)/python bench/rest.py
 	$(BIN)/python bench/analysis.py
+	$(BIN)/python bench/profile.py
 
 lint: $(STAMP)
 	$(BIN)/detect-secrets-hook --baseline .secrets.baseline $$(git ls-files --cached --others --exclude-standard src examples)

@@ -19,7 +19,7 @@ import duckdb
 from .._text import plural
 from ..connectors import Resource
 from ..data.duck import quote_ident, quote_literal, sql_list, unique_name
-from ._pii import VALUE_PATTERNS
+from .pii import VALUE_PATTERNS
 
 FILE_COLUMN = "_aoetl_file"
 # Under this size a resource is sampled over all its rows (a reservoir), so a sample of a

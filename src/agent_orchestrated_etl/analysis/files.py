@@ -25,7 +25,8 @@ from ..connectors import Decision, Resource, locate, source_for
 from ..connectors.files.fs import FileInfo, FileSystem, LocalFS
 from ..data.duck import connect, quote_ident, quote_literal
 from ..spec.source import OBJECT_COLUMNS, SourceSpec
-from . import _drift, _formats, _keys, _pii
+from . import _drift, _formats, _keys
+from . import pii as _pii
 from ._profile import Column, Sample, kind_of, read_sql, take
 from .cursors import cursor_candidates
 from .report import (

@@ -6,7 +6,6 @@ from .loader import is_spec_file, load_spec, validate_spec
 from .models import (
     DEFAULT_TARGET,
     BreakerSpec,
-    CheckSpec,
     Mode,
     PipelineSpec,
     RetrySpec,
@@ -14,6 +13,7 @@ from .models import (
     TaskOptions,
     TransformStep,
 )
+from .quality import ROW_CHECKS, AnomalySpec, CheckSpec, Depth, QualitySpec, duration_s
 from .rest import (
     ApiKeyAuth,
     AuthSpec,
@@ -43,7 +43,9 @@ from .uri import ParsedUri, parse_uri, target_kind
 __all__ = [
     "DEFAULT_TARGET",
     "OBJECT_COLUMNS",
+    "ROW_CHECKS",
     "SOURCE_KINDS",
+    "AnomalySpec",
     "ApiKeyAuth",
     "AuthSpec",
     "BasicAuth",
@@ -51,6 +53,7 @@ __all__ = [
     "BreakerSpec",
     "CheckSpec",
     "CsvOptions",
+    "Depth",
     "FileSourceSpec",
     "IncrementalSpec",
     "Mode",
@@ -59,6 +62,7 @@ __all__ = [
     "ParentSpec",
     "ParsedUri",
     "PipelineSpec",
+    "QualitySpec",
     "RestResourceSpec",
     "RestSourceSpec",
     "RetrySpec",
@@ -70,6 +74,7 @@ __all__ = [
     "TargetSpec",
     "TaskOptions",
     "TransformStep",
+    "duration_s",
     "is_spec_file",
     "json_schema",
     "kind_of_uri",

@@ -16,6 +16,7 @@ from pydantic import (
 from pydantic.json_schema import SkipJsonSchema
 
 from ._model import Model
+from .quality import CheckSpec, QualitySpec
 from .s3 import S3Connection
 from .source import SourceSpec
 
@@ -150,18 +151,6 @@ TransformStep = Annotated[
 ]
 
 
-class CheckSpec(Model):
-    """A data check. Declared here so pipelines validate; run by the data-quality feature."""
-
-    check: Literal["not_null", "unique", "expression", "min_rows"] = Field(
-        description="Which check."
-    )
-    columns: tuple[str, ...] = Field((), description="Columns the check applies to.")
-    expression: str | None = Field(None, description="SQL predicate for 'expression'.")
-    value: int | None = Field(None, description="Threshold for 'min_rows'.")
-    severity: Literal["fail", "warn"] = Field("fail", description="What a failed check does.")
-
-
 class RetrySpec(Model):
     """Retries for transient failures: exponential backoff with full jitter."""
 
@@ -220,7 +209,13 @@ class PipelineSpec(Model):
     )
     source: SourceSpec = Field(description="Where the data comes from.")
     transforms: tuple[TransformStep, ...] = Field((), description="Steps applied in order.")
-    checks: tuple[CheckSpec, ...] = Field((), description="Data checks (data-quality feature).")
+    checks: tuple[CheckSpec, ...] = Field(
+        (), description="Data checks, run on the staged rows before the commit."
+    )
+    quality: QualitySpec = Field(
+        default_factory=QualitySpec,
+        description="Profiling, anomalies and the quality score of what each run loads.",
+    )
     target: TargetSpec = Field(default_factory=TargetSpec, description="Where the data goes.")
     mode: Mode = Field("append", description="append, replace (swap), or merge (upsert on key).")
     key: tuple[str, ...] = Field((), description="Key columns; required for mode merge.")

@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import MASK, REFERENCE_PATTERN, redact_uri
+from .quality import SCHEMA as QUALITY_SCHEMA
+from .quality import QualityHistory
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -207,7 +209,9 @@ class StateStore:
         self.path = home / "state.db"
         with self._connect() as con:
             con.executescript(_SCHEMA)
+            con.executescript(QUALITY_SCHEMA)
             _add_missing_columns(con)
+        self.quality = QualityHistory(self)
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
