@@ -12,6 +12,8 @@ code)::
     │   ├── SchemaConflictError     a column changed type in a way that cannot be widened safely
     │   ├── TooManyBadRowsError     more rejected rows than --max-bad-rows allows; nothing loaded
     │   ├── MostlyRejectedError     a table rejected more than max_bad_ratio of its records
+    │   ├── CheckFailedError        a check of severity fail failed on the staged rows; nothing
+    │   │                           of the run was committed
     │   ├── CycleError              engine.plan: the tasks of a plan depend on each other in a loop
     │   ├── LineTooLongError        connectors.files._sniff: a line longer than max_line_size
     │   ├── WrongKeyError           connectors.duckdb._encrypted: an encrypted DuckDB file's key
@@ -165,6 +167,17 @@ class MostlyRejectedError(UserError):
         self.records = records
 
 
+class CheckFailedError(UserError):
+    """A ``fail`` check failed on the rows a run staged; the run committed nothing.
+
+    ``checks`` holds the names of the checks that failed.
+    """
+
+    def __init__(self, message: str, checks: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.checks = checks
+
+
 class FatalError(AoetlError):
     """A failure that retrying will not fix."""
 
@@ -223,6 +236,7 @@ __all__ = [
     "QUERY_SECRET_KEYS",
     "REFERENCE_PATTERN",
     "AoetlError",
+    "CheckFailedError",
     "ErrorKind",
     "FatalError",
     "MostlyRejectedError",
