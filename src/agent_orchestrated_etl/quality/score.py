@@ -161,7 +161,7 @@ def _consistency(profile: TableProfile, anomalies: Sequence[Anomaly]) -> _Dimens
         if a.kind in CHANGES and a.column is not None:
             changed.setdefault(a.column, a.message)
     names = [c.name for c in profile.columns] + [n for n in changed if not profile.column(n)]
-    if not names:
+    if not names or (not profile.rows and not changed):
         return _Dimension()
     lost: list[tuple[float, str]] = []
     for name in names:
