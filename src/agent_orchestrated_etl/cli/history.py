@@ -10,19 +10,24 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from .._text import plural
-from ..errors import AoetlError
+from ..errors import AoetlError, UserError
 from ._app import app, err, out
 
 if TYPE_CHECKING:
     from ..api import DataOrchestrator
+    from ..quality import CheckResult, QualityReport
 
 
 @app.command()
 def runs(
     run_id: Annotated[
         str | None, typer.Argument(help="A run id or prefix: show it, or with --clean clean it.")
+    ] = None,
+    shown_id: Annotated[
+        str | None, typer.Argument(hidden=True, help="'aoetl runs show ID' shows run ID.")
     ] = None,
     pipeline: Annotated[str | None, typer.Option(help="Only runs of this pipeline.")] = None,
     limit: Annotated[int, typer.Option(min=1, help="How many runs to list.")] = 20,
@@ -40,6 +45,13 @@ def runs(
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
 ) -> None:
     """List recent runs: id, pipeline, status, rows, duration."""
+    if shown_id is not None:
+        if run_id != "show":
+            raise UserError(
+                f"unexpected argument {shown_id!r}: show a run with 'aoetl runs show ID' "
+                "or 'aoetl runs ID'"
+            )
+        run_id = shown_id
     orch = _orchestrator()
     if clean:
         _clean(orch, show or run_id, as_json)
@@ -76,12 +88,15 @@ def _show(orch: DataOrchestrator, prefix: str, as_json: bool) -> None:
     finished = (
         _iso(record.started_at + record.duration_s) if record.duration_s is not None else None
     )
+    checks, reports = orch.run_quality(record.run_id)
     if as_json:
         run = {**record.__dict__, "started": started, "finished": finished}
         document = {
             "run": run,
             "staging": staged.to_dict(),
             "quarantined": [e.to_dict() for e in entries],
+            "checks": [c.model_dump(mode="json") for c in checks],
+            "quality": [r.model_dump(mode="json") for r in reports],
         }
         out.print_json(json.dumps(document))
         return
@@ -128,6 +143,47 @@ def _show(orch: DataOrchestrator, prefix: str, as_json: bool) -> None:
             highlight=False,
             soft_wrap=True,
         )
+    _print_checks(checks)
+    _print_quality(reports)
+
+
+def _print_checks(checks: list[CheckResult]) -> None:
+    """The run's check results, one row each."""
+    if not checks:
+        return
+    out.print(f"checks: {plural(len(checks), 'result')}", highlight=False)
+    grid = Table(header_style="bold", box=None, padding=(0, 2, 0, 0), pad_edge=False)
+    for col in ("  check", "table", "severity", "status", "failing/checked", "message"):
+        grid.add_column(col, overflow="fold")
+    for c in checks:
+        cells = (f"  {c.name}", c.table, c.severity, c.status,
+                 f"{c.failing:,}/{c.checked:,}", c.message)  # fmt: skip
+        grid.add_row(*(Text(cell) for cell in cells))
+    out.print(grid)
+
+
+def _print_quality(reports: list[QualityReport]) -> None:
+    """Each profiled table's score, its breakdown, the trend (oldest first) and what
+    lowered it, then its anomalies."""
+    if not reports:
+        return
+    out.print("quality:", highlight=False)
+    for r in reports:
+        s = r.score
+        trend = " → ".join(f"{p.total:.0f}" for p in r.history)
+        lines = [f"  {s.table}: {s.total:.1f}/100" + (f"  (trend {trend})" if len(r.history) > 1
+                                                     else "")]  # fmt: skip
+        parts = [
+            f"{name} {'-' if value is None else f'{value:.0f}'}"
+            for name, value in s.dimensions.items()
+        ]
+        lines.append("    " + ", ".join(parts))
+        lines += [f"    - {note}" for note in s.notes]
+        if r.anomalies:
+            lines.append(f"    anomalies: {len(r.anomalies)}")
+            lines += [f"      {a.kind} ({a.method}): {a.message}" for a in r.anomalies]
+        for line in lines:
+            out.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 def _clean(orch: DataOrchestrator, run_id: str | None, as_json: bool) -> None:

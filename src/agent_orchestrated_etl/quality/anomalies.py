@@ -226,6 +226,8 @@ def _distribution(
 
 def percent(share: float) -> str:
     """A share as people read it: '<0.1%', '4.2%', '37%'."""
+    if share == 0:
+        return "0%"
     if 0 < share < 0.001:
         return "<0.1%"
     return f"{share * 100:.1f}%" if share < 0.1 else f"{share * 100:.0f}%"

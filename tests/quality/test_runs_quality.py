@@ -1,0 +1,114 @@
+"""``aoetl runs show ID`` with a run's check results and each profiled table's score, its
+breakdown and trend, as text and as --json."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from agent_orchestrated_etl.quality import CheckResult, ColumnProfile, Histogram, TableProfile
+from agent_orchestrated_etl.quality.anomalies import detect
+from agent_orchestrated_etl.quality.score import score
+from agent_orchestrated_etl.spec import AnomalySpec
+from agent_orchestrated_etl.state import StateStore
+from tests.helpers import run_cli
+
+pytestmark = pytest.mark.e2e
+
+
+def orders(nulls: int, *, taken_at: float, run_id: str | None = None) -> TableProfile:
+    amount = ColumnProfile(
+        name="amount",
+        type="DOUBLE",
+        count=40,
+        nulls=nulls,
+        histogram=Histogram(edges=[0.0, 20.0, 40.0], counts=[20 - nulls, 20]),
+        mad=5.0,
+        outliers_mad=0,
+        outliers_iqr=0,
+    )
+    return TableProfile(
+        resource="w.duckdb#orders",
+        table="orders",
+        source="orders.csv",
+        depth="standard",
+        rows=40,
+        columns=[ColumnProfile(name="id", type="BIGINT", count=40, nulls=0), amount],
+        duplicate_rows=0,
+        candidate_keys=[["id"]],
+        taken_at=taken_at,
+        run_id=run_id,
+    )
+
+
+def test_show_prints_the_checks_the_score_and_its_trend(tmp_path: Path) -> None:
+    (tmp_path / "orders.csv").write_text("id,amount\n" + "".join(f"{i},{i}.5\n" for i in range(40)))
+    ran = run_cli("run", "orders.csv", "--to", "w.duckdb", "--json", cwd=tmp_path)
+    assert ran.returncode == 0, ran.stderr
+    run_id = json.loads(ran.stdout)["run_id"]
+
+    # Two earlier profiles of the same table (as 'aoetl profile' keeps them), then the run's.
+    history = StateStore(tmp_path / ".aoetl").quality
+    previous = None
+    for i, nulls in enumerate((16, 8, 0)):
+        profile = orders(nulls, taken_at=1_700_000_000.0 + i, run_id=run_id if i == 2 else None)
+        anomalies = detect(profile, previous, AnomalySpec())
+        result = score(profile, anomalies)
+        history.add_profile(
+            profile.model_dump(mode="json"),
+            score=result.model_dump(mode="json"),
+            anomalies=[a.model_dump(mode="json") for a in anomalies],
+        )
+        previous = profile
+    checks = [
+        CheckResult(name="not_null:orders.amount", check="not_null", table="orders",
+                    columns=["amount"], severity="warn", status="passed", checked=40,
+                    message="all 40 rows pass"),
+        CheckResult(name="amount_positive", check="range", table="orders", columns=["amount"],
+                    severity="quarantine", status="quarantined", failing=3, checked=40,
+                    message="3 of 40 rows [amount < 1] quarantined"),
+    ]  # fmt: skip
+    history.add_check_results(run_id, [c.model_dump(mode="json") for c in checks])
+
+    shown = run_cli("runs", "show", run_id, cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    text = shown.stdout
+    assert "rows:     40 rows loaded, 0 rejected" in text  # what it printed before stays
+    block = text.split("\nchecks: 2 results\n", 1)[1].split("\nquality:\n", 1)[0]
+    lines = block.splitlines()
+    assert lines[0].split() == ["check", "table", "severity", "status", "failing/checked",
+                                "message"]  # fmt: skip
+    assert lines[1].split()[:5] == ["amount_positive", "orders", "quarantine", "quarantined",
+                                    "3/40"]  # fmt: skip
+    assert "3 of 40 rows [amount < 1] quarantined" in lines[1]  # brackets are not markup
+    assert lines[2].split()[:5] == ["not_null:orders.amount", "orders", "warn", "passed", "0/40"]
+
+    quality = text.split("\nquality:\n", 1)[1].splitlines()
+    # Freshness is not measured, so completeness weighs 0.30 / 0.90 and consistency
+    # 0.15 / 0.90. First 16 of 80 cells null: 100 - 20 * 0.30 / 0.90 = 93.3.
+    # Then 8 null (completeness 90) and amount's null rate moved by 20 points (a null_rate
+    # anomaly: consistency 50): 100 - 10 / 3 - 50 / 6 = 88.3. The run's: no nulls, and the
+    # null rate moved again: 100 - 50 / 6 = 91.7.
+    assert quality[0] == "  orders: 91.7/100  (trend 93 → 88 → 92)"
+    assert quality[1] == (
+        "    completeness 100, uniqueness 100, validity 100, consistency 50, freshness -"
+    )
+    assert quality[2] == "    - consistency -8.3: amount: 0% null, was 20%"
+    assert quality[3:] == ["    anomalies: 1", "      null_rate (change): amount: 0% null, was 20%"]
+
+    document = json.loads(run_cli("runs", run_id, "--json", cwd=tmp_path).stdout)
+    assert [c["name"] for c in document["checks"]] == ["amount_positive", "not_null:orders.amount"]
+    assert document["checks"][0]["failing"] == 3
+    [report] = document["quality"]
+    assert report["score"]["total"] == 91.7
+    assert report["score"]["dimensions"]["consistency"] == 50
+    assert [a["kind"] for a in report["anomalies"]] == ["null_rate"]
+    assert [p["total"] for p in report["history"]] == [93.3, 88.3, 91.7]
+    assert report["history"][-1]["run_id"] == run_id
+    assert document["run"]["run_id"] == run_id  # the keys it had stay
+
+    wrong = run_cli("runs", run_id, "extra", cwd=tmp_path)
+    assert wrong.returncode == 2
+    assert "aoetl runs show ID" in wrong.stderr and "Traceback" not in wrong.stderr
