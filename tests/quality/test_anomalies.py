@@ -143,7 +143,7 @@ def test_against_the_previous_profile() -> None:
         ("schema", "added"),
     }
     assert found[("null_rate", "amount")].value == pytest.approx(0.2)
-    assert "20% null, was 0.0%" in found[("null_rate", "amount")].message
+    assert "20% null, was 0%" in found[("null_rate", "amount")].message
     drift = found[("drift", "amount")]
     assert drift.method == "psi"
     # Same edges: the shares (1/16, 1/16, 1/8, 3/4) against a quarter each, by hand.
