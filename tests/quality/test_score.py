@@ -133,6 +133,9 @@ def test_consistency_from_changes_and_text_that_holds_numbers() -> None:
     rows = Anomaly(kind="row_count", table="orders", method="change", value=1.0, threshold=0.5,
                    message="m")  # fmt: skip
     assert score(PERFECT, [other, rows]).dimensions["consistency"] == 100
+    # Codes keep their digits as text by design: no penalty.
+    zip_code = column("zip_code", semantic="numeric_string", semantic_share=1.0)
+    assert score(profile(zip_code), []).dimensions["consistency"] == 100
 
 
 def test_freshness_by_the_time_column_and_by_checks() -> None:

@@ -7,6 +7,7 @@ never reads the data.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -28,6 +29,9 @@ PATTERNED = ("email", "phone", "url", "uuid", "ip_address", "date_string", "nume
 AS_TEXT = ("numeric_string", "date_string")
 # Against the previous profile: a column with one of these anomalies is not consistent.
 CHANGES = ("drift", "null_rate", "schema")
+_CODE_NAME = re.compile(
+    r"(^|[^a-z])(id|code|zip|zipcode|postcode|postal|phone|number|no|sku|ref|iban)($|[^a-z])"
+)
 _TIME_NAMES = ("updated", "modified", "changed", "loaded", "ingested", "event", "created")
 _MAX_NOTES = 5
 
@@ -168,11 +172,19 @@ def _consistency(profile: TableProfile, anomalies: Sequence[Anomaly]) -> _Dimens
         column = profile.column(name)
         if name in changed:
             lost.append((1.0, changed[name]))
-        elif column is not None and column.semantic in AS_TEXT:
+        elif column is not None and _as_text(column):
             what = "numbers" if column.semantic == "numeric_string" else "dates"
             lost.append((0.5, f"{name} holds {what} stored as text ({column.type})"))
     value = 1 - sum(share for share, _ in lost) / len(names)
     return _Dimension(value, [(share / len(names), why) for share, why in lost])
+
+
+def _as_text(column: ColumnProfile) -> bool:
+    """Numbers or dates stored as text; not codes, whose digits are text by design (a zip
+    code or a phone number keeps its leading zeros only as text)."""
+    if column.semantic not in AS_TEXT or column.pii:
+        return False
+    return _CODE_NAME.search(column.name.lower()) is None
 
 
 def _freshness(
@@ -239,7 +251,7 @@ def _columns(profile: TableProfile, anomalies: Sequence[Anomaly]) -> dict[str, f
         if c.name in changed:
             parts["consistency"] = 0.0
         else:
-            parts["consistency"] = 0.5 if c.semantic in AS_TEXT else 1.0
+            parts["consistency"] = 0.5 if _as_text(c) else 1.0
         measured = {k: v for k, v in parts.items() if v is not None}
         weight = sum(WEIGHTS[k] for k in measured)
         scores[c.name] = round(sum(WEIGHTS[k] * v for k, v in measured.items()) / weight * 100, 1)
