@@ -152,6 +152,10 @@ def test_against_the_previous_profile() -> None:
     assert "KS D = 0.500" in drift.message  # 1/2 at the third edge: 0.25 vs 0.75
     assert "removed" in found[("schema", "gone")].message
 
+    # A key's values are new ones by design: it does not drift.
+    keyed = now.model_copy(update={"candidate_keys": [["amount"]]})
+    assert ("drift", "amount") not in {(a.kind, a.column) for a in detect(keyed, before, SETTINGS)}
+
     # Row count: 1,000 -> 400 is a 60% change, over the 50% setting.
     fewer = now.model_copy(update={"rows": 400})
     counted = [a for a in detect(fewer, before, SETTINGS) if a.kind == "row_count"]
