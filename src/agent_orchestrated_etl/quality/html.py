@@ -43,6 +43,7 @@ _PATTERNED = {
 }
 _QUANTILES = ("0.01", "0.05", "0.25", "0.5", "0.75", "0.95", "0.99")
 _TEMPORAL_TYPES = ("DATE", "TIMESTAMP")
+_FEW = 12  # distinct values up to which a numeric column is drawn as bars per value
 
 
 def render_html(
@@ -185,6 +186,7 @@ def _temporal(c: ColumnProfile) -> bool:
 
 def _column_view(index: int, c: ColumnProfile, report: QualityReport) -> _Column:
     temporal = _temporal(c)
+    found = [a for a in report.anomalies if a.column == c.name]
     chart: str | None = None
     no_chart = ""
     if c.pii:
@@ -193,6 +195,8 @@ def _column_view(index: int, c: ColumnProfile, report: QualityReport) -> _Column
         no_chart = "Every value is null."
     elif c.count == 0:
         no_chart = "No rows."
+    elif c.top and _few_numbers(c, temporal):
+        chart = "top"
     elif c.histogram is not None and sum(c.histogram.counts) > 0:
         chart = "histogram"
     elif c.top:
@@ -212,9 +216,16 @@ def _column_view(index: int, c: ColumnProfile, report: QualityReport) -> _Column
             for q in _QUANTILES
             if q in c.quantiles
         ],
-        issues=_issues(c),
-        anomalies=[a for a in report.anomalies if a.column == c.name],
+        issues=_issues(c, flagged={a.kind for a in found}),
+        anomalies=found,
     )
+
+
+def _few_numbers(c: ColumnProfile, temporal: bool) -> bool:
+    """A number with a few values (a quantity, a rating) reads better as bars per value than
+    as a histogram of mostly empty bins."""
+    few = c.distinct is not None and c.distinct <= _FEW
+    return c.histogram is not None and not temporal and few and len(c.top) >= (c.distinct or 0)
 
 
 def _stats(c: ColumnProfile, temporal: bool) -> list[tuple[str, str]]:
@@ -235,7 +246,9 @@ def _stats(c: ColumnProfile, temporal: bool) -> list[tuple[str, str]]:
     return [(k, v) for k, v in rows if v is not None and v != ""]
 
 
-def _issues(c: ColumnProfile) -> list[str]:
+def _issues(c: ColumnProfile, *, flagged: set[str]) -> list[str]:
+    """What the profile shows wrong with a column, beside its anomalies (``flagged``: their
+    kinds, so an outlier count is not said twice)."""
     out: list[str] = []
     present = c.count - c.nulls
     if c.count and c.nulls == c.count:
@@ -244,9 +257,9 @@ def _issues(c: ColumnProfile) -> list[str]:
         out.append(f"{_pct(c.null_rate)} null ({_num(c.nulls)} rows).")
     if c.distinct == 1 and present > 1:
         out.append("A single value in every non-null row (constant).")
-    if c.outliers_iqr:
+    if c.outliers_iqr and "outliers" not in flagged:
         out.append(f"{_num(c.outliers_iqr)} outliers beyond the IQR fences.")
-    if c.outliers_mad:
+    if c.outliers_mad and "outliers" not in flagged:
         out.append(f"{_num(c.outliers_mad)} outliers by robust z-score (MAD).")
     share = c.semantic_share
     if c.semantic in _PATTERNED and share is not None and share < 1:

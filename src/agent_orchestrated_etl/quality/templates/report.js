@@ -82,12 +82,21 @@
     text(svg, L, H - 6, fmt(first), { "text-anchor": "start" });
     text(svg, W - R, H - 6, fmt(last), { "text-anchor": "end" });
     if (!temporal && h.counts.length > 2) { text(svg, L + pw / 2, H - 6, fmt((first + last) / 2), { "text-anchor": "middle" }); }
-    caption(fig, h.counts.length + " bins · " + num(total) + " values");
+    var note = h.counts.length + " bins · " + num(total) + " values";
+    // Bins keep the first profile's edges (drift compares like with like): say what fell outside.
+    if (!temporal && typeof col.min === "number" && typeof col.max === "number" &&
+        (col.min < first || col.max > last)) {
+      note += " · values outside " + fmt(first) + " – " + fmt(last) + " are counted in the end bins";
+    }
+    caption(fig, note);
     return drawn;
   }
 
   function topValues(fig, col) {
     var rows = col.top.slice(0, 10), present = col.count - col.nulls;
+    if (col.histogram) {  // a number with few values: in their order, not by frequency
+      rows.sort(function (a, b) { return Number(a.value) - Number(b.value); });
+    }
     var bar = 16, gap = 6, labelW = 104, countW = 86, T = 2;
     var H = T + rows.length * (bar + gap), pw = W - labelW - countW;
     var svg = canvas(fig, H);
@@ -95,6 +104,7 @@
     var covered = 0;
     rows.forEach(function (r, i) {
       var y = T + i * (bar + gap), label = r.value === "" ? "(empty)" : r.value;
+      if (col.histogram && r.value !== "" && isFinite(Number(r.value))) { label = num(Number(r.value)); }
       var short = label.length > 17 ? label.slice(0, 16) + "…" : label;
       text(svg, labelW - 6, y + bar - 4, short, { "text-anchor": "end", "class": "label" });
       var width = Math.max(1.5, r.count / max * pw);
@@ -115,15 +125,18 @@
   function trend(fig, report) {
     var pts = report.history, H = 120, L = 30, R = 12, T = 10, B = 22, pw = W - L - R, ph = H - T - B;
     var svg = canvas(fig, H);
-    [0, 50, 100].forEach(function (v) {
-      var y = T + ph - v / 100 * ph;
+    // The axis starts a little below the lowest score, so a change of a few points shows.
+    var low = Math.min.apply(null, pts.map(function (p) { return p.total; }));
+    var lo = Math.max(0, Math.floor((low - 2) / 10) * 10), span = 100 - lo;
+    function yOf(v) { return T + ph - (Math.min(100, Math.max(lo, v)) - lo) / span * ph; }
+    [lo, lo + span / 2, 100].forEach(function (v) {
+      var y = yOf(v);
       el("line", { x1: L, x2: W - R, y1: y, y2: y, "class": "grid" }, svg);
       text(svg, L - 5, y + 3, String(v), { "text-anchor": "end" });
     });
     var step = pw / Math.max(1, pts.length - 1);
     var xy = pts.map(function (p, i) {
-      var v = Math.min(100, Math.max(0, p.total));
-      return [L + i * step, T + ph - v / 100 * ph];
+      return [L + i * step, yOf(p.total)];
     });
     var line = xy.map(function (p, i) { return (i ? "L" : "M") + p[0].toFixed(1) + " " + p[1].toFixed(1); }).join(" ");
     el("path", { d: line + " L" + xy[xy.length - 1][0].toFixed(1) + " " + (T + ph) + " L" + L + " " + (T + ph) + " Z",
