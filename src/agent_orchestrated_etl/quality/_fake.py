@@ -35,6 +35,8 @@ def fake_value(fake: Faker, kind: str | None, column: str, value: Any) -> Any:
         return fake.date_between(start_date="-30y", end_date="today")
     if isinstance(value, bool):
         return fake.boolean()
+    if isinstance(value, int) and kind in ("card_number", "phone", "ssn"):
+        return int(_fake_text(fake, kind, column, str(value)))  # a number written as digits
     if isinstance(value, int):
         digits = _reshape(fake, str(abs(value)), keep_first=False).lstrip("0") or "0"
         return int(digits) * (-1 if value < 0 else 1)
