@@ -411,6 +411,13 @@ class DataOrchestrator:
             salt=salt,
         )
 
+    @staticmethod
+    def render_html(reports: list[QualityReport], *, title: str) -> str:
+        """``reports`` as one self-contained HTML page (no network needed to view it)."""
+        from .quality.html import render_html
+
+        return render_html(reports, title=title)
+
     def run_quality(self, run_id: str) -> tuple[list[CheckResult], list[QualityReport]]:
         """What a run's checks found, and the profile, anomalies and score of each table it
         profiled with the scores of the same table before it (the trend, oldest first)."""
