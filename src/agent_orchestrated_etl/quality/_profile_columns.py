@@ -1,0 +1,222 @@
+"""The pieces a profile is built from: each column's kind and SQL values, aggregates gathered
+into one SELECT, histograms from bin counts, and top values from value counts."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import duckdb
+
+from ..data.duck import quote_ident, quote_literal
+from ._semantic import Judged
+from .types import Histogram, ValueCount
+
+QUANTILES: tuple[float, ...] = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
+# A quick profile estimates its histograms from 1,001 quantiles of a reservoir (one per
+# 0.1 % of the values): no second pass over the table.
+QUICK_LEVELS: tuple[float, ...] = tuple(i / 1000 for i in range(1001))
+BINS = 20
+TOP = 10
+
+_INTEGERS: tuple[str, ...] = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT")
+_INTEGERS += ("UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT", "UHUGEINT")
+_FLOATS = ("FLOAT", "DOUBLE", "REAL")
+_ID_LIKE = re.compile(r"(^|[_ -])(id|key|code|sku|no|number|nr)$|[a-z0-9]Id$|^id[_ -]", re.I)
+
+
+def kind_of(type_: str) -> str:
+    """numeric | temporal | text | bool | other."""
+    if type_ in _INTEGERS or type_ in _FLOATS or type_.startswith("DECIMAL"):
+        return "numeric"
+    if type_ == "DATE" or type_.startswith("TIMESTAMP"):
+        return "temporal"
+    if type_ == "BOOLEAN":
+        return "bool"
+    if type_ in ("VARCHAR", "UUID", "JSON") or type_.startswith(("ENUM", "VARCHAR")):
+        return "text"
+    return "other"
+
+
+def id_like(name: str) -> bool:
+    """Whether a column's name says it identifies something (id, order_id, sku, code…)."""
+    return bool(_ID_LIKE.search(name))
+
+
+@dataclass
+class Col:
+    """One column being profiled, and what the passes found about it (``got``)."""
+
+    name: str
+    type: str
+    kind: str
+    judged: Judged = field(default_factory=Judged)
+    got: dict[str, Any] = field(default_factory=dict)
+    # Values whose exact counts are taken (the sample's most frequent), as SQL literals.
+    candidates: list[str] = field(default_factory=list)
+    top: dict[Any, int] | None = None  # value -> count, when known
+    top_complete: bool = False  # every non-null value is counted in ``top``
+
+    @property
+    def ident(self) -> str:
+        return quote_ident(self.name)
+
+    @property
+    def integer(self) -> bool:
+        return self.type in _INTEGERS
+
+    @property
+    def pii(self) -> str | None:
+        return self.judged.pii
+
+    @property
+    def value(self) -> str:
+        """The column as SQL: DOUBLE for numbers (finite only), epoch seconds for dates and
+        timestamps, VARCHAR for text."""
+        col = self.ident
+        if self.kind == "numeric":
+            if self.type in _FLOATS:
+                return f"CASE WHEN isfinite({col}) THEN CAST({col} AS DOUBLE) END"
+            return f"CAST({col} AS DOUBLE)"
+        if self.kind == "temporal":
+            return f"CASE WHEN isfinite({col}) THEN epoch({col}) END"
+        if self.kind == "text" and self.type != "VARCHAR":
+            return f"CAST({col} AS VARCHAR)"
+        return col
+
+    @property
+    def countable(self) -> str:
+        """The column as values that approx_count_distinct and DISTINCT take (a nested or
+        binary value as its hash)."""
+        if self.kind == "other":
+            return f"CASE WHEN {self.ident} IS NOT NULL THEN hash({self.ident}) END"
+        return self.value if self.kind == "text" else self.ident
+
+    @property
+    def topped(self) -> bool:
+        """Whether its most frequent values are shown: text, and integers (when few)."""
+        return self.pii is None and (self.kind == "text" or self.integer)
+
+    @property
+    def counted(self) -> str:
+        """The column as its top values are counted: integers as they are, text as VARCHAR."""
+        return self.ident if self.integer else self.value
+
+    def literal(self, value: object) -> str:
+        return str(int(str(value))) if self.integer else quote_literal(str(value))
+
+
+class Agg:
+    """Aggregates over one table, gathered into a single SELECT (one scan)."""
+
+    def __init__(self) -> None:
+        self._keys: list[tuple[Col | None, str]] = []
+        self._sql: list[str] = []
+
+    def add(self, col: Col | None, key: str, sql: str) -> None:
+        self._keys.append((col, key))
+        self._sql.append(sql)
+
+    def __len__(self) -> int:
+        return len(self._sql)
+
+    def run(self, con: duckdb.DuckDBPyConnection, table: str) -> dict[str, Any]:
+        """Run it; each column's results land in its ``got``; table-wide ones are returned."""
+        if not self._sql:
+            return {}
+        row = con.execute(f"SELECT {', '.join(self._sql)} FROM {table}").fetchone() or ()
+        table_wide: dict[str, Any] = {}
+        for (col, key), got in zip(self._keys, row, strict=True):
+            if col is None:
+                table_wide[key] = got
+            else:
+                col.got[key] = got
+        return table_wide
+
+
+def number(value: Any) -> float | None:
+    """A DuckDB result as a float (None for NULL or a non-finite value)."""
+    if value is None:
+        return None
+    got = float(value)
+    return got if got == got and abs(got) != float("inf") else None
+
+
+def shown(value: Any) -> float | str | None:
+    """A min or max as a profile keeps it: numbers as numbers, dates as ISO text."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, int | float | Decimal):
+        return number(value)
+    if isinstance(value, dt.date | dt.datetime | dt.time):
+        return value.isoformat()
+    return str(value)
+
+
+def bins_sql(value: str, low: float, width: float, bins: int) -> str:
+    """SQL: the bin of ``value`` in ``bins`` equal bins from ``low``; values outside fall in
+    the outer bins."""
+    if width <= 0:
+        return f"histogram(CASE WHEN {value} IS NOT NULL THEN 0 END)"
+    return (
+        f"histogram(CAST(least(greatest(floor(({value} - {low!r}) / {width!r}), 0), "
+        f"{bins - 1}) AS INTEGER))"
+    )
+
+
+def edges_for(low: float, high: float, previous: Histogram | None, kind: str) -> list[float]:
+    """The histogram's edges: the previous profile's (same kind), else BINS equal bins."""
+    if previous is not None and previous.kind == kind and len(previous.edges) >= 2:
+        return list(previous.edges)
+    if high <= low:
+        return [low, high]
+    width = (high - low) / BINS
+    return [low + i * width for i in range(BINS)] + [high]
+
+
+def histogram(edges: list[float], counts: dict[Any, int] | None, kind: str) -> Histogram:
+    bins = len(edges) - 1
+    found = [0] * bins
+    for index, count in (counts or {}).items():
+        if index is not None:
+            found[min(max(int(index), 0), bins - 1)] += int(count)
+    return Histogram(
+        edges=edges, counts=found, kind="temporal" if kind == "temporal" else "numeric"
+    )
+
+
+def estimated(
+    edges: list[float], levels: list[float] | None, non_null: int, kind: str
+) -> Histogram:
+    """A histogram estimated from evenly spaced quantiles (each stands for an equal share of
+    the values), scaled to ``non_null`` values by largest remainder so the counts sum up."""
+    bins = len(edges) - 1
+    points = [x for x in (levels or []) if x is not None]
+    shares = [0.0] * bins
+    if points:
+        low, width = edges[0], (edges[-1] - edges[0]) / bins
+        for x in points:
+            index = int((x - low) // width) if width > 0 else 0
+            shares[min(max(index, 0), bins - 1)] += 1 / len(points)
+    raw = [s * non_null for s in shares]
+    counts = [int(r) for r in raw]
+    order = sorted(range(bins), key=lambda i: raw[i] - counts[i], reverse=True)
+    for i in order[: non_null - sum(counts)]:
+        counts[i] += 1
+    return Histogram(
+        edges=edges, counts=counts, kind="temporal" if kind == "temporal" else "numeric"
+    )
+
+
+def top_values(counts: dict[Any, int], keep_all: bool) -> list[ValueCount]:
+    """Most frequent first (ties by value); every value when ``keep_all``, else TOP."""
+    ranked = sorted(
+        ((shown(v), int(n)) for v, n in counts.items() if v is not None and n),
+        key=lambda p: (-p[1], str(p[0])),
+    )
+    return [ValueCount(value=str(v), count=n) for v, n in ranked[: None if keep_all else TOP]]

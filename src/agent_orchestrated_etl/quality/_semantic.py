@@ -1,0 +1,126 @@
+"""What a column's values look like (a semantic type) and whether they look like personal
+data, judged on a bounded sample of rows so that no pattern ever runs over a whole table.
+
+One aggregate over the sample counts, per text column, the values each pattern (RE2, whole
+value) and each cast fits; card numbers are then confirmed by the Luhn sum on a few distinct
+values. Evidence is a share of values, never a value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import duckdb
+
+from ..analysis.pii import SPECIFICITY, VALUE_PATTERNS, VALUE_SHARE, by_name, luhn
+from ..data.duck import quote_literal
+
+# Patterns of the semantic types that are not personal data (the others are reused from
+# analysis.pii so that one definition of an e-mail address serves both).
+_PATTERNS: dict[str, str] = {
+    "email": VALUE_PATTERNS["email"],
+    "phone": VALUE_PATTERNS["phone"],
+    "ip_address": VALUE_PATTERNS["ip_address"],
+    "url": r"(?i)(https?|ftp)://[^\s/?#]+[^\s]*",
+    "uuid": r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}",
+}
+# The first type in this order that most sampled values fit wins: a date (2024-01-02) also
+# fits the phone pattern, and a number written as text may too.
+_ORDER = ("uuid", "email", "url", "ip_address", "date_string", "numeric_string", "phone")
+_FREE_TEXT_LENGTH = 20  # mean characters, with spaces in most values
+_LUHN_VALUES = 50
+
+
+@dataclass
+class Judged:
+    """A column's semantic type and suspected personal data, from the sample."""
+
+    semantic: str | None = None
+    share: float | None = None
+    pii: str | None = None
+    sampled: int = 0  # non-null values looked at
+    sample_distinct: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def judge(
+    con: duckdb.DuckDBPyConnection,
+    sample: str,
+    text: dict[str, str],
+    names: list[str],
+    listed: dict[str, str],
+) -> dict[str, Judged]:
+    """Judge the columns ``names`` of the sample table ``sample``. ``text`` maps each text
+    column to its SQL value as VARCHAR; ``listed`` names columns known to hold personal data
+    (column -> kind)."""
+    found = {n: Judged(pii=listed.get(n) or by_name(n)) for n in names}
+    if not text:
+        return found
+    parts: list[str] = []
+    keys: list[tuple[str, str]] = []
+    for name, value in text.items():
+        checks = {
+            "values": f"count({value})",
+            "distinct": f"count(DISTINCT {value})",
+            "date_string": f"count(TRY_CAST({value} AS TIMESTAMP))",
+            "numeric_string": f"count(TRY_CAST({value} AS DOUBLE))",
+            "spaces": f"count_if(contains({value}, ' '))",
+            "length": f"avg(length({value}))",
+        }
+        for kind, pattern in {**_PATTERNS, **VALUE_PATTERNS}.items():
+            checks[kind] = f"count_if(regexp_full_match({value}, {quote_literal(pattern)}))"
+        for key, sql in checks.items():
+            parts.append(sql)
+            keys.append((name, key))
+    row = con.execute(f"SELECT {', '.join(parts)} FROM {sample}").fetchone() or ()
+    counts: dict[str, dict[str, float]] = {n: {} for n in text}
+    for (name, key), got in zip(keys, row, strict=True):
+        counts[name][key] = float(got or 0)
+    for name, value in text.items():
+        judged, seen = found[name], counts[name]
+        values = int(seen["values"])
+        judged.sampled, judged.sample_distinct = values, int(seen["distinct"])
+        if not values:
+            continue
+        share = {k: seen[k] / values for k in (*_ORDER, *VALUE_PATTERNS)}
+        judged.semantic, judged.share = _semantic(share, seen, values)
+        if judged.pii is None:
+            judged.pii = _pii_by_value(con, sample, value, share)
+    return found
+
+
+def _semantic(share: dict[str, float], seen: dict[str, float], values: int) -> tuple[str, float]:
+    for kind in _ORDER:
+        if share[kind] >= VALUE_SHARE:
+            return kind, share[kind]
+    spaced = seen["spaces"] / values
+    if seen["length"] >= _FREE_TEXT_LENGTH and spaced >= 0.5:
+        return "free_text", spaced
+    return "text", 1.0
+
+
+def _pii_by_value(
+    con: duckdb.DuckDBPyConnection, sample: str, value: str, share: dict[str, float]
+) -> str | None:
+    for kind in SPECIFICITY:
+        if share.get(kind, 0.0) < VALUE_SHARE:
+            continue
+        if kind == "card_number" and not _luhn_valid(con, sample, value):
+            continue
+        return kind
+    return None
+
+
+def _luhn_valid(con: duckdb.DuckDBPyConnection, sample: str, value: str) -> bool:
+    pattern = quote_literal(VALUE_PATTERNS["card_number"])
+    rows = con.execute(
+        f"SELECT DISTINCT {value} FROM {sample} WHERE regexp_full_match({value}, {pattern}) "
+        f"LIMIT {_LUHN_VALUES}"
+    ).fetchall()
+    return bool(rows) and sum(luhn(str(r[0])) for r in rows) >= 0.9 * len(rows)
+
+
+def category(judged: Judged, distinct: int | None, non_null: int, most: int) -> bool:
+    """Whether a text column is a category: few distinct values (at most ``most``), each
+    repeated on average."""
+    return distinct is not None and 0 < distinct <= most and distinct * 2 <= non_null
