@@ -147,6 +147,9 @@ def _show(orch: DataOrchestrator, prefix: str, as_json: bool) -> None:
     _print_quality(reports)
 
 
+_TREND = 10  # scores shown in a table's trend, the newest last
+
+
 def _print_checks(checks: list[CheckResult]) -> None:
     """The run's check results, one row each."""
     if not checks:
@@ -170,9 +173,11 @@ def _print_quality(reports: list[QualityReport]) -> None:
     out.print("quality:", highlight=False)
     for r in reports:
         s = r.score
-        trend = " → ".join(f"{p.total:.0f}" for p in r.history)
-        lines = [f"  {s.table}: {s.total:.1f}/100" + (f"  (trend {trend})" if len(r.history) > 1
-                                                     else "")]  # fmt: skip
+        trend = " → ".join(f"{p.total:.0f}" for p in r.history[-_TREND:])
+        if len(r.history) > _TREND:
+            trend = "… → " + trend
+        head = f"  {s.table}: {s.total:.1f}/100"
+        lines = [f"{head}  (trend {trend})" if len(r.history) > 1 else head]
         parts = [
             f"{name} {'-' if value is None else f'{value:.0f}'}"
             for name, value in s.dimensions.items()
