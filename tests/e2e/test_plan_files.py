@@ -29,7 +29,10 @@ def test_a_related_export_is_planned_run_and_merged_on_a_second_run(tmp_path: Pa
     text = (tmp_path / "plans" / "shop.yaml").read_text()
     assert text.startswith("# Planned by 'aoetl plan' from export: 4 tables in 4 files")
     assert "  # merge on order_id: a rerun updates rows in place" in text
-    assert '# checks:\n#   - {"check": "not_null", "columns": ["id"]}  # table "customers"' in text
+    assert (
+        'checks:\n  - {"table": "customers", "check": "not_null", "columns": ["id"], '
+        '"severity": "warn"}' in text
+    )
     pipeline = yaml.safe_load(text)
     assert pipeline["source"]["uri"] == "../export"  # relative to the file, as run reads it
 

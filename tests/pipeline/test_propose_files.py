@@ -48,10 +48,15 @@ def test_a_related_export_is_planned_like_the_database_it_came_from(
     # An update timestamp is a merge table's cursor; nothing else is.
     assert source["incremental"] == {"orders": {"cursor": "updated_at"}}
     assert proposal.report is not None and proposal.report.method == "sample"
-    assert ("orders", {"check": "unique", "columns": ["order_id"]}) in proposal.checks
-    assert ("order_items", {"check": "not_null", "columns": ["order_id", "line"]}) in (
-        proposal.checks
+    checks = document["checks"]
+    assert isinstance(checks, list)
+    assert {"table": "orders", "check": "unique", "columns": ["order_id"], "severity": "warn"} in (
+        checks
     )
+    assert {
+        "table": "order_items", "check": "not_null", "columns": ["order_id", "line"],
+        "severity": "warn",
+    } in checks  # fmt: skip
     assert "customers: merge on id: a rerun updates rows in place" in proposal.reasons[0]
     assert "order_items: loads after orders, products (its foreign keys)" in proposal.reasons
     found = {d["table"]: d for d in proposal.discovered}
@@ -75,15 +80,14 @@ def test_the_file_says_what_was_inferred_and_loads_as_the_document(
     assert "info: pii (email): suspected personal data" in said
     assert "info: null heavy (note)" in said
     assert "columns: order_id BIGINT, customer_id BIGINT, updated_at TIMESTAMP" in said
-    # The checks are there, commented out; each one is a valid check once uncommented.
+    # The checks are live, one a line, each a valid check that only warns.
     lines = text.splitlines()
-    start = lines.index("# checks:")
-    block = [line[1:] for line in lines[start:] if line.startswith("#   - ")]
-    checks = yaml.safe_load("\n".join(block))
-    assert len(checks) == 12
+    start = lines.index("checks:")
+    assert lines[start + 1].startswith('  - {"table": ')
+    checks = proposal.document["checks"]
+    assert isinstance(checks, list) and len(checks) == 12
     for check in checks:
-        CheckSpec.model_validate(check)
-    assert "checks" not in proposal.document
+        assert CheckSpec.model_validate(check).severity == "warn"
 
 
 def test_a_folder_without_keys_appends_reading_each_file_once(
@@ -108,7 +112,9 @@ def test_a_folder_without_keys_appends_reading_each_file_once(
         assert words in caveat
     assert "csv: 2 files" in said
     assert "Found: empty file (events-2024-03.csv): the file is empty" in said
-    assert proposal.checks == [("events", {"check": "min_rows", "value": 1})]
+    assert proposal.document["checks"] == [
+        {"table": "events", "check": "row_count", "min": 1, "severity": "warn"}
+    ]
 
 
 def test_references_in_a_circle_order_the_loads_by_one_of_them(

@@ -324,8 +324,17 @@ def _render(result: RunResult, orch: DataOrchestrator) -> None:
                 cells += [f"{t.rows_per_s:,.0f}", path]
             grid.add_row(*cells)
         out.print(grid)
+    from ..quality.checks import check_line
+
+    said = set()
+    for check in result.checks:  # passed ones are in --json and the history
+        if check.get("status") in ("warned", "quarantined", "failed"):
+            line = check_line(check)
+            said.add(line)
+            out.print(f"{check['status']}: {line}", markup=False, highlight=False, soft_wrap=True)
     for note in result.notes:
-        out.print(f"note: {note}", markup=False, highlight=False)
+        if note not in said:
+            out.print(f"note: {note}", markup=False, highlight=False)
     if result.rows_rejected:
         entries = orch.dlq(result.run_id, status="open", limit=5)
         rows = "1 row" if result.rows_rejected == 1 else f"{result.rows_rejected:,} rows"

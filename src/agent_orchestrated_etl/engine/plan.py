@@ -3,6 +3,7 @@
 A Plan round-trips through JSON unchanged (:meth:`Plan.to_json`, :meth:`Plan.from_json`), so
 another process (an Airflow worker, ``aoetl run … --task``) can run any one of its tasks. A
 load task names its table; whoever runs it finds the table's resource again from the source.
+A check task (``check:<table>``) judges what the table's load staged, before the commit.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from ..errors import UserError
 
 COMMIT = "commit"
 _LOAD_PREFIX = "load:"
+_CHECK_PREFIX = "check:"
 PLAN_FORMAT = 1  # the version of the JSON form; bumped when a reader could misread it
 
 
@@ -29,9 +31,21 @@ def table_of(task_id: str) -> str | None:
     return task_id[len(_LOAD_PREFIX) :] if task_id.startswith(_LOAD_PREFIX) else None
 
 
+def check_task_id(table: str) -> str:
+    """The id of the task that runs the checks (and the profile) of what ``table`` staged."""
+    return _CHECK_PREFIX + table
+
+
+def checked_table(task_id: str) -> str | None:
+    """The table a check task judges, or None for any other task."""
+    return task_id[len(_CHECK_PREFIX) :] if task_id.startswith(_CHECK_PREFIX) else None
+
+
 def task_id_for(name: str) -> str:
     """A task id from what a user writes: a task id as it is, a bare table name as its load."""
-    return name if name == COMMIT or table_of(name) is not None else load_task_id(name)
+    if name == COMMIT or table_of(name) is not None or checked_table(name) is not None:
+        return name
+    return load_task_id(name)
 
 
 @dataclass(frozen=True)
@@ -43,15 +57,23 @@ class LoadParams:
 
 
 @dataclass(frozen=True)
+class CheckParams:
+    """Run the checks of one staged table (and profile it, when the spec asks)."""
+
+    table: str
+
+
+@dataclass(frozen=True)
 class CommitParams:
     """Make every staged table visible at once."""
 
     tables: tuple[str, ...] = ()
 
 
-Params = LoadParams | CommitParams
-_PARAMS: dict[str, type[LoadParams] | type[CommitParams]] = {
+Params = LoadParams | CheckParams | CommitParams
+_PARAMS: dict[str, type[LoadParams] | type[CheckParams] | type[CommitParams]] = {
     "load": LoadParams,
+    "check": CheckParams,
     "commit": CommitParams,
 }
 

@@ -59,6 +59,10 @@ class RunResult:
     traceback: str | None = None  # shown with -v; never in --json or history
     error_kind: ErrorKind | None = None
     task: str | None = None
+    # Each check's result (``CheckResult`` JSON), and each profiled table's quality score
+    # (``Score`` JSON) when the spec's quality.profile is on.
+    checks: list[dict[str, Any]] = field(default_factory=list)
+    quality: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def fail(self, error: BaseException, traceback: str | None = None) -> None:
         """Record ``error`` as what ended the run: its text, exit code and kind."""
@@ -87,6 +91,8 @@ class RunResult:
             "error": self.error,
             "error_kind": self.error_kind,
             "notes": self.notes,
+            "checks": self.checks,
+            "quality": self.quality,
         }
         if self.task is not None:
             data["task"] = self.task

@@ -9,6 +9,7 @@ it is folded, so it can never become YAML.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import yaml
@@ -19,10 +20,13 @@ _WIDTH = 96
 def commented_yaml(
     document: dict[str, Any],
     comments: dict[str, list[str]],
-    checks: list[tuple[str, dict[str, Any]]],
+    checks: Sequence[tuple[str, dict[str, Any]]] = (),
 ) -> str:
-    """``document`` as YAML, each key preceded by its comments (see ``Proposal.comments``),
-    and ``checks`` as a commented-out ``checks:`` block at the end."""
+    """``document`` as YAML, each key preceded by its comments (see ``Proposal.comments``).
+
+    Its ``checks:`` are written one check a line. ``checks`` (table, check) pairs from a
+    proposer that does not put them in the document are written commented out at the end,
+    each saying its table."""
     lines = _comment(comments.get("", []), 0)
     for key, value in document.items():
         lines += _comment(comments.get(key, []), 0)
@@ -31,18 +35,24 @@ def commented_yaml(
             for table, options in value.items():
                 lines += _comment(comments.get(f"tasks.{table}", []), 2)
                 lines += ["  " + line for line in _dump({table: options})]
+        elif key == "checks" and isinstance(value, list) and value:
+            lines.append("checks:")
+            lines += [f"  - {_flow(check)}" for check in value]
         else:
             lines += _dump({key: value})
     if checks:
         lines += _comment(comments.get("checks", []), 0)
         lines.append("# checks:")
         for table, check in checks:
-            # JSON is YAML's flow style; ASCII-only, every character a YAML reader takes for
-            # a line break (\n, \x85, \u2028, \u2029) is escaped: one line, whatever a column
-            # or table name holds.
-            entry = json.dumps(check, ensure_ascii=True)
+            entry = _flow(check)
             lines.append(f"#   - {entry}  # table {json.dumps(table, ensure_ascii=True)}")
     return "\n".join(lines) + "\n"
+
+
+def _flow(check: dict[str, Any]) -> str:
+    # JSON is YAML's flow style; ASCII-only, every character a YAML reader takes for a line
+    # break (\n, \x85, \u2028, \u2029) is escaped: one line, whatever a name holds.
+    return json.dumps(check, ensure_ascii=True)
 
 
 def _dump(value: dict[str, Any]) -> list[str]:

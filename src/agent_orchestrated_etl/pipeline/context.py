@@ -158,8 +158,20 @@ def executor_config(spec: PipelineSpec, *, workers: int, fail_fast: bool) -> Exe
     )
 
 
+def run_quality(store: StateStore, result: RunResult) -> None:
+    """Fill ``result``'s check results and quality scores from what the run stored (its tasks
+    may have run in other processes)."""
+    if not result.checks:
+        result.checks = store.quality.check_results(result.run_id)
+    if not result.quality:
+        for record in store.quality.run_profiles(result.run_id):
+            if record.score_detail is not None:
+                result.quality[record.table] = record.score_detail
+
+
 def finish_run(store: StateStore, bus: EventBus, result: RunResult) -> None:
-    """Record how the run ended (masked), and say so on the bus."""
+    """Record how the run ended (masked), with its checks and scores, and say so on the bus."""
+    run_quality(store, result)
     if result.error is not None:
         result.error = redact(result.error)
     store.finish_run(

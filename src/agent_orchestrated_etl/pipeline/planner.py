@@ -17,16 +17,18 @@ from .._text import plural
 from ..connectors import Resource, Source
 from ..engine import (
     COMMIT,
+    CheckParams,
     CommitParams,
     CycleError,
     EventBus,
     LoadParams,
     Plan,
     Task,
+    check_task_id,
     load_task_id,
     table_of,
 )
-from ..errors import NotSupportedError, UserError
+from ..errors import UserError
 from ..spec import Mode, PipelineSpec
 from ..transform import describe_step
 from .connect import discover_source
@@ -94,16 +96,12 @@ def plan_pipeline(
     bus: EventBus | None = None,
     run_id: str = "",
 ) -> PipelinePlan:
-    """Discover the source and build the Plan: one load task per resource, then one commit.
+    """Discover the source and build the Plan: one load task per resource, a check task
+    after each load whose table has warn or fail checks (or is profiled), then one commit.
 
     ``home`` is AOETL_HOME. Connecting and discovery are retried (see :mod:`pipeline.connect`);
     ``bus`` gets an event for each attempt.
     """
-    if spec.checks:
-        raise NotSupportedError(
-            "checks are declared but this version of aoetl cannot run them yet; "
-            "remove 'checks' from the pipeline to load without them"
-        )
     source, resources = discover_source(spec, home=home, bus=bus, run_id=run_id)
     try:
         return _plan(spec, source, resources)
@@ -196,6 +194,7 @@ def _plan(spec: PipelineSpec, source: Source, resources: list[Resource]) -> Pipe
         else (f"; Arrow batches from {via}" if via else "; one DuckDB statement")
     )
     after = _after(spec, resources)
+    _check_tables(spec, resources)
     tasks = [
         Task(
             load_task_id(r.name),
@@ -207,6 +206,17 @@ def _plan(spec: PipelineSpec, source: Source, resources: list[Resource]) -> Pipe
             + path,
         )
         for r in resources
+    ]
+    tasks += [
+        Task(
+            check_task_id(r.name),
+            "check",
+            (load_task_id(r.name),),
+            params=CheckParams(r.name),
+            description=_check_described(spec, r.name),
+        )
+        for r in resources
+        if has_check_task(spec, r.name)
     ]
     tasks.append(
         Task(
@@ -227,6 +237,32 @@ def _plan(spec: PipelineSpec, source: Source, resources: list[Resource]) -> Pipe
     notes = list(source.notes)
     fingerprints = {r.name: resource_fingerprint(digest, source, r) for r in resources}
     return PipelinePlan(spec, source, resources, plan, notes, fingerprints)
+
+
+def has_check_task(spec: PipelineSpec, table: str) -> bool:
+    """Whether ``table`` gets a check task: a warn or fail check applies to it, or the spec
+    profiles what each run stages. Quarantine checks run in the load itself."""
+    judged = any(c.applies_to(table) and c.severity != "quarantine" for c in spec.checks)
+    return judged or spec.quality.profile != "off"
+
+
+def _check_tables(spec: PipelineSpec, resources: list[Resource]) -> None:
+    """A check naming a table the pipeline does not load is bad input."""
+    names = [r.name for r in resources]
+    for check in spec.checks:
+        if check.table is not None and check.table not in names:
+            raise UserError(
+                f"check {check.label} names table {check.table!r}, which this pipeline does "
+                f"not load; its tables: {', '.join(names) or 'none'}"
+            )
+
+
+def _check_described(spec: PipelineSpec, table: str) -> str:
+    judged = [c for c in spec.checks if c.applies_to(table) and c.severity != "quarantine"]
+    what = [plural(len(judged), "check")] if judged else []
+    if spec.quality.profile != "off":
+        what.append(f"a {spec.quality.profile} profile")
+    return f"{' and '.join(what)} on the rows staged for table {table}, before the commit"
 
 
 def _origin(resource: Resource) -> str:

@@ -9,7 +9,8 @@ The source is analysed once (:func:`analysis.analyze`); everything here reads th
 * a table that appends reads each file once (incremental on ``_object_modified``); a table
   that merges and has an update timestamp reads the rows past its mark;
 * checks drawn from the analysis (keys not null and unique, tables not empty) are written
-  commented out, since pipelines refuse ``checks:`` until the data-quality feature lands;
+  as ``checks:`` with ``severity: warn``: they are guesses from a sample, so a planned
+  pipeline runs as it is and only warns when one does not hold;
 * comments say what was inferred and why: the key and its evidence, the mode, each
   reference with its coverage, the cursor, and the issues worth knowing (drift, PII,
   null-heavy or mixed columns).
@@ -65,7 +66,7 @@ def propose_files(
     comments: dict[str, list[str]] = {"": _header(report)}
     reasons: list[str] = []
     tasks: dict[str, dict[str, Any]] = {}
-    checks: list[tuple[str, dict[str, Any]]] = []
+    checks: list[dict[str, Any]] = []
     for resource in report.resources:
         name = resource.name
         options, notes = _mode(resource)
@@ -99,15 +100,17 @@ def propose_files(
         "documentation: not enforced). Each table's lines say what the analysis found."
     ]
     if checks:
+        data["checks"] = checks
         comments["checks"] = [
-            "Checks drawn from the analysis. This aoetl refuses 'checks:' until data-quality "
-            "checks land, so they are commented out (the file runs as it is); uncomment them "
-            "then. A check names no table yet: each says which table it is for."
+            "Checks drawn from the analysis, run on what each run stages, before the commit. "
+            "They are guesses from a sample, so each only warns: make one 'severity: fail' to "
+            "stop a run that breaks it (nothing is committed), or 'quarantine' (row checks) "
+            "to set the failing rows aside in the DLQ and load the rest."
         ]
     validate_spec(data)  # what is written runs: a plan that would not validate is a bug here
     reasons += [f"warning: {w}" for w in report.warnings]
     tables_found = [_discovered(r) for r in report.resources]
-    return Proposal(data, reasons, tables_found, comments, checks, report)
+    return Proposal(data, reasons, tables_found, comments, report=report)
 
 
 def _header(report: SourceReport) -> list[str]:
@@ -264,14 +267,14 @@ def _issue(issue: Issue) -> str:
     return f"{issue.kind.replace('_', ' ')} ({where}): {issue.detail}" if where else issue.detail
 
 
-def _checks(resource: ResourceReport) -> list[tuple[str, dict[str, Any]]]:
+def _checks(resource: ResourceReport) -> list[dict[str, Any]]:
     name, key = resource.name, list(resource.primary_key)
-    found: list[tuple[str, dict[str, Any]]] = []
+    found: list[dict[str, Any]] = []
     if key:
-        found.append((name, {"check": "not_null", "columns": key}))
-        found.append((name, {"check": "unique", "columns": key}))
+        found.append({"table": name, "check": "not_null", "columns": key, "severity": "warn"})
+        found.append({"table": name, "check": "unique", "columns": key, "severity": "warn"})
     if resource.row_estimate:
-        found.append((name, {"check": "min_rows", "value": 1}))
+        found.append({"table": name, "check": "row_count", "min": 1, "severity": "warn"})
     return found
 
 

@@ -7,6 +7,8 @@
   now parse are loaded (a ``replace`` pipeline appends them); rows that still do not stay in
   the queue with the new reason.
 * A failed **task** is replayed by resuming its run from its checkpoints.
+* A row a **check** quarantined (``file`` is ``check:<name>``) is not replayed: it was read
+  fine and the check refused it, so the replay reports it still bad and it stays open.
 
 A replay of a set of entries has a deterministic run id, recorded by the destination in the
 same transaction as the data, so a replay that is repeated, or interrupted after its commit,
@@ -31,6 +33,7 @@ from ..errors import UserError
 from ..spec import CsvOptions, FileSourceSpec, PipelineSpec
 from ..state import DlqEntry, StateStore
 from ..transform import apply_steps
+from .checking import CHECK_FILE
 from .planner import merge_key, table_mode
 from .runner import RunOptions, run_pipeline, spec_of_run
 
@@ -67,6 +70,14 @@ def replay(
             continue
         if entry.kind == "task":
             _replay_task(store, entry, home, base_dir, result)
+        elif (entry.file or "").startswith(CHECK_FILE):
+            # The row was read and transformed fine; a check of the pipeline refused it. It
+            # stays in the queue (never lost) until the data or the check changes.
+            check = entry.file[len(CHECK_FILE) :] if entry.file else ""
+            result.still_bad[entry.id] = (
+                f"quarantined by check {check}, so it is not replayed: fix the row at the "
+                "source and run the pipeline again, or change the check"
+            )
         else:
             groups[(entry.run_id, entry.table)].append(entry)
     for (run_id, table), group in groups.items():

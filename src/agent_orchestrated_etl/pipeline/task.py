@@ -24,6 +24,7 @@ from ..connectors import BadRow, LoadResult, Relation, StagedTable
 from ..connectors.files import FORMATS as FILE_FORMATS
 from ..engine import (
     CancelToken,
+    CheckParams,
     CommitParams,
     Event,
     EventBus,
@@ -47,6 +48,13 @@ from ..spec import OBJECT_COLUMNS, PipelineSpec
 from ..state import DlqEntry, StateStore
 from ..transform import apply_steps
 from ._progress import ProgressPoller
+from .checking import (
+    dlq_context,
+    quarantine_checks,
+    quarantined,
+    quarantined_by_checks,
+    run_check_task,
+)
 from .context import (
     TaskContext,
     check_run_id,
@@ -94,6 +102,10 @@ def _in_context(context: TaskContext, task_id: str, token: CancelToken) -> RunRe
         _load(context, task, table, token)
         staged = context.table_result(table, True)  # its rows are staged, not yet visible
         result.tables = {table: staged} if staged is not None else {}
+    elif isinstance(task.params, CheckParams):
+        token.check()
+        checked = run_check_task(context, task.id, task.params.table)
+        result.checks = [r.model_dump(mode="json") for r in checked]
     elif isinstance(task.params, CommitParams):
         _commit(context, task.params.tables, token)
         result.tables = context.table_results(True, staged=True)
@@ -148,6 +160,8 @@ def _alone(
             return _done(result, started)
         if isinstance(task.params, CommitParams):
             _check_staged(context, task.params.tables)
+        elif isinstance(task.params, CheckParams):
+            _check_staged(context, (task.params.table,))
         if record is not None and record.status == "staged":
             store.claim_run(run_id)
         elif record is None or record.status != "running":
@@ -170,11 +184,13 @@ def _alone(
             raise error
         done: RunResult = outcome.result
         result.status, result.tables = "success", done.tables
+        result.checks = done.checks
         result.notes.extend(context.warnings)
-        if isinstance(task.params, LoadParams):
+        if isinstance(task.params, LoadParams | CheckParams):
             store.release_run(run_id)
+            did = "staged" if isinstance(task.params, LoadParams) else "checked"
             result.notes.append(
-                f"table {task.params.table} staged in run {run_id}; the commit task makes "
+                f"table {task.params.table} {did} in run {run_id}; the commit task makes "
                 "every table visible"
             )
         else:
@@ -225,6 +241,7 @@ def _finish_committed(context: TaskContext, result: RunResult) -> None:
         notes=list(context.planned.notes),
     )
     finish_run(context.store, context.bus, whole)
+    result.checks, result.quality = whole.checks, whole.quality
 
 
 # -- the work of each action --------------------------------------------------------------------
@@ -261,13 +278,19 @@ def _load(context: TaskContext, task: Task, table: str, token: CancelToken) -> L
             (
                 DlqEntry(
                     b.table, b.file, b.line, redact(b.reason), b.redacted_raw(),
-                    context=dead_context,
+                    context=dlq_context(b.file, dead_context),
                 )
                 for b in rows
             ),
         )  # fmt: skip
 
     def write(relation: Relation) -> LoadResult:
+        if quarantine_checks(spec, table):  # only these tables leave the fused path
+            with quarantined(context, task.id, table, relation, token.on_cancel) as checked:
+                return stage(checked)
+        return stage(relation)
+
+    def stage(relation: Relation) -> LoadResult:
         with ProgressPoller(
             destination, context.bus, run_id, task.id, resource.row_estimate, relation
         ):
@@ -327,20 +350,24 @@ def _commit(context: TaskContext, tables: tuple[str, ...], token: CancelToken) -
     spec, destination = context.spec, context.destination
     token.check()
     context.checkpoints = checkpoints = destination.checkpoints()
-    rejected = sum(c.bad_rows for c in checkpoints.values())
+    # Rows checks quarantined are the user's rules at work: max_bad_rows and max_bad_ratio
+    # judge what the reader rejected.
+    by_checks = {t: quarantined_by_checks(context, t) for t in tables}
+    rejected = sum(c.bad_rows - by_checks.get(t, 0) for t, c in checkpoints.items())
     if spec.max_bad_rows is not None and rejected > spec.max_bad_rows:
         destination.discard()  # this run is over: nothing of it may load later
         raise TooManyBadRowsError(rejected, spec.max_bad_rows, run_id=context.run_id)
     for table in tables:
         check = checkpoints.get(table)
-        if check is None or not check.bad_rows or _filtered_by_mark(context, table):
+        bad = check.bad_rows - by_checks[table] if check is not None else 0
+        if check is None or bad <= 0 or _filtered_by_mark(context, table):
             continue
-        share = check.bad_rows / (check.rows + check.bad_rows)
+        share = bad / (check.rows + check.bad_rows)
         if share > spec.max_bad_ratio:
             destination.discard()
             raise MostlyRejectedError(
                 table,
-                check.bad_rows,
+                bad,
                 check.rows + check.bad_rows,
                 spec.max_bad_ratio,
                 context.planned.resource(table).assumed(),

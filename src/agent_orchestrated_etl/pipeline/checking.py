@@ -1,0 +1,168 @@
+"""The checks of a pipeline (``checks:``) as a run applies them.
+
+* **warn and fail checks** judge what a load staged, in the check task ``check:<table>``
+  between the load and the commit: the staged rows (for merge, the last row per key: what
+  this run loads, not the whole target table) are read once into a private connection and
+  each check is one aggregate there. A failed ``fail`` check raises
+  :class:`CheckFailedError`: a UserError, so the run's staging is discarded and the target
+  stays as it was.
+* **quarantine checks** run in the load itself, before the destination writes: rows failing
+  one go to the DLQ tagged with the check's name, and the rest load. They count in the
+  table's rejected rows, but not against ``max_bad_ratio`` or ``max_bad_rows``, which judge
+  the reader (a check quarantining half the rows is the user's rule working).
+
+Every result is stored with the run in the state DB and published as a ``check`` event.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import closing, contextmanager
+from typing import TYPE_CHECKING
+
+import duckdb
+
+from ..connectors import Relation
+from ..data.duck import unique_name
+from ..engine import Event
+from ..errors import CheckFailedError, NotSupportedError
+from ..quality import CheckResult
+from ..quality.checks import check_line, quarantine, run_checks
+from ..quality.frame import materialize, scratch
+from ..spec import CheckSpec, PipelineSpec
+
+if TYPE_CHECKING:
+    from .context import TaskContext
+
+CHECK_FILE = "check:"  # how a DLQ entry's file marks a row a check quarantined
+_NOTES = threading.Lock()  # check tasks of several tables add to the run's notes at once
+
+
+def quarantine_checks(spec: PipelineSpec, table: str) -> list[CheckSpec]:
+    """The quarantine checks that apply to ``table``."""
+    return [c for c in spec.checks if c.applies_to(table) and c.severity == "quarantine"]
+
+
+def judged_checks(spec: PipelineSpec, table: str) -> list[CheckSpec]:
+    """The warn and fail checks that apply to ``table`` (run in its check task)."""
+    return [c for c in spec.checks if c.applies_to(table) and c.severity != "quarantine"]
+
+
+def publish(context: TaskContext, task_id: str, results: list[CheckResult]) -> None:
+    """Store ``results`` with the run, publish a ``check`` event each, and a warning (and a
+    note of the run) for each warned one."""
+    data = [r.model_dump(mode="json") for r in results]
+    context.store.quality.add_check_results(context.run_id, data)
+    for result in data:
+        context.bus.publish(Event("check", context.run_id, task_id, result))
+        if result["status"] == "warned":
+            line = check_line(result)
+            context.bus.publish(Event("warning", context.run_id, task_id, {"message": line}))
+            with _NOTES:
+                if line not in context.warnings:
+                    context.warnings.append(line)
+
+
+def run_check_task(context: TaskContext, task_id: str, table: str) -> list[CheckResult]:
+    """Judge what ``table`` staged with its warn and fail checks; raise CheckFailedError if a
+    fail check failed (nothing is committed then)."""
+    checks = judged_checks(context.spec, table)
+    with closing(scratch(context.home)) as con:
+        staged = context.destination.staged(table)
+        name = materialize(con, staged, f"the rows staged for table '{table}'")
+        results = run_checks(con, name, checks, table)
+        publish(context, task_id, results)
+        failed = [r for r in results if r.status == "failed"]
+        if failed:
+            raise CheckFailedError(_failed_message(table, failed), tuple(r.name for r in failed))
+        if context.spec.quality.profile != "off":
+            _profile(context, task_id, table, con, name, results)
+    return results
+
+
+def _profile(
+    context: TaskContext,
+    task_id: str,
+    table: str,
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    checks: list[CheckResult],
+) -> None:
+    raise NotSupportedError(
+        "quality.profile is not available in this build yet; set quality.profile: off"
+    )
+
+
+def _failed_message(table: str, failed: list[CheckResult]) -> str:
+    found = "; ".join(f"{r.name} ({r.message})" for r in failed)
+    what = f"check {found}" if len(failed) == 1 else f"{len(failed)} checks: {found}"
+    return (
+        f"table '{table}' failed {what}; nothing was committed and the target is unchanged. "
+        "Fix the data, or set the check's severity to warn or quarantine"
+    )
+
+
+@contextmanager
+def quarantined(
+    context: TaskContext,
+    task_id: str,
+    table: str,
+    relation: Relation,
+    on_cancel: Callable[[Callable[[], None]], None] | None = None,
+) -> Iterator[Relation]:
+    """``relation`` with the rows failing a quarantine check taken out (as bad rows, which
+    the destination records with its checkpoint), read once into a private connection.
+
+    The connection lives as long as the block: the relation yielded streams from it.
+    """
+    checks = quarantine_checks(context.spec, table)
+    with closing(scratch(context.home)) as con:
+        if on_cancel is not None:
+            on_cancel(con.interrupt)
+        ordinal = f"__aoetl_row_{uuid.uuid4().hex}"  # no data set names it in advance
+        numbered = relation.wrap(
+            f"SELECT *, row_number() OVER () AS {ordinal} FROM ({relation.sql})"
+        )
+        name = materialize(con, numbered, f"table '{table}'")
+        found = quarantine(con, name, checks, table, ordinal)
+        reader_bad = relation.bad_rows()  # the reader's rejects, fetched from this connection
+        publish(context, task_id, found.results)
+        binding = unique_name("checked")
+        reader = con.execute(found.passing).to_arrow_reader(122_880)
+        yield Relation(
+            f"SELECT * FROM {binding}",
+            {binding: reader},
+            extra_bad_rows=[*reader_bad, *found.bad_rows],
+            stream_errors=relation.stream_errors,
+        )
+
+
+def dlq_context(bad_file: str | None, default: str) -> str:
+    """The DLQ context of a bad row: the check that quarantined it, or how it was read."""
+    if bad_file is not None and bad_file.startswith(CHECK_FILE):
+        return json.dumps({"check": bad_file[len(CHECK_FILE) :], "format": "check"})
+    return default
+
+
+def quarantined_by_checks(context: TaskContext, table: str) -> int:
+    """Rows of ``table`` this run quarantined by checks (not counted against the reader's
+    max_bad_ratio and max_bad_rows)."""
+    if not quarantine_checks(context.spec, table):
+        return 0
+    entries = context.store.dlq_entries(context.run_id)
+    return sum(1 for e in entries if e.table == table and (e.file or "").startswith(CHECK_FILE))
+
+
+__all__ = [
+    "CHECK_FILE",
+    "dlq_context",
+    "judged_checks",
+    "publish",
+    "quarantine_checks",
+    "quarantined",
+    "quarantined_by_checks",
+    "run_check_task",
+]
