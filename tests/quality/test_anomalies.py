@@ -4,12 +4,17 @@ rates, drift (PSI checked by hand) and schema changes."""
 from __future__ import annotations
 
 import math
+from datetime import UTC, datetime
+from pathlib import Path
 
+import duckdb
 import pytest
 
+from agent_orchestrated_etl import DataOrchestrator
 from agent_orchestrated_etl.quality import ColumnProfile, Histogram, TableProfile, ValueCount
 from agent_orchestrated_etl.quality._drift import category_buckets, ks, psi, rebin
 from agent_orchestrated_etl.quality.anomalies import detect
+from agent_orchestrated_etl.quality.score import score
 from agent_orchestrated_etl.spec import AnomalySpec
 
 SETTINGS = AnomalySpec()
@@ -198,3 +203,35 @@ def test_zero_rows_and_missing_columns_do_not_break_it() -> None:
     grown = detect(before, empty, SETTINGS)
     assert [a.kind for a in grown] == ["row_count"]
     assert detect(table(rows=0), table(rows=0), SETTINGS) == []
+
+
+def test_a_real_table_profiled_twice_shows_drift_and_a_row_count_change(
+    orch: DataOrchestrator, work: Path
+) -> None:
+    db = work / "w.duckdb"
+    make = (
+        "CREATE OR REPLACE TABLE orders AS SELECT i AS id, ({shift} + i % 100)::DOUBLE AS amount, "
+        "CASE WHEN i % {every} = 0 THEN 'refund' ELSE 'sale' END AS kind, "
+        "TIMESTAMP '2026-01-01' + INTERVAL (i) MINUTE AS updated_at FROM range({rows}) r(i)"
+    )
+    with duckdb.connect(str(db)) as con:
+        con.execute(make.format(shift=0, every=10, rows=2000))
+    [first] = orch.profile(f"duckdb:///{db}", table="orders")
+    assert first.anomalies == [] and first.score.total == 100
+    assert first.score.dimensions["freshness"] is None  # no max_age: not measured
+
+    with duckdb.connect(str(db)) as con:
+        con.execute(make.format(shift=50, every=2, rows=5000))
+    [second] = orch.profile(f"duckdb:///{db}", table="orders")
+    found = {(a.kind, a.column): a for a in second.anomalies}
+    assert found[("row_count", None)].value == pytest.approx(1.5)  # 2,000 -> 5,000
+    assert found[("drift", "amount")].value > 1  # half the values moved past the old range
+    assert found[("drift", "kind")].method == "psi"  # 10% refunds -> 50%
+    assert ("drift", "id") not in found  # a key: new ids are no drift
+    assert second.score.dimensions["consistency"] < 100
+    assert [round(p.total) for p in second.history] == [100, round(second.score.total)]
+
+    # The same profile scored with a freshness limit reads the time column's newest value.
+    newest = datetime(2026, 1, 1, tzinfo=UTC).timestamp() + 4999 * 60
+    fresh = score(second.profile, second.anomalies, max_age_s=3600, now=newest + 7200)
+    assert fresh.dimensions["freshness"] == 50
