@@ -1,3 +1,146 @@
 """``aoetl profile``: statistics, anomalies and the quality score of a source's tables."""
 
 from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Literal
+
+import typer
+from rich.table import Table
+
+from .._text import plural
+from ._app import FormatOption, app, err
+
+if TYPE_CHECKING:
+    from ..quality import ColumnProfile, QualityReport
+
+
+@app.command()
+def profile(
+    source: Annotated[
+        str,
+        typer.Argument(
+            help="Any source aoetl reads: a file, folder or glob, s3://…, postgresql://…, "
+            "sqlite:///…, duckdb:///warehouse.duckdb (a warehouse after a load), a REST URL."
+        ),
+    ],
+    table: Annotated[
+        str | None, typer.Option("--table", help="Profile only this table (default: all).")
+    ] = None,
+    depth: Annotated[
+        Literal["quick", "standard", "deep"],
+        typer.Option(
+            "--depth",
+            help="quick: one scan, approximate (histograms estimated); standard: a few "
+            "scans, exact histograms, outliers and keys; deep: everything exact, plus "
+            "correlations and two-column keys.",
+        ),
+    ] = "standard",
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the reports as a JSON list on stdout.")
+    ] = False,
+    html: Annotated[
+        Path | None,
+        typer.Option("--html", help="Also write the report as one self-contained HTML file."),
+    ] = None,
+    fmt: FormatOption = None,
+    no_record: Annotated[
+        bool,
+        typer.Option(
+            "--no-record",
+            help="Do not store this profile (the next profile's drift and the score's trend "
+            "compare with stored ones).",
+        ),
+    ] = False,
+) -> None:
+    """Profile SOURCE's tables in DuckDB: per column type, nulls, distinct values, min/max,
+    mean, median, std, quantiles, histogram, top values, string lengths, a semantic type
+    (email, phone, url, uuid, ip_address, date_string, numeric_string, category, free_text)
+    and a PII flag (values of PII columns are never shown); per table rows, duplicate rows
+    and candidate keys. Then anomalies (outliers, rare categories, and against the previous
+    profile of the same table: row count, null rates, drift) and a quality score 0-100 with
+    its breakdown. Each profile is stored for the next one unless --no-record.
+    """
+    from ..api import DataOrchestrator
+
+    orch = DataOrchestrator()
+    with err.status(f"profiling {source} ({depth})", spinner="dots"):
+        reports = orch.profile(source, table=table, depth=depth, fmt=fmt, record=not no_record)
+        if html is not None:
+            page = orch.render_html(reports, title=f"Data quality: {source}")
+    if html is not None:
+        html.write_text(page, encoding="utf-8")
+    if as_json:
+        sys.stdout.write(json.dumps([r.model_dump(mode="json") for r in reports], indent=2) + "\n")
+    for report in reports:
+        _show(report)
+    if html is not None:
+        err.print(f"report written to {html}", markup=False, highlight=False)
+
+
+def _show(report: QualityReport) -> None:
+    p = report.profile
+    dups = "?" if p.duplicate_rows is None else f"{p.duplicate_rows:,}"
+    dups += "" if p.duplicates_exact or p.duplicate_rows is None else " ≈"
+    keys = ", ".join("+".join(k) for k in p.candidate_keys) or "none"
+    title = (
+        f"{p.table}: {plural(p.rows, 'row')}, {dups} duplicate rows, keys: {keys} "
+        f"({p.depth}, {p.duration_s:.2f} s)"
+    )
+    grid = Table(title=title, header_style="bold", title_justify="left")
+    for head in ("column", "type", "nulls %", "distinct", "min", "max", "mean"):
+        grid.add_column(
+            head, justify="right" if head in ("nulls %", "distinct", "mean") else "left"
+        )
+    for head in ("semantic", "PII", "issues"):
+        grid.add_column(head)
+    issues: dict[str, list[str]] = {}
+    for anomaly in report.anomalies:
+        issues.setdefault(anomaly.column or "", []).append(anomaly.kind.replace("_", " "))
+    for c in p.columns:
+        approx = "" if c.distinct_exact else "≈"
+        grid.add_row(
+            c.name,
+            c.type,
+            f"{100 * c.null_rate:.1f}",
+            "" if c.distinct is None else f"{approx}{c.distinct:,}",
+            _cell(c.min),
+            _cell(c.max),
+            _mean(c),
+            c.semantic or "",
+            c.pii or "",
+            ", ".join(dict.fromkeys(issues.get(c.name, []))),
+        )
+    err.print(grid)
+    for anomaly in report.anomalies:
+        where = f"{anomaly.column}: " if anomaly.column else ""
+        err.print(f"anomaly {where}{anomaly.message}", markup=False, highlight=False)
+    score = report.score
+    parts = [
+        f"{name} {value:.0f}" if value is not None else f"{name} n/a"
+        for name, value in score.dimensions.items()
+    ]
+    trend = ""
+    if len(report.history) > 1:
+        trend = " (before: " + ", ".join(f"{h.total:.0f}" for h in report.history[-4:-1]) + ")"
+    err.print(
+        f"score {score.total:.0f}/100{trend}: {', '.join(parts)}", markup=False, highlight=False
+    )
+    for note in score.notes:
+        err.print(f"  {note}", markup=False, highlight=False)
+
+
+def _cell(value: float | str | None) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:,.6g}"
+    return value if len(value) <= 24 else value[:23] + "…"
+
+
+def _mean(c: ColumnProfile) -> str:
+    if c.mean is None or (c.histogram is not None and c.histogram.kind == "temporal"):
+        return ""
+    return f"{c.mean:,.6g}"

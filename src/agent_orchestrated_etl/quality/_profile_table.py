@@ -79,7 +79,7 @@ def profile_columns(
     if "hashed" in first:
         found.update(duplicates=rows - int(first["hashed"]), duplicates_exact=False)
     sure, unsure = _keys(cols, rows, depth, complete)
-    second = _second(con, name, cols, depth, anomalies, sure, unsure, edges)
+    second = _second(con, name, cols, depth, anomalies, sure, unsure, edges, complete)
     confirmed = set(sure) | {c for c in unsure if second.get(f"key:{c}") == rows}
     found["keys"] = [[c.name] for c in cols if c.name in confirmed]
     if found["keys"]:
@@ -257,12 +257,13 @@ def _second(
     sure: list[str],
     unsure: list[str],
     edges: dict[str, Any],
+    complete: bool,
 ) -> dict[str, Any]:
     agg = Agg()
     by_name = {c.name: c for c in cols}
     for key in unsure:
         agg.add(None, f"key:{key}", f"count(DISTINCT {by_name[key].countable})")
-    if depth == "standard" and not sure and not unsure and len(cols) > 0:
+    if depth == "standard" and not sure and not unsure and not complete:
         # Rows hashed: two different rows share a 64-bit hash about once in 10^19 pairs.
         every = ", ".join(c.ident for c in cols)
         agg.add(None, "hashed", f"count(DISTINCT hash({every}))")
