@@ -15,7 +15,7 @@ from agent_orchestrated_etl import DataOrchestrator
 from agent_orchestrated_etl.errors import UserError
 from agent_orchestrated_etl.quality.sample import allocate
 from tests.helpers import run_cli
-from tests.servers import Postgres
+from tests.servers import Postgres, RestApi
 
 # Strata of 600, 300 and 100 rows, so a proportional share is easy to tell.
 GROUPS = "CASE WHEN i < 600 THEN 'big' WHEN i < 900 THEN 'mid' ELSE 'small' END"
@@ -173,3 +173,17 @@ def test_cli_summary_json_and_one_line_errors(data: Path, work: Path) -> None:
         assert failed.returncode == 2, failed.stderr
         assert len(failed.stderr.strip().splitlines()) == 1 and failed.stderr.startswith(says)
     assert not (work / "e.csv").exists()
+
+
+def test_a_rest_api_is_sampled_from_its_pages(
+    rest_api: RestApi, orch: DataOrchestrator, work: Path
+) -> None:
+    rest_api.control(reset=True)
+    result = orch.sample(
+        f"{rest_api.url}/link/users", work / "users.csv", rows=7, seed=4, table="users",
+        anonymize=True, anonymize_with="mask",
+    )  # fmt: skip
+    assert (result.rows, result.rows_seen) == (7, 250)
+    assert result.anonymized["email"] == "mask (email)"
+    emails = [r[0] for r in duckdb.sql(f"SELECT email FROM {str(work / 'users.csv')!r}").fetchall()]
+    assert all(str(e).startswith("u") and "***@e******.com" in str(e) for e in emails)
