@@ -355,7 +355,7 @@ def _third(
             "mad_outliers",
             f"count(*) FILTER (WHERE abs({col.value} - {median!r}) > {beyond!r})",
         )
-    if depth == "standard" and found["duplicates"] is None:
+    if depth == "standard" and found["duplicates"] is None and rows > SAMPLE_ROWS:
         every = ", ".join(c.ident for c in cols)
         agg.add(None, "hashed", f"count(DISTINCT hash({every}))")
     third = agg.run(con, name)

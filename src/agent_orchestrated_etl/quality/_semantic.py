@@ -84,6 +84,8 @@ def judge(
             continue
         share = {k: seen[k] / values for k in (*_ORDER, *VALUE_PATTERNS)}
         judged.semantic, judged.share = _semantic(share, seen, values)
+        if judged.semantic == "date_string":
+            share["phone"] = 0.0  # 2024-03-05 fits the phone pattern too
         if judged.pii is None:
             judged.pii = _pii_by_value(con, sample, value, share)
     return found

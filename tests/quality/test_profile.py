@@ -1,0 +1,220 @@
+"""The profile engine on real DuckDB tables small enough to check by hand."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from agent_orchestrated_etl import DataOrchestrator
+from agent_orchestrated_etl.data.duck import connect
+from agent_orchestrated_etl.quality import Histogram, TableProfile
+from agent_orchestrated_etl.quality.profile import profile_table
+from agent_orchestrated_etl.spec import AnomalySpec
+
+HAND = """
+CREATE TABLE hand AS SELECT * FROM (VALUES
+  (1, 1.0, 'a', 'ann@example.com', DATE '2024-01-01', true),
+  (2, 2.0, 'a', 'bob@example.com', DATE '2024-01-02', true),
+  (3, 3.0, 'a', 'cid@example.com', DATE '2024-01-03', false),
+  (4, 4.0, 'b', 'dan@example.com', DATE '2024-01-04', true),
+  (5, 5.0, 'b', 'eve@example.com', DATE '2024-01-05', NULL),
+  (6, 6.0, 'c', 'fay@example.com', DATE '2024-01-06', true),
+  (7, 7.0, NULL, 'gus@example.com', DATE '2024-01-07', false),
+  (8, 8.0, NULL, 'hal@example.com', DATE '2024-01-08', true),
+  (9, 9.0, 'a', 'ivy@example.com', DATE '2024-01-09', true),
+  (10, 100.0, 'b', 'jon@example.com', DATE '2024-01-10', true)
+) t(id, amount, status, contact, day, flag)
+"""
+SEMANTIC = """
+CREATE TABLE kinds AS SELECT
+  'user' || i || '@mail.example.org' AS mail,
+  '+49 30 1234 ' || (1000 + i * 7) AS tel,
+  'https://example.com/items/' || i AS link,
+  uuid() AS ident,
+  '10.0.' || (i % 250) || '.' || (i % 200 + 1) AS host,
+  '2024-03-' || lpad(CAST(1 + i % 28 AS VARCHAR), 2, '0') AS day_text,
+  CAST(i * 3 AS VARCHAR) AS digits,
+  ['red', 'green', 'blue'][1 + i % 3] AS colour,
+  'the quick brown fox number ' || i || ' jumps over the lazy dog' AS prose,
+  'x' || i AS code
+FROM range(60) t(i)
+"""
+
+
+@pytest.fixture(scope="module")
+def con(tmp_path_factory: pytest.TempPathFactory) -> Iterator[duckdb.DuckDBPyConnection]:
+    home = tmp_path_factory.mktemp("profile") / ".aoetl"
+    home.mkdir()
+    con = connect(home=home)
+    con.execute(HAND)
+    con.execute(SEMANTIC)
+    # 20,000 rows: more than the sample, so a standard profile approximates.
+    con.execute(
+        "CREATE TABLE big AS SELECT i AS id, i % 7 AS bucket, 'v' || (i % 3000) AS label "
+        "FROM range(20000) t(i)"
+    )
+    con.execute(
+        "CREATE TABLE dups AS SELECT * FROM (VALUES (1, 'a'), (1, 'a'), (2, 'b'), (2, 'b'), "
+        "(2, 'b'), (3, 'c')) t(k, v)"
+    )
+    con.execute(
+        "CREATE TABLE lines AS SELECT o AS order_id, l AS line_no, o * 10 + l AS qty "
+        "FROM range(1, 6) a(o), range(1, 4) b(l)"
+    )
+    yield con
+    con.close()
+
+
+def _profile(
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    depth: str = "standard",
+    previous: TableProfile | None = None,
+) -> TableProfile:
+    return profile_table(
+        con,
+        name,
+        table=name,
+        resource=f"test#{name}",
+        source="test",
+        depth=depth,  # type: ignore[arg-type]
+        anomalies=AnomalySpec(),
+        previous=previous,
+    )
+
+
+def test_numbers_on_a_hand_checked_table(con: duckdb.DuckDBPyConnection) -> None:
+    p = _profile(con, "hand", "deep")
+    assert p.rows == 10 and p.duplicate_rows == 0 and p.candidate_keys[0] == ["id"]
+    amount = p.column("amount")
+    assert amount is not None
+    assert amount.mean == pytest.approx(14.5)
+    assert amount.median == pytest.approx(5.5)
+    assert amount.quantiles["0.25"] == pytest.approx(3.25)
+    assert amount.quantiles["0.75"] == pytest.approx(7.75)
+    assert (amount.min, amount.max, amount.nulls, amount.distinct) == (1.0, 100.0, 0, 10)
+    # IQR fences 3.25 - 6.75 and 7.75 + 6.75: only 100 is outside; MAD 2.5 -> 100 has z 25.5.
+    assert amount.outliers_iqr == 1 and amount.outliers_mad == 1
+    assert amount.mad == pytest.approx(2.5)
+    assert amount.histogram is not None and sum(amount.histogram.counts) == 10
+    assert len(amount.histogram.edges) == len(amount.histogram.counts) + 1
+    # 20 bins of 4.95 from 1: 1..5 in the first, 6..9 in the second, 100 in the last.
+    assert amount.histogram.counts[:2] == [5, 4] and amount.histogram.counts[-1] == 1
+    status = p.column("status")
+    assert status is not None
+    assert (status.nulls, status.distinct, status.distinct_exact) == (2, 3, True)
+    assert [(v.value, v.count) for v in status.top] == [("a", 4), ("b", 3), ("c", 1)]
+    assert status.semantic == "category" and status.length_min == status.length_max == 1
+    flag = p.column("flag")
+    assert flag is not None and [(v.value, v.count) for v in flag.top] == [
+        ("true", 7),
+        ("false", 2),
+    ]
+    day = p.column("day")
+    assert day is not None and (day.min, day.max) == ("2024-01-01", "2024-01-10")
+    assert day.histogram is not None and day.histogram.kind == "temporal"
+    assert sum(day.histogram.counts) == 10
+
+
+def test_standard_numbers_are_close(con: duckdb.DuckDBPyConnection) -> None:
+    amount = _profile(con, "hand").column("amount")
+    assert amount is not None and amount.mean == pytest.approx(14.5)
+    assert 4 <= (amount.median or 0) <= 7 and amount.outliers_iqr == 1
+    assert amount.histogram is not None and sum(amount.histogram.counts) == 10
+
+
+def test_pii_columns_never_expose_values(con: duckdb.DuckDBPyConnection) -> None:
+    for depth in ("quick", "standard", "deep"):
+        p = _profile(con, "hand", depth)
+        contact = p.column("contact")
+        assert contact is not None and contact.pii == "email" and contact.semantic == "email"
+        assert contact.top == [] and contact.min is None and contact.max is None
+        assert contact.length_min == 15 and contact.distinct == 10
+        assert "example.com" not in json.dumps(p.model_dump(mode="json"))
+
+
+def test_semantic_types(con: duckdb.DuckDBPyConnection) -> None:
+    p = _profile(con, "kinds")
+    found = {c.name: c.semantic for c in p.columns}
+    assert found == {
+        "mail": "email",
+        "tel": "phone",
+        "link": "url",
+        "ident": "uuid",
+        "host": "ip_address",
+        "day_text": "date_string",
+        "digits": "numeric_string",
+        "colour": "category",
+        "prose": "free_text",
+        "code": "text",
+    }
+    pii = {c.name: c.pii for c in p.columns if c.pii}
+    assert pii == {"mail": "email", "tel": "phone", "host": "ip_address"}
+    assert all(c.semantic_share == 1.0 for c in p.columns)
+
+
+def test_keys_duplicates_and_depths(con: duckdb.DuckDBPyConnection) -> None:
+    quick, standard, deep = (_profile(con, "big", d) for d in ("quick", "standard", "deep"))
+    for p in (quick, standard, deep):
+        assert p.rows == 20000 and p.candidate_keys == [["id"]]
+        assert p.duplicate_rows == 0 and p.duplicates_exact  # a unique column: none repeat
+    label = {p.depth: p.column("label") for p in (quick, standard, deep)}
+    assert label["deep"] is not None and label["deep"].distinct == 3000
+    assert label["deep"].distinct_exact
+    assert label["standard"] is not None and not label["standard"].distinct_exact
+    # DuckDB's HyperLogLog: 3,784 for these 3,000 labels.
+    assert abs((label["standard"].distinct or 0) - 3000) < 1000
+    bucket = standard.column("bucket")
+    assert bucket is not None and bucket.distinct_exact and len(bucket.top) == 7
+    assert sum(v.count for v in bucket.top) == 20000
+    ids = {p.depth: p.column("id") for p in (quick, standard, deep)}
+    assert ids["quick"] is not None and ids["quick"].outliers_iqr is None  # not measured
+    assert ids["quick"].histogram is not None and sum(ids["quick"].histogram.counts) == 20000
+    assert ids["standard"] is not None and ids["standard"].histogram is not None
+    assert ids["standard"].histogram.counts == [1000] * 20
+    assert deep.correlations is not None and standard.correlations is None
+    assert deep.correlations[0].a == "id" and deep.correlations[0].b == "bucket"
+
+
+def test_duplicates_and_pair_keys(con: duckdb.DuckDBPyConnection) -> None:
+    for depth in ("standard", "deep"):
+        p = _profile(con, "dups", depth)
+        assert p.duplicate_rows == 3 and p.duplicates_exact and p.candidate_keys == []
+    assert _profile(con, "lines").candidate_keys == [["qty"]]
+    con.execute("CREATE OR REPLACE VIEW lines_nokey AS SELECT order_id, line_no FROM lines")
+    assert _profile(con, "lines_nokey", "standard").candidate_keys == []
+    assert _profile(con, "lines_nokey", "deep").candidate_keys == [["order_id", "line_no"]]
+
+
+def test_histogram_reuses_previous_edges(con: duckdb.DuckDBPyConnection) -> None:
+    first = _profile(con, "hand")
+    amount = first.column("amount")
+    assert amount is not None
+    amount.histogram = Histogram(edges=[2.0, 5.0, 8.0], counts=[1, 1])
+    for depth in ("quick", "standard"):
+        again = _profile(con, "hand", depth, previous=first).column("amount")
+        assert again is not None and again.histogram is not None
+        assert again.histogram.edges == [2.0, 5.0, 8.0]
+        # 1, 2, 3, 4 fall in the first bin (1 is below it); 5..9 and 100 in the last.
+        assert again.histogram.counts == [4, 6]
+
+
+def test_a_duckdb_warehouse_is_profiled_and_recorded(work: Path, orch: DataOrchestrator) -> None:
+    db = duckdb.connect(str(work / "warehouse.duckdb"))
+    db.execute("CREATE TABLE orders AS SELECT i AS order_id, i * 1.5 AS total FROM range(50) t(i)")
+    db.execute("CREATE TABLE notes AS SELECT 'n' || i AS body FROM range(5) t(i)")
+    db.close()
+    reports = orch.profile("duckdb:///warehouse.duckdb", table="orders")
+    assert [r.profile.table for r in reports] == ["orders"]
+    p = reports[0].profile
+    assert p.resource == "duckdb:///warehouse.duckdb#orders" and p.rows == 50
+    assert p.candidate_keys[0] == ["order_id"]
+    assert 0 <= reports[0].score.total <= 100 and len(reports[0].history) == 1
+    again = orch.profile("duckdb:///warehouse.duckdb", table="orders")
+    assert len(again[0].history) == 2
+    both = orch.profile("duckdb:///warehouse.duckdb", record=False)
+    assert sorted(r.profile.table for r in both) == ["notes", "orders"]
