@@ -1,0 +1,37 @@
+"""``aoetl profile`` as a new user runs it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.helpers import run_cli
+
+CSV = "id,email,amount,status\n" + "".join(
+    f"{i},user{i}@example.com,{i * 2.5},{['new', 'paid'][i % 2]}\n" for i in range(1, 41)
+)
+
+
+def test_profile_json_table_and_depth(tmp_path: Path) -> None:
+    (tmp_path / "orders.csv").write_text(CSV)
+    done = run_cli("profile", "orders.csv", "--json", "--depth", "deep", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    reports = json.loads(done.stdout)
+    assert [r["profile"]["table"] for r in reports] == ["orders"]
+    report = reports[0]
+    assert set(report) == {"profile", "anomalies", "score", "history"}
+    profile = report["profile"]
+    assert profile["depth"] == "deep" and profile["rows"] == 40
+    assert profile["candidate_keys"][0] == ["id"] and profile["correlations"] is not None
+    columns = {c["name"]: c for c in profile["columns"]}
+    assert columns["email"]["pii"] == "email" and columns["email"]["top"] == []
+    assert "example.com" not in done.stdout + done.stderr
+    assert columns["amount"]["mean"] == 51.25 and columns["status"]["distinct_exact"]
+    assert 0 <= report["score"]["total"] <= 100
+    assert "status" in done.stderr and "score" in done.stderr  # the table on stderr
+
+    missing = run_cli("profile", "orders.csv", "--table", "nope", cwd=tmp_path)
+    assert missing.returncode == 2
+    lines = missing.stderr.strip().splitlines()
+    assert len(lines) == 1 and "no table 'nope'" in lines[0] and "orders" in lines[0]
+    assert "Traceback" not in missing.stderr
