@@ -192,7 +192,7 @@ def _column_view(index: int, c: ColumnProfile, report: QualityReport) -> _Column
     if c.pii:
         no_chart = "Values hidden: suspected personal data."
     elif c.count and c.nulls == c.count:
-        no_chart = "Every value is null."
+        no_chart = "No values to draw."
     elif c.count == 0:
         no_chart = "No rows."
     elif c.top and _few_numbers(c, temporal):

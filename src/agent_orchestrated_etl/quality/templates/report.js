@@ -68,24 +68,28 @@
       el("line", { x1: L, x2: W - R, y1: y, y2: y, "class": "grid" }, svg);
       text(svg, L - 5, y + 3, compact(Math.round(max * f)), { "text-anchor": "end" });
     });
+    var first = h.edges[0], last = h.edges[h.edges.length - 1];
+    // Bins keep the first profile's edges (drift compares like with like): values outside
+    // them are counted in the end bins, and their labels say so.
+    var numbers = !temporal && typeof col.min === "number" && typeof col.max === "number";
+    var below = numbers && col.min < first, above = numbers && col.max > last;
     var drawn = 0;
     h.counts.forEach(function (n, i) {
       if (n <= 0) { return; }
+      var range = fmt(h.edges[i]) + " – " + fmt(h.edges[i + 1]);
+      if (above && i === h.counts.length - 1) { range = fmt(h.edges[i]) + " and above"; }
+      if (below && i === 0) { range = "below " + fmt(h.edges[1]); }
       var bh = Math.max(1.5, n / max * ph);
       var bar = el("rect", { x: L + i * bw + 0.5, y: T + ph - bh, width: Math.max(1, bw - 1),
                              height: bh, rx: 1, "class": "bar" }, svg);
-      tip(bar, fmt(h.edges[i]) + " – " + fmt(h.edges[i + 1]) + ": " + num(n) + " rows (" +
-          pct(n / total) + ")");
+      tip(bar, range + ": " + num(n) + " rows (" + pct(n / total) + ")");
       drawn += 1;
     });
-    var first = h.edges[0], last = h.edges[h.edges.length - 1];
     text(svg, L, H - 6, fmt(first), { "text-anchor": "start" });
     text(svg, W - R, H - 6, fmt(last), { "text-anchor": "end" });
     if (!temporal && h.counts.length > 2) { text(svg, L + pw / 2, H - 6, fmt((first + last) / 2), { "text-anchor": "middle" }); }
     var note = h.counts.length + " bins · " + num(total) + " values";
-    // Bins keep the first profile's edges (drift compares like with like): say what fell outside.
-    if (!temporal && typeof col.min === "number" && typeof col.max === "number" &&
-        (col.min < first || col.max > last)) {
+    if (below || above) {
       note += " · values outside " + fmt(first) + " – " + fmt(last) + " are counted in the end bins";
     }
     caption(fig, note);
