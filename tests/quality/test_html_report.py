@@ -218,6 +218,9 @@ def test_every_chart_is_drawn_with_real_shapes(page: tuple[str, str, Path]) -> N
             assert len(bars) == chart.drawn
             assert all(float(b["width"]) > 0 and float(b["height"]) > 0 for b in bars), bars
     assert not re.search(r'class="chart[^"]*failed', dom)
+    # every bar and point has its tooltip, and every chart its axis labels
+    assert dom.count("<title>") - 1 == sum(c.drawn or 0 for c in parsed.charts)
+    assert dom.count('class="axis"') >= 3 * len(parsed.charts)
 
 
 def test_the_file_needs_no_network(page: tuple[str, str, Path]) -> None:
