@@ -64,7 +64,7 @@ def anonymize_table(
         kinds.setdefault(found, None)
     if not kinds:
         return table, {}
-    key = salt_key(salt, home)
+    key = salt_key(salt, home) if how != "mask" else b""  # a mask keeps no key: nothing to undo
     data = con.execute(f"SELECT * FROM {table}").to_arrow_table()  # the sample: rows bounded
     done: dict[str, str] = {}
     for name in names:

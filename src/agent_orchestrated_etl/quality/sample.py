@@ -190,7 +190,12 @@ def _draw(
     picked = quote_ident(unique_name("sample"))
     row = quote_ident(unique_name("row"))  # the whole row as a struct, under a name no column has
     if method == "head":
-        _run(con, relation, f"CREATE TEMP TABLE {picked} AS {relation.sql} LIMIT {rows}", what)
+        _run(
+            con,
+            relation,
+            f"CREATE TEMP TABLE {picked} AS SELECT * FROM ({relation.sql}) LIMIT {rows}",
+            what,
+        )
         written = _count(con, picked)
         return picked, written if written < rows else None
     if method == "random":
