@@ -213,3 +213,31 @@ def test_a_failed_check_leaves_a_postgres_table_unchanged(
         ).fetchone()
     assert rows == [(1, "paid"), (2, "paid"), (3, "refund")]
     assert staged == (0,)
+
+
+def test_a_profiled_run_stores_profile_anomalies_and_score_of_what_it_staged(
+    work: Path, orch: DataOrchestrator
+) -> None:
+    profiled = "quality:\n  profile: quick\n  anomalies: {row_count_change: 0.5}\n"
+    pipeline(work, GOOD, profiled)
+    listed = orch.plan_tasks(load_spec(work / "p.yaml")).plan
+    assert listed.task("check:orders").description.startswith("a quick profile on the rows")
+    first = orch.run(work / "p.yaml")
+    assert first.status == "success", first.error
+    assert 0 <= first.quality["orders"]["total"] <= 100
+    (work / "data" / "orders.csv").write_text(
+        GOOD + "".join(f"{i},paid,{i}\n" for i in range(4, 9))
+    )
+    second = orch.run(work / "p.yaml")
+    assert second.status == "success", second.error
+    history = StateStore(work / ".aoetl").quality
+    stored = history.profiles(first.tables["orders"].target)  # '<target>#orders'
+
+    assert [(p.run_id, p.profile["rows"]) for p in stored] == [
+        (second.run_id, 8),
+        (first.run_id, 3),
+    ]
+    kinds = {a["kind"] for a in stored[0].anomalies}
+    assert "row_count" in kinds  # 3 -> 8 rows against the previous profile
+    assert any(n.startswith("table orders: ") for n in second.notes)
+    assert orch.run_quality(second.run_id)[1][0].score is not None

@@ -21,18 +21,18 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 import duckdb
 
 from ..connectors import Relation
 from ..data.duck import unique_name
 from ..engine import Event
-from ..errors import CheckFailedError, NotSupportedError
+from ..errors import CheckFailedError
 from ..quality import CheckResult
 from ..quality.checks import check_line, quarantine, run_checks
 from ..quality.frame import materialize, scratch
-from ..spec import CheckSpec, PipelineSpec
+from ..spec import CheckSpec, Depth, PipelineSpec, duration_s
 
 if TYPE_CHECKING:
     from .context import TaskContext
@@ -66,9 +66,13 @@ def publish(context: TaskContext, task_id: str, results: list[CheckResult]) -> N
                     context.warnings.append(line)
 
 
-def run_check_task(context: TaskContext, task_id: str, table: str) -> list[CheckResult]:
+def run_check_task(
+    context: TaskContext, task_id: str, table: str
+) -> tuple[list[CheckResult], dict[str, Any] | None]:
     """Judge what ``table`` staged with its warn and fail checks; raise CheckFailedError if a
-    fail check failed (nothing is committed then)."""
+    fail check failed (nothing is committed then). Then profile it if the spec says so.
+    Returns the results, and the table's quality score (JSON) when it was profiled."""
+    scored = None
     checks = judged_checks(context.spec, table)
     with closing(scratch(context.home)) as con:
         staged = context.destination.staged(table)
@@ -79,8 +83,8 @@ def run_check_task(context: TaskContext, task_id: str, table: str) -> list[Check
         if failed:
             raise CheckFailedError(_failed_message(table, failed), tuple(r.name for r in failed))
         if context.spec.quality.profile != "off":
-            _profile(context, task_id, table, con, name, results)
-    return results
+            scored = _profile(context, task_id, table, con, name)
+    return results, scored
 
 
 def _profile(
@@ -89,11 +93,45 @@ def _profile(
     table: str,
     con: duckdb.DuckDBPyConnection,
     name: str,
-    checks: list[CheckResult],
-) -> None:
-    raise NotSupportedError(
-        "quality.profile is not available in this build yet; set quality.profile: off"
+) -> dict[str, Any]:
+    """Profile what ``table`` staged (already in ``con`` as ``name``): store the profile with
+    its anomalies (against the newest earlier profile of the same target table) and its
+    quality score, publish each anomaly, and return the score's JSON."""
+    from ..quality import TableProfile
+    from ..quality.anomalies import detect
+    from ..quality.profile import profile_table
+    from ..quality.score import score
+
+    spec, history, run_id = context.spec, context.store.quality, context.run_id
+    depth = cast(Depth, spec.quality.profile)
+    resource = f"{context.destination.display}#{table}"
+    # A retried check task replaces its own run's profile: compare with the one before.
+    earlier = [r for r in history.profiles(resource, limit=2) if r.run_id != run_id]
+    previous = TableProfile.model_validate(earlier[0].profile) if earlier else None
+    profile = profile_table(
+        con, name, table=table, resource=resource, source=context.destination.display,
+        depth=depth, anomalies=spec.quality.anomalies, previous=previous, run_id=run_id,
+    )  # fmt: skip
+    found = detect(profile, previous, spec.quality.anomalies)
+    checks = [
+        CheckResult.model_validate(c) for c in history.check_results(run_id) if c["table"] == table
+    ]  # the quarantine checks of the load too
+    max_age = duration_s(spec.quality.max_age) if spec.quality.max_age is not None else None
+    scored = score(profile, found, checks=checks, max_age_s=max_age)
+    detail = scored.model_dump(mode="json")
+    history.add_profile(
+        profile.model_dump(mode="json"),
+        score=detail,
+        anomalies=[a.model_dump(mode="json") for a in found],
     )
+    for anomaly in found:
+        data = anomaly.model_dump(mode="json")
+        context.bus.publish(Event("anomaly", run_id, task_id, data))
+        message = f"table {table}: {anomaly.message}"
+        with _NOTES:
+            if message not in context.warnings:
+                context.warnings.append(message)
+    return detail
 
 
 def _failed_message(table: str, failed: list[CheckResult]) -> str:

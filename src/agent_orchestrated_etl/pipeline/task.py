@@ -104,8 +104,9 @@ def _in_context(context: TaskContext, task_id: str, token: CancelToken) -> RunRe
         result.tables = {table: staged} if staged is not None else {}
     elif isinstance(task.params, CheckParams):
         token.check()
-        checked = run_check_task(context, task.id, task.params.table)
+        checked, scored = run_check_task(context, task.id, task.params.table)
         result.checks = [r.model_dump(mode="json") for r in checked]
+        result.quality = {task.params.table: scored} if scored is not None else {}
     elif isinstance(task.params, CommitParams):
         _commit(context, task.params.tables, token)
         result.tables = context.table_results(True, staged=True)
@@ -184,7 +185,7 @@ def _alone(
             raise error
         done: RunResult = outcome.result
         result.status, result.tables = "success", done.tables
-        result.checks = done.checks
+        result.checks, result.quality = done.checks, done.quality
         result.notes.extend(context.warnings)
         if isinstance(task.params, LoadParams | CheckParams):
             store.release_run(run_id)
