@@ -8,7 +8,7 @@ quantiles, a histogram whose edges are its min and max, a mean of one row).
 from __future__ import annotations
 
 from ..spec import AnomalySpec, Depth
-from ._profile_columns import QUANTILES, QUICK_LEVELS, Col, number, shown, top_values
+from ._profile_columns import QUANTILES, Col, number, shown, top_values
 from ._semantic import category
 from .types import ColumnProfile, Histogram
 
@@ -68,9 +68,7 @@ def _numbers(col: Col, profile: ColumnProfile, depth: Depth) -> None:
     else:
         profile.min, profile.max = number(got.get("min")), number(got.get("max"))
     profile.mean, profile.std = number(got.get("mean")), number(got.get("std"))
-    levels = got.get("quantiles") or []
-    if depth == "quick" and levels:
-        levels = [levels[round(q * (len(QUICK_LEVELS) - 1))] for q in QUANTILES]
+    levels = got.get("q7") or []
     quantiles = {str(q): number(v) for q, v in zip(QUANTILES, levels, strict=False)}
     profile.quantiles = {k: v for k, v in quantiles.items() if v is not None}
     profile.median = profile.quantiles.get("0.5")

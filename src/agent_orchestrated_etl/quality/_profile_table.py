@@ -3,13 +3,15 @@
 1. A sample of at most SAMPLE_ROWS rows (all of a small table, the first rows of a large
    one): semantic types, personal data, and which values to count exactly for ``top``.
 2. One aggregate over every column: counts, nulls, distinct (approximate but at deep),
-   min/max, mean, std, quantiles (from a reservoir but at deep), lengths, the counts of the
+   min/max, mean, std, quantiles (a t-digest but at deep), lengths, the counts of the
    sample's frequent values. A quick profile stops here: its histograms are estimated from
-   the reservoir's quantiles and a key is confirmed only if the sample pointed to it.
+   the quantiles and a key is confirmed only if the sample pointed to it.
 3. One aggregate with what needs the first: histograms on the min/max (or the previous
-   profile's edges), IQR outliers, MAD, keys confirmed exactly, every value of a column with
-   few, duplicate rows by hash (none when a key is confirmed), correlations (deep).
-4. Outliers by robust z (they need the MAD), and at deep the exact top values and duplicates.
+   profile's edges), outliers by IQR and by robust z (the MAD estimated from the quantiles),
+   keys confirmed exactly, every value of a column with few, duplicate rows by hash (none
+   when a key is confirmed), correlations (deep).
+4. Deep only: outliers by robust z on the exact MAD, exact top values and duplicates, keys
+   of two columns.
 """
 
 from __future__ import annotations
@@ -150,7 +152,10 @@ def _first(
     edges: dict[str, Any],
 ) -> dict[str, Any]:
     agg = Agg()
-    levels = list(QUICK_LEVELS if depth == "quick" else QUANTILES)
+    # Approximate quantiles come from one t-digest per column, read at 1,001 levels (no
+    # dearer than 7): the quick histograms and the MAD are estimated from them, which saves
+    # a t-digest of |x - median| over every row (it took longer than the rest of pass two).
+    levels = list(QUANTILES if depth == "deep" else QUICK_LEVELS)
     for col in cols:
         value, ident = col.value, col.ident
         agg.add(col, "values", f"count({ident})")
@@ -194,6 +199,8 @@ def _first(
             agg.add(None, "hashed", f"count(DISTINCT hash({every}))")
     found = agg.run(con, name)
     for col in cols:
+        if col.got.get("quantiles"):
+            _spread(col, depth)
         if "bins" in col.got:
             col.got["histogram"] = histogram(col.got["edges"], col.got["bins"], col.kind)
         if "top" in col.got:
@@ -210,6 +217,21 @@ def _first(
                 )
                 col.got["histogram"] = hist
     return found
+
+
+def _spread(col: Col, depth: Depth) -> None:
+    """The seven quantiles, and (from the 1,001 levels) the MAD and mean absolute deviation:
+    the levels stand for equal shares of the values."""
+    levels = [number(v) for v in col.got["quantiles"]]
+    if depth == "deep":
+        col.got["q7"] = levels
+        return
+    col.got["q7"] = [levels[round(q * (len(levels) - 1))] for q in QUANTILES]
+    median = col.got["q7"][3]
+    points = sorted(abs(v - median) for v in levels if v is not None and median is not None)
+    if points and col.kind == "numeric":
+        col.got["mad"] = points[len(points) // 2]
+        col.got["mean_ad"] = sum(points) / len(points)
 
 
 def _quick_keys(cols: list[Col]) -> list[Col]:
@@ -311,21 +333,33 @@ def _second_column(agg: Agg, col: Col, depth: Depth, anomalies: AnomalySpec, old
     agg.add(col, "bins", _bins(value, edges))
     if col.kind != "numeric":
         return
-    quantiles = col.got["quantiles"] or []
-    q1, median, q3 = number(quantiles[2]), number(quantiles[3]), number(quantiles[4])
+    q1, median, q3 = col.got["q7"][2], col.got["q7"][3], col.got["q7"][4]
     if q1 is None or q3 is None or median is None:
         return
+    col.got["median"] = median
     fence = anomalies.iqr_k * (q3 - q1)
-    agg.add(
-        col, "iqr", f"count(*) FILTER (WHERE {value} < {q1 - fence!r} OR {value} > {q3 + fence!r})"
-    )
+    agg.add(col, "iqr", f"count_if({value} < {q1 - fence!r} OR {value} > {q3 + fence!r})")
     spread = f"abs({value} - {median!r})"
     if depth == "deep":
         agg.add(col, "mad", f"median({spread})")
+        agg.add(col, "mean_ad", f"avg({spread})")
+        return
+    beyond = _beyond(col, anomalies)
+    if beyond is None:
+        col.got["mad_outliers"] = 0
     else:
-        agg.add(col, "mad", f"approx_quantile({spread}, 0.5)")
-    agg.add(col, "mean_ad", f"avg({spread})")
-    col.got["median"] = median
+        agg.add(col, "mad_outliers", f"count_if({spread} > {beyond!r})")
+
+
+def _beyond(col: Col, anomalies: AnomalySpec) -> float | None:
+    """How far from the median a value is an outlier by robust z; None: none can be."""
+    mad, mean_ad = number(col.got.get("mad")), number(col.got.get("mean_ad"))
+    if mad is None:
+        return None
+    # The robust z is 0.6745 |x - median| / MAD; with a MAD of 0 (most values equal),
+    # the mean absolute deviation scaled to match a normal spread stands in for it.
+    scale = mad / 0.6745 if mad > 0 else (mean_ad or 0.0) * 1.253314
+    return anomalies.robust_z * scale if scale > 0 else None
 
 
 def _third(
@@ -340,20 +374,16 @@ def _third(
     agg = Agg()
     for col in cols:
         median = col.got.get("median")
-        mad, mean_ad = number(col.got.get("mad")), number(col.got.get("mean_ad"))
-        if median is None or mad is None:
+        if depth != "deep" or median is None or "mad" not in col.got:
             continue
-        # The robust z is 0.6745 |x - median| / MAD; with a MAD of 0 (most values equal),
-        # the mean absolute deviation scaled to match a normal spread stands in for it.
-        scale = mad / 0.6745 if mad > 0 else (mean_ad or 0.0) * 1.253314
-        if scale <= 0:
+        beyond = _beyond(col, anomalies)
+        if beyond is None:
             col.got["mad_outliers"] = 0
             continue
-        beyond = anomalies.robust_z * scale
         agg.add(
             col,
             "mad_outliers",
-            f"count(*) FILTER (WHERE abs({col.value} - {median!r}) > {beyond!r})",
+            f"count_if(abs({col.value} - {median!r}) > {beyond!r})",
         )
     if depth == "standard" and found["duplicates"] is None and rows > SAMPLE_ROWS:
         every = ", ".join(c.ident for c in cols)
