@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
+import psycopg
 import pytest
 
 from agent_orchestrated_etl import DataOrchestrator
@@ -14,6 +15,7 @@ from agent_orchestrated_etl.data.duck import connect
 from agent_orchestrated_etl.quality import Histogram, TableProfile
 from agent_orchestrated_etl.quality.profile import profile_table
 from agent_orchestrated_etl.spec import AnomalySpec
+from tests.servers import Postgres
 
 HAND = """
 CREATE TABLE hand AS SELECT * FROM (VALUES
@@ -171,6 +173,7 @@ def test_keys_duplicates_and_depths(con: duckdb.DuckDBPyConnection) -> None:
     bucket = standard.column("bucket")
     assert bucket is not None and bucket.distinct_exact and len(bucket.top) == 7
     assert sum(v.count for v in bucket.top) == 20000
+    assert sorted(v.value for v in bucket.top) == ["0", "1", "2", "3", "4", "5", "6"]
     ids = {p.depth: p.column("id") for p in (quick, standard, deep)}
     assert ids["quick"] is not None and ids["quick"].outliers_iqr is None  # not measured
     assert ids["quick"].histogram is not None and sum(ids["quick"].histogram.counts) == 20000
@@ -218,3 +221,24 @@ def test_a_duckdb_warehouse_is_profiled_and_recorded(work: Path, orch: DataOrche
     assert len(again[0].history) == 2
     both = orch.profile("duckdb:///warehouse.duckdb", record=False)
     assert sorted(r.profile.table for r in both) == ["notes", "orders"]
+
+
+def test_a_postgres_table_is_profiled_without_its_password(
+    postgres: Postgres, orch: DataOrchestrator
+) -> None:
+    with psycopg.connect(postgres.url(), autocommit=True) as pg:
+        pg.execute("DROP TABLE IF EXISTS profiled_people")
+        pg.execute(
+            "CREATE TABLE profiled_people AS SELECT g AS id, 'p' || g || '@example.com' AS email, "
+            "g % 4 AS tier FROM generate_series(1, 200) g"
+        )
+    reports = orch.profile(postgres.url(), table="profiled_people", depth="quick")
+    p = reports[0].profile
+    assert p.rows == 200 and p.candidate_keys == [["id"], ["email"]]
+    email = p.column("email")
+    assert email is not None and email.pii == "email" and email.top == []
+    tier = p.column("tier")
+    assert tier is not None and [v.count for v in tier.top] == [50, 50, 50, 50]
+    dumped = json.dumps([r.model_dump(mode="json") for r in reports])
+    assert postgres.password not in dumped and "@example.com" not in dumped
+    assert p.resource.endswith("#profiled_people")

@@ -69,6 +69,11 @@ class Col:
         return self.type in _INTEGERS
 
     @property
+    def bitmapped(self) -> bool:
+        """Whether its distinct values can be counted as bits (bitstring_agg): integers."""
+        return self.type in _INTEGERS and "HUGEINT" not in self.type
+
+    @property
     def pii(self) -> str | None:
         return self.judged.pii
 
@@ -216,7 +221,14 @@ def estimated(
 def top_values(counts: dict[Any, int], keep_all: bool) -> list[ValueCount]:
     """Most frequent first (ties by value); every value when ``keep_all``, else TOP."""
     ranked = sorted(
-        ((shown(v), int(n)) for v, n in counts.items() if v is not None and n),
-        key=lambda p: (-p[1], str(p[0])),
+        ((_text(v), int(n)) for v, n in counts.items() if v is not None and n),
+        key=lambda p: (-p[1], p[0]),
     )
-    return [ValueCount(value=str(v), count=n) for v, n in ranked[: None if keep_all else TOP]]
+    return [ValueCount(value=v, count=n) for v, n in ranked[: None if keep_all else TOP]]
+
+
+def _text(value: Any) -> str:
+    """A top value as text: 7 (not 7.0), true, 2024-01-02, or the text itself."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return str(shown(value))

@@ -52,6 +52,7 @@ _ID_KEY_SHARE = 0.8
 _QUICK_KEYS = 3
 _MAX_CORRELATED = 20
 _MAX_ID_COLUMNS = 6
+_BITMAP_BITS = 1 << 27  # 16 MiB
 
 
 def profile_columns(
@@ -165,6 +166,9 @@ def _first(
             if col.kind == "temporal":
                 agg.add(col, "min_shown", f"min({ident})")
                 agg.add(col, "max_shown", f"max({ident})")
+            if col.bitmapped:
+                agg.add(col, "int_min", f"min({ident})")
+                agg.add(col, "int_max", f"max({ident})")
             agg.add(col, "min", f"min({value})")
             agg.add(col, "max", f"max({value})")
             agg.add(col, "mean", f"avg({value})")
@@ -284,7 +288,7 @@ def _second(
     agg = Agg()
     by_name = {c.name: c for c in cols}
     for key in unsure:
-        agg.add(None, f"key:{key}", f"count(DISTINCT {by_name[key].countable})")
+        agg.add(None, f"key:{key}", _distinct_exactly(by_name[key]))
     if depth == "standard" and not sure and not unsure and not complete:
         # Rows hashed: two different rows share a 64-bit hash about once in 10^19 pairs.
         every = ", ".join(c.ident for c in cols)
@@ -310,6 +314,17 @@ def _second(
             if key.startswith("corr:") and number(r) is not None
         ]
     return found
+
+
+def _distinct_exactly(col: Col) -> str:
+    """SQL: the exact count of a column's distinct values. An integer column of a range up to
+    _BITMAP_BITS sets one bit per value (bitstring_agg): 2M ids in 0.06 s against 0.4 s for
+    count(DISTINCT …)."""
+    low, high = col.got.get("int_min"), col.got.get("int_max")
+    if low is not None and high is not None and int(high) - int(low) < _BITMAP_BITS:
+        bounds = f"CAST({int(low)} AS {col.type}), CAST({int(high)} AS {col.type})"
+        return f"bit_count(bitstring_agg({col.ident}, {bounds}))"
+    return f"count(DISTINCT {col.countable})"
 
 
 def _bins(value: str, edges: list[float]) -> str:

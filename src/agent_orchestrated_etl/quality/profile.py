@@ -22,7 +22,7 @@ import duckdb
 from ..connectors import Resource, locate, source_for
 from ..data import Relation
 from ..data.duck import quote_ident, unique_name
-from ..errors import AoetlError, UserError, classify_duckdb
+from ..errors import UserError, classify_duckdb
 from ..spec import AnomalySpec, Depth
 from ..spec.source import SourceSpec
 from ._profile_finish import finish
@@ -195,8 +195,6 @@ def profile_source(
             reports.append(
                 QualityReport(profile=profile, anomalies=found, score=scored, history=history)
             )
-    except AoetlError:
-        raise
     finally:
         source.close()
     return reports
