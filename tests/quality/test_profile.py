@@ -56,8 +56,13 @@ def con(tmp_path_factory: pytest.TempPathFactory) -> Iterator[duckdb.DuckDBPyCon
     con.execute(SEMANTIC)
     # 20,000 rows: more than the sample, so a standard profile approximates.
     con.execute(
-        "CREATE TABLE big AS SELECT i AS id, i % 7 AS bucket, 'v' || (i % 3000) AS label "
-        "FROM range(20000) t(i)"
+        "CREATE TABLE big AS SELECT i AS id, i % 7 AS bucket, 'v' || (i % 3000) AS label, "
+        "['gold', 'silver', 'bronze'][1 + i % 3] AS tier FROM range(20000) t(i)"
+    )
+    # 300,000 rows: the sample is the first 10,000, which miss the last value of 'rare'.
+    con.execute(
+        "CREATE TABLE tall AS SELECT i AS n, CASE WHEN i < 299990 THEN ['x', 'y'][1 + i % 2] "
+        "ELSE 'late' END AS rare FROM range(300000) t(i)"
     )
     con.execute(
         "CREATE TABLE dups AS SELECT * FROM (VALUES (1, 'a'), (1, 'a'), (2, 'b'), (2, 'b'), "
@@ -174,6 +179,12 @@ def test_keys_duplicates_and_depths(con: duckdb.DuckDBPyConnection) -> None:
     assert bucket is not None and bucket.distinct_exact and len(bucket.top) == 7
     assert sum(v.count for v in bucket.top) == 20000
     assert sorted(v.value for v in bucket.top) == ["0", "1", "2", "3", "4", "5", "6"]
+    for p in (quick, standard, deep):  # few values, all counted: the rest follows exactly
+        tier = p.column("tier")
+        assert tier is not None and (tier.distinct, tier.distinct_exact) == (3, True)
+        assert (tier.min, tier.max, tier.length_min, tier.length_max) == ("bronze", "silver", 4, 6)
+        assert tier.length_mean == pytest.approx(106666 / 20000)
+        assert (tier.top[0].value, tier.top[0].count) == ("gold", 6667)
     ids = {p.depth: p.column("id") for p in (quick, standard, deep)}
     assert ids["quick"] is not None and ids["quick"].outliers_iqr is None  # not measured
     assert ids["quick"].histogram is not None and sum(ids["quick"].histogram.counts) == 20000
@@ -181,6 +192,15 @@ def test_keys_duplicates_and_depths(con: duckdb.DuckDBPyConnection) -> None:
     assert ids["standard"].histogram.counts == [1000] * 20
     assert deep.correlations is not None and standard.correlations is None
     assert deep.correlations[0].a == "id" and deep.correlations[0].b == "bucket"
+
+
+def test_values_the_sample_missed_are_counted(con: duckdb.DuckDBPyConnection) -> None:
+    rare = _profile(con, "tall").column("rare")
+    assert rare is not None and rare.distinct == 3 and rare.distinct_exact
+    assert [(v.value, v.count) for v in rare.top] == [("x", 149995), ("y", 149995), ("late", 10)]
+    assert (rare.min, rare.max, rare.length_max) == ("late", "y", 4)
+    n = _profile(con, "tall").column("n")
+    assert n is not None and n.histogram is not None and sum(n.histogram.counts) == 300000
 
 
 def test_duplicates_and_pair_keys(con: duckdb.DuckDBPyConnection) -> None:

@@ -59,6 +59,7 @@ class Col:
     candidates: list[str] = field(default_factory=list)
     top: dict[Any, int] | None = None  # value -> count, when known
     top_complete: bool = False  # every non-null value is counted in ``top``
+    few: bool = False  # the sample showed few values, all of them counted in the first pass
 
     @property
     def ident(self) -> str:

@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 from typing import Any
 
 import duckdb
@@ -140,7 +141,8 @@ def _candidates(
         col.top = {r[0]: int(r[1]) for r in found}
         col.top_complete = len(found) <= few
         return
-    keep = found if len(found) <= few else [r for r in found[:10] if r[1] > 1]
+    col.few = len(found) <= few
+    keep = found if col.few else [r for r in found[:10] if r[1] > 1]
     col.candidates = [col.literal(r[0]) for r in keep]
 
 
@@ -160,8 +162,12 @@ def _first(
     for col in cols:
         value, ident = col.value, col.ident
         agg.add(col, "values", f"count({ident})")
+        # Text the sample shows few values of is counted per value (below); its distinct
+        # count, lengths, min and max follow from those counts when they cover every row.
+        deferred = col.few and col.kind == "text" and depth == "standard"
         distinct = "count(DISTINCT {})" if depth == "deep" else "approx_count_distinct({})"
-        agg.add(col, "distinct", distinct.format(col.countable))
+        if not deferred:
+            agg.add(col, "distinct", distinct.format(col.countable))
         if col.kind in ("numeric", "temporal") and col.pii is None:
             if col.kind == "temporal":
                 agg.add(col, "min_shown", f"min({ident})")
@@ -182,13 +188,8 @@ def _first(
             if depth == "quick" and old is not None and old.kind == col.kind:
                 col.got["edges"] = edges_for(0.0, 0.0, old, col.kind)
                 agg.add(col, "bins", _bins(value, col.got["edges"]))
-        if col.kind == "text":
-            agg.add(col, "length_min", f"min(length({value}))")
-            agg.add(col, "length_max", f"max(length({value}))")
-            agg.add(col, "length_mean", f"avg(length({value}))")
-            if col.pii is None:
-                agg.add(col, "min_shown", f"min({value})")
-                agg.add(col, "max_shown", f"max({value})")
+        if col.kind == "text" and not deferred:
+            _text_stats(agg, col)
         if col.kind == "bool" and col.pii is None:
             agg.add(col, "true", f"count_if({ident})")
         if col.candidates:
@@ -210,17 +211,57 @@ def _first(
         if "top" in col.got:
             col.top = {k: int(v) for k, v in (col.got["top"] or {}).items()}
             col.top_complete = sum(col.top.values()) == col.got["values"]
+            if col.few and col.kind == "text" and "distinct" not in col.got:
+                _from_top(col)
         if depth == "quick" and col.got.get("quantiles") and "bins" not in col.got:
             low, high = number(col.got["min"]), number(col.got["max"])
             if low is not None and high is not None:
-                hist = estimated(
-                    edges_for(low, high, None, col.kind),
-                    col.got["quantiles"],
-                    col.got["values"],
-                    col.kind,
-                )
+                bounds = edges_for(low, high, None, col.kind)
+                if col.integer and col.top_complete and col.top:
+                    hist = histogram(bounds, _binned(col.top, bounds), col.kind)
+                else:
+                    hist = estimated(bounds, col.got["quantiles"], col.got["values"], col.kind)
                 col.got["histogram"] = hist
     return found
+
+
+def _binned(counts: dict[Any, int], edges: list[float]) -> dict[int, int]:
+    bins = len(edges) - 1
+    width = (edges[-1] - edges[0]) / bins
+    found: dict[int, int] = {}
+    for value, count in counts.items():
+        index = math.floor((float(value) - edges[0]) / width) if width > 0 else 0
+        index = min(max(index, 0), bins - 1)
+        found[index] = found.get(index, 0) + count
+    return found
+
+
+def _text_stats(agg: Agg, col: Col, *, distinct: bool = False) -> None:
+    value = col.value
+    if distinct:
+        agg.add(col, "distinct", f"approx_count_distinct({value})")
+    agg.add(col, "length_min", f"min(length({value}))")
+    agg.add(col, "length_max", f"max(length({value}))")
+    agg.add(col, "length_mean", f"avg(length({value}))")
+    if col.pii is None:
+        agg.add(col, "min_shown", f"min({value})")
+        agg.add(col, "max_shown", f"max({value})")
+
+
+def _from_top(col: Col) -> None:
+    """A text column's distinct count, lengths, min and max from the counts of every value
+    (DuckDB's length counts characters, as len does; its order is by code point, as str's)."""
+    if not col.top_complete or col.top is None:
+        col.got["deferred"] = True  # the second pass measures them
+        return
+    counted = {str(k): n for k, n in col.top.items()}
+    total = sum(counted.values())
+    col.got["distinct"] = len(counted)
+    if counted:
+        col.got["length_min"] = min(len(k) for k in counted)
+        col.got["length_max"] = max(len(k) for k in counted)
+        col.got["length_mean"] = sum(len(k) * n for k, n in counted.items()) / total
+        col.got["min_shown"], col.got["max_shown"] = min(counted), max(counted)
 
 
 def _spread(col: Col, depth: Depth) -> None:
@@ -269,7 +310,7 @@ def _keys(cols: list[Col], rows: int, depth: Depth, complete: bool) -> tuple[lis
                 sure.append(col.name)
         elif depth == "standard":
             share = _ID_KEY_SHARE if id_like(col.name) else _KEY_SHARE
-            if int(col.got["distinct"] or 0) >= share * rows:
+            if int(col.got.get("distinct") or 0) >= share * rows:
                 unsure.append(col.name)
     return sure, unsure
 
@@ -333,7 +374,9 @@ def _bins(value: str, edges: list[float]) -> str:
 
 
 def _second_column(agg: Agg, col: Col, depth: Depth, anomalies: AnomalySpec, old: Any) -> None:
-    if col.topped and not col.top_complete:
+    if col.got.get("deferred"):  # the sample's few values were not all of them
+        _text_stats(agg, col, distinct=True)
+    elif col.topped and not col.top_complete:
         distinct = int(col.got["distinct"] or 0)
         if distinct <= anomalies.rare_max_distinct:
             agg.add(col, "all", f"histogram({col.counted})")
@@ -345,7 +388,11 @@ def _second_column(agg: Agg, col: Col, depth: Depth, anomalies: AnomalySpec, old
     value = col.value
     edges = edges_for(low, high, old, col.kind)
     col.got["edges"] = edges
-    agg.add(col, "bins", _bins(value, edges))
+    if col.integer and col.top_complete and col.top:
+        # Every value counted already: the bins follow from the counts, binned as in SQL.
+        col.got["bins"] = _binned(col.top, edges)
+    else:
+        agg.add(col, "bins", _bins(value, edges))
     if col.kind != "numeric":
         return
     q1, median, q3 = col.got["q7"][2], col.got["q7"][3], col.got["q7"][4]
@@ -388,6 +435,8 @@ def _third(
 ) -> None:
     agg = Agg()
     for col in cols:
+        if col.got.get("deferred") and int(col.got["distinct"] or 0) <= anomalies.rare_max_distinct:
+            agg.add(col, "all", f"histogram({col.counted})")  # values the sample missed
         median = col.got.get("median")
         if depth != "deep" or median is None or "mad" not in col.got:
             continue
@@ -404,6 +453,10 @@ def _third(
         every = ", ".join(c.ident for c in cols)
         agg.add(None, "hashed", f"count(DISTINCT hash({every}))")
     third = agg.run(con, name)
+    for col in cols:
+        if col.got.get("deferred") and "all" in col.got:
+            col.top = {k: int(v) for k, v in (col.got["all"] or {}).items()}
+            col.top_complete = True
     if "hashed" in third:
         found.update(duplicates=rows - int(third["hashed"]), duplicates_exact=False)
     if depth == "deep":
