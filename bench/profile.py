@@ -119,6 +119,7 @@ def aoetl(path: Path, home: Path) -> tuple[float, dict[str, Any]]:
 
 def ydata(path: Path, rows: int) -> dict[str, Any]:
     warnings.filterwarnings("ignore")
+    os.environ.setdefault("TQDM_DISABLE", "1")  # its progress bars are not our output
     from ydata_profiling import ProfileReport
 
     frame = duckdb.execute(f"SELECT * FROM read_parquet('{path}') LIMIT {rows}").df()
@@ -189,6 +190,10 @@ def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / "profile.json"
     out.write_text(json.dumps(results, indent=2) + "\n")
+    print(
+        f"load average at start {results['machine']['load_average_at_start']}, at end "
+        f"{results['machine']['load_average_at_end']} (2 cores, shared)"
+    )
     print(f"wrote {out.relative_to(HERE.parent)}")
 
 
