@@ -4,6 +4,7 @@ into one SELECT, histograms from bin counts, and top values from value counts.""
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -233,3 +234,15 @@ def _text(value: Any) -> str:
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
     return str(shown(value))
+
+
+def binned(counts: dict[Any, int], edges: list[float]) -> dict[int, int]:
+    """Value counts binned as bins_sql bins the values."""
+    bins = len(edges) - 1
+    width = (edges[-1] - edges[0]) / bins
+    found: dict[int, int] = {}
+    for value, count in counts.items():
+        index = math.floor((float(value) - edges[0]) / width) if width > 0 else 0
+        index = min(max(index, 0), bins - 1)
+        found[index] = found.get(index, 0) + count
+    return found

@@ -46,7 +46,9 @@ def finish(
     if col.kind == "bool" and values:
         true = int(got.get("true") or 0)
         col.top, col.top_complete = {True: true, False: values - true}, True
-    if col.top is not None and (col.kind != "numeric" or col.top_complete):
+    # Values that each occur once (a key, a small table's names) have no top worth showing.
+    unique = col.top is not None and len(col.top) > 1 and max(col.top.values()) == 1
+    if col.top is not None and not unique and (col.kind != "numeric" or col.top_complete):
         keep_all = col.top_complete and len(col.top) <= anomalies.rare_max_distinct
         profile.top = top_values(col.top, keep_all)
     return profile

@@ -17,12 +17,10 @@
 from __future__ import annotations
 
 import itertools
-import math
 from typing import Any
 
 import duckdb
 
-from ..data.duck import quote_ident, unique_name
 from ..spec import AnomalySpec, Depth
 from ._profile_columns import (
     QUANTILES,
@@ -30,6 +28,7 @@ from ._profile_columns import (
     TOP,
     Agg,
     Col,
+    binned,
     bins_sql,
     edges_for,
     estimated,
@@ -38,19 +37,9 @@ from ._profile_columns import (
     kind_of,
     number,
 )
-from ._semantic import judge
+from ._profile_sample import SAMPLE_ROWS, keys, quick_keys, sample
 from .types import TableProfile
 
-SAMPLE_ROWS = 10_000
-# Up to this many rows the sample is drawn from all of them (a reservoir); above it, the
-# first rows are taken, which costs no scan.
-_RESERVOIR_UP_TO = 200_000
-# A column whose approximate distinct count comes this close to the rows is confirmed as a
-# key with an exact count: HyperLogLog undercounted 2M sequential ids by 7 %, so an id-like
-# name is given more room than a column unique by chance.
-_KEY_SHARE = 0.97
-_ID_KEY_SHARE = 0.8
-_QUICK_KEYS = 3
 _MAX_CORRELATED = 20
 _MAX_ID_COLUMNS = 6
 _BITMAP_BITS = 1 << 27  # 16 MiB
@@ -69,7 +58,7 @@ def profile_columns(
     findings (``keys``, ``duplicates``, ``duplicates_exact``, ``correlations``)."""
     cols = [Col(r[0], r[1], kind_of(r[1])) for r in con.execute(f"DESCRIBE {name}").fetchall()]
     rows = int((con.execute(f"SELECT count(*) FROM {name}").fetchone() or (0,))[0])
-    complete = _sample(con, name, rows, cols, anomalies, pii)
+    complete = sample(con, name, rows, cols, anomalies, pii)
     found: dict[str, Any] = {"keys": [], "duplicates": None, "duplicates_exact": False}
     if not rows or not cols:
         found.update(duplicates=0, duplicates_exact=True)
@@ -82,7 +71,7 @@ def profile_columns(
     first = _first(con, name, cols, depth, complete, edges)
     if "hashed" in first:
         found.update(duplicates=rows - int(first["hashed"]), duplicates_exact=False)
-    sure, unsure = _keys(cols, rows, depth, complete)
+    sure, unsure = keys(cols, rows, depth, complete)
     second = _second(con, name, cols, depth, anomalies, sure, unsure, edges, complete)
     confirmed = set(sure) | {c for c in unsure if second.get(f"key:{c}") == rows}
     found["keys"] = [[c.name] for c in cols if c.name in confirmed]
@@ -93,57 +82,6 @@ def profile_columns(
     found["correlations"] = second.get("correlations")
     _third(con, name, cols, rows, depth, anomalies, found)
     return rows, cols, found
-
-
-def _sample(
-    con: duckdb.DuckDBPyConnection,
-    name: str,
-    rows: int,
-    cols: list[Col],
-    anomalies: AnomalySpec,
-    pii: dict[str, str],
-) -> bool:
-    """Judge the columns on a sample and pick the values to count; whether it is every row."""
-    sample = quote_ident(unique_name("profile_sample"))
-    if rows <= _RESERVOIR_UP_TO:
-        picked = f"SELECT * FROM {name} USING SAMPLE reservoir({SAMPLE_ROWS} ROWS) REPEATABLE (7)"
-    else:
-        picked = f"SELECT * FROM {name} LIMIT {SAMPLE_ROWS}"
-    con.execute(f"CREATE TEMP TABLE {sample} AS {picked}")
-    try:
-        complete = rows <= SAMPLE_ROWS
-        text = {c.name: c.value for c in cols if c.kind == "text"}
-        judged = judge(con, sample, text, [c.name for c in cols], pii)
-        agg = Agg()
-        for col in cols:
-            col.judged = judged[col.name]
-            agg.add(col, "s_values", f"count({col.ident})")
-            agg.add(col, "s_distinct", f"count(DISTINCT {col.countable})")
-        agg.run(con, sample)
-        for col in cols:
-            if col.topped:
-                _candidates(con, sample, col, complete, anomalies.rare_max_distinct)
-        return complete
-    finally:
-        con.execute(f"DROP TABLE IF EXISTS {sample}")
-
-
-def _candidates(
-    con: duckdb.DuckDBPyConnection, sample: str, col: Col, complete: bool, few: int
-) -> None:
-    """The sample's values of ``col`` to count exactly: all of them when few, else the most
-    frequent ones that repeat. A complete sample's counts are the table's."""
-    found = con.execute(
-        f"SELECT {col.counted}, count(*) FROM {sample} WHERE {col.ident} IS NOT NULL "
-        f"GROUP BY ALL ORDER BY 2 DESC, 1 LIMIT {few + 1}"
-    ).fetchall()
-    if complete:
-        col.top = {r[0]: int(r[1]) for r in found}
-        col.top_complete = len(found) <= few
-        return
-    col.few = len(found) <= few
-    keep = found if col.few else [r for r in found[:10] if r[1] > 1]
-    col.candidates = [col.literal(r[0]) for r in keep]
 
 
 def _first(
@@ -196,7 +134,7 @@ def _first(
             within = f"{col.counted} IN ({', '.join(col.candidates)})"
             agg.add(col, "top", f"histogram({col.counted}) FILTER (WHERE {within})")
     if depth == "quick" and not complete:
-        keys = _quick_keys(cols)
+        keys = quick_keys(cols)
         for col in keys:
             agg.add(col, "key", f"count(DISTINCT {col.countable})")
         if not keys:
@@ -218,21 +156,10 @@ def _first(
             if low is not None and high is not None:
                 bounds = edges_for(low, high, None, col.kind)
                 if col.integer and col.top_complete and col.top:
-                    hist = histogram(bounds, _binned(col.top, bounds), col.kind)
+                    hist = histogram(bounds, binned(col.top, bounds), col.kind)
                 else:
                     hist = estimated(bounds, col.got["quantiles"], col.got["values"], col.kind)
                 col.got["histogram"] = hist
-    return found
-
-
-def _binned(counts: dict[Any, int], edges: list[float]) -> dict[int, int]:
-    bins = len(edges) - 1
-    width = (edges[-1] - edges[0]) / bins
-    found: dict[int, int] = {}
-    for value, count in counts.items():
-        index = math.floor((float(value) - edges[0]) / width) if width > 0 else 0
-        index = min(max(index, 0), bins - 1)
-        found[index] = found.get(index, 0) + count
     return found
 
 
@@ -277,42 +204,6 @@ def _spread(col: Col, depth: Depth) -> None:
     if points and col.kind == "numeric":
         col.got["mad"] = points[len(points) // 2]
         col.got["mean_ad"] = sum(points) / len(points)
-
-
-def _quick_keys(cols: list[Col]) -> list[Col]:
-    """Columns the sample shows without nulls and without a repeated value, id-like first."""
-    unique = [
-        c
-        for c in cols
-        if c.kind in ("numeric", "text", "temporal")
-        and c.got.get("s_values", 0) >= 2
-        and c.got.get("s_values") == c.got.get("s_distinct")
-    ]
-    return sorted(unique, key=lambda c: not id_like(c.name))[:_QUICK_KEYS]
-
-
-def _keys(cols: list[Col], rows: int, depth: Depth, complete: bool) -> tuple[list[str], list[str]]:
-    """Columns with no nulls and as many distinct values as rows: (confirmed, to confirm)."""
-    sure, unsure = [], []
-    for col in cols:
-        if col.kind in ("bool", "other") or col.got["values"] != rows or rows < 2:
-            continue
-        if complete:  # the sample is every row: its distinct count is exact
-            exact: int | None = col.got["s_distinct"]
-        elif "key" in col.got:  # a quick profile confirmed it in its one pass
-            exact = col.got["key"]
-        elif depth == "deep":
-            exact = col.got["distinct"]
-        else:
-            exact = None
-        if exact is not None:
-            if int(exact) == rows:
-                sure.append(col.name)
-        elif depth == "standard":
-            share = _ID_KEY_SHARE if id_like(col.name) else _KEY_SHARE
-            if int(col.got.get("distinct") or 0) >= share * rows:
-                unsure.append(col.name)
-    return sure, unsure
 
 
 def _second(
@@ -390,7 +281,7 @@ def _second_column(agg: Agg, col: Col, depth: Depth, anomalies: AnomalySpec, old
     col.got["edges"] = edges
     if col.integer and col.top_complete and col.top:
         # Every value counted already: the bins follow from the counts, binned as in SQL.
-        col.got["bins"] = _binned(col.top, edges)
+        col.got["bins"] = binned(col.top, edges)
     else:
         agg.add(col, "bins", _bins(value, edges))
     if col.kind != "numeric":

@@ -26,7 +26,8 @@ from ..errors import UserError, classify_duckdb
 from ..spec import AnomalySpec, Depth
 from ..spec.source import SourceSpec
 from ._profile_finish import finish
-from ._profile_table import SAMPLE_ROWS, profile_columns
+from ._profile_sample import SAMPLE_ROWS
+from ._profile_table import profile_columns
 from .frame import materialize, scratch
 from .types import Correlation, QualityReport, ScorePoint, TableProfile
 
