@@ -190,6 +190,7 @@ def test_keys_duplicates_and_depths(con: duckdb.DuckDBPyConnection) -> None:
     assert ids["quick"].histogram is not None and sum(ids["quick"].histogram.counts) == 20000
     assert ids["standard"] is not None and ids["standard"].histogram is not None
     assert ids["standard"].histogram.counts == [1000] * 20
+    assert (ids["standard"].distinct, ids["standard"].distinct_exact) == (20000, True)  # a key
     assert deep.correlations is not None and standard.correlations is None
     assert deep.correlations[0].a == "id" and deep.correlations[0].b == "bucket"
 

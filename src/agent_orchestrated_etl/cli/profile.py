@@ -115,8 +115,7 @@ def _show(report: QualityReport) -> None:
         )
     err.print(grid)
     for anomaly in report.anomalies:
-        where = f"{anomaly.column}: " if anomaly.column else ""
-        err.print(f"anomaly {where}{anomaly.message}", markup=False, highlight=False)
+        err.print(f"anomaly: {anomaly.message}", markup=False, highlight=False)
     score = report.score
     parts = [
         f"{name} {value:.0f}" if value is not None else f"{name} n/a"
@@ -136,11 +135,18 @@ def _cell(value: float | str | None) -> str:
     if value is None:
         return ""
     if isinstance(value, float):
-        return f"{value:,.6g}"
+        return _number(value)
     return value if len(value) <= 24 else value[:23] + "…"
+
+
+def _number(value: float) -> str:
+    """1,999,999 and 2,516.23 rather than 2e+06; very large or small numbers in e-notation."""
+    if value == 0 or 1e-3 <= abs(value) < 1e15:
+        return f"{value:,.2f}".rstrip("0").rstrip(".")
+    return f"{value:.4g}"
 
 
 def _mean(c: ColumnProfile) -> str:
     if c.mean is None or (c.histogram is not None and c.histogram.kind == "temporal"):
         return ""
-    return f"{c.mean:,.6g}"
+    return _number(c.mean)

@@ -59,6 +59,8 @@ def _distinct(col: Col, depth: Depth, complete: bool) -> tuple[int | None, bool]
         return len([v for v in col.top if v is not None]), True
     if complete:
         return int(col.got["s_distinct"]), True
+    if col.got.get("distinct_exact"):  # a confirmed key
+        return int(col.got["distinct"]), True
     got = col.got.get("distinct")
     return (int(got) if got is not None else None), depth == "deep"
 

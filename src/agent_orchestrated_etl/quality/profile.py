@@ -66,6 +66,10 @@ def profile_table(
     except duckdb.Error as exc:
         raise classify_duckdb(exc, f"table '{table}'") from exc
     complete = rows <= SAMPLE_ROWS
+    for key in found["keys"]:
+        if len(key) == 1:  # confirmed exactly: as many distinct values as rows
+            col = next(c for c in cols if c.name == key[0])
+            col.got["distinct"], col.got["distinct_exact"] = rows, True
     correlations = found.get("correlations")
     return TableProfile(
         resource=resource,
