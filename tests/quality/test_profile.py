@@ -15,7 +15,7 @@ from agent_orchestrated_etl.data.duck import connect
 from agent_orchestrated_etl.quality import Histogram, TableProfile
 from agent_orchestrated_etl.quality.profile import profile_table
 from agent_orchestrated_etl.spec import AnomalySpec
-from tests.servers import Postgres
+from tests.servers import Postgres, RestApi
 
 HAND = """
 CREATE TABLE hand AS SELECT * FROM (VALUES
@@ -263,3 +263,12 @@ def test_a_postgres_table_is_profiled_without_its_password(
     dumped = json.dumps([r.model_dump(mode="json") for r in reports])
     assert postgres.password not in dumped and "@example.com" not in dumped
     assert p.resource.endswith("#profiled_people")
+
+
+def test_a_rest_api_is_profiled_from_its_pages(rest_api: RestApi, orch: DataOrchestrator) -> None:
+    rest_api.control(reset=True)
+    reports = orch.profile(f"{rest_api.url}/link/users", depth="quick", record=False)
+    p = reports[0].profile
+    assert p.rows == 250 and p.candidate_keys[0] == ["id"]
+    email = p.column("email")
+    assert email is not None and email.pii == "email" and email.top == []
