@@ -49,6 +49,7 @@ def sample(
             col.judged = judged[col.name]
             agg.add(col, "s_values", f"count({col.ident})")
             agg.add(col, "s_distinct", f"count(DISTINCT {col.countable})")
+            agg.add(col, "s_rows", "count(*)")
         agg.run(con, sample)
         for col in cols:
             if col.topped:
@@ -83,7 +84,7 @@ def quick_keys(cols: list[Col]) -> list[Col]:
         for c in cols
         if c.kind in ("numeric", "text", "temporal")
         and c.got.get("s_values", 0) >= 2
-        and c.got.get("s_values") == c.got.get("s_distinct")
+        and c.got.get("s_values") == c.got.get("s_distinct") == c.got.get("s_rows")
     ]
     return sorted(unique, key=lambda c: not id_like(c.name))[:_QUICK_KEYS]
 

@@ -69,6 +69,8 @@ def profile_columns(
         if previous is not None and (old := previous.column(c.name)) is not None
     }
     first = _first(con, name, cols, depth, complete, edges)
+    if depth == "quick":
+        _quick_follow_up(con, name, cols)
     if "hashed" in first:
         found.update(duplicates=rows - int(first["hashed"]), duplicates_exact=False)
     sure, unsure = keys(cols, rows, depth, complete)
@@ -102,7 +104,7 @@ def _first(
         agg.add(col, "values", f"count({ident})")
         # Text the sample shows few values of is counted per value (below); its distinct
         # count, lengths, min and max follow from those counts when they cover every row.
-        deferred = col.few and col.kind == "text" and depth == "standard"
+        deferred = col.few and col.kind == "text" and depth != "deep"
         distinct = "count(DISTINCT {})" if depth == "deep" else "approx_count_distinct({})"
         if not deferred:
             agg.add(col, "distinct", distinct.format(col.countable))
@@ -136,7 +138,10 @@ def _first(
     if depth == "quick" and not complete:
         keys = quick_keys(cols)
         for col in keys:
-            agg.add(col, "key", f"count(DISTINCT {col.countable})")
+            if col.bitmapped:  # counted as bits once its range is known (_quick_follow_up)
+                col.got["bitmap_key"] = True
+            else:
+                agg.add(col, "key", f"count(DISTINCT {col.countable})")
         if not keys:
             every = ", ".join(c.ident for c in cols)
             agg.add(None, "hashed", f"count(DISTINCT hash({every}))")
@@ -161,6 +166,19 @@ def _first(
                     hist = estimated(bounds, col.got["quantiles"], col.got["values"], col.kind)
                 col.got["histogram"] = hist
     return found
+
+
+def _quick_follow_up(con: duckdb.DuckDBPyConnection, name: str, cols: list[Col]) -> None:
+    """What a quick profile's one pass could not take: an integer key's bitmap (it needs the
+    range) and the lengths of text whose few sampled values were not all of them. Most
+    tables need nothing here, or one integer column."""
+    agg = Agg()
+    for col in cols:
+        if col.got.get("bitmap_key"):
+            agg.add(col, "key", _distinct_exactly(col))
+        if col.got.get("deferred"):
+            _text_stats(agg, col, distinct=True)
+    agg.run(con, name)
 
 
 def _text_stats(agg: Agg, col: Col, *, distinct: bool = False) -> None:
