@@ -223,8 +223,8 @@ def test_histogram_reuses_previous_edges(con: duckdb.DuckDBPyConnection) -> None
         again = _profile(con, "hand", depth, previous=first).column("amount")
         assert again is not None and again.histogram is not None
         assert again.histogram.edges == [2.0, 5.0, 8.0]
-        # 1, 2, 3, 4 fall in the first bin (1 is below it); 5..9 and 100 in the last.
-        assert again.histogram.counts == [4, 6]
+        # Bins are (a, b]: 1..5 fall in the first (1 is below it), 6..9 and 100 in the last.
+        assert again.histogram.counts == [5, 5]
 
 
 def test_a_duckdb_warehouse_is_profiled_and_recorded(work: Path, orch: DataOrchestrator) -> None:

@@ -3,8 +3,8 @@ into one SELECT, histograms from bin counts, and top values from value counts.""
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
-import math
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -165,15 +165,38 @@ def shown(value: Any) -> float | str | None:
     return str(value)
 
 
-def bins_sql(value: str, low: float, width: float, bins: int) -> str:
-    """SQL: the bin of ``value`` in ``bins`` equal bins from ``low``; values outside fall in
-    the outer bins."""
-    if width <= 0:
-        return f"histogram(CASE WHEN {value} IS NOT NULL THEN 0 END)"
-    return (
-        f"histogram(CAST(least(greatest(floor(({value} - {low!r}) / {width!r}), 0), "
-        f"{bins - 1}) AS INTEGER))"
-    )
+def bins_sql(col: Col, edges: list[float]) -> str:
+    """SQL: the counts of ``col``'s values per bin. A value falls in the first bin whose upper
+    edge it does not pass, so bins are (a, b]; values outside fall in the outer bins.
+
+    DuckDB's binned ``histogram(x, boundaries)`` finds the bin by a binary search: half the
+    time of computing each value's bin number (2M timestamps 0.07 s against 0.22 s)."""
+    value = col.value
+    if col.kind == "temporal":  # whole microseconds: no conversion of each value to seconds
+        value = f"CASE WHEN isfinite({col.ident}) THEN epoch_us({col.ident}) END"
+    inner = _inner(edges, col.kind)
+    if not inner:
+        return f"count({value})"
+    return f"histogram({value}, {inner!r})"
+
+
+def _inner(edges: list[float], kind: str) -> list[Any]:
+    inner = edges[1:-1]
+    return [round(e * 1_000_000) for e in inner] if kind == "temporal" else inner
+
+
+def indexed(edges: list[float], counts: Any, kind: str) -> dict[int, int]:
+    """bins_sql's result as counts per bin number (its map is keyed by upper edges, and by
+    an overflow key for values past the last inner edge)."""
+    if not isinstance(counts, dict):
+        return {0: int(counts or 0)}
+    last = len(edges) - 2
+    position = {v: i for i, v in enumerate(_inner(edges, kind))}
+    found: dict[int, int] = {}
+    for key, count in counts.items():
+        index = position.get(key, last)
+        found[index] = found.get(index, 0) + int(count)
+    return found
 
 
 def edges_for(low: float, high: float, previous: Histogram | None, kind: str) -> list[float]:
@@ -237,12 +260,10 @@ def _text(value: Any) -> str:
 
 
 def binned(counts: dict[Any, int], edges: list[float]) -> dict[int, int]:
-    """Value counts binned as bins_sql bins the values."""
-    bins = len(edges) - 1
-    width = (edges[-1] - edges[0]) / bins
+    """Value counts of a number binned as bins_sql bins the values."""
+    inner = edges[1:-1]
     found: dict[int, int] = {}
     for value, count in counts.items():
-        index = math.floor((float(value) - edges[0]) / width) if width > 0 else 0
-        index = min(max(index, 0), bins - 1)
+        index = bisect.bisect_left(inner, float(value))
         found[index] = found.get(index, 0) + count
     return found

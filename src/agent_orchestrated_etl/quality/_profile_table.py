@@ -34,6 +34,7 @@ from ._profile_columns import (
     estimated,
     histogram,
     id_like,
+    indexed,
     kind_of,
     number,
 )
@@ -127,7 +128,7 @@ def _first(
             old = edges.get(col.name)
             if depth == "quick" and old is not None and old.kind == col.kind:
                 col.got["edges"] = edges_for(0.0, 0.0, old, col.kind)
-                agg.add(col, "bins", _bins(value, col.got["edges"]))
+                agg.add(col, "bins", bins_sql(col, col.got["edges"]))
         if col.kind == "text" and not deferred:
             _text_stats(agg, col)
         if col.kind == "bool" and col.pii is None:
@@ -150,7 +151,8 @@ def _first(
         if col.got.get("quantiles"):
             _spread(col, depth)
         if "bins" in col.got:
-            col.got["histogram"] = histogram(col.got["edges"], col.got["bins"], col.kind)
+            bins = indexed(col.got["edges"], col.got["bins"], col.kind)
+            col.got["histogram"] = histogram(col.got["edges"], bins, col.kind)
         if "top" in col.got:
             col.top = {k: int(v) for k, v in (col.got["top"] or {}).items()}
             col.top_complete = sum(col.top.values()) == col.got["values"]
@@ -253,7 +255,8 @@ def _second(
     found = agg.run(con, name)
     for col in cols:
         if "bins" in col.got and "edges" in col.got:
-            col.got["histogram"] = histogram(col.got["edges"], col.got["bins"], col.kind)
+            bins = indexed(col.got["edges"], col.got["bins"], col.kind)
+            col.got["histogram"] = histogram(col.got["edges"], bins, col.kind)
         if "all" in col.got:
             col.top = {k: int(v) for k, v in (col.got["all"] or {}).items()}
             col.top_complete = True
@@ -277,11 +280,6 @@ def _distinct_exactly(col: Col) -> str:
     return f"count(DISTINCT {col.countable})"
 
 
-def _bins(value: str, edges: list[float]) -> str:
-    bins = len(edges) - 1
-    return bins_sql(value, edges[0], (edges[-1] - edges[0]) / bins, bins)
-
-
 def _second_column(agg: Agg, col: Col, depth: Depth, anomalies: AnomalySpec, old: Any) -> None:
     if col.got.get("deferred"):  # the sample's few values were not all of them
         _text_stats(agg, col, distinct=True)
@@ -299,9 +297,9 @@ def _second_column(agg: Agg, col: Col, depth: Depth, anomalies: AnomalySpec, old
     col.got["edges"] = edges
     if col.integer and col.top_complete and col.top:
         # Every value counted already: the bins follow from the counts, binned as in SQL.
-        col.got["bins"] = binned(col.top, edges)
+        col.got["histogram"] = histogram(edges, binned(col.top, edges), col.kind)
     else:
-        agg.add(col, "bins", _bins(value, edges))
+        agg.add(col, "bins", bins_sql(col, edges))
     if col.kind != "numeric":
         return
     q1, median, q3 = col.got["q7"][2], col.got["q7"][3], col.got["q7"][4]
