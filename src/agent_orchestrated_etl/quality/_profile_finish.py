@@ -34,7 +34,7 @@ def finish(
         profile.length_mean = number(got.get("length_mean"))
         judged = col.judged
         profile.semantic, profile.semantic_share = judged.semantic, judged.share
-        few = category(judged, distinct, values, anomalies.rare_max_distinct)
+        few = category(distinct, values, anomalies.rare_max_distinct)
         if judged.semantic in ("text", "free_text") and few:
             profile.semantic, profile.semantic_share = "category", 1.0
     if col.pii is not None:

@@ -122,7 +122,7 @@ def _luhn_valid(con: duckdb.DuckDBPyConnection, sample: str, value: str) -> bool
     return bool(rows) and sum(luhn(str(r[0])) for r in rows) >= 0.9 * len(rows)
 
 
-def category(judged: Judged, distinct: int | None, non_null: int, most: int) -> bool:
+def category(distinct: int | None, non_null: int, most: int) -> bool:
     """Whether a text column is a category: few distinct values (at most ``most``), each
     repeated on average."""
     return distinct is not None and 0 < distinct <= most and distinct * 2 <= non_null

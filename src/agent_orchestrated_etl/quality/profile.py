@@ -3,12 +3,18 @@ in DuckDB in a few scans (``aoetl profile``, and runs with ``quality: profile:``
 
 Depths:
 
-* ``quick``: one aggregate over the table (distinct counts approximate, quantiles and
-  histograms from a reservoir, a key only where the sample points to one), plus a sample;
-* ``standard`` (the default): a second and a small third aggregate add exact histograms,
-  outliers by IQR and robust z, keys confirmed exactly and duplicate rows by hash;
-* ``deep``: exact distinct counts, quantiles, top values and duplicates, keys of two
+* ``quick``: a sample, then one aggregate over the table (distinct counts approximate,
+  quantiles from a t-digest, histograms estimated from 1,001 of its quantiles, top values
+  counted for the sample's frequent values, a key confirmed only where the sample points to
+  one, duplicate rows by hash when none does); no outlier counts;
+* ``standard`` (the default): a second aggregate adds exact histograms, outliers by IQR and
+  robust z (the MAD estimated from the quantiles), keys confirmed exactly and duplicate rows
+  (none when a key is confirmed, else by a hash of each row);
+* ``deep``: exact distinct counts, quantiles, MAD, top values and duplicates, keys of two
   id-like columns, and correlations between numeric columns.
+
+A table of at most SAMPLE_ROWS rows is its own sample: its distinct counts, top values and
+duplicates are exact at every depth.
 """
 
 from __future__ import annotations
