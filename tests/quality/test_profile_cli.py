@@ -14,7 +14,9 @@ CSV = "id,email,amount,status\n" + "".join(
 
 def test_profile_json_table_and_depth(tmp_path: Path) -> None:
     (tmp_path / "orders.csv").write_text(CSV)
-    done = run_cli("profile", "orders.csv", "--json", "--depth", "deep", cwd=tmp_path)
+    done = run_cli(
+        "profile", "orders.csv", "--json", "--depth", "deep", "--html", "r.html", cwd=tmp_path
+    )
     assert done.returncode == 0, done.stderr
     reports = json.loads(done.stdout)
     assert [r["profile"]["table"] for r in reports] == ["orders"]
@@ -29,9 +31,14 @@ def test_profile_json_table_and_depth(tmp_path: Path) -> None:
     assert columns["amount"]["mean"] == 51.25 and columns["status"]["distinct_exact"]
     assert 0 <= report["score"]["total"] <= 100
     assert "status" in done.stderr and "score" in done.stderr  # the table on stderr
+    page = (tmp_path / "r.html").read_text()
+    assert page.startswith("<!") and "orders" in page and "example.com" not in page
 
     missing = run_cli("profile", "orders.csv", "--table", "nope", cwd=tmp_path)
     assert missing.returncode == 2
     lines = missing.stderr.strip().splitlines()
     assert len(lines) == 1 and "no table 'nope'" in lines[0] and "orders" in lines[0]
     assert "Traceback" not in missing.stderr
+    nowhere = run_cli("profile", "orders.csv", "--html", "no/such/r.html", cwd=tmp_path)
+    assert nowhere.returncode == 2 and "--html" in nowhere.stderr
+    assert len(nowhere.stderr.strip().splitlines()) == 1

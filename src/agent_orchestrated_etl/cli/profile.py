@@ -65,13 +65,24 @@ def profile(
     """
     from ..api import DataOrchestrator
 
+    if html is not None and not html.parent.is_dir():  # say so before the profile's work
+        raise typer.BadParameter(f"the folder of {html} does not exist", param_hint="--html")
     orch = DataOrchestrator()
     with err.status(f"profiling {source} ({depth})", spinner="dots"):
         reports = orch.profile(source, table=table, depth=depth, fmt=fmt, record=not no_record)
         if html is not None:
             page = orch.render_html(reports, title=f"Data quality: {source}")
     if html is not None:
-        html.write_text(page, encoding="utf-8")
+        try:
+            html.write_text(page, encoding="utf-8")
+        except OSError as exc:
+            err.print(
+                f"error: cannot write the report to {html}: {exc.strerror or exc}; "
+                "give --html a path in a folder you can write to",
+                markup=False,
+                highlight=False,
+            )
+            raise typer.Exit(2) from None
     if as_json:
         sys.stdout.write(json.dumps([r.model_dump(mode="json") for r in reports], indent=2) + "\n")
     for report in reports:
