@@ -218,13 +218,26 @@ def test_histogram_reuses_previous_edges(con: duckdb.DuckDBPyConnection) -> None
     first = _profile(con, "hand")
     amount = first.column("amount")
     assert amount is not None
-    amount.histogram = Histogram(edges=[2.0, 5.0, 8.0], counts=[1, 1])
+    amount.histogram = Histogram(edges=[0.0, 50.0, 100.0], counts=[1, 1])
     for depth in ("quick", "standard"):
         again = _profile(con, "hand", depth, previous=first).column("amount")
         assert again is not None and again.histogram is not None
-        assert again.histogram.edges == [2.0, 5.0, 8.0]
-        # Bins are (a, b]: 1..5 fall in the first (1 is below it), 6..9 and 100 in the last.
-        assert again.histogram.counts == [5, 5]
+        assert again.histogram.edges == [0.0, 50.0, 100.0]
+        # Bins are (a, b]: 1..9 fall in the first, 100 in the last.
+        assert again.histogram.counts == [9, 1]
+    # Values past the old edges extend them by whole bins of the same width, so a growing
+    # column does not pile into the last bin.
+    amount.histogram = Histogram(edges=[4.0, 34.0, 64.0], counts=[1, 1])
+    again = _profile(con, "hand", "standard", previous=first).column("amount")
+    assert again is not None and again.histogram is not None
+    assert again.histogram.edges == [-26.0, 4.0, 34.0, 64.0, 94.0, 124.0]
+    assert again.histogram.counts == [4, 5, 0, 0, 1]
+    # A range that grew past BINS extra bins gets fresh bins over both ranges.
+    amount.histogram = Histogram(edges=[2.0, 5.0, 8.0], counts=[1, 1])
+    again = _profile(con, "hand", "standard", previous=first).column("amount")
+    assert again is not None and again.histogram is not None
+    assert again.histogram.edges[0] == 1.0 and again.histogram.edges[-1] == 100.0
+    assert sum(again.histogram.counts) == 10
 
 
 def test_a_duckdb_warehouse_is_profiled_and_recorded(work: Path, orch: DataOrchestrator) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import math
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -200,9 +201,21 @@ def indexed(edges: list[float], counts: Any, kind: str) -> dict[int, int]:
 
 
 def edges_for(low: float, high: float, previous: Histogram | None, kind: str) -> list[float]:
-    """The histogram's edges: the previous profile's (same kind), else BINS equal bins."""
+    """The histogram's edges: the previous profile's (same kind), extended by whole bins of
+    the same width where the values now reach past them (a growing id would otherwise pile
+    into the last bin), else BINS equal bins. Past BINS extra bins the range has changed so
+    much that fresh bins over both ranges say more; drift re-bins by overlap either way."""
     if previous is not None and previous.kind == kind and len(previous.edges) >= 2:
-        return list(previous.edges)
+        edges = list(previous.edges)
+        width = (edges[-1] - edges[0]) / (len(edges) - 1)
+        if width <= 0 or (low >= edges[0] and high <= edges[-1]):
+            return edges
+        below = max(0, math.ceil((edges[0] - low) / width))
+        above = max(0, math.ceil((high - edges[-1]) / width))
+        if below + above <= BINS:
+            start = edges[0] - below * width
+            return [start + i * width for i in range(len(edges) + below + above)]
+        low, high = min(low, edges[0]), max(high, edges[-1])
     if high <= low:
         return [low, high]
     width = (high - low) / BINS
