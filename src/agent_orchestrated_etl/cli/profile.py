@@ -55,13 +55,15 @@ def profile(
         ),
     ] = False,
 ) -> None:
-    """Profile SOURCE's tables in DuckDB: per column type, nulls, distinct values, min/max,
-    mean, median, std, quantiles, histogram, top values, string lengths, a semantic type
-    (email, phone, url, uuid, ip_address, date_string, numeric_string, category, free_text)
-    and a PII flag (values of PII columns are never shown); per table rows, duplicate rows
-    and candidate keys. Then anomalies (outliers, rare categories, and against the previous
-    profile of the same table: row count, null rates, drift) and a quality score 0-100 with
-    its breakdown. Each profile is stored for the next one unless --no-record.
+    """Profile SOURCE's tables: statistics, anomalies and a quality score 0-100.
+
+    Computed in DuckDB: per column type, nulls, distinct values, min/max, mean, median,
+    std, quantiles, histogram, top values, string lengths, a semantic type (email, phone,
+    url, uuid, ip_address, date_string, numeric_string, category, free_text) and a PII flag
+    (values of PII columns are never shown); per table rows, duplicate rows and candidate
+    keys. Then anomalies (outliers, rare categories, and against the previous profile of the
+    same table: row count, null rates, drift) and a quality score 0-100 with its breakdown.
+    Each profile is stored for the next one unless --no-record.
     """
     from ..api import DataOrchestrator
 
