@@ -162,3 +162,13 @@ def test_an_empty_table_without_checks_measures_nothing() -> None:
     assert result.total == 0
     assert set(result.dimensions.values()) == {None}
     assert result.notes == ["nothing could be measured: the table has no rows and no checks"]
+
+
+def test_a_table_check_counts_as_one_judgement_in_validity() -> None:
+    # A row_count check that failed is 1 of 1 failing, even as an older run stored it
+    # (failing 1 of the table's 1,000 rows).
+    for checked in (1, 1000):
+        failed = score(PERFECT, [], checks=[check("row_count", 1, checked, status="warned")])
+        assert failed.dimensions["validity"] == 0
+    passed = score(PERFECT, [], checks=[check("row_count", 0, 1)])
+    assert passed.dimensions["validity"] == 100

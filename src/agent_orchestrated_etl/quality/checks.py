@@ -5,7 +5,9 @@ into it once). Row checks judge each row; a NULL passes every row check but ``no
 and a ``sql`` predicate that is NULL for a row passes too (as in dbt): a check says what a
 value must be when there is one, and ``not_null`` says there must be one. ``unique`` judges
 the rows whose columns are all set, and counts the rows beyond the first of each repeated
-combination. ``range`` takes numbers, or dates and timestamps written as strings.
+combination. ``range`` takes numbers, or dates and timestamps written as strings; a NaN is
+outside every range. ``accepted_values`` compares text as text, and reads the values as the
+column's type otherwise.
 
 :func:`run_checks` judges a table (warn and fail checks on what a run staged);
 :func:`quarantine` splits a table into passing rows and rows failing a quarantine check.
@@ -16,6 +18,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import duckdb
@@ -77,31 +80,55 @@ class _Table:
 
 
 def _is(kind: str, types: tuple[str, ...]) -> bool:
-    return kind.startswith(types)
+    return kind.startswith(types) and not kind.endswith("]")  # INTEGER[] is a list
+
+
+def _is_text(kind: str) -> bool:
+    return kind in ("VARCHAR", "JSON") or kind.startswith("ENUM")
 
 
 def _shown(value: float | str) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def _literal(value: Any) -> str:
+def _text(value: Any) -> str:
+    """A value as DuckDB writes it as text (``true``, not Python's ``True``)."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _number(value: Any) -> str | None:
+    """``value`` as an exact SQL number (an integer stays an integer, ``"0.1"`` a decimal,
+    ``inf`` a DOUBLE), or None if it is no number (nor NaN: it orders above all)."""
     if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, int | float):
-        return repr(value)
-    return quote_literal(str(value))
+        return None
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        number = Decimal(repr(value))
+    elif isinstance(value, str):
+        try:
+            number = Decimal(value.strip())
+        except InvalidOperation:
+            return None
+    else:
+        return None
+    if number.is_nan():
+        return None
+    if number.is_infinite():
+        return "'-inf'::DOUBLE" if number < 0 else "'inf'::DOUBLE"
+    return str(number)
 
 
 def _bound(table: _Table, check: CheckSpec, column: str, kind: str, value: float | str) -> str:
     """A range bound as SQL of the column's type; a bound the type cannot hold is bad input."""
     if _is(kind, _NUMERIC):
-        try:
-            return repr(float(value))
-        except ValueError:
+        number = _number(value)
+        if number is None:
             raise UserError(
                 f"check {check.label}: column {column} holds numbers; give 'min'/'max' as "
                 f"numbers, not {value!r}"
-            ) from None
+            )
+        return number
     if _is(kind, _TEMPORAL):
         if not isinstance(value, str):
             raise UserError(
@@ -119,8 +146,11 @@ def _bound(table: _Table, check: CheckSpec, column: str, kind: str, value: float
     )
 
 
-def _row_test(table: _Table, check: CheckSpec, ordinal: str | None = None) -> _RowTest:
-    """The SQL that says whether a row fails ``check`` (a row check)."""
+def _row_test(
+    table: _Table, check: CheckSpec, ordinal: str | None = None, among: str | None = None
+) -> _RowTest:
+    """The SQL that says whether a row fails ``check`` (a row check); ``unique`` ranks the
+    rows in ``ordinal`` order, only among those for which ``among`` holds if given."""
     cols = [table.column(check, c) for c in check.columns]
     names = ", ".join(check.columns)
     kind = check.check
@@ -130,18 +160,19 @@ def _row_test(table: _Table, check: CheckSpec, ordinal: str | None = None) -> _R
         parts = ", ".join(c for c, _ in cols)
         order = f" ORDER BY {ordinal}" if ordinal else ""
         fails = " AND ".join(f"{c} IS NOT NULL" for c, _ in cols)
+        if among is not None:
+            fails, parts = f"({among}) AND {fails}", f"{parts}, ({among})"
         fails += f" AND row_number() OVER (PARTITION BY {parts}{order}) > 1"
         return _RowTest(check, fails, f"repeats a value of ({names}) seen in an earlier row")
     if kind == "accepted_values":
-        texts = any(isinstance(v, str) for v in check.values)
         tests = []
-        for c, t in cols:
-            if texts and not _is(t, ("VARCHAR",)):
-                allowed = ", ".join(quote_literal(str(v).lower() if isinstance(v, bool) else str(v))
-                                    for v in check.values)  # fmt: skip
+        for (c, t), name in zip(cols, check.columns, strict=True):
+            if _is_text(t):  # '01' is not the value 1: text is compared as text
+                allowed = ", ".join(quote_literal(_text(v)) for v in check.values)
                 tests.append(f"CAST({c} AS VARCHAR) NOT IN ({allowed})")
             else:
-                tests.append(f"{c} NOT IN ({', '.join(_literal(v) for v in check.values)})")
+                allowed = ", ".join(_accepted(table, check, name, t, v) for v in check.values)
+                tests.append(f"{c} NOT IN ({allowed})")
         return _RowTest(check, " OR ".join(tests), f"{names} not among the accepted values")
     if kind == "range":
         tests = []
@@ -150,6 +181,8 @@ def _row_test(table: _Table, check: CheckSpec, ordinal: str | None = None) -> _R
                 tests.append(f"{c} < {_bound(table, check, name, t, check.min)}")
             if check.max is not None:
                 tests.append(f"{c} > {_bound(table, check, name, t, check.max)}")
+            if _is(t, ("FLOAT", "DOUBLE", "REAL")):
+                tests.append(f"isnan({c})")  # DuckDB orders NaN above all: it fails both ways
         low = "-inf" if check.min is None else _shown(check.min)
         high = "inf" if check.max is None else _shown(check.max)
         return _RowTest(check, " OR ".join(tests), f"{names} outside [{low}, {high}]")
@@ -162,7 +195,30 @@ def _row_test(table: _Table, check: CheckSpec, ordinal: str | None = None) -> _R
     raise UserError(f"check {check.label}: '{kind}' judges a whole table, not each row")
 
 
-def _result(check: CheckSpec, table: str, failing: int, checked: int, found: str) -> CheckResult:
+def _accepted(table: _Table, check: CheckSpec, column: str, kind: str, value: Any) -> str:
+    """An accepted value as SQL of the column's type (a number stays exact, so 5.5 is no
+    integer's value); a value the type cannot hold is bad input."""
+    number = _number(value) if _is(kind, _NUMERIC) else None
+    if number is not None:
+        return number
+    sql = f"TRY_CAST({quote_literal(_text(value))} AS {kind})"
+    (cast,) = table.scalar(check, f"SELECT {sql} IS NOT NULL")
+    if not cast:
+        raise UserError(
+            f"check {check.label}: value {_text(value)!r} is not a {kind}, the type of column "
+            f"{column}; give values of that type"
+        )
+    return sql
+
+
+def _result(
+    check: CheckSpec,
+    table: str,
+    failing: int,
+    checked: int,
+    found: str,
+    passed: str | None = None,
+) -> CheckResult:
     status = _DONE[check.severity] if failing else "passed"
     after = {"warned": " (warning)", "quarantined": ": quarantined to the DLQ"}.get(status, "")
     return CheckResult(
@@ -174,7 +230,7 @@ def _result(check: CheckSpec, table: str, failing: int, checked: int, found: str
         status=status,
         failing=failing,
         checked=checked,
-        message=(found + after) if failing else f"passed on {checked:,} rows",
+        message=(found + after) if failing else (passed or f"passed on {checked:,} rows"),
     )
 
 
@@ -188,7 +244,9 @@ def _judge(table: _Table, check: CheckSpec) -> CheckResult:
         least = "0" if low is None else f"{int(float(low)):,}"
         most = "any" if high is None else f"{int(float(high)):,}"
         want = f"[{least}, {most}]"
-        return _result(check, table.table, int(bad), rows, f"{rows:,} rows, outside {want}")
+        # A table check is one judgement: 1 of 1 failing, whatever the rows.
+        found = f"{rows:,} rows, outside {want}"
+        return _result(check, table.table, int(bad), 1, found, f"passed: {rows:,} rows")
     if kind == "freshness":
         column, ctype = table.column(check, check.columns[0])
         if not _is(ctype, ("DATE", "TIMESTAMP")):
@@ -197,13 +255,18 @@ def _judge(table: _Table, check: CheckSpec) -> CheckResult:
                 "timestamp; cast it in a transform or name a time column"
             )
         newest = column if "TIME ZONE" in ctype else f"CAST({column} AS TIMESTAMP)"
-        rows, latest = table.scalar(check, f"SELECT count(*), epoch(max({newest})) FROM {name}")
+        # 'infinity' is no time a row was made: the newest finite value is judged.
+        (latest,) = table.scalar(
+            check, f"SELECT epoch(max({newest}) FILTER (WHERE isfinite({newest}))) FROM {name}"
+        )
         limit = duration_s(check.max_age or 0)
         if latest is None:
-            return _result(check, table.table, 1, rows, f"{check.columns[0]} holds no value")
+            found = f"{check.columns[0]} holds no (finite) value"
+            return _result(check, table.table, 1, 1, found)
         age = time.time() - float(latest)
         found = f"the newest {check.columns[0]} is {_age(age)} old, more than {check.max_age}"
-        return _result(check, table.table, int(age > limit), rows, found)
+        fresh = f"passed: the newest {check.columns[0]} is {_age(age)} old"
+        return _result(check, table.table, int(age > limit), 1, found, fresh)
     if kind == "unique":
         cols = ", ".join(table.column(check, c)[0] for c in check.columns)
         set_ = " AND ".join(f"{table.column(check, c)[0]} IS NOT NULL" for c in check.columns)
@@ -267,7 +330,12 @@ def quarantine(
     JSON), and the rest are what to load."""
     frame = _Table(con, name, table)
     order = quote_ident(ordinal)
-    tests = [_row_test(frame, c, order) for c in checks if c.applies_to(table)]
+    applied = [c for c in checks if c.applies_to(table)]
+    # A row another check quarantines is not loaded, so it is no first occurrence: unique
+    # ranks only the rows the other checks let through (each unique check on its own).
+    others = {i: _row_test(frame, c) for i, c in enumerate(applied) if c.check != "unique"}
+    among = " AND ".join(f"NOT coalesce({t.fails}, FALSE)" for t in others.values()) or None
+    tests = [others.get(i) or _row_test(frame, c, order, among) for i, c in enumerate(applied)]
     flags = ", ".join(f"coalesce({t.fails}, FALSE) AS f{i}" for i, t in enumerate(tests))
     bad = quote_ident(f"{name.strip(chr(34))}_bad")
     try:

@@ -126,14 +126,26 @@ def _validity(profile: TableProfile, checks: Sequence[CheckResult]) -> _Dimensio
         value *= mean
         causes += [((1 - v) / len(columns), _validity_cause(c, v)) for c, v in columns if v < 1]
     if row_checks:
-        passing = [1 - min(c.failing, c.checked) / c.checked for c in row_checks]
+        passing = [_passing(c) for c in row_checks]
         mean = sum(passing) / len(passing)
         for c, p in zip(row_checks, passing, strict=True):
             if p < 1:
-                why = f"check {c.name}: {c.failing:,} of {c.checked:,} failing"
+                why = f"check {c.name}: " + (
+                    c.message
+                    if c.check == "row_count"
+                    else f"{c.failing:,} of {c.checked:,} failing"
+                )
                 causes.append(((1 - p) / len(passing) * value, why))
         value *= mean
     return _Dimension(value, causes)
+
+
+def _passing(check: CheckResult) -> float:
+    """A row check's share of passing rows; a table check (row_count) passes or fails as a
+    whole, whatever ``checked`` an older run stored."""
+    if check.check == "row_count":
+        return 0.0 if check.failing else 1.0
+    return 1 - min(check.failing, check.checked) / check.checked
 
 
 def _column_validity(column: ColumnProfile) -> float | None:

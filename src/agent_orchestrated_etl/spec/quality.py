@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any, Literal
 
+import duckdb
 from pydantic import Field, field_validator, model_validator
 
+from ..errors import one_line
 from ._model import Model
 
 CheckKind = Literal[
@@ -28,6 +31,17 @@ def duration_s(text: str | float) -> float:
     if found is None:
         raise ValueError(f"{text!r} is not a duration: write seconds, or e.g. 30m, 24h, 7d")
     return float(found.group(1)) * _UNIT_S[(found.group(2) or "s").lower()]
+
+
+@lru_cache(maxsize=256)
+def _re2_error(pattern: str) -> str | None:
+    """Why DuckDB's RE2 (which runs the check) refuses ``pattern``, or None."""
+    with duckdb.connect() as con:
+        try:
+            con.execute("SELECT regexp_full_match('', ?)", [pattern]).fetchall()
+        except duckdb.Error as exc:
+            return one_line(str(exc)).split("Error: ", 1)[-1]
+    return None
 
 
 class CheckSpec(Model):
@@ -53,10 +67,10 @@ class CheckSpec(Model):
         "regex), the combination (unique), or the time column (freshness: one).",
     )
     values: tuple[Any, ...] = Field((), description="accepted_values: the values allowed.")
-    min: float | str | None = Field(
+    min: int | float | str | None = Field(
         None, description="range: the smallest value allowed; row_count: the fewest rows."
     )
-    max: float | str | None = Field(
+    max: int | float | str | None = Field(
         None, description="range: the largest value allowed; row_count: the most rows."
     )
     pattern: str | None = Field(
@@ -102,6 +116,11 @@ class CheckSpec(Model):
             raise ValueError("check 'freshness' needs one time column in 'column'")
         if kind == "accepted_values" and not self.values:
             raise ValueError("check 'accepted_values' needs 'values': the values allowed")
+        if kind == "accepted_values" and any(v is None for v in self.values):
+            raise ValueError(
+                "check 'accepted_values': 'values' holds null: a NULL passes every check but "
+                "not_null, so leave it out (and add a not_null check to refuse NULLs)"
+            )
         if kind in ("range", "row_count") and self.min is None and self.max is None:
             raise ValueError(f"check '{kind}' needs 'min', 'max' or both")
         if kind == "row_count":
@@ -111,12 +130,11 @@ class CheckSpec(Model):
         if kind == "regex":
             if not self.pattern:
                 raise ValueError("check 'regex' needs 'pattern'")
-            try:
-                re.compile(self.pattern)
-            except re.error as exc:
+            error = _re2_error(self.pattern)
+            if error is not None:
                 raise ValueError(
-                    f"check 'regex': pattern {self.pattern!r} is invalid: {exc}"
-                ) from None
+                    f"check 'regex': pattern {self.pattern!r} is not valid RE2: {error}"
+                )
         if kind == "freshness":
             if self.max_age is None:
                 raise ValueError("check 'freshness' needs 'max_age', e.g. 24h")
