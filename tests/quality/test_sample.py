@@ -188,3 +188,46 @@ def test_a_rest_api_is_sampled_from_its_pages(
     assert result.anonymized["email"] == "mask (email)"
     emails = [r[0] for r in duckdb.sql(f"SELECT email FROM {str(work / 'users.csv')!r}").fetchall()]
     assert all(str(e).startswith("u") and "***@e******.com" in str(e) for e in emails)
+
+
+@pytest.fixture(scope="module")
+def letters(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """1,000 rows, 90 % 'a' and 10 % 'b', in strata 0 and 1 of 500 rows (50 'b' each), written
+    in two orders: every row has hundreds of identical copies."""
+    root = tmp_path_factory.mktemp("dupes")
+    con = duckdb.connect()
+    for name, order in (("letters.csv", "i"), ("reversed.csv", "i DESC")):
+        con.execute(
+            f"COPY (SELECT CASE WHEN i % 20 < 2 THEN 'b' ELSE 'a' END AS letter, i % 2 AS grp "
+            f"FROM range(1000) r(i) ORDER BY {order}) TO {str(root / name)!r} (HEADER)"
+        )
+    con.close()
+    return root / "letters.csv", root / "reversed.csv"
+
+
+def letter_counts(path: Path) -> Counter[str]:
+    rows = duckdb.sql(f"SELECT letter, grp FROM {str(path)!r}").fetchall()
+    return Counter(f"{r[0]}{r[1]}" for r in rows)
+
+
+@pytest.mark.parametrize("method", ["random", "stratified"])
+def test_identical_rows_are_drawn_in_proportion_and_whatever_the_order(
+    letters: tuple[Path, Path], orch: DataOrchestrator, work: Path, method: str
+) -> None:
+    # Identical rows once shared one hash: a seed drew all 'a' or all 'b'. Each copy now has
+    # its own key, and copies are interchangeable, so the draw still ignores the order.
+    by = {"method": method, "by": "grp"} if method == "stratified" else {}
+    bs = 0
+    for seed in range(4):
+        drawn = []
+        for source in letters:
+            out = work / f"{method}-{seed}-{source.stem}.csv"
+            orch.sample(str(source), out, rows=20, seed=seed, **by)  # type: ignore[arg-type]
+            drawn.append(letter_counts(out))
+        assert drawn[0] == drawn[1], f"seed {seed}: the order of the source changed the draw"
+        a = drawn[0]["a0"] + drawn[0]["a1"]
+        assert sum(drawn[0].values()) == 20 and 14 <= a <= 20, (seed, drawn[0])
+        if method == "stratified":
+            assert drawn[0]["a0"] + drawn[0]["b0"] == 10 == drawn[0]["a1"] + drawn[0]["b1"]
+        bs += 20 - a
+    assert 3 <= bs <= 15  # about 2 in 20 over four seeds: 8 of 80

@@ -2,14 +2,16 @@
 
 The source's relation is read once, inside DuckDB:
 
-- ``random`` keeps the ``rows`` rows whose hash (of the whole row and the seed) is smallest:
-  one aggregate (``min_by(row, hash, N)``) that holds N rows, counts what it read, and draws
-  the same rows for the same seed whatever order the source hands them over in (a database
-  or an API promises no order; DuckDB's ``REPEATABLE`` reservoir follows the read order);
+- ``random`` keeps the ``rows`` rows whose key (a hash of the row, the seed and the row's
+  copy number among identical rows) is smallest: identical rows are counted and each copy
+  gets its own key, so duplicates are drawn in proportion, then one aggregate
+  (``min_by(row, key, N)``) holds N rows. The same seed draws the same rows whatever order
+  the source hands them over in (a database or an API promises no order; DuckDB's
+  ``REPEATABLE`` reservoir follows the read order);
 - ``head`` is the first ``rows`` rows (a scan that stops early);
 - ``stratified`` reads the table once into a private spilling table, counts each stratum,
   allocates ``rows`` proportionally (largest remainder, at least one per stratum when rows
-  allow) and keeps each stratum's rows with the smallest seeded hash.
+  allow) and keeps each stratum's rows with the smallest key, numbered as for ``random``.
 
 The file is written beside its destination under a temporary name, then renamed: a failure
 leaves no half file.
@@ -199,19 +201,24 @@ def _draw(
         written = _count(con, picked)
         return picked, written if written < rows else None
     if method == "random":
-        drawn = quote_ident(unique_name("drawn"))
+        drawn, copies, copy = (quote_ident(unique_name(n)) for n in ("drawn", "copies", "copy"))
+        # Identical rows have one hash, so each copy's key takes its number among them: the
+        # copies are counted (GROUP BY every column: distinct rows, spilling to scratch) and
+        # numbered 0..n-1, which the read order cannot change. The N smallest keys win.
         _run(
             con,
             relation,
-            f"CREATE TEMP TABLE {drawn} AS SELECT count(*) AS seen, "
-            f"min_by({row}, hash({row}, {seed}), {rows}) AS picked "
-            f"FROM ({relation.sql}) AS {row}",
+            f"CREATE TEMP TABLE {drawn} AS SELECT "
+            f"coalesce(sum({row}.{copies}) FILTER (WHERE {copy}.{copy} = 0), 0) AS seen, "
+            f"min_by({row}, hash({row}, {seed}, {copy}.{copy}), {rows}) AS picked "
+            f"FROM (SELECT *, count(*) AS {copies} FROM ({relation.sql}) GROUP BY ALL) AS {row}, "
+            f"range({row}.{copies}) AS {copy}({copy})",
             what,
         )
         # unnest twice: the list into rows, then each row's struct into its columns.
         con.execute(
-            f"CREATE TEMP TABLE {picked} AS SELECT unnest(p) FROM "
-            f"(SELECT unnest(picked) AS p FROM {drawn})"
+            f"CREATE TEMP TABLE {picked} AS SELECT * EXCLUDE ({copies}) FROM "
+            f"(SELECT unnest(p) FROM (SELECT unnest(picked) AS p FROM {drawn}))"
         )
         found = con.execute(f"SELECT seen FROM {drawn}").fetchone()
         con.execute(f"DROP TABLE {drawn}")
@@ -231,10 +238,15 @@ def _stratified(
     seed: int | None,
 ) -> tuple[str, int]:
     rank = unique_name("rank")
-    hashed = relation.wrap(
-        f"SELECT *, hash({row}, {seed}) AS {quote_ident(rank)} FROM ({relation.sql}) AS {row}"
+    read = materialize(con, relation, what)
+    table = quote_ident(unique_name("ranked"))
+    # Identical rows have one hash: each copy's key takes its number among them (copies are
+    # interchangeable, so which gets which number does not matter), not the read order.
+    con.execute(
+        f"CREATE TEMP TABLE {table} AS SELECT *, hash({row}, {seed}, row_number() OVER "
+        f"(PARTITION BY {row})) AS {quote_ident(rank)} FROM {read} AS {row}"
     )
-    table = materialize(con, hashed, what)
+    con.execute(f"DROP TABLE {read}")
     column = quote_ident(by)
     try:
         con.execute(f"SELECT {column} FROM {table} LIMIT 0")
