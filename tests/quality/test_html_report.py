@@ -273,3 +273,10 @@ def test_values_a_caller_left_in_a_pii_column_are_dropped() -> None:
     assert data["reports"][0]["profile"]["columns"][1]["mean"] is None
     assert data["reports"][0]["score"]["notes"] == ["</script> in a note"]
     assert "&lt;/script&gt; in a note" in html
+
+
+def test_a_password_in_the_title_is_masked() -> None:
+    # `aoetl profile postgresql://user:pw@host/db --html f` titles the page with the source.
+    html = render_html([], title="Data quality: postgresql://alice:Hunter2Secret@127.0.0.1/shop")
+    assert "Hunter2Secret" not in html
+    assert "alice:***@127.0.0.1/shop" in html

@@ -78,6 +78,11 @@ def runs(
     out.print(grid)
 
 
+# Quarantined entries listed by `runs --show` (a quarantine check can put thousands in the
+# DLQ; its checks and scores follow them). --json and `aoetl dlq list` give every one.
+_SHOWN_ENTRIES = 20
+
+
 def _show(orch: DataOrchestrator, prefix: str, as_json: bool) -> None:
     import yaml
 
@@ -134,11 +139,19 @@ def _show(orch: DataOrchestrator, prefix: str, as_json: bool) -> None:
         out.print(_indent(text), markup=False, highlight=False, soft_wrap=True)
     if entries:
         out.print(f"quarantined: {plural(len(entries), 'entry', 'entries')}", highlight=False)
-    for e in entries:
+    for e in entries[:_SHOWN_ENTRIES]:
         where = f"{e.file}:{e.line}" if e.file else "-"
         status = "" if e.status == "open" else f"[{e.status}]  "
         out.print(
             f"  {e.table}  {where}  {status}{e.reason}  | {e.payload_text()}",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+    if len(entries) > _SHOWN_ENTRIES:
+        out.print(
+            f"  … and {len(entries) - _SHOWN_ENTRIES:,} more: "
+            f"aoetl dlq list --run {record.run_id} --limit {len(entries)}",
             markup=False,
             highlight=False,
             soft_wrap=True,

@@ -25,7 +25,8 @@ from functools import lru_cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
-from ..errors import UserError
+from ..errors import UserError, redact_uri
+from ..secrets import redact
 from .types import Anomaly, ColumnProfile, QualityReport
 
 if TYPE_CHECKING:
@@ -57,6 +58,7 @@ def render_html(
         UserError: jinja2 is not installed (the ``quality`` extra).
     """
     template, css, script = _assets()
+    title = redact(redact_uri(title))  # a title made from a source URL may hold its password
     safe = [_without_pii_values(r) for r in reports]
     when = time.time() if generated_at is None else generated_at
     dumped = [_finite(r.model_dump(mode="json")) for r in safe]
