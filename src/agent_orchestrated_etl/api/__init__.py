@@ -8,124 +8,28 @@ Heavy modules (pydantic models, DuckDB, the connectors) load on first use.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import settings as _settings
-from .errors import UserError
-from .settings import Settings
+from ..errors import UserError
+from ..settings import Settings
+from ._build import _default_name as _default_name  # tests check the name rule
+from ._build import build_spec, home_dir
+from ._quality import QualityMethods
 
 if TYPE_CHECKING:
-    from .analysis import SourceReport
-    from .connectors import ConnectorInfo
-    from .engine import EventBus, RunResult
-    from .pipeline import PipelinePlan
-    from .pipeline.propose import Proposal
-    from .pipeline.replay import ReplayResult
-    from .pipeline.staging import Staging
-    from .quality import CheckResult, QualityReport, SampleResult
-    from .spec import AnomalySpec, Depth, PipelineSpec
-    from .state import DlqEntry, RunRecord, StateStore
+    from ..analysis import SourceReport
+    from ..connectors import ConnectorInfo
+    from ..engine import EventBus, RunResult
+    from ..pipeline import PipelinePlan
+    from ..pipeline.propose import Proposal
+    from ..pipeline.replay import ReplayResult
+    from ..pipeline.staging import Staging
+    from ..spec import PipelineSpec
+    from ..state import DlqEntry, RunRecord, StateStore
 
 __all__ = ["DataOrchestrator", "PreparedRun", "build_spec", "home_dir"]
-
-
-def home_dir() -> Path:
-    """AOETL_HOME, or ./.aoetl when unset (see :mod:`agent_orchestrated_etl.settings`)."""
-    return _settings.home()
-
-
-def build_spec(
-    source: str,
-    *,
-    target: str | None = None,
-    table: str | None = None,
-    mode: str | None = None,
-    key: str | list[str] | tuple[str, ...] | None = None,
-    fmt: str | None = None,
-    name: str | None = None,
-    max_bad_rows: int | None = None,
-    transforms: list[dict[str, Any]] | None = None,
-    timeout_s: float | None = None,
-    max_bad_ratio: float | None = None,
-    lock_timeout_s: float | None = None,
-    tables: list[str] | None = None,
-    query: str | None = None,
-    partitions: int | None = None,
-    reader: str | None = None,
-    base: PipelineSpec | None = None,
-) -> PipelineSpec:
-    """A validated spec from arguments, on top of ``base`` (a loaded pipeline file) if given.
-
-    Arguments that are None keep the base's value: explicit arguments win over the file.
-    """
-    data: dict[str, Any] = base.model_dump(exclude_unset=True) if base else {}
-    if base:  # the file's folder anchors what its ${…} references resolve to (not dumped)
-        data["source"] = {**data["source"], "base_dir": base.source.base_dir}
-        data["target"] = {**data.get("target", {}), "base_dir": base.target.base_dir}
-    data.setdefault("name", name or _default_name(source))
-    if name:
-        data["name"] = name
-    src = dict(data.get("source") or {})
-    if not base:
-        src["uri"] = source
-    if fmt:
-        src["format"] = fmt
-    if table:
-        src["table"] = table
-    if tables:
-        src["tables"] = tables
-    if query:
-        src["query"] = query
-    if partitions:
-        src["partitions"] = partitions
-    if reader:
-        src["reader"] = reader
-    data["source"] = src
-    if target:
-        data["target"] = {**(data.get("target") or {}), "uri": target, "base_dir": None}
-    if lock_timeout_s is not None:
-        data["target"] = {**(data.get("target") or {}), "lock_timeout_s": lock_timeout_s}
-    if mode:
-        data["mode"] = mode
-    if key is not None:
-        data["key"] = key
-    if max_bad_rows is not None:
-        data["max_bad_rows"] = max_bad_rows
-    if max_bad_ratio is not None:
-        data["max_bad_ratio"] = max_bad_ratio
-    if transforms is not None:
-        data["transforms"] = transforms
-    if timeout_s is not None:
-        data["timeout_s"] = timeout_s
-    from .spec import validate_spec
-
-    return validate_spec(data)
-
-
-def _default_name(source: str) -> str:
-    """The last name in the source's path; for a URL with no path, its host. A URL's user,
-    password, query and fragment never count: they may hold secrets, and the name is printed
-    and stored everywhere."""
-    from .secrets import without_refs
-
-    # Read the URL with its references blanked (same positions), so a '/', '?' or '#' inside
-    # ${…} splits nothing; the name is then cut from the original, references and all.
-    plain = without_refs(source)
-    scheme = re.match(r"[A-Za-z][\w+.-]*://", plain)
-    name = source
-    if scheme:
-        end = min((i for i in (plain.find("?"), plain.find("#")) if i >= 0), default=len(plain))
-        slash = plain.find("/", scheme.end(), end)
-        slash = end if slash < 0 else slash
-        path = source[slash:end].rstrip("/")
-        host = plain[scheme.end() : slash].rsplit("@", 1)[-1]  # after user:password@
-        start = slash - len(host)
-        name = path or source[start : start + len(host.split(":")[0])]
-    stem = Path(name.rstrip("/")).name.split(".")[0] or "pipeline"
-    return stem.replace("*", "all")
 
 
 @dataclass
@@ -138,7 +42,7 @@ class PreparedRun:
     run_id: str | None = None
 
 
-class DataOrchestrator:
+class DataOrchestrator(QualityMethods):
     """Create and run pipelines from Python; read run history and the dead-letter queue.
 
     ``home`` (default ``AOETL_HOME``, else ``./.aoetl``) holds the state database and
@@ -205,7 +109,7 @@ class DataOrchestrator:
         """The spec of a run: from a source or a pipeline file, or from an earlier run to
         ``resume`` (id or prefix); ``options`` are :func:`build_spec`'s arguments, and win
         over this orchestrator's settings, which win over the pipeline file."""
-        from .spec import is_spec_file, load_spec
+        from ..spec import is_spec_file, load_spec
 
         run_id, base_dir, base = None, Path.cwd(), None
         if resume:
@@ -219,8 +123,8 @@ class DataOrchestrator:
             base_dir = Path(source).resolve().parent
         elif _looks_like_document(str(source)):
             # An OpenAPI document's URL runs the pipeline 'aoetl plan URL' would write.
-            from .pipeline.propose import propose_rest
-            from .spec import validate_spec
+            from ..pipeline.propose import propose_rest
+            from ..spec import validate_spec
 
             proposal = propose_rest(build_spec(str(source)), home=self.home)
             base = validate_spec(proposal.document)
@@ -245,8 +149,8 @@ class DataOrchestrator:
         that run; ``fresh`` starts over instead of resuming an unfinished run of the same
         pipeline; ``workers`` defaults to ``AOETL_WORKERS``, then the number of CPU cores.
         """
-        from .pipeline import RunOptions, run_pipeline
-        from .spec import PipelineSpec
+        from ..pipeline import RunOptions, run_pipeline
+        from ..spec import PipelineSpec
 
         if not isinstance(spec, PipelineSpec):
             prepared = self.prepare(spec)
@@ -272,13 +176,13 @@ class DataOrchestrator:
         """Run one task of ``spec``'s plan as part of run ``run_id`` (any id the caller
         chooses): the first task of a new id starts the run, the commit task finishes it.
         A failed task returns status 'failed', as :meth:`run` does."""
-        from .pipeline import run_task
+        from ..pipeline import run_task
 
         return run_task(spec, task_id, run_id, home=self.home, base_dir=base_dir, bus=bus)
 
     def plan_tasks(self, spec: PipelineSpec) -> PipelinePlan:
         """Discover the source and plan the run's tasks, running nothing."""
-        from .pipeline import plan_pipeline
+        from ..pipeline import plan_pipeline
 
         return plan_pipeline(spec, home=self.home)
 
@@ -302,7 +206,7 @@ class DataOrchestrator:
         an :meth:`analyze` of the same files or prefix, is planned from without reading the
         source again.
         """
-        from .pipeline.propose import propose, propose_rest
+        from ..pipeline.propose import propose, propose_rest
 
         if tables is not None or base_url is not None:
             return propose_rest(spec, home=self.home, tables=tables, base_url=base_url)
@@ -325,7 +229,7 @@ class DataOrchestrator:
         Raises:
             UserError: the document or URL cannot be read or used.
         """
-        from .analysis import analyze
+        from ..analysis import analyze
 
         spec = build_spec(source, fmt=fmt).source
         return analyze(spec, home=self.home, base_url=base_url, sample_rows=sample_rows)
@@ -333,120 +237,9 @@ class DataOrchestrator:
     @staticmethod
     def is_rest(source: str) -> bool:
         """Whether ``source`` is planned as a REST API (an http(s) URL or an OpenAPI file)."""
-        from .pipeline.propose import is_rest
+        from ..pipeline.propose import is_rest
 
         return is_rest(source)
-
-    # -- data quality ------------------------------------------------------------------------
-    def profile(
-        self,
-        source: str,
-        *,
-        table: str | None = None,
-        depth: Depth = "standard",
-        fmt: str | None = None,
-        record: bool = True,
-        anomalies: AnomalySpec | None = None,
-    ) -> list[QualityReport]:
-        """Profile every table of ``source`` (or only ``table``): statistics per column,
-        anomalies (against the previous profile of the same table too) and the quality
-        score. ``record`` stores the profile in the state DB, for the next one's drift and
-        the score's trend.
-
-        Raises:
-            UserError: the source cannot be read, or has no table ``table``.
-        """
-        from .quality.profile import profile_source
-        from .spec import AnomalySpec
-
-        spec = build_spec(source, fmt=fmt).source
-        return profile_source(
-            spec,
-            home=self.home,
-            table=table,
-            depth=depth,
-            record=record,
-            anomalies=anomalies or AnomalySpec(),
-        )
-
-    def sample(
-        self,
-        source: str,
-        output: str | Path,
-        *,
-        rows: int,
-        table: str | None = None,
-        method: str = "random",
-        by: str | None = None,
-        seed: int | None = None,
-        anonymize: bool = False,
-        pii: tuple[str, ...] = (),
-        anonymize_with: str = "fake",
-        salt: str | None = None,
-        fmt: str | None = None,
-    ) -> SampleResult:
-        """Write ``rows`` rows of ``source``'s table to ``output`` (.csv, .parquet, .json or
-        .ndjson), drawn by ``method`` (random, head, or stratified ``by`` a column), each
-        source row read once. ``anonymize`` replaces the values of columns suspected of
-        personal data, and of ``pii``, by ``anonymize_with`` (fake, hash or mask).
-
-        Raises:
-            UserError: bad options, an unknown table or column, or an unwritable output.
-        """
-        from .quality.sample import sample_source
-
-        spec = build_spec(source, fmt=fmt).source
-        return sample_source(
-            spec,
-            Path(output),
-            home=self.home,
-            table=table,
-            rows=rows,
-            method=method,
-            by=by,
-            seed=seed,
-            anonymize=anonymize,
-            pii=pii,
-            anonymize_with=anonymize_with,
-            salt=salt,
-        )
-
-    @staticmethod
-    def render_html(reports: list[QualityReport], *, title: str) -> str:
-        """``reports`` as one self-contained HTML page (no network needed to view it)."""
-        from .quality.html import render_html
-
-        return render_html(reports, title=title)
-
-    def run_quality(self, run_id: str) -> tuple[list[CheckResult], list[QualityReport]]:
-        """What a run's checks found, and the profile, anomalies and score of each table it
-        profiled with the scores of the same table before it (the trend, oldest first)."""
-        from .quality import Anomaly, CheckResult, QualityReport, Score, ScorePoint, TableProfile
-
-        record = self.run_record(run_id)
-        history = self._store().quality
-        checks = [CheckResult.model_validate(c) for c in history.check_results(record.run_id)]
-        reports = []
-        for found in history.run_profiles(record.run_id):
-            if found.score_detail is None:
-                continue
-            earlier = history.profiles(found.resource, limit=20, before=found.taken_at)
-            points = [
-                ScorePoint(taken_at=p.taken_at, total=p.score, run_id=p.run_id)
-                for p in reversed(earlier)
-                if p.score is not None
-            ]
-            points.append(ScorePoint(taken_at=found.taken_at, total=found.score or 0.0,
-                                     run_id=found.run_id))  # fmt: skip
-            reports.append(
-                QualityReport(
-                    profile=TableProfile.model_validate(found.profile),
-                    anomalies=[Anomaly.model_validate(a) for a in found.anomalies],
-                    score=Score.model_validate(found.score_detail),
-                    history=points,
-                )
-            )
-        return checks, reports
 
     # -- run history -----------------------------------------------------------------------
     def runs(self, pipeline: str | None = None, limit: int = 20) -> list[RunRecord]:
@@ -466,14 +259,14 @@ class DataOrchestrator:
 
     def staging(self, run: RunRecord | str) -> Staging:
         """What an unfinished run keeps staged in its target for a resume."""
-        from .pipeline.staging import staging_of
+        from ..pipeline.staging import staging_of
 
         record = run if not isinstance(run, str) else self.run_record(run)
         return staging_of(record, self.home)
 
     def clean_staging(self, run_id: str | None = None) -> list[Staging]:
         """Drop the staging of one unfinished run (id or prefix), or of every one."""
-        from .pipeline.staging import clean
+        from ..pipeline.staging import clean
 
         return clean(self._store(), self.home, run_id)
 
@@ -500,8 +293,8 @@ class DataOrchestrator:
         """Reprocess one entry, or every open entry of a run, once its cause is fixed;
         ``pipeline`` is a fixed pipeline file whose columns, CSV options and target to use.
         Replayed rows are never loaded twice."""
-        from .pipeline.replay import replay
-        from .spec import load_spec
+        from ..pipeline.replay import replay
+        from ..spec import load_spec
 
         if (entry_id is None) == (run_id is None):
             raise UserError("give an entry id or --run RUN_ID (one of them)")
@@ -516,9 +309,9 @@ class DataOrchestrator:
     def check_secrets(self, pipeline: str | Path) -> list[dict[str, object]]:
         """Resolve every ``${…}`` reference of a pipeline file, never keeping a value: one
         record per reference with ``reference``, ``provider``, ``ok`` and ``detail``."""
-        from .errors import AoetlError
-        from .secrets import RESOLVER, find
-        from .spec import load_spec
+        from ..errors import AoetlError
+        from ..secrets import RESOLVER, find
+        from ..spec import load_spec
 
         texts = _strings(load_spec(pipeline).model_dump())
         refs = {ref.text: ref for text in texts for ref in find(text)}
@@ -537,19 +330,19 @@ class DataOrchestrator:
     @staticmethod
     def connectors() -> list[ConnectorInfo]:
         """Every registered connector: its schemes, formats and capabilities."""
-        from .connectors import CONNECTORS
+        from ..connectors import CONNECTORS
 
         return list(CONNECTORS)
 
     @staticmethod
     def schema() -> dict[str, Any]:
         """The JSON Schema of a pipeline file."""
-        from .spec import json_schema
+        from ..spec import json_schema
 
         return json_schema()
 
     def _store(self) -> StateStore:
-        from .state import StateStore
+        from ..state import StateStore
 
         return StateStore(self.home)
 
@@ -558,7 +351,7 @@ class DataOrchestrator:
 
     @staticmethod
     def _stored_spec(record: RunRecord) -> PipelineSpec:
-        from .pipeline.runner import stored_spec
+        from ..pipeline.runner import stored_spec
 
         return stored_spec(record, record.run_id)
 
