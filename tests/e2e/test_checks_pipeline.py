@@ -134,8 +134,15 @@ def test_the_check_task_runs_in_its_own_process_once_its_table_is_staged(
     assert early["error"] == (
         "run r1 has not staged 1 table yet (orders); run load:orders with --run-id r1 first"
     )
-    assert task("load:orders")["status"] == "success"
-    assert task("load:orders")["status"] == "success"  # resumed from its checkpoint
+    loaded = run_cli("run", "p.yaml", "--task", "load:orders", "--run-id", "r1", "--json",
+                     cwd=work)  # fmt: skip
+    assert loaded.returncode == 0, loaded.stderr
+    quarantined = [("amount_positive", "quarantined", 1), ("unique:*.id", "quarantined", 1)]
+    found = json.loads(loaded.stdout)["checks"]  # what the load's quarantine checks found
+    assert [(c["name"], c["status"], c["failing"]) for c in found] == quarantined
+    resumed = task("load:orders")  # resumed from its checkpoint: the results it stored
+    assert resumed["status"] == "success"
+    assert [(c["name"], c["status"], c["failing"]) for c in resumed["checks"]] == quarantined
     proc = run_cli("run", "p.yaml", "--task", "check:orders", "--run-id", "r1", "--json", cwd=work)
     assert proc.returncode == 0, proc.stderr
     checked = json.loads(proc.stdout)
@@ -241,3 +248,46 @@ def test_a_profiled_run_stores_profile_anomalies_and_score_of_what_it_staged(
     assert "row_count" in kinds  # 3 -> 8 rows against the previous profile
     assert any(n.startswith("table orders: ") for n in second.notes)
     assert orch.run_quality(second.run_id)[1][0].score is not None
+
+
+def test_a_commit_in_its_own_process_needs_its_check_task_to_have_passed(
+    work: Path, orch: DataOrchestrator
+) -> None:
+    fail = "checks:\n  - {check: range, column: amount, min: 0}\n"
+    pipeline(work, "id,amount\n1,10\n2,-5\n3,\n", fail)
+
+    def task(name: str) -> dict[str, Any]:  # as a worker calls it, in this process
+        return orch.run_task(load_spec(work / "p.yaml"), name, "r1").to_dict()
+
+    def commit() -> list[str]:  # the CLI's error lines, after exit code 2
+        proc = run_cli("run", "p.yaml", "--task", "commit", "--run-id", "r1", cwd=work)
+        assert proc.returncode == 2, proc.stdout
+        return [line for line in proc.stderr.splitlines() if line.strip()]
+
+    no_orders = "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'orders'"
+    assert task("load:orders")["status"] == "success"
+    assert commit() == [
+        "error: run r1 has not checked table orders since it was staged; run check:orders "
+        "with --run-id r1 first"
+    ]
+    assert query(work / "w.duckdb", no_orders) == [(0,)]
+    assert "failed check range" in task("check:orders")["error"]  # staging discarded
+    assert commit() == [
+        "error: table 'orders' failed check range:*.amount (1 of 3 rows: amount outside [0, "
+        "inf]); nothing was committed and the target is unchanged. Fix the data, or set the "
+        "check's severity to warn or quarantine"
+    ]
+    assert query(work / "w.duckdb", no_orders) == [(0,)]
+
+    (work / "data" / "orders.csv").write_text("id,amount\n1,10\n2,5\n")
+    assert task("load:orders")["status"] == "success"  # staged again: needs a new check
+    assert task("commit")["error"] == (
+        "run r1 has not checked table orders since it was staged; run check:orders with "
+        "--run-id r1 first"
+    )
+    assert task("check:orders")["status"] == "success"
+    assert task("commit")["status"] == "success"
+    assert query(work / "w.duckdb", "SELECT id, amount FROM orders ORDER BY id") == [
+        (1, 10),
+        (2, 5),
+    ]

@@ -12,6 +12,11 @@
   the reader (a check quarantining half the rows is the user's rule working).
 
 Every result is stored with the run in the state DB and published as a ``check`` event.
+
+A commit in its own process (``aoetl run --task commit``, an Airflow worker) goes on only
+when each table's check task judged what the table has staged now and its fail checks
+passed: the check task records that (:func:`mark_checked`), a load forgets it, and
+:func:`require_checked` refuses the commit otherwise.
 """
 
 from __future__ import annotations
@@ -25,10 +30,11 @@ from typing import TYPE_CHECKING, Any, cast
 
 import duckdb
 
+from .._text import plural
 from ..connectors import Relation
 from ..data.duck import unique_name
-from ..engine import Event
-from ..errors import CheckFailedError
+from ..engine import CheckParams, Event, Plan, Task, check_task_id
+from ..errors import CheckFailedError, UserError
 from ..quality import CheckResult
 from ..quality.checks import check_line, quarantine, run_checks
 from ..quality.frame import materialize, scratch
@@ -134,6 +140,71 @@ def _profile(
     return detail
 
 
+def load_check_results(context: TaskContext, table: str) -> list[dict[str, Any]]:
+    """What the quarantine checks of ``table``'s load found, as stored with the run (a load
+    resumed from its checkpoint ran none itself)."""
+    if not quarantine_checks(context.spec, table):
+        return []
+    stored = context.store.quality.check_results(context.run_id)
+    return [c for c in stored if c["table"] == table and c["severity"] == "quarantine"]
+
+
+def checked_tables(plan: Plan, commit: Task) -> list[str]:
+    """The tables whose check task the commit task waits for."""
+    tasks = [plan.task(d) for d in commit.depends_on]
+    return [t.params.table for t in tasks if isinstance(t.params, CheckParams)]
+
+
+def mark_checked(context: TaskContext, table: str, *, passed: bool) -> None:
+    """Record that the check task judged what ``table`` has staged now (its checkpoint)."""
+    staged = context.checkpoints.get(table)
+    if staged is not None:
+        context.store.quality.mark_checked(context.run_id, table, staged.fingerprint, passed=passed)
+
+
+def refuse_failed(context: TaskContext, tables: list[str]) -> None:
+    """Before a commit in its own process: if a table's check task found a fail check
+    failing, discard the run's staging and raise CheckFailedError (the target stays)."""
+    marks = context.store.quality.checked(context.run_id)
+    failed = [t for t in tables if t in marks and not marks[t][1]]
+    if not failed:
+        return
+    context.destination.discard()
+    table = failed[0]
+    results = [
+        CheckResult.model_validate(r)
+        for r in context.store.quality.check_results(context.run_id)
+        if r["table"] == table and r["status"] == "failed"
+    ]
+    if not results:  # the results were not kept: say which task to run again
+        raise CheckFailedError(
+            f"table '{table}' failed its checks in run {context.run_id}; nothing was "
+            f"committed and the target is unchanged. Load and run {check_task_id(table)} again"
+        )
+    raise CheckFailedError(_failed_message(table, results), tuple(r.name for r in results))
+
+
+def require_checked(context: TaskContext, tables: list[str]) -> None:
+    """Before a commit in its own process: each table's check task must have judged what
+    the table has staged now (not rows an earlier load staged)."""
+    marks = context.store.quality.checked(context.run_id)
+    unchecked = [
+        t
+        for t in tables
+        if t not in marks or t not in context.checkpoints
+        or marks[t][0] != context.checkpoints[t].fingerprint
+    ]  # fmt: skip
+    if unchecked:
+        one = len(unchecked) == 1
+        what = f"table {unchecked[0]}" if one else f"{plural(len(unchecked), 'table')} "
+        what += "" if one else f"({', '.join(unchecked)})"
+        tasks = ", ".join(check_task_id(t) for t in unchecked)
+        raise UserError(
+            f"run {context.run_id} has not checked {what} since {'it was' if one else 'they were'}"
+            f" staged; run {tasks} with --run-id {context.run_id} first"
+        )
+
+
 def _failed_message(table: str, failed: list[CheckResult]) -> str:
     found = "; ".join(f"{r.name} ({r.message})" for r in failed)
     what = f"check {found}" if len(failed) == 1 else f"{len(failed)} checks: {found}"
@@ -196,11 +267,16 @@ def quarantined_by_checks(context: TaskContext, table: str) -> int:
 
 __all__ = [
     "CHECK_FILE",
+    "checked_tables",
     "dlq_context",
     "judged_checks",
+    "load_check_results",
+    "mark_checked",
     "publish",
     "quarantine_checks",
     "quarantined",
     "quarantined_by_checks",
+    "refuse_failed",
+    "require_checked",
     "run_check_task",
 ]

@@ -38,6 +38,7 @@ from ..engine import (
 )
 from ..errors import (
     AoetlError,
+    CheckFailedError,
     MostlyRejectedError,
     NotSupportedError,
     TooManyBadRowsError,
@@ -49,10 +50,15 @@ from ..state import DlqEntry, StateStore
 from ..transform import apply_steps
 from ._progress import ProgressPoller
 from .checking import (
+    checked_tables,
     dlq_context,
+    load_check_results,
+    mark_checked,
     quarantine_checks,
     quarantined,
     quarantined_by_checks,
+    refuse_failed,
+    require_checked,
     run_check_task,
 )
 from .context import (
@@ -102,6 +108,7 @@ def _in_context(context: TaskContext, task_id: str, token: CancelToken) -> RunRe
         _load(context, task, table, token)
         staged = context.table_result(table, True)  # its rows are staged, not yet visible
         result.tables = {table: staged} if staged is not None else {}
+        result.checks = load_check_results(context, table)
     elif isinstance(task.params, CheckParams):
         token.check()
         checked, scored = run_check_task(context, task.id, task.params.table)
@@ -160,7 +167,10 @@ def _alone(
             result.notes.append(f"run {run_id} was already committed; nothing to do")
             return _done(result, started)
         if isinstance(task.params, CommitParams):
+            judged = checked_tables(planned.plan, task)
+            refuse_failed(context, judged)  # a fail check failed: the commit fails too
             _check_staged(context, task.params.tables)
+            require_checked(context, judged)
         elif isinstance(task.params, CheckParams):
             _check_staged(context, (task.params.table,))
         if record is not None and record.status == "staged":
@@ -172,10 +182,16 @@ def _alone(
             )  # fmt: skip
             bus.publish(Event("run_started", run_id, data={"pipeline": spec.name}))
         recorded = True
+        if isinstance(task.params, LoadParams):  # rows staged again need checking again
+            store.quality.unmark_checked(run_id, task.params.table)
         outcome = Executor(bus, run_id, executor_config(spec, workers=1, fail_fast=False)).run(
             Plan([replace(task, depends_on=())]),
             lambda t, tok: run_task(spec, t.id, run_id, home=home, context=context, token=tok),
         )[task.id]
+        if isinstance(task.params, CheckParams):
+            passed = outcome.status == "success"
+            if passed or isinstance(outcome.error, CheckFailedError):
+                mark_checked(context, task.params.table, passed=passed)
         if outcome.status != "success":
             error = outcome.error or RuntimeError("the task failed")
             if isinstance(task.params, LoadParams):

@@ -41,6 +41,14 @@ CREATE TABLE IF NOT EXISTS check_results (
     recorded_at REAL NOT NULL,
     PRIMARY KEY (run_id, table_name, name)
 );
+CREATE TABLE IF NOT EXISTS checked_tables (
+    run_id TEXT NOT NULL,
+    table_name TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,    -- of the staged rows the check task judged
+    passed INTEGER NOT NULL,      -- 1: every fail check passed
+    recorded_at REAL NOT NULL,
+    PRIMARY KEY (run_id, table_name)
+);
 """
 
 
@@ -167,3 +175,31 @@ class QualityHistory:
                 (run_id,),
             ).fetchall()
         return [json.loads(r[0]) for r in rows]
+
+    def mark_checked(self, run_id: str, table: str, fingerprint: str, *, passed: bool) -> None:
+        """Record that a run's check task judged what ``table`` staged (the load's
+        ``fingerprint``): a commit in another process goes on only after one passed."""
+        with self._store._transaction() as con:
+            con.execute(
+                "INSERT INTO checked_tables (run_id, table_name, fingerprint, passed, "
+                "recorded_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (run_id, table_name) DO UPDATE "
+                "SET fingerprint = excluded.fingerprint, passed = excluded.passed, "
+                "recorded_at = excluded.recorded_at",
+                (run_id, table, fingerprint, int(passed), time.time()),
+            )
+
+    def unmark_checked(self, run_id: str, table: str) -> None:
+        """Forget a table's check: it is being staged again, so the check must run again."""
+        with self._store._transaction() as con:
+            con.execute(
+                "DELETE FROM checked_tables WHERE run_id = ? AND table_name = ?", (run_id, table)
+            )
+
+    def checked(self, run_id: str) -> dict[str, tuple[str, bool]]:
+        """The tables a run's check tasks judged: table -> (fingerprint, passed)."""
+        with self._store._connect() as con:
+            rows = con.execute(
+                "SELECT table_name, fingerprint, passed FROM checked_tables WHERE run_id = ?",
+                (run_id,),
+            ).fetchall()
+        return {r[0]: (r[1], bool(r[2])) for r in rows}
