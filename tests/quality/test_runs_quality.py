@@ -87,3 +87,43 @@ def test_show_prints_the_checks_the_score_and_its_trend(orch: DataOrchestrator, 
     wrong = run_cli("runs", run_id, "extra", cwd=work)
     assert wrong.returncode == 2
     assert "aoetl runs show ID" in wrong.stderr and "Traceback" not in wrong.stderr
+
+
+def test_a_failed_run_leaves_no_baseline_and_no_point_in_the_trend(
+    orch: DataOrchestrator, work: Path
+) -> None:
+    from agent_orchestrated_etl.spec import load_spec
+    from agent_orchestrated_etl.state import StateStore
+
+    (work / "data").mkdir()
+    (work / "p.yaml").write_text(
+        "name: two\nsource: data/\ntarget: duckdb:///w.duckdb\nmode: replace\n"
+        "checks:\n  - {check: range, table: b, column: x, min: 0}\n"
+        "quality:\n  profile: quick\n"
+    )
+
+    def write(a_rows: int, b: str) -> None:
+        (work / "data" / "a.csv").write_text("id\n" + "".join(f"{i}\n" for i in range(a_rows)))
+        (work / "data" / "b.csv").write_text(f"x\n{b}\n")
+
+    write(10, "1")
+    first = orch.run("p.yaml")
+    assert first.status == "success", first.error
+    # The failed run profiles table a (40 rows), then b fails its check: nothing commits.
+    write(40, "-1")
+    spec = load_spec(work / "p.yaml")
+    for task in ("load:a", "check:a", "load:b"):
+        assert orch.run_task(spec, task, "r2").status == "success"
+    assert "failed check range" in str(orch.run_task(spec, "check:b", "r2").error)
+    resource = first.tables["a"].target
+    history = StateStore(work / ".aoetl").quality
+    assert [p.run_id for p in history.profiles(resource)] == [first.run_id]
+
+    write(10, "2")
+    third = orch.run("p.yaml")
+    assert third.status == "success", third.error
+    # Against the first run's 10 rows nothing changed (the failed run's 40 would be -75%).
+    assert not any(n.startswith("table a: ") for n in third.notes), third.notes
+    _, reports = orch.run_quality(third.run_id)
+    [report] = [r for r in reports if r.profile.table == "a"]
+    assert [p.run_id for p in report.history] == [first.run_id, third.run_id]

@@ -131,8 +131,13 @@ class QualityHistory:
     def profiles(
         self, resource: str, *, limit: int = 20, before: float | None = None
     ) -> list[ProfileRecord]:
-        """The newest profiles of ``resource`` (taken before ``before``), newest first."""
-        where = "resource = ?"
+        """The newest profiles of ``resource`` (taken before ``before``), newest first: those
+        of ``aoetl profile`` and of committed runs. A run that failed, was discarded or has
+        not committed yet staged rows the target never held: no baseline, no trend point."""
+        where = (
+            "resource = ? AND (run_id IS NULL OR run_id IN "
+            "(SELECT run_id FROM runs WHERE status = 'success'))"
+        )
         params: list[Any] = [resource]
         if before is not None:
             where += " AND taken_at < ?"
