@@ -90,9 +90,10 @@ def sample(
     random keeps the rows whose seeded hash is smallest (the same seed, the same rows, in
     whatever order the source returns them); head the first rows; stratified shares the rows
     among the values of --by in proportion, at least one each. --anonymize replaces emails,
-    phone numbers, names, card numbers and the like (found by column name and by value) and
-    the --pii columns: fake and hash are pseudonymous (whoever holds the salt can test a
-    guess), mask is irreversible. Nulls stay null.
+    phone numbers, names, card numbers and the like (found by column name and by value, also
+    inside STRUCT, LIST, MAP, JSON and BLOB values) and the --pii columns: fake and hash are
+    pseudonymous (whoever holds the salt can test a guess), mask is irreversible. Nulls stay
+    null.
     """
     from ..api import DataOrchestrator
 
