@@ -266,3 +266,11 @@ def test_nested_columns_in_csv_and_the_cli_leak_nothing(nested: Path, work: Path
     said = done.stdout + done.stderr + (work / "n.csv").read_text()
     assert not [v for v in NESTED_PII if v in said]
     assert json.loads(done.stdout)["irreversible"] is True
+
+
+def test_a_mask_never_gives_back_the_value() -> None:
+    from agent_orchestrated_etl.quality._fake import mask_value
+
+    # A one-letter word kept its letter: the address masked to itself.
+    assert mask_value("email", "a@b.org") == "*@*.org"
+    assert mask_value("name", "Jo A Lee") == "J* * L**"

@@ -231,3 +231,13 @@ def test_identical_rows_are_drawn_in_proportion_and_whatever_the_order(
             assert drawn[0]["a0"] + drawn[0]["b0"] == 10 == drawn[0]["a1"] + drawn[0]["b1"]
         bs += 20 - a
     assert 3 <= bs <= 15  # about 2 in 20 over four seeds: 8 of 80
+
+
+def test_an_empty_table_gives_an_empty_sample_by_every_method(
+    orch: DataOrchestrator, work: Path
+) -> None:
+    (work / "empty.csv").write_text("id,grp\n")
+    for method, by in (("random", None), ("stratified", "grp"), ("head", None)):
+        out = work / f"empty-{method}.csv"
+        result = orch.sample(str(work / "empty.csv"), out, rows=5, method=method, by=by, seed=1)
+        assert result.rows == 0 and out.read_text().strip() in ("", "id,grp"), method

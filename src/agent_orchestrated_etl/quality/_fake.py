@@ -175,10 +175,11 @@ def _keep_year(text: str) -> str:
 
 
 def _initial(word: str) -> str:
-    """A word's first letter and a star for every other character; a number all stars."""
+    """A word's first letter and a star for every other character; a number all stars. A
+    one-letter word is a star: its letter would be all of it (a@b.org would mask to itself)."""
     if not word:
         return word
-    if word[0].isdigit():
+    if word[0].isdigit() or len(word) == 1:
         return "*" * len(word)
     return word[0] + "*" * (len(word) - 1)
 

@@ -270,10 +270,9 @@ def _stratified(
     takes = allocate(sizes, rows)
     quotas = quote_ident(unique_name("take"))
     con.execute(f"CREATE TEMP TABLE {quotas} (stratum BIGINT, take BIGINT)")
-    con.executemany(
-        f"INSERT INTO {quotas} VALUES (?, ?)",
-        [(i + 1, take) for i, take in enumerate(takes) if take],
-    )
+    shares = [(i + 1, take) for i, take in enumerate(takes) if take]
+    if shares:  # an empty table has no stratum to share rows among
+        con.executemany(f"INSERT INTO {quotas} VALUES (?, ?)", shares)
     ranked, take = quote_ident(unique_name("n")), quote_ident(unique_name("take"))
     con.execute(
         f"CREATE TEMP TABLE {picked} AS SELECT * EXCLUDE ({quote_ident(rank)}, {ranked}, {take}) "
