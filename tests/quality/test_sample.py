@@ -241,3 +241,16 @@ def test_an_empty_table_gives_an_empty_sample_by_every_method(
         out = work / f"empty-{method}.csv"
         result = orch.sample(str(work / "empty.csv"), out, rows=5, method=method, by=by, seed=1)
         assert result.rows == 0 and out.read_text().strip() in ("", "id,grp"), method
+
+
+def test_with_or_salt_alone_anonymise_and_a_folder_output_is_named(
+    orch: DataOrchestrator, work: Path
+) -> None:
+    (work / "c.csv").write_text("id,email\n1,ann@mail.org\n2,bob@mail.org\n3,cy@mail.org\n")
+    for options in (["--with", "mask"], ["--salt", "s3cret-salt"]):
+        done = run_cli("sample", "c.csv", "--rows", "3", *options, "-o", "s.csv", cwd=work)
+        assert done.returncode == 0, done.stderr
+        assert "email=" in done.stderr and "not anonymised" not in done.stderr, options
+        assert "@mail.org" not in (work / "s.csv").read_text(), options
+    with pytest.raises(UserError, match=r"^/ is a folder; give a file name such as /sample\.csv$"):
+        orch.sample(str(work / "c.csv"), Path("/"), rows=3)

@@ -65,19 +65,19 @@ def sample(
         ),
     ] = None,
     how: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--with",
-            help="fake (consistent fake values of the same kind), hash (keyed SHA-256) or "
-            "mask (irreversible: j***@e******.com).",
+            help="fake (consistent fake values of the same kind; the default), hash (keyed "
+            "SHA-256) or mask (irreversible: j***@e******.com). Implies --anonymize.",
         ),
-    ] = "fake",
+    ] = None,
     salt: Annotated[
         str | None,
         typer.Option(
             "--salt",
             help="The key of hash and fake, best a reference such as ${env:SALT} (default: "
-            "AOETL_SAMPLE_SALT, else one kept in AOETL_HOME/sample.salt).",
+            "AOETL_SAMPLE_SALT, else one kept in AOETL_HOME/sample.salt). Implies --anonymize.",
         ),
     ] = None,
     fmt: FormatOption = None,
@@ -105,9 +105,10 @@ def sample(
         method=method,
         by=by,
         seed=seed,
-        anonymize=anonymize,
+        # Asking how to anonymise is asking to anonymise: a raw sample would be a surprise.
+        anonymize=anonymize or how is not None or salt is not None,
         pii=tuple(_split(pii) or ()),
-        anonymize_with=how,
+        anonymize_with=how or "fake",
         salt=salt,
         fmt=fmt,
     )

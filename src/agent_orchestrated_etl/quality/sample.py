@@ -90,7 +90,7 @@ def sample_source(
         try:
             picked, seen = _draw(con, relation, resource.name, rows, method, by, seed)
             anonymized: dict[str, str] = {}
-            if anonymize or pii:
+            if anonymize or pii or salt is not None:  # a salt is only for anonymising
                 from .anonymize import anonymize_table
 
                 picked, anonymized = anonymize_table(
@@ -129,15 +129,15 @@ def _check_options(rows: int, method: str, by: str | None, how: str) -> None:
 
 
 def _output_options(output: Path) -> str:
+    if output.is_dir():  # first: a folder (/) may have no name to tell a format by
+        raise UserError(f"{output} is a folder; give a file name such as {output / 'sample.csv'}")
     options = FORMATS.get(output.suffix.lower())
     if options is None:
         raise UserError(
-            f"cannot tell the output format of {output.name}: name it .csv, .parquet, .json "
-            f"(one JSON array) or .ndjson/.jsonl (one object a line)"
+            f"cannot tell the output format of {output.name or output}: name it .csv, "
+            f".parquet, .json (one JSON array) or .ndjson/.jsonl (one object a line)"
         )
     folder = output.parent if str(output.parent) else Path(".")
-    if output.is_dir():
-        raise UserError(f"{output} is a folder; give a file name such as {output / 'sample.csv'}")
     if not folder.is_dir():
         raise UserError(f"cannot write {output}: the folder {folder} does not exist; create it")
     if not os.access(folder, os.W_OK):
