@@ -273,4 +273,42 @@ def test_a_mask_never_gives_back_the_value() -> None:
 
     # A one-letter word kept its letter: the address masked to itself.
     assert mask_value("email", "a@b.org") == "*@*.org"
-    assert mask_value("name", "Jo A Lee") == "J* * L**"
+    assert mask_value("name", "Ann Jo Leeds") == "*** ** L****"
+
+
+def test_a_mask_hides_short_values_booleans_and_cjk_and_fakes_keep_extensions() -> None:
+    from faker import Faker
+
+    from agent_orchestrated_etl.quality._fake import fake_value, mask_value
+
+    # A boolean's or a short value's length gave it away (False -> F****, True -> T***).
+    assert mask_value(None, True) == mask_value(None, False) == "***"
+    assert mask_value(None, "yes") == mask_value(None, "no") == mask_value(None, 7) == "***"
+    assert mask_value("name", "Jo A Lee") == "** * ***"
+    assert mask_value("address", "港区") == "***"  # one character was half of it
+    assert "東" not in mask_value("address", "東京都港区六本木")
+    assert mask_value("name", "Name12") == "N*****"
+    fake = Faker("en_US")
+    fake.seed_instance(3)
+    made = fake_value(fake, "phone", "phone", "001-234-567-8901x8649")
+    assert re.fullmatch(r"\d{3}-\d{3}-\d{3}-\d{4}x\d{4}", str(made)), made
+
+
+def test_a_column_mostly_but_not_all_emails_has_its_emails_replaced(
+    orch: DataOrchestrator, work: Path
+) -> None:
+    # 75 % emails: under the 80 % share that flags a column, yet its emails are personal data.
+    lines = ["id,contact"] + [
+        f"{i},{'unknown' if i % 4 == 0 else f'who{i}@mail.org'}" for i in range(40)
+    ]
+    lines += ["40,only one 123-45-6789 here"]
+    (work / "mixed.csv").write_text("\n".join(lines) + "\n")
+    for how in ("mask", "hash", "fake"):
+        out = work / f"mixed-{how}.csv"
+        result = orch.sample(
+            str(work / "mixed.csv"), out, rows=50, anonymize=True, anonymize_with=how, salt=SALT
+        )
+        assert result.anonymized == {"contact": f"{how} (email, the matching values)"}, how
+        text = out.read_text()
+        assert "@mail.org" not in text and "123-45-6789" not in text, how
+        assert text.count("unknown") == 10, how  # the other values stay as they were

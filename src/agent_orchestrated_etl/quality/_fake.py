@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import string
+import unicodedata
 from decimal import Decimal
 from typing import Any
 
@@ -21,6 +22,8 @@ from ..analysis.pii import luhn
 _DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y", "%Y%m%d")
 _RUN = re.compile(r"[^\W_]+")  # a run of letters and digits: a word, a number
 _YEAR = re.compile(r"(?<!\d)(1[89]\d\d|20\d\d)(?!\d)")
+SHORT = "***"  # the mask of a boolean and of any value of 1-3 characters
+_KEEP_FROM = 4  # a word keeps its first letter from this length on: a quarter or less
 
 
 # -- fake ---------------------------------------------------------------------------------------
@@ -96,7 +99,7 @@ def _phone(fake: Faker, text: str) -> str:
     """Other digits in the same layout; a leading +country code stays (it says little)."""
     code = re.match(r"\+\d{1,3}(?=\D)", text)
     head = code.group(0) if code else ""
-    return head + _reshape(fake, text[len(head) :])
+    return head + _reshape(fake, text[len(head) :], letters=False)  # 555-0101x86: x stays
 
 
 def _card(fake: Faker, text: str) -> str:
@@ -114,9 +117,9 @@ def _card(fake: Faker, text: str) -> str:
     return "".join(made)
 
 
-def _reshape(fake: Faker, text: str, *, keep_first: bool = True) -> str:
+def _reshape(fake: Faker, text: str, *, keep_first: bool = True, letters: bool = True) -> str:
     """Each digit a random digit (a leading 0 stays 0, a leading non-zero stays non-zero),
-    each letter a random letter of the same case; everything else as it was."""
+    each letter (if ``letters``) a random letter of the same case; everything else as it was."""
     rng = fake.random
     out: list[str] = []
     first = True
@@ -127,9 +130,9 @@ def _reshape(fake: Faker, text: str, *, keep_first: bool = True) -> str:
             else:
                 out.append(rng.choice("123456789") if first else rng.choice(string.digits))
             first = False
-        elif char.isalpha():
-            letters = string.ascii_uppercase if char.isupper() else string.ascii_lowercase
-            out.append(rng.choice(letters))
+        elif char.isalpha() and letters:
+            pool = string.ascii_uppercase if char.isupper() else string.ascii_lowercase
+            out.append(rng.choice(pool))
         else:
             out.append(char)
     return "".join(out)
@@ -141,7 +144,11 @@ def _ascii(text: str) -> str:
 
 # -- mask ---------------------------------------------------------------------------------------
 def mask_value(kind: str | None, value: Any) -> str:
-    """``value`` as text with its content hidden and its shape kept."""
+    """``value`` as text with its content hidden and its shape kept. A boolean and a value of
+    at most three characters are :data:`SHORT`: their length alone would tell them apart
+    (True and False, yes and no)."""
+    if isinstance(value, bool) or len(str(value)) <= len(SHORT):
+        return SHORT
     if isinstance(value, dt.datetime | dt.date):
         return f"{value.year:04d}-**-**" if kind == "birth_date" else _stars(value.isoformat())
     text = str(value)
@@ -175,13 +182,17 @@ def _keep_year(text: str) -> str:
 
 
 def _initial(word: str) -> str:
-    """A word's first letter and a star for every other character; a number all stars. A
-    one-letter word is a star: its letter would be all of it (a@b.org would mask to itself)."""
-    if not word:
-        return word
-    if word[0].isdigit() or len(word) == 1:
+    """A word's first letter and a star for every other character, when that letter is at
+    most a quarter of it; else (a word of 1-3 letters, a number, CJK, where one character
+    says much) all stars."""
+    if len(word) < _KEEP_FROM or word[0].isdigit() or _wide(word[0]):
         return "*" * len(word)
     return word[0] + "*" * (len(word) - 1)
+
+
+def _wide(char: str) -> bool:
+    """A CJK (wide) character: one of them is a syllable or a word, not a letter."""
+    return unicodedata.east_asian_width(char) in ("W", "F")
 
 
 def _last_digits(text: str, keep: int) -> str:

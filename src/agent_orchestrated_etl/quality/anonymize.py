@@ -33,10 +33,11 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import pyarrow as pa
 
-from ..analysis.pii import SPECIFICITY, VALUE_PATTERNS, VALUE_SHARE, by_name, luhn
-from ..data.duck import quote_ident, quote_literal, unique_name
+from ..analysis.pii import SPECIFICITY, VALUE_PATTERNS, by_name, luhn
+from ..data.duck import quote_ident, unique_name
 from ..errors import FatalError, UserError
 from ..secrets import has_refs, register, resolve
+from ._detect import detect
 
 if TYPE_CHECKING:
     from faker import Faker
@@ -45,7 +46,6 @@ METHODS = ("fake", "hash", "mask")
 HASH_CHARS = 16  # 64 bits of the HMAC: no two values of a sample share a token in practice
 SALT_FILE = "sample.salt"
 SALT_ENV = "AOETL_SAMPLE_SALT"
-_CARD_CHECKS = 20  # distinct matching values whose Luhn sum is checked
 _FAKER: list[Faker] = []
 _PLACES = 6  # places named in a nested column's note
 # The patterns are RE2 and Python alike; emails and SSNs are also found inside other text.
@@ -68,7 +68,7 @@ def anonymize_table(
     name, and per column how it was anonymised ("fake (email)")."""
     columns = [(r[0], r[1]) for r in con.execute(f"DESCRIBE {table}").fetchall()]
     names = [name for name, _ in columns]
-    kinds = detect(con, table, columns)
+    kinds, partial = detect(con, table, columns)
     pii_columns: set[str] = set()
     for listed in pii:
         found = next((n for n in names if n == listed), None) or next(
@@ -90,7 +90,10 @@ def anonymize_table(
             continue
         index = data.schema.get_field_index(name)
         try:
-            if nested(type_):
+            if name in partial and name not in pii_columns:
+                array, as_text = _replace_matching(replacer, data.column(index), name)
+                note = f"{kinds[name]}, the matching values{', written as text' if as_text else ''}"
+            elif nested(type_):
                 changed = _replace_nested(
                     replacer, data.column(index), name, type_, kinds, name in pii_columns
                 )
@@ -122,68 +125,6 @@ def anonymize_table(
         con.unregister(view)
     con.execute(f"DROP TABLE {table}")
     return out, done
-
-
-def detect(
-    con: duckdb.DuckDBPyConnection, table: str, columns: list[tuple[str, str]]
-) -> dict[str, str | None]:
-    """The columns suspected of personal data and the kind of each: by the share of values
-    that match a pattern (the narrowest wins), else by name."""
-    exprs: list[str] = []
-    slots: list[tuple[str, str]] = []
-    for name, type_ in columns:
-        text = type_ == "VARCHAR"
-        if not (text or type_ in ("BIGINT", "HUGEINT", "UBIGINT") or type_.startswith("DECIMAL")):
-            continue
-        col = quote_ident(name)
-        value = col if text else f"CAST({col} AS VARCHAR)"
-        exprs.append(f"count({col})")
-        slots.append((name, ""))
-        for kind, pattern in VALUE_PATTERNS.items():
-            if kind != "card_number" and not text:
-                continue
-            exprs.append(f"count(*) FILTER (WHERE {_matches(value, kind, pattern)})")
-            slots.append((name, kind))
-    found: dict[str, str | None] = {}
-    if exprs:
-        counts = con.execute(f"SELECT {', '.join(exprs)} FROM {table}").fetchone() or ()
-        shares: dict[str, dict[str, float]] = {}
-        filled = 0
-        for (name, kind), count in zip(slots, counts, strict=True):
-            if not kind:
-                filled = int(count)
-            elif filled and count / filled >= VALUE_SHARE:
-                shares.setdefault(name, {})[kind] = count / filled
-        for name, fits in shares.items():
-            kinds = [k for k in SPECIFICITY if k in fits]
-            if kinds and kinds[0] == "card_number" and not _cards(con, table, name):
-                kinds = kinds[1:]
-            if kinds:
-                found[name] = kinds[0]
-    for name, _ in columns:
-        named = by_name(name)
-        if name not in found and named is not None:
-            found[name] = named
-    return found
-
-
-def _matches(value: str, kind: str, pattern: str) -> str:
-    test = f"regexp_full_match({value}, {quote_literal(pattern)})"
-    if kind == "phone":
-        # Dates and version numbers split like phone numbers; their digits do not.
-        digits = f"length(regexp_replace({value}, '[^0-9]', '', 'g'))"
-        test += f" AND {digits} BETWEEN 7 AND 15 AND TRY_CAST({value} AS TIMESTAMP) IS NULL"
-    return test
-
-
-def _cards(con: duckdb.DuckDBPyConnection, table: str, name: str) -> bool:
-    """Whether most of a few distinct card-like values pass the Luhn check."""
-    col = f"CAST({quote_ident(name)} AS VARCHAR)"
-    rows = con.execute(
-        f"SELECT DISTINCT {col} FROM {table} WHERE {col} IS NOT NULL LIMIT {_CARD_CHECKS}"
-    ).fetchall()
-    passed = sum(luhn(str(r[0])) for r in rows)
-    return bool(rows) and passed / len(rows) >= VALUE_SHARE
 
 
 def salt_key(salt: str | None, home: Path) -> bytes:
@@ -261,6 +202,19 @@ def _replace(
         except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
             continue
     return pa.array([None if v is None else str(v) for v in out], pa.string()), True
+
+
+def _replace_matching(
+    replacer: _Replacer, column: pa.ChunkedArray, name: str
+) -> tuple[pa.Array, bool]:
+    """A partial column (:mod:`._detect`): each value that is personal data (or the emails
+    and SSNs inside text) replaced by its own kind, the others as they were."""
+    walk = _Walk(replacer, json_keys=False)
+    out = [walk.value(v, name, None, False, name) for v in column.to_pylist()]
+    try:
+        return pa.array(out, column.type), False
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):  # a masked card number
+        return pa.array([None if v is None else str(v) for v in out], pa.string()), True
 
 
 # -- nested values: STRUCT, LIST, ARRAY, MAP, UNION, JSON; and BLOB ------------------------------
