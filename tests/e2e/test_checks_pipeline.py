@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from agent_orchestrated_etl.api import DataOrchestrator
-from agent_orchestrated_etl.errors import SpecError
-from agent_orchestrated_etl.spec import load_spec
+from agent_orchestrated_etl.errors import SpecError, UserError
+from agent_orchestrated_etl.spec import PipelineSpec, load_spec
 from agent_orchestrated_etl.state import StateStore
 from tests.helpers import query, run_cli
 from tests.servers import Postgres
@@ -273,9 +273,10 @@ def test_a_commit_in_its_own_process_needs_its_check_task_to_have_passed(
     assert query(work / "w.duckdb", no_orders) == [(0,)]
     assert "failed check range" in task("check:orders")["error"]  # staging discarded
     assert commit() == [
-        "error: table 'orders' failed check range:*.amount (1 of 3 rows: amount outside [0, "
-        "inf]); nothing was committed and the target is unchanged. Fix the data, or set the "
-        "check's severity to warn or quarantine"
+        "error: check:orders failed in run r1: table 'orders' failed check range:*.amount (1 "
+        "of 3 rows: amount outside [0, inf]); nothing was committed and the target is "
+        "unchanged. Fix the data, then run load:orders, check:orders and commit again with "
+        "--run-id r1 (or start a new run id)"
     ]
     assert query(work / "w.duckdb", no_orders) == [(0,)]
 
@@ -291,3 +292,41 @@ def test_a_commit_in_its_own_process_needs_its_check_task_to_have_passed(
         (1, 10),
         (2, 5),
     ]
+
+
+def test_a_bad_check_is_refused_before_any_data_moves(work: Path, orch: DataOrchestrator) -> None:
+    # No transform: the columns and types discovery found judge the check at plan time.
+    pipeline(work, GOOD, "checks:\n  - {check: range, column: amount, min: abc}\n")
+    with pytest.raises(UserError, match="column amount holds numbers; give 'min'/'max' as"):
+        orch.plan_tasks(load_spec(work / "p.yaml"))
+    proc = run_cli("run", "p.yaml", cwd=work)
+    assert proc.returncode == 2
+    assert [line for line in proc.stderr.splitlines() if line.strip()] == [
+        "error: check range:*.amount: column amount holds numbers; give 'min'/'max' as "
+        "numbers, not 'abc'"
+    ]
+    assert not (work / "w.duckdb").exists()  # planning failed: nothing was loaded
+    # A transform renames a column: the check is judged on the transformed columns, still
+    # before the load moves any data (no run row staged, nothing in the DLQ).
+    renamed = "transforms:\n  - rename: {amount: total}\nchecks:\n"
+    plan = orch.plan_tasks(
+        load_spec_text(work, renamed + "  - {check: range, column: total, min: 0}\n")
+    )
+    assert plan.plan.task("check:orders")
+    bad = load_spec_text(work, renamed + "  - {check: not_null, column: amount, severity: warn}\n")
+    result = orch.run_task(bad, "load:orders", "r1")
+    assert result.exit_code == 2
+    assert (
+        result.error is not None
+        and "has no column 'amount'; its columns: id, status, total" in (result.error)
+    )
+    assert not (work / "w.duckdb").exists() or query(
+        work / "w.duckdb", "SELECT count(*) FROM duckdb_tables() WHERE table_name LIKE '%orders%'"
+    ) == [(0,)]
+
+
+def load_spec_text(root: Path, text: str) -> PipelineSpec:
+    (root / "p.yaml").write_text(
+        f"name: checked\nsource: data/\ntarget: duckdb:///w.duckdb\n{text}"
+    )
+    return load_spec(root / "p.yaml")

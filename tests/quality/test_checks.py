@@ -4,6 +4,7 @@ and how it is counted, NULL semantics, quarantine's split, and bad check specs."
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,7 +13,7 @@ import duckdb
 import pytest
 
 from agent_orchestrated_etl.errors import UserError
-from agent_orchestrated_etl.quality.checks import quarantine, run_checks
+from agent_orchestrated_etl.quality.checks import quarantine, run_checks, validate_checks
 from agent_orchestrated_etl.quality.frame import scratch
 from agent_orchestrated_etl.spec import CheckSpec
 
@@ -257,3 +258,68 @@ def test_table_checks_count_one_and_an_infinite_timestamp_is_not_fresh(tmp_path:
     (passed,) = run_checks(con, "f", [ok], "orders")
     assert (passed.failing, passed.checked, passed.message) == (0, 1, "passed: 2 rows")
     con.close()
+
+
+@pytest.mark.parametrize(
+    ("fields", "says"),
+    [
+        ({"check": "freshness", "column": "t", "max_age": -5}, "'max_age' must be more than 0"),
+        ({"check": "freshness", "column": "t", "max_age": "0h"}, "'max_age' must be more than 0"),
+        ({"check": "range", "column": "a", "min": 10, "max": 1}, "'min' (10) is above 'max' (1)"),
+        ({"check": "range", "column": "a", "min": "2", "max": 1.5}, "is above 'max'"),
+        ({"check": "row_count", "min": 5, "max": 2}, "'min' (5) is above 'max' (2)"),
+        (
+            {"check": "range", "column": "d", "min": "2024-03-01", "max": "2024-01-01"},
+            "'min' ('2024-03-01') is above 'max' ('2024-01-01')",
+        ),
+    ],
+)
+def test_a_check_spec_refuses_an_empty_freshness_window_and_bounds_in_the_wrong_order(
+    fields: dict[str, object], says: str
+) -> None:
+    with pytest.raises(ValueError, match=re.escape(says)):
+        CheckSpec.model_validate(fields)
+    assert CheckSpec.model_validate({"check": "range", "column": "a", "min": 1, "max": 1})
+
+
+COLUMNS = (("id", "BIGINT"), ("status", "VARCHAR"), ("amount", "DOUBLE"), ("day", "DATE"))
+
+
+@pytest.mark.parametrize(
+    ("fields", "says"),
+    [
+        ({"check": "not_null", "column": "idd"}, "table 'orders' has no column 'idd'"),
+        ({"check": "sql", "sql": "amount >>> 3"}, "cannot run on table 'orders'"),
+        ({"check": "sql", "sql": "nosuchcol > 3"}, "cannot run on table 'orders'"),
+        ({"check": "range", "column": "amount", "min": "abc"}, "give 'min'/'max' as numbers"),
+        ({"check": "range", "column": "day", "min": "not-a-date"}, "cannot run on table"),
+        ({"check": "freshness", "column": "status", "max_age": "1h"}, "is VARCHAR, not a date"),
+        ({"check": "accepted_values", "column": "id", "values": ["x"]}, "'x' is not a BIGINT"),
+        ({"check": "unique", "columns": ["id", "nope"]}, "has no column 'nope'"),
+    ],
+)
+def test_checks_are_validated_against_known_columns_without_data(
+    fields: dict[str, object], says: str
+) -> None:
+    check = CheckSpec.model_validate(fields)
+    with pytest.raises(UserError) as caught:
+        validate_checks([check], "orders", COLUMNS)
+    assert says in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_valid_checks_and_unknown_types_pass_validation() -> None:
+    good = [
+        CheckSpec.model_validate(f)
+        for f in (
+            {"check": "range", "column": "day", "min": "2024-01-01"},
+            {"check": "sql", "sql": "amount >= 0 OR status = 'refund'"},
+            {"check": "freshness", "column": "day", "max_age": "1d"},
+            {"check": "unique", "columns": "ID, Status"},  # names fold as DuckDB folds them
+            {"check": "not_null", "column": "x", "table": "other"},  # not this table's check
+        )
+    ]
+    validate_checks(good, "orders", COLUMNS)
+    # A type DuckDB cannot create is no reason to refuse: the check is judged on the data.
+    odd = (("id", "NOT A TYPE"),)
+    validate_checks([CheckSpec(check="range", columns=("id",), min=1)], "orders", odd)

@@ -29,16 +29,18 @@ from contextlib import closing, contextmanager
 from typing import TYPE_CHECKING, Any, cast
 
 import duckdb
+import pyarrow as pa
 
 from .._text import plural
 from ..connectors import Relation
-from ..data.duck import unique_name
-from ..engine import CheckParams, Event, Plan, Task, check_task_id
+from ..data.duck import connect, describe, unique_name
+from ..engine import COMMIT, CheckParams, Event, Plan, Task, check_task_id, load_task_id
 from ..errors import CheckFailedError, UserError
 from ..quality import CheckResult
-from ..quality.checks import check_line, quarantine, run_checks
+from ..quality.checks import check_line, quarantine, run_checks, validate_checks
 from ..quality.frame import materialize, scratch
 from ..spec import CheckSpec, Depth, PipelineSpec, duration_s
+from .planner import columns_known
 
 if TYPE_CHECKING:
     from .context import TaskContext
@@ -140,6 +142,26 @@ def _profile(
     return detail
 
 
+def validate_staged_columns(context: TaskContext, table: str, relation: Relation) -> None:
+    """Before a load moves data: judge the checks of ``table`` against the columns the
+    relation (after the transforms) will stage, found by binding its SQL over empty stand-ins
+    for its Arrow streams (nothing is read). The planner already did this when discovery
+    knew the columns; SQL that does not bind is left for the load to report."""
+    checks = [c for c in context.spec.checks if c.applies_to(table)]
+    if not checks or columns_known(context.spec, context.planned.resource(table)):
+        return
+    with closing(connect(home=context.home)) as con:
+        try:
+            for statement in relation.prelude:
+                con.execute(statement)
+            for name, reader in relation.bindings.items():
+                con.register(name, pa.Table.from_batches([], schema=reader.schema))
+            columns = describe(con, relation.sql)
+        except duckdb.Error:
+            return
+    validate_checks(checks, table, columns)
+
+
 def load_check_results(context: TaskContext, table: str) -> list[dict[str, Any]]:
     """What the quarantine checks of ``table``'s load found, as stored with the run (a load
     resumed from its checkpoint ran none itself)."""
@@ -181,7 +203,16 @@ def refuse_failed(context: TaskContext, tables: list[str]) -> None:
             f"table '{table}' failed its checks in run {context.run_id}; nothing was "
             f"committed and the target is unchanged. Load and run {check_task_id(table)} again"
         )
-    raise CheckFailedError(_failed_message(table, results), tuple(r.name for r in results))
+    # The run goes on once the table is loaded and checked again: say which tasks.
+    again = f"{load_task_id(table)}, {check_task_id(table)} and {COMMIT}"
+    message = _failed_message(
+        table, results, f"Fix the data, then run {again} again with --run-id "
+        f"{context.run_id} (or start a new run id)"
+    )  # fmt: skip
+    raise CheckFailedError(
+        f"{check_task_id(table)} failed in run {context.run_id}: {message}",
+        tuple(r.name for r in results),
+    )
 
 
 def require_checked(context: TaskContext, tables: list[str]) -> None:
@@ -205,12 +236,15 @@ def require_checked(context: TaskContext, tables: list[str]) -> None:
         )
 
 
-def _failed_message(table: str, failed: list[CheckResult]) -> str:
+def _failed_message(
+    table: str,
+    failed: list[CheckResult],
+    fix: str = "Fix the data, or set the check's severity to warn or quarantine",
+) -> str:
     found = "; ".join(f"{r.name} ({r.message})" for r in failed)
     what = f"check {found}" if len(failed) == 1 else f"{len(failed)} checks: {found}"
     return (
-        f"table '{table}' failed {what}; nothing was committed and the target is unchanged. "
-        "Fix the data, or set the check's severity to warn or quarantine"
+        f"table '{table}' failed {what}; nothing was committed and the target is unchanged. {fix}"
     )
 
 
@@ -279,4 +313,5 @@ __all__ = [
     "refuse_failed",
     "require_checked",
     "run_check_task",
+    "validate_staged_columns",
 ]

@@ -29,9 +29,11 @@ from ..engine import (
     table_of,
 )
 from ..errors import UserError
-from ..spec import Mode, PipelineSpec
+from ..quality.checks import validate_checks
+from ..spec import OBJECT_COLUMNS, Mode, PipelineSpec
 from ..transform import describe_step
 from .connect import discover_source
+from .incremental import incremental_for
 
 
 @dataclass
@@ -195,6 +197,9 @@ def _plan(spec: PipelineSpec, source: Source, resources: list[Resource]) -> Pipe
     )
     after = _after(spec, resources)
     _check_tables(spec, resources)
+    for resource in resources:
+        if columns_known(spec, resource):
+            validate_checks(spec.checks, resource.name, resource.columns)
     tasks = [
         Task(
             load_task_id(r.name),
@@ -244,6 +249,20 @@ def has_check_task(spec: PipelineSpec, table: str) -> bool:
     profiles what each run stages. Quarantine checks run in the load itself."""
     judged = any(c.applies_to(table) and c.severity != "quarantine" for c in spec.checks)
     return judged or spec.quality.profile != "off"
+
+
+def columns_known(spec: PipelineSpec, resource: Resource) -> bool:
+    """Whether discovery knows the columns ``resource`` stages, so its checks are judged
+    at plan time: no transform changes them, and they come from one file or a database's
+    own schema (more files may add columns; a REST API's sample may lack some)."""
+    if spec.transforms or not resource.columns or resource.follows:
+        return False
+    if resource.format in ("table", "view", "query"):
+        return True
+    inc = incremental_for(spec, resource.name)
+    if inc is not None and inc.cursor in OBJECT_COLUMNS:  # the load adds that column
+        return False
+    return len(resource.locations) == 1 and resource.format != "rest"
 
 
 def _check_tables(spec: PipelineSpec, resources: list[Resource]) -> None:

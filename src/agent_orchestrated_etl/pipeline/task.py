@@ -60,6 +60,7 @@ from .checking import (
     refuse_failed,
     require_checked,
     run_check_task,
+    validate_staged_columns,
 )
 from .context import (
     TaskContext,
@@ -287,6 +288,7 @@ def _load(context: TaskContext, task: Task, table: str, token: CancelToken) -> L
     noted = len(source.notes)
     relation = source.relation(resource, where)
     relation = apply_steps(relation, spec.transforms, base_dir=context.base_dir, home=context.home)
+    validate_staged_columns(context, table, relation)
     dead_context = resource.context()
 
     def record_bad(rows: list[BadRow]) -> None:

@@ -307,6 +307,26 @@ def run_checks(
     return [_judge(frame, check) for check in checks if check.applies_to(table)]
 
 
+def validate_checks(
+    checks: Sequence[CheckSpec], table: str, columns: Sequence[tuple[str, str]]
+) -> None:
+    """Judge the checks that apply to ``table`` on an empty table of ``columns`` (name,
+    DuckDB type), as :func:`run_checks` judges the data: a column it lacks, a bound or value
+    of the wrong type, a time check on a column of no time, or SQL that does not run is a
+    UserError before any data moves. Types DuckDB cannot create leave the checks to be
+    judged on the data."""
+    applied = [c for c in checks if c.applies_to(table)]
+    if not applied or not columns:
+        return
+    with duckdb.connect() as con:
+        defined = ", ".join(f"{quote_ident(n)} {t}" for n, t in columns)
+        try:
+            con.execute(f"CREATE TEMP TABLE empty_table ({defined})")
+        except duckdb.Error:
+            return
+        run_checks(con, "empty_table", applied, table)
+
+
 @dataclass
 class Quarantined:
     """What :func:`quarantine` found: each check's result, the failing rows, and the SQL of

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from functools import lru_cache
 from typing import Any, Literal
 
@@ -42,6 +43,38 @@ def _re2_error(pattern: str) -> str | None:
         except duckdb.Error as exc:
             return one_line(str(exc)).split("Error: ", 1)[-1]
     return None
+
+
+def _positive(age: str | float, what: str) -> float:
+    seconds = duration_s(age)
+    if seconds <= 0:
+        raise ValueError(f"{what}: 'max_age' must be more than 0, not {age!r}; e.g. 24h")
+    return seconds
+
+
+def _order_key(bound: float | str) -> tuple[int, Any] | None:
+    """A bound as something to compare with another: a number, or an ISO date or timestamp
+    (None: text, or anything else the column's type decides on)."""
+    if isinstance(bound, bool):
+        return None
+    if isinstance(bound, int | float):
+        return (0, bound)
+    try:
+        return (0, float(bound))
+    except ValueError:
+        pass
+    try:
+        return (1, datetime.fromisoformat(bound.strip()).replace(tzinfo=None))
+    except ValueError:
+        return None
+
+
+def _above(low: float | str | None, high: float | str | None) -> bool:
+    """Whether ``low`` is surely above ``high`` (both numbers, or both dates)."""
+    if low is None or high is None:
+        return False
+    a, b = _order_key(low), _order_key(high)
+    return a is not None and b is not None and a[0] == b[0] and a[1] > b[1]
 
 
 class CheckSpec(Model):
@@ -138,7 +171,12 @@ class CheckSpec(Model):
         if kind == "freshness":
             if self.max_age is None:
                 raise ValueError("check 'freshness' needs 'max_age', e.g. 24h")
-            duration_s(self.max_age)
+            _positive(self.max_age, "check 'freshness'")
+        if kind in ("range", "row_count") and _above(self.min, self.max):
+            raise ValueError(
+                f"check '{kind}': 'min' ({self.min!r}) is above 'max' ({self.max!r}), so "
+                "nothing passes; swap them"
+            )
         if kind == "sql" and not (self.sql or "").strip():
             raise ValueError("check 'sql' needs 'sql': a predicate every row satisfies")
         if kind == "sql" and ";" in (self.sql or ""):
@@ -236,5 +274,5 @@ class QualitySpec(Model):
     @classmethod
     def _age(cls, value: str | float | None) -> str | float | None:
         if value is not None:
-            duration_s(value)
+            _positive(value, "quality")
         return value
