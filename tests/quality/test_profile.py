@@ -285,3 +285,17 @@ def test_a_rest_api_is_profiled_from_its_pages(rest_api: RestApi, orch: DataOrch
     assert p.rows == 250 and p.candidate_keys[0] == ["id"]
     email = p.column("email")
     assert email is not None and email.pii == "email" and email.top == []
+
+
+def test_text_the_sample_saw_no_value_of(con: duckdb.DuckDBPyConnection) -> None:
+    # 5 values in 250,000 rows: a 10,000-row sample most likely holds none of them.
+    con.execute(
+        "CREATE OR REPLACE TABLE sparse AS SELECT i, CASE WHEN i % 50000 = 20000 "
+        "THEN 'note ' || i END AS remark FROM range(250000) t(i)"
+    )
+    for depth in ("quick", "standard"):
+        remark = _profile(con, "sparse", depth).column("remark")
+        assert remark is not None and remark.nulls == 249995
+        assert remark.distinct is not None and 4 <= remark.distinct <= 6
+        assert (remark.length_min, remark.length_max) == (10, 11)
+        assert (remark.min, remark.max) == ("note 120000", "note 70000")

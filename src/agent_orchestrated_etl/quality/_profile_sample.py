@@ -72,7 +72,8 @@ def candidates(
         col.top = {r[0]: int(r[1]) for r in found}
         col.top_complete = len(found) <= few
         return
-    col.few = len(found) <= few
+    # A sample with no value of the column (all NULL there) says nothing about how few.
+    col.few = 0 < len(found) <= few
     keep = found if col.few else [r for r in found[:10] if r[1] > 1]
     col.candidates = [col.literal(r[0]) for r in keep]
 
