@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from agent_orchestrated_etl import DataOrchestrator
+from agent_orchestrated_etl.cli.history import points
 from tests.helpers import run_cli
 
 pytestmark = pytest.mark.e2e
@@ -61,13 +62,13 @@ def test_show_prints_the_checks_the_score_and_its_trend(orch: DataOrchestrator, 
                                 "passed", "on", "38", "rows"]  # fmt: skip
 
     quality = text.split("\nquality:\n", 1)[1].splitlines()
-    trend = " → ".join(f"{t:.0f}" for t in totals)
-    assert quality[0] == f"  orders: {totals[-1]:.1f}/100  (trend {trend})"
+    trend = " → ".join(points(t) for t in totals)
+    assert quality[0] == f"  orders: {points(totals[-1])}/100  (trend {trend})"
     # Ten of 40 amounts null in the second run: lower completeness, then a null-rate anomaly
     # in the third (25% -> 0%), which lowers consistency.
     assert totals[1] < totals[0] and totals[2] < totals[0]
     assert re.fullmatch(
-        r"    completeness 100, uniqueness 100, validity \d+, consistency \d+, freshness -",
+        r"    completeness 100, uniqueness 100, validity [\d.]+, consistency [\d.]+, freshness -",
         quality[1],
     )
     assert any(line.startswith("    - consistency -") for line in quality)
@@ -127,3 +128,9 @@ def test_a_failed_run_leaves_no_baseline_and_no_point_in_the_trend(
     _, reports = orch.run_quality(third.run_id)
     [report] = [r for r in reports if r.profile.table == "a"]
     assert [p.run_id for p in report.history] == [first.run_id, third.run_id]
+
+
+def test_scores_show_one_decimal_unless_whole_and_never_round_up_to_100() -> None:
+    assert [points(v) for v in (100.0, 99.6, 87.0, 87.04, 99.96, 0.0)] == [
+        "100", "99.6", "87", "87", "99.9", "0",
+    ]  # fmt: skip

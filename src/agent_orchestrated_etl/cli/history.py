@@ -178,6 +178,13 @@ def _print_checks(checks: list[CheckResult]) -> None:
     out.print(grid)
 
 
+def points(value: float) -> str:
+    """A score as shown: one decimal unless whole (99.6, 87), and below 100 never shown
+    as 100: a table that lost points says so."""
+    shown = min(round(value, 1), 99.9) if value < 100 else round(value, 1)
+    return f"{shown:.1f}".removesuffix(".0")
+
+
 def _print_quality(reports: list[QualityReport]) -> None:
     """Each profiled table's score, its breakdown, the trend (oldest first) and what
     lowered it, then its anomalies."""
@@ -186,13 +193,13 @@ def _print_quality(reports: list[QualityReport]) -> None:
     out.print("quality:", highlight=False)
     for r in reports:
         s = r.score
-        trend = " → ".join(f"{p.total:.0f}" for p in r.history[-_TREND:])
+        trend = " → ".join(points(p.total) for p in r.history[-_TREND:])
         if len(r.history) > _TREND:
             trend = "… → " + trend
-        head = f"  {s.table}: {s.total:.1f}/100"
+        head = f"  {s.table}: {points(s.total)}/100"
         lines = [f"{head}  (trend {trend})" if len(r.history) > 1 else head]
         parts = [
-            f"{name} {'-' if value is None else f'{value:.0f}'}"
+            f"{name} {'-' if value is None else points(value)}"
             for name, value in s.dimensions.items()
         ]
         lines.append("    " + ", ".join(parts))
