@@ -299,3 +299,27 @@ def test_text_the_sample_saw_no_value_of(con: duckdb.DuckDBPyConnection) -> None
         assert remark.distinct is not None and 4 <= remark.distinct <= 6
         assert (remark.length_min, remark.length_max) == (10, 11)
         assert (remark.min, remark.max) == ("note 120000", "note 70000")
+
+
+def test_quick_profile_again_keeps_its_edges(con: duckdb.DuckDBPyConnection) -> None:
+    from agent_orchestrated_etl.quality.anomalies import detect
+
+    con.execute(
+        "CREATE OR REPLACE TABLE level AS SELECT 5000 + (i * 7919) % 1000 AS reading "
+        "FROM range(20000) t(i)"
+    )
+    first = _profile(con, "level", "quick")
+    again = _profile(con, "level", "quick", previous=first)
+    old, new = first.column("reading"), again.column("reading")
+    assert old is not None and new is not None
+    assert old.histogram is not None and new.histogram is not None
+    assert new.histogram.edges == old.histogram.edges and new.histogram.edges[0] == 5000
+    assert sum(new.histogram.counts) == 20000
+    assert [a for a in detect(again, first, AnomalySpec()) if a.kind == "drift"] == []
+    # Values past the previous edges: extended by whole bins, never down to 0.
+    assert new.histogram is not None
+    new.histogram = Histogram(edges=[5100.0, 5500.0, 5900.0], counts=[10000, 10000])
+    wider = _profile(con, "level", "quick", previous=again).column("reading")
+    assert wider is not None and wider.histogram is not None
+    assert wider.histogram.edges == [4700.0, 5100.0, 5500.0, 5900.0, 6300.0]
+    assert sum(wider.histogram.counts) == 20000

@@ -126,8 +126,12 @@ def _first(
                 quantiles = f"approx_quantile({value}, {levels!r})"
             agg.add(col, "quantiles", quantiles)
             old = edges.get(col.name)
-            if depth == "quick" and old is not None and old.kind == col.kind:
-                col.got["edges"] = edges_for(0.0, 0.0, old, col.kind)
+            if depth == "quick" and old is not None and old.kind == col.kind and old.edges:
+                # The min and max come from this same pass: bin on the previous edges as they
+                # are, and if the values now reach past them, estimate (below) on edges
+                # extended to the new min and max.
+                col.got["edges"] = list(old.edges)
+                col.got["old_edges"] = old
                 agg.add(col, "bins", bins_sql(col, col.got["edges"]))
         if col.kind == "text" and not deferred:
             _text_stats(agg, col)
@@ -150,6 +154,8 @@ def _first(
     for col in cols:
         if col.got.get("quantiles"):
             _spread(col, depth)
+        if "bins" in col.got and not _within(col):
+            del col.got["bins"], col.got["edges"]
         if "bins" in col.got:
             bins = indexed(col.got["edges"], col.got["bins"], col.kind)
             col.got["histogram"] = histogram(col.got["edges"], bins, col.kind)
@@ -158,16 +164,22 @@ def _first(
             col.top_complete = sum(col.top.values()) == col.got["values"]
             if col.few and col.kind == "text" and "distinct" not in col.got:
                 _from_top(col)
-        if depth == "quick" and col.got.get("quantiles") and "bins" not in col.got:
+        if depth == "quick" and col.got.get("quantiles") and "histogram" not in col.got:
             low, high = number(col.got["min"]), number(col.got["max"])
             if low is not None and high is not None:
-                bounds = edges_for(low, high, None, col.kind)
+                bounds = edges_for(low, high, col.got.get("old_edges"), col.kind)
                 if col.integer and col.top_complete and col.top:
                     hist = histogram(bounds, binned(col.top, bounds), col.kind)
                 else:
                     hist = estimated(bounds, col.got["quantiles"], col.got["values"], col.kind)
                 col.got["histogram"] = hist
     return found
+
+
+def _within(col: Col) -> bool:
+    """Whether a column's values all lie within the edges it was binned on."""
+    low, high, edges = number(col.got.get("min")), number(col.got.get("max")), col.got["edges"]
+    return low is None or high is None or (edges[0] <= low and high <= edges[-1])
 
 
 def _quick_follow_up(con: duckdb.DuckDBPyConnection, name: str, cols: list[Col]) -> None:
