@@ -323,3 +323,23 @@ def test_quick_profile_again_keeps_its_edges(con: duckdb.DuckDBPyConnection) -> 
     assert wider is not None and wider.histogram is not None
     assert wider.histogram.edges == [4700.0, 5100.0, 5500.0, 5900.0, 6300.0]
     assert sum(wider.histogram.counts) == 20000
+
+
+def test_huge_doubles_do_not_overflow(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(
+        "CREATE OR REPLACE TABLE huge AS SELECT i, 1e308 * (i % 2) AS half, "
+        "1e308 * (i % 3 - 1) AS wide, i * 1e-200 AS tiny FROM range(3000) t(i)"
+    )
+    for depth in ("quick", "standard", "deep"):
+        p = _profile(con, "huge", depth)
+        half, wide, tiny = p.column("half"), p.column("wide"), p.column("tiny")
+        assert half is not None and wide is not None and tiny is not None
+        assert (half.min, half.max) == (0.0, 1e308) and (wide.min, wide.max) == (-1e308, 1e308)
+        assert half.mean == pytest.approx(5e307) and half.std == pytest.approx(1e308 / 2, rel=1e-3)
+        assert wide.mean == pytest.approx(0.0, abs=1e300)
+        assert wide.std == pytest.approx(1e308 * (2 / 3) ** 0.5, rel=1e-3)
+        assert tiny.std == pytest.approx(866.17e-200, rel=1e-3)  # small numbers keep theirs
+        for column in (half, wide):
+            assert column.histogram is not None and sum(column.histogram.counts) == 3000
+            assert column.histogram.edges[0] == column.min
+            assert column.histogram.edges[-1] == column.max

@@ -14,6 +14,7 @@ from typing import Any
 import duckdb
 
 from ..data.duck import quote_ident, quote_literal
+from ..spec import AnomalySpec, Depth
 from ._semantic import Judged
 from .types import Histogram, ValueCount
 
@@ -62,6 +63,9 @@ class Col:
     top: dict[Any, int] | None = None  # value -> count, when known
     top_complete: bool = False  # every non-null value is counted in ``top``
     few: bool = False  # the sample showed few values, all of them counted in the first pass
+    # A power of two its values are multiplied by for the mean, std and correlations, where
+    # their squares or sums would pass a double's range (values near 1e308).
+    scale: float = 1.0
 
     @property
     def ident(self) -> str:
@@ -94,6 +98,11 @@ class Col:
         if self.kind == "text" and self.type != "VARCHAR":
             return f"CAST({col} AS VARCHAR)"
         return col
+
+    @property
+    def moment(self) -> str:
+        """The column as its mean, std and correlations take it (scaled, see ``scale``)."""
+        return self.value if self.scale == 1.0 else f"({self.value}) * {self.scale!r}"
 
     @property
     def countable(self) -> str:
@@ -145,12 +154,32 @@ class Agg:
         return table_wide
 
 
+def scale_huge(con: duckdb.DuckDBPyConnection, table: str, cols: list[Col]) -> bool:
+    """Give the float columns with values past 2^500 a ``scale`` that brings them to about
+    2^400, where squares and sums of many stay finite; whether any got one."""
+    agg = Agg()
+    floats = [c for c in cols if c.type in _FLOATS and c.pii is None]
+    for col in floats:
+        agg.add(col, "abs_max", f"max(abs({col.value}))")
+    agg.run(con, table)
+    for col in floats:
+        top = number(col.got.get("abs_max"))
+        if top is not None and top > 2.0**500:
+            col.scale = 2.0 ** (400 - math.ceil(math.log2(top)))
+    return any(c.scale != 1.0 for c in floats)
+
+
 def number(value: Any) -> float | None:
     """A DuckDB result as a float (None for NULL or a non-finite value)."""
     if value is None:
         return None
     got = float(value)
     return got if got == got and abs(got) != float("inf") else None
+
+
+def lit(value: float) -> str:
+    """A float as a SQL literal, infinities included (a fence past a double's range)."""
+    return repr(value) if math.isfinite(value) else f"CAST('{value}' AS DOUBLE)"
 
 
 def shown(value: Any) -> float | str | None:
@@ -207,19 +236,30 @@ def edges_for(low: float, high: float, previous: Histogram | None, kind: str) ->
     much that fresh bins over both ranges say more; drift re-bins by overlap either way."""
     if previous is not None and previous.kind == kind and len(previous.edges) >= 2:
         edges = list(previous.edges)
-        width = (edges[-1] - edges[0]) / (len(edges) - 1)
+        width = _width(edges[0], edges[-1], len(edges) - 1)
         if width <= 0 or (low >= edges[0] and high <= edges[-1]):
             return edges
-        below = max(0, math.ceil((edges[0] - low) / width))
-        above = max(0, math.ceil((high - edges[-1]) / width))
+        # Divided one by one: a difference of two values near 1e308 passes a double's range.
+        past = (edges[0] / width - low / width, high / width - edges[-1] / width)
+        below, above = (max(0, math.ceil(n)) if math.isfinite(n) else BINS + 1 for n in past)
         if below + above <= BINS:
             start = edges[0] - below * width
-            return [start + i * width for i in range(len(edges) + below + above)]
+            grown = [start + i * width for i in range(len(edges) + below + above)]
+            if math.isfinite(grown[0]) and math.isfinite(grown[-1]):
+                return grown
         low, high = min(low, edges[0]), max(high, edges[-1])
     if high <= low:
         return [low, high]
-    width = (high - low) / BINS
-    return [low + i * width for i in range(BINS)] + [high]
+    width = _width(low, high, BINS)
+    if math.isfinite(low + BINS * width):
+        return [low + i * width for i in range(BINS)] + [high]
+    return [low * (1 - i / BINS) + high * (i / BINS) for i in range(BINS)] + [high]
+
+
+def _width(low: float, high: float, bins: int) -> float:
+    """The width of a bin, also where ``high - low`` passes a double's range (-1e308..1e308)."""
+    width = (high - low) / bins
+    return width if math.isfinite(width) else high / bins - low / bins
 
 
 def histogram(edges: list[float], counts: dict[Any, int] | None, kind: str) -> Histogram:
@@ -239,12 +279,12 @@ def estimated(
     """A histogram estimated from evenly spaced quantiles (each stands for an equal share of
     the values), scaled to ``non_null`` values by largest remainder so the counts sum up."""
     bins = len(edges) - 1
-    points = [x for x in (levels or []) if x is not None]
+    points = [x for x in (levels or []) if x is not None and math.isfinite(x)]
     shares = [0.0] * bins
     if points:
-        low, width = edges[0], (edges[-1] - edges[0]) / bins
+        low, width = edges[0], _width(edges[0], edges[-1], bins)
         for x in points:
-            index = int((x - low) // width) if width > 0 else 0
+            index = math.floor(x / width - low / width) if width > 0 else 0
             shares[min(max(index, 0), bins - 1)] += 1 / len(points)
     raw = [s * non_null for s in shares]
     counts = [int(r) for r in raw]
@@ -280,3 +320,29 @@ def binned(counts: dict[Any, int], edges: list[float]) -> dict[int, int]:
         index = bisect.bisect_left(inner, float(value))
         found[index] = found.get(index, 0) + count
     return found
+
+
+def estimate_spread(col: Col, depth: Depth) -> None:
+    """The seven quantiles, and (from the 1,001 levels) the MAD and mean absolute deviation:
+    the levels stand for equal shares of the values."""
+    levels = [number(v) for v in col.got["quantiles"]]
+    if depth == "deep":
+        col.got["q7"] = levels
+        return
+    col.got["q7"] = [levels[round(q * (len(levels) - 1))] for q in QUANTILES]
+    median = col.got["q7"][3]
+    points = sorted(abs(v - median) for v in levels if v is not None and median is not None)
+    if points and col.kind == "numeric":
+        col.got["mad"] = points[len(points) // 2]
+        col.got["mean_ad"] = sum(points) / len(points)
+
+
+def outlier_distance(col: Col, anomalies: AnomalySpec) -> float | None:
+    """How far from the median a value is an outlier by robust z; None: none can be."""
+    mad, mean_ad = number(col.got.get("mad")), number(col.got.get("mean_ad"))
+    if mad is None:
+        return None
+    # The robust z is 0.6745 |x - median| / MAD; with a MAD of 0 (most values equal),
+    # the mean absolute deviation scaled to match a normal spread stands in for it.
+    scale = mad / 0.6745 if mad > 0 else (mean_ad or 0.0) * 1.253314
+    return anomalies.robust_z * scale if scale > 0 else None

@@ -31,19 +31,22 @@ from ._profile_columns import (
     binned,
     bins_sql,
     edges_for,
+    estimate_spread,
     estimated,
     histogram,
     id_like,
     indexed,
     kind_of,
+    lit,
     number,
+    outlier_distance,
+    scale_huge,
 )
-from ._profile_sample import SAMPLE_ROWS, keys, quick_keys, sample
+from ._profile_sample import SAMPLE_ROWS, distinct_exactly, keys, quick_keys, sample
 from .types import TableProfile
 
 _MAX_CORRELATED = 20
 _MAX_ID_COLUMNS = 6
-_BITMAP_BITS = 1 << 27  # 16 MiB
 
 
 def profile_columns(
@@ -95,6 +98,43 @@ def _first(
     complete: bool,
     edges: dict[str, Any],
 ) -> dict[str, Any]:
+    try:
+        found = _first_agg(cols, depth, complete, edges).run(con, name)
+    except duckdb.OutOfRangeException:
+        # A std of values near 1e308 passes a double's range: scale those columns, again.
+        if not scale_huge(con, name, cols):
+            raise
+        found = _first_agg(cols, depth, complete, edges).run(con, name)
+    for col in cols:
+        if col.scale != 1.0:  # a float division past the range is inf, shown as None
+            for key in ("mean", "std"):
+                got = number(col.got.get(key))
+                col.got[key] = None if got is None else got / col.scale
+        if col.got.get("quantiles"):
+            estimate_spread(col, depth)
+        if "bins" in col.got and not _within(col):
+            del col.got["bins"], col.got["edges"]
+        if "bins" in col.got:
+            bins = indexed(col.got["edges"], col.got["bins"], col.kind)
+            col.got["histogram"] = histogram(col.got["edges"], bins, col.kind)
+        if "top" in col.got:
+            col.top = {k: int(v) for k, v in (col.got["top"] or {}).items()}
+            col.top_complete = sum(col.top.values()) == col.got["values"]
+            if col.few and col.kind == "text" and "distinct" not in col.got:
+                _from_top(col)
+        if depth == "quick" and col.got.get("quantiles") and "histogram" not in col.got:
+            low, high = number(col.got["min"]), number(col.got["max"])
+            if low is not None and high is not None:
+                bounds = edges_for(low, high, col.got.get("old_edges"), col.kind)
+                if col.integer and col.top_complete and col.top:
+                    hist = histogram(bounds, binned(col.top, bounds), col.kind)
+                else:
+                    hist = estimated(bounds, col.got["quantiles"], col.got["values"], col.kind)
+                col.got["histogram"] = hist
+    return found
+
+
+def _first_agg(cols: list[Col], depth: Depth, complete: bool, edges: dict[str, Any]) -> Agg:
     agg = Agg()
     # Approximate quantiles come from one t-digest per column, read at 1,001 levels (no
     # dearer than 7): the quick histograms and the MAD are estimated from them, which saves
@@ -118,8 +158,8 @@ def _first(
                 agg.add(col, "int_max", f"max({ident})")
             agg.add(col, "min", f"min({value})")
             agg.add(col, "max", f"max({value})")
-            agg.add(col, "mean", f"avg({value})")
-            agg.add(col, "std", f"stddev_samp({value})")
+            agg.add(col, "mean", f"avg({col.moment})")
+            agg.add(col, "std", f"stddev_samp({col.moment})")
             if depth == "deep":
                 quantiles = f"quantile_cont({value}, {levels!r})"
             else:
@@ -150,30 +190,7 @@ def _first(
         if not keys:
             every = ", ".join(c.ident for c in cols)
             agg.add(None, "hashed", f"count(DISTINCT hash({every}))")
-    found = agg.run(con, name)
-    for col in cols:
-        if col.got.get("quantiles"):
-            _spread(col, depth)
-        if "bins" in col.got and not _within(col):
-            del col.got["bins"], col.got["edges"]
-        if "bins" in col.got:
-            bins = indexed(col.got["edges"], col.got["bins"], col.kind)
-            col.got["histogram"] = histogram(col.got["edges"], bins, col.kind)
-        if "top" in col.got:
-            col.top = {k: int(v) for k, v in (col.got["top"] or {}).items()}
-            col.top_complete = sum(col.top.values()) == col.got["values"]
-            if col.few and col.kind == "text" and "distinct" not in col.got:
-                _from_top(col)
-        if depth == "quick" and col.got.get("quantiles") and "histogram" not in col.got:
-            low, high = number(col.got["min"]), number(col.got["max"])
-            if low is not None and high is not None:
-                bounds = edges_for(low, high, col.got.get("old_edges"), col.kind)
-                if col.integer and col.top_complete and col.top:
-                    hist = histogram(bounds, binned(col.top, bounds), col.kind)
-                else:
-                    hist = estimated(bounds, col.got["quantiles"], col.got["values"], col.kind)
-                col.got["histogram"] = hist
-    return found
+    return agg
 
 
 def _within(col: Col) -> bool:
@@ -189,7 +206,7 @@ def _quick_follow_up(con: duckdb.DuckDBPyConnection, name: str, cols: list[Col])
     agg = Agg()
     for col in cols:
         if col.got.get("bitmap_key"):
-            agg.add(col, "key", _distinct_exactly(col))
+            agg.add(col, "key", distinct_exactly(col))
         if col.got.get("deferred"):
             _text_stats(agg, col, distinct=True)
     agg.run(con, name)
@@ -223,21 +240,6 @@ def _from_top(col: Col) -> None:
         col.got["min_shown"], col.got["max_shown"] = min(counted), max(counted)
 
 
-def _spread(col: Col, depth: Depth) -> None:
-    """The seven quantiles, and (from the 1,001 levels) the MAD and mean absolute deviation:
-    the levels stand for equal shares of the values."""
-    levels = [number(v) for v in col.got["quantiles"]]
-    if depth == "deep":
-        col.got["q7"] = levels
-        return
-    col.got["q7"] = [levels[round(q * (len(levels) - 1))] for q in QUANTILES]
-    median = col.got["q7"][3]
-    points = sorted(abs(v - median) for v in levels if v is not None and median is not None)
-    if points and col.kind == "numeric":
-        col.got["mad"] = points[len(points) // 2]
-        col.got["mean_ad"] = sum(points) / len(points)
-
-
 def _second(
     con: duckdb.DuckDBPyConnection,
     name: str,
@@ -252,7 +254,7 @@ def _second(
     agg = Agg()
     by_name = {c.name: c for c in cols}
     for key in unsure:
-        agg.add(None, f"key:{key}", _distinct_exactly(by_name[key]))
+        agg.add(None, f"key:{key}", distinct_exactly(by_name[key]))
     if depth == "standard" and not sure and not unsure and not complete:
         # Rows hashed: two different rows share a 64-bit hash about once in 10^19 pairs.
         every = ", ".join(c.ident for c in cols)
@@ -263,7 +265,7 @@ def _second(
     numeric = [c for c in cols if c.kind == "numeric" and c.pii is None and c.got["values"]]
     pairs = list(itertools.combinations(numeric[:_MAX_CORRELATED], 2)) if depth == "deep" else []
     for a, b in pairs:
-        agg.add(None, f"corr:{a.name}\x00{b.name}", f"corr({a.value}, {b.value})")
+        agg.add(None, f"corr:{a.name}\x00{b.name}", f"corr({a.moment}, {b.moment})")
     found = agg.run(con, name)
     for col in cols:
         if "bins" in col.got and "edges" in col.got:
@@ -279,17 +281,6 @@ def _second(
             if key.startswith("corr:") and number(r) is not None
         ]
     return found
-
-
-def _distinct_exactly(col: Col) -> str:
-    """SQL: the exact count of a column's distinct values. An integer column of a range up to
-    _BITMAP_BITS sets one bit per value (bitstring_agg): 2M ids in 0.06 s against 0.4 s for
-    count(DISTINCT …)."""
-    low, high = col.got.get("int_min"), col.got.get("int_max")
-    if low is not None and high is not None and int(high) - int(low) < _BITMAP_BITS:
-        bounds = f"CAST({int(low)} AS {col.type}), CAST({int(high)} AS {col.type})"
-        return f"bit_count(bitstring_agg({col.ident}, {bounds}))"
-    return f"count(DISTINCT {col.countable})"
 
 
 def _second_column(agg: Agg, col: Col, depth: Depth, anomalies: AnomalySpec, old: Any) -> None:
@@ -319,28 +310,18 @@ def _second_column(agg: Agg, col: Col, depth: Depth, anomalies: AnomalySpec, old
         return
     col.got["median"] = median
     fence = anomalies.iqr_k * (q3 - q1)
-    agg.add(col, "iqr", f"count_if({value} < {q1 - fence!r} OR {value} > {q3 + fence!r})")
-    spread = f"abs({value} - {median!r})"
+    outside = f"{value} < {lit(q1 - fence)} OR {value} > {lit(q3 + fence)}"
+    agg.add(col, "iqr", f"count_if({outside})")
+    spread = f"abs({value} - {lit(median)})"
     if depth == "deep":
         agg.add(col, "mad", f"median({spread})")
         agg.add(col, "mean_ad", f"avg({spread})")
         return
-    beyond = _beyond(col, anomalies)
+    beyond = outlier_distance(col, anomalies)
     if beyond is None:
         col.got["mad_outliers"] = 0
     else:
-        agg.add(col, "mad_outliers", f"count_if({spread} > {beyond!r})")
-
-
-def _beyond(col: Col, anomalies: AnomalySpec) -> float | None:
-    """How far from the median a value is an outlier by robust z; None: none can be."""
-    mad, mean_ad = number(col.got.get("mad")), number(col.got.get("mean_ad"))
-    if mad is None:
-        return None
-    # The robust z is 0.6745 |x - median| / MAD; with a MAD of 0 (most values equal),
-    # the mean absolute deviation scaled to match a normal spread stands in for it.
-    scale = mad / 0.6745 if mad > 0 else (mean_ad or 0.0) * 1.253314
-    return anomalies.robust_z * scale if scale > 0 else None
+        agg.add(col, "mad_outliers", f"count_if({spread} > {lit(beyond)})")
 
 
 def _third(
@@ -359,14 +340,14 @@ def _third(
         median = col.got.get("median")
         if depth != "deep" or median is None or "mad" not in col.got:
             continue
-        beyond = _beyond(col, anomalies)
+        beyond = outlier_distance(col, anomalies)
         if beyond is None:
             col.got["mad_outliers"] = 0
             continue
         agg.add(
             col,
             "mad_outliers",
-            f"count_if(abs({col.value} - {median!r}) > {beyond!r})",
+            f"count_if(abs({col.value} - {lit(median)}) > {lit(beyond)})",
         )
     if depth == "standard" and found["duplicates"] is None and rows > SAMPLE_ROWS:
         every = ", ".join(c.ident for c in cols)
