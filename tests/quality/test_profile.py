@@ -343,3 +343,44 @@ def test_huge_doubles_do_not_overflow(con: duckdb.DuckDBPyConnection) -> None:
             assert column.histogram is not None and sum(column.histogram.counts) == 3000
             assert column.histogram.edges[0] == column.min
             assert column.histogram.edges[-1] == column.max
+
+
+def _reported(con: duckdb.DuckDBPyConnection, name: str, depth: str) -> tuple[TableProfile, str]:
+    """A profile, and everything shown of it: the profile, its anomalies and the HTML page."""
+    from agent_orchestrated_etl.quality import QualityReport
+    from agent_orchestrated_etl.quality.anomalies import detect
+    from agent_orchestrated_etl.quality.html import render_html
+    from agent_orchestrated_etl.quality.score import score
+
+    p = _profile(con, name, depth)
+    found = detect(p, None, AnomalySpec())
+    report = QualityReport(profile=p, anomalies=found, score=score(p, found), history=[])
+    shown = json.dumps(report.model_dump(mode="json"))
+    return p, shown + render_html([report], title=name)
+
+
+def test_personal_data_is_never_shown(con: duckdb.DuckDBPyConnection) -> None:
+    # Placeholders in the first 10,000 rows, e-mail addresses after them.
+    con.execute(
+        "CREATE OR REPLACE TABLE late_mail AS SELECT i, CASE WHEN i < 10000 THEN 'n/a' "
+        "ELSE 'u' || i || '@mail.test' END AS contact FROM range(250000) t(i)"
+    )
+    # A quarter of placeholders: 75 % e-mail addresses is personal data too.
+    con.execute(
+        "CREATE OR REPLACE TABLE some_mail AS SELECT i, CASE WHEN i % 4 = 0 THEN 'unknown' "
+        "ELSE 'u' || i || '@mail.test' END AS contact FROM range(5000) t(i)"
+    )
+    # Three addresses among 250,000 categories: no sample sees them, yet one would be the
+    # max and a rare category.
+    con.execute(
+        "CREATE OR REPLACE TABLE stray_mail AS SELECT i, CASE WHEN i >= 249997 "
+        "THEN 'zed' || i || '@mail.test' ELSE ['fine', 'ok'][1 + i % 2] END AS contact "
+        "FROM range(250000) t(i)"
+    )
+    for name in ("late_mail", "some_mail", "stray_mail"):
+        for depth in ("quick", "standard", "deep"):
+            p, shown = _reported(con, name, depth)
+            contact = p.column("contact")
+            assert contact is not None and contact.pii == "email", (name, depth)
+            assert contact.top == [] and contact.min is None and contact.max is None
+            assert "@mail.test" not in shown, (name, depth)

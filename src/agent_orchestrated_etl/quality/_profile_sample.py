@@ -1,7 +1,7 @@
 """The sample a profile starts from, and the columns that may be keys.
 
-The sample (at most SAMPLE_ROWS rows) judges semantic types and personal data, and picks
-the values whose counts the first pass takes exactly (``top``).
+The sample (at most SAMPLE_ROWS rows, drawn over the whole table) judges semantic types and
+personal data, and picks the values whose counts the first pass takes exactly (``top``).
 """
 
 from __future__ import annotations
@@ -14,9 +14,6 @@ from ._profile_columns import Agg, Col, id_like
 from ._semantic import judge
 
 SAMPLE_ROWS = 10_000
-# Up to this many rows the sample is drawn from all of them (a reservoir); above it, the
-# first rows are taken, which costs no scan.
-_RESERVOIR_UP_TO = 200_000
 # A column whose approximate distinct count comes this close to the rows is confirmed as a
 # key with an exact count: HyperLogLog undercounted 2M sequential ids by 7 %, so an id-like
 # name is given more room than a column unique by chance.
@@ -36,10 +33,10 @@ def sample(
 ) -> bool:
     """Judge the columns on a sample and pick the values to count; whether it is every row."""
     sample = quote_ident(unique_name("profile_sample"))
-    if rows <= _RESERVOIR_UP_TO:
-        picked = f"SELECT * FROM {name} USING SAMPLE reservoir({SAMPLE_ROWS} ROWS) REPEATABLE (7)"
-    else:
-        picked = f"SELECT * FROM {name} LIMIT {SAMPLE_ROWS}"
+    # A reservoir over every row, never the first rows: a table whose first rows are
+    # placeholders ('n/a') and the rest e-mail addresses must be judged on both. It costs a
+    # scan (2M rows of Parquet: 0.4 s against 0.1 s for the first rows) and SAMPLE_ROWS rows.
+    picked = f"SELECT * FROM {name} USING SAMPLE reservoir({SAMPLE_ROWS} ROWS) REPEATABLE (7)"
     con.execute(f"CREATE TEMP TABLE {sample} AS {picked}")
     try:
         complete = rows <= SAMPLE_ROWS

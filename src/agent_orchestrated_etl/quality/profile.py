@@ -34,8 +34,9 @@ from ..spec.source import SourceSpec
 from ._profile_finish import finish
 from ._profile_sample import SAMPLE_ROWS
 from ._profile_table import profile_columns
+from ._semantic import screen
 from .frame import materialize, scratch
-from .types import Correlation, QualityReport, ScorePoint, TableProfile
+from .types import ColumnProfile, Correlation, QualityReport, ScorePoint, TableProfile
 
 __all__ = ["SAMPLE_ROWS", "profile_relation", "profile_source", "profile_table"]
 
@@ -76,6 +77,8 @@ def profile_table(
         if len(key) == 1:  # confirmed exactly: as many distinct values as rows
             col = next(c for c in cols if c.name == key[0])
             col.got["distinct"], col.got["distinct_exact"] = rows, True
+    columns = [finish(c, rows, depth, anomalies, complete) for c in cols]
+    _hide_personal(con, columns, [c.kind for c in cols])
     correlations = found.get("correlations")
     return TableProfile(
         resource=resource,
@@ -83,7 +86,7 @@ def profile_table(
         source=source,
         depth=depth,
         rows=rows,
-        columns=[finish(c, rows, depth, anomalies, complete) for c in cols],
+        columns=columns,
         duplicate_rows=found["duplicates"],
         duplicates_exact=found["duplicates_exact"],
         candidate_keys=found["keys"],
@@ -96,6 +99,24 @@ def profile_table(
         duration_s=round(time.perf_counter() - start, 4),
         run_id=run_id,
     )
+
+
+def _hide_personal(
+    con: duckdb.DuckDBPyConnection, columns: list[ColumnProfile], kinds: list[str]
+) -> None:
+    """Flag as personal data, with no value shown, each text column a value of which that
+    the profile would show (min, max, top values: the anomalies and reports take theirs
+    from these) looks like personal data."""
+    shown = {
+        c.name: [str(v) for v in (c.min, c.max, *(t.value for t in c.top)) if v is not None]
+        for c, kind in zip(columns, kinds, strict=True)
+        if kind == "text" and c.pii is None
+    }
+    found = screen(con, shown)
+    for column in columns:
+        if column.name in found:
+            column.pii, column.min, column.max = found[column.name], None, None
+            column.top = []
 
 
 def profile_relation(
