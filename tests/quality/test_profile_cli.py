@@ -42,3 +42,12 @@ def test_profile_json_table_and_depth(tmp_path: Path) -> None:
     nowhere = run_cli("profile", "orders.csv", "--html", "no/such/r.html", cwd=tmp_path)
     assert nowhere.returncode == 2 and "--html" in nowhere.stderr
     assert len(nowhere.stderr.strip().splitlines()) == 1
+
+
+def test_names_and_values_are_printed_as_they_are(tmp_path: Path) -> None:
+    rows = "".join(f"{i},[/x],[red]a{i % 2}\n" for i in range(30))
+    (tmp_path / "odd.csv").write_text("tag[/b],note,[bold]c\n" + rows)
+    done = run_cli("profile", "odd.csv", "--no-record", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "tag[/b]" in done.stderr and "[/x]" in done.stderr and "[red]a0" in done.stderr
+    assert "[bold]c" in done.stderr

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from .._text import plural
 from ._app import FormatOption, app, err
@@ -102,7 +103,8 @@ def _show(report: QualityReport) -> None:
         f"{p.table}: {plural(p.rows, 'row')}, {dups} duplicate rows, keys: {keys} "
         f"({p.depth}, {p.duration_s:.2f} s)"
     )
-    grid = Table(title=title, header_style="bold", title_justify="left")
+    # Names and values are data: Text keeps '[/b]' in a column name from being read as markup.
+    grid = Table(title=Text(title), header_style="bold", title_justify="left")
     for head in ("column", "type", "nulls %", "distinct", "min", "max", "mean"):
         grid.add_column(
             head, justify="right" if head in ("nulls %", "distinct", "mean") else "left"
@@ -115,16 +117,16 @@ def _show(report: QualityReport) -> None:
     for c in p.columns:
         approx = "" if c.distinct_exact else "≈"
         grid.add_row(
-            c.name,
-            c.type,
+            Text(c.name),
+            Text(c.type),
             f"{100 * c.null_rate:.1f}",
             "" if c.distinct is None else f"{approx}{c.distinct:,}",
-            _cell(c.min),
-            _cell(c.max),
+            Text(_cell(c.min)),
+            Text(_cell(c.max)),
             _mean(c),
             c.semantic or "",
             c.pii or "",
-            ", ".join(dict.fromkeys(issues.get(c.name, []))),
+            Text(", ".join(dict.fromkeys(issues.get(c.name, [])))),
         )
     err.print(grid)
     for anomaly in report.anomalies:
