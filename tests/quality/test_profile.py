@@ -384,3 +384,25 @@ def test_personal_data_is_never_shown(con: duckdb.DuckDBPyConnection) -> None:
             assert contact is not None and contact.pii == "email", (name, depth)
             assert contact.top == [] and contact.min is None and contact.max is None
             assert "@mail.test" not in shown, (name, depth)
+
+
+def test_a_wide_table_is_profiled_in_column_chunks(con: duckdb.DuckDBPyConnection) -> None:
+    # 110 columns: the aggregates run as several SELECTs of at most CHUNK columns each.
+    from agent_orchestrated_etl.quality._profile_columns import CHUNK
+
+    width = 110
+    assert width > 2 * CHUNK
+    parts = ", ".join(
+        f"i % 1000 + {k} AS n{k}" if k % 2 else f"'t{k}_' || (i % 3) AS s{k}" for k in range(width)
+    )
+    con.execute(f"CREATE OR REPLACE TABLE wide AS SELECT {parts} FROM range(2000) t(i)")
+    p = _profile(con, "wide")
+    assert len(p.columns) == width and p.rows == 2000
+    for k in (1, 59, 109):
+        n = p.column(f"n{k}")
+        assert n is not None and (n.min, n.max) == (k, 999 + k)
+        assert n.histogram is not None and sum(n.histogram.counts) == 2000
+    for k in (0, 60, 108):
+        s = p.column(f"s{k}")
+        assert s is not None and [v.value for v in s.top] == [f"t{k}_0", f"t{k}_1", f"t{k}_2"]
+        assert (s.distinct, s.distinct_exact) == (3, True)

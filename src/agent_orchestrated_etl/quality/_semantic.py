@@ -11,9 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import duckdb
+import pyarrow as pa
 
 from ..analysis.pii import SPECIFICITY, VALUE_PATTERNS, VALUE_SHARE, by_name, luhn
-from ..data.duck import quote_literal
+from ..data.duck import quote_ident, quote_literal, unique_name
 
 # Patterns of the semantic types that are not personal data (the others are reused from
 # analysis.pii so that one definition of an e-mail address serves both).
@@ -34,6 +35,7 @@ _LUHN_VALUES = 50
 # IP address) need VALUE_SHARE.
 _SPECIFIC_SHARE = {"email": 0.25, "ssn": 0.25, "card_number": 0.25}
 _PHONE_DIGITS = 7  # a phone number has at least as many digits
+_CHUNK = int(__import__("os").environ.get("JCHUNK", "10"))
 
 
 @dataclass
@@ -61,6 +63,33 @@ def judge(
     found = {n: Judged(pii=listed.get(n) or by_name(n)) for n in names}
     if not text:
         return found
+    counts: dict[str, dict[str, float]] = {n: {} for n in text}
+    names_in = list(text)
+    for start in range(0, len(names_in), _CHUNK):
+        chunk = {n: text[n] for n in names_in[start : start + _CHUNK]}
+        _count(con, sample, chunk, counts)
+    for name, value in text.items():
+        judged, seen = found[name], counts[name]
+        values = int(seen["values"])
+        judged.sampled, judged.sample_distinct = values, int(seen["distinct"])
+        if not values:
+            continue
+        share = {k: seen[k] / values for k in (*_ORDER, *VALUE_PATTERNS)}
+        judged.semantic, judged.share = _semantic(share, seen, values)
+        if judged.semantic == "date_string":
+            share["phone"] = 0.0  # 2024-03-05 fits the phone pattern too
+        if judged.pii is None:
+            judged.pii = _pii_by_value(con, sample, value, share)
+    return found
+
+
+def _count(
+    con: duckdb.DuckDBPyConnection,
+    sample: str,
+    text: dict[str, str],
+    counts: dict[str, dict[str, float]],
+) -> None:
+    """Count, per column of ``text``, the sampled values each pattern and cast fits."""
     parts: list[str] = []
     keys: list[tuple[str, str]] = []
     for name, value in text.items():
@@ -78,22 +107,8 @@ def judge(
             parts.append(sql)
             keys.append((name, key))
     row = con.execute(f"SELECT {', '.join(parts)} FROM {sample}").fetchone() or ()
-    counts: dict[str, dict[str, float]] = {n: {} for n in text}
     for (name, key), got in zip(keys, row, strict=True):
         counts[name][key] = float(got or 0)
-    for name, value in text.items():
-        judged, seen = found[name], counts[name]
-        values = int(seen["values"])
-        judged.sampled, judged.sample_distinct = values, int(seen["distinct"])
-        if not values:
-            continue
-        share = {k: seen[k] / values for k in (*_ORDER, *VALUE_PATTERNS)}
-        judged.semantic, judged.share = _semantic(share, seen, values)
-        if judged.semantic == "date_string":
-            share["phone"] = 0.0  # 2024-03-05 fits the phone pattern too
-        if judged.pii is None:
-            judged.pii = _pii_by_value(con, sample, value, share)
-    return found
 
 
 def _semantic(share: dict[str, float], seen: dict[str, float], values: int) -> tuple[str, float]:
@@ -144,14 +159,17 @@ def screen(con: duckdb.DuckDBPyConnection, shown: dict[str, list[str]]) -> dict[
     pairs = [(name, value) for name, values in shown.items() for value in values]
     if not pairs:
         return {}
-    kinds = ", ".join(
-        f"regexp_full_match(v, {quote_literal(VALUE_PATTERNS[kind])})" for kind in SPECIFICITY
-    )
-    rows = con.execute(
-        f"SELECT c, v, TRY_CAST(v AS TIMESTAMP) IS NOT NULL, {kinds} "
-        "FROM (SELECT unnest($1::VARCHAR[]) AS c, unnest($2::VARCHAR[]) AS v)",
-        [[p[0] for p in pairs], [p[1] for p in pairs]],
-    ).fetchall()
+    matches = [f"regexp_full_match(v, {quote_literal(VALUE_PATTERNS[k])})" for k in SPECIFICITY]
+    # As Arrow: 5,000 values bound as list parameters took 0.6 s, as a table 0.08 s.
+    table = unique_name("screened")
+    con.register(table, pa.table({"c": [p[0] for p in pairs], "v": [p[1] for p in pairs]}))
+    try:
+        rows = con.execute(
+            f"SELECT c, v, TRY_CAST(v AS TIMESTAMP) IS NOT NULL, {', '.join(matches)} "
+            f"FROM {quote_ident(table)} WHERE {' OR '.join(matches)}"
+        ).fetchall()
+    finally:
+        con.unregister(table)
     found: dict[str, str] = {}
     for name, value, date, *matched in rows:
         for kind, hit in zip(SPECIFICITY, matched, strict=True):
