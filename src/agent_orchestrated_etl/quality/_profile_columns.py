@@ -19,8 +19,8 @@ from ._semantic import Judged
 from .types import Histogram, ValueCount
 
 QUANTILES: tuple[float, ...] = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
-# A quick profile estimates its histograms from 1,001 quantiles of a reservoir (one per
-# 0.1 % of the values): no second pass over the table.
+# A quick profile estimates its histograms from 1,001 quantiles of a t-digest
+# (approx_quantile; one per 0.1 % of the values): no second pass over the table.
 QUICK_LEVELS: tuple[float, ...] = tuple(i / 1000 for i in range(1001))
 BINS = 20
 CHUNK = 50  # columns a SELECT (see Agg._chunks)

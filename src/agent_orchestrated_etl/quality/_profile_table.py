@@ -1,15 +1,18 @@
-"""A table's profile in as few scans as its depth allows.
+"""A table's profile in as few scans as its depth allows (each aggregate a scan, run as
+SELECTs of at most CHUNK columns).
 
-1. A sample of at most SAMPLE_ROWS rows (all of a small table, the first rows of a large
-   one): semantic types, personal data, and which values to count exactly for ``top``.
+1. A sample of at most SAMPLE_ROWS rows (a reservoir over the whole table): semantic types,
+   personal data, and which values to count exactly for ``top``.
 2. One aggregate over every column: counts, nulls, distinct (approximate but at deep),
    min/max, mean, std, quantiles (a t-digest but at deep), lengths, the counts of the
-   sample's frequent values. A quick profile stops here: its histograms are estimated from
-   the quantiles and a key is confirmed only if the sample pointed to it.
-3. One aggregate with what needs the first: histograms on the min/max (or the previous
-   profile's edges), outliers by IQR and by robust z (the MAD estimated from the quantiles),
-   keys confirmed exactly, every value of a column with few, duplicate rows by hash (none
-   when a key is confirmed), correlations (deep).
+   sample's frequent values. A quick profile stops here (but for an integer key's bitmap
+   and text the sample showed few values of): its histograms are estimated from 1,001
+   quantiles, or binned on the previous profile's edges where the values stay within them,
+   and a key is confirmed only if the sample pointed to it.
+3. One aggregate with what needs the first: histograms on the min/max (the previous
+   profile's edges, extended to them), outliers by IQR and by robust z (the MAD estimated
+   from the quantiles), keys confirmed exactly, every value of a column with few,
+   duplicate rows by hash (none when a key is confirmed), correlations (deep).
 4. Deep only: outliers by robust z on the exact MAD, exact top values and duplicates, keys
    of two columns.
 """
