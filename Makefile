@@ -58,4 +58,4 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) .aoetl demo_out warehouse.duckdb bench/data
+	rm -rf $(VENV) .aoetl demo_out warehouse.duckdb quality_report.html bench/data
