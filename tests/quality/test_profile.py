@@ -406,3 +406,16 @@ def test_a_wide_table_is_profiled_in_column_chunks(con: duckdb.DuckDBPyConnectio
         s = p.column(f"s{k}")
         assert s is not None and [v.value for v in s.top] == [f"t{k}_0", f"t{k}_1", f"t{k}_2"]
         assert (s.distinct, s.distinct_exact) == (3, True)
+
+
+def test_histogram_bins_hold_their_own_values(con: duckdb.DuckDBPyConnection) -> None:
+    # Edges such as 0.9490500000000001 must reach DuckDB as that double, not as a DECIMAL
+    # rounded to 0.94905 (whose bin then went to the last one).
+    con.execute("CREATE OR REPLACE TABLE frac AS SELECT i / 1000 AS x FROM range(1000) t(i)")
+    for depth in ("quick", "standard", "deep"):
+        x = _profile(con, "frac", depth).column("x")
+        assert x is not None and x.histogram is not None
+        if depth == "quick":  # estimated from the t-digest's quantiles
+            assert all(abs(n - 50) <= 1 for n in x.histogram.counts), x.histogram.counts
+        else:
+            assert x.histogram.counts == [50] * 20, depth

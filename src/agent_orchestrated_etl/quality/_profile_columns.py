@@ -223,7 +223,11 @@ def bins_sql(col: Col, edges: list[float]) -> str:
     inner = _inner(edges, col.kind)
     if not inner:
         return f"count({value})"
-    return f"histogram({value}, {inner!r})"
+    if col.kind == "temporal":
+        return f"histogram({value}, {inner!r})"
+    # As text cast to DOUBLE[]: a literal such as 0.9490500000000001 is read as a DECIMAL and
+    # rounded, and the map's key then no longer names its bin.
+    return f"histogram({value}, CAST({quote_literal(repr(inner))} AS DOUBLE[]))"
 
 
 def _inner(edges: list[float], kind: str) -> list[Any]:
@@ -236,11 +240,11 @@ def indexed(edges: list[float], counts: Any, kind: str) -> dict[int, int]:
     an overflow key for values past the last inner edge)."""
     if not isinstance(counts, dict):
         return {0: int(counts or 0)}
-    last = len(edges) - 2
-    position = {v: i for i, v in enumerate(_inner(edges, kind))}
+    inner = _inner(edges, kind)
     found: dict[int, int] = {}
     for key, count in counts.items():
-        index = position.get(key, last)
+        # The bin whose upper edge the key is (the overflow key, infinity, is past them all).
+        index = bisect.bisect_left(inner, key)
         found[index] = found.get(index, 0) + int(count)
     return found
 
@@ -297,11 +301,9 @@ def estimated(
     bins = len(edges) - 1
     points = [x for x in (levels or []) if x is not None and math.isfinite(x)]
     shares = [0.0] * bins
-    if points:
-        low, width = edges[0], _width(edges[0], edges[-1], bins)
-        for x in points:
-            index = math.floor(x / width - low / width) if width > 0 else 0
-            shares[min(max(index, 0), bins - 1)] += 1 / len(points)
+    inner = edges[1:-1]
+    for x in points:  # binned as bins_sql bins: (a, b], edges of any width
+        shares[bisect.bisect_left(inner, x)] += 1 / len(points)
     raw = [s * non_null for s in shares]
     counts = [int(r) for r in raw]
     order = sorted(range(bins), key=lambda i: raw[i] - counts[i], reverse=True)
