@@ -419,3 +419,26 @@ def test_histogram_bins_hold_their_own_values(con: duckdb.DuckDBPyConnection) ->
             assert all(abs(n - 50) <= 1 for n in x.histogram.counts), x.histogram.counts
         else:
             assert x.histogram.counts == [50] * 20, depth
+
+
+def test_one_extreme_value_does_not_blind_the_histogram(con: duckdb.DuckDBPyConnection) -> None:
+    from agent_orchestrated_etl.quality.anomalies import detect
+
+    spread = "(i * 7919) % 500 / 500 * 80 - 40"  # 500 values, none a key
+    con.execute(
+        f"CREATE OR REPLACE TABLE calm AS SELECT CASE WHEN i = 0 THEN 1e6 ELSE 100 + {spread} "
+        "END AS v FROM range(5001) t(i)"
+    )
+    con.execute(
+        f"CREATE OR REPLACE TABLE moved AS SELECT 180 + {spread} AS v FROM range(5000) t(i)"
+    )
+    for depth in ("quick", "standard", "deep"):
+        before = _profile(con, "calm", depth)
+        v = before.column("v")
+        assert v is not None and v.histogram is not None
+        assert v.histogram.edges[0] == v.min and v.histogram.edges[-1] == 1e6
+        assert sum(n > 0 for n in v.histogram.counts) >= 15, v.histogram.counts  # not all in one
+        # The open last bin: from the 99th percentile to the extreme value.
+        assert v.histogram.counts[-1] <= 60 and sum(v.histogram.counts) == 5001
+        after = _profile(con, "moved", depth, previous=before)
+        assert [a for a in detect(after, before, AnomalySpec()) if a.kind == "drift"], depth

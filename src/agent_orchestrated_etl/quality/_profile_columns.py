@@ -249,27 +249,54 @@ def indexed(edges: list[float], counts: Any, kind: str) -> dict[int, int]:
     return found
 
 
-def edges_for(low: float, high: float, previous: Histogram | None, kind: str) -> list[float]:
+def edges_for(
+    low: float,
+    high: float,
+    previous: Histogram | None,
+    kind: str,
+    middle: tuple[float | None, float | None] = (None, None),
+) -> list[float]:
     """The histogram's edges: the previous profile's (same kind), extended by whole bins of
-    the same width where the values now reach past them (a growing id would otherwise pile
-    into the last bin), else BINS equal bins. Past BINS extra bins the range has changed so
-    much that fresh bins over both ranges say more; drift re-bins by overlap either way."""
+    the width of its inner bins where the values now reach past them (a growing id would
+    otherwise pile into the last bin), else fresh bins (see ``_fresh``; ``middle`` is the 1st
+    and 99th percentile). Past BINS extra bins the range has changed so much that fresh bins
+    over both ranges say more; drift re-bins by overlap either way."""
     if previous is not None and previous.kind == kind and len(previous.edges) >= 2:
         edges = list(previous.edges)
-        width = _width(edges[0], edges[-1], len(edges) - 1)
+        inner = edges[1:-1] if len(edges) >= 4 else edges
+        width = _width(inner[0], inner[-1], len(inner) - 1)
         if width <= 0 or (low >= edges[0] and high <= edges[-1]):
             return edges
         # Divided one by one: a difference of two values near 1e308 passes a double's range.
         past = (edges[0] / width - low / width, high / width - edges[-1] / width)
         below, above = (max(0, math.ceil(n)) if math.isfinite(n) else BINS + 1 for n in past)
         if below + above <= BINS:
-            start = edges[0] - below * width
-            grown = [start + i * width for i in range(len(edges) + below + above)]
-            if math.isfinite(grown[0]) and math.isfinite(grown[-1]):
+            start, end = edges[0] - below * width, edges[-1] + above * width
+            grown = [start + i * width for i in range(below)] + edges
+            grown += [edges[-1] + i * width for i in range(1, above + 1)]
+            if math.isfinite(start) and math.isfinite(end):
                 return grown
         low, high = min(low, edges[0]), max(high, edges[-1])
+    return _fresh(low, high, middle)
+
+
+def _fresh(low: float, high: float, middle: tuple[float | None, float | None]) -> list[float]:
+    """BINS bins of equal width over the values; but where a tail reaches further past the
+    1st or 99th percentile than those two lie apart (one value of 1e6 among values near
+    100), that tail is one open outer bin and the others split the percentiles' range: else
+    every value but the extreme would share one bin, and drift would see nothing."""
     if high <= low:
         return [low, high]
+    p01, p99 = middle
+    if p01 is not None and p99 is not None and low <= p01 < p99 <= high:
+        span = p99 - p01
+        open_low, open_high = p01 - low > span, high - p99 > span
+        if math.isfinite(span) and (open_low or open_high):
+            start, end = (p01 if open_low else low), (p99 if open_high else high)
+            bins = BINS - open_low - open_high
+            width = (end - start) / bins
+            inner = [start + i * width for i in range(bins)] + [end]
+            return ([low] if open_low else []) + inner + ([high] if open_high else [])
     width = _width(low, high, BINS)
     if math.isfinite(low + BINS * width):
         return [low + i * width for i in range(BINS)] + [high]

@@ -128,7 +128,8 @@ def _first(
         if depth == "quick" and col.got.get("quantiles") and "histogram" not in col.got:
             low, high = number(col.got["min"]), number(col.got["max"])
             if low is not None and high is not None:
-                bounds = edges_for(low, high, col.got.get("old_edges"), col.kind)
+                middle = (col.got["q7"][0], col.got["q7"][-1])
+                bounds = edges_for(low, high, col.got.get("old_edges"), col.kind, middle)
                 if col.integer and col.top_complete and col.top:
                     hist = histogram(bounds, binned(col.top, bounds), col.kind)
                 else:
@@ -299,7 +300,8 @@ def _second_column(agg: Agg, col: Col, depth: Depth, anomalies: AnomalySpec, old
     if low is None or high is None:
         return
     value = col.value
-    edges = edges_for(low, high, old, col.kind)
+    q7 = col.got.get("q7") or [None]
+    edges = edges_for(low, high, old, col.kind, (q7[0], q7[-1]))
     col.got["edges"] = edges
     if col.integer and col.top_complete and col.top:
         # Every value counted already: the bins follow from the counts, binned as in SQL.
