@@ -442,3 +442,18 @@ def test_one_extreme_value_does_not_blind_the_histogram(con: duckdb.DuckDBPyConn
         assert v.histogram.counts[-1] <= 60 and sum(v.histogram.counts) == 5001
         after = _profile(con, "moved", depth, previous=before)
         assert [a for a in detect(after, before, AnomalySpec()) if a.kind == "drift"], depth
+
+
+def test_distinct_counts_and_text_keys_at_standard(con: duckdb.DuckDBPyConnection) -> None:
+    # HyperLogLog counts 'u' || i (50,000 rows) as about 45,500 values, and 'p' || i*7919
+    # (12,019 values) as about 12,200: more than the column holds.
+    con.execute(
+        "CREATE OR REPLACE TABLE users AS SELECT i AS id, 'u' || i AS username, "
+        "CASE WHEN i % 50000 > 0 THEN 'p' || (i * 7919) END AS phone FROM range(50000) t(i)"
+    )
+    con.execute("CREATE OR REPLACE TABLE phones AS SELECT * FROM users WHERE id < 12020")
+    for depth in ("quick", "standard"):
+        assert _profile(con, "users", depth).candidate_keys == [["id"], ["username"]], depth
+        phone = _profile(con, "phones", depth).column("phone")
+        assert phone is not None and phone.distinct is not None
+        assert phone.distinct <= phone.count - phone.nulls == 12019, depth

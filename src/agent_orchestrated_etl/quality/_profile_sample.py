@@ -91,6 +91,9 @@ def quick_keys(cols: list[Col]) -> list[Col]:
 def keys(cols: list[Col], rows: int, depth: Depth, complete: bool) -> tuple[list[str], list[str]]:
     """Columns with no nulls and as many distinct values as rows: (confirmed, to confirm)."""
     sure, unsure = [], []
+    # Columns the sample shows unique are confirmed as a quick profile confirms them:
+    # HyperLogLog counted 50,000 values 'u1'..'u50000' as 45,529, under any share of rows.
+    sampled = {c.name for c in quick_keys(cols)} if depth == "standard" else set()
     for col in cols:
         if col.kind in ("bool", "other") or col.got["values"] != rows or rows < 2:
             continue
@@ -107,7 +110,7 @@ def keys(cols: list[Col], rows: int, depth: Depth, complete: bool) -> tuple[list
                 sure.append(col.name)
         elif depth == "standard":
             share = _ID_KEY_SHARE if id_like(col.name) else _KEY_SHARE
-            if int(col.got.get("distinct") or 0) >= share * rows:
+            if col.name in sampled or int(col.got.get("distinct") or 0) >= share * rows:
                 unsure.append(col.name)
     return sure, unsure
 
