@@ -457,3 +457,21 @@ def test_distinct_counts_and_text_keys_at_standard(con: duckdb.DuckDBPyConnectio
         phone = _profile(con, "phones", depth).column("phone")
         assert phone is not None and phone.distinct is not None
         assert phone.distinct <= phone.count - phone.nulls == 12019, depth
+
+
+def test_history_follows_the_file_not_the_path_typed(work: Path, orch: DataOrchestrator) -> None:
+    for folder in ("a", "b"):
+        (work / folder).mkdir()
+        (work / folder / "c.csv").write_text("id,v\n" + "".join(f"{i},{i}\n" for i in range(20)))
+    first = orch.profile("a/c.csv")[0]
+    assert first.profile.resource == f"{work / 'a' / 'c.csv'}#c"
+    # The same file however typed: one history; a file of the same name elsewhere: its own.
+    assert len(orch.profile("./a/c.csv")[0].history) == 2
+    assert len(orch.profile(str(work / "a" / "c.csv"))[0].history) == 3
+    assert len(orch.profile("b/c.csv")[0].history) == 1
+    # A run's profile of its target is the history `aoetl profile` of that target reads.
+    (work / "p.yaml").write_text(
+        "name: c\nsource: a/c.csv\ntarget: duckdb:///w.duckdb\nquality:\n  profile: quick\n"
+    )
+    assert orch.run("p.yaml").status == "success"
+    assert len(orch.profile("duckdb:///w.duckdb", table="c")[0].history) == 2

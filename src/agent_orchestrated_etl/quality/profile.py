@@ -19,6 +19,7 @@ duplicates are exact at every depth.
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from pathlib import Path
@@ -31,6 +32,7 @@ from ..data.duck import quote_ident, unique_name
 from ..errors import UserError, classify_duckdb
 from ..spec import AnomalySpec, Depth
 from ..spec.source import SourceSpec
+from ..spec.uri import LOCAL_SCHEMES, anchored, parse_uri
 from ._profile_finish import finish
 from ._profile_sample import SAMPLE_ROWS
 from ._profile_table import profile_columns
@@ -38,13 +40,25 @@ from ._semantic import screen
 from .frame import materialize, scratch
 from .types import ColumnProfile, Correlation, QualityReport, ScorePoint, TableProfile
 
-__all__ = ["SAMPLE_ROWS", "profile_relation", "profile_source", "profile_table"]
+__all__ = ["SAMPLE_ROWS", "history_key", "profile_relation", "profile_source", "profile_table"]
 
 # A relation that only reads local Parquet files, or a table of a DuckDB file, costs less to
 # scan again than to copy: 2M rows x 10 columns of Parquet, read into a temporary table, took
 # 2.2 s, longer than the profile's three scans of the file.
 _LOCAL_PARQUET = re.compile(r"SELECT \* FROM read_parquet\(\[[^\]]*\][^)]*\)", re.S)
 _DUCKDB_ATTACH = re.compile(r"ATTACH IF NOT EXISTS '[^']*' AS \S+ \(READ_ONLY\)$")
+
+
+def history_key(place: str, table: str) -> str:
+    """The key of ``table``'s profile history in ``place`` (a source's or target's display):
+    a local file or database by its absolute path, so that the same file is one history
+    however its path was typed (``c.csv``, ``./c.csv``, ``/abs/c.csv``; a run's
+    ``duckdb:////abs/w.duckdb`` and ``aoetl profile duckdb:///w.duckdb``) and files of one
+    name in two folders are two; anything else as displayed (no password)."""
+    parsed = parse_uri(os.path.expanduser(place) if place.startswith("~") else place)
+    if parsed.scheme.split("+")[0] in LOCAL_SCHEMES and not parsed.path.startswith(":"):
+        place = anchored(parsed, Path.cwd()).raw
+    return f"{place}#{table}"
 
 
 def profile_table(
@@ -197,7 +211,9 @@ def profile_source(
     source = source_for(spec, home=home, where=where)
     try:
         for resource in _chosen(source.discover(), table, where.display):
-            key = f"{where.display}#{resource.name}"
+            # A local path's URL holds no password: anchored as given, before any display.
+            local = where.scheme.split("+")[0] in LOCAL_SCHEMES
+            key = history_key(where.url if local else where.display, resource.name)
             earlier = store.quality.profiles(key, limit=20)
             previous = TableProfile.model_validate(earlier[0].profile) if earlier else None
             profile = profile_relation(
