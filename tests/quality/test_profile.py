@@ -248,7 +248,7 @@ def test_a_duckdb_warehouse_is_profiled_and_recorded(work: Path, orch: DataOrche
     reports = orch.profile("duckdb:///warehouse.duckdb", table="orders")
     assert [r.profile.table for r in reports] == ["orders"]
     p = reports[0].profile
-    assert p.resource == "duckdb:///warehouse.duckdb#orders" and p.rows == 50
+    assert p.resource == f"duckdb:///{work / 'warehouse.duckdb'}#orders" and p.rows == 50
     assert p.candidate_keys[0] == ["order_id"]
     assert 0 <= reports[0].score.total <= 100 and len(reports[0].history) == 1
     again = orch.profile("duckdb:///warehouse.duckdb", table="orders")
