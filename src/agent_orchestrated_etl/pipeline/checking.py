@@ -107,12 +107,12 @@ def _profile(
     quality score, publish each anomaly, and return the score's JSON."""
     from ..quality import TableProfile
     from ..quality.anomalies import detect
-    from ..quality.profile import profile_table
+    from ..quality.profile import history_key, profile_table
     from ..quality.score import score
 
     spec, history, run_id = context.spec, context.store.quality, context.run_id
     depth = cast(Depth, spec.quality.profile)
-    resource = f"{context.destination.display}#{table}"
+    resource = history_key(context.destination.display, table)
     # A retried check task replaces its own run's profile: compare with the one before.
     earlier = [r for r in history.profiles(resource, limit=2) if r.run_id != run_id]
     previous = TableProfile.model_validate(earlier[0].profile) if earlier else None
