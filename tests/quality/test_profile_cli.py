@@ -51,3 +51,19 @@ def test_names_and_values_are_printed_as_they_are(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "tag[/b]" in done.stderr and "[/x]" in done.stderr and "[red]a0" in done.stderr
     assert "[bold]c" in done.stderr
+
+
+def test_the_report_never_overwrites_the_source(tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "orders.csv").write_text(CSV)
+    for source, html in (
+        ("orders.csv", "orders.csv"),
+        ("./orders.csv", str(tmp_path / "data" / "orders.csv")),
+        ("*.csv", "./orders.csv"),
+        (".", "orders.csv"),
+    ):
+        done = run_cli("profile", source, "--html", html, "--no-record", cwd=tmp_path / "data")
+        assert done.returncode == 2, (source, done.stderr)
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and "--html" in lines[0] and "source" in lines[0], lines
+        assert (tmp_path / "data" / "orders.csv").read_text() == CSV

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import json
 import sys
 from pathlib import Path
@@ -70,6 +71,11 @@ def profile(
 
     if html is not None and not html.parent.is_dir():  # say so before the profile's work
         raise typer.BadParameter(f"the folder of {html} does not exist", param_hint="--html")
+    if html is not None and _reads(source, html):
+        raise typer.BadParameter(
+            f"{html} is a file of the source {source}; write the report to another file",
+            param_hint="--html",
+        )
     orch = DataOrchestrator()
     with err.status(f"profiling {source} ({depth})", spinner="dots"):
         reports = orch.profile(source, table=table, depth=depth, fmt=fmt, record=not no_record)
@@ -92,6 +98,25 @@ def profile(
         _show(report)
     if html is not None:
         err.print(f"report written to {html}", markup=False, highlight=False)
+
+
+def _reads(source: str, html: Path) -> bool:
+    """Whether writing ``html`` would overwrite a local file ``source`` reads: the file, a
+    file its glob matches, or a file (not an earlier report) in its folder."""
+    from ..spec.uri import LOCAL_SCHEMES, parse_uri
+
+    parsed = parse_uri(source)
+    if parsed.scheme.split("+")[0] not in LOCAL_SCHEMES or not parsed.path:
+        return False
+    target = html.expanduser().resolve()
+    path = Path(parsed.path).expanduser()
+    if any(c in parsed.path for c in "*?["):
+        return any(Path(p).resolve() == target for p in glob.glob(str(path), recursive=True))
+    where = path.resolve()
+    if where.is_dir():
+        inside = target.is_relative_to(where) and target.is_file()
+        return inside and target.suffix.lower() not in (".html", ".htm")
+    return where == target
 
 
 def _show(report: QualityReport) -> None:
