@@ -67,3 +67,23 @@ def test_the_report_never_overwrites_the_source(tmp_path: Path) -> None:
         lines = done.stderr.strip().splitlines()
         assert len(lines) == 1 and "--html" in lines[0] and "source" in lines[0], lines
         assert (tmp_path / "data" / "orders.csv").read_text() == CSV
+
+
+def test_approximate_duplicates_and_correlations_limit_are_said(tmp_path: Path) -> None:
+    # More rows than the sample, and no key: duplicate rows are counted by hash.
+    (tmp_path / "big.csv").write_text(
+        "a,b\n" + "".join(f"{i % 97},{i % 89}\n" for i in range(10050))
+    )
+    done = run_cli("profile", "big.csv", "--no-record", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert " ≈ duplicate" not in done.stderr and "duplicate rows, keys" in done.stderr
+    header = done.stderr.split("duplicate rows", 1)[0]
+    assert header.rstrip().split(", ")[-1].startswith("≈ "), header
+    head = ",".join(f"n{k}" for k in range(22))
+    rows = "".join(",".join(str((i * (k + 3)) % 31) for k in range(22)) + "\n" for i in range(30))
+    (tmp_path / "wide.csv").write_text(head + "\n" + rows)
+    deep = run_cli("profile", "wide.csv", "--depth", "deep", "--json", "--no-record", cwd=tmp_path)
+    assert deep.returncode == 0, deep.stderr
+    [report] = json.loads(deep.stdout)
+    assert {c["b"] for c in report["profile"]["correlations"]} <= {f"n{k}" for k in range(20)}
+    assert "correlations cover the first 20 of 22 numeric columns" in deep.stderr

@@ -120,9 +120,11 @@ def _reads(source: str, html: Path) -> bool:
 
 
 def _show(report: QualityReport) -> None:
+    from ..quality.profile import MAX_CORRELATED
+
     p = report.profile
     dups = "?" if p.duplicate_rows is None else f"{p.duplicate_rows:,}"
-    dups += "" if p.duplicates_exact or p.duplicate_rows is None else " ≈"
+    dups = dups if p.duplicates_exact or p.duplicate_rows is None else f"≈ {dups}"
     keys = ", ".join("+".join(k) for k in p.candidate_keys) or "none"
     title = (
         f"{p.table}: {plural(p.rows, 'row')}, {dups} duplicate rows, keys: {keys} "
@@ -154,6 +156,14 @@ def _show(report: QualityReport) -> None:
             Text(", ".join(dict.fromkeys(issues.get(c.name, [])))),
         )
     err.print(grid)
+    numeric = [c for c in p.columns if c.pii is None and c.mean is not None and c.histogram]
+    numeric = [c for c in numeric if c.histogram is not None and c.histogram.kind == "numeric"]
+    if p.correlations is not None and len(numeric) > MAX_CORRELATED:
+        err.print(
+            f"correlations cover the first {MAX_CORRELATED} of {len(numeric)} numeric columns",
+            markup=False,
+            highlight=False,
+        )
     for anomaly in report.anomalies:
         err.print(f"anomaly: {anomaly.message}", markup=False, highlight=False)
     score = report.score

@@ -48,7 +48,7 @@ from ._profile_columns import (
 from ._profile_sample import SAMPLE_ROWS, distinct_exactly, keys, quick_keys, sample
 from .types import TableProfile
 
-_MAX_CORRELATED = 20
+MAX_CORRELATED = 20  # numeric columns a deep profile correlates (pairs grow as n^2)
 _MAX_ID_COLUMNS = 6
 
 
@@ -267,7 +267,7 @@ def _second(
         for col in cols:
             _second_column(agg, col, depth, anomalies, edges.get(col.name))
     numeric = [c for c in cols if c.kind == "numeric" and c.pii is None and c.got["values"]]
-    pairs = list(itertools.combinations(numeric[:_MAX_CORRELATED], 2)) if depth == "deep" else []
+    pairs = list(itertools.combinations(numeric[:MAX_CORRELATED], 2)) if depth == "deep" else []
     for a, b in pairs:
         agg.add(None, f"corr:{a.name}\x00{b.name}", f"corr({a.moment}, {b.moment})")
     found = agg.run(con, name)

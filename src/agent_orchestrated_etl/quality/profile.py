@@ -35,12 +35,19 @@ from ..spec.source import SourceSpec
 from ..spec.uri import LOCAL_SCHEMES, anchored, parse_uri
 from ._profile_finish import finish
 from ._profile_sample import SAMPLE_ROWS
-from ._profile_table import profile_columns
+from ._profile_table import MAX_CORRELATED, profile_columns
 from ._semantic import screen
 from .frame import materialize, scratch
 from .types import ColumnProfile, Correlation, QualityReport, ScorePoint, TableProfile
 
-__all__ = ["SAMPLE_ROWS", "history_key", "profile_relation", "profile_source", "profile_table"]
+__all__ = [
+    "MAX_CORRELATED",
+    "SAMPLE_ROWS",
+    "history_key",
+    "profile_relation",
+    "profile_source",
+    "profile_table",
+]
 
 # A relation that only reads local Parquet files, or a table of a DuckDB file, costs less to
 # scan again than to copy: 2M rows x 10 columns of Parquet, read into a temporary table, took
