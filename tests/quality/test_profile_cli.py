@@ -87,3 +87,16 @@ def test_approximate_duplicates_and_correlations_limit_are_said(tmp_path: Path) 
     [report] = json.loads(deep.stdout)
     assert {c["b"] for c in report["profile"]["correlations"]} <= {f"n{k}" for k in range(20)}
     assert "correlations cover the first 20 of 22 numeric columns" in deep.stderr
+
+
+def test_records_the_reader_rejects_are_said_and_lower_the_score(tmp_path: Path) -> None:
+    # A ragged CSV: the reader keeps 3 rows and rejects 2; a silent 100 would mislead.
+    (tmp_path / "r.csv").write_text("a,b\n1,x\n2,y,extra,more\n3,z\n4,w,extra,more\n5,v\n")
+    done = run_cli("profile", "r.csv", "--no-record", "--json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    (report,) = json.loads(done.stdout)
+    assert report["profile"]["rows"] == 3 and report["profile"]["rejected"] == 2
+    assert report["score"]["dimensions"]["validity"] < 70
+    assert any("2 of 5 records could not be read" in n for n in report["score"]["notes"])
+    shown = run_cli("profile", "r.csv", "--no-record", cwd=tmp_path)
+    assert "2 records could not be read" in " ".join(shown.stderr.split())

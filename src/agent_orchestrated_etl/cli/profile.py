@@ -130,6 +130,11 @@ def _show(report: QualityReport) -> None:
         f"{p.table}: {plural(p.rows, 'row')}, {dups} duplicate rows, keys: {keys} "
         f"({p.depth}, {p.duration_s:.2f} s)"
     )
+    if p.rejected:
+        title += (
+            f"; {plural(p.rejected, 'record')} could not be read and are not in this profile "
+            "('aoetl run' quarantines them; 'aoetl analyze' says why)"
+        )
     # Names and values are data: Text keeps '[/b]' in a column name from being read as markup.
     grid = Table(title=Text(title), header_style="bold", title_justify="left")
     for head in ("column", "type", "nulls %", "distinct", "min", "max", "mean"):

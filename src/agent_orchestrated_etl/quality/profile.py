@@ -163,7 +163,7 @@ def profile_relation(
             con.execute(f"CREATE TEMP VIEW {name} AS {relation.sql}")
         else:
             name = materialize(con, relation, f"table '{table}'")
-        return profile_table(
+        profile = profile_table(
             con,
             name,
             table=table,
@@ -175,6 +175,9 @@ def profile_relation(
             pii=pii,
             run_id=run_id,
         )
+        # What the reader rejected is not in the table: say how much was left out.
+        profile.rejected = len(relation.bad_rows())
+        return profile
     except duckdb.Error as exc:
         raised = relation.stream_error()
         if raised is not None:

@@ -117,10 +117,17 @@ def _uniqueness(profile: TableProfile, checks: Sequence[CheckResult]) -> _Dimens
 def _validity(profile: TableProfile, checks: Sequence[CheckResult]) -> _Dimension:
     columns = [(c, v) for c in profile.columns if (v := _column_validity(c)) is not None]
     row_checks = [c for c in checks if c.check not in ("unique", "freshness") and c.checked]
-    if not columns and not row_checks:
+    if not columns and not row_checks and not profile.rejected:
         return _Dimension()
     value = 1.0
     causes: list[tuple[float, str]] = []
+    if profile.rejected:  # records the reader could not read at all are the least valid
+        read = profile.rejected / (profile.rows + profile.rejected)
+        value *= 1 - read
+        causes.append(
+            (read, f"{profile.rejected:,} of {profile.rows + profile.rejected:,} records "
+                   "could not be read (aoetl run would quarantine them)")
+        )  # fmt: skip
     if columns:
         mean = sum(v for _, v in columns) / len(columns)
         value *= mean

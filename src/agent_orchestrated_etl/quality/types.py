@@ -110,6 +110,9 @@ class TableProfile(_Model):
     depth: Depth
     rows: int
     columns: list[ColumnProfile]
+    # Records the source's reader could not read (a ragged or undecodable line): not in
+    # ``rows`` and not profiled; ``aoetl run`` would quarantine them.
+    rejected: int = 0
     duplicate_rows: int | None = None  # rows beyond the first of each identical group
     duplicates_exact: bool = False
     candidate_keys: list[list[str]] = Field(default_factory=list)
