@@ -18,3 +18,10 @@ def byte_size(size: int) -> str:
         if value < 1000 or unit == "TB":
             break
     return f"{value:,.1f} {unit}"
+
+
+def points(value: float) -> str:
+    """A score as shown: one decimal unless whole (99.6, 87), and below 100 never shown
+    as 100: a table that lost points says so."""
+    shown = min(round(value, 1), 99.9) if value < 100 else round(value, 1)
+    return f"{shown:.1f}".removesuffix(".0")

@@ -100,3 +100,20 @@ def test_records_the_reader_rejects_are_said_and_lower_the_score(tmp_path: Path)
     assert any("2 of 5 records could not be read" in n for n in report["score"]["notes"])
     shown = run_cli("profile", "r.csv", "--no-record", cwd=tmp_path)
     assert "2 records could not be read" in " ".join(shown.stderr.split())
+
+
+def test_credentials_are_never_shown_and_file_urls_share_history(tmp_path: Path) -> None:
+    from agent_orchestrated_etl.quality.profile import history_key
+
+    rows = "".join(f"{i},Pw!{i}zz,ak_{i:08d}\n" for i in range(50))
+    (tmp_path / "c.csv").write_text("id,password,api_key\n" + rows)
+    done = run_cli("profile", "c.csv", "--no-record", "--json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "Pw!" not in done.stdout + done.stderr and "ak_0" not in done.stdout
+    (report,) = json.loads(done.stdout)
+    assert {c["name"]: c["pii"] for c in report["profile"]["columns"]}["password"] == "secret"
+    masked = run_cli("sample", "c.csv", "-n", "5", "--with", "mask", "-o", "s.csv", cwd=tmp_path)
+    assert masked.returncode == 0, masked.stderr
+    assert "Pw!" not in (tmp_path / "s.csv").read_text()
+    path = str(tmp_path / "c.csv")
+    assert history_key(f"file://{path}", "c") == history_key(path, "c") == f"{path}#c"

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from agent_orchestrated_etl import DataOrchestrator
-from agent_orchestrated_etl.cli.history import points
+from agent_orchestrated_etl._text import points
 from tests.helpers import run_cli
 
 pytestmark = pytest.mark.e2e

@@ -44,6 +44,12 @@ _NAMES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ("birth_date", r"(^|_)(dob|birth_?(date|day)?|date_of_birth|birthdate)($|_)"),
         ("address", r"(^|_)(street|address(_line)?|addr|zip(_?code)?|postcode|postal_code)($|_)"),
         ("passport", r"(^|_)(passport|driver_?licen[cs]e)(_?(number|no))?($|_)"),
+        # Not personal data but worse to show: credentials.
+        (
+            "secret",
+            r"(^|_)(password|passwd|pwd|pass_?phrase|secret(_?key)?|api_?key|access_?key|"
+            r"(auth|access|refresh|api)_?token|private_?key|credentials?)($|_)",
+        ),
     )
 )
 

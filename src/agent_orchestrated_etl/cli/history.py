@@ -12,7 +12,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from .._text import plural
+from .._text import plural, points
 from ..errors import AoetlError, UserError
 from ._app import app, err, out
 
@@ -137,6 +137,8 @@ def _show(orch: DataOrchestrator, prefix: str, as_json: bool) -> None:
         out.print("spec:", highlight=False)
         text = yaml.safe_dump(spec, sort_keys=False, allow_unicode=True, width=76)
         out.print(_indent(text), markup=False, highlight=False, soft_wrap=True)
+    _print_checks(checks)
+    _print_quality(reports)
     if entries:
         out.print(f"quarantined: {plural(len(entries), 'entry', 'entries')}", highlight=False)
     for e in entries[:_SHOWN_ENTRIES]:
@@ -156,8 +158,6 @@ def _show(orch: DataOrchestrator, prefix: str, as_json: bool) -> None:
             highlight=False,
             soft_wrap=True,
         )
-    _print_checks(checks)
-    _print_quality(reports)
 
 
 _TREND = 10  # scores shown in a table's trend, the newest last
@@ -176,13 +176,6 @@ def _print_checks(checks: list[CheckResult]) -> None:
                  f"{c.failing:,}/{c.checked:,}", c.message)  # fmt: skip
         grid.add_row(*(Text(cell) for cell in cells))
     out.print(grid)
-
-
-def points(value: float) -> str:
-    """A score as shown: one decimal unless whole (99.6, 87), and below 100 never shown
-    as 100: a table that lost points says so."""
-    shown = min(round(value, 1), 99.9) if value < 100 else round(value, 1)
-    return f"{shown:.1f}".removesuffix(".0")
 
 
 def _print_quality(reports: list[QualityReport]) -> None:

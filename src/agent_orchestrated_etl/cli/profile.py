@@ -12,7 +12,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from .._text import plural
+from .._text import plural, points
 from ._app import FormatOption, app, err
 
 if TYPE_CHECKING:
@@ -173,14 +173,14 @@ def _show(report: QualityReport) -> None:
         err.print(f"anomaly: {anomaly.message}", markup=False, highlight=False)
     score = report.score
     parts = [
-        f"{name} {value:.0f}" if value is not None else f"{name} n/a"
+        f"{name} {points(value)}" if value is not None else f"{name} n/a"
         for name, value in score.dimensions.items()
     ]
     trend = ""
     if len(report.history) > 1:
-        trend = " (before: " + ", ".join(f"{h.total:.0f}" for h in report.history[-4:-1]) + ")"
+        trend = " (before: " + ", ".join(points(h.total) for h in report.history[-4:-1]) + ")"
     err.print(
-        f"score {score.total:.0f}/100{trend}: {', '.join(parts)}", markup=False, highlight=False
+        f"score {points(score.total)}/100{trend}: {', '.join(parts)}", markup=False, highlight=False
     )
     for note in score.notes:
         err.print(f"  {note}", markup=False, highlight=False)

@@ -68,6 +68,8 @@ def _fake_text(fake: Faker, kind: str | None, column: str, text: str) -> str:
         return _date_text(fake, text)
     if kind == "address" and not re.search(r"zip|post", column, re.IGNORECASE):
         return str(fake.street_address())
+    if kind == "secret":  # a credential keeps nothing of itself, not even its first letter
+        return _reshape(fake, text, keep_first=False)
     return _reshape(fake, text)
 
 
@@ -169,6 +171,8 @@ def mask_value(kind: str | None, value: Any) -> str:
         return sep.join(parts[:1] + ["*" if p else p for p in parts[1:]])
     if kind == "birth_date":
         return _keep_year(text)
+    if kind == "secret":  # not even its length
+        return "********"
     return _RUN.sub(lambda m: _initial(m.group(0)), text)
 
 

@@ -64,7 +64,9 @@ def history_key(place: str, table: str) -> str:
     name in two folders are two; anything else as displayed (no password)."""
     parsed = parse_uri(os.path.expanduser(place) if place.startswith("~") else place)
     if parsed.scheme.split("+")[0] in LOCAL_SCHEMES and not parsed.path.startswith(":"):
-        place = anchored(parsed, Path.cwd()).raw
+        local = anchored(parsed, Path.cwd())
+        # A file by its path alone: 'file:///a/c.csv' and '/a/c.csv' are one history.
+        place = local.path if parsed.scheme == "file" else local.raw
     return f"{place}#{table}"
 
 
