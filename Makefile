@@ -34,7 +34,7 @@ compile: $(STAMP)
 demo: compile
 	$(BIN)/python examples/demo.py
 
-# The soak trials (timeouts, signals and two-process races, repeated) take minutes of their
+# The soak trials (timeouts, signals and two-process races, repeated; the full secret scan) take minutes of their
 # own; CI runs both targets.
 test: compile browser
 	$(BIN)/python -m pytest -q -m "not soak"

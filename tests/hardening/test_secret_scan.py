@@ -23,7 +23,9 @@ import pytest
 from tests.helpers import run_cli
 from tests.servers import Postgres
 
-pytestmark = pytest.mark.e2e
+# About a minute of real runs: with the soak trials in `make test-hardening` (CI runs both),
+# so `make test` stays within its budget. tests/face/test_redaction.py covers each face fast.
+pytestmark = [pytest.mark.e2e, pytest.mark.soak]
 
 ROLE = "aoetl_scan"
 
