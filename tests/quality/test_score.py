@@ -172,3 +172,9 @@ def test_a_table_check_counts_as_one_judgement_in_validity() -> None:
         assert failed.dimensions["validity"] == 0
     passed = score(PERFECT, [], checks=[check("row_count", 0, 1)])
     assert passed.dimensions["validity"] == 100
+
+
+def test_a_score_that_lost_a_point_never_reads_100() -> None:
+    from agent_orchestrated_etl.quality.score import _kept
+
+    assert _kept(99.96) == 99.9 and _kept(100.0) == 100.0 and _kept(87.04) == 87.0

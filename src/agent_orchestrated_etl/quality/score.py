@@ -72,7 +72,7 @@ def score(
         notes = ["nothing could be measured: the table has no rows and no checks"]
     return Score(
         table=profile.table,
-        total=round(total, 1),
+        total=_kept(total),
         dimensions={k: _percent_points(d.value) for k, d in dims.items()},
         weights={k: round(w, 4) for k, w in weights.items()},
         columns=_columns(profile, mine),
@@ -81,7 +81,13 @@ def score(
 
 
 def _percent_points(value: float | None) -> float | None:
-    return None if value is None else round(value * 100, 1)
+    return None if value is None else _kept(value * 100)
+
+
+def _kept(points: float) -> float:
+    """``points`` to one decimal; a score that lost any point never rounds up to 100 (a sum
+    of weights that is 1 but for float error has lost nothing)."""
+    return min(round(points, 1), 99.9) if points < 100 - 1e-9 else 100.0
 
 
 def _completeness(profile: TableProfile) -> _Dimension:
