@@ -15,6 +15,7 @@ import json
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -22,6 +23,11 @@ from agent_orchestrated_etl import DataOrchestrator
 from agent_orchestrated_etl.spec import validate_spec
 from agent_orchestrated_etl.state import StateStore
 from tests.helpers import query
+
+# Repeated random trials (about 30 s): with the soak trials in `make test-hardening`, which CI
+# runs too; tests/corpus and tests/connectors/test_csv_properties.py keep the promise in
+# `make test`.
+pytestmark = pytest.mark.soak
 
 _counter = itertools.count()
 LIMIT = 1_000  # max_line_size in these tests: a 'huge' field is longer
