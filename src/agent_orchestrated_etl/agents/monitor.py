@@ -10,20 +10,37 @@ steady history does not turn every small wobble into an alarm.
 from __future__ import annotations
 
 import statistics
+from dataclasses import dataclass
 
 from ..engine import Event, EventBus
 from ..state import StateStore
+from .base import Agent, Capability, Work
 
 _FLOORS = {"duration_s": 0.5, "rows_loaded": 10.0, "rows_rejected": 5.0}
 
 
-class MonitorAgent:
+@dataclass
+class MonitorWork(Work):
+    """One event of a run for the monitor to watch."""
+
+    event: Event
+
+
+class MonitorAgent(Agent):
     """Subscribe it to a run's bus; it publishes ``anomaly`` events on the same bus."""
 
     name = "monitor"
+    description = "watches every event of a run; flags runs far from their recent history"
+    builtin = True
+    capabilities = (Capability.of("monitor", "events", "anomalies"),)
 
     def __init__(
-        self, store: StateStore, *, history: int = 10, min_history: int = 3, threshold: float = 3.0
+        self,
+        store: StateStore | None,
+        *,
+        history: int = 10,
+        min_history: int = 3,
+        threshold: float = 3.0,
     ) -> None:
         self.store = store
         self.history = history
@@ -31,12 +48,24 @@ class MonitorAgent:
         self.threshold = threshold
         self._bus: EventBus | None = None
 
+    @classmethod
+    def descriptor(cls) -> MonitorAgent:
+        """The agent as ``aoetl agents`` lists it: it watches no store."""
+        return cls(None)
+
+    def handle(self, work: Work) -> None:
+        if not isinstance(work, MonitorWork):
+            raise TypeError(f"agent monitor handles MonitorWork, not {type(work).__name__}")
+        self.observe(work.event)
+
     def attach(self, bus: EventBus) -> MonitorAgent:
         self._bus = bus
         bus.subscribe(self.observe)
         return self
 
     def observe(self, event: Event) -> None:
+        if self.store is None:
+            return
         if event.kind != "run_finished" or event.data.get("status") != "success":
             return
         pipeline = str(event.data.get("pipeline"))

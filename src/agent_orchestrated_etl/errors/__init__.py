@@ -19,6 +19,8 @@ code)::
     │   ├── WrongKeyError           connectors.duckdb._encrypted: an encrypted DuckDB file's key
     │   ├── ConflictError           connectors.s3._manifest: another writer changed a table of an
     │   │                           S3 target between this run's staging and its commit
+    │   ├── NoCapableAgent          agents.coordinator: no registered agent can do a piece of
+    │   │                           work; lists every candidate and why it was rejected
     │   ├── SecretError             secrets.providers: a secret is missing or its provider refused
     │   └── SecretReferenceError    secrets.refs: a ${…} reference is not well formed
     ├── FatalError                  retrying will not fix it (auth, corrupt file, bug in a step)

@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import MASK, REFERENCE_PATTERN, redact_uri
+from .audit import SCHEMA as AUDIT_SCHEMA
+from .audit import AuditLog
 from .quality import SCHEMA as QUALITY_SCHEMA
 from .quality import QualityHistory
 
@@ -210,8 +212,10 @@ class StateStore:
         with self._connect() as con:
             con.executescript(_SCHEMA)
             con.executescript(QUALITY_SCHEMA)
+            con.executescript(AUDIT_SCHEMA)
             _add_missing_columns(con)
         self.quality = QualityHistory(self)
+        self.audit = AuditLog(self)
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:

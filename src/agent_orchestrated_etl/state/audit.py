@@ -1,0 +1,169 @@
+"""The audit log and the agents' track record, in the state DB.
+
+Every decision an agent makes is one row of ``audit``: which agent the Coordinator chose for a
+piece of work and why (``kind`` 'select'), where a routing rule sent a workflow or rows and how
+many ('route'), which memory changed a plan ('memory'). ``agent_stats`` keeps, per agent and
+action, how often it succeeded and how fast it went; the Coordinator breaks ties with it.
+
+Rows hold plain JSON; this layer does not know the fields of ``detail`` beyond storing them.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .store import StateStore
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS audit (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id TEXT NOT NULL,
+    task_id TEXT NOT NULL DEFAULT '',
+    kind TEXT NOT NULL,           -- select | route | memory
+    subject TEXT NOT NULL,        -- what was decided about: a need ('extract:files/csv'), a table
+    choice TEXT NOT NULL,         -- the agent chosen, the route taken, the memory used
+    score REAL,
+    reasons_json TEXT NOT NULL,   -- why, in words
+    detail_json TEXT NOT NULL,    -- the candidates and their scores, row counts…
+    at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_run ON audit (run_id, id);
+CREATE TABLE IF NOT EXISTS agent_stats (
+    agent TEXT NOT NULL,
+    action TEXT NOT NULL,
+    calls INTEGER NOT NULL DEFAULT 0,
+    successes INTEGER NOT NULL DEFAULT 0,
+    rows INTEGER NOT NULL DEFAULT 0,
+    seconds REAL NOT NULL DEFAULT 0,
+    PRIMARY KEY (agent, action)
+);
+"""
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One decision: what it was about, what was chosen, and why."""
+
+    run_id: str
+    kind: str
+    subject: str
+    choice: str
+    reasons: tuple[str, ...] = ()
+    score: float | None = None
+    task_id: str = ""
+    detail: dict[str, Any] = field(default_factory=dict)
+    at: float = field(default_factory=time.time)
+    id: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "run_id": self.run_id,
+            "task_id": self.task_id,
+            "kind": self.kind,
+            "subject": self.subject,
+            "choice": self.choice,
+            "score": self.score,
+            "reasons": list(self.reasons),
+            "detail": self.detail,
+            "at": self.at,
+        }
+
+
+@dataclass(frozen=True)
+class AgentStats:
+    """An agent's track record for one action."""
+
+    agent: str
+    action: str
+    calls: int
+    successes: int
+    rows: int
+    seconds: float
+
+    @property
+    def success_rate(self) -> float:
+        """Successes over calls, smoothed: an agent never seen scores 0.5, not 0 or 1."""
+        return (self.successes + 1) / (self.calls + 2)
+
+    @property
+    def rows_per_s(self) -> float:
+        return self.rows / self.seconds if self.seconds > 0 else 0.0
+
+
+class AuditLog:
+    """``store.audit``: record and read decisions and agent statistics."""
+
+    def __init__(self, store: StateStore) -> None:
+        self._store = store
+        self._lock = threading.Lock()
+
+    def record(self, entry: AuditEntry) -> None:
+        with self._store._transaction() as con:
+            con.execute(
+                "INSERT INTO audit (run_id, task_id, kind, subject, choice, score, reasons_json, "
+                "detail_json, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    entry.run_id,
+                    entry.task_id,
+                    entry.kind,
+                    entry.subject,
+                    entry.choice,
+                    entry.score,
+                    json.dumps(list(entry.reasons)),
+                    json.dumps(entry.detail, default=str),
+                    entry.at,
+                ),
+            )
+
+    def entries(self, run_id: str, *, kind: str | None = None) -> list[AuditEntry]:
+        """Every decision of ``run_id`` in the order it was made."""
+        sql = (
+            "SELECT id, run_id, task_id, kind, subject, choice, score, reasons_json, detail_json, "
+            "at FROM audit WHERE run_id = ?"
+        )
+        params: tuple[Any, ...] = (run_id,)
+        if kind is not None:
+            sql += " AND kind = ?"
+            params += (kind,)
+        with self._store._connect() as con:
+            rows = con.execute(sql + " ORDER BY id", params).fetchall()
+        return [
+            AuditEntry(
+                run_id=r[1],
+                task_id=r[2],
+                kind=r[3],
+                subject=r[4],
+                choice=r[5],
+                score=r[6],
+                reasons=tuple(json.loads(r[7])),
+                detail=json.loads(r[8]),
+                at=r[9],
+                id=r[0],
+            )
+            for r in rows
+        ]
+
+    def record_call(self, agent: str, action: str, *, ok: bool, rows: int, seconds: float) -> None:
+        """Add one call's outcome to ``agent``'s record for ``action``."""
+        with self._store._transaction() as con:
+            con.execute(
+                "INSERT INTO agent_stats (agent, action, calls, successes, rows, seconds) "
+                "VALUES (?, ?, 1, ?, ?, ?) ON CONFLICT (agent, action) DO UPDATE SET "
+                "calls = calls + 1, successes = successes + excluded.successes, "
+                "rows = rows + excluded.rows, seconds = seconds + excluded.seconds",
+                (agent, action, int(ok), max(0, rows), max(0.0, seconds)),
+            )
+
+    def stats(self) -> dict[tuple[str, str], AgentStats]:
+        """Every agent's record, keyed by (agent, action)."""
+        with self._store._connect() as con:
+            rows = con.execute(
+                "SELECT agent, action, calls, successes, rows, seconds FROM agent_stats"
+            ).fetchall()
+        return {(r[0], r[1]): AgentStats(*r) for r in rows}
