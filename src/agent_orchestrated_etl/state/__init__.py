@@ -1,9 +1,11 @@
 """State: run history, the dead-letter queue, quality history (profiles, scores, check
-results), and the audit log with the agents' track record, in SQLite under AOETL_HOME."""
+results), the audit log with the agents' track record, and memory (sources and runs
+remembered), in SQLite under AOETL_HOME."""
 
 from __future__ import annotations
 
 from .audit import AgentStats, AuditEntry, AuditLog
+from .memory import MemoryRecord, MemoryStore
 from .quality import ProfileRecord, QualityHistory
 from .store import DlqEntry, RunRecord, StateStore
 
@@ -12,6 +14,8 @@ __all__ = [
     "AuditEntry",
     "AuditLog",
     "DlqEntry",
+    "MemoryRecord",
+    "MemoryStore",
     "ProfileRecord",
     "QualityHistory",
     "RunRecord",

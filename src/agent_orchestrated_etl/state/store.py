@@ -24,6 +24,8 @@ from typing import Any
 from ..errors import MASK, REFERENCE_PATTERN, redact_uri
 from .audit import SCHEMA as AUDIT_SCHEMA
 from .audit import AuditLog
+from .memory import SCHEMA as MEMORY_SCHEMA
+from .memory import MemoryStore
 from .quality import SCHEMA as QUALITY_SCHEMA
 from .quality import QualityHistory
 
@@ -213,9 +215,11 @@ class StateStore:
             con.executescript(_SCHEMA)
             con.executescript(QUALITY_SCHEMA)
             con.executescript(AUDIT_SCHEMA)
+            con.executescript(MEMORY_SCHEMA)
             _add_missing_columns(con)
         self.quality = QualityHistory(self)
         self.audit = AuditLog(self)
+        self.memory = MemoryStore(self)
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
