@@ -7,6 +7,8 @@
   now parse are loaded (a ``replace`` pipeline appends them); rows that still do not stay in
   the queue with the new reason.
 * A failed **task** is replayed by resuming its run from its checkpoints.
+* A **message** between agents whose handler failed (``kind`` 'message', stored by
+  ``agents.bus.dlq_sink``) is not replayed: the run whose agents exchanged it has ended.
 * A row a **check** quarantined (``file`` is ``check:<name>``) is not replayed: it was read
   fine and the check refused it, so the replay reports it still bad and it stays open.
 
@@ -70,6 +72,14 @@ def replay(
             continue
         if entry.kind == "task":
             _replay_task(store, entry, home, base_dir, result)
+        elif entry.kind == "message":
+            # A message between the agents of a run that has ended: no agent is there to take
+            # it again. Its failure is a record to read; the run's own entries carry the data.
+            result.still_bad[entry.id] = (
+                f"a message on topic {entry.table!r} that an agent failed on is not replayed "
+                "(the run that sent it has ended); see why with 'aoetl dlq show "
+                f"{entry.id}', and rerun the pipeline once its cause is fixed"
+            )
         elif (entry.file or "").startswith(CHECK_FILE):
             # The row was read and transformed fine; a check of the pipeline refused it. It
             # stays in the queue (never lost) until the data or the check changes.
