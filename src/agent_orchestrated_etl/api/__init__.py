@@ -1,4 +1,4 @@
-"""The Python facade: ``DataOrchestrator().create_pipeline(...)`` and ``.run(...)``.
+"""The Python facade: ``DataOrchestrator().create_pipeline(...).execute()``, and the rest.
 
 Every face goes through it: the ``aoetl`` command line calls these same methods, so a
 command and its Python call cannot disagree. Thin on purpose: it builds a PipelineSpec and
@@ -8,6 +8,7 @@ Heavy modules (pydantic models, DuckDB, the connectors) load on first use.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,6 +17,8 @@ from ..errors import UserError
 from ..settings import Settings
 from ._build import _default_name as _default_name  # tests check the name rule
 from ._build import build_spec, home_dir
+from ._operations import from_operations
+from ._pipeline import Pipeline, PlannedTask, RunPlan
 from ._quality import QualityMethods
 
 if TYPE_CHECKING:
@@ -29,7 +32,15 @@ if TYPE_CHECKING:
     from ..spec import PipelineSpec
     from ..state import DlqEntry, RunRecord, StateStore
 
-__all__ = ["DataOrchestrator", "PreparedRun", "build_spec", "home_dir"]
+__all__ = [
+    "DataOrchestrator",
+    "Pipeline",
+    "PlannedTask",
+    "PreparedRun",
+    "RunPlan",
+    "build_spec",
+    "home_dir",
+]
 
 
 @dataclass
@@ -50,10 +61,10 @@ class DataOrchestrator(QualityMethods):
     ``AOETL_*`` settings apply as they do on the command line: an argument wins over the
     environment, which wins over a pipeline file, which wins over the defaults.
 
-    Example:
+    Example (see docs/python-api.md):
         >>> orch = DataOrchestrator()
-        >>> spec = orch.create_pipeline("data/orders.csv", target="duckdb:///wh.duckdb")
-        >>> result = orch.run(spec)
+        >>> pipeline = orch.create_pipeline("data/orders.csv", target="duckdb:///wh.duckdb")
+        >>> result = pipeline.execute()
         >>> result.status, result.tables["orders"].rows_loaded
     """
 
@@ -81,27 +92,57 @@ class DataOrchestrator(QualityMethods):
         query: str | None = None,
         partitions: int | None = None,
         reader: str | None = None,
-    ) -> PipelineSpec:
-        """Describe a pipeline; nothing runs until :meth:`run`.
+        operations: Mapping[str, Any] | None = None,
+        checks: list[dict[str, Any]] | None = None,
+        fmt: str | None = None,
+        max_bad_ratio: float | None = None,
+        timeout_s: float | None = None,
+    ) -> Pipeline:
+        """Describe a pipeline: a :class:`Pipeline` holding the validated spec. Nothing is
+        read until its ``plan`` is asked for, nothing runs until :meth:`Pipeline.execute`.
 
-        ``target`` and ``mode`` default to ``AOETL_TARGET`` and ``AOETL_MODE``, then to
-        ``duckdb:///warehouse.duckdb`` and append. ``tables``, ``query``, ``partitions`` and
-        ``reader`` apply to database sources.
+        ``source`` is a path, URL or pipeline file. ``target`` and ``mode`` default to
+        ``AOETL_TARGET`` and ``AOETL_MODE``, then to ``duckdb:///warehouse.duckdb`` and
+        append. ``tables``, ``query``, ``partitions`` and ``reader`` apply to database
+        sources. ``operations`` maps ``transform`` (a callable over pyarrow batches, a SQL
+        string, a step, or a list of them), ``python``, ``sql``, ``filter``, ``rename``,
+        ``cast``, ``derive``, ``drop``, ``dedupe`` and ``checks`` to what they take; its
+        steps apply in the order given, after ``transforms``, and with ``checks`` replace a
+        pipeline file's (see docs/python-api.md).
         """
-        return self.prepare(
+        steps = None if transforms is None else list(transforms)
+        if operations is not None:
+            extra, more = from_operations(operations)
+            if extra:
+                steps = [*(steps or []), *extra]
+            if more:
+                checks = [*(checks or []), *more]
+        prepared = self.prepare(
             source,
             target=target,
             table=table,
             mode=mode,
             key=key,
-            transforms=transforms,
+            transforms=steps,
             name=name,
             max_bad_rows=max_bad_rows,
             tables=tables,
             query=query,
             partitions=partitions,
             reader=reader,
-        ).spec
+            checks=checks,
+            fmt=fmt,
+            max_bad_ratio=max_bad_ratio,
+            timeout_s=timeout_s,
+        )
+        return Pipeline(self, prepared.spec, prepared.base_dir)
+
+    def plan(self, source: str | Path, target: str | None = None, **options: Any) -> RunPlan:
+        """The tasks a run of ``source`` would execute, with each load's discovery decisions
+        and the planner's notes, running nothing: ``create_pipeline(source, target,
+        **options).plan`` (the same arguments). Discovers the source, then closes it.
+        """
+        return self.create_pipeline(str(source), target, **options).plan
 
     def prepare(
         self, source: str | Path | None, *, resume: str | None = None, **options: Any
@@ -134,7 +175,7 @@ class DataOrchestrator(QualityMethods):
 
     def run(
         self,
-        spec: PipelineSpec | str | Path,
+        spec: PipelineSpec | Pipeline | str | Path,
         *,
         bus: EventBus | None = None,
         base_dir: Path | None = None,
@@ -143,7 +184,8 @@ class DataOrchestrator(QualityMethods):
         workers: int | None = None,
         fail_fast: bool = False,
     ) -> RunResult:
-        """Run a spec, or a pipeline file by path; a failed run returns status 'failed'.
+        """Run a spec, a :class:`Pipeline`, or a pipeline file by path; a failed run returns
+        status 'failed'.
 
         A pipeline file gets the ``AOETL_*`` settings laid over it. ``run_id`` continues
         that run; ``fresh`` starts over instead of resuming an unfinished run of the same
@@ -152,7 +194,10 @@ class DataOrchestrator(QualityMethods):
         from ..pipeline import RunOptions, run_pipeline
         from ..spec import PipelineSpec
 
-        if not isinstance(spec, PipelineSpec):
+        if isinstance(spec, Pipeline):
+            base_dir = base_dir or spec.base_dir
+            spec = spec.spec
+        elif not isinstance(spec, PipelineSpec):
             prepared = self.prepare(spec)
             spec, base_dir = prepared.spec, base_dir or prepared.base_dir
         options = RunOptions(
@@ -181,7 +226,8 @@ class DataOrchestrator(QualityMethods):
         return run_task(spec, task_id, run_id, home=self.home, base_dir=base_dir, bus=bus)
 
     def plan_tasks(self, spec: PipelineSpec) -> PipelinePlan:
-        """Discover the source and plan the run's tasks, running nothing."""
+        """Discover the source and plan the run's tasks, running nothing. The plan holds the
+        open source: close ``plan.source`` when done (:meth:`plan` returns a closed one)."""
         from ..pipeline import plan_pipeline
 
         return plan_pipeline(spec, home=self.home)

@@ -28,6 +28,7 @@ def build_spec(
     name: str | None = None,
     max_bad_rows: int | None = None,
     transforms: list[dict[str, Any]] | None = None,
+    checks: list[dict[str, Any]] | None = None,
     timeout_s: float | None = None,
     max_bad_ratio: float | None = None,
     lock_timeout_s: float | None = None,
@@ -39,7 +40,8 @@ def build_spec(
 ) -> PipelineSpec:
     """A validated spec from arguments, on top of ``base`` (a loaded pipeline file) if given.
 
-    Arguments that are None keep the base's value: explicit arguments win over the file.
+    Arguments that are None keep the base's value: explicit arguments win over the file
+    (``transforms`` and ``checks`` replace the file's lists).
     """
     data: dict[str, Any] = base.model_dump(exclude_unset=True) if base else {}
     if base:  # the file's folder anchors what its ${…} references resolve to (not dumped)
@@ -78,6 +80,8 @@ def build_spec(
         data["max_bad_ratio"] = max_bad_ratio
     if transforms is not None:
         data["transforms"] = transforms
+    if checks is not None:
+        data["checks"] = checks
     if timeout_s is not None:
         data["timeout_s"] = timeout_s
     from ..spec import validate_spec
