@@ -135,7 +135,7 @@ def aoetl_library(src: Path) -> Callable[[], object]:
         orch = DataOrchestrator(home=root / ".aoetl")
         spec = orch.create_pipeline(
             str(src), f"duckdb:///{root / 'w.duckdb'}", table="orders", mode="replace"
-        )
+        ).spec
         result = orch.run(spec)
         assert result.status == "success", result.error
 

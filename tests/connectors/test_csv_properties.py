@@ -51,7 +51,7 @@ def test_round_trip(tmp_path: Path, table: tuple[list[str], list[list[str]]]) ->
     case.mkdir()
     (case / "data.csv").write_text(to_csv(header, rows), encoding="utf-8")
     orch = DataOrchestrator(home=case / ".aoetl")
-    spec = orch.create_pipeline(str(case / "data.csv"), f"duckdb:///{case / 'w.duckdb'}")
+    spec = orch.create_pipeline(str(case / "data.csv"), f"duckdb:///{case / 'w.duckdb'}").spec
     result = orch.run(spec)
     assert result.status == "success", result.error
     assert result.tables["data"].rows_rejected == 0

@@ -24,7 +24,7 @@ def discover(path: Path, **csv: object) -> Resource:
 
 
 def load(orch: DataOrchestrator, path: Path, **kw: object) -> tuple[int, int]:
-    spec = orch.create_pipeline(str(path), "duckdb:///w.duckdb", table="t", **kw)  # type: ignore[arg-type]
+    spec = orch.create_pipeline(str(path), "duckdb:///w.duckdb", table="t", **kw).spec  # type: ignore[arg-type]
     result = orch.run(spec)
     assert result.status == "success", result.error
     table = result.tables["t"]

@@ -112,7 +112,7 @@ def test_a_failed_run_into_a_new_folder_leaves_nothing(orch: DataOrchestrator, w
     bad = write(work / "b.csv", "id,day\n3,someday\n")
     spec = orch.create_pipeline(
         bad, "parquet:///new/lake", table="t", transforms=[{"sql": "SELECT nocol FROM input"}]
-    )
+    ).spec
     assert orch.run(spec).status == "failed"
     assert not (work / "new").exists()
 

@@ -26,7 +26,7 @@ def write(path: Path, text: str) -> str:
 
 
 def run(orch: DataOrchestrator, source: str, **kw: object):  # type: ignore[no-untyped-def]
-    spec = orch.create_pipeline(source, "duckdb:///w.duckdb", table="t", **kw)  # type: ignore[arg-type]
+    spec = orch.create_pipeline(source, "duckdb:///w.duckdb", table="t", **kw).spec  # type: ignore[arg-type]
     return orch.run(spec)
 
 
@@ -93,7 +93,7 @@ def test_failure_in_one_table_leaves_every_table_unchanged(
     data.mkdir()
     write(data / "alpha.csv", "id,v\n1,a\n")
     write(data / "beta.csv", "id,v\n1,a\n")
-    spec = orch.create_pipeline(str(data), "duckdb:///w.duckdb")
+    spec = orch.create_pipeline(str(data), "duckdb:///w.duckdb").spec
     assert orch.run(spec).status == "success"
     write(data / "alpha.csv", "id,v\n2,b\n")
     write(data / "beta.csv", "id,v\nx1,b\nx2,c\n")  # VARCHAR into BIGINT: a schema conflict
@@ -123,7 +123,7 @@ def test_too_many_bad_rows_loads_nothing(orch: DataOrchestrator, work: Path) -> 
 )
 def test_hostile_and_unusual_table_names(orch: DataOrchestrator, work: Path, name: str) -> None:
     src = write(work / "a.csv", "id,v\n1,a\n")
-    spec = orch.create_pipeline(src, "duckdb:///w.duckdb", table=name)
+    spec = orch.create_pipeline(src, "duckdb:///w.duckdb", table=name).spec
     assert orch.run(spec).status == "success"
     quoted = '"' + name.replace('"', '""') + '"'
     assert query(work / "w.duckdb", f"SELECT count(*) FROM {quoted}") == [(1,)]
@@ -205,7 +205,7 @@ def test_a_failed_run_leaves_the_target_exactly_as_it_was(
     orch: DataOrchestrator, work: Path, kind: str
 ) -> None:
     db = work / "w.duckdb"
-    seed = orch.create_pipeline(write(work / "a.csv", "id,v\n1,a\n"), f"duckdb:///{db}")
+    seed = orch.create_pipeline(write(work / "a.csv", "id,v\n1,a\n"), f"duckdb:///{db}").spec
     assert orch.run(seed).status == "success"
     before = everything(db)
     options = failing_load(work, kind)
@@ -262,7 +262,7 @@ def test_a_user_column_named_like_the_merge_helper_is_kept(
     assert query(work / "w.duckdb", "SELECT * FROM t ORDER BY id") == expected
     deduped = orch.create_pipeline(
         src, "duckdb:///w.duckdb", table="d", mode="replace", transforms=[{"dedupe": ["id"]}]
-    )
+    ).spec
     assert orch.run(deduped).status == "success"
     assert query(work / "w.duckdb", "SELECT * FROM d ORDER BY id") == expected
 
@@ -276,7 +276,7 @@ def test_a_table_name_differing_only_in_case_is_refused(
     spec = orch.create_pipeline(
         write(work / "b.csv", "id,v\n2,b\n"), "duckdb:///w.duckdb", table="T", mode=mode,
         key="id" if mode == "merge" else None,
-    )  # fmt: skip
+    ).spec  # fmt: skip
     result = orch.run(spec)
     assert result.exit_code == 2
     assert "has a table 't'" in (result.error or "")

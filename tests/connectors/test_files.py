@@ -21,7 +21,7 @@ from tests.helpers import FIXTURES, query
 
 
 def load(orch: DataOrchestrator, source: str | Path, **kw: object) -> object:
-    spec = orch.create_pipeline(str(source), "duckdb:///w.duckdb", **kw)  # type: ignore[arg-type]
+    spec = orch.create_pipeline(str(source), "duckdb:///w.duckdb", **kw).spec  # type: ignore[arg-type]
     result = orch.run(spec)
     assert result.status == "success", result.error
     return result
@@ -190,7 +190,7 @@ def test_missing_source_and_unknown_format_are_user_errors(work: Path) -> None:
 
 def test_column_override_from_spec(orch: DataOrchestrator, work: Path) -> None:
     shutil.copy(FIXTURES / "orders.csv", work / "orders.csv")
-    spec = orch.create_pipeline("orders.csv", "duckdb:///w.duckdb")
+    spec = orch.create_pipeline("orders.csv", "duckdb:///w.duckdb").spec
     spec = spec.model_copy(
         update={"source": spec.source.model_copy(update={"columns": {"amount": "DECIMAL(10,2)"}})}
     )

@@ -45,7 +45,9 @@ def test_discovery_lists_tables_columns_keys_and_estimates(pg: Postgres) -> None
 def test_every_common_postgres_type_maps_and_loads_exactly(
     pg: Postgres, orch: DataOrchestrator, work: Path
 ) -> None:
-    spec = orch.create_pipeline(pg.url(), "duckdb:///w.duckdb", mode="replace", tables=["t_types"])
+    spec = orch.create_pipeline(
+        pg.url(), "duckdb:///w.duckdb", mode="replace", tables=["t_types"]
+    ).spec
     result = orch.run(spec)
     assert result.status == "success", result.error
     assert result.tables["t_types"].fused
@@ -82,7 +84,7 @@ def test_query_runs_in_postgres(pg: Postgres, orch: DataOrchestrator, work: Path
         "duckdb:///w.duckdb",
         table="big_orders",
         query="SELECT id, amount FROM orders WHERE amount > 1000",
-    )
+    ).spec
     result = orch.run(spec)
     assert result.status == "success", result.error
     assert query(work / "w.duckdb", "SELECT count(*), min(id) FROM big_orders") == [(200, 801)]
@@ -91,7 +93,7 @@ def test_query_runs_in_postgres(pg: Postgres, orch: DataOrchestrator, work: Path
 def test_tables_into_parquet_stream_through_the_same_scan(
     pg: Postgres, orch: DataOrchestrator, work: Path
 ) -> None:
-    spec = orch.create_pipeline(pg.url(), "parquet:///lake", tables=["customers", "orders"])
+    spec = orch.create_pipeline(pg.url(), "parquet:///lake", tables=["customers", "orders"]).spec
     result = orch.run(spec)
     assert result.status == "success", result.error
     assert query(

@@ -41,7 +41,7 @@ def pg(postgres: Postgres) -> Postgres:
 
 
 def _load(orch: DataOrchestrator, pg: Postgres, target: str, reader: str, **kw: object) -> None:
-    spec = orch.create_pipeline(pg.url(), target, mode="replace", reader=reader, **kw)  # type: ignore[arg-type]
+    spec = orch.create_pipeline(pg.url(), target, mode="replace", reader=reader, **kw).spec  # type: ignore[arg-type]
     result = orch.run(spec)
     assert result.status == "success", result.error
 
@@ -155,7 +155,7 @@ def test_scanner_that_cannot_load_falls_back_to_adbc(
     # An install without DuckDB's postgres extension package: LOAD fails (and never downloads).
     monkeypatch.setattr(_duck, "_EXTENSION_PACKAGES", ("httpfs",))
     orch.home = work / "bare-home"
-    spec = orch.create_pipeline(pg.url(), "duckdb:///w.duckdb", tables=["orders"])
+    spec = orch.create_pipeline(pg.url(), "duckdb:///w.duckdb", tables=["orders"]).spec
     result = orch.run(spec)
     assert result.status == "success", result.error
     assert any("ADBC instead of DuckDB's scanner" in note for note in result.notes)
@@ -189,7 +189,9 @@ def test_sqlite_through_sqlalchemy_quarantines_values_that_do_not_fit(
     )
     lite.commit()
     lite.close()
-    spec = orch.create_pipeline("sqlite:///app.sqlite", "duckdb:///w.duckdb", reader="sqlalchemy")
+    spec = orch.create_pipeline(
+        "sqlite:///app.sqlite", "duckdb:///w.duckdb", reader="sqlalchemy"
+    ).spec
     result = orch.run(spec)
     assert result.status == "success", result.error
     assert query(work / "w.duckdb", "SELECT id, score, born FROM users ORDER BY id") == [
@@ -284,7 +286,7 @@ def _run_over_pausing_view(
         helper.start()
     spec = orch.create_pipeline(
         pg.url(), "duckdb:///w.duckdb", tables=["paused"], reader=reader, mode="replace"
-    )
+    ).spec
     bus = EventBus()
     events: list[Event] = []
     bus.subscribe(events.append)

@@ -71,11 +71,11 @@ def test_type_round_trip_postgres_duckdb_postgres(
 ) -> None:
     to_duck = orch.create_pipeline(
         pg.url(), "duckdb:///w.duckdb", mode="replace", tables=["t_types"]
-    )
+    ).spec
     assert orch.run(to_duck).status == "success"
     back = orch.create_pipeline(
         "duckdb:///w.duckdb", pg.url(), table="t_types_copy", mode="replace", tables=["t_types"]
-    )
+    ).spec
     result = orch.run(back)
     assert result.status == "success", result.error
     columns = (
@@ -336,7 +336,7 @@ def test_sqlite_names_and_failures(orch: DataOrchestrator, work: Path) -> None:
     (work / "b.csv").write_text("k,v\n2,B\n")
     # A table named like the staging alias of SQLite's delete-then-insert merge.
     for source, mode in (("a.csv", "append"), ("b.csv", "merge")):
-        spec = orch.create_pipeline(source, "sqlite:///out.db", table="s", mode=mode, key="k")
+        spec = orch.create_pipeline(source, "sqlite:///out.db", table="s", mode=mode, key="k").spec
         assert orch.run(spec).status == "success"
     con = sqlite3.connect(work / "out.db")
     assert con.execute("SELECT k, v FROM s ORDER BY k").fetchall() == [(1, "a"), (2, "B")]
@@ -348,7 +348,7 @@ def test_sqlite_names_and_failures(orch: DataOrchestrator, work: Path) -> None:
     assert con.execute("SELECT k, v FROM s ORDER BY k").fetchall() == [(1, "a"), (2, "B")]
     con.close()
     # A failed first run creates no file.
-    bad = orch.create_pipeline("a.csv", "sqlite:///new.db", mode="merge", key="nope")
+    bad = orch.create_pipeline("a.csv", "sqlite:///new.db", mode="merge", key="nope").spec
     assert orch.run(bad).exit_code == 2
     assert not (work / "new.db").exists()
 

@@ -50,7 +50,7 @@ def test_home_holds_all_state_and_the_working_directory_only_the_target(
         "duckdb:///wh.duckdb",
         table="orders",
         transforms=steps if kind == "csv+steps" else None,
-    )
+    ).spec
     result = orch.run(spec)
 
     assert result.status == "success", result.error

@@ -49,9 +49,9 @@ def test_the_python_api_honours_aoetl_settings(work: Path, monkeypatch: pytest.M
     monkeypatch.setenv("AOETL_MODE", "replace")
     orch = DataOrchestrator(home=work / "h")
     assert orch.home == work / "h"
-    spec = orch.create_pipeline("t.csv")
+    spec = orch.create_pipeline("t.csv").spec
     assert (spec.target.uri, spec.mode) == ("duckdb:///env.duckdb", "replace")
-    spec = orch.create_pipeline("t.csv", target="duckdb:///arg.duckdb", mode="append")
+    spec = orch.create_pipeline("t.csv", target="duckdb:///arg.duckdb", mode="append").spec
     assert (spec.target.uri, spec.mode) == ("duckdb:///arg.duckdb", "append")
     # A pipeline file run from Python: the environment wins over the file, as on the CLI.
     for _ in range(2):
@@ -61,8 +61,8 @@ def test_the_python_api_honours_aoetl_settings(work: Path, monkeypatch: pytest.M
     monkeypatch.delenv("AOETL_TARGET")
     monkeypatch.delenv("AOETL_MODE")
     # Settings are read when the orchestrator is made, as a CLI process reads them at start.
-    assert orch.create_pipeline("t.csv").target.uri == "duckdb:///env.duckdb"
-    fresh = DataOrchestrator(home=work / "h").create_pipeline("t.csv")
+    assert orch.create_pipeline("t.csv").spec.target.uri == "duckdb:///env.duckdb"
+    fresh = DataOrchestrator(home=work / "h").create_pipeline("t.csv").spec
     assert fresh.target.uri == "duckdb:///warehouse.duckdb"
 
 

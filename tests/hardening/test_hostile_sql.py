@@ -195,7 +195,7 @@ def check_step(
     TALLY["tried"] += 1
     spec = orch.create_pipeline(
         str(source), target.uri, table=table, mode=mode, key="id" if mode == "merge" else None
-    )
+    ).spec
     result = orch.run(spec)
     if result.status == "success":
         assert not may_refuse, f"{table!r} should have been refused"

@@ -12,7 +12,9 @@ CSV = "id,name,amount,region\n1,ann,10,eu\n2,bob,20,us\n3,cy,30,eu\n3,cy,35,eu\n
 
 def run(orch: DataOrchestrator, work: Path, transforms: list[dict[str, object]]):  # type: ignore[no-untyped-def]
     (work / "src.csv").write_text(CSV)
-    spec = orch.create_pipeline("src.csv", "duckdb:///w.duckdb", table="t", transforms=transforms)
+    spec = orch.create_pipeline(
+        "src.csv", "duckdb:///w.duckdb", table="t", transforms=transforms
+    ).spec
     result = orch.run(spec)
     assert result.status == "success", result.error
     return result
@@ -54,7 +56,7 @@ def test_dedupe_without_keys_drops_exact_duplicates(orch: DataOrchestrator, work
     (work / "src.csv").write_text("a,b\n1,x\n1,x\n2,y\n")
     spec = orch.create_pipeline(
         "src.csv", "duckdb:///w.duckdb", table="t", transforms=[{"dedupe": []}]
-    )
+    ).spec
     assert orch.run(spec).status == "success"
     assert query(work / "w.duckdb", "SELECT count(*) FROM t") == [(2,)]
 
@@ -79,7 +81,7 @@ def test_python_step_keeps_quarantine_counts(orch: DataOrchestrator, work: Path)
     (work / "src.csv").write_text("id,v\n" + "".join(f"{i},x\n" for i in range(40)) + "1,2,3\n")
     spec = orch.create_pipeline(
         "src.csv", "duckdb:///w.duckdb", table="t", transforms=[{"python": "ident:same"}]
-    )
+    ).spec
     result = orch.run(spec)
     assert result.tables["t"].rows_loaded == 40
     assert result.tables["t"].rows_rejected == 1
@@ -100,7 +102,7 @@ def test_python_step_errors_fail_the_run_cleanly(
     (work / "src.csv").write_text(CSV)
     spec = orch.create_pipeline(
         "src.csv", "duckdb:///w.duckdb", table="t", transforms=[{"python": f"{module}:f"}]
-    )
+    ).spec
     result = orch.run(spec)
     assert result.status == "failed"
     assert message in (result.error or "")
@@ -121,7 +123,7 @@ def test_python_step_failing_mid_stream_names_the_step(orch: DataOrchestrator, w
     (work / "big.csv").write_text("id,v\n" + "".join(f"{i},x\n" for i in range(300_000)))
     spec = orch.create_pipeline(
         "big.csv", "duckdb:///w.duckdb", table="t", transforms=[{"python": "late_fail:f"}]
-    )
+    ).spec
     result = orch.run(spec)
     assert result.status == "failed"
     assert result.error == "python step 'late_fail:f' raised ValueError: bad batch"
@@ -131,7 +133,7 @@ def test_python_step_that_cannot_be_imported(orch: DataOrchestrator, work: Path)
     (work / "src.csv").write_text(CSV)
     spec = orch.create_pipeline(
         "src.csv", "duckdb:///w.duckdb", transforms=[{"python": "no_such_module:f"}]
-    )
+    ).spec
     result = orch.run(spec)
     assert result.exit_code == 2
     assert "cannot import no_such_module" in (result.error or "")
@@ -144,7 +146,7 @@ def test_renaming_a_column_that_is_not_there_is_an_error(
     (work / "src.csv").write_text(CSV)
     spec = orch.create_pipeline(
         "src.csv", "duckdb:///w.duckdb", table="t", transforms=[{"rename": {"nmae": "who"}}]
-    )
+    ).spec
     result = orch.run(spec)
     assert result.status == "failed" and result.exit_code == 2
     assert "nmae" in (result.error or "") and "transform step 1" in (result.error or "")

@@ -85,7 +85,7 @@ def test_each_mode_publishes_a_manifest_and_nothing_else(
     target = f"s3://{lake}/out/"
 
     def run(src: str, **options: Any) -> None:
-        spec = with_target(orch.create_pipeline(src, target, table="t", **options), format=fmt)
+        spec = with_target(orch.create_pipeline(src, target, table="t", **options).spec, format=fmt)
         result = orch.run(spec)
         assert result.status == "success", result.error
 
@@ -115,12 +115,14 @@ def test_partitioned_merge_rewrites_only_the_files_it_touches(
     a = csv(work, "a.csv", "id,region,amount\n1,eu,10\n2,us,20\n3,eu,30\n")
     b = csv(work, "b.csv", "id,region,amount\n3,eu,33\n4,eu,40\n")
     target = f"s3://{lake}/sales/"
-    first = with_target(orch.create_pipeline(a, target, table="orders"), partition_by=("region",))
+    first = with_target(
+        orch.create_pipeline(a, target, table="orders").spec, partition_by=("region",)
+    )
     assert orch.run(first).status == "success"
     before = keys(s3_server, lake, "sales/orders/")
     assert [k.split("/")[2] for k in before if "region=" in k] == ["region=eu", "region=us"]
     us_file = next(k for k in before if "region=us" in k)
-    merge = orch.create_pipeline(b, target, table="orders", mode="merge", key="id")
+    merge = orch.create_pipeline(b, target, table="orders", mode="merge", key="id").spec
     result = orch.run(with_target(merge, partition_by=("region",)))
     assert result.status == "success", result.error
     assert from_manifest(s3_server, lake, "sales/", "orders") == [
@@ -170,7 +172,7 @@ def test_a_failed_run_leaves_nothing_visible_and_no_staging(
     (folder / "good.csv").write_text("id,v\n1,a\n2,b\n")
     rows = "".join(f"{i},{i * 1.5}\n" for i in range(1, 201))
     (folder / "bad.csv").write_text(f"id,amount\n{rows}201,2,extra\n")
-    spec = orch.create_pipeline(str(folder), f"s3://{lake}/out/", max_bad_rows=0)
+    spec = orch.create_pipeline(str(folder), f"s3://{lake}/out/", max_bad_rows=0).spec
     result = orch.run(spec)
     assert result.status == "failed"
     assert keys(s3_server, lake, "out/good/") == [] and keys(s3_server, lake, "out/bad/") == []
@@ -264,7 +266,7 @@ def test_wrong_credentials_are_one_line_without_the_secret(
     s3_server: S3Server, lake: str, orch: DataOrchestrator, work: Path
 ) -> None:
     wrong = "not-the-secret-" + "9" * 20
-    spec = orch.create_pipeline(csv(work, "a.csv", "id\n1\n"), f"s3://{lake}/out/")
+    spec = orch.create_pipeline(csv(work, "a.csv", "id\n1\n"), f"s3://{lake}/out/").spec
     result = orch.run(
         with_target(
             spec,
@@ -279,7 +281,7 @@ def test_wrong_credentials_are_one_line_without_the_secret(
 
 
 def test_a_missing_bucket_is_a_clear_error(lake: str, orch: DataOrchestrator, work: Path) -> None:
-    spec = orch.create_pipeline(csv(work, "a.csv", "id\n1\n"), "s3://no-such-bucket-x/out/")
+    spec = orch.create_pipeline(csv(work, "a.csv", "id\n1\n"), "s3://no-such-bucket-x/out/").spec
     result = orch.run(spec)
     assert result.exit_code == 2 and "NoSuchBucket" in (result.error or "")
 
@@ -295,7 +297,9 @@ def test_table_names_that_are_not_one_folder_are_refused(lake: str, work: Path) 
 def test_a_table_name_httpfs_would_mangle_is_refused_before_anything_is_written(
     s3_server: S3Server, lake: str, orch: DataOrchestrator, work: Path
 ) -> None:
-    spec = orch.create_pipeline(csv(work, "a.csv", "id\n1\n"), f"s3://{lake}/out/", table="q?x")
+    spec = orch.create_pipeline(
+        csv(work, "a.csv", "id\n1\n"), f"s3://{lake}/out/", table="q?x"
+    ).spec
     result = orch.run(spec)
     assert result.status == "failed" and result.exit_code == 2, result.error
     assert "'q?x'" in (result.error or "") and "\n" not in (result.error or "")
@@ -361,7 +365,7 @@ def test_a_clock_the_store_refuses_says_to_set_the_clock(
 def test_s3_settings_on_another_target_are_refused_not_ignored(
     orch: DataOrchestrator, work: Path, target: str
 ) -> None:
-    spec = orch.create_pipeline(csv(work, "a.csv", "id,p\n1,x\n"), target, table="t")
+    spec = orch.create_pipeline(csv(work, "a.csv", "id,p\n1,x\n"), target, table="t").spec
     for fields, said in (
         ({"partition_by": ("p",)}, "target.partition_by is for s3:// targets only"),
         ({"s3": S3Connection(region="eu-west-1")}, "target.s3 is for s3:// targets only"),
