@@ -24,6 +24,7 @@ from .rest import (
     ParentSpec,
     RestResourceSpec,
 )
+from .routing import RouteWhen, RowRoute, Unroutable, WorkflowRoute, size_bytes
 from .s3 import S3Connection
 from .source import (
     OBJECT_COLUMNS,
@@ -66,6 +67,8 @@ __all__ = [
     "RestResourceSpec",
     "RestSourceSpec",
     "RetrySpec",
+    "RouteWhen",
+    "RowRoute",
     "S3Connection",
     "S3SourceSpec",
     "SourceBase",
@@ -74,12 +77,15 @@ __all__ = [
     "TargetSpec",
     "TaskOptions",
     "TransformStep",
+    "Unroutable",
+    "WorkflowRoute",
     "duration_s",
     "is_spec_file",
     "json_schema",
     "kind_of_uri",
     "load_spec",
     "parse_uri",
+    "size_bytes",
     "target_kind",
     "validate_spec",
 ]

@@ -9,14 +9,17 @@ from pydantic import (
     BaseModel,
     Discriminator,
     Field,
+    SerializerFunctionWrapHandler,
     Tag,
     field_validator,
+    model_serializer,
     model_validator,
 )
 from pydantic.json_schema import SkipJsonSchema
 
 from ._model import Model
 from .quality import CheckSpec, QualitySpec
+from .routing import RowRoute, WorkflowRoute, check_row_routes
 from .s3 import S3Connection
 from .source import SourceSpec
 
@@ -64,6 +67,9 @@ class TargetSpec(Model):
         description="The pipeline file's folder: a relative path that a ${…} reference in "
         "'uri' resolves to is anchored here (set by the loader, never written out).",
     )
+
+
+WorkflowRoute.model_rebuild(_types_namespace={"TargetSpec": TargetSpec})
 
 
 class SqlStep(Model):
@@ -217,6 +223,19 @@ class PipelineSpec(Model):
         description="Profiling, anomalies and the quality score of what each run loads.",
     )
     target: TargetSpec = Field(default_factory=TargetSpec, description="Where the data goes.")
+    tags: tuple[str, ...] = Field(
+        (), description="Labels of this pipeline; a 'route' rule may ask for them."
+    )
+    route: tuple[WorkflowRoute, ...] = Field(
+        (),
+        description="Send the whole run to another target by what discovery found (format, "
+        "size, rows), the tags or AOETL_ENV; first match wins, else 'target'.",
+    )
+    routes: dict[str, tuple[RowRoute, ...]] = Field(
+        default_factory=dict,
+        description="Per source table: send each row to the first target table whose SQL "
+        "predicate it meets; rows no rule takes go to 'else', the DLQ, or fail the run.",
+    )
     mode: Mode = Field("append", description="append, replace (swap), or merge (upsert on key).")
     key: tuple[str, ...] = Field((), description="Key columns; required for mode merge.")
     retries: RetrySpec = Field(default_factory=RetrySpec, description="Transient-failure retries.")
@@ -260,6 +279,25 @@ class PipelineSpec(Model):
         if isinstance(value, str):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
+
+    @model_serializer(mode="wrap")
+    def _without_unused_routing(self, handler: SerializerFunctionWrapHandler) -> Any:
+        # A spec without routing dumps (and so hashes and is stored) as it did before
+        # routing existed: its runs keep resuming across the upgrade.
+        data = handler(self)
+        if isinstance(data, dict):
+            for name in ("tags", "route", "routes"):
+                if name in data and not data[name]:
+                    del data[name]
+        return data
+
+    @model_validator(mode="after")
+    def _routes_in_order(self) -> PipelineSpec:
+        if self.route and any(r.otherwise is not None for r in self.route[:-1]):
+            raise ValueError("route: 'else' comes once, as the last rule")
+        for table, rules in self.routes.items():
+            check_row_routes(table, rules)
+        return self
 
     @model_validator(mode="after")
     def _merge_needs_key(self) -> PipelineSpec:

@@ -162,6 +162,11 @@ def _masked_spec(spec_json: str) -> str:
     source = spec.get("source") if isinstance(spec, dict) else None
     if isinstance(source, dict):
         _mask_credentials(source)
+    routed = spec.get("route") if isinstance(spec, dict) else None  # targets a rule may pick
+    for rule in routed if isinstance(routed, list) else ():
+        for other in (rule.get("target"), rule.get("otherwise")) if isinstance(rule, dict) else ():
+            if isinstance(other, dict):
+                _mask_target(other)
     for part in (source, target):
         block = part.get("s3") if isinstance(part, dict) else None
         if isinstance(block, dict):
@@ -170,6 +175,18 @@ def _masked_spec(spec_json: str) -> str:
                 if isinstance(value, str) and value and not _ONLY_REFERENCES.fullmatch(value):
                     block[name] = MASK
     return json.dumps(spec, ensure_ascii=False, separators=(",", ":"))
+
+
+def _mask_target(target: dict[str, Any]) -> None:
+    """A route's target as the spec's own: its literal encryption key and S3 keys masked."""
+    key = target.get("encryption_key")
+    if key and not _ONLY_REFERENCES.fullmatch(key):
+        target["encryption_key"] = MASK
+    block = target.get("s3")
+    for name in _S3_CREDENTIALS if isinstance(block, dict) else ():
+        value = block.get(name)  # type: ignore[union-attr]
+        if isinstance(value, str) and value and not _ONLY_REFERENCES.fullmatch(value):
+            block[name] = MASK  # type: ignore[index]
 
 
 # The s3: block's credentials (of a source or a target), each a secret as a whole.
@@ -265,6 +282,11 @@ class StateStore:
                     socket.gethostname(),
                 ),
             )
+
+    def set_run_target(self, run_id: str, target: str) -> None:
+        """The target a run's routing chose (``route:``), shown instead of the spec's."""
+        with self._transaction() as con:
+            con.execute("UPDATE runs SET target = ? WHERE run_id = ?", (redact_uri(target), run_id))
 
     def release_run(self, run_id: str) -> None:
         """A run whose task is done in a process that now exits, its next task to run in
