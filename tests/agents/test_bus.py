@@ -183,6 +183,33 @@ def test_close_drains_every_queue_then_refuses_new_messages() -> None:
     bus.close()  # closing twice is harmless
 
 
+def test_close_waits_for_a_publisher_held_back_by_a_full_queue() -> None:
+    gate = threading.Event()
+    taken: list[int] = []
+
+    def slow(message: Message) -> None:
+        gate.wait(10)
+        taken.append(message.payload)
+
+    bus = MessageBus(maxsize=1)
+    bus.subscribe("t", slow, name="slow")
+    bus.publish("t", 0)
+    bus.publish("t", 1, timeout=2)  # the worker holds 0; 1 fills the queue
+    blocked = threading.Thread(target=bus.publish, args=("t", 2), kwargs={"timeout": 10})
+    blocked.start()
+    time.sleep(0.1)
+    closing = threading.Thread(target=bus.close, kwargs={"timeout": 10})
+    closing.start()
+    time.sleep(0.1)
+    with pytest.raises(FatalError, match="closed"):
+        bus.publish("t", 3)  # a new message is refused at once while the bus closes
+    gate.set()
+    blocked.join(5)
+    closing.join(5)
+    assert not closing.is_alive()
+    assert taken == [0, 1, 2]  # the send under way when close began was delivered
+
+
 def test_the_db_sink_stores_dead_messages_and_replay_skips_them(work: Path) -> None:
     home = work / ".aoetl"
     store = StateStore(home)

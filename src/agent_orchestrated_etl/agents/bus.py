@@ -185,6 +185,9 @@ class MessageBus:
         self._responders: dict[str, _Worker] = {}
         self._lock = threading.Lock()
         self._closed = False
+        # Sends under way: close() waits for them, so none lands behind a worker's stop.
+        self._sending = 0
+        self._sent = threading.Condition(self._lock)
         self._letters: deque[DeadLetter] = deque(maxlen=dead_letters)
         self._dead_seq = itertools.count(1)
         self.dead_count = 0
@@ -232,8 +235,12 @@ class MessageBus:
         with self._lock:
             self._open()
             workers = [*self._subscribers.get(topic, ()), *self._subscribers.get(ANY_TOPIC, ())]
-        for worker in workers:
-            worker.put((message, None), deadline)
+            self._sending += 1
+        try:
+            for worker in workers:
+                worker.put((message, None), deadline)
+        finally:
+            self._sent_one()
         return len(workers)
 
     def request(
@@ -250,6 +257,8 @@ class MessageBus:
             self._open()
             worker = self._responders.get(topic)
             known = sorted(self._responders)
+            if worker is not None:
+                self._sending += 1
         if worker is None:
             raise UserError(
                 f"message bus: no agent responds to {topic!r} (topics with a responder: "
@@ -257,7 +266,10 @@ class MessageBus:
             )
         message = Message(topic, payload, sender)
         reply = _Reply()
-        worker.put((message, reply), deadline)
+        try:
+            worker.put((message, reply), deadline)
+        finally:
+            self._sent_one()
         if not reply.done.wait(max(0.0, deadline - time.monotonic())):
             raise TransientError(
                 f"message bus: responder {worker.name!r} of topic {topic!r} did not answer "
@@ -266,6 +278,12 @@ class MessageBus:
         if reply.error is not None:
             raise reply.error
         return reply.value
+
+    def _sent_one(self) -> None:
+        with self._lock:
+            self._sending -= 1
+            if not self._sending:
+                self._sent.notify_all()
 
     # -- dead letters ---------------------------------------------------------------------------
     def _bury(self, message: Message, handler: str, exc: BaseException) -> None:
@@ -319,14 +337,16 @@ class MessageBus:
     def close(self, timeout: float | None = None) -> None:
         """Take no more messages, let every worker handle what it has queued, stop them.
 
+        A message sent from a handler while the bus closes is refused (and dead-lettered).
         A handler still busy after ``timeout`` is left to finish on its own (daemon) thread.
         """
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
         with self._lock:
             if self._closed:
                 return
             self._closed = True
             workers = list(self._workers())
-        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+            self._sent.wait_for(lambda: not self._sending, max(0.0, deadline - time.monotonic()))
         for worker in workers:
             try:
                 worker.queue.put(_STOP, timeout=max(0.0, deadline - time.monotonic()))
