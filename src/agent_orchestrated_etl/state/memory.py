@@ -264,7 +264,7 @@ class MemoryStore:
             con.execute("UPDATE memory SET embedded = 0 WHERE embedded = 1")
 
     def count(self, *, embedded: bool | None = None) -> int:
-        sql, params = "SELECT count(*) FROM memory", ()
+        sql, params = "SELECT count(*) FROM memory", tuple[int, ...]()
         if embedded is not None:
             sql, params = sql + " WHERE embedded = ?", (int(embedded),)
         with self._store._connect() as con:

