@@ -33,6 +33,7 @@ COMMANDS = (
     ("runs", "List recent runs: id, pipeline, status, rows, duration."),
     ("secrets", "Check the ${…} secret references of a pipeline."),
     ("dlq", "The dead-letter queue: quarantined rows and failed tasks, and their replay."),
+    ("memory", "What aoetl remembers of sources and runs: search it, list it."),
 )
 OPTIONS = (
     ("--verbose", "-v", "Show tracebacks and debug logs."),

@@ -17,6 +17,7 @@ from ..errors import UserError
 from ..settings import Settings
 from ._build import _default_name as _default_name  # tests check the name rule
 from ._build import build_spec, home_dir
+from ._memory import MemoryMethods
 from ._operations import from_operations
 from ._pipeline import Pipeline, PlannedTask, RunPlan
 from ._quality import QualityMethods
@@ -53,7 +54,7 @@ class PreparedRun:
     run_id: str | None = None
 
 
-class DataOrchestrator(QualityMethods):
+class DataOrchestrator(QualityMethods, MemoryMethods):
     """Create and run pipelines from Python; read run history and the dead-letter queue.
 
     ``home`` (default ``AOETL_HOME``, else ``./.aoetl``) holds the state database and

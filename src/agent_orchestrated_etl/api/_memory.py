@@ -1,0 +1,62 @@
+"""The facade's memory methods: search what aoetl remembers of sources and runs. Mixed into
+:class:`DataOrchestrator`, which gives them ``home`` and the state store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from ..errors import UserError
+
+if TYPE_CHECKING:
+    from ..agents.memory import MemoryHit
+    from ..state import MemoryRecord, StateStore
+
+
+class _Facade(Protocol):
+    home: Path
+
+    def _store(self) -> StateStore: ...
+
+
+class MemoryMethods:
+    """``memory_search`` and ``memory_entries`` (see each)."""
+
+    def memory_search(
+        self: _Facade, text: str, *, k: int = 5, exact: bool = False
+    ) -> list[MemoryHit]:
+        """The ``k`` remembered sources and runs nearest ``text`` in meaning (vector search:
+        the first call in a process loads the embedding model, a few seconds, and embeds the
+        records written since the last search). ``exact`` instead finds records whose
+        fingerprint is ``text``, else whose text, URI or run id holds it, with no model.
+
+        Raises:
+            UserError: ``text`` is empty or ``k`` is not positive; the memory extra is missing.
+        """
+        from ..agents.memory import search
+
+        if not text.strip():
+            raise UserError("give some text to search memory for, e.g. 'orders csv timeout'")
+        if k < 1:
+            raise UserError(f"k={k}: ask for at least 1 result")
+        return search(self.home, self._store(), text, k=k, exact=exact)
+
+    def memory_entries(
+        self: _Facade,
+        *,
+        kind: str | None = None,
+        fingerprint: str | None = None,
+        run_id: str | None = None,
+        limit: int = 50,
+    ) -> list[MemoryRecord]:
+        """Remembered records, newest first: ``kind`` 'source' or 'run', one source's
+        (``fingerprint``, exact) or one run's. No model is loaded.
+
+        Raises:
+            UserError: ``kind`` is neither 'source' nor 'run'.
+        """
+        if kind is not None and kind not in ("source", "run"):
+            raise UserError(f"kind {kind!r}: give 'source' or 'run'")
+        return self._store().memory.entries(
+            kind=kind, fingerprint=fingerprint, run_id=run_id, limit=limit
+        )
