@@ -50,6 +50,7 @@ bench: compile $(BENCH_STAMP)
 	$(BIN)/python bench/rest.py
 	$(BIN)/python bench/analysis.py
 	$(BIN)/python bench/profile.py
+	$(BIN)/python bench/memory.py
 	$(BIN)/python bench/selection.py
 
 lint: $(STAMP)
