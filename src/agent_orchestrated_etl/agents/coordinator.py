@@ -130,8 +130,9 @@ class Coordinator:
     """Holds the agents of a run; :meth:`select` picks one, :meth:`dispatch` also runs it.
 
     ``audit`` receives every decision; ``stats`` gives the agents' track record (read once,
-    on the first selection); ``record_call`` receives every call's outcome. All three are
-    optional, so a Coordinator works without a state DB (``aoetl agents``, the benchmark).
+    on the first selection); ``record_call`` receives every call's outcome; ``flush`` waits
+    until what they received is stored. All are optional, so a Coordinator works without a
+    state DB (``aoetl agents``, the benchmark).
     """
 
     def __init__(
@@ -141,8 +142,10 @@ class Coordinator:
         audit: Audit | None = None,
         stats: StatsSource | None = None,
         record_call: CallRecorder | None = None,
+        flush: Callable[[], None] | None = None,
     ) -> None:
         self.agents: list[Agent] = []
+        self._flush = flush
         self._audit = audit
         self._stats_source = stats
         self._stats: dict[tuple[str, str], AgentStats] | None = None
@@ -150,6 +153,11 @@ class Coordinator:
         self._lock = threading.Lock()
         for agent in agents:
             self.register(agent)
+
+    def flush(self) -> None:
+        """Wait until every decision and call recorded so far is stored."""
+        if self._flush is not None:
+            self._flush()
 
     def register(self, agent: Agent) -> None:
         """Add ``agent``; one of the same name replaces the earlier one."""
@@ -180,6 +188,12 @@ class Coordinator:
 
     def select(self, need: Need, *, run_id: str = "", task_id: str = "") -> Selection:
         """The best agent for ``need``, recorded in the audit log; NoCapableAgent if none."""
+        selection = self._choose(need)
+        if self._audit is not None:
+            self._audit(_entry(selection, run_id, task_id))
+        return selection
+
+    def _choose(self, need: Need) -> Selection:
         ranked = self.candidates(need)
         able = [c for c in ranked if c.score > 0]
         if not able:
@@ -197,28 +211,16 @@ class Coordinator:
                 + ", ".join(f"{c.agent.name} ({c.level})" for c in beaten[:3])
                 + (f" and {len(beaten) - 3} more" if len(beaten) > 3 else "")
             )
-        selection = Selection(need, best.agent, best.score, tuple(reasons), tuple(ranked))
-        if self._audit is not None:
-            self._audit(
-                AuditEntry(
-                    run_id=run_id,
-                    task_id=task_id,
-                    kind="select",
-                    subject=str(need),
-                    choice=best.agent.name,
-                    score=float(best.score),
-                    reasons=tuple(reasons),
-                    detail={
-                        "need": need.to_dict(),
-                        "candidates": [c.to_dict() for c in ranked if c.capability is not None],
-                    },
-                )
-            )
-        return selection
+        return Selection(need, best.agent, best.score, tuple(reasons), tuple(ranked))
 
     def dispatch(self, need: Need, work: Work) -> Any:
-        """Select the agent for ``need`` and have it handle ``work``; record how it went."""
-        selection = self.select(need, run_id=work.run_id, task_id=work.task_id)
+        """Select the agent for ``need`` and have it handle ``work``; record the decision and
+        how the call went once it is over (a NoCapableAgent is raised before any work).
+
+        The records are written after the call, so the work starts without waiting on the
+        state DB; a call that fails or is interrupted is recorded all the same.
+        """
+        selection = self._choose(need)
         started = time.perf_counter()
         ok = False
         result: Any = None
@@ -227,6 +229,8 @@ class Coordinator:
             ok = True
             return result
         finally:
+            if self._audit is not None:
+                self._audit(_entry(selection, work.run_id, work.task_id))
             if self._record_call is not None:
                 rows = getattr(result, "rows_loaded", 0) if ok else 0
                 self._record_call(
@@ -236,6 +240,23 @@ class Coordinator:
                     rows=rows if isinstance(rows, int) else 0,
                     seconds=time.perf_counter() - started,
                 )
+
+
+def _entry(selection: Selection, run_id: str, task_id: str) -> AuditEntry:
+    """The audit record of ``selection``."""
+    return AuditEntry(
+        run_id=run_id,
+        task_id=task_id,
+        kind="select",
+        subject=str(selection.need),
+        choice=selection.agent.name,
+        score=float(selection.score),
+        reasons=selection.reasons,
+        detail={
+            "need": selection.need.to_dict(),
+            "candidates": [c.to_dict() for c in selection.candidates if c.capability is not None],
+        },
+    )
 
 
 def _tie_break(best: Candidate, rival: Candidate) -> str:

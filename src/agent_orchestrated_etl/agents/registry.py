@@ -12,6 +12,7 @@ import threading
 from ..state import StateStore
 from .base import Agent
 from .coordinator import Coordinator
+from .journal import AuditJournal
 from .workers import builtin_agents
 
 _REGISTERED: list[Agent] = []
@@ -57,9 +58,11 @@ def coordinator_for(store: StateStore | None = None) -> Coordinator:
     """A Coordinator over :func:`all_agents`, auditing into ``store`` when given."""
     if store is None:
         return Coordinator(all_agents())
+    journal = AuditJournal(store)
     return Coordinator(
         all_agents(),
-        audit=store.audit.record,
+        audit=journal.record,
         stats=store.audit.stats,
-        record_call=store.audit.record_call,
+        record_call=journal.record_call,
+        flush=journal.flush,
     )

@@ -16,6 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+from ..agents import Coordinator, coordinator_for
+from ..agents.work import AnalyzeWork, analyze_need
 from ..connectors import Destination, Resource, Source, destination_for, locate, source_for
 from ..engine import BREAKERS, CircuitBreaker, Event, EventBus, RunInterrupted, interrupts
 from ..errors import TransientError, redact_uri
@@ -24,6 +26,7 @@ from ..secrets import redact
 from ..spec import PipelineSpec
 
 DISCOVER = "discover"  # the task id of the source's connect and discovery events
+PLANNING = "plan"  # the task id of the decisions made while planning (the analyst's)
 CONNECT = "connect"  # the task id of the target's connect events
 T = TypeVar("T")
 
@@ -108,14 +111,17 @@ def discover_source(
     home: Path | None = None,
     bus: EventBus | None = None,
     run_id: str = "",
+    coordinator: Coordinator | None = None,
 ) -> tuple[Source, list[Resource]]:
-    """Connect to ``spec``'s source and discover it, retrying transient failures.
+    """Connect to ``spec``'s source and have the agent the ``coordinator`` selects for
+    ``analyze`` discover it, retrying transient failures.
 
     Raises:
         TransientError: every attempt failed; the message names the endpoint and attempts.
         RunInterrupted: SIGINT or SIGTERM came while connecting or waiting to retry.
     """
     connecting = _Connecting(spec, bus, run_id, DISCOVER)
+    agents = coordinator if coordinator is not None else coordinator_for()
 
     def attempt() -> tuple[Source, list[Resource]]:
         # Resolving the URI's references is inside the attempt too: a secret store may be
@@ -129,7 +135,9 @@ def discover_source(
                 if gate is None and source.endpoint:
                     connecting.endpoint = source.endpoint
                     gate = connecting.gate(source.endpoint)
-                resources = source.discover()
+                resources = agents.dispatch(
+                    analyze_need(spec), AnalyzeWork(run_id, PLANNING, source)
+                )
             except BaseException:
                 source.close()
                 raise

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..agents import Coordinator, coordinator_for
 from ..connectors import Checkpoint, Destination, LoadResult
 from ..engine import Event, EventBus, ExecutorConfig, RunResult, TableResult, TaskCancelled
 from ..engine import task_id_for as _task_id
@@ -54,6 +55,8 @@ class TaskContext:
     # What a source warned of while it read (a column widened across REST pages), in the
     # order it came: each is published as a 'warning' event and ends in the run's notes.
     warnings: list[str] = field(default_factory=list)
+    # Picks the agent for every step of every task, and audits each choice.
+    coordinator: Coordinator = field(default_factory=coordinator_for)
 
     @property
     def spec(self) -> PipelineSpec:
@@ -69,6 +72,7 @@ class TaskContext:
         base_dir: Path,
         bus: EventBus,
         store: StateStore,
+        coordinator: Coordinator | None = None,
     ) -> TaskContext:
         """Begin ``run_id`` on the destination; on failure the planned source is closed too."""
         try:
@@ -77,6 +81,8 @@ class TaskContext:
             planned.source.close()
             raise
         context = cls(planned, run_id, home, base_dir, bus, store, destination)
+        if coordinator is not None:
+            context.coordinator = coordinator
         try:
             validate = getattr(destination, "validate_table", None)
             if validate is not None:

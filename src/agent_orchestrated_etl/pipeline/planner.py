@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .._text import plural
+from ..agents import Coordinator
 from ..connectors import Resource, Source
 from ..engine import (
     COMMIT,
@@ -97,14 +98,18 @@ def plan_pipeline(
     home: Path | None = None,
     bus: EventBus | None = None,
     run_id: str = "",
+    coordinator: Coordinator | None = None,
 ) -> PipelinePlan:
     """Discover the source and build the Plan: one load task per resource, a check task
     after each load whose table has warn or fail checks (or is profiled), then one commit.
 
     ``home`` is AOETL_HOME. Connecting and discovery are retried (see :mod:`pipeline.connect`);
-    ``bus`` gets an event for each attempt.
+    ``bus`` gets an event for each attempt. The ``coordinator`` (default: one over every
+    agent, unaudited) picks the agent that discovers the source.
     """
-    source, resources = discover_source(spec, home=home, bus=bus, run_id=run_id)
+    source, resources = discover_source(
+        spec, home=home, bus=bus, run_id=run_id, coordinator=coordinator
+    )
     try:
         return _plan(spec, source, resources)
     except BaseException:

@@ -19,6 +19,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..agents import coordinator_for
 from ..agents.monitor import MonitorAgent
 from ..engine import COMMIT, Event, EventBus, Executor, RunInterrupted, RunResult, table_of
 from ..secrets import redact
@@ -83,11 +84,20 @@ def run_pipeline(spec: PipelineSpec, options: RunOptions, bus: EventBus | None =
     bus.publish(Event("run_started", run_id, data={"pipeline": spec.name}))
     result = RunResult(run_id, spec.name, "failed", 0.0, notes=notes)
     status = "failed"
+    coordinator = coordinator_for(store)
     try:
-        planned = plan_pipeline(spec, home=options.home, bus=bus, run_id=run_id)
+        planned = plan_pipeline(
+            spec, home=options.home, bus=bus, run_id=run_id, coordinator=coordinator
+        )
         result.notes.extend(planned.notes)
         context = TaskContext.open(
-            planned, run_id, home=options.home, base_dir=options.base_dir, bus=bus, store=store
+            planned,
+            run_id,
+            home=options.home,
+            base_dir=options.base_dir,
+            bus=bus,
+            store=store,
+            coordinator=coordinator,
         )
         try:
             _execute(context, options, result, resumed)
@@ -102,6 +112,7 @@ def run_pipeline(spec: PipelineSpec, options: RunOptions, bus: EventBus | None =
         result.fail(exc, redact(traceback.format_exc()))
     result.status = status
     result.duration_s = time.perf_counter() - started
+    coordinator.flush()  # the audit is complete when the run's record says it ended
     finish_run(store, bus, result)
     return result
 

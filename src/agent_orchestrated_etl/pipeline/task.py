@@ -19,10 +19,26 @@ from dataclasses import replace
 from pathlib import Path
 
 from .._text import plural
+from ..agents import coordinator_for
 from ..agents.monitor import MonitorAgent
+from ..agents.work import (
+    CheckWork,
+    CommitWork,
+    ExtractWork,
+    LoadWork,
+    QuarantineWork,
+    TransformWork,
+    check_need,
+    commit_need,
+    extract_need,
+    load_need,
+    quarantine_need,
+    transform_need,
+)
 from ..connectors import BadRow, LoadResult, Relation, StagedTable
 from ..connectors.files import FORMATS as FILE_FORMATS
 from ..engine import (
+    COMMIT,
     CancelToken,
     CheckParams,
     CommitParams,
@@ -47,7 +63,6 @@ from ..errors import (
 from ..secrets import redact
 from ..spec import OBJECT_COLUMNS, PipelineSpec
 from ..state import DlqEntry, StateStore
-from ..transform import apply_steps
 from ._progress import ProgressPoller
 from .checking import (
     checked_tables,
@@ -112,9 +127,15 @@ def _in_context(context: TaskContext, task_id: str, token: CancelToken) -> RunRe
         result.checks = load_check_results(context, table)
     elif isinstance(task.params, CheckParams):
         token.check()
-        checked, scored = run_check_task(context, task.id, task.params.table)
+        table = task.params.table
+        checked, scored = context.coordinator.dispatch(
+            check_need(context.spec),
+            CheckWork(
+                context.run_id, task.id, table, lambda: run_check_task(context, task.id, table)
+            ),
+        )
         result.checks = [r.model_dump(mode="json") for r in checked]
-        result.quality = {task.params.table: scored} if scored is not None else {}
+        result.quality = {table: scored} if scored is not None else {}
     elif isinstance(task.params, CommitParams):
         _commit(context, task.params.tables, token)
         result.tables = context.table_results(True, staged=True)
@@ -139,6 +160,7 @@ def _alone(
     MonitorAgent(store).attach(bus)
     started = time.perf_counter()
     result = RunResult(run_id, spec.name, "failed", 0.0, task=task_id)
+    coordinator = coordinator_for(store)
     try:
         check_run_id(run_id)
         record = store.find_run(run_id)
@@ -149,16 +171,23 @@ def _alone(
                 f"run {run_id} is a run of pipeline '{record.pipeline}' with another spec; "
                 "give every task of a run the same pipeline, or a new run id"
             )
-        planned = plan_pipeline(spec, home=home, bus=bus, run_id=run_id)
+        planned = plan_pipeline(spec, home=home, bus=bus, run_id=run_id, coordinator=coordinator)
         try:
             task = planned.plan.task(task_id)
         except BaseException:
             planned.source.close()
             raise
         context = TaskContext.open(
-            planned, run_id, home=home, base_dir=base_dir, bus=bus, store=store
+            planned,
+            run_id,
+            home=home,
+            base_dir=base_dir,
+            bus=bus,
+            store=store,
+            coordinator=coordinator,
         )
     except Exception as exc:  # nothing started: the run's record is not touched
+        coordinator.flush()
         return _failed(result, exc, started)
     recorded = False  # whether this task started (or restarted) the run in the history
     try:
@@ -218,9 +247,11 @@ def _alone(
         if isinstance(exc, RunInterrupted):
             result.status = "interrupted"
         if recorded:
+            coordinator.flush()
             finish_run(store, bus, result)
     finally:
         context.close()
+        coordinator.flush()
     return _done(result, started)
 
 
@@ -286,8 +317,12 @@ def _load(context: TaskContext, task: Task, table: str, token: CancelToken) -> L
     marker = context.planned.resource(marked)
     where = cursor_filter(marker, inc, last) if inc is not None else None
     noted = len(source.notes)
-    relation = source.relation(resource, where)
-    relation = apply_steps(relation, spec.transforms, base_dir=context.base_dir, home=context.home)
+    agents = context.coordinator
+    relation = agents.dispatch(
+        extract_need(spec, resource, incremental=inc is not None),
+        ExtractWork(run_id, task.id, source, resource, where),
+    )
+    relation = _transformed(context, task.id, relation)
     validate_staged_columns(context, table, relation)
     dead_context = resource.context()
 
@@ -305,24 +340,42 @@ def _load(context: TaskContext, task: Task, table: str, token: CancelToken) -> L
 
     def write(relation: Relation) -> LoadResult:
         if quarantine_checks(spec, table):  # only these tables leave the fused path
-            with quarantined(context, task.id, table, relation, token.on_cancel) as checked:
-                return stage(checked)
+            loaded: LoadResult = agents.dispatch(
+                quarantine_need(spec, resource),
+                QuarantineWork(
+                    run_id,
+                    task.id,
+                    table,
+                    relation,
+                    split=lambda r: quarantined(context, task.id, table, r, token.on_cancel),
+                    stage=stage,
+                ),
+            )
+            return loaded
         return stage(relation)
 
     def stage(relation: Relation) -> LoadResult:
-        with ProgressPoller(
-            destination, context.bus, run_id, task.id, resource.row_estimate, relation
-        ):
-            return destination.write(
+        mode = table_mode(spec, table)
+        loaded: LoadResult = agents.dispatch(
+            load_need(spec, mode),
+            LoadWork(
+                run_id,
+                task.id,
+                destination,
                 table,
                 relation,
-                mode=table_mode(spec, table),
+                mode=mode,
                 key=table_key(spec, resource),
                 fingerprint=fingerprint,
                 record_bad=record_bad,
                 on_cancel=token.on_cancel,
                 cursor_column=inc.cursor if inc is not None and not resource.follows else None,
-            )
+                watch=lambda: ProgressPoller(
+                    destination, context.bus, run_id, task.id, resource.row_estimate, relation
+                ),
+            ),
+        )
+        return loaded
 
     try:
         loaded = write(relation)
@@ -334,9 +387,7 @@ def _load(context: TaskContext, task: Task, table: str, token: CancelToken) -> L
         if repaired is None:
             raise
         log.debug("retrying %s after the source repaired its input: %s", table, exc)
-        loaded = write(
-            apply_steps(repaired, spec.transforms, base_dir=context.base_dir, home=context.home)
-        )
+        loaded = write(_transformed(context, task.id, repaired))
     token.check()
     with _WARNINGS:  # tasks beside this one read the same source's notes
         fresh = [w for w in dict.fromkeys(source.notes[noted:]) if w not in context.warnings]
@@ -350,6 +401,16 @@ def _load(context: TaskContext, task: Task, table: str, token: CancelToken) -> L
         Event("progress", run_id, task.id, {"fraction": 1.0, "rows": loaded.rows_loaded})
     )
     return loaded
+
+
+def _transformed(context: TaskContext, task_id: str, relation: Relation) -> Relation:
+    """``relation`` through the spec's transform steps, by the agent chosen for them."""
+    steps = context.spec.transforms
+    if not steps:
+        return relation
+    work = TransformWork(context.run_id, task_id, relation, steps, context.base_dir, context.home)
+    transformed: Relation = context.coordinator.dispatch(transform_need(steps), work)
+    return transformed
 
 
 def _filtered_by_mark(context: TaskContext, table: str) -> bool:
@@ -366,8 +427,31 @@ def _filtered_by_mark(context: TaskContext, table: str) -> bool:
 
 
 def _commit(context: TaskContext, tables: tuple[str, ...], token: CancelToken) -> dict[str, int]:
-    spec, destination = context.spec, context.destination
+    """Commit every staged table at once, by the load agent of the target's family, once the
+    bad-row limits admit the run."""
+    spec = context.spec
     token.check()
+    planned = context.planned
+    staged = [
+        StagedTable(t, table_mode(spec, t), table_key(spec, planned.resource(t))) for t in tables
+    ]
+    committed: dict[str, int] = context.coordinator.dispatch(
+        commit_need(spec),
+        CommitWork(
+            context.run_id,
+            COMMIT,
+            context.destination,
+            staged,
+            admit=lambda: _admit(context, tables),
+        ),
+    )
+    return committed
+
+
+def _admit(context: TaskContext, tables: tuple[str, ...]) -> None:
+    """Refuse the commit (discarding the run's staging) when the rows the readers rejected
+    exceed ``max_bad_rows``, or a table's share of them exceeds ``max_bad_ratio``."""
+    spec, destination = context.spec, context.destination
     context.checkpoints = checkpoints = destination.checkpoints()
     # Rows checks quarantined are the user's rules at work: max_bad_rows and max_bad_ratio
     # judge what the reader rejected.
@@ -392,7 +476,3 @@ def _commit(context: TaskContext, tables: tuple[str, ...], token: CancelToken) -
                 context.planned.resource(table).assumed(),
                 context.run_id,
             )
-    planned = context.planned
-    return destination.commit(
-        [StagedTable(t, table_mode(spec, t), table_key(spec, planned.resource(t))) for t in tables]
-    )

@@ -4,7 +4,7 @@ remembered), in SQLite under AOETL_HOME."""
 
 from __future__ import annotations
 
-from .audit import AgentStats, AuditEntry, AuditLog
+from .audit import AgentStats, AuditEntry, AuditLog, CallRecord
 from .memory import MemoryRecord, MemoryStore
 from .quality import ProfileRecord, QualityHistory
 from .store import DlqEntry, RunRecord, StateStore
@@ -13,6 +13,7 @@ __all__ = [
     "AgentStats",
     "AuditEntry",
     "AuditLog",
+    "CallRecord",
     "DlqEntry",
     "MemoryRecord",
     "MemoryStore",

@@ -11,7 +11,6 @@ Rows hold plain JSON; this layer does not know the fields of ``detail`` beyond s
 from __future__ import annotations
 
 import json
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -76,6 +75,17 @@ class AuditEntry:
 
 
 @dataclass(frozen=True)
+class CallRecord:
+    """One call of an agent: what it did, whether it succeeded, how many rows, how long."""
+
+    agent: str
+    action: str
+    ok: bool
+    rows: int
+    seconds: float
+
+
+@dataclass(frozen=True)
 class AgentStats:
     """An agent's track record for one action."""
 
@@ -101,24 +111,42 @@ class AuditLog:
 
     def __init__(self, store: StateStore) -> None:
         self._store = store
-        self._lock = threading.Lock()
 
     def record(self, entry: AuditEntry) -> None:
+        self.record_many([entry], [])
+
+    def record_many(self, entries: list[AuditEntry], calls: list[CallRecord]) -> None:
+        """Write ``entries`` and add ``calls`` to the agents' records, in one transaction."""
+        if not entries and not calls:
+            return
         with self._store._transaction() as con:
-            con.execute(
+            con.executemany(
                 "INSERT INTO audit (run_id, task_id, kind, subject, choice, score, reasons_json, "
                 "detail_json, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    entry.run_id,
-                    entry.task_id,
-                    entry.kind,
-                    entry.subject,
-                    entry.choice,
-                    entry.score,
-                    json.dumps(list(entry.reasons)),
-                    json.dumps(entry.detail, default=str),
-                    entry.at,
-                ),
+                [
+                    (
+                        e.run_id,
+                        e.task_id,
+                        e.kind,
+                        e.subject,
+                        e.choice,
+                        e.score,
+                        json.dumps(list(e.reasons)),
+                        json.dumps(e.detail, default=str),
+                        e.at,
+                    )
+                    for e in entries
+                ],
+            )
+            con.executemany(
+                "INSERT INTO agent_stats (agent, action, calls, successes, rows, seconds) "
+                "VALUES (?, ?, 1, ?, ?, ?) ON CONFLICT (agent, action) DO UPDATE SET "
+                "calls = calls + 1, successes = successes + excluded.successes, "
+                "rows = rows + excluded.rows, seconds = seconds + excluded.seconds",
+                [
+                    (c.agent, c.action, int(c.ok), max(0, c.rows), max(0.0, c.seconds))
+                    for c in calls
+                ],
             )
 
     def entries(self, run_id: str, *, kind: str | None = None) -> list[AuditEntry]:
@@ -151,14 +179,7 @@ class AuditLog:
 
     def record_call(self, agent: str, action: str, *, ok: bool, rows: int, seconds: float) -> None:
         """Add one call's outcome to ``agent``'s record for ``action``."""
-        with self._store._transaction() as con:
-            con.execute(
-                "INSERT INTO agent_stats (agent, action, calls, successes, rows, seconds) "
-                "VALUES (?, ?, 1, ?, ?, ?) ON CONFLICT (agent, action) DO UPDATE SET "
-                "calls = calls + 1, successes = successes + excluded.successes, "
-                "rows = rows + excluded.rows, seconds = seconds + excluded.seconds",
-                (agent, action, int(ok), max(0, rows), max(0.0, seconds)),
-            )
+        self.record_many([], [CallRecord(agent, action, ok, rows, seconds)])
 
     def stats(self) -> dict[tuple[str, str], AgentStats]:
         """Every agent's record, keyed by (agent, action)."""
