@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,7 @@ from ..spec import OBJECT_COLUMNS, Mode, PipelineSpec
 from ..transform import describe_step
 from .connect import discover_source
 from .incremental import incremental_for
+from .routing import RoutedTable, expand_routes
 
 
 @dataclass
@@ -47,6 +48,7 @@ class PipelinePlan:
     plan: Plan
     notes: list[str]
     fingerprints: dict[str, str]
+    routed: dict[str, RoutedTable] = field(default_factory=dict)  # see pipeline.routing
 
     def resource(self, table: str) -> Resource:
         """The resource that loads into ``table``."""
@@ -200,6 +202,8 @@ def _plan(spec: PipelineSpec, source: Source, resources: list[Resource]) -> Pipe
         if python
         else (f"; Arrow batches from {via}" if via else "; one DuckDB statement")
     )
+    discovered = {r.name: r for r in resources}
+    resources, routed = expand_routes(spec, resources, lambda r: columns_known(spec, r))
     after = _after(spec, resources)
     _check_tables(spec, resources)
     for resource in resources:
@@ -245,8 +249,13 @@ def _plan(spec: PipelineSpec, source: Source, resources: list[Resource]) -> Pipe
             f"({str(exc).split(': ', 1)[-1]}); remove one of them"
         ) from None
     notes = list(source.notes)
-    fingerprints = {r.name: resource_fingerprint(digest, source, r) for r in resources}
-    return PipelinePlan(spec, source, resources, plan, notes, fingerprints)
+    fingerprints = {
+        r.name: resource_fingerprint(
+            digest, source, discovered.get(r.name) or routed[r.name].source
+        )
+        for r in resources
+    }
+    return PipelinePlan(spec, source, resources, plan, notes, fingerprints, routed)
 
 
 def has_check_task(spec: PipelineSpec, table: str) -> bool:

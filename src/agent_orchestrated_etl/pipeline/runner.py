@@ -27,6 +27,7 @@ from ..spec import PipelineSpec, validate_spec
 from ..state import RunRecord, StateStore
 from .context import TaskContext, executor_config, finish_run, is_final, scrub
 from .planner import plan_pipeline, spec_hash
+from .routing import route_workflow
 from .task import run_task
 
 
@@ -89,6 +90,11 @@ def run_pipeline(spec: PipelineSpec, options: RunOptions, bus: EventBus | None =
         planned = plan_pipeline(
             spec, home=options.home, bus=bus, run_id=run_id, coordinator=coordinator
         )
+        try:
+            planned = route_workflow(planned, store, run_id)
+        except BaseException:
+            planned.source.close()
+            raise
         result.notes.extend(planned.notes)
         context = TaskContext.open(
             planned,

@@ -87,6 +87,7 @@ from .context import (
 )
 from .incremental import cursor_filter, incremental_for, with_mark
 from .planner import plan_pipeline, spec_hash, table_key, table_mode
+from .routing import audit_staged, reading, route_only, route_rows, route_workflow
 
 log = logging.getLogger("aoetl.run")
 _WARNINGS = threading.Lock()
@@ -173,6 +174,7 @@ def _alone(
             )
         planned = plan_pipeline(spec, home=home, bus=bus, run_id=run_id, coordinator=coordinator)
         try:
+            planned = route_workflow(planned, store, run_id)
             task = planned.plan.task(task_id)
         except BaseException:
             planned.source.close()
@@ -207,7 +209,7 @@ def _alone(
             store.claim_run(run_id)
         elif record is None or record.status != "running":
             store.start_run(
-                run_id, spec.name, spec.target.uri, spec_json=spec.model_dump_json(),
+                run_id, spec.name, planned.spec.target.uri, spec_json=spec.model_dump_json(),
                 spec_hash=digest,
             )  # fmt: skip
             bus.publish(Event("run_started", run_id, data={"pipeline": spec.name}))
@@ -318,11 +320,15 @@ def _load(context: TaskContext, task: Task, table: str, token: CancelToken) -> L
     where = cursor_filter(marker, inc, last) if inc is not None else None
     noted = len(source.notes)
     agents = context.coordinator
-    relation = agents.dispatch(
-        extract_need(spec, resource, incremental=inc is not None),
-        ExtractWork(run_id, task.id, source, resource, where),
-    )
-    relation = _transformed(context, task.id, relation)
+
+    def extracted() -> Relation:  # a routed table reads its source table's resource
+        relation: Relation = agents.dispatch(
+            extract_need(spec, resource, incremental=inc is not None),
+            ExtractWork(run_id, task.id, source, reading(context.planned, resource), where),
+        )
+        return _transformed(context, task.id, relation)
+
+    relation = route_rows(context, table, extracted(), extracted)
     validate_staged_columns(context, table, relation)
     dead_context = resource.context()
 
@@ -387,8 +393,9 @@ def _load(context: TaskContext, task: Task, table: str, token: CancelToken) -> L
         if repaired is None:
             raise
         log.debug("retrying %s after the source repaired its input: %s", table, exc)
-        loaded = write(_transformed(context, task.id, repaired))
+        loaded = write(route_only(context, table, _transformed(context, task.id, repaired)))
     token.check()
+    audit_staged(context, table, loaded.rows_loaded)
     with _WARNINGS:  # tasks beside this one read the same source's notes
         fresh = [w for w in dict.fromkeys(source.notes[noted:]) if w not in context.warnings]
         context.warnings.extend(fresh)
