@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import UserError
 from ..settings import Settings
 from ._build import _default_name as _default_name  # tests check the name rule
-from ._build import build_spec, home_dir
+from ._build import build_spec, home_dir, looks_like_document, strings_in
 from ._memory import MemoryMethods
 from ._operations import from_operations
 from ._pipeline import Pipeline, PlannedTask, RunPlan
@@ -163,7 +163,7 @@ class DataOrchestrator(QualityMethods, MemoryMethods):
         elif is_spec_file(str(source)):
             base = load_spec(source)
             base_dir = Path(source).resolve().parent
-        elif _looks_like_document(str(source)):
+        elif looks_like_document(str(source)):
             # An OpenAPI document's URL runs the pipeline 'aoetl plan URL' would write.
             from ..pipeline.propose import propose_rest
             from ..spec import validate_spec
@@ -360,7 +360,7 @@ class DataOrchestrator(QualityMethods, MemoryMethods):
         from ..secrets import RESOLVER, find
         from ..spec import load_spec
 
-        texts = _strings(load_spec(pipeline).model_dump())
+        texts = strings_in(load_spec(pipeline).model_dump())
         refs = {ref.text: ref for text in texts for ref in find(text)}
         report: list[dict[str, object]] = []
         for ref in refs.values():
@@ -402,28 +402,3 @@ class DataOrchestrator(QualityMethods, MemoryMethods):
 
         return stored_spec(record, record.run_id)
 
-
-def _looks_like_document(source: str) -> bool:
-    """Whether an http(s) URL names an OpenAPI document ('/openapi.json', '/swagger.yaml',
-    '/v3/api-docs'), not a collection endpoint."""
-    from urllib.parse import urlsplit
-
-    if not source.lower().startswith(("http://", "https://")):
-        return False
-    path = urlsplit(source).path.lower()
-    return path.endswith((".json", ".yaml", ".yml")) or any(
-        word in path for word in ("openapi", "swagger", "api-docs")
-    )
-
-
-def _strings(obj: Any) -> list[str]:
-    """Every string in ``obj`` (keys too), where a reference may stand."""
-    if isinstance(obj, str):
-        return [obj]
-    if isinstance(obj, dict):
-        return [s for v in obj.values() for s in _strings(v)] + [
-            s for k in obj for s in _strings(k)
-        ]
-    if isinstance(obj, list | tuple):
-        return [s for v in obj for s in _strings(v)]
-    return []

@@ -110,3 +110,29 @@ def _default_name(source: str) -> str:
         name = path or source[start : start + len(host.split(":")[0])]
     stem = Path(name.rstrip("/")).name.split(".")[0] or "pipeline"
     return stem.replace("*", "all")
+
+
+def looks_like_document(source: str) -> bool:
+    """Whether an http(s) URL names an OpenAPI document ('/openapi.json', '/swagger.yaml',
+    '/v3/api-docs'), not a collection endpoint."""
+    from urllib.parse import urlsplit
+
+    if not source.lower().startswith(("http://", "https://")):
+        return False
+    path = urlsplit(source).path.lower()
+    return path.endswith((".json", ".yaml", ".yml")) or any(
+        word in path for word in ("openapi", "swagger", "api-docs")
+    )
+
+
+def strings_in(obj: Any) -> list[str]:
+    """Every string in ``obj`` (keys too), where a reference may stand."""
+    if isinstance(obj, str):
+        return [obj]
+    if isinstance(obj, dict):
+        return [s for v in obj.values() for s in strings_in(v)] + [
+            s for k in obj for s in strings_in(k)
+        ]
+    if isinstance(obj, list | tuple):
+        return [s for v in obj for s in strings_in(v)]
+    return []
