@@ -31,6 +31,8 @@ COMMANDS = (
     ("profile", "Profile SOURCE's tables: statistics, anomalies and a quality score 0-100."),
     ("sample", "Write a sample of ROWS rows of SOURCE's table to a file, reading the source once."),
     ("runs", "List recent runs: id, pipeline, status, rows, duration."),
+    ("agents", "List the agents a run may call and what each can do (action:subject)."),
+    ("audit", "Show a run's decisions: which agent did each step and why, routes, memory used."),
     ("secrets", "Check the ${…} secret references of a pipeline."),
     ("dlq", "The dead-letter queue: quarantined rows and failed tasks, and their replay."),
     ("memory", "What aoetl remembers of sources and runs: search it, list it."),

@@ -150,6 +150,7 @@ class Coordinator:
         self._stats_source = stats
         self._stats: dict[tuple[str, str], AgentStats] | None = None
         self._record_call = record_call
+        self._unsettled: dict[tuple[str, str], list[tuple[str, str, float]]] = {}
         self._lock = threading.Lock()
         for agent in agents:
             self.register(agent)
@@ -213,12 +214,15 @@ class Coordinator:
             )
         return Selection(need, best.agent, best.score, tuple(reasons), tuple(ranked))
 
-    def dispatch(self, need: Need, work: Work) -> Any:
+    def dispatch(self, need: Need, work: Work, *, lazy: bool = False) -> Any:
         """Select the agent for ``need`` and have it handle ``work``; record the decision and
         how the call went once it is over (a NoCapableAgent is raised before any work).
 
         The records are written after the call, so the work starts without waiting on the
-        state DB; a call that fails or is interrupted is recorded all the same.
+        state DB; a call that fails or is interrupted is recorded all the same. With
+        ``lazy`` the result is work still to run (a Relation an extract or a transform
+        agent gave): a successful call is recorded by :meth:`settle`, once the load that
+        runs it knows how it went and how many rows it moved.
         """
         selection = self._choose(need)
         started = time.perf_counter()
@@ -231,7 +235,13 @@ class Coordinator:
         finally:
             if self._audit is not None:
                 self._audit(_entry(selection, work.run_id, work.task_id))
-            if self._record_call is not None:
+            if lazy and ok:
+                with self._lock:
+                    key = (work.run_id, work.task_id)
+                    self._unsettled.setdefault(key, []).append(
+                        (selection.agent.name, need.action, started)
+                    )
+            elif self._record_call is not None:
                 rows = getattr(result, "rows_loaded", 0) if ok else 0
                 self._record_call(
                     selection.agent.name,
@@ -240,6 +250,16 @@ class Coordinator:
                     rows=rows if isinstance(rows, int) else 0,
                     seconds=time.perf_counter() - started,
                 )
+
+    def settle(self, run_id: str, task_id: str, *, ok: bool, rows: int = 0) -> None:
+        """Record the lazy calls of ``task_id``: they succeeded (``ok``) with ``rows`` rows."""
+        with self._lock:
+            calls = self._unsettled.pop((run_id, task_id), [])
+        if self._record_call is None:
+            return
+        now = time.perf_counter()
+        for agent, action, started in calls:
+            self._record_call(agent, action, ok=ok, rows=rows if ok else 0, seconds=now - started)
 
 
 def _entry(selection: Selection, run_id: str, task_id: str) -> AuditEntry:

@@ -75,9 +75,8 @@ class ExtractAgent(Agent):
         info = _info("source", family)
         features = {c.value for c in info.capabilities} if info is not None else set()
         features.add("incremental")  # every source reads past a cursor's mark
-        self.description = f"reads {family} sources" + (
-            f" ({info.description})" if info is not None else ""
-        )
+        formats = f": {', '.join(info.formats)}" if info is not None and info.formats else ""
+        self.description = f"reads {family} sources{formats}"
         self.capabilities = (Capability("extract", family, frozenset(features)),)
 
     def handle(self, work: Work) -> Relation:
@@ -129,9 +128,7 @@ class LoadAgent(Agent):
         self.name = f"load-{family}"
         infos = [i for n in DESTINATION_FAMILIES[family] if (i := _info("destination", n))]
         features = {c.value for i in infos for c in i.capabilities}
-        self.description = f"loads into {family} targets" + (
-            f" ({'; '.join(i.description for i in infos)})" if infos else ""
-        )
+        self.description = f"stages and commits {family} targets, exactly once"
         self.capabilities = (
             Capability("load", family, frozenset(features)),
             Capability("commit", family, frozenset(features)),

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import UserError
 from ..settings import Settings
 from ._build import _default_name as _default_name  # tests check the name rule
+from ._agents import AgentMethods
 from ._build import build_spec, home_dir, looks_like_document, strings_in
 from ._memory import MemoryMethods
 from ._operations import from_operations
@@ -54,7 +55,7 @@ class PreparedRun:
     run_id: str | None = None
 
 
-class DataOrchestrator(QualityMethods, MemoryMethods):
+class DataOrchestrator(QualityMethods, MemoryMethods, AgentMethods):
     """Create and run pipelines from Python; read run history and the dead-letter queue.
 
     ``home`` (default ``AOETL_HOME``, else ``./.aoetl``) holds the state database and

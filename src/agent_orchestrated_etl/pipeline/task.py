@@ -122,7 +122,13 @@ def _in_context(context: TaskContext, task_id: str, token: CancelToken) -> RunRe
     result = RunResult(context.run_id, context.spec.name, "success", 0.0, task=task.id)
     if isinstance(task.params, LoadParams):
         table = task.params.table
-        _load(context, task, table, token)
+        try:
+            loaded = _load(context, task, table, token)
+        except BaseException:
+            context.coordinator.settle(context.run_id, task.id, ok=False)
+            raise
+        # The extract and transform agents' Relations ran in the load: they share its count.
+        context.coordinator.settle(context.run_id, task.id, ok=True, rows=loaded.rows_loaded)
         staged = context.table_result(table, True)  # its rows are staged, not yet visible
         result.tables = {table: staged} if staged is not None else {}
         result.checks = load_check_results(context, table)
@@ -325,6 +331,7 @@ def _load(context: TaskContext, task: Task, table: str, token: CancelToken) -> L
         relation: Relation = agents.dispatch(
             extract_need(spec, resource, incremental=inc is not None),
             ExtractWork(run_id, task.id, source, reading(context.planned, resource), where),
+            lazy=True,
         )
         return _transformed(context, task.id, relation)
 
@@ -416,7 +423,7 @@ def _transformed(context: TaskContext, task_id: str, relation: Relation) -> Rela
     if not steps:
         return relation
     work = TransformWork(context.run_id, task_id, relation, steps, context.base_dir, context.home)
-    transformed: Relation = context.coordinator.dispatch(transform_need(steps), work)
+    transformed: Relation = context.coordinator.dispatch(transform_need(steps), work, lazy=True)
     return transformed
 
 
