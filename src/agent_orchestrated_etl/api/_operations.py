@@ -12,7 +12,6 @@ what must cross processes (an Airflow export) can refuse it by name.
 from __future__ import annotations
 
 import hashlib
-import importlib
 import inspect
 import re
 import sys
@@ -125,7 +124,6 @@ def _register(func: Callable[..., Any]) -> str:
         setattr(module, label, func)
         sys.modules[module_name] = module
         setattr(sys.modules[LOCAL_PACKAGE], module_name.rsplit(".", 1)[1], module)
-    importlib.invalidate_caches()
     return f"{module_name}:{label}"
 
 
