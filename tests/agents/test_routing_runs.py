@@ -13,6 +13,8 @@ import pytest
 
 from agent_orchestrated_etl.errors import UserError
 from agent_orchestrated_etl.pipeline import RunOptions, plan_pipeline, run_pipeline, run_task
+from agent_orchestrated_etl.pipeline.replay import replay
+from agent_orchestrated_etl.pipeline.staging import staging_of
 from agent_orchestrated_etl.spec import PipelineSpec, validate_spec
 from agent_orchestrated_etl.state import StateStore
 from tests.helpers import query, run_cli
@@ -124,6 +126,10 @@ def test_aoetl_env_routes_and_a_run_keeps_its_route_across_its_tasks(
     staged = run_task(spec, "load:orders", "r1", home=home)
     assert staged.status == "success", staged.error
     assert not (work / "prod.duckdb").exists()
+    record = StateStore(home).find_run("r1")
+    assert record is not None and (record.target or "").endswith("dev.duckdb")
+    # aoetl runs --show finds the staging in the target the run was routed to.
+    assert staging_of(record, home).tables == {"orders": 9}
     # The commit runs where AOETL_ENV says prod: the run still commits where it staged.
     monkeypatch.setenv("AOETL_ENV", "prod")
     commit = run_task(spec, "commit", "r1", home=home)
@@ -232,8 +238,19 @@ def test_unroutable_rows_can_go_to_the_dead_letter_queue(work: Path) -> None:
     entries = [e for e in json.loads(listed.stdout) if e["reason"].startswith("no route")]
     assert len(entries) == 3
     assert {e["table"] for e in entries} == {"orders"}
-    assert ("orders", "unroutable: dlq", 3) in routes_of(work, run_id)
     assert query(work / "own.duckdb", "SELECT count(*) FROM orders_de") == [(3,)]
+    assert "3 rows met no route of table orders: they are in the dead-letter queue" in " ".join(
+        done.notes
+    )
+    audited = run_cli("audit", "--run", run_id, "--kind", "route", "--json", cwd=work)
+    assert audited.returncode == 0, audited.stderr
+    found = {(e["choice"], e["detail"]["rows"]) for e in json.loads(audited.stdout)}
+    assert found == {("unroutable: dlq", 3), ("orders_de", 3), ("orders_fr", 3)}
+    # A row no route took is not replayed as if it were unreadable: it stays open.
+    store = StateStore(work / ".aoetl")
+    outcome = replay(store, store.dlq_entries(run_id), home=work / ".aoetl")
+    assert not outcome.replayed and len(outcome.still_bad) == 3
+    assert all("no route" in why for why in outcome.still_bad.values())
 
 
 def test_a_bad_predicate_is_one_line_before_any_data_moves(work: Path) -> None:

@@ -37,6 +37,7 @@ from ..state import DlqEntry, StateStore
 from ..transform import apply_steps
 from .checking import CHECK_FILE
 from .planner import merge_key, table_mode
+from .routing import ROUTE_FILE
 from .runner import RunOptions, run_pipeline, spec_of_run
 
 
@@ -79,6 +80,11 @@ def replay(
                 f"a message on topic {entry.table!r} that an agent failed on is not replayed "
                 "(the run that sent it has ended); see why with 'aoetl dlq show "
                 f"{entry.id}', and rerun the pipeline once its cause is fixed"
+            )
+        elif (entry.file or "").startswith(ROUTE_FILE):
+            result.still_bad[entry.id] = (
+                "no route of the pipeline took this row, so it is not replayed: add a route or "
+                "an 'else' for it (see docs/routing.md) and run the pipeline again"
             )
         elif (entry.file or "").startswith(CHECK_FILE):
             # The row was read and transformed fine; a check of the pipeline refused it. It

@@ -35,6 +35,7 @@ from ..agents.routing import (
 )
 from ..connectors import BadRow, Relation, Resource
 from ..data.duck import connect, quote_ident
+from ..engine import load_task_id
 from ..errors import UserError, one_line
 from ..spec import PipelineSpec
 from ..state import AuditEntry, DlqEntry, StateStore
@@ -209,13 +210,10 @@ def _settle_unroutable(context: TaskContext, routed: RoutedTable, relation: Rela
             ) from None
     fate = "they went to the dead-letter queue" if routing.fate == "dlq" else "the run fails"
     said = f"{plural(count, 'row')} met no route of table {source}"
-    audit(
-        context,
-        source,
-        f"unroutable: {routing.fate}",
-        count,
-        [f"{said}; {fate}" if count else said],
-    )
+    choice, task = f"unroutable: {routing.fate}", load_task_id(routed.table)
+    audit(context, source, choice, count, [f"{said}; {fate}" if count else said], task)
+    if count and routing.fate == "dlq":  # said in the run's notes, as what reading found
+        context.warnings.append(f"{said}: they are in the dead-letter queue (aoetl dlq list)")
     if count and routing.fate == "fail":
         raise UserError(
             f"table {source}: {plural(count, 'row')} met no route (routes.{source}); add an "
@@ -241,21 +239,19 @@ def audit_staged(context: TaskContext, table: str, rows: int) -> None:
         return
     when = routed.route.when
     why = f"rows where {when}" if when is not None else "rows no earlier route took (else)"
-    audit(context, routed.source.name, table, rows, [f"{plural(rows, 'row')} staged: {why}"])
+    said = [f"{plural(rows, 'row')} staged: {why}"]
+    audit(context, routed.source.name, table, rows, said, load_task_id(table))
 
 
-def audit(context: TaskContext, source: str, choice: str, rows: int, reasons: list[str]) -> None:
+def audit(
+    context: TaskContext, source: str, choice: str, rows: int, reasons: list[str], task: str
+) -> None:
     context.store.audit.record(
         AuditEntry(
-            context.run_id,
-            "route",
-            source,
-            choice,
-            tuple(reasons),
-            task_id=f"load:{choice}" if not choice.startswith("unroutable") else "",
+            context.run_id, "route", source, choice, tuple(reasons), task_id=task,
             detail={"rows": rows},
         )
-    )
+    )  # fmt: skip
 
 
 # -- the workflow --------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from ..secrets import redact
 from ..spec import parse_uri, validate_spec
 from ..spec.uri import LOCAL_SCHEMES
 from ..state import RunRecord, StateStore
+from .routing import run_target_spec
 
 # Runs that cannot be running any more and never committed: their staging waits for a resume.
 UNFINISHED = ("failed", "interrupted", "killed")
@@ -54,6 +55,8 @@ def staging_of(record: RunRecord, home: Path, *, remove: bool = False) -> Stagin
         return found
     try:
         spec = validate_spec(json.loads(record.spec_json))
+        if spec.route:  # the run staged in the target its routing chose
+            spec = run_target_spec(StateStore(home), record.run_id, spec)
         parsed = parse_uri(spec.target.uri)
         if parsed.scheme.split("+")[0] in LOCAL_SCHEMES and not _exists(parsed.path):
             return found  # opening it would create an empty file or folder
