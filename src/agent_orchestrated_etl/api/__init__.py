@@ -139,11 +139,17 @@ class DataOrchestrator(QualityMethods, MemoryMethods, AgentMethods):
         )
         return Pipeline(self, prepared.spec, prepared.base_dir)
 
-    def plan(self, source: str | Path, target: str | None = None, **options: Any) -> RunPlan:
-        """The tasks a run of ``source`` would execute, with each load's discovery decisions
-        and the planner's notes, running nothing: ``create_pipeline(source, target,
-        **options).plan`` (the same arguments). Discovers the source, then closes it.
+    def plan(
+        self, source: str | Path | PipelineSpec, target: str | None = None, **options: Any
+    ) -> RunPlan:
+        """The tasks a run of ``source`` (or of a spec) would execute, with each load's
+        discovery decisions and the planner's notes, running nothing: ``create_pipeline(source,
+        target, **options).plan``. Discovers the source, then closes it.
         """
+        from ..spec import PipelineSpec
+
+        if isinstance(source, PipelineSpec):
+            return RunPlan.of(self.plan_tasks(source))
         return self.create_pipeline(str(source), target, **options).plan
 
     def prepare(
@@ -207,7 +213,7 @@ class DataOrchestrator(QualityMethods, MemoryMethods, AgentMethods):
         )
         workers = workers or self.settings.workers
         if workers:
-            options.workers = workers
+            options.workers, options.workers_given = workers, True
         options.fail_fast = fail_fast
         return run_pipeline(spec, options, bus)
 

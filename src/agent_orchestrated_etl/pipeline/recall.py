@@ -45,7 +45,7 @@ class Recall:
 
     def __init__(self, store: StateStore, spec: PipelineSpec, options: RunOptions) -> None:
         self.store, self.spec, self.options = store, spec, options
-        self.mode = memory_mode()
+        self.mode: str | None = None  # read when the run is planned: a bad value fails it
         self.source: MemoryRecord | None = None
         self.planned: PipelinePlan | None = None
         self.advice: Advice | None = None
@@ -54,6 +54,7 @@ class Recall:
         """``planned`` with memory's advice applied (and ``options.workers`` set); notes and
         audit entries say what changed and which record said so."""
         self.planned = planned
+        self.mode = memory_mode()
         if self.mode == "off":
             return planned
         try:
@@ -120,7 +121,7 @@ class Recall:
 
     def remember(self, result: RunResult) -> None:
         """Store the source (once per fingerprint) and this run, marked for embedding later."""
-        if self.mode == "off" or self.source is None or self.planned is None:
+        if self.mode in (None, "off") or self.source is None or self.planned is None:
             return  # nothing was discovered: there is no source to remember the run of
         try:
             source_id = self.store.memory.remember_source(self.source)

@@ -27,6 +27,7 @@ from ..spec import PipelineSpec, validate_spec
 from ..state import RunRecord, StateStore
 from .context import TaskContext, executor_config, finish_run, is_final, scrub
 from .planner import plan_pipeline, spec_hash
+from .recall import Recall
 from .routing import route_workflow
 from .task import run_task
 
@@ -41,6 +42,7 @@ class RunOptions:
     fresh: bool = False  # do not resume an unfinished run of the same pipeline
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
     fail_fast: bool = False
+    workers_given: bool = False  # set by the user: memory never overrides it
 
 
 def new_run_id() -> str:
@@ -86,12 +88,14 @@ def run_pipeline(spec: PipelineSpec, options: RunOptions, bus: EventBus | None =
     result = RunResult(run_id, spec.name, "failed", 0.0, notes=notes)
     status = "failed"
     coordinator = coordinator_for(store)
+    recall = Recall(store, spec, options)
     try:
         planned = plan_pipeline(
             spec, home=options.home, bus=bus, run_id=run_id, coordinator=coordinator
         )
         try:
             planned = route_workflow(planned, store, run_id)
+            planned = recall.consult(planned, run_id)
         except BaseException:
             planned.source.close()
             raise
@@ -120,6 +124,7 @@ def run_pipeline(spec: PipelineSpec, options: RunOptions, bus: EventBus | None =
     result.duration_s = time.perf_counter() - started
     coordinator.flush()  # the audit is complete when the run's record says it ended
     finish_run(store, bus, result)
+    recall.remember(result)
     return result
 
 

