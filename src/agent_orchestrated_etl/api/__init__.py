@@ -408,4 +408,3 @@ class DataOrchestrator(QualityMethods, MemoryMethods, AgentMethods):
         from ..pipeline.runner import stored_spec
 
         return stored_spec(record, record.run_id)
-

@@ -26,9 +26,8 @@ from ._app import (
 )
 
 if TYPE_CHECKING:
-    from ..api import DataOrchestrator
+    from ..api import DataOrchestrator, RunPlan
     from ..engine import EventBus, RunResult
-    from ..pipeline import PipelinePlan
 
 
 @app.command()
@@ -203,7 +202,7 @@ def run(
             highlight=False,
         )
     if list_tasks:
-        _list_tasks(orch.plan_tasks(spec), as_json)
+        _list_tasks(orch.plan(spec), as_json)
         return
     bus, anomalies = _run_bus(live=not as_json and err.is_terminal, monitor=monitor)
     gc.freeze()  # see main(): the modules the run just imported live as long as the process
@@ -255,23 +254,12 @@ def _check_task_options(
         raise UserError(f"--task runs one task of a run; leave out {', '.join(clash)}")
 
 
-def _list_tasks(planned: PipelinePlan, as_json: bool) -> None:
-    from ..engine import table_of
-
+def _list_tasks(plan: RunPlan, as_json: bool) -> None:
     if as_json:
-        from ..secrets import redact_obj
-
-        out.print_json(json.dumps(redact_obj(planned.to_dict())))
+        out.print_json(json.dumps(plan.to_dict()))  # secrets masked by RunPlan
         return
-    for i, t in enumerate(planned.plan.order(), 1):
-        after = f"  (after {', '.join(t.depends_on)})" if t.depends_on else ""
-        line = f"{i:>3}. {t.id}: {t.description}{after}"
+    for line in str(plan).splitlines():
         out.print(line, markup=False, highlight=False, soft_wrap=True)
-        table = table_of(t.id)
-        for decision in planned.resource(table).decisions if table is not None else ():
-            out.print(f"       - {decision}", markup=False, highlight=False, soft_wrap=True)
-    for note in planned.notes:
-        out.print(f"note: {note}", markup=False, highlight=False)
 
 
 def _run_bus(*, live: bool, monitor: Path | None) -> tuple[EventBus, list[str]]:
