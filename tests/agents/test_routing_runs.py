@@ -180,7 +180,10 @@ def test_a_workflow_routed_into_postgresql(work: Path, postgres: object) -> None
     with psycopg.connect(url) as con:
         assert con.execute("SELECT count(*) FROM orders").fetchone() == (9,)
         con.execute("DROP TABLE orders")
-    [entry] = StateStore(work / ".aoetl").audit.entries(done.run_id, kind="route")
+    store = StateStore(work / ".aoetl")
+    [entry] = store.audit.entries(done.run_id, kind="route")
+    record = store.find_run(done.run_id)
+    assert record is not None and postgres.password not in f"{record.spec_json}{record.target}"  # type: ignore[attr-defined]
     assert postgres.password not in entry.choice  # type: ignore[attr-defined]
     assert postgres.password not in json.dumps(entry.to_dict())  # type: ignore[attr-defined]
 
