@@ -75,12 +75,13 @@ def test_a_run_shows_every_step_and_its_agent_in_the_audit(work: Path, csv_file:
     assert listed.returncode == 0, listed.stderr
     steps = [(e["task_id"], e["subject"], e["choice"]) for e in json.loads(listed.stdout)]
     assert steps == [
+        ("run", "orchestrate:pipeline/files", "orchestrator"),
         ("plan", "analyze:files/any", "analyst"),
         ("load:people", "extract:files/csv", "extract-files"),
         ("load:people", "load:duckdb/duckdb [append]", "load-duckdb"),
         ("commit", "commit:duckdb/duckdb", "load-duckdb"),
     ]
-    entry = json.loads(listed.stdout)[1]
+    entry = json.loads(listed.stdout)[2]
     assert entry["kind"] == "select" and entry["score"] == 2
     assert entry["reasons"][0] == "family match: extract:files"
     rejected = {c["agent"]: c["reason"] for c in entry["detail"]["candidates"]}
@@ -134,6 +135,7 @@ def test_aoetl_agents_lists_every_agent_and_its_capabilities(work: Path) -> None
     assert done.returncode == 0, done.stderr
     found = {a["name"]: a for a in json.loads(done.stdout)}
     for name in (
+        "orchestrator",
         "analyst",
         "extract-files",
         "extract-s3",

@@ -225,6 +225,7 @@ class Coordinator:
         runs it knows how it went and how many rows it moved.
         """
         selection = self._choose(need)
+        chosen_at = time.time()
         started = time.perf_counter()
         ok = False
         result: Any = None
@@ -234,7 +235,7 @@ class Coordinator:
             return result
         finally:
             if self._audit is not None:
-                self._audit(_entry(selection, work.run_id, work.task_id))
+                self._audit(_entry(selection, work.run_id, work.task_id, chosen_at))
             if lazy and ok:
                 with self._lock:
                     key = (work.run_id, work.task_id)
@@ -262,8 +263,8 @@ class Coordinator:
             self._record_call(agent, action, ok=ok, rows=rows if ok else 0, seconds=now - started)
 
 
-def _entry(selection: Selection, run_id: str, task_id: str) -> AuditEntry:
-    """The audit record of ``selection``."""
+def _entry(selection: Selection, run_id: str, task_id: str, at: float | None = None) -> AuditEntry:
+    """The audit record of ``selection``, made at ``at`` (default: now)."""
     return AuditEntry(
         run_id=run_id,
         task_id=task_id,
@@ -276,6 +277,7 @@ def _entry(selection: Selection, run_id: str, task_id: str) -> AuditEntry:
             "need": selection.need.to_dict(),
             "candidates": [c.to_dict() for c in selection.candidates if c.capability is not None],
         },
+        at=time.time() if at is None else at,
     )
 
 

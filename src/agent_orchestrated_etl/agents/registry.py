@@ -50,8 +50,14 @@ def registered_agents() -> list[Agent]:
 def all_agents() -> list[Agent]:
     """aoetl's own agents, then the registered ones: what a run's Coordinator holds."""
     from .monitor import MonitorAgent
+    from .orchestrator import OrchestratorAgent
 
-    return [*builtin_agents(), MonitorAgent.descriptor(), *registered_agents()]
+    return [
+        OrchestratorAgent(),
+        *builtin_agents(),
+        MonitorAgent.descriptor(),
+        *registered_agents(),
+    ]
 
 
 def coordinator_for(store: StateStore | None = None) -> Coordinator:

@@ -16,20 +16,27 @@ import os
 import time
 import traceback
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ..agents import coordinator_for
+from ..agents.bus import MessageBus, dlq_sink
 from ..agents.monitor import MonitorAgent
+from ..agents.orchestrator import OrchestrateWork, orchestrate_need
 from ..engine import COMMIT, Event, EventBus, Executor, RunInterrupted, RunResult, table_of
 from ..secrets import redact
 from ..spec import PipelineSpec, validate_spec
 from ..state import RunRecord, StateStore
 from .context import TaskContext, executor_config, finish_run, is_final, scrub
-from .planner import plan_pipeline, spec_hash
+from .planner import PipelinePlan, plan_pipeline, spec_hash
 from .recall import Recall
 from .routing import route_workflow
 from .task import run_task
+
+RUN = "run"  # the task id of a run's own decisions (the orchestrator's)
+RUN_FINISHED = "run.finished"  # the agent-bus topic of a run's result, once it is recorded
 
 
 @dataclass
@@ -89,16 +96,17 @@ def run_pipeline(spec: PipelineSpec, options: RunOptions, bus: EventBus | None =
     status = "failed"
     coordinator = coordinator_for(store)
     recall = Recall(store, spec, options)
-    try:
-        planned = plan_pipeline(
+    # Agents tell each other what happened on this bus; a failing listener's message goes to
+    # the DLQ and never fails the run.
+    messages = MessageBus(sink=dlq_sink(store, run_id))
+    messages.subscribe(RUN_FINISHED, lambda m: recall.remember(m.payload), name="memory")
+
+    def plan() -> PipelinePlan:
+        return plan_pipeline(
             spec, home=options.home, bus=bus, run_id=run_id, coordinator=coordinator
         )
-        try:
-            planned = route_workflow(planned, store, run_id)
-            planned = recall.consult(planned, run_id)
-        except BaseException:
-            planned.source.close()
-            raise
+
+    def execute(planned: PipelinePlan) -> None:
         result.notes.extend(planned.notes)
         context = TaskContext.open(
             planned,
@@ -114,6 +122,19 @@ def run_pipeline(spec: PipelineSpec, options: RunOptions, bus: EventBus | None =
         finally:
             result.notes.extend(context.warnings)
             context.close()
+
+    try:
+        coordinator.dispatch(
+            orchestrate_need(str(spec.source.kind)),
+            OrchestrateWork(
+                run_id,
+                RUN,
+                plan=plan,
+                route=_closing(lambda p: route_workflow(p, store, run_id)),
+                recall=_closing(lambda p: recall.consult(p, run_id)),
+                execute=execute,
+            ),
+        )
         status = "success"
     except RunInterrupted as exc:
         result.fail(exc)
@@ -124,8 +145,22 @@ def run_pipeline(spec: PipelineSpec, options: RunOptions, bus: EventBus | None =
     result.duration_s = time.perf_counter() - started
     coordinator.flush()  # the audit is complete when the run's record says it ended
     finish_run(store, bus, result)
-    recall.remember(result)
+    with messages:  # closing drains: memory has the run before the result is returned
+        messages.publish(RUN_FINISHED, result, sender="orchestrator")
     return result
+
+
+def _closing(move: Callable[[PipelinePlan], PipelinePlan]) -> Callable[[Any], Any]:
+    """``move``, closing the planned source when it fails (nothing else will)."""
+
+    def guarded(planned: PipelinePlan) -> PipelinePlan:
+        try:
+            return move(planned)
+        except BaseException:
+            planned.source.close()
+            raise
+
+    return guarded
 
 
 def _execute(

@@ -160,7 +160,8 @@ class AuditLog:
             sql += " AND kind = ?"
             params += (kind,)
         with self._store._connect() as con:
-            rows = con.execute(sql + " ORDER BY id", params).fetchall()
+            # By when each decision was made: a step's decision is written after its work.
+            rows = con.execute(sql + " ORDER BY at, id", params).fetchall()
         return [
             AuditEntry(
                 run_id=r[1],
