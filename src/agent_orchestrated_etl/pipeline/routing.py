@@ -278,7 +278,9 @@ def route_workflow(planned: PipelinePlan, store: StateStore, run_id: str) -> Pip
         )
     )
     store.set_run_target(run_id, decision.target.uri)
-    return dataclasses.replace(planned, spec=routed_spec(spec, decision))
+    said = f"target {decision.choice}, chosen by route: {decision.reasons[-1]}"
+    routed = routed_spec(spec, decision)
+    return dataclasses.replace(planned, spec=routed, notes=[*planned.notes, said])
 
 
 def routed_spec(spec: PipelineSpec, decision: WorkflowDecision) -> PipelineSpec:

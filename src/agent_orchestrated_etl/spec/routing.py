@@ -8,9 +8,9 @@ rule may hold and refuse a malformed one with a line that says how to fix it.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic import AliasChoices, Field, WithJsonSchema, field_validator, model_validator
 
 from ._model import Model
 
@@ -41,6 +41,14 @@ def size_bytes(value: str | float) -> int:
     return int(float(found.group(1)) * base ** _POWER[unit[:1] if unit[:1] != "b" else ""])
 
 
+# Bytes, given as a number or as text ('500MB'): the schema says both are fine.
+Size = Annotated[
+    int | None,
+    WithJsonSchema({"anyOf": [{"type": "integer", "minimum": 0}, {"type": "string"},
+                              {"type": "null"}]}),
+]  # fmt: skip
+
+
 def _listed(value: Any) -> Any:
     """``parquet`` stands for ``[parquet]``."""
     return (value,) if isinstance(value, str) else value
@@ -54,10 +62,10 @@ class RouteWhen(Model):
         description="The source's format, or one of these (csv, parquet, json, ndjson, table, "
         "rest…): every table the source holds has it.",
     )
-    min_size: int | None = Field(
+    min_size: Size = Field(
         None, description="At least this many bytes in all (a number, or 500MB, 1GB, 2GiB)."
     )
-    max_size: int | None = Field(None, description="At most this many bytes in all.")
+    max_size: Size = Field(None, description="At most this many bytes in all.")
     min_rows: int | None = Field(
         None, ge=0, description="At least this many rows by discovery's estimate."
     )
