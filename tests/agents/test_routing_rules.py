@@ -30,8 +30,14 @@ ROUTE = [
 ]
 
 
-def facts(fmt: str = "csv", size: int = 10, rows: int | None = 5, **kw: object) -> SourceFacts:
-    return SourceFacts(frozenset({fmt}), size, rows, **kw)  # type: ignore[arg-type]
+def facts(
+    fmt: str = "csv",
+    size: int = 10,
+    rows: int | None = 5,
+    tags: frozenset[str] = frozenset(),
+    environment: str | None = None,
+) -> SourceFacts:
+    return SourceFacts(frozenset({fmt}), size, rows, tags, environment)
 
 
 @pytest.mark.parametrize(
@@ -150,7 +156,7 @@ def test_row_predicates_take_each_row_once() -> None:
         "(NULL, 200), (NULL, NULL), ('US', 3)) v(country, amount)"
     )
     taken = {
-        r.table: con.execute(f"SELECT count(*) FROM t WHERE {r.predicate}").fetchone()[0]  # type: ignore[index]
+        r.table: con.execute(f"SELECT count(*) FROM t WHERE {r.predicate}").fetchall()[0][0]
         for r in routing.routes
     }
     # DE with amount 500 is the first rule's only: first match wins; NULLs match nothing.

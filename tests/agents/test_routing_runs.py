@@ -11,6 +11,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from agent_orchestrated_etl.engine import RunResult
 from agent_orchestrated_etl.errors import UserError
 from agent_orchestrated_etl.pipeline import RunOptions, plan_pipeline, run_pipeline, run_task
 from agent_orchestrated_etl.pipeline.replay import replay
@@ -18,6 +19,7 @@ from agent_orchestrated_etl.pipeline.staging import staging_of
 from agent_orchestrated_etl.spec import PipelineSpec, validate_spec
 from agent_orchestrated_etl.state import StateStore
 from tests.helpers import query, run_cli
+from tests.servers import Postgres
 
 ORDERS = (
     "id,country,amount\n1,DE,10\n2,FR,20\n3,BE,30\n4,DE,40\n5,US,50\n"
@@ -46,8 +48,8 @@ def make(work: Path, **extra: object) -> PipelineSpec:
     return validate_spec(body)
 
 
-def run(work: Path, spec: PipelineSpec, **options: object):  # type: ignore[no-untyped-def]
-    return run_pipeline(spec, RunOptions(home=work / ".aoetl", workers=2, **options))  # type: ignore[arg-type]
+def run(work: Path, spec: PipelineSpec) -> RunResult:
+    return run_pipeline(spec, RunOptions(home=work / ".aoetl", workers=2))
 
 
 def routes_of(work: Path, run_id: str) -> list[tuple[str, str, int | None]]:
@@ -170,8 +172,8 @@ def test_a_resumed_run_keeps_the_target_it_staged_in(
     assert other.spec.target.uri == db(work, "own.duckdb")
 
 
-def test_a_workflow_routed_into_postgresql(work: Path, postgres: object) -> None:
-    url = postgres.url()  # type: ignore[attr-defined]
+def test_a_workflow_routed_into_postgresql(work: Path, postgres: Postgres) -> None:
+    url = postgres.url()
     route = [{"when": {"format": "csv", "max_rows": 1000}, "target": url}]
     done = run(work, make(work, name="pgroute", route=route))
     assert done.status == "success", done.error
@@ -183,9 +185,9 @@ def test_a_workflow_routed_into_postgresql(work: Path, postgres: object) -> None
     store = StateStore(work / ".aoetl")
     [entry] = store.audit.entries(done.run_id, kind="route")
     record = store.find_run(done.run_id)
-    assert record is not None and postgres.password not in f"{record.spec_json}{record.target}"  # type: ignore[attr-defined]
-    assert postgres.password not in entry.choice  # type: ignore[attr-defined]
-    assert postgres.password not in json.dumps(entry.to_dict())  # type: ignore[attr-defined]
+    assert record is not None and postgres.password not in f"{record.spec_json}{record.target}"
+    assert postgres.password not in entry.choice
+    assert postgres.password not in json.dumps(entry.to_dict())
 
 
 # -- rows ----------------------------------------------------------------------------------
