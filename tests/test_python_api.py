@@ -163,3 +163,18 @@ def test_a_pipeline_file_runs_from_its_folder_and_airflow_is_refused(
     assert "Airflow export is not in this version" in str(caught.value)
     assert "--list-tasks --json" in str(caught.value) and "--task TASK_ID" in str(caught.value)
     assert caught.value.exit_code == 2
+
+
+def test_a_callable_of_this_process_is_refused_elsewhere_with_a_clear_line(
+    orch: DataOrchestrator, sales: Path, work: Path
+) -> None:
+    pipeline = orch.create_pipeline(
+        str(sales), target="duckdb:///w.duckdb", operations={"transform": lambda b: b}
+    )
+    # The pipeline file another process would read names the registered callable.
+    (work / "p.json").write_text(pipeline.spec.model_dump_json())
+    shell = run_cli("run", "p.json", "--task", "load:sales", "--run-id", "elsewhere", cwd=work)
+    assert shell.returncode == 2, shell.stderr
+    assert "is a callable given to create_pipeline in another Python process" in shell.stderr
+    assert "Traceback" not in shell.stderr
+    assert pipeline.execute().status == "success"  # in this process it runs

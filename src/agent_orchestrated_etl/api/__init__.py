@@ -15,11 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import UserError
 from ..settings import Settings
-from ._build import _default_name as _default_name  # tests check the name rule
 from ._agents import AgentMethods
+from ._build import _default_name as _default_name  # tests check the name rule
 from ._build import build_spec, home_dir, looks_like_document, strings_in
 from ._memory import MemoryMethods
-from ._operations import from_operations
 from ._pipeline import Pipeline, PlannedTask, RunPlan
 from ._quality import QualityMethods
 
@@ -114,6 +113,8 @@ class DataOrchestrator(QualityMethods, MemoryMethods, AgentMethods):
         """
         steps = None if transforms is None else list(transforms)
         if operations is not None:
+            from ._operations import from_operations  # imports the step machinery
+
             extra, more = from_operations(operations)
             if extra:
                 steps = [*(steps or []), *extra]

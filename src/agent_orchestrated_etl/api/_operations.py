@@ -21,8 +21,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..errors import UserError
+from ..transform.python_step import LOCAL_PACKAGE
 
-LOCAL_PACKAGE = "aoetl_local"
 # The declarative steps an operation may name directly, with the step's own value.
 STEP_OPERATIONS = ("sql", "filter", "rename", "cast", "derive", "drop", "dedupe", "python")
 OPERATIONS = ("transform", *STEP_OPERATIONS, "checks")

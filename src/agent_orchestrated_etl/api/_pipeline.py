@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import NotSupportedError
-from ._operations import local_functions
 
 if TYPE_CHECKING:
     from ..engine import EventBus, RunResult
@@ -210,6 +209,8 @@ class Pipeline:
                 transform callable that only this process can import never crosses to a
                 worker.
         """
+        from ._operations import local_functions
+
         local = local_functions(self.spec.transforms)
         if local:
             what = ", ".join(f"{desc} (step {target})" for target, desc in local.items())

@@ -16,6 +16,9 @@ from ..errors import AoetlError, FatalError, UserError
 from ..spec.models import PythonStep
 
 BatchFunction = Callable[[pa.Table | pa.RecordBatch], pa.Table | pa.RecordBatch]
+# Where DataOrchestrator.create_pipeline registers a callable with no importable name (a
+# lambda, a nested function): modules of this package exist only in that Python process.
+LOCAL_PACKAGE = "aoetl_local"
 
 
 def load_function(target: str, base_dir: Path) -> BatchFunction:
@@ -26,6 +29,12 @@ def load_function(target: str, base_dir: Path) -> BatchFunction:
     for folder in (str(base_dir), str(Path.cwd())):
         if folder not in sys.path:
             sys.path.insert(0, folder)
+    if module_name.split(".")[0] == LOCAL_PACKAGE and module_name not in sys.modules:
+        raise UserError(
+            f"python step {target!r} is a callable given to create_pipeline in another Python "
+            "process, and only that process can run it; run the pipeline there, or give "
+            "create_pipeline a function defined at module level of an importable module"
+        )
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
