@@ -82,7 +82,7 @@ class Recall:
     def _similar(self, text: str) -> list[tuple[MemoryRecord, float]]:
         from ..agents.memory.index import MemoryIndex
 
-        index = MemoryIndex(self.options.home, self.store.memory)
+        index = MemoryIndex.open(self.options.home, self.store.memory)
         return [(r, d) for r, d in index.search(text, 5) if r.kind == "source"]
 
     def _apply(self, planned: PipelinePlan, advice: Advice) -> PipelinePlan:

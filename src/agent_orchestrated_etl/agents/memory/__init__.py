@@ -56,7 +56,7 @@ def search(
         return [MemoryHit(r, "substring") for r in store.memory.search_text(text, limit=k)]
     from .index import MemoryIndex
 
-    index = MemoryIndex(home, store.memory)
+    index = MemoryIndex.open(home, store.memory)
     return [MemoryHit(r, "vector", d) for r, d in index.search(text, k)]
 
 
