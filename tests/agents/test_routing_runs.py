@@ -197,6 +197,8 @@ def test_rows_go_to_the_first_route_they_meet(work: Path) -> None:
     planned.source.close()
     loads = [t.id for t in planned.plan.tasks.values() if t.action == "load"]
     assert loads == ["load:orders_de", "load:orders_fr", "load:orders_other"]
+    described = planned.plan.task("load:orders_other").description
+    assert ", rows of orders no earlier route took (else)" in described
     done = run(work, spec)
     assert done.status == "success", done.error
     own = work / "own.duckdb"

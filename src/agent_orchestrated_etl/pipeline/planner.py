@@ -35,7 +35,7 @@ from ..spec import OBJECT_COLUMNS, Mode, PipelineSpec
 from ..transform import describe_step
 from .connect import discover_source
 from .incremental import incremental_for
-from .routing import RoutedTable, expand_routes
+from .routing import RoutedTable, expand_routes, route_described
 
 
 @dataclass
@@ -217,6 +217,7 @@ def _plan(spec: PipelineSpec, source: Source, resources: list[Resource]) -> Pipe
             params=LoadParams(r.name, source.endpoint),
             description=f"{_origin(r)} -> table {r.name} ({_described(spec, r)})"
             + (f", {plural(len(steps), 'transform step')}" if steps else "")
+            + route_described(routed, r.name)
             + path,
         )
         for r in resources

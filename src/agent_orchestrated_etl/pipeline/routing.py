@@ -145,6 +145,17 @@ def validate_predicates(routing: RowRouting, columns: Sequence[tuple[str, str]])
                 ) from None
 
 
+def route_described(routed: dict[str, RoutedTable], table: str) -> str:
+    """What a routed table's load task takes, for its description: ', rows of orders where
+    country = 'DE'' (empty for a table not routed)."""
+    found = routed.get(table)
+    if found is None:
+        return ""
+    when = found.route.when
+    rows = f"where {when}" if when is not None else "no earlier route took (else)"
+    return f", rows of {found.source.name} {rows}"
+
+
 def reading(planned: PipelinePlan, resource: Resource) -> Resource:
     """The resource a load reads: for a routed table, the source table it takes rows of."""
     routed = planned.routed.get(resource.name)
