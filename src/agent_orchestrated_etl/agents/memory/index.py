@@ -97,6 +97,7 @@ class MemoryIndex:
         )
         self._memory = memory
         self._checked = False
+        self._size: int | None = None  # Chroma's count costs ms at 100k: known after a sync
 
     @classmethod
     def open(cls, home: Path, memory: MemoryStore) -> MemoryIndex:
@@ -118,7 +119,8 @@ class MemoryIndex:
         """Embed every record the index lacks, in batches; how many were added. An index that
         lost records (its folder deleted) is rebuilt from the state DB."""
         if not self._checked:
-            if self.count() < self._memory.count(embedded=True):
+            self._size = self.count()
+            if self._size < self._memory.count(embedded=True):
                 self._memory.reset_embedded()
             self._checked = True
         added = 0
@@ -128,6 +130,8 @@ class MemoryIndex:
                 self.add([i for i, _ in part], embed([t for _, t in part]))
             self._memory.mark_embedded(i for i, _ in batch)
             added += len(batch)
+        if added:
+            self._size = self.count()
         return added
 
     def add(self, ids: Sequence[int], embeddings: Sequence[Sequence[float]]) -> None:
@@ -140,7 +144,7 @@ class MemoryIndex:
 
     def nearest(self, vector: Sequence[float], k: int) -> list[tuple[int, float]]:
         """The ``k`` records nearest ``vector``: (id, cosine distance), nearest first."""
-        total = self.count()
+        total = self._size if self._size is not None else self.count()
         if total == 0:
             return []
         found = self._collection.query(
