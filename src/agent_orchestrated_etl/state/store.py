@@ -11,7 +11,6 @@ import base64
 import dataclasses
 import json
 import os
-import re
 import socket
 import sqlite3
 import time
@@ -21,7 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import MASK, REFERENCE_PATTERN, redact_uri
+from ..errors import redact_uri
+from ._masking import masked, masked_spec
 from .audit import SCHEMA as AUDIT_SCHEMA
 from .audit import AuditLog
 from .memory import SCHEMA as MEMORY_SCHEMA
@@ -135,93 +135,6 @@ class RunRecord:
     attempts: int = 1
 
 
-_ONLY_REFERENCES = re.compile(rf"(?:{REFERENCE_PATTERN})+")
-
-
-def _masked(value: Any) -> Any:
-    """Every string in ``value`` with its URL and DSN passwords masked."""
-    if isinstance(value, str):
-        return redact_uri(value)
-    if isinstance(value, dict):
-        return {k: _masked(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_masked(v) for v in value]
-    return value
-
-
-def _masked_spec(spec_json: str) -> str:
-    """The spec as stored: literal passwords masked (string by string, so the JSON stays
-    valid), and a literal encryption key (the spec's one field that is a secret as a whole)."""
-    if not spec_json:
-        return spec_json
-    spec = _masked(json.loads(spec_json))
-    target = spec.get("target") if isinstance(spec, dict) else None
-    key = target.get("encryption_key") if isinstance(target, dict) else None
-    if isinstance(target, dict) and key and not _ONLY_REFERENCES.fullmatch(key):
-        target["encryption_key"] = MASK
-    source = spec.get("source") if isinstance(spec, dict) else None
-    if isinstance(source, dict):
-        _mask_credentials(source)
-    routed = spec.get("route") if isinstance(spec, dict) else None  # targets a rule may pick
-    for rule in routed if isinstance(routed, list) else ():
-        for other in (rule.get("target"), rule.get("otherwise")) if isinstance(rule, dict) else ():
-            if isinstance(other, dict):
-                _mask_target(other)
-    for part in (source, target):
-        block = part.get("s3") if isinstance(part, dict) else None
-        if isinstance(block, dict):
-            for name in _S3_CREDENTIALS:
-                value = block.get(name)
-                if isinstance(value, str) and value and not _ONLY_REFERENCES.fullmatch(value):
-                    block[name] = MASK
-    return json.dumps(spec, ensure_ascii=False, separators=(",", ":"))
-
-
-def _mask_target(target: dict[str, Any]) -> None:
-    """A route's target as the spec's own: its literal encryption key and S3 keys masked."""
-    key = target.get("encryption_key")
-    if key and not _ONLY_REFERENCES.fullmatch(key):
-        target["encryption_key"] = MASK
-    block = target.get("s3")
-    for name in _S3_CREDENTIALS if isinstance(block, dict) else ():
-        value = block.get(name)  # type: ignore[union-attr]
-        if isinstance(value, str) and value and not _ONLY_REFERENCES.fullmatch(value):
-            block[name] = MASK  # type: ignore[index]
-
-
-# The s3: block's credentials (of a source or a target), each a secret as a whole.
-_S3_CREDENTIALS = ("access_key_id", "secret_access_key", "session_token")
-
-
-# A REST source's fields that are secrets as a whole, and the headers that carry credentials.
-_CREDENTIAL_FIELDS = ("token", "password", "client_secret", "value")
-_CREDENTIAL_NAME = re.compile(
-    r"authorization|api[-_]?key|token|secret|password|cookie", re.IGNORECASE
-)
-
-
-def _mask_credentials(source: dict[str, Any]) -> None:
-    """Mask a REST source's literal credentials in place: its auth's secret fields, and the
-    headers and query params whose names say they carry one (its own and each resource's)."""
-
-    def literal(value: object) -> bool:
-        return isinstance(value, str) and bool(value) and not _ONLY_REFERENCES.fullmatch(value)
-
-    auth = source.get("auth")
-    if isinstance(auth, dict):
-        for name in _CREDENTIAL_FIELDS:
-            if literal(auth.get(name)):
-                auth[name] = MASK
-    resources = source.get("resources")
-    for holder in [source, *(resources if isinstance(resources, list) else [])]:
-        for part in ("headers", "params"):
-            values = holder.get(part) if isinstance(holder, dict) else None
-            if isinstance(values, dict):
-                for name, value in values.items():
-                    if _CREDENTIAL_NAME.search(name) and literal(value):
-                        values[name] = MASK
-
-
 class StateStore:
     """The state database. Safe to share between threads: each call opens its own connection."""
 
@@ -276,7 +189,7 @@ class StateStore:
                     redact_uri(pipeline),
                     time.time(),
                     redact_uri(target),
-                    _masked_spec(spec_json),
+                    masked_spec(spec_json),
                     spec_hash,
                     os.getpid(),
                     socket.gethostname(),
@@ -330,7 +243,7 @@ class StateStore:
                     rows_loaded,
                     rows_rejected,
                     redact_uri(error) if error else error,
-                    json.dumps(_masked(result)),
+                    json.dumps(masked(result)),
                     run_id,
                 ),
             )
