@@ -4,6 +4,7 @@
    sniffs CSV, JSON and gzipped NDJSON, and quarantines the malformed rows it finds.
 2. Run a pipeline file that filters, derives and upserts cleaned orders (mode merge), with
    data checks on the staged rows (negative amounts quarantined) and a profile of the load.
+   The audit shows which agent did each step of that run, and why.
 3. Query the warehouse to show what landed, list what was quarantined and why, and profile
    the customers table with an HTML report (quality_report.html).
 """
@@ -45,6 +46,8 @@ def main() -> None:
         print(f"  check {check['name']}: {check['status']}, {check['message']}")
     for table, score in result["quality"].items():
         print(f"  quality score of {table}: {score['total']:.1f}/100")
+    # Every step of the run went to an agent chosen by capability: the audit says which, and why.
+    aoetl("audit", "--run", result["run_id"])
 
     con = duckdb.connect(str(WAREHOUSE), read_only=True)
     print("\nWhat is in warehouse.duckdb:")
