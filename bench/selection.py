@@ -103,6 +103,8 @@ TRACKED = [
     BenchAgent("s3json-b", "extract:s3/json"),
     BenchAgent("router-b", "route:*"),
     BenchAgent("s3-b", "extract:s3 incremental partitions"),
+    BenchAgent("pg-fast", "load:sql/postgresql append merge"),
+    BenchAgent("pg-slow", "load:sql/postgresql append merge"),
 ]
 
 
@@ -116,9 +118,13 @@ TRACK = {
         # rest-b is registered later but fails half its calls: rest-a (95 %) wins.
         _record("rest-a", "extract", 100, 95, 1_000_000, 10.0),
         _record("rest-b", "extract", 100, 50, 9_000_000, 10.0),
-        # Equal success rates: the faster one wins, though registered first.
+        # load-duckdb is faster, but the twin is a registered agent of the same score: it wins.
         _record("load-duckdb", "load", 20, 20, 40_000_000, 20.0),
         _record("duckdb-twin", "load", 20, 20, 10_000_000, 20.0),
+        # Two registered agents with equal success rates: the faster wins, though registered
+        # first.
+        _record("pg-fast", "load", 20, 20, 40_000_000, 20.0),
+        _record("pg-slow", "load", 20, 20, 10_000_000, 20.0),
         # sqlite-b failed 3 of 3 (smoothed 20 %); sqlite-a was never seen (50 %).
         _record("sqlite-b", "extract", 3, 0, 0, 1.0),
         # s3json-a and -b have the same record: the later one wins.
@@ -323,10 +329,17 @@ def track_cases() -> list[Case]:
         (w, "extract:rest/json incremental", "rest-a", "tie success rate"),
         # The family agent never competes with the exact pair.
         (w, "extract:rest/json row-estimates", "extract-rest", "near-miss feature"),
-        # Same success rate (100 %): load-duckdb loads 2M rows/s, the twin 500k.
-        (w, "load:duckdb/duckdb replace", "load-duckdb", "tie throughput"),
-        (w, "load:duckdb/duckdb append", "load-duckdb", "tie throughput"),
-        (w, "load:duckdb/duckdb", "load-duckdb", "tie throughput"),
+        # A registered agent beats a built-in one of the same score, whatever their records:
+        # load-duckdb loads 2M rows/s, the registered twin 500k, and the twin wins.
+        (w, "load:duckdb/duckdb replace", "duckdb-twin", "tie user agent"),
+        (w, "load:duckdb/duckdb append", "duckdb-twin", "tie user agent"),
+        (w, "load:duckdb/duckdb", "duckdb-twin", "tie user agent"),
+        # Two registered agents, same success rate (100 %): pg-fast 2M rows/s, pg-slow 500k.
+        (w, "load:sql/postgresql merge", "pg-fast", "tie throughput"),
+        (w, "load:sql/postgresql append", "pg-fast", "tie throughput"),
+        (w, "load:sql/postgresql", "pg-fast", "tie throughput"),
+        # A feature neither registered agent has: the built-in family agent.
+        (w, "load:sql/postgresql replace", "load-sql", "near-miss feature"),
         (w, "load:duckdb/duckdb merge", "load-duckdb", "near-miss feature"),
         # Never seen (50 %) beats failed 3 of 3 (20 %).
         (w, "extract:sql/sqlite", "sqlite-a", "tie success rate"),

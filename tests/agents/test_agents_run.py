@@ -178,3 +178,28 @@ def test_an_unknown_run_and_a_bad_kind_are_one_line_errors(work: Path) -> None:
     assert "Traceback" not in unknown.stderr
     bad = run_cli("audit", "--run", "nope", "--kind", "everything", cwd=work)
     assert bad.returncode == 2 and "select, route, memory" in bad.stderr
+
+
+class FamilyTwin(ArrowCsvAgent):
+    """The built-in files extractor's capability, registered by a user."""
+
+    name = "files-twin"
+    capabilities = (Capability.of("extract", "files"),)
+
+
+def test_a_registered_agent_takes_over_at_the_same_score_despite_the_builtins_record(
+    orch: DataOrchestrator, work: Path, csv_file: Path
+) -> None:
+    first = orch.run(orch.create_pipeline(str(csv_file), "duckdb:///a.duckdb").spec)
+    assert first.status == "success"
+    assert orch._store().audit.stats()[("extract-files", "extract")].successes == 1
+    twin = register_agent(FamilyTwin())
+    try:
+        second = orch.run(orch.create_pipeline(str(csv_file), "duckdb:///b.duckdb").spec)
+    finally:
+        unregister_agent(twin.name)
+    assert second.status == "success", second.error
+    chosen = [e for e in orch.audit(second.run_id) if e.subject == "extract:files/csv"]
+    assert [e.choice for e in chosen] == ["files-twin"]
+    assert "broken by registration: a registered agent wins" in chosen[0].reasons[1]
+    assert query(work / "b.duckdb", "SELECT DISTINCT read_by FROM people") == [("files-twin",)]

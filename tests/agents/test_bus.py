@@ -112,6 +112,25 @@ def test_a_failing_handler_is_dead_lettered_and_the_bus_keeps_delivering() -> No
     assert first.to_dict()["payload"]["uri"] == "postgresql://u:***@db/x"
 
 
+def test_a_handler_raising_system_exit_is_dead_lettered_and_its_worker_lives_on() -> None:
+    handled: list[int] = []
+
+    def quits_once(message: Message) -> None:
+        if message.payload == 0:
+            raise SystemExit("a handler must not end its worker")
+        handled.append(message.payload)
+
+    with MessageBus(maxsize=2, timeout=2) as bus:
+        bus.subscribe("t", quits_once, name="h")
+        for n in range(5):
+            bus.publish("t", n)
+        assert bus.flush(5)
+        assert [d.error for d in bus.dead_letters()] == [
+            "SystemExit: a handler must not end its worker"
+        ]
+    assert handled == [1, 2, 3, 4]
+
+
 def test_dead_letters_kept_in_memory_are_bounded_but_all_are_counted() -> None:
     def fail(message: Message) -> None:
         raise RuntimeError("no")

@@ -143,7 +143,9 @@ class _Worker:
                 message, reply = item
                 try:
                     value = self.handler(message)
-                except Exception as exc:  # one failing handler must not stop the bus
+                except BaseException as exc:
+                    # Any failure of a handler, SystemExit included, is its message's dead
+                    # letter; the worker lives on, so later messages are still handled.
                     if reply is not None:
                         reply.error = exc
                         reply.done.set()

@@ -6,10 +6,10 @@ Selection, for a :class:`~.base.Need` (``extract:files/csv [incremental]``):
    an exact subject (``files/csv``) scores 3, the family (``files``) 2, the generic ``*`` 1.
    A capability that lacks a feature the need requires, or whose subject covers another
    family or member, is rejected, with the reason.
-2. The highest score wins. Ties go to the better track record for that action in the state
-   DB: the success rate (smoothed, so an agent never seen counts as 0.5), then the
-   throughput in rows per second; then to the agent registered last, so a user's agent
-   with the same capability as a built-in one takes over from it.
+2. The highest score wins. A tie goes to a user's registered agent over a built-in one (a
+   user registers an agent to do that work), then to the better track record for that
+   action in the state DB: the success rate (smoothed, so an agent never seen counts as
+   0.5), then the throughput in rows per second; then to the agent registered last.
 3. No candidate at all raises :class:`NoCapableAgent`, listing every agent and why it was
    rejected.
 
@@ -61,10 +61,12 @@ class Candidate:
     def level(self) -> str:
         return LEVELS.get(self.score, "rejected")
 
-    def rank(self) -> tuple[float, float, float, int]:
+    def rank(self) -> tuple[int, int, float, float, int]:
         rate = self.stats.success_rate if self.stats is not None else 0.5
         speed = self.stats.rows_per_s if self.stats is not None else 0.0
-        return (self.score, rate, speed, self.order)
+        # A user's agent outranks a built-in one of the same score: registering it is the
+        # user saying who should do that work, and a new agent has no record to win with.
+        return (self.score, int(not self.agent.builtin), rate, speed, self.order)
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -285,13 +287,15 @@ def _tie_break(best: Candidate, rival: Candidate) -> str:
     """Why ``best`` beat ``rival``, which scored the same."""
     ours, theirs = best.rank(), rival.rank()
     if ours[1] != theirs[1]:
-        return (
-            f"tie with {rival.agent.name} broken by success rate "
-            f"{ours[1]:.0%} against {theirs[1]:.0%}"
-        )
+        return f"tie with {rival.agent.name} broken by registration: a registered agent wins"
     if ours[2] != theirs[2]:
         return (
+            f"tie with {rival.agent.name} broken by success rate "
+            f"{ours[2]:.0%} against {theirs[2]:.0%}"
+        )
+    if ours[3] != theirs[3]:
+        return (
             f"tie with {rival.agent.name} broken by throughput "
-            f"{ours[2]:,.0f} against {theirs[2]:,.0f} rows/s"
+            f"{ours[3]:,.0f} against {theirs[3]:,.0f} rows/s"
         )
     return f"tie with {rival.agent.name} broken by registration: the later agent wins"
