@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 import pytest
@@ -11,6 +15,9 @@ import pytest
 from agent_orchestrated_etl import DataOrchestrator, NotSupportedError, UserError
 from agent_orchestrated_etl.api import Pipeline, RunPlan
 from tests.helpers import query, run_cli
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 SALES = "id,amount,country\n1,10.5,DE\n2,-3,FR\n3,7,DE\n4,120,US\n"
 
@@ -178,3 +185,103 @@ def test_a_callable_of_this_process_is_refused_elsewhere_with_a_clear_line(
     assert "is a callable given to create_pipeline in another Python process" in shell.stderr
     assert "Traceback" not in shell.stderr
     assert pipeline.execute().status == "success"  # in this process it runs
+
+
+# Globals the lambdas below refer to: what a lambda does depends on which one it calls.
+def _double(batch: pa.RecordBatch) -> pa.RecordBatch:
+    import pyarrow.compute as pc
+
+    return batch.set_column(1, "amount", pc.multiply(batch["amount"], 2))
+
+
+def _negate(batch: pa.RecordBatch) -> pa.RecordBatch:
+    import pyarrow.compute as pc
+
+    return batch.set_column(1, "amount", pc.negate(batch["amount"]))
+
+
+_LIMIT = 10
+
+
+def test_two_lambdas_calling_different_functions_are_two_steps(
+    orch: DataOrchestrator, sales: Path, work: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    doubled = orch.create_pipeline(
+        str(sales), "duckdb:///a.duckdb", name="p1", operations={"transform": lambda t: _double(t)}
+    )
+    negated = orch.create_pipeline(
+        str(sales), "duckdb:///b.duckdb", name="p2", operations={"transform": lambda t: _negate(t)}
+    )
+    first, second = (p.spec.transforms[0].python for p in (doubled, negated))  # type: ignore[union-attr]
+    assert first != second
+    # The later pipeline's callable does not take the earlier one's name: each runs its own.
+    assert doubled.execute().status == "success"
+    assert query(work / "a.duckdb", "SELECT amount FROM sales ORDER BY id") == [
+        (21.0,), (-6.0,), (14.0,), (240.0,)
+    ]  # fmt: skip
+    # A global plain value the callable reads is part of what it does.
+    capped = lambda t: t.filter(t["id"] < _LIMIT)  # noqa: E731
+    before = orch.create_pipeline(str(sales), operations={"transform": capped}).spec
+    monkeypatch.setattr(sys.modules[__name__], "_LIMIT", 3)
+    after = orch.create_pipeline(str(sales), operations={"transform": capped}).spec
+    assert before.transforms[0].python != after.transforms[0].python  # type: ignore[union-attr]
+
+
+_SCRIPT = """
+from agent_orchestrated_etl import DataOrchestrator
+
+def keep(t):
+    return t.select([c for c in t.column_names if c not in {"secret", "internal", "note"}])
+
+def step(fn):
+    orch = DataOrchestrator(home=".aoetl")
+    return orch.create_pipeline("in.csv", operations={"transform": fn}).spec.transforms[0].python
+
+print(step(keep), step(lambda t: keep(t)))
+"""
+
+
+def test_a_main_function_with_a_comprehension_has_one_name_in_every_process(
+    work: Path,
+) -> None:
+    (work / "etl.py").write_text(_SCRIPT)
+    names = []
+    for seed in ("1", "2"):  # a set's order follows string hashing, seeded per process
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        done = subprocess.run(
+            [sys.executable, "etl.py"], cwd=work, env=env, capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr
+        names.append(done.stdout.split())
+    assert names[0] == names[1]
+    assert names[0][0].startswith("aoetl_local.keep_") and names[0][0].endswith(":keep")
+    # The comprehension's own code counts: the same function but for it is another step.
+    variants = []
+    for column in ("secret", "public"):
+        scope: dict[str, object] = {"__name__": "__main__"}
+        exec(_SCRIPT.replace('"secret"', repr(column)).rsplit("print", 1)[0], scope)
+        variants.append(scope["step"](scope["keep"]))  # type: ignore[operator]
+    assert variants[0] != variants[1]
+
+
+def test_closures_over_different_values_are_different_steps(
+    orch: DataOrchestrator, sales: Path
+) -> None:
+    def scaled(factor: object):  # type: ignore[no-untyped-def]
+        return lambda t: t.append_column("big", t["amount"] * factor)
+
+    def via_helper(factor: int):  # type: ignore[no-untyped-def]
+        def helper(t):  # type: ignore[no-untyped-def]
+            return t.append_column("big", t["amount"] * factor)
+
+        return lambda t: helper(t)
+
+    def name(fn: object) -> str:
+        spec = orch.create_pipeline(str(sales), operations={"transform": fn}).spec
+        return spec.transforms[0].python  # type: ignore[union-attr,no-any-return]
+
+    assert name(scaled(2)) == name(scaled(2))
+    assert len({name(scaled(2)), name(scaled(3)), name(scaled(2.5)), name(scaled("2"))}) == 4
+    # A captured function is followed: the helper's own captured constant counts.
+    assert name(via_helper(2)) == name(via_helper(2)) != name(via_helper(3))
+    assert name(scaled(frozenset({"a", "b"}))) == name(scaled(frozenset({"b", "a"})))

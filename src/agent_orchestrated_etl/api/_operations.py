@@ -11,6 +11,7 @@ what must cross processes (an Airflow export) can refuse it by name.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import inspect
 import re
@@ -107,12 +108,12 @@ def _importable_name(func: Callable[..., Any]) -> str | None:
 def _register(func: Callable[..., Any]) -> str:
     """Register ``func`` under a generated module; the same function gets the same name.
 
-    The name is derived from the function's code and what it closes over, so a script run
+    The name is derived from what the function does (:func:`_identity`), so a script run
     again makes the same spec (and the same spec hash), and an unfinished run of it resumes.
     Two callables with one name behave the same, so the newer one simply takes the name.
     """
     label = _label(func)
-    digest = hashlib.sha256(_identity(func).encode()).hexdigest()[:12]
+    digest = _hash([_identity(func)])[:12]
     module_name = f"{LOCAL_PACKAGE}.{label}_{digest}"
     with _LOCK:
         _LOCAL[module_name] = func
@@ -134,28 +135,113 @@ def _label(func: Callable[..., Any]) -> str:
 
 
 def _identity(func: Callable[..., Any]) -> str:
-    """What makes two callables the same transform: their code and what they close over."""
-    code = getattr(func, "__code__", None)
-    if code is None:  # a callable object or a partial: its state may change, so by identity
-        return _value(func)
-    cells = [_value(c.cell_contents) for c in getattr(func, "__closure__", None) or ()]
-    defaults = [_value(d) for d in getattr(func, "__defaults__", None) or ()]
-    parts = [getattr(func, "__qualname__", ""), code.co_code.hex(), repr(code.co_consts)]
-    return "\0".join(parts + defaults + cells)
+    """What makes two callables the same transform: their code and what it refers to.
+
+    The text is the same in every process for the same source (nothing in it is a memory
+    address unless a captured value is neither plain nor code), and changes whenever what the
+    callable does could: its bytecode with every nested code object's (a comprehension's, an
+    inner function's), the names it looks up, the plain values it closes over or defaults to,
+    and the globals those names find, a referenced function followed in turn.
+    """
+    return _value(func, 0, set())
 
 
+# A referenced function is followed this many references deep; beyond, it is named by module
+# and qualified name, which still tells two different functions apart.
+_DEPTH = 4
 _PLAIN = (str, bytes, int, float, complex, bool, type(None))
 
 
-def _value(value: Any) -> str:
-    """A captured value as the digest sees it: plain values by their text; anything else
-    (an array whose repr elides, a mutable object) by identity, so two different objects
-    never share a name (such a callable is then named anew in every process)."""
-    if isinstance(value, _PLAIN) or (
-        isinstance(value, tuple | frozenset) and all(isinstance(v, _PLAIN) for v in value)
-    ):
+def _function(func: types.FunctionType, depth: int, seen: set[int]) -> str:
+    name = f"{func.__module__}:{func.__qualname__}"
+    if depth > _DEPTH or id(func) in seen:  # a recursive function refers to itself
+        return name
+    seen.add(id(func))
+    code, found = func.__code__, func.__globals__
+    parts = [name, _code(code)]
+    parts += [_value(d, depth + 1, seen) for d in func.__defaults__ or ()]
+    parts += [
+        f"{k}={_value(v, depth + 1, seen)}" for k, v in sorted((func.__kwdefaults__ or {}).items())
+    ]
+    for cell in func.__closure__ or ():
+        try:
+            parts.append(_value(cell.cell_contents, depth + 1, seen))
+        except ValueError:  # a cell not yet assigned
+            parts.append("<empty cell>")
+    # co_names holds attribute names too; only those the module defines are globals.
+    parts += [
+        f"{n}={_value(found[n], depth + 1, seen)}" for n in sorted(_names(code)) if n in found
+    ]
+    return f"{name}#{_hash(parts)}"
+
+
+def _class(cls: type, depth: int, seen: set[int]) -> str:
+    """A class by name and by the functions it defines (what calling it or its methods
+    runs); its other attributes are read when they are used, like any global's."""
+    name = f"{cls.__module__}.{cls.__qualname__}"
+    if depth > _DEPTH or id(cls) in seen:
+        return name
+    seen.add(id(cls))
+    own = {k: getattr(v, "__func__", v) for k, v in vars(cls).items()}
+    parts = [
+        f"{k}={_function(v, depth + 1, seen)}"
+        for k, v in sorted(own.items())
+        if isinstance(v, types.FunctionType)
+    ]
+    return f"{name}#{_hash([name, *parts])}"
+
+
+def _code(code: types.CodeType) -> str:
+    """Bytecode, constants (nested code recursively, never by repr: that holds an address)
+    and the names looked up."""
+    consts = [
+        _code(c) if isinstance(c, types.CodeType) else _value(c, _DEPTH, set())
+        for c in code.co_consts
+    ]
+    return _hash([code.co_code.hex(), *consts, *code.co_names])
+
+
+def _names(code: types.CodeType) -> set[str]:
+    """The names ``code`` and the code nested in it look up (globals among them)."""
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names |= _names(const)
+    return names
+
+
+def _value(value: Any, depth: int, seen: set[int]) -> str:
+    """A value as the digest sees it: plain values and their tuples and frozensets by their
+    text, functions and classes by what they do, modules by name; anything else (an array
+    whose repr elides, a mutable object) by identity, so two different objects never share a
+    name (such a callable is then named anew in every process)."""
+    if isinstance(value, _PLAIN):
         return repr(value)
+    if isinstance(value, tuple):
+        return "(" + ",".join(_value(v, depth, seen) for v in value) + ")"
+    if isinstance(value, frozenset):  # iteration order follows string hashing: per process
+        return "{" + ",".join(sorted(_value(v, depth, seen) for v in value)) + "}"
+    if isinstance(value, types.FunctionType):
+        return _function(value, depth, seen)
+    if isinstance(value, types.MethodType):
+        return f"{_value(value.__func__, depth, seen)} of {_value(value.__self__, depth, seen)}"
+    if isinstance(value, functools.partial):
+        args = [_value(a, depth, seen) for a in value.args]
+        args += [f"{k}={_value(v, depth, seen)}" for k, v in sorted(value.keywords.items())]
+        return f"partial({_value(value.func, depth, seen)}, {', '.join(args)})"
+    if isinstance(value, types.ModuleType):
+        return f"module {value.__name__}"
+    if isinstance(value, type):
+        return _class(value, depth, seen)
+    if isinstance(value, types.BuiltinFunctionType) and (
+        value.__self__ is None or isinstance(value.__self__, types.ModuleType)
+    ):
+        return f"{value.__module__}.{value.__qualname__}"
     return f"{type(value).__qualname__}@{id(value)}"
+
+
+def _hash(parts: list[str]) -> str:
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
 
 def local_functions(steps: tuple[Any, ...]) -> dict[str, str]:
