@@ -18,6 +18,7 @@ from ..settings import Settings
 from ._agents import AgentMethods
 from ._build import _default_name as _default_name  # tests check the name rule
 from ._build import build_spec, home_dir, looks_like_document, strings_in
+from ._history import HistoryMethods
 from ._memory import MemoryMethods
 from ._pipeline import Pipeline, PlannedTask, RunPlan
 from ._quality import QualityMethods
@@ -28,10 +29,8 @@ if TYPE_CHECKING:
     from ..engine import EventBus, RunResult
     from ..pipeline import PipelinePlan
     from ..pipeline.propose import Proposal
-    from ..pipeline.replay import ReplayResult
-    from ..pipeline.staging import Staging
     from ..spec import PipelineSpec
-    from ..state import DlqEntry, RunRecord, StateStore
+    from ..state import RunRecord, StateStore
 
 __all__ = [
     "DataOrchestrator",
@@ -54,7 +53,7 @@ class PreparedRun:
     run_id: str | None = None
 
 
-class DataOrchestrator(QualityMethods, MemoryMethods, AgentMethods):
+class DataOrchestrator(HistoryMethods, QualityMethods, MemoryMethods, AgentMethods):
     """Create and run pipelines from Python; read run history and the dead-letter queue.
 
     ``home`` (default ``AOETL_HOME``, else ``./.aoetl``) holds the state database and
@@ -295,70 +294,6 @@ class DataOrchestrator(QualityMethods, MemoryMethods, AgentMethods):
         from ..pipeline.propose import is_rest
 
         return is_rest(source)
-
-    # -- run history -----------------------------------------------------------------------
-    def runs(self, pipeline: str | None = None, limit: int = 20) -> list[RunRecord]:
-        """Recent runs, newest first (runs whose process died are marked killed first)."""
-        store = self._store()
-        store.mark_dead_runs()
-        return store.runs(pipeline=pipeline, limit=limit)
-
-    def run_record(self, run_id: str) -> RunRecord:
-        """The run whose id is ``run_id`` or starts with it (the newest if several)."""
-        store = self._store()
-        store.mark_dead_runs()
-        record = store.find_run(run_id)
-        if record is None:
-            raise UserError(f"no run matches {run_id!r}; list runs with 'aoetl runs'")
-        return record
-
-    def staging(self, run: RunRecord | str) -> Staging:
-        """What an unfinished run keeps staged in its target for a resume."""
-        from ..pipeline.staging import staging_of
-
-        record = run if not isinstance(run, str) else self.run_record(run)
-        return staging_of(record, self.home)
-
-    def clean_staging(self, run_id: str | None = None) -> list[Staging]:
-        """Drop the staging of one unfinished run (id or prefix), or of every one."""
-        from ..pipeline.staging import clean
-
-        return clean(self._store(), self.home, run_id)
-
-    # -- dead-letter queue -----------------------------------------------------------------
-    def dlq(
-        self,
-        run_id: str | None = None,
-        *,
-        status: str | None = None,
-        ids: list[int] | None = None,
-        limit: int = 100_000,
-    ) -> list[DlqEntry]:
-        """Dead-letter entries, oldest first: of one run (id or prefix), by status or id."""
-        run = self.run_record(run_id).run_id if run_id is not None else None
-        return self._store().dlq_entries(run, status=status, ids=ids, limit=limit)
-
-    def replay(
-        self,
-        entry_id: int | None = None,
-        *,
-        run_id: str | None = None,
-        pipeline: str | Path | None = None,
-    ) -> ReplayResult:
-        """Reprocess one entry, or every open entry of a run, once its cause is fixed;
-        ``pipeline`` is a fixed pipeline file whose columns, CSV options and target to use.
-        Replayed rows are never loaded twice."""
-        from ..pipeline.replay import replay
-        from ..spec import load_spec
-
-        if (entry_id is None) == (run_id is None):
-            raise UserError("give an entry id or --run RUN_ID (one of them)")
-        entries = self.dlq(run_id) if run_id else self.dlq(ids=[entry_id or 0])
-        if not entries:
-            raise UserError("nothing to replay: no such entry; see 'aoetl dlq list'")
-        fixed = load_spec(pipeline) if pipeline else None
-        base_dir = Path(pipeline).resolve().parent if pipeline else None
-        return replay(self._store(), entries, home=self.home, fixed=fixed, base_dir=base_dir)
 
     # -- helpers ---------------------------------------------------------------------------
     def check_secrets(self, pipeline: str | Path) -> list[dict[str, object]]:
