@@ -11,11 +11,20 @@ import sys
 import textwrap
 from pathlib import Path
 
+import duckdb
 import psycopg
 import pytest
 
 from agent_orchestrated_etl import DataOrchestrator
-from agent_orchestrated_etl.agents.memory import advise, source_record
+from agent_orchestrated_etl.agents.memory import advise, failure_cause, source_record
+from agent_orchestrated_etl.engine import RunResult, TaskCancelled, TaskTimedOut
+from agent_orchestrated_etl.errors import (
+    CheckFailedError,
+    FatalError,
+    TransientError,
+    UserError,
+    classify_duckdb,
+)
 from agent_orchestrated_etl.state import MemoryRecord, StateStore
 from tests.helpers import run_cli
 from tests.servers import Postgres
@@ -83,7 +92,7 @@ def test_a_timeout_that_failed_before_is_raised_on_the_next_run(
 ) -> None:
     _csv(work)
     (work / "slow.py").write_text(
-        "import time\n\ndef step(batch):\n    time.sleep(0.9)\n    return batch\n"
+        "import time\n\ndef step(batch):\n    time.sleep(1.6)\n    return batch\n"
     )
     (work / "pipeline.yaml").write_text(
         textwrap.dedent("""\
@@ -91,7 +100,7 @@ def test_a_timeout_that_failed_before_is_raised_on_the_next_run(
         source: orders.csv
         target: duckdb:///w.duckdb
         transforms: [{python: "slow:step"}]
-        timeout_s: 0.5
+        timeout_s: 1.5
         retries: {attempts: 1}
         """)
     )
@@ -99,14 +108,14 @@ def test_a_timeout_that_failed_before_is_raised_on_the_next_run(
     assert first.status == "failed" and "time limit" in (first.error or "")
     store = StateStore(orch.home)
     (failed,) = store.memory.entries(run_id=first.run_id)
-    assert failed.failure == "timeout" and failed.settings["timeout_s"] == 0.5
+    assert failed.failure == "timeout" and failed.settings["timeout_s"] == 1.5
 
     second = orch.run(work / "pipeline.yaml")
     (note,) = [n for n in second.notes if n.startswith("memory #")]
-    assert note.startswith(f"memory #{failed.id}:") and "timeout_s raised to 1.5" in note
+    assert note.startswith(f"memory #{failed.id}:") and "timeout_s raised to 4.5" in note
     assert second.status == "success", second.error
     (entry,) = store.audit.entries(second.run_id, kind="memory")
-    assert entry.choice == "timeout_s=1.5" and entry.detail["memory_ids"] == [failed.id]
+    assert entry.choice == "timeout_s=4.5" and entry.detail["memory_ids"] == [failed.id]
 
 
 def test_a_failure_on_bad_input_is_not_a_configuration_to_avoid(work: Path) -> None:
@@ -208,3 +217,76 @@ def test_memory_search_json_finds_a_record_by_meaning(orch: DataOrchestrator, wo
         assert con.execute("SELECT count(*) FROM memory WHERE embedded = 0").fetchone() == (0,)
     empty = run_cli("memory", "search", " ", cwd=work)
     assert empty.returncode == 2 and "give some text" in empty.stderr
+
+
+def _bad_input_pipeline(work: Path) -> Path:
+    # A value that says "out of memory" in a column cast to INTEGER: bad input, whatever it says.
+    (work / "o.csv").write_text("id,amount\n1,10\n2,out of memory\n3,timed out\n")
+    (work / "pipeline.yaml").write_text(
+        textwrap.dedent("""\
+        name: words
+        source: o.csv
+        target: duckdb:///w.duckdb
+        transforms: [{cast: {amount: INTEGER}}]
+        """)
+    )
+    return work / "pipeline.yaml"
+
+
+def test_bad_input_that_says_out_of_memory_changes_no_setting(
+    orch: DataOrchestrator, work: Path
+) -> None:
+    pipeline = _bad_input_pipeline(work)
+    first = orch.run(pipeline, workers=2)
+    assert first.status == "failed" and first.error_kind == "bad_input", first.error
+    assert "out of memory" in (first.error or "")
+    store = StateStore(orch.home)
+    (failed,) = store.memory.entries(run_id=first.run_id)
+    assert failed.failure == "bad_input"
+
+    second = orch.run(pipeline, fresh=True)  # workers not given: memory may set them
+    (note,) = [n for n in second.notes if n.startswith("memory #")]
+    assert "nothing to change" in note, note
+    (entry,) = store.audit.entries(second.run_id, kind="memory")
+    assert entry.choice == "unchanged" and entry.detail["changes"] == []
+
+
+def _failure(error: BaseException) -> str | None:
+    result = RunResult("r", "p", "failed", 0.0)
+    result.fail(error)
+    return failure_cause(result.status, result.error_kind, result.error_types)
+
+
+def test_the_cause_of_a_failure_is_its_kind_and_type_never_its_words() -> None:
+    con = duckdb.connect()
+    con.execute("SET memory_limit = '20MB'; SET threads = 1")
+    try:
+        con.execute("SELECT list(range) FROM range(20000000)").fetchall()
+    except duckdb.Error as exc:
+        oom = classify_duckdb(exc, "table 'big'")
+        oom.__cause__ = exc  # as the load raises it: `raise classify_duckdb(exc, …) from exc`
+    finally:
+        con.close()
+    assert _failure(oom) == "out_of_memory"
+    try:
+        try:
+            bytearray(1 << 62)  # more than any machine has: Python raises MemoryError itself
+        except MemoryError as exc:
+            raise FatalError("python step 'hog' raised MemoryError") from exc
+    except FatalError as wrapped:
+        assert _failure(wrapped) == "out_of_memory"
+    assert _failure(TaskTimedOut("cancelled: task load:o exceeded its time limit of 1s")) == (
+        "timeout"
+    )
+    # The same words in a failure of another kind or type are only words.
+    assert _failure(CheckFailedError("check failed: status = 'timed out' in 2 rows")) == (
+        "bad_input"
+    )
+    assert _failure(UserError("table 'o': could not convert 'out of memory' to INTEGER")) == (
+        "bad_input"
+    )
+    assert _failure(TransientError("connection timed out; out of memory on the server")) == (
+        "transient"
+    )
+    assert _failure(FatalError("python step 'f' raised ValueError: out of memory")) == "fatal"
+    assert _failure(TaskCancelled("cancelled: --fail-fast after load:a failed")) == "fatal"

@@ -11,6 +11,7 @@ from .executor import (
     RunInterrupted,
     TaskCancelled,
     TaskOutcome,
+    TaskTimedOut,
 )
 from .plan import (
     COMMIT,
@@ -51,6 +52,7 @@ __all__ = [
     "Task",
     "TaskCancelled",
     "TaskOutcome",
+    "TaskTimedOut",
     "check_task_id",
     "checked_table",
     "load_task_id",

@@ -35,6 +35,10 @@ class TaskCancelled(FatalError):
     """A task was cancelled: by its time limit, by --fail-fast, or by Ctrl-C."""
 
 
+class TaskTimedOut(TaskCancelled):
+    """A task was cancelled by its time limit: a timeout, told apart by its type."""
+
+
 class RunInterrupted(AoetlError):
     """The run was stopped by SIGINT or SIGTERM; nothing was committed."""
 
@@ -49,6 +53,7 @@ class CancelToken:
         self._hooks: list[Callable[[], None]] = []
         self._lock = threading.Lock()
         self.reason = ""
+        self.timed_out = False
 
     @property
     def cancelled(self) -> bool:
@@ -66,13 +71,13 @@ class CancelToken:
         if fire:
             with contextlib.suppress(Exception):
                 hook()
-            raise TaskCancelled(f"cancelled: {self.reason}")
+            raise self.error()
 
-    def cancel(self, reason: str) -> None:
+    def cancel(self, reason: str, *, timed_out: bool = False) -> None:
         with self._lock:
             if self._event.is_set():
                 return
-            self.reason = reason
+            self.reason, self.timed_out = reason, timed_out
             self._event.set()
             hooks = list(self._hooks)
         for hook in hooks:
@@ -86,7 +91,12 @@ class CancelToken:
     def check(self) -> None:
         """Raise TaskCancelled if cancelled; call between units of work."""
         if self.cancelled:
-            raise TaskCancelled(f"cancelled: {self.reason}")
+            raise self.error()
+
+    def error(self) -> TaskCancelled:
+        """What the cancelled task raises: a TaskTimedOut when its time limit stopped it."""
+        kind = TaskTimedOut if self.timed_out else TaskCancelled
+        return kind(f"cancelled: {self.reason}")
 
 
 Dispatch = Callable[[Task, CancelToken], Any]
@@ -220,7 +230,9 @@ class Executor:
         for task, started in running.values():
             limit = self._timeout_of(task)
             if limit is not None and now - started > limit:
-                tokens[task.id].cancel(f"task {task.id} exceeded its time limit of {limit:g}s")
+                tokens[task.id].cancel(
+                    f"task {task.id} exceeded its time limit of {limit:g}s", timed_out=True
+                )
 
     def _run_task(self, task: Task, dispatch: Dispatch, token: CancelToken) -> TaskOutcome:
         started = time.perf_counter()
@@ -260,7 +272,7 @@ class Executor:
             )
         except BaseException as exc:  # every failure becomes an outcome; the caller decides
             if token.cancelled and not isinstance(exc, TaskCancelled):
-                exc = TaskCancelled(f"cancelled: {token.reason}")
+                exc = token.error()
             duration = time.perf_counter() - started
             self._emit(
                 "task_failed",

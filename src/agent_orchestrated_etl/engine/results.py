@@ -40,6 +40,19 @@ class TableResult:
         }
 
 
+def types_of(error: BaseException, limit: int = 8) -> tuple[str, ...]:
+    """``error``'s type and those of what caused it (``__cause__``, else ``__context__``:
+    a classifier's ``raise … from None`` still leaves the driver's error there)."""
+    found: list[str] = []
+    seen: BaseException | None = error
+    while seen is not None and len(found) < limit:
+        kind = type(seen)
+        module = kind.__module__.lstrip("_")
+        found.append(kind.__qualname__ if module == "builtins" else f"{module}.{kind.__qualname__}")
+        seen = seen.__cause__ or seen.__context__
+    return tuple(found)
+
+
 @dataclass
 class RunResult:
     """A run's outcome, or one task's (``task`` set, from ``aoetl run … --task``).
@@ -58,6 +71,9 @@ class RunResult:
     notes: list[str] = field(default_factory=list)
     traceback: str | None = None  # shown with -v; never in --json or history
     error_kind: ErrorKind | None = None
+    # The error's type, then its causes' (``module.Name``; builtins bare), so a reader can
+    # tell a timeout or an out-of-memory from words in a message. Not in --json.
+    error_types: tuple[str, ...] = ()
     task: str | None = None
     # Each check's result (``CheckResult`` JSON), and each profiled table's quality score
     # (``Score`` JSON) when the spec's quality.profile is on.
@@ -71,6 +87,7 @@ class RunResult:
         else:  # an unexpected failure is still a recorded, failed run
             self.error, self.exit_code = f"{type(error).__name__}: {error}", 1
         self.error_kind = kind_of(error)
+        self.error_types = types_of(error)
         self.traceback = traceback
 
     @property

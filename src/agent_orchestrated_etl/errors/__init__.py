@@ -26,6 +26,7 @@ code)::
     ├── FatalError                  retrying will not fix it (auth, corrupt file, bug in a step)
     │   ├── NotSupportedError       a feature that exists in the spec but not yet in this version
     │   ├── TaskCancelled           engine.executor: stopped by its time limit, --fail-fast, Ctrl-C
+    │   │   └── TaskTimedOut        engine.executor: stopped by its time limit (a timeout)
     │   └── ExtensionUnavailable    connectors.sql.source: a DuckDB scanner did not load; a
     │                               fallback reader takes over (seen only when none can)
     ├── TransientError              worth retrying: timeouts, HTTP 429/5xx, lock contention

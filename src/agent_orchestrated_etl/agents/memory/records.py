@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ...connectors import Resource
-from ...engine import RunResult
+from ...engine import RunResult, TaskTimedOut
 from ...errors import UserError, redact
 from ...secrets import redact_obj
 from ...spec import PipelineSpec
@@ -105,16 +105,29 @@ def explicit_settings(spec: PipelineSpec, *, workers_given: bool) -> set[str]:
     return given
 
 
-def failure_cause(status: str, error: str | None, error_kind: str | None) -> str | None:
-    """Why a run failed, in the terms memory acts on; None for a success."""
+# A failure is a timeout or out of memory by the type of the error or of what caused it (as
+# ``RunResult.error_types`` names them), never by its words: a bad value may say anything.
+TIMEOUT_TYPES = frozenset({f"{TaskTimedOut.__module__}.{TaskTimedOut.__qualname__}"})
+OUT_OF_MEMORY_TYPES = frozenset({"MemoryError", "duckdb.OutOfMemoryException"})
+
+
+def failure_cause(
+    status: str, error_kind: str | None, error_types: Iterable[str] = ()
+) -> str | None:
+    """Why a run failed, in the terms memory acts on; None for a success. Bad input and a
+    transient outage are what they are whatever caused them; only a fatal error is a
+    ``timeout`` (its task's time limit stopped it) or ``out_of_memory`` (Python's
+    MemoryError or DuckDB's OutOfMemoryException in its chain)."""
     if status == "success":
         return None
     if status == "interrupted":
         return "interrupted"
-    text = (error or "").lower()
-    if "exceeded its time limit" in text or ("timed out" in text and error_kind != "transient"):
+    if error_kind in ("bad_input", "transient"):
+        return error_kind
+    types = set(error_types)
+    if types & TIMEOUT_TYPES:
         return "timeout"
-    if "out of memory" in text or "outofmemory" in text or "memoryerror" in text:
+    if types & OUT_OF_MEMORY_TYPES:
         return "out_of_memory"
     return error_kind or "fatal"
 
@@ -159,7 +172,7 @@ def run_record(
     rows = result.rows_loaded
     duration = max(result.duration_s, 0.0)
     rate = rows / duration if duration > 0 else 0.0
-    cause = failure_cause(result.status, result.error, result.error_kind)
+    cause = failure_cause(result.status, result.error_kind, result.error_types)
     error = redact(result.error) if result.error else None
     outcome = (
         f"succeeded: {rows:,} rows in {duration:.2f}s ({rate:,.0f} rows/s)"
@@ -190,6 +203,7 @@ def run_record(
             "plan": redact_obj(dict(plan)) if plan is not None else None,
             "error": error,
             "error_kind": result.error_kind,
+            "error_types": list(result.error_types),
             "tables": {n: t.rows_loaded for n, t in result.tables.items()},
             "memory_used": list(memory_used),
         },
