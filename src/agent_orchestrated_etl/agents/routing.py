@@ -17,7 +17,7 @@ from .._text import byte_size, plural
 from ..connectors import Resource
 from ..errors import redact_uri
 from ..spec import PipelineSpec, TargetSpec
-from ..spec.routing import RouteWhen, RowRoute, WorkflowRoute
+from ..spec.routing import RouteWhen, RowRoute, WorkflowRoute, predicate_sql
 
 
 @dataclass(frozen=True)
@@ -177,8 +177,9 @@ class RowRouting:
 
 
 def _met(predicate: str) -> str:
-    # A NULL (a NULL column in a comparison) is no match, as in a WHERE clause.
-    return f"COALESCE(({predicate}), FALSE)"
+    # A NULL (a NULL column in a comparison) is no match, as in a WHERE clause. The rule is
+    # used as DuckDB prints it back, never as written: see predicate_sql.
+    return f"COALESCE(({predicate_sql(predicate)}), FALSE)"
 
 
 def row_predicates(source: str, rules: Sequence[RowRoute]) -> RowRouting:

@@ -38,6 +38,7 @@ from ..data.duck import connect, quote_ident
 from ..engine import load_task_id
 from ..errors import UserError, one_line
 from ..spec import PipelineSpec
+from ..spec.routing import predicate_sql
 from ..state import AuditEntry, DlqEntry, StateStore
 
 if TYPE_CHECKING:
@@ -127,7 +128,8 @@ def _refuse_unsupported(
 
 def validate_predicates(routing: RowRouting, columns: Sequence[tuple[str, str]]) -> None:
     """Try each rule's predicate on an empty table of ``columns``: a column it lacks, a type
-    it cannot compare or SQL that does not parse is a one-line UserError now."""
+    it cannot compare, SQL that does not parse or a value that is not true or false is a
+    one-line UserError now."""
     with duckdb.connect() as con:
         defined = ", ".join(f"{quote_ident(n)} {t}" for n, t in columns)
         try:
@@ -135,14 +137,22 @@ def validate_predicates(routing: RowRouting, columns: Sequence[tuple[str, str]])
         except duckdb.Error:
             return  # a type DuckDB cannot create: the load judges the predicates on the data
         for index, when in enumerate(routing.predicates):
+            where = f"routes.{routing.source} rule {index + 1}: when {when!r}"
             try:
-                con.execute(f"SELECT count(*) FROM routed WHERE COALESCE(({when}), FALSE)")
+                # One statement, one column: predicate_sql printed it back as one expression.
+                [(_, kind, *_)] = con.execute(
+                    f"DESCRIBE SELECT ({predicate_sql(when)}) AS m FROM routed"
+                ).fetchall()
             except duckdb.Error as exc:
                 raise UserError(
-                    f"routes.{routing.source} rule {index + 1}: when {when!r} cannot run: "
-                    f"{one_line(str(exc))}; the columns of table {routing.source}: "
-                    f"{', '.join(n for n, _ in columns)}"
+                    f"{where} cannot run: {one_line(str(exc))}; the columns of table "
+                    f"{routing.source}: {', '.join(n for n, _ in columns)}"
                 ) from None
+            if kind != "BOOLEAN":
+                raise UserError(
+                    f"{where} gives {kind}, not true or false; write a condition, such as "
+                    "amount > 100 or country = 'DE'"
+                )
 
 
 def route_described(routed: dict[str, RoutedTable], table: str) -> str:

@@ -10,8 +10,10 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
+import duckdb
 from pydantic import AliasChoices, Field, WithJsonSchema, field_validator, model_validator
 
+from ..errors import one_line
 from ._model import Model
 
 if TYPE_CHECKING:  # models.py imports this module, then completes WorkflowRoute with it
@@ -39,6 +41,26 @@ def size_bytes(value: str | float) -> int:
     unit = (found.group(2) or "").lower()
     base = 1024 if "i" in unit else 1000
     return int(float(found.group(1)) * base ** _POWER[unit[:1] if unit[:1] != "b" else ""])
+
+
+def predicate_sql(when: str) -> str:
+    """``when`` parsed as one DuckDB expression and printed back by DuckDB: balanced and
+    without comments, so wrapped in the router's SQL it means what it says and nothing more
+    (text that closes the wrapping, or a second statement, never reaches a connection)."""
+    try:
+        parsed = duckdb.SQLExpression(when)
+    except duckdb.Error as exc:
+        raise ValueError(
+            f"when {when!r} is not one SQL condition ({one_line(str(exc))}); write a "
+            "condition over the row's columns, such as country = 'DE' or amount > 100"
+        ) from None
+    text = str(parsed)
+    if text == "*":
+        raise ValueError(
+            f"when {when!r} is not one SQL condition; write a condition over the row's "
+            "columns, such as country = 'DE' or amount > 100"
+        )
+    return text
 
 
 # Bytes, given as a number or as text ('500MB'): the schema says both are fine.
@@ -148,6 +170,13 @@ class RowRoute(Model):
         description="Without 'else': fail the run (default) or send rows no rule took to the "
         "dead-letter queue.",
     )
+
+    @field_validator("when")
+    @classmethod
+    def _one_condition(cls, value: str | None) -> str | None:
+        if value is not None:
+            predicate_sql(value)
+        return value
 
     @model_validator(mode="after")
     def _one_form(self) -> RowRoute:

@@ -1,0 +1,90 @@
+"""Routing that must not be bent: a row route's predicate is one SQL condition (it cannot
+break first match or run statements of its own), a database source's unknown size routes no
+workflow by size, and a routed load reads its source as one agent call. Real CSV, SQLite and
+DuckDB files; the CLI as a user runs it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from agent_orchestrated_etl.errors import UserError
+from agent_orchestrated_etl.spec import validate_spec
+from tests.helpers import query, run_cli
+
+ORDERS = "id,country,amount\n1,DE,10\n2,FR,20\n3,US,30\n4,DE,40\n"
+
+
+def pipeline(work: Path, **extra: object) -> Path:
+    (work / "data").mkdir(exist_ok=True)
+    (work / "data/orders.csv").write_text(ORDERS)
+    body = {"name": "shop", "source": "data/", "target": "duckdb:///own.duckdb", **extra}
+    path = work / "shop.yaml"
+    path.write_text(json.dumps(body))
+    return path
+
+
+def tables(db: Path) -> list[tuple[object, ...]]:
+    return query(db, "SELECT table_name FROM information_schema.tables ORDER BY 1")
+
+
+INJECTED = "TRUE), FALSE); DROP TABLE IF EXISTS main.customers; SELECT COALESCE((TRUE"
+
+
+@pytest.mark.parametrize(
+    "when",
+    [
+        # Closes the COALESCE the router wraps a predicate in: every row would meet both routes.
+        "country = 'DE'), FALSE) OR COALESCE((TRUE",
+        # Runs statements of its own on the target's connection.
+        INJECTED,
+        "country = 'DE'; DROP TABLE customers",
+        "country = 'DE' /* the rest of the router's SQL",
+        "*",
+    ],
+)
+def test_a_predicate_is_one_sql_condition(when: str) -> None:
+    routes = {"orders": [{"when": when, "to": "orders_de"}, {"else": "orders_rest"}]}
+    with pytest.raises(UserError, match="is not one SQL condition") as caught:
+        validate_spec({"name": "shop", "source": "data/", "routes": routes})
+    assert "country = 'DE'" in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_an_injected_statement_is_refused_before_the_target_opens(work: Path) -> None:
+    con = duckdb.connect(str(work / "own.duckdb"))
+    con.execute("CREATE TABLE customers AS SELECT 1 AS id")
+    con.close()
+    routes = {"orders": [{"when": INJECTED, "to": "orders_de"}, {"else": "orders_rest"}]}
+    # With a transform the columns are known only at the load: the spec refuses it first.
+    pipeline(work, routes=routes, transforms=[{"filter": "id > 0"}])
+    done = run_cli("run", "shop.yaml", cwd=work)
+    assert done.returncode == 2, done.stderr
+    said = done.stderr.strip().splitlines()
+    assert len(said) == 1 and "Traceback" not in done.stderr, done.stderr
+    assert "routes.orders" in said[0] and "is not one SQL condition" in said[0], said[0]
+    assert tables(work / "own.duckdb") == [("customers",)]
+
+
+def test_a_predicate_that_is_no_condition_is_refused_before_data_moves(work: Path) -> None:
+    pipeline(work, routes={"orders": [{"when": "amount", "to": "big"}, {"else": "small"}]})
+    done = run_cli("run", "shop.yaml", cwd=work)
+    assert done.returncode == 2, done.stderr
+    assert "routes.orders rule 1: when 'amount' gives BIGINT, not true or false" in done.stderr
+    assert not (work / "own.duckdb").exists() or tables(work / "own.duckdb") == []
+
+
+def test_first_match_holds_for_predicates_with_comments_and_strings(work: Path) -> None:
+    routes = {
+        "orders": [
+            {"when": "country = ';' OR /* DE */ country = 'DE' -- or ;", "to": "orders_de"},
+            {"else": "orders_rest"},
+        ]
+    }
+    pipeline(work, routes=routes)
+    done = run_cli("run", "shop.yaml", cwd=work)
+    assert done.returncode == 0, done.stderr
+    assert query(work / "own.duckdb", "SELECT id FROM orders_de ORDER BY id") == [(1,), (4,)]
+    assert query(work / "own.duckdb", "SELECT id FROM orders_rest ORDER BY id") == [(2,), (3,)]
