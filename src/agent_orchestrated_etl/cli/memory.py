@@ -45,6 +45,10 @@ def memory_search(
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
 ) -> None:
     """Find remembered sources and runs nearest TEXT in meaning (loads the embedding model)."""
+    if not exact:  # the first search of a home exports the model to ONNX: seconds, once
+        from ..agents.memory.index import on_notice
+
+        on_notice(lambda note: err.print(note, markup=False))
     hits = _orchestrator().memory_search(text, k=k, exact=exact)
     if as_json:
         out.print_json(json.dumps([h.to_dict() for h in hits]))
