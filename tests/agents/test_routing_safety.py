@@ -6,13 +6,16 @@ DuckDB files; the CLI as a user runs it."""
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 import duckdb
 import pytest
 
 from agent_orchestrated_etl.errors import UserError
+from agent_orchestrated_etl.pipeline import RunOptions, run_pipeline
 from agent_orchestrated_etl.spec import validate_spec
+from agent_orchestrated_etl.state import StateStore
 from tests.helpers import query, run_cli
 
 ORDERS = "id,country,amount\n1,DE,10\n2,FR,20\n3,US,30\n4,DE,40\n"
@@ -88,3 +91,29 @@ def test_first_match_holds_for_predicates_with_comments_and_strings(work: Path) 
     assert done.returncode == 0, done.stderr
     assert query(work / "own.duckdb", "SELECT id FROM orders_de ORDER BY id") == [(1,), (4,)]
     assert query(work / "own.duckdb", "SELECT id FROM orders_rest ORDER BY id") == [(2,), (3,)]
+
+
+def test_a_database_sources_unknown_size_matches_no_size_rule(work: Path) -> None:
+    source = sqlite3.connect(work / "src.sqlite")
+    source.execute("CREATE TABLE big (id INTEGER, pad TEXT)")
+    source.executemany("INSERT INTO big VALUES (?, ?)", [(i, "x" * 100) for i in range(500)])
+    source.commit()
+    source.close()
+    route = [
+        {"when": {"max_size": "1kB"}, "target": f"duckdb:///{work / 'small.duckdb'}"},
+        {"when": {"min_size": 0}, "target": f"duckdb:///{work / 'sized.duckdb'}"},
+        {"else": f"duckdb:///{work / 'other.duckdb'}"},
+    ]
+    spec = validate_spec(
+        {"name": "sz", "source": f"sqlite:///{work / 'src.sqlite'}", "route": route}
+    )
+    done = run_pipeline(spec, RunOptions(home=work / ".aoetl", workers=2))
+    assert done.status == "success", done.error
+    assert query(work / "other.duckdb", "SELECT count(*) FROM big") == [(500,)]
+    assert not (work / "small.duckdb").exists() and not (work / "sized.duckdb").exists()
+    [entry] = StateStore(work / ".aoetl").audit.entries(done.run_id, kind="route")
+    assert entry.reasons[:2] == (
+        "rule 1 did not match: the size is unknown (only files have a size before they are read)",
+        "rule 2 did not match: the size is unknown (only files have a size before they are read)",
+    )
+    assert entry.detail["facts"]["size_bytes"] is None

@@ -15,18 +15,22 @@ from dataclasses import dataclass, field
 
 from .._text import byte_size, plural
 from ..connectors import Resource
+from ..connectors.files import FORMATS as FILE_FORMATS
 from ..errors import redact_uri
 from ..spec import PipelineSpec, TargetSpec
 from ..spec.routing import RouteWhen, RowRoute, WorkflowRoute, predicate_sql
 
+UNSIZED = "only files have a size before they are read"
+
 
 @dataclass(frozen=True)
 class SourceFacts:
-    """What a workflow rule is judged on: the planned tables' formats, their bytes and rows
-    (None when some table's estimate is unknown), the spec's tags and AOETL_ENV."""
+    """What a workflow rule is judged on: the planned tables' formats, their bytes (None
+    when a table is not files: a database's or an API's bytes are unknown before it is read)
+    and rows (None when some table's estimate is unknown), the spec's tags and AOETL_ENV."""
 
     formats: frozenset[str]
-    size_bytes: int
+    size_bytes: int | None
     row_estimate: int | None
     tags: frozenset[str] = frozenset()
     environment: str | None = None
@@ -37,9 +41,10 @@ class SourceFacts:
     ) -> SourceFacts:
         estimates = [r.row_estimate for r in resources]
         rows = None if any(e is None for e in estimates) else sum(e or 0 for e in estimates)
+        sized = all(r.format in FILE_FORMATS for r in resources)
         return cls(
             frozenset(r.format for r in resources),
-            sum(r.size_bytes for r in resources),
+            sum(r.size_bytes for r in resources) if sized else None,
             rows,
             frozenset(spec.tags),
             environment or None,
@@ -82,10 +87,13 @@ def _judge(when: RouteWhen, facts: SourceFacts) -> list[str]:
             f"format is {', '.join(sorted(facts.formats)) or 'unknown'}, "
             f"not {' or '.join(when.format)}"
         )
-    if when.min_size is not None and facts.size_bytes < when.min_size:
-        misses.append(f"size {byte_size(facts.size_bytes)} < {byte_size(when.min_size)}")
-    if when.max_size is not None and facts.size_bytes > when.max_size:
-        misses.append(f"size {byte_size(facts.size_bytes)} > {byte_size(when.max_size)}")
+    size = facts.size_bytes
+    if (when.min_size is not None or when.max_size is not None) and size is None:
+        misses.append(f"the size is unknown ({UNSIZED})")
+    elif size is not None and when.min_size is not None and size < when.min_size:
+        misses.append(f"size {byte_size(size)} < {byte_size(when.min_size)}")
+    elif size is not None and when.max_size is not None and size > when.max_size:
+        misses.append(f"size {byte_size(size)} > {byte_size(when.max_size)}")
     for bound, wanted in (("min", when.min_rows), ("max", when.max_rows)):
         if wanted is None:
             continue
@@ -111,7 +119,7 @@ def _held(when: RouteWhen, facts: SourceFacts) -> str:
     if when.format:
         said.append(f"format {', '.join(sorted(facts.formats))}")
     if when.min_size is not None or when.max_size is not None:
-        said.append(f"size {byte_size(facts.size_bytes)}")
+        said.append(f"size {byte_size(facts.size_bytes or 0)}")
     if when.min_rows is not None or when.max_rows is not None:
         said.append(f"about {plural(facts.row_estimate or 0, 'row')}")
     if when.tags:
