@@ -290,3 +290,53 @@ def test_the_cause_of_a_failure_is_its_kind_and_type_never_its_words() -> None:
     )
     assert _failure(FatalError("python step 'f' raised ValueError: out of memory")) == "fatal"
     assert _failure(TaskCancelled("cancelled: --fail-fast after load:a failed")) == "fatal"
+
+
+def test_workers_the_user_gave_are_kept_after_an_out_of_memory_failure(work: Path) -> None:
+    store = StateStore(work / ".aoetl")
+    source = source_record(
+        "files", "/data/big.csv", [{"table": "big", "format": "csv", "columns": [["a", "BIGINT"]]}]
+    )
+    base = {k: getattr(source, k) for k in ("fingerprint", "schema_hash", "uri")}
+    settings = {"workers": 8, "timeout_s": None, "retries": 3}
+    oom = store.memory.add(
+        MemoryRecord(  # type: ignore[arg-type]
+            **base, kind="run", status="failed", failure="out_of_memory", settings=settings,
+            text="run", run_id="r1",
+        )
+    )  # fmt: skip
+    given = advise(store.memory, source, {"workers": 8, "timeout_s": None}, {"workers"})
+    assert given.changes == [] and given.settings["workers"] == 8
+    (note,) = given.notes
+    assert note.startswith(f"memory #{oom}: run r1 of this source ran out of memory with workers=8")
+    assert "workers=8 was given for this run, so it is kept" in note
+    chosen = advise(store.memory, source, {"workers": 8, "timeout_s": None}, set())
+    assert [(c.setting, c.new, c.memory_id) for c in chosen.changes] == [("workers", 4, oom)]
+
+
+def test_a_run_out_of_memory_keeps_given_workers_and_says_so(
+    orch: DataOrchestrator, work: Path
+) -> None:
+    _csv(work)
+    (work / "hog.py").write_text("def step(batch):\n    bytearray(1 << 62)\n    return batch\n")
+    (work / "pipeline.yaml").write_text(
+        textwrap.dedent("""\
+        name: hog
+        source: orders.csv
+        target: duckdb:///w.duckdb
+        transforms: [{python: "hog:step"}]
+        retries: {attempts: 1}
+        """)
+    )
+    first = orch.run(work / "pipeline.yaml", workers=2)
+    assert first.status == "failed" and "MemoryError" in (first.error or ""), first.error
+    store = StateStore(orch.home)
+    (failed,) = store.memory.entries(run_id=first.run_id)
+    assert failed.failure == "out_of_memory" and failed.settings["workers"] == 2
+
+    second = orch.run(work / "pipeline.yaml", workers=2, fresh=True)
+    (note,) = [n for n in second.notes if n.startswith("memory #")]
+    assert note.startswith(f"memory #{failed.id}:") and "so it is kept" in note, note
+    (entry,) = store.audit.entries(second.run_id, kind="memory")
+    assert entry.choice == "unchanged" and entry.detail["memory_ids"] == [failed.id]
+    assert store.memory.entries(run_id=second.run_id)[0].settings["workers"] == 2

@@ -9,9 +9,10 @@ source by vector search, and decides:
   every tunable setting the user did not set (``workers``);
 * **a configuration that failed before is avoided**: when the newest run that failed with a
   timeout at this ``timeout_s`` is newer than any success at it, the limit is raised threefold;
-  when one failed out of memory with at least this many workers, the workers are halved.
-  Failures on bad input, a transient outage or a bug are not about the configuration, and
-  change nothing.
+  when one failed out of memory with at least this many workers, the workers are halved,
+  unless the user gave them (then a note says the failure happened with them, and they are
+  kept). Failures on bad input, a transient outage or a bug are not about the configuration,
+  and change nothing.
 
 Each decision names the memory record it came from (``memory #ID: …``).
 """
@@ -122,8 +123,8 @@ def advise(
     advice.about = found[0] if found else None
     where = _where(how, runs)
     _proven(advice, runs, explicit, where)
-    _avoid(advice, runs, where)
-    if not advice.changes:
+    _avoid(advice, runs, explicit, where)
+    if not advice.notes:
         anchor = advice.about or runs[0]
         assert anchor.id is not None
         advice.used.append(anchor.id)
@@ -153,10 +154,15 @@ def _proven(advice: Advice, runs: list[MemoryRecord], explicit: set[str], where:
     )
 
 
-def _avoid(advice: Advice, runs: list[MemoryRecord], where: str) -> None:
-    """Step away from configurations that failed, newest failure first, until none matches."""
+def _avoid(advice: Advice, runs: list[MemoryRecord], explicit: set[str], where: str) -> None:
+    """Step away from configurations that failed, newest failure first, until none matches.
+    Workers the user gave are never changed: an out-of-memory failure with them is a note."""
+    kept = "workers" in explicit
     for _ in range(len(runs) + 1):
-        culprit = _failed_config(runs, advice.settings)
+        culprit = _failed_config(runs, advice.settings, skip=("out_of_memory",) if kept else ())
+        if kept and (oom := _failed_config(runs, advice.settings, only="out_of_memory")):
+            kept = False  # said once, for the newest such failure
+            _note_kept(advice, oom, where)
         if culprit is None:
             return
         assert culprit.failure in CONFIG_FAILURES
@@ -188,13 +194,35 @@ def _avoid(advice: Advice, runs: list[MemoryRecord], where: str) -> None:
             )
 
 
-def _failed_config(runs: list[MemoryRecord], settings: dict[str, Any]) -> MemoryRecord | None:
+def _note_kept(advice: Advice, culprit: MemoryRecord, where: str) -> None:
+    assert culprit.id is not None
+    workers = advice.settings.get("workers")
+    advice.notes.append(
+        f"memory #{culprit.id}: run {culprit.run_id} of {where} ran out of memory with "
+        f"workers={culprit.settings.get('workers')}; workers={workers} was given for this run, "
+        "so it is kept (give fewer workers to use less memory)"
+    )
+    if culprit.id not in advice.used:
+        advice.used.append(culprit.id)
+
+
+def _failed_config(
+    runs: list[MemoryRecord],
+    settings: dict[str, Any],
+    *,
+    skip: tuple[str, ...] = (),
+    only: str | None = None,
+) -> MemoryRecord | None:
     """The newest run that failed for its configuration with ``settings``, unless a later run
-    succeeded with the same value of the setting at fault (the machine was busy that once)."""
+    succeeded with the same value of the setting at fault (the machine was busy that once).
+    Failures in ``skip`` are left out; with ``only``, only that failure is looked for."""
     for i, record in enumerate(runs):  # newest first
-        if record.failure not in CONFIG_FAILURES or not _same(record, settings, record.failure):
+        failure = record.failure or ""
+        if failure not in CONFIG_FAILURES or failure in skip or (only and failure != only):
             continue
-        key = _AT_FAULT[record.failure]
+        if not _same(record, settings, failure):
+            continue
+        key = _AT_FAULT[failure]
         newer = runs[:i]
         if any(r.status == "success" and r.settings.get(key) == settings.get(key) for r in newer):
             continue
