@@ -117,3 +117,38 @@ def test_a_database_sources_unknown_size_matches_no_size_rule(work: Path) -> Non
         "rule 2 did not match: the size is unknown (only files have a size before they are read)",
     )
     assert entry.detail["facts"]["size_bytes"] is None
+
+
+# SQL steps fuse into one query, run again for the count; a python step streams, read once.
+@pytest.mark.parametrize("step", [{"filter": "id > 0"}, {"python": "routestep:same"}])
+def test_a_routed_load_reads_its_source_once_as_agents_work(
+    work: Path, step: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (work / "routestep.py").write_text("def same(batch):\n    return batch\n")
+    monkeypatch.syspath_prepend(str(work))
+    routes = {
+        "orders": [
+            {"when": "country = 'DE'", "to": "orders_de"},
+            {"when": "country = 'FR'", "to": "orders_fr"},
+            {"unroutable": "dlq"},
+        ]
+    }
+    pipeline(work, routes=routes, transforms=[step])
+    spec = validate_spec(json.loads((work / "shop.yaml").read_text()))
+    done = run_pipeline(spec, RunOptions(home=work / ".aoetl", workers=2))
+    assert done.status == "success", done.error
+    store = StateStore(work / ".aoetl")
+    chosen = [(e.task_id, e.subject.split(":")[0]) for e in store.audit.entries(done.run_id)]
+    for task in ("load:orders_de", "load:orders_fr"):
+        steps = [action for t, action in chosen if t == task]
+        assert steps.count("extract") == 1 and steps.count("transform") == 1, (task, steps)
+    stats = store.audit.stats()
+    # Two loads, each one read credited with its own rows: 2 DE and 1 FR.
+    assert (stats["extract-files", "extract"].calls, stats["extract-files", "extract"].rows) == (
+        2,
+        3,
+    )
+    assert stats["transform", "transform"].calls == 2
+    [unrouted] = [e for e in store.dlq_entries(done.run_id) if e.file == "route:orders"]
+    assert json.loads(unrouted.payload or "{}")["country"] == "US"
+    assert "1 row met no route of table orders" in " ".join(done.notes)

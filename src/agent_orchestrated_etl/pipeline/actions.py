@@ -37,6 +37,7 @@ from ..errors import (
 from ..secrets import redact
 from ..spec import OBJECT_COLUMNS
 from ..state import DlqEntry
+from ..transform import apply_steps
 from ._progress import ProgressPoller
 from .checking import (
     dlq_context,
@@ -89,7 +90,12 @@ def load_table(context: TaskContext, task: Task, table: str, token: CancelToken)
         )
         return _transformed(context, task.id, relation)
 
-    relation = route_rows(context, table, extracted(), extracted)
+    def reread() -> Relation:  # for a routed table's unroutable count, not an agent's work
+        plain = source.relation(reading(context.planned, resource), where)
+        steps, base_dir, home = spec.transforms, context.base_dir, context.home
+        return apply_steps(plain, steps, base_dir=base_dir, home=home) if steps else plain
+
+    relation = route_rows(context, table, extracted(), reread, lambda w: _warn(context, w))
     validate_staged_columns(context, table, relation)
     dead_context = resource.context()
 
@@ -169,6 +175,12 @@ def load_table(context: TaskContext, task: Task, table: str, token: CancelToken)
         Event("progress", run_id, task.id, {"fraction": 1.0, "rows": loaded.rows_loaded})
     )
     return loaded
+
+
+def _warn(context: TaskContext, warning: str) -> None:
+    with _WARNINGS:
+        if warning not in context.warnings:
+            context.warnings.append(warning)
 
 
 def _transformed(context: TaskContext, task_id: str, relation: Relation) -> Relation:

@@ -183,19 +183,31 @@ def source_resources(planned: PipelinePlan) -> list[Resource]:
 
 # -- rows: a load --------------------------------------------------------------------------------
 def route_rows(
-    context: TaskContext, table: str, relation: Relation, fresh: Callable[[], Relation]
+    context: TaskContext,
+    table: str,
+    relation: Relation,
+    again: Callable[[], Relation],
+    warn: Callable[[str], None],
 ) -> Relation:
     """``relation`` (the transformed rows of the source table) cut to ``table``'s route.
 
-    The first route of a table without ``else`` counts the rows no route takes in ``fresh()``
-    (the same rows, read again): with ``unroutable: fail`` any is a UserError, before anything
-    commits; with ``dlq`` they go to the dead-letter queue. Only the first route keeps the
-    reader's rejects, so a bad record of the source is counted once.
+    The first route of a table without ``else`` counts the rows no route takes: with
+    ``unroutable: fail`` any is a UserError, before anything commits; with ``dlq`` they go to
+    the dead-letter queue, and ``warn`` gets the run's note. The count runs the same SQL
+    again when ``relation`` is SQL alone; an Arrow stream is read once, so the count reads
+    ``again()``: the source read again, not an agent's work (no call, no rows credited).
+    Only the first route keeps the reader's rejects, so a bad record is counted once.
     """
     routed = context.planned.routed.get(table)
     if routed is not None and routed.first and routed.routing.fate != "else":
-        _settle_unroutable(context, routed, fresh())
+        # Its own rejects stay the load's: the count runs in a connection of its own.
+        counted = _unrejected(relation) if relation.fused else again()
+        _settle_unroutable(context, routed, counted, warn)
     return route_only(context, table, relation)
+
+
+def _unrejected(relation: Relation) -> Relation:
+    return dataclasses.replace(relation, rejects=[], extra_bad_rows=[])
 
 
 def route_only(context: TaskContext, table: str, relation: Relation) -> Relation:
@@ -204,20 +216,23 @@ def route_only(context: TaskContext, table: str, relation: Relation) -> Relation
     routed = context.planned.routed.get(table)
     if routed is None:
         return relation
-    kept = (
-        relation if routed.first else dataclasses.replace(relation, rejects=[], extra_bad_rows=[])
-    )
+    kept = relation if routed.first else _unrejected(relation)
     return kept.wrap(f"SELECT * FROM ({relation.sql}) WHERE {routed.route.predicate}")
 
 
-def _settle_unroutable(context: TaskContext, routed: RoutedTable, relation: Relation) -> None:
+def _settle_unroutable(
+    context: TaskContext, routed: RoutedTable, relation: Relation, warn: Callable[[str], None]
+) -> None:
     routing, source = routed.routing, routed.source.name
     with connect(home=context.home) as con:
         relation.attach(con)
         try:
+            # Numbered in order of their content, not of a scan that may run in parallel: a
+            # retried load numbers the same rows alike, and the DLQ keeps each once.
             cursor = con.execute(
-                "SELECT n, j FROM (SELECT row_number() OVER () AS n, to_json(s) AS j, "
-                f"({routing.unroutable}) AS u FROM ({relation.sql}) AS s) WHERE u ORDER BY n"
+                "SELECT row_number() OVER (ORDER BY j::VARCHAR) AS n, j FROM (SELECT "
+                f"to_json(s) AS j FROM ({relation.sql}) AS s WHERE {routing.unroutable}) "
+                "ORDER BY n"
             )
             count = 0
             while batch := cursor.fetchmany(_BATCH):
@@ -234,7 +249,7 @@ def _settle_unroutable(context: TaskContext, routed: RoutedTable, relation: Rela
     choice, task = f"unroutable: {routing.fate}", load_task_id(routed.table)
     audit(context, source, choice, count, [f"{said}; {fate}" if count else said], task)
     if count and routing.fate == "dlq":  # said in the run's notes, as what reading found
-        context.warnings.append(f"{said}: they are in the dead-letter queue (aoetl dlq list)")
+        warn(f"{said}: they are in the dead-letter queue (aoetl dlq list)")
     if count and routing.fate == "fail":
         raise UserError(
             f"table {source}: {plural(count, 'row')} met no route (routes.{source}); add an "
