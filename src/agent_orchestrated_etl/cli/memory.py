@@ -48,7 +48,7 @@ def memory_search(
     if not exact:  # the first search of a home exports the model to ONNX: seconds, once
         from ..agents.memory.index import on_notice
 
-        on_notice(lambda note: err.print(note, markup=False))
+        on_notice(lambda note: err.print(note, markup=False, soft_wrap=True))
     hits = _orchestrator().memory_search(text, k=k, exact=exact)
     if as_json:
         out.print_json(json.dumps([h.to_dict() for h in hits]))

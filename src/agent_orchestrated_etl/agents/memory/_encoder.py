@@ -30,7 +30,7 @@ import numpy as np
 
 # Bump when the export (inputs, opset, wrapper) changes: old files are then exported again.
 EXPORT_FORMAT = 1
-OPSET = 18  # the torch.export-based exporter's own: no version conversion
+OPSET = 17  # the TorchScript exporter's; the torch.export one uses its own
 MODEL_FILES = (
     "config.json",
     "model.safetensors",
@@ -141,9 +141,8 @@ def export(model_dir: Path, dest: Path) -> None:
     texts, then move it into place (two processes exporting at once each write their own
     temporary file; the rename is atomic, so no reader sees half a file)."""
     try:
-        import onnx  # noqa: F401  (the exporter needs these two; checked before seconds of work)
+        import onnx  # noqa: F401  (the exporter needs it; checked before seconds of work)
         import onnxruntime  # type: ignore[import-untyped]  # noqa: F401
-        import onnxscript  # noqa: F401
         import torch
         from transformers import AutoModel
     except ImportError as exc:
@@ -155,24 +154,31 @@ def export(model_dir: Path, dest: Path) -> None:
         hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
     except ImportError:
         pass
-    model = AutoModel.from_pretrained(str(model_dir), local_files_only=True).eval()
+    # Eager attention with the additive mask made here: traced through transformers' own mask
+    # code (python conditionals on the mask's values), the graph came out wrong.
+    model = AutoModel.from_pretrained(
+        str(model_dir), local_files_only=True, attn_implementation="eager"
+    ).eval()
 
     class Hidden(torch.nn.Module):
-        """Keyword inputs (transformers' positional order is not stable across versions)."""
-
         def __init__(self, inner: Any) -> None:
             super().__init__()
             self.inner = inner
 
         def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
+            keep = attention_mask[:, None, None, :].to(torch.float32)
+            additive = (1.0 - keep) * torch.finfo(torch.float32).min
             out = self.inner(
-                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+                input_ids=input_ids, attention_mask=additive, token_type_ids=token_type_ids
             )
             return out.last_hidden_state
 
-    tokenizer = _tokenizer(model_dir, layout)
-    probe = _inputs(tokenizer, _PROBE, layout)
+    probe = _inputs(_tokenizer(model_dir, layout), _PROBE, layout)
     args = tuple(torch.from_numpy(probe[name]) for name in INPUTS)
+    with torch.no_grad():  # transformers' own forward pass, its own mask handling
+        expected = model(**{name: torch.from_numpy(probe[name]) for name in INPUTS})
+    mask = probe["attention_mask"]
+    want = pool(expected.last_hidden_state.numpy(), mask)
     dest.parent.mkdir(parents=True, exist_ok=True)
     _sweep(dest.parent)
     fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
@@ -180,40 +186,66 @@ def export(model_dir: Path, dest: Path) -> None:
     quiet = logging.getLogger("torch.onnx")
     level = quiet.level
     quiet.setLevel(logging.ERROR)  # its notes (torchvision missing, ...) are not the user's
+    failures = []
     try:
-        batch, tokens = torch.export.Dim("batch"), torch.export.Dim("tokens", max=512)
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            # The torch.export-based exporter (it needs onnx and onnxscript): the TorchScript
-            # one traces transformers' attention-mask code wrongly (pooled vectors off by 0.1).
-            torch.onnx.export(
-                Hidden(model),
-                args,
-                tmp,
-                dynamo=True,
-                input_names=list(INPUTS),
-                output_names=["last_hidden_state"],
-                dynamic_shapes={name: {0: batch, 1: tokens} for name in INPUTS},
-                opset_version=OPSET,
-                external_data=False,
-                verbose=False,
-            )
-            expected = Hidden(model)(*args).numpy()
-        got = _session(Path(tmp), threads=1).run(None, probe)[0]
-        # Padding positions' states differ and never count: compare what pooling yields.
-        mask = probe["attention_mask"]
-        if got.shape != expected.shape or not np.allclose(
-            pool(got, mask), pool(expected, mask), atol=1e-5
-        ):
-            raise EncoderUnavailable("the exported graph does not compute what torch computes")
-        os.chmod(tmp, 0o644)  # mkstemp's 0600 would keep the cache from others sharing the home
-        os.replace(tmp, dest)
+        # The TorchScript exporter takes seconds where the torch.export-based one takes half
+        # a minute; the latter (it needs onnxscript) is the second try.
+        for dynamo in (False, True):
+            try:
+                _export_graph(Hidden(model), args, tmp, dynamo=dynamo)
+                got = _session(Path(tmp), threads=1).run(None, probe)[0]
+            except Exception as exc:
+                failures.append(f"{type(exc).__name__}: {exc}".splitlines()[0])
+                continue
+            # Padding positions' states never count: compare what pooling yields.
+            if got.shape == expected.last_hidden_state.shape and np.allclose(
+                pool(got, mask), want, atol=1e-5
+            ):
+                os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide it from others sharing home
+                os.replace(tmp, dest)
+                break
+            failures.append("the exported graph does not compute what torch computes")
+        else:
+            raise EncoderUnavailable("; ".join(failures))
     finally:
         quiet.setLevel(level)
         Path(tmp).unlink(missing_ok=True)
     for old in dest.parent.glob("minilm-*.onnx"):
         if old != dest:  # another model or exporter's: 90 MB each
             old.unlink(missing_ok=True)
+
+
+def _export_graph(module: Any, args: tuple[Any, ...], path: str, *, dynamo: bool) -> None:
+    import torch
+
+    names = list(INPUTS)
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation
+        if dynamo:
+            batch, tokens = torch.export.Dim("batch"), torch.export.Dim("tokens", max=512)
+            torch.onnx.export(
+                module,
+                args,
+                path,
+                dynamo=True,
+                input_names=names,
+                output_names=["last_hidden_state"],
+                dynamic_shapes={name: {0: batch, 1: tokens} for name in INPUTS},
+                external_data=False,
+                verbose=False,
+            )
+        else:
+            axes = {name: {0: "batch", 1: "tokens"} for name in (*INPUTS, "last_hidden_state")}
+            torch.onnx.export(
+                module,
+                args,
+                path,
+                dynamo=False,
+                input_names=names,
+                output_names=["last_hidden_state"],
+                dynamic_axes=axes,
+                opset_version=OPSET,
+            )
 
 
 def _sweep(cache: Path) -> None:
