@@ -5,7 +5,8 @@
   pipeline file if one is given (``--pipeline``: its ``source.columns``, ``source.csv``
   delimiter, quote, encoding and null values, transforms, target, mode and key). Rows that
   now parse are loaded (a ``replace`` pipeline appends them); rows that still do not stay in
-  the queue with the new reason.
+  the queue with the new reason. A routed run's rows go where its routing sent them: the
+  target its ``route:`` chose, and for a table in ``routes:`` the table of each row's route.
 * A failed **task** is replayed by resuming its run from its checkpoints.
 * A **message** between agents whose handler failed (``kind`` 'message', stored by
   ``agents.bus.dlq_sink``) is not replayed: the run whose agents exchanged it has ended.
@@ -29,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..agents.routing import RowRouting, row_routings
 from ..connectors import BadRow, Relation, StagedTable, destination_for
 from ..data.duck import RejectSink, quote_literal, sql_list
 from ..errors import UserError
@@ -37,7 +39,7 @@ from ..state import DlqEntry, StateStore
 from ..transform import apply_steps
 from .checking import CHECK_FILE
 from .planner import merge_key, table_mode
-from .routing import ROUTE_FILE
+from .routing import ROUTE_FILE, routed_relations, run_target_spec, unrouted_count
 from .runner import RunOptions, run_pipeline, spec_of_run
 
 
@@ -98,7 +100,9 @@ def replay(
             groups[(entry.run_id, entry.table)].append(entry)
     for (run_id, table), group in groups.items():
         _, spec = spec_of_run(store, run_id)
-        _replay_rows(store, spec, fixed, table, group, home, base_dir or Path.cwd(), result)
+        # The target the run's routing chose, as its load used it (not the spec's own).
+        use = run_target_spec(store, run_id, fixed or spec)
+        _replay_rows(store, use, table, group, home, base_dir or Path.cwd(), result)
     return result
 
 
@@ -121,15 +125,13 @@ def _replay_task(
 
 def _replay_rows(
     store: StateStore,
-    spec: PipelineSpec,
-    fixed: PipelineSpec | None,
+    use: PipelineSpec,
     table: str,
     entries: list[DlqEntry],
     home: Path,
     base_dir: Path,
     result: ReplayResult,
 ) -> None:
-    use = fixed or spec
     context = json.loads(entries[0].context or "{}")
     fmt = context.get("format", "csv")
     ids = sorted(e.id for e in entries if e.id is not None)
@@ -153,11 +155,13 @@ def _replay_rows(
                 )
             raise UserError(f"rows quarantined from {fmt} files cannot be replayed")
         relation = apply_steps(relation, use.transforms, base_dir=base_dir, home=home)
+        routing = row_routings(use).get(table)
+        refused = _unrouted(routing, relation, len(ids), home)
+        if refused is not None:
+            store.mark_still_bad(dict.fromkeys(ids, refused))
+            result.still_bad.update(dict.fromkeys(ids, refused))
+            return
         destination = destination_for(use.target, home=home)
-        # The table's own mode and key (tasks.<table>), as its load used them.
-        mode = table_mode(use, table)
-        mode = "append" if mode == "replace" else mode
-        key = merge_key(use, table)
         destination.begin(replay_id, f"{use.name}:replay")
         still: dict[int, str] = {}
 
@@ -169,15 +173,18 @@ def _replay_rows(
 
         try:
             if not destination.committed():
-                destination.write(
-                    table,
-                    relation,
-                    mode=mode,
-                    key=key,
-                    fingerprint=replay_id,
-                    record_bad=record_bad,
-                )
-                destination.commit([StagedTable(table, mode, key)])
+                staged = []
+                for name, rows in routed_relations(routing, table, relation):
+                    # The table's own mode and key (tasks.<table>), as its load used them.
+                    mode = table_mode(use, name)
+                    mode = "append" if mode == "replace" else mode
+                    key = merge_key(use, name)
+                    destination.write(
+                        name, rows, mode=mode, key=key, fingerprint=replay_id,
+                        record_bad=record_bad,
+                    )  # fmt: skip
+                    staged.append(StagedTable(name, mode, key))
+                destination.commit(staged)
         finally:
             destination.close()
     loaded = [i for i in ids if i not in still]
@@ -186,6 +193,22 @@ def _replay_rows(
     result.replayed.extend(loaded)
     result.still_bad.update(still)
     result.runs.append(replay_id)
+
+
+def _unrouted(routing: RowRouting | None, relation: Relation, rows: int, home: Path) -> str | None:
+    """Why none of the replayed rows loads when some meet no route of their table (None:
+    every row has one). They stay in the queue: the run would not have loaded them."""
+    if routing is None or routing.fate == "else":
+        return None
+    count = unrouted_count(routing, relation, home)
+    if not count:
+        return None
+    table = routing.source
+    return (
+        f"{count:,} of the {rows:,} replayed rows of table {table} meet no route "
+        f"(routes.{table}), so none is replayed; add an 'else' rule or a route for them in "
+        "the fixed pipeline (--pipeline) and replay again"
+    )
 
 
 def _csv_relation(

@@ -19,6 +19,7 @@ import dataclasses
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import duckdb
@@ -218,6 +219,38 @@ def route_only(context: TaskContext, table: str, relation: Relation) -> Relation
         return relation
     kept = relation if routed.first else _unrejected(relation)
     return kept.wrap(f"SELECT * FROM ({relation.sql}) WHERE {routed.route.predicate}")
+
+
+def routed_relations(
+    routing: RowRouting | None, table: str, relation: Relation
+) -> list[tuple[str, Relation]]:
+    """Each target table of ``table``'s routes and its rows of ``relation`` (``table`` and
+    all of them when it is not routed); the reader's rejects go with the first only."""
+    if routing is None:
+        return [(table, relation)]
+    return [
+        (r.table, (relation if i == 0 else _unrejected(relation)).wrap(
+            f"SELECT * FROM ({relation.sql}) WHERE {r.predicate}"
+        ))
+        for i, r in enumerate(routing.routes)
+    ]  # fmt: skip
+
+
+def unrouted_count(routing: RowRouting, relation: Relation, home: Path | None) -> int:
+    """How many rows of ``relation`` no route of ``routing`` takes (read in a connection of
+    its own; ``relation``'s rejects stay its own)."""
+    counted = _unrejected(relation)
+    with connect(home=home) as con:
+        counted.attach(con)
+        try:
+            row = con.execute(
+                f"SELECT count(*) FROM ({counted.sql}) WHERE {routing.unroutable}"
+            ).fetchone()
+        except duckdb.Error as exc:
+            raise UserError(
+                f"routes.{routing.source}: the routes cannot run on the rows: {one_line(str(exc))}"
+            ) from None
+    return int(row[0]) if row else 0
 
 
 def _settle_unroutable(
