@@ -12,8 +12,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from agent_orchestrated_etl.agents.routing import SourceFacts, decide_workflow
 from agent_orchestrated_etl.errors import UserError
-from agent_orchestrated_etl.pipeline import RunOptions, run_pipeline
+from agent_orchestrated_etl.pipeline import RunOptions, plan_pipeline, run_pipeline
+from agent_orchestrated_etl.pipeline.routing import route_workflow, settle_decision
 from agent_orchestrated_etl.spec import validate_spec
 from agent_orchestrated_etl.state import StateStore
 from tests.helpers import query, run_cli
@@ -152,3 +154,33 @@ def test_a_routed_load_reads_its_source_once_as_agents_work(
     [unrouted] = [e for e in store.dlq_entries(done.run_id) if e.file == "route:orders"]
     assert json.loads(unrouted.payload or "{}")["country"] == "US"
     assert "1 row met no route of table orders" in " ".join(done.notes)
+
+
+def test_two_first_attempts_of_a_run_keep_the_decision_recorded_first(
+    work: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    route = [
+        {"when": {"environment": "dev"}, "target": f"duckdb:///{work / 'dev.duckdb'}"},
+        {"else": f"duckdb:///{work / 'prod.duckdb'}"},
+    ]
+    pipeline(work, route=route)
+    spec = validate_spec(json.loads((work / "shop.yaml").read_text()))
+    planned = plan_pipeline(spec, home=work / ".aoetl")
+    planned.source.close()
+    store = StateStore(work / ".aoetl")
+    # Two first attempts of run r1 at once (aoetl run --task on two workers), each finding no
+    # decision recorded: A, where AOETL_ENV=dev, records its decision first; B, where it is
+    # unset, decided the else rule and records it after.
+    monkeypatch.setenv("AOETL_ENV", "dev")
+    a = route_workflow(planned, store, "r1")
+    assert a.spec.target.uri.endswith("dev.duckdb")
+    unset = SourceFacts.of(spec, planned.resources, None)
+    b = settle_decision(spec, store, "r1", decide_workflow(spec.route, spec.target, unset))
+    assert b.target.uri.endswith("dev.duckdb") and b.rule == 0  # B stages where A does
+    reasons = [e.reasons[0] for e in store.audit.entries("r1", kind="route")]
+    assert reasons == [
+        "rule 1 matched: AOETL_ENV=dev",
+        "rule 1 did not match: AOETL_ENV is unset, not dev",
+        "another attempt decided first: keeps rule 1, the target its first attempt chose and "
+        "staged in",
+    ]

@@ -150,7 +150,11 @@ def decide_workflow(
 
 
 def pinned_workflow(
-    rules: Sequence[WorkflowRoute], default: TargetSpec, rule: int | None, facts: SourceFacts
+    rules: Sequence[WorkflowRoute],
+    default: TargetSpec,
+    rule: int | None,
+    facts: SourceFacts,
+    why: str = "resumed run",
 ) -> WorkflowDecision:
     """The decision an earlier attempt of the same run made (rule index, None for the
     spec's target), kept so that a resumed run finishes in the target it staged in."""
@@ -160,8 +164,8 @@ def pinned_workflow(
         taken = rules[rule]
         target = taken.otherwise or taken.target or default
     said = f"rule {rule + 1}" if rule is not None else "the spec's own target"
-    why = f"resumed run: keeps {said}, the target its first attempt chose and staged in"
-    return WorkflowDecision(target, rule, (why,), facts)
+    kept = f"{why}: keeps {said}, the target its first attempt chose and staged in"
+    return WorkflowDecision(target, rule, (kept,), facts)
 
 
 @dataclass(frozen=True)

@@ -332,24 +332,41 @@ def route_workflow(planned: PipelinePlan, store: StateStore, run_id: str) -> Pip
         return planned
     facts = SourceFacts.of(spec, source_resources(planned), environment())
     # Each attempt records what it used: the first its decision, a later one the pinning.
-    decision = _pinned(spec, store, run_id, facts) or decide_workflow(
-        spec.route, spec.target, facts
-    )
-    store.audit.record(
-        AuditEntry(
-            run_id,
-            "route",
-            WORKFLOW,
-            decision.choice,
-            decision.reasons,
-            task_id="plan",
-            detail=decision.detail(),
+    pinned = _pinned(spec, store, run_id, facts)
+    if pinned is not None:
+        _record(store, run_id, pinned)
+        decision = pinned
+    else:
+        decision = settle_decision(
+            spec, store, run_id, decide_workflow(spec.route, spec.target, facts)
         )
-    )
     store.set_run_target(run_id, decision.target.uri)
     said = f"target {decision.choice}, chosen by route: {decision.reasons[-1]}"
     routed = routed_spec(spec, decision)
     return dataclasses.replace(planned, spec=routed, notes=[*planned.notes, said])
+
+
+def settle_decision(
+    spec: PipelineSpec, store: StateStore, run_id: str, decision: WorkflowDecision
+) -> WorkflowDecision:
+    """Record ``decision``, made by an attempt that found none recorded for ``run_id``, and
+    return the run's decision: the first one recorded. Two first attempts of a run at once
+    (two ``aoetl run --task`` of the same run id) may both decide; both then keep the same."""
+    _record(store, run_id, decision)
+    first = _pinned(spec, store, run_id, decision.facts, why="another attempt decided first")
+    if first is None or first.rule == decision.rule:
+        return decision
+    _record(store, run_id, first)
+    return first
+
+
+def _record(store: StateStore, run_id: str, decision: WorkflowDecision) -> None:
+    store.audit.record(
+        AuditEntry(
+            run_id, "route", WORKFLOW, decision.choice, decision.reasons, task_id="plan",
+            detail=decision.detail(),
+        )
+    )  # fmt: skip
 
 
 def routed_spec(spec: PipelineSpec, decision: WorkflowDecision) -> PipelineSpec:
@@ -361,15 +378,19 @@ def routed_spec(spec: PipelineSpec, decision: WorkflowDecision) -> PipelineSpec:
 
 
 def _pinned(
-    spec: PipelineSpec, store: StateStore, run_id: str, facts: SourceFacts
+    spec: PipelineSpec,
+    store: StateStore,
+    run_id: str,
+    facts: SourceFacts,
+    why: str = "resumed run",
 ) -> WorkflowDecision | None:
-    """The decision an earlier attempt of ``run_id`` recorded, if its rule is still there."""
-    for entry in reversed(store.audit.entries(run_id, kind="route")):
-        if entry.subject != WORKFLOW:
-            continue
+    """The decision the first attempt of ``run_id`` recorded, if its rule is still there
+    (the first recorded: every later entry of the run repeats or adopts it)."""
+    decided = [e for e in store.audit.entries(run_id, kind="route") if e.subject == WORKFLOW]
+    for entry in sorted(decided, key=lambda e: e.id or 0)[:1]:
         rule = entry.detail.get("rule")
         if rule is None or (isinstance(rule, int) and 0 <= rule < len(spec.route)):
-            return pinned_workflow(spec.route, spec.target, rule, facts)
+            return pinned_workflow(spec.route, spec.target, rule, facts, why)
     return None
 
 
