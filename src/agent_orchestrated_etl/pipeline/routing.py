@@ -335,11 +335,8 @@ def route_workflow(planned: PipelinePlan, store: StateStore, run_id: str) -> Pip
     pinned = _pinned(spec, store, run_id, facts)
     if pinned is not None:
         _record(store, run_id, pinned)
-        decision = pinned
-    else:
-        decision = settle_decision(
-            spec, store, run_id, decide_workflow(spec.route, spec.target, facts)
-        )
+    decided = pinned or decide_workflow(spec.route, spec.target, facts)
+    decision = pinned or settle_decision(spec, store, run_id, decided)
     store.set_run_target(run_id, decision.target.uri)
     said = f"target {decision.choice}, chosen by route: {decision.reasons[-1]}"
     routed = routed_spec(spec, decision)
