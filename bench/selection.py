@@ -33,6 +33,7 @@ import statistics
 import sys
 import tempfile
 import time
+import warnings
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -389,8 +390,10 @@ def labelled() -> list[Case]:
 def worlds() -> dict[str, Coordinator]:
     """The three Coordinators; the custom agents go through the real registry."""
     builtin = Coordinator(all_agents())
-    for agent in CUSTOM:
-        register_agent(agent)
+    with warnings.catch_warnings():  # the router's action is one no run asks for, on purpose
+        warnings.simplefilter("ignore", UserWarning)
+        for agent in CUSTOM:
+            register_agent(agent)
     try:
         custom = Coordinator(all_agents())
         track = Coordinator([*all_agents(), *TRACKED], stats=lambda: TRACK)

@@ -21,6 +21,7 @@ from agent_orchestrated_etl.agents import (
 )
 from agent_orchestrated_etl.agents.work import ExtractWork
 from agent_orchestrated_etl.data import Relation
+from agent_orchestrated_etl.errors import UserError
 from tests.helpers import query, run_cli
 
 
@@ -203,3 +204,64 @@ def test_a_registered_agent_takes_over_at_the_same_score_despite_the_builtins_re
     assert [e.choice for e in chosen] == ["files-twin"]
     assert "broken by registration: a registered agent wins" in chosen[0].reasons[1]
     assert query(work / "b.duckdb", "SELECT DISTINCT read_by FROM people") == [("files-twin",)]
+
+
+class NoneAgent(Agent):
+    name = "none-csv"
+    capabilities = (Capability.of("extract", "files/csv"),)
+
+    def handle(self, work: Work) -> None:
+        return None
+
+
+def test_a_registered_agent_with_a_wrong_result_or_an_error_is_named_in_one_line(
+    orch: DataOrchestrator, work: Path, csv_file: Path
+) -> None:
+    register_agent(NoneAgent())
+    try:
+        wrong = orch.run(orch.create_pipeline(str(csv_file), "duckdb:///n.duckdb").spec)
+    finally:
+        unregister_agent(NoneAgent.name)
+    assert wrong.status == "failed" and wrong.error_kind == "fatal"
+    assert wrong.error == (
+        "agent none-csv returned NoneType for extract:files/csv; an agent doing extract "
+        "returns a Relation"
+    )
+    register_agent(BrokenAgent())
+    try:
+        broken = orch.run(orch.create_pipeline(str(csv_file), "duckdb:///b.duckdb").spec)
+    finally:
+        unregister_agent(BrokenAgent.name)
+    assert broken.error is not None
+    assert broken.error.startswith("agent broken-csv failed to extract:files/csv: RuntimeError:")
+    assert "unregister it" in broken.error and "\n" not in broken.error
+
+
+def test_registering_an_agent_without_a_name_is_refused_and_an_unknown_action_warned() -> None:
+    class Nameless(Agent):
+        capabilities = (Capability.of("extract", "files/csv"),)
+
+        def handle(self, work: Work) -> None:
+            return None
+
+    class Typo(Nameless):
+        name = "typo"
+        capabilities = (Capability.of("extrakt", "files/csv"),)
+
+    with pytest.raises(UserError, match="Nameless has no name of its own"):
+        register_agent(Nameless())
+    with pytest.warns(UserWarning, match="never asks for: extrakt"):
+        register_agent(Typo())
+    unregister_agent("typo")
+
+
+def test_the_audit_table_shows_stored_text_as_written_not_as_markup(
+    work: Path, csv_file: Path
+) -> None:
+    done = run_cli("run", str(csv_file), "--json", cwd=work)
+    run_id = json.loads(done.stdout)["run_id"]
+    table = run_cli("audit", "--run", run_id, cwd=work, env={"COLUMNS": "220"})
+    assert table.returncode == 0, table.stderr
+    assert "load:duckdb/duckdb [append]" in table.stderr
+    agents = run_cli("agents", cwd=work, env={"COLUMNS": "220"})
+    assert "load:sql [append, atomic-run, copy" in agents.stderr

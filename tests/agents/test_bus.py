@@ -98,7 +98,11 @@ def test_a_failing_handler_is_dead_lettered_and_the_bus_keeps_delivering() -> No
         bus.subscribe("rows", flaky, name="flaky")
         bus.subscribe("rows", lambda m: healthy.append(m.payload["n"]), name="healthy")
         for n in range(10):
-            bus.publish("rows", {"n": n, "uri": "postgresql://u:pw123456@db/x"}, sender="t")
+            bus.publish(
+                "rows",
+                {"n": n, "uri": "postgresql://u:pw123456@db/x", "auth": {"Password": "Lit3ral-pw"}},
+                sender="t",
+            )
         assert bus.flush(5)
         assert bus.dead_count == 4  # 0, 3, 6, 9
         letters = bus.dead_letters()
@@ -110,6 +114,8 @@ def test_a_failing_handler_is_dead_lettered_and_the_bus_keeps_delivering() -> No
     assert first.error == "ValueError: bad row 0 with ***"
     assert "pw123456" not in first.payload_json and "s3cr3t" not in first.payload_json
     assert first.to_dict()["payload"]["uri"] == "postgresql://u:***@db/x"
+    assert "Lit3ral-pw" not in first.payload_json  # a field named like a credential is masked
+    assert first.to_dict()["payload"]["auth"] == "***"
 
 
 def test_a_handler_raising_system_exit_is_dead_lettered_and_its_worker_lives_on() -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 GENERIC = "*"
 
@@ -89,6 +89,10 @@ class Work:
 
     run_id: str
     task_id: str
+
+    # What an agent must return for this work (checked for registered agents), and in words.
+    returns: ClassVar[type | tuple[type, ...] | None] = None
+    returns_what: ClassVar[str] = ""
 
 
 class Agent(ABC):

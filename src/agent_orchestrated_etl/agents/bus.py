@@ -25,6 +25,7 @@ import itertools
 import json
 import logging
 import queue
+import re
 import threading
 import time
 import uuid
@@ -33,7 +34,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import FatalError, TransientError, UserError, redact
+from ..errors import MASK, FatalError, TransientError, UserError, redact
 from ..state import DlqEntry, StateStore
 
 log = logging.getLogger(__name__)
@@ -83,9 +84,32 @@ class DeadLetter:
         }
 
 
+# A payload's fields whose names say they hold a credential: their values are masked whole.
+_CREDENTIAL_KEY = re.compile(
+    r"pass(word|wd)?|secret|token|api[-_]?key|auth|credential|private[-_]?key|cookie",
+    re.IGNORECASE,
+)
+
+
+def _masked_fields(value: Any) -> Any:
+    """``value`` with the values of credential-named fields masked, at any depth."""
+    if isinstance(value, dict):
+        return {
+            k: MASK
+            if isinstance(k, str) and _CREDENTIAL_KEY.search(k) and value[k] not in (None, "")
+            else _masked_fields(value[k])
+            for k in value
+        }
+    if isinstance(value, list | tuple):
+        return [_masked_fields(v) for v in value]
+    return value
+
+
 def _payload_json(payload: Any) -> str:
-    """``payload`` as JSON with secrets masked; anything not JSON-able is shown as its text."""
-    text = redact(json.dumps(payload, default=repr, sort_keys=True))
+    """``payload`` as JSON with secrets masked: registered secret values and passwords in URLs
+    (by :func:`redact`) and the values of fields named like credentials; anything not
+    JSON-able is shown as its text."""
+    text = redact(json.dumps(_masked_fields(payload), default=repr, sort_keys=True))
     if len(text) > PAYLOAD_LIMIT:
         text = json.dumps({"truncated_from_chars": len(text), "head": text[:PAYLOAD_LIMIT]})
     return text

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import UserError
+from ..errors import AoetlError, FatalError, UserError
 from ..state import AgentStats, AuditEntry
 from .base import GENERIC, Agent, Capability, Need, Work, family_of
 
@@ -233,8 +233,20 @@ class Coordinator:
         result: Any = None
         try:
             result = selection.agent.handle(work)
+            if not selection.agent.builtin:
+                _check_result(selection.agent, need, work, result)
             ok = True
             return result
+        except AoetlError:
+            raise  # typed already: retried or not, as any connector's error
+        except Exception as exc:
+            if selection.agent.builtin:
+                raise  # a driver's error: the caller classifies it
+            raise FatalError(
+                f"agent {selection.agent.name} failed to {need}: "
+                f"{type(exc).__name__}: {exc}; fix the agent, or unregister it to let "
+                f"aoetl's own agents do this work"
+            ) from exc
         finally:
             if self._audit is not None:
                 self._audit(_entry(selection, work.run_id, work.task_id, chosen_at))
@@ -263,6 +275,17 @@ class Coordinator:
         now = time.perf_counter()
         for agent, action, started in calls:
             self._record_call(agent, action, ok=ok, rows=rows if ok else 0, seconds=now - started)
+
+
+def _check_result(agent: Agent, need: Need, work: Work, result: Any) -> None:
+    """A registered agent's result is what its work's action returns, else a FatalError
+    naming the agent: a wrong result would fail later, far from its cause."""
+    expected = work.returns
+    if expected is not None and not isinstance(result, expected):
+        raise FatalError(
+            f"agent {agent.name} returned {type(result).__name__} for {need}; "
+            f"an agent doing {need.action} returns {work.returns_what}"
+        )
 
 
 def _entry(selection: Selection, run_id: str, task_id: str, at: float | None = None) -> AuditEntry:

@@ -8,11 +8,14 @@ work its capabilities match better than a built-in agent's (see :mod:`.coordinat
 from __future__ import annotations
 
 import threading
+import warnings
 
+from ..errors import UserError
 from ..state import StateStore
 from .base import Agent
 from .coordinator import Coordinator
 from .journal import AuditJournal
+from .work import ACTIONS
 from .workers import builtin_agents
 
 _REGISTERED: list[Agent] = []
@@ -27,7 +30,19 @@ def register_agent(agent: Agent) -> Agent:
     """
     if not isinstance(agent, Agent):
         raise TypeError(f"{agent!r} is not an aoetl Agent; subclass agents.Agent")
+    if agent.name == Agent.name:
+        raise UserError(
+            f"{type(agent).__name__} has no name of its own; set its class attribute 'name' "
+            "(the audit and aoetl agents show it)"
+        )
     Coordinator([agent])  # the same validation a run applies: at least one capability
+    unknown = sorted({c.action for c in agent.capabilities} - set(ACTIONS))
+    if unknown:
+        warnings.warn(
+            f"agent {agent.name!r} declares actions aoetl never asks for: {', '.join(unknown)}"
+            f" (it asks for {', '.join(ACTIONS)})",
+            stacklevel=2,
+        )
     with _LOCK:
         _REGISTERED[:] = [a for a in _REGISTERED if a.name != agent.name] + [agent]
     return agent

@@ -15,7 +15,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..connectors import BadRow, Destination, Relation, Resource, RowFilter, Source, StagedTable
+from ..connectors import (
+    BadRow,
+    Destination,
+    LoadResult,
+    Relation,
+    Resource,
+    RowFilter,
+    Source,
+    StagedTable,
+)
 from ..spec import PipelineSpec, target_kind
 from ..spec.models import STEP_KINDS
 from .base import Need, Work
@@ -25,12 +34,18 @@ from .base import Need, Work
 class AnalyzeWork(Work):
     """Discover what ``source`` holds: its resources (tables) with their columns."""
 
+    returns = list
+    returns_what = "a list of Resources"
+
     source: Source
 
 
 @dataclass
 class ExtractWork(Work):
     """Give ``resource`` of ``source`` as a Relation, past ``where`` when incremental."""
+
+    returns = Relation
+    returns_what = "a Relation"
 
     source: Source
     resource: Resource
@@ -40,6 +55,9 @@ class ExtractWork(Work):
 @dataclass
 class TransformWork(Work):
     """Apply the spec's transform ``steps`` to ``relation``."""
+
+    returns = Relation
+    returns_what = "a Relation"
 
     relation: Relation
     steps: tuple[Any, ...]
@@ -55,6 +73,9 @@ class QuarantineWork(Work):
     (failing ones go to the dead-letter queue); ``stage`` loads what it is given.
     """
 
+    returns = LoadResult
+    returns_what = "the LoadResult of staging what passes"
+
     table: str
     relation: Relation
     split: Callable[[Relation], AbstractContextManager[Relation]]
@@ -64,6 +85,9 @@ class QuarantineWork(Work):
 @dataclass
 class LoadWork(Work):
     """Stage ``relation`` as ``table`` in ``destination`` (see ``Destination.write``)."""
+
+    returns = LoadResult
+    returns_what = "a LoadResult"
 
     destination: Destination
     table: str
@@ -96,6 +120,20 @@ class CommitWork(Work):
     destination: Destination
     tables: list[StagedTable]
     admit: Callable[[], None] = field(default=lambda: None)
+
+
+# Every action a run asks an agent for, in the order a run asks.
+ACTIONS = (
+    "orchestrate",
+    "analyze",
+    "extract",
+    "transform",
+    "quarantine",
+    "load",
+    "check",
+    "commit",
+    "monitor",
+)
 
 
 # -- needs ----------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from ._app import app, err, out
 
@@ -31,10 +32,10 @@ def agents(
     for col in ("agent", "capabilities", "does"):
         grid.add_column(col, overflow="fold")
     for agent in found:
-        grid.add_row(
-            agent.name + ("" if agent.builtin else " (registered)"),
-            "\n".join(str(c) for c in agent.capabilities),
-            agent.description,
+        grid.add_row(  # Text: a capability's [features] and a user's words are not markup
+            Text(agent.name + ("" if agent.builtin else " (registered)")),
+            Text("\n".join(str(c) for c in agent.capabilities)),
+            Text(agent.description),
         )
     err.print(grid)
 
@@ -42,7 +43,7 @@ def agents(
 @app.command("audit")
 def audit(
     run_id: Annotated[
-        str, typer.Option("--run", help="The run (its id, or a unique prefix of it).")
+        str, typer.Option("--run", help="The run: its id, or the start of it (the newest match).")
     ],
     kind: Annotated[
         str | None,
@@ -72,12 +73,17 @@ def audit(
     for col in ("time", "task", "kind", "about", "choice", "why"):
         grid.add_column(col, overflow="fold")
     for entry in entries:
-        grid.add_row(
+        grid.add_row(  # Text: stored words (a predicate's '[/.]', a need's [features]) as written
             datetime.fromtimestamp(entry.at).strftime("%H:%M:%S"),
-            entry.task_id,
-            entry.kind,
-            entry.subject,
-            entry.choice,
-            "; ".join(entry.reasons),
+            *(
+                Text(cell)
+                for cell in (
+                    entry.task_id,
+                    entry.kind,
+                    entry.subject,
+                    entry.choice,
+                    "; ".join(entry.reasons),
+                )
+            ),
         )
     err.print(grid)
