@@ -77,16 +77,29 @@ def load_spec(path: str | Path) -> PipelineSpec:
     _check_shape(data, str(p), node)
     data.setdefault("name", p.stem)
     for part in ("source", "target"):
-        if isinstance(data.get(part), str):
-            data[part] = {"uri": data[part]}
-        if isinstance(data.get(part), dict) and isinstance(data[part].get("uri"), str):
-            try:
-                uri = anchor_uri(data[part]["uri"], p.parent)
-                data[part] = {**data[part], "uri": uri, "base_dir": str(p.parent.resolve())}
-            except UserError as exc:
-                line = _line_of(node, (part, "uri")) if node is not None else None
-                raise SpecError(str(exc), file=str(p), line=line, field=f"{part}.uri") from None
+        _anchor_part(data, part, (part,), p, node)
+    # A route's target is a target as well: relative to the file, never to the current folder.
+    for index, rule in enumerate(data.get("route") or ()):
+        if isinstance(rule, dict):
+            for key in ("target", "else", "otherwise"):
+                _anchor_part(rule, key, ("route", index, key), p, node)
     return validate_spec(data, file=str(p), node=node)
+
+
+def _anchor_part(
+    data: dict[str, Any], key: str, loc: tuple[Any, ...], p: Path, node: yaml.Node | None
+) -> None:
+    """``data[key]`` (a URI, or a mapping with one) anchored at the pipeline file's folder."""
+    if isinstance(data.get(key), str):
+        data[key] = {"uri": data[key]}
+    if isinstance(data.get(key), dict) and isinstance(data[key].get("uri"), str):
+        try:
+            uri = anchor_uri(data[key]["uri"], p.parent)
+            data[key] = {**data[key], "uri": uri, "base_dir": str(p.parent.resolve())}
+        except UserError as exc:
+            line = _line_of(node, (*loc, "uri")) if node is not None else None
+            field = f"{_field_path(loc)}.uri"
+            raise SpecError(str(exc), file=str(p), line=line, field=field) from None
 
 
 MAX_DEPTH = 32  # a pipeline needs about 6 levels; deeper is a mistake or an attack

@@ -1,0 +1,34 @@
+"""Routing as a new user met it: route targets written as relative paths, a bad predicate
+after transforms, row conditions on NDJSON sources, unroutable rows' DLQ lines and the
+order of routed loads in the plan. Real files, the real CLI and real DuckDB targets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.helpers import query, run_cli
+
+ORDERS = "id,country,amount\n1,DE,10\n2,FR,20\n3,BE,30\n4,DE,40\n5,US,50\n"
+
+
+def _project(work: Path, body: str) -> Path:
+    proj = work / "proj"
+    proj.mkdir(exist_ok=True)
+    (proj / "orders.csv").write_text(ORDERS)
+    (proj / "p.yaml").write_text(body)
+    (work / "elsewhere").mkdir(exist_ok=True)
+    return proj
+
+
+def test_route_targets_resolve_from_the_pipeline_files_folder(work: Path) -> None:
+    proj = _project(
+        work,
+        "source: orders.csv\ntarget: duckdb:///default.duckdb\n"
+        "route:\n  - when: {format: parquet}\n    target: duckdb:///parquet.duckdb\n"
+        "  - when: {format: csv}\n    target: {uri: 'duckdb:///routed.duckdb'}\n"
+        "  - else: duckdb:///other.duckdb\n",
+    )
+    done = run_cli("run", "../proj/p.yaml", cwd=work / "elsewhere")
+    assert done.returncode == 0, done.stderr
+    assert query(proj / "routed.duckdb", "SELECT count(*) FROM orders") == [(5,)]
+    assert not list((work / "elsewhere").glob("*.duckdb"))
