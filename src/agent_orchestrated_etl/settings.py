@@ -25,6 +25,12 @@ from typing import Any
 from .errors import UserError
 
 DEFAULT_HOME = ".aoetl"
+# A DuckDB connection made only to check SQL (a predicate, a pattern, a bound) must never reach
+# the network: an unknown operator (`>>=` is inet's) would try to install an extension.
+DUCKDB_OFFLINE: dict[str, str | bool | int | float | list[str]] = {
+    "autoinstall_known_extensions": False,
+    "autoload_known_extensions": False,
+}
 
 # Each setting the environment may give, its variable, and how its text is read.
 ENV_VARS: dict[str, tuple[str, type]] = {

@@ -16,6 +16,7 @@ from ..analysis.cursors import cursor_candidates
 from ..connectors import Resource, RowFilter
 from ..data.duck import quote_literal
 from ..errors import UserError
+from ..settings import DUCKDB_OFFLINE
 from ..spec import IncrementalSpec, PipelineSpec
 
 _TEMPORAL = ("DATE", "TIMESTAMP", "TIME")
@@ -56,7 +57,7 @@ def _as_text(value: str, kind: str, lag: str | None) -> str:
     try:
         # Cast back to the column's type (a date less a lag rounds down: a wider re-read).
         sql = f"SELECT CAST(CAST({bound} AS {kind}) AS VARCHAR)"
-        row = duckdb.connect().execute(sql).fetchone()
+        row = duckdb.connect(config=DUCKDB_OFFLINE).execute(sql).fetchone()
     except duckdb.Error as exc:
         raise UserError(
             f"incremental bound {value!r}{f' less lag {lag!r}' if lag else ''} is not a valid "

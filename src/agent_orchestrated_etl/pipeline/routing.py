@@ -38,6 +38,7 @@ from ..connectors import BadRow, Relation, Resource
 from ..data.duck import connect, quote_ident
 from ..engine import load_task_id
 from ..errors import UserError, one_line
+from ..settings import DUCKDB_OFFLINE
 from ..spec import PipelineSpec
 from ..spec.routing import predicate_sql
 from ..state import AuditEntry, DlqEntry, StateStore
@@ -131,7 +132,7 @@ def validate_predicates(routing: RowRouting, columns: Sequence[tuple[str, str]])
     """Try each rule's predicate on an empty table of ``columns``: a column it lacks, a type
     it cannot compare, SQL that does not parse or a value that is not true or false is a
     one-line UserError now."""
-    with duckdb.connect() as con:
+    with duckdb.connect(config=DUCKDB_OFFLINE) as con:
         defined = ", ".join(f"{quote_ident(n)} {t}" for n, t in columns)
         try:
             con.execute(f"CREATE TEMP TABLE routed ({defined})")

@@ -25,6 +25,7 @@ import duckdb
 
 from ..data.duck import BadRow, describe, fold, quote_ident, quote_literal
 from ..errors import UserError, one_line
+from ..settings import DUCKDB_OFFLINE
 from ..spec import CheckSpec, duration_s
 from .types import CheckResult
 
@@ -318,7 +319,7 @@ def validate_checks(
     applied = [c for c in checks if c.applies_to(table)]
     if not applied or not columns:
         return
-    with duckdb.connect() as con:
+    with duckdb.connect(config=DUCKDB_OFFLINE) as con:
         defined = ", ".join(f"{quote_ident(n)} {t}" for n, t in columns)
         try:
             con.execute(f"CREATE TEMP TABLE empty_table ({defined})")

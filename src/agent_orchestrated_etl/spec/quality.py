@@ -11,6 +11,7 @@ import duckdb
 from pydantic import Field, field_validator, model_validator
 
 from ..errors import one_line
+from ..settings import DUCKDB_OFFLINE
 from ._model import Model
 
 CheckKind = Literal[
@@ -37,7 +38,7 @@ def duration_s(text: str | float) -> float:
 @lru_cache(maxsize=256)
 def _re2_error(pattern: str) -> str | None:
     """Why DuckDB's RE2 (which runs the check) refuses ``pattern``, or None."""
-    with duckdb.connect() as con:
+    with duckdb.connect(config=DUCKDB_OFFLINE) as con:
         try:
             con.execute("SELECT regexp_full_match('', ?)", [pattern]).fetchall()
         except duckdb.Error as exc:
