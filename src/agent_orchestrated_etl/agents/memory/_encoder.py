@@ -13,6 +13,7 @@ embedded differently.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -110,10 +111,8 @@ def model_digest(model_dir: Path, cache: Path) -> str:
         with open(model_dir / name, "rb") as f:
             digest.update(hashlib.file_digest(f, "sha256").digest())
     value = digest.hexdigest()
-    try:
+    with contextlib.suppress(OSError):  # a read-only home: hashed again next time, no harm
         _write_atomic(memo, json.dumps({"dir": str(model_dir), "stamp": stamp, "digest": value}))
-    except OSError:  # a read-only home: hashed again next time, no harm
-        pass
     return value
 
 
