@@ -29,6 +29,7 @@ from ..agents.memory import (
     source_record,
     source_uri,
 )
+from ..connectors import Resource
 from ..engine import RunResult
 from ..spec import PipelineSpec
 from ..state import AuditEntry, MemoryRecord, StateStore
@@ -38,6 +39,16 @@ if TYPE_CHECKING:
     from .runner import RunOptions
 
 log = logging.getLogger(__name__)
+
+
+def discovered(planned: PipelinePlan) -> list[Resource]:
+    """The resources as discovery found them: a table split by ``routes:`` is one source
+    table (``o_de`` and ``o_fr`` read ``orders``), so a routed run fingerprints the same
+    source as an unrouted one."""
+    found = {r.name: r for r in planned.resources if r.name not in planned.routed}
+    for routed in planned.routed.values():
+        found.setdefault(routed.source.name, routed.source)
+    return list(found.values())
 
 
 class Recall:
@@ -61,7 +72,7 @@ class Recall:
             self.source = source_record(
                 planned.spec.source.kind,
                 source_uri(planned.spec.source.uri, self.options.base_dir),
-                schema_of(planned.resources),
+                schema_of(discovered(planned)),
             )
             current = settings_of(planned.spec, self.options.workers)
             explicit = explicit_settings(
