@@ -1,12 +1,8 @@
 """Routing applied to a run: the target a workflow goes to, and the rows each routed table
 takes. The decisions are :mod:`agents.routing`'s; this module plans and audits them.
 
-* **Workflow** (``route:``): after planning (discovery gives the facts) and before the
-  destination opens, :func:`route_workflow` gives the run's plan the chosen target and
-  records the decision. The spec's hash and the stored spec stay those of the pipeline as
-  written, so a rerun finds and resumes the run; an attempt of a run that already decided
-  (a resume, the next ``--task``) keeps that decision, so a run never stages in one target
-  and commits in another.
+* **Workflow** (``route:``): :func:`route_workflow` (in :mod:`._routes_workflow`) gives the
+  run's plan the target chosen from discovery's facts, once per run.
 * **Rows** (``routes:``): :func:`expand_routes` puts one load per route in place of the
   routed table's load, each reading the same resource; :func:`route_rows` keeps its route's
   rows after the transforms, and the first route also settles the unroutable rows (fail the
@@ -16,7 +12,6 @@ takes. The decisions are :mod:`agents.routing`'s; this module plans and audits t
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,15 +20,7 @@ from typing import TYPE_CHECKING
 import duckdb
 
 from .._text import plural
-from ..agents.routing import (
-    RowRouteSql,
-    RowRouting,
-    SourceFacts,
-    WorkflowDecision,
-    decide_workflow,
-    pinned_workflow,
-    row_routings,
-)
+from ..agents.routing import RowRouteSql, RowRouting, row_routings
 from ..connectors import BadRow, Relation, Resource
 from ..data.duck import connect, quote_ident
 from ..engine import load_task_id
@@ -41,15 +28,23 @@ from ..errors import UserError, one_line
 from ..settings import DUCKDB_OFFLINE
 from ..spec import PipelineSpec
 from ..spec.routing import predicate_sql
-from ..state import AuditEntry, DlqEntry, StateStore
+from ..state import AuditEntry, DlqEntry
+from ._routes_workflow import (
+    ENV_VAR,
+    WORKFLOW,
+    environment,
+    reading,
+    route_workflow,
+    routed_spec,
+    run_target_spec,
+    settle_decision,
+    source_resources,
+)
 
 if TYPE_CHECKING:
     from .context import TaskContext
-    from .planner import PipelinePlan
 
-WORKFLOW = "workflow"  # the audit subject of a workflow's routing decision
 ROUTE_FILE = "route:"  # a DLQ entry's file for a row no route took: route:<source table>
-ENV_VAR = "AOETL_ENV"
 _BATCH = 10_000  # unroutable rows fetched and stored at a time: memory stays bounded
 
 
@@ -62,11 +57,6 @@ class RoutedTable:
     route: RowRouteSql
     routing: RowRouting
     first: bool  # the first route keeps the reader's rejects and settles the unroutable rows
-
-
-def environment() -> str | None:
-    """The environment a workflow rule's ``environment`` is judged on: AOETL_ENV."""
-    return os.environ.get(ENV_VAR) or None
 
 
 # -- rows: planning ------------------------------------------------------------------------------
@@ -166,21 +156,6 @@ def route_described(routed: dict[str, RoutedTable], table: str) -> str:
     when = found.route.when
     rows = f"where {when}" if when is not None else "no earlier route took (else)"
     return f", rows of {found.source.name} {rows}"
-
-
-def reading(planned: PipelinePlan, resource: Resource) -> Resource:
-    """The resource a load reads: for a routed table, the source table it takes rows of."""
-    routed = planned.routed.get(resource.name)
-    return routed.source if routed is not None else resource
-
-
-def source_resources(planned: PipelinePlan) -> list[Resource]:
-    """The resources as discovered (each routed table once), for facts and fingerprints."""
-    seen: dict[str, Resource] = {}
-    for resource in planned.resources:
-        found = reading(planned, resource)
-        seen.setdefault(found.name, found)
-    return list(seen.values())
 
 
 # -- rows: a load --------------------------------------------------------------------------------
@@ -324,79 +299,16 @@ def audit(
     )  # fmt: skip
 
 
-# -- the workflow --------------------------------------------------------------------------------
-def route_workflow(planned: PipelinePlan, store: StateStore, run_id: str) -> PipelinePlan:
-    """``planned`` with the target ``route:`` chooses (the spec's own without rules); the
-    decision is recorded once per run and kept by its later attempts."""
-    spec = planned.spec
-    if not spec.route:
-        return planned
-    facts = SourceFacts.of(spec, source_resources(planned), environment())
-    # Each attempt records what it used: the first its decision, a later one the pinning.
-    pinned = _pinned(spec, store, run_id, facts)
-    if pinned is not None:
-        _record(store, run_id, pinned)
-    decided = pinned or decide_workflow(spec.route, spec.target, facts)
-    decision = pinned or settle_decision(spec, store, run_id, decided)
-    store.set_run_target(run_id, decision.target.uri)
-    said = f"target {decision.choice}, chosen by route: {decision.reasons[-1]}"
-    routed = routed_spec(spec, decision)
-    return dataclasses.replace(planned, spec=routed, notes=[*planned.notes, said])
-
-
-def settle_decision(
-    spec: PipelineSpec, store: StateStore, run_id: str, decision: WorkflowDecision
-) -> WorkflowDecision:
-    """Record ``decision``, made by an attempt that found none recorded for ``run_id``, and
-    return the run's decision: the first one recorded. Two first attempts of a run at once
-    (two ``aoetl run --task`` of the same run id) may both decide; both then keep the same."""
-    _record(store, run_id, decision)
-    first = _pinned(spec, store, run_id, decision.facts, why="another attempt decided first")
-    if first is None or first.rule == decision.rule:
-        return decision
-    _record(store, run_id, first)
-    return first
-
-
-def _record(store: StateStore, run_id: str, decision: WorkflowDecision) -> None:
-    store.audit.record(
-        AuditEntry(
-            run_id, "route", WORKFLOW, decision.choice, decision.reasons, task_id="plan",
-            detail=decision.detail(),
-        )
-    )  # fmt: skip
-
-
-def routed_spec(spec: PipelineSpec, decision: WorkflowDecision) -> PipelineSpec:
-    """``spec`` with the decision's target, anchored where the pipeline file is."""
-    target = decision.target
-    if target.base_dir is None and spec.target.base_dir is not None:
-        target = target.model_copy(update={"base_dir": spec.target.base_dir})
-    return spec.model_copy(update={"target": target})
-
-
-def _pinned(
-    spec: PipelineSpec,
-    store: StateStore,
-    run_id: str,
-    facts: SourceFacts,
-    why: str = "resumed run",
-) -> WorkflowDecision | None:
-    """The decision the first attempt of ``run_id`` recorded, if its rule is still there
-    (the first recorded: every later entry of the run repeats or adopts it)."""
-    decided = [e for e in store.audit.entries(run_id, kind="route") if e.subject == WORKFLOW]
-    for entry in sorted(decided, key=lambda e: e.id or 0)[:1]:
-        rule = entry.detail.get("rule")
-        if rule is None or (isinstance(rule, int) and 0 <= rule < len(spec.route)):
-            return pinned_workflow(spec.route, spec.target, rule, facts, why)
-    return None
-
-
-def run_target_spec(store: StateStore, run_id: str, spec: PipelineSpec) -> PipelineSpec:
-    """The spec of ``run_id`` with the target its routing chose (for a run's staging); the
-    spec itself when it has no ``route:`` or the run never decided."""
-    if not spec.route:
-        return spec
-    facts = SourceFacts(frozenset(), 0, None)
-    decision = _pinned(spec, store, run_id, facts)
-    return routed_spec(spec, decision) if decision is not None else spec
+__all__ = [
+    "ENV_VAR",
+    "ROUTE_FILE",
+    "WORKFLOW",
+    "RoutedTable",
+    "environment",
+    "reading",
+    "route_workflow",
+    "routed_spec",
+    "run_target_spec",
+    "settle_decision",
+    "source_resources",
+]
