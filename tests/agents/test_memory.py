@@ -63,28 +63,38 @@ def test_a_run_is_remembered_with_its_source_plan_settings_and_outcome(
     assert not run.embedded  # embedded at the next similarity search, never by the run
 
 
-def test_a_second_plan_of_a_known_source_takes_its_proven_workers(
+def test_a_known_source_takes_workers_proven_by_several_runs(
     orch: DataOrchestrator, work: Path
 ) -> None:
     _csv(work)
-    spec = orch.create_pipeline("orders.csv", target="duckdb:///w.duckdb")
-    first = orch.run(spec, workers=1)
+    _csv(work, "returns.csv")  # two tables: their loads can run at once, so workers matter
+    spec = orch.create_pipeline(".", target="duckdb:///w.duckdb")
+    first = orch.run(spec, workers=2)
     assert not [n for n in first.notes if n.startswith("memory #")]
-
-    second = orch.run(spec)  # workers not given: memory's proven value applies
-    assert second.status == "success"
-    (note,) = [n for n in second.notes if n.startswith("memory #")]
-    assert "workers=1" in note and first.run_id in note
     store = StateStore(orch.home)
-    (entry,) = store.audit.entries(second.run_id, kind="memory")
+    (source,) = store.memory.entries(kind="source")
+    base = {k: getattr(source, k) for k in ("fingerprint", "schema_hash", "uri")}
+    for workers, rate in ((2, 100.0), (2, 110.0), (2, 120.0), (1, 900.0), (1, 1000.0), (1, 950.0)):
+        store.memory.add(
+            MemoryRecord(  # type: ignore[arg-type]
+                **base, kind="run", status="success", run_id=f"w{workers}-{rate:g}",
+                rows_per_s=rate, settings={"workers": workers}, text="run",
+            )
+        )  # fmt: skip
+
+    second = orch.run(spec, workers=2)  # given: memory keeps it
+    (note,) = [n for n in second.notes if n.startswith("memory #")]
+    assert "nothing to change" in note
+    assert store.memory.entries(run_id=second.run_id)[0].settings["workers"] == 2
+
+    third = orch.run(spec)  # workers not given (2 cores here): memory's proven value applies
+    assert third.status == "success"
+    (note,) = [n for n in third.notes if n.startswith("memory #")]
+    assert note.startswith("memory #") and "workers=1 (was " in note and "median" in note
+    (entry,) = store.audit.entries(third.run_id, kind="memory")
     assert entry.choice == "workers=1" and entry.reasons == (note,)
     assert entry.detail["how"] == "fingerprint" and entry.detail["changes"][0]["new"] == 1
-    assert store.memory.entries(run_id=second.run_id)[0].settings["workers"] == 1
-
-    third = orch.run(spec, workers=2)  # given: memory keeps it
-    (note,) = [n for n in third.notes if n.startswith("memory #")]
-    assert "nothing to change" in note
-    assert store.memory.entries(run_id=third.run_id)[0].settings["workers"] == 2
+    assert store.memory.entries(run_id=third.run_id)[0].settings["workers"] == 1
 
 
 def test_a_timeout_that_failed_before_is_raised_on_the_next_run(

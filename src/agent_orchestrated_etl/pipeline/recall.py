@@ -79,7 +79,14 @@ class Recall:
                 planned.spec, workers_given=getattr(self.options, "workers_given", False)
             )
             similar = self._similar if self.mode == "similar" else None
-            self.advice = advise(self.store.memory, self.source, current, explicit, similar=similar)
+            self.advice = advise(
+                self.store.memory,
+                self.source,
+                current,
+                explicit,
+                similar=similar,
+                parallel=max((len(layer) for layer in planned.plan.layers()), default=1),
+            )
         except Exception as exc:  # memory must never fail a run
             log.warning("memory was not consulted: %s", exc)
             planned.notes.append(f"memory was not consulted: {exc}")
@@ -121,6 +128,7 @@ class Recall:
                 reasons=tuple(advice.notes),
                 detail={
                     "how": advice.how,
+                    "distance": advice.distance,
                     "fingerprint": self.source.fingerprint,
                     "schema_hash": self.source.schema_hash,
                     "memory_ids": advice.used,

@@ -5,8 +5,11 @@ ones the user set, :func:`advise` looks its past runs up by exact fingerprint, e
 same schema at another URI, else (only when asked: ``AOETL_MEMORY=similar``) the nearest
 source by vector search, and decides:
 
-* **proven settings**: the settings of the fastest successful run (rows/s, then duration) for
-  every tunable setting the user did not set (``workers``);
+* **proven workers**, where the user did not set them and the plan has tasks that can run
+  at once (with one at a time, workers cannot matter): another value is taken only when at
+  least ``MIN_RUNS`` successful runs with it and as many with the current value are known,
+  its median rows/s is ``MARGIN`` times the current one's, and its slowest run beat the
+  current value's fastest (so one lucky run, or timing noise, proves nothing);
 * **a configuration that failed before is avoided**: when the newest run that failed with a
   timeout at this ``timeout_s`` is newer than any success at it, the limit is raised threefold;
   when one failed out of memory with at least this many workers, the workers are halved,
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from statistics import median
 from typing import Any
 
 from ...state import MemoryRecord, MemoryStore
@@ -29,6 +33,11 @@ from .records import CONFIG_FAILURES
 TIMEOUT_FACTOR = 3.0
 # A similar source (cosine distance) close enough to lend its settings.
 SIMILAR_DISTANCE = 0.2
+# Workers are proven by this many successful runs with each value compared, a median rows/s
+# this many times the current value's, and no overlap between the two values' runs: on two
+# busy cores one run of the same plan varies by 30-40%.
+MIN_RUNS = 3
+MARGIN = 1.2
 
 Similar = Callable[[str], list[tuple[MemoryRecord, float]]]
 
@@ -58,6 +67,7 @@ class Advice:
     """What memory found for a source and what it changed."""
 
     how: str = ""  # fingerprint | schema | similar | "" (nothing known)
+    distance: float | None = None  # a similar source's cosine distance
     about: MemoryRecord | None = None  # the remembered source it matched
     runs: int = 0
     changes: list[Change] = field(default_factory=list)
@@ -75,18 +85,12 @@ class Advice:
             self.used.append(record.id)
 
 
-def _fastest(successes: list[MemoryRecord]) -> MemoryRecord | None:
-    if not successes:
-        return None
-    return max(successes, key=lambda r: (r.rows_per_s or 0.0, -(r.duration_s or 0.0)))
-
-
-def _where(how: str, runs: list[MemoryRecord]) -> str:
+def _where(how: str, runs: list[MemoryRecord], distance: float | None) -> str:
     if how == "fingerprint":
         return "this source"
     if how == "schema":
         return f"the same schema at {runs[0].uri}"
-    return f"a similar source, {runs[0].uri}"
+    return f"a similar source, {runs[0].uri} (distance {distance or 0:.3f})"
 
 
 def advise(
@@ -96,8 +100,10 @@ def advise(
     explicit: set[str],
     *,
     similar: Similar | None = None,
+    parallel: int = 1,
 ) -> Advice:
-    """What memory says about running ``source`` with ``current`` settings."""
+    """What memory says about running ``source`` with ``current`` settings; ``parallel`` is
+    how many of the plan's tasks can run at once (workers are proven only above 1)."""
     advice = Advice(settings=dict(current))
     how, runs = "fingerprint", memory.by_fingerprint(source.fingerprint, kind="run")
     if not runs:
@@ -114,15 +120,16 @@ def advise(
                 continue
             runs = memory.by_fingerprint(record.fingerprint, kind="run")
             if runs:
-                how = "similar"
+                how, advice.distance = "similar", distance
                 break
     if not runs:
         return advice
     advice.how, advice.runs = how, len(runs)
     found = memory.by_fingerprint(runs[0].fingerprint, kind="source", limit=1)
     advice.about = found[0] if found else None
-    where = _where(how, runs)
-    _proven(advice, runs, explicit, where)
+    where = _where(how, runs, advice.distance)
+    if parallel > 1 and "workers" not in explicit:
+        _proven(advice, runs, where)
     _avoid(advice, runs, explicit, where)
     if not advice.notes:
         anchor = advice.about or runs[0]
@@ -135,22 +142,38 @@ def advise(
     return advice
 
 
-def _proven(advice: Advice, runs: list[MemoryRecord], explicit: set[str], where: str) -> None:
-    successes = [r for r in runs if r.status == "success"]
-    best = _fastest(successes)
+def _proven(advice: Advice, runs: list[MemoryRecord], where: str) -> None:
+    """Another ``workers`` where its runs beat the current value's beyond noise."""
+    now = advice.settings.get("workers")
+    rates: dict[int, list[MemoryRecord]] = {}
+    for run in runs:
+        workers = run.settings.get("workers")
+        if run.status == "success" and isinstance(workers, int) and run.rows_per_s:
+            rates.setdefault(workers, []).append(run)
+    mine = [r.rows_per_s or 0.0 for r in rates.get(now, [])] if isinstance(now, int) else []
+    if len(mine) < MIN_RUNS:
+        return  # the current value is not known well enough to be beaten
+    best: tuple[float, int, list[MemoryRecord]] | None = None
+    for workers, found in rates.items():
+        theirs = [r.rows_per_s or 0.0 for r in found]
+        if workers == now or len(theirs) < MIN_RUNS:
+            continue
+        if median(theirs) < MARGIN * median(mine) or min(theirs) <= max(mine):
+            continue
+        if best is None or median(theirs) > best[0]:
+            best = (median(theirs), workers, found)
     if best is None:
         return
-    value = best.settings.get("workers")
-    now = advice.settings.get("workers")
-    if "workers" in explicit or not isinstance(value, int) or value == now:
-        return
+    rate, workers, found = best
+    fastest = max(found, key=lambda r: r.rows_per_s or 0.0)
     advice.change(
         "workers",
-        value,
-        best,
-        f"workers={value} (was {now}) from run {best.run_id}, the fastest of "
-        f"{len(successes)} successful run{'' if len(successes) == 1 else 's'} of {where} "
-        f"({best.rows_per_s or 0:,.0f} rows/s)",
+        workers,
+        fastest,
+        f"workers={workers} (was {now}): {len(found)} runs of {where} with workers={workers} "
+        f"ran at a median {rate:,.0f} rows/s, each faster than all {len(mine)} runs with "
+        f"workers={now} (median {median(mine):,.0f} rows/s); the fastest was run "
+        f"{fastest.run_id}",
     )
 
 
