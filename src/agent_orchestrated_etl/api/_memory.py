@@ -20,7 +20,7 @@ class _Facade(Protocol):
 
 
 class MemoryMethods:
-    """``memory_search`` and ``memory_entries`` (see each)."""
+    """``memory_search``, ``memory_entries`` and ``memory_count`` (see each)."""
 
     def memory_search(
         self: _Facade, text: str, *, k: int = 5, exact: bool = False
@@ -28,7 +28,8 @@ class MemoryMethods:
         """The ``k`` remembered sources and runs nearest ``text`` in meaning (vector search:
         the first call in a process loads the embedding model, a few seconds, and embeds the
         records written since the last search). ``exact`` instead finds records whose
-        fingerprint is ``text``, else whose text, URI or run id holds it, with no model.
+        fingerprint is ``text`` (its source and its ``k`` newest runs), else whose text, URI or
+        run id holds it, with no model.
 
         Raises:
             UserError: ``text`` is empty or ``k`` is not positive; the memory extra is missing.
@@ -50,13 +51,33 @@ class MemoryMethods:
         limit: int = 50,
     ) -> list[MemoryRecord]:
         """Remembered records, newest first: ``kind`` 'source' or 'run', one source's
-        (``fingerprint``, exact) or one run's. No model is loaded.
+        (``fingerprint``, exact) or one run's (``run_id``: the id or its start, e.g.
+        ``20261130T152852``). No model is loaded.
 
         Raises:
             UserError: ``kind`` is neither 'source' nor 'run'.
         """
-        if kind is not None and kind not in ("source", "run"):
-            raise UserError(f"kind {kind!r}: give 'source' or 'run'")
+        _check_kind(kind)
         return self._store().memory.entries(
             kind=kind, fingerprint=fingerprint, run_id=run_id, limit=limit
         )
+
+    def memory_count(
+        self: _Facade,
+        *,
+        kind: str | None = None,
+        fingerprint: str | None = None,
+        run_id: str | None = None,
+    ) -> int:
+        """How many remembered records :meth:`memory_entries` would find with no limit.
+
+        Raises:
+            UserError: ``kind`` is neither 'source' nor 'run'.
+        """
+        _check_kind(kind)
+        return self._store().memory.count(kind=kind, fingerprint=fingerprint, run_id=run_id)
+
+
+def _check_kind(kind: str | None) -> None:
+    if kind is not None and kind not in ("source", "run"):
+        raise UserError(f"kind {kind!r}: give 'source' or 'run'")

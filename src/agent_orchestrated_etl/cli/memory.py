@@ -49,7 +49,16 @@ def memory_search(
         from ..agents.memory.index import on_notice
 
         on_notice(lambda note: err.print(note, markup=False, soft_wrap=True))
-    hits = _orchestrator().memory_search(text, k=k, exact=exact)
+    orch = _orchestrator()
+    hits = orch.memory_search(text, k=k, exact=exact)
+    runs = [h for h in hits if h.how == "fingerprint" and h.record.kind == "run"]
+    if len(runs) == k:  # a source's runs may be many: say how many, and how to see them
+        total = orch.memory_count(kind="run", fingerprint=runs[0].record.fingerprint)
+        if total > k:
+            err.print(
+                f"showing the newest {k} of this source's {total} runs; -k {total} shows all",
+                markup=False,
+            )
     if as_json:
         out.print_json(json.dumps([h.to_dict() for h in hits]))
         return
@@ -69,7 +78,9 @@ def memory_list(
     fingerprint: Annotated[
         str | None, typer.Option(help="Only this source's records (exact).")
     ] = None,
-    run_id: Annotated[str | None, typer.Option("--run", help="Only this run's record.")] = None,
+    run_id: Annotated[
+        str | None, typer.Option("--run", help="Only this run's records (its id or its start).")
+    ] = None,
     limit: Annotated[int, typer.Option(min=1, help="How many records.")] = 50,
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
 ) -> None:

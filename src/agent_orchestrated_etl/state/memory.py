@@ -237,14 +237,26 @@ class MemoryStore:
         run_id: str | None = None,
         limit: int = 50,
     ) -> list[MemoryRecord]:
-        """Records newest first, filtered by kind, fingerprint (exact) or run id."""
-        clauses, params = [], []
-        for column, value in (("kind", kind), ("fingerprint", fingerprint), ("run_id", run_id)):
-            if value is not None:
-                clauses.append(f"{column} = ?")
-                params.append(value)
-        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
-        return self._select(where, tuple(params), limit)
+        """Records newest first, filtered by kind, fingerprint (exact) or run id (the id or
+        its start, as every command takes a run id)."""
+        where, params = _filters(kind, fingerprint, run_id)
+        return self._select(where, params, limit)
+
+    def count(
+        self,
+        *,
+        embedded: bool | None = None,
+        kind: str | None = None,
+        fingerprint: str | None = None,
+        run_id: str | None = None,
+    ) -> int:
+        """How many records match, filtered as :meth:`entries` filters them."""
+        where, params = _filters(kind, fingerprint, run_id)
+        if embedded is not None:
+            where += (" AND " if where else "WHERE ") + "embedded = ?"
+            params = (*params, int(embedded))
+        with self._store._connect() as con:
+            return int(con.execute(f"SELECT count(*) FROM memory {where}", params).fetchone()[0])
 
     def pending(self, limit: int = 1024) -> list[tuple[int, str]]:
         """(id, text) of records the vector index has not embedded yet, oldest first."""
@@ -263,9 +275,16 @@ class MemoryStore:
         with self._store._transaction() as con:
             con.execute("UPDATE memory SET embedded = 0 WHERE embedded = 1")
 
-    def count(self, *, embedded: bool | None = None) -> int:
-        sql, params = "SELECT count(*) FROM memory", tuple[int, ...]()
-        if embedded is not None:
-            sql, params = sql + " WHERE embedded = ?", (int(embedded),)
-        with self._store._connect() as con:
-            return int(con.execute(sql, params).fetchone()[0])
+
+def _filters(
+    kind: str | None, fingerprint: str | None, run_id: str | None
+) -> tuple[str, tuple[Any, ...]]:
+    clauses, params = [], list[Any]()
+    for column, value in (("kind", kind), ("fingerprint", fingerprint)):
+        if value is not None:
+            clauses.append(f"{column} = ?")
+            params.append(value)
+    if run_id is not None:
+        clauses.append("substr(run_id, 1, ?) = ?")
+        params += [len(run_id), run_id]
+    return ("WHERE " + " AND ".join(clauses)) if clauses else "", tuple(params)

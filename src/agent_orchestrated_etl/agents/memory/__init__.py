@@ -47,10 +47,13 @@ def search(
     home: Path, store: StateStore, text: str, *, k: int = 5, exact: bool = False
 ) -> list[MemoryHit]:
     """Records matching ``text``: the ``k`` nearest in meaning (loads the model, embeds what
-    is pending first), or with ``exact`` those whose fingerprint is ``text`` or whose text,
-    URI or run id holds it (no model)."""
+    is pending first), or with ``exact`` those whose text, URI or run id holds it (no model).
+    An exact fingerprint finds its source record and its ``k`` newest runs: the source is
+    never crowded out by its runs."""
     if exact:
-        found = store.memory.by_fingerprint(text.strip(), limit=k)
+        fingerprint = text.strip()
+        found = store.memory.by_fingerprint(fingerprint, kind="source", limit=1)
+        found += store.memory.by_fingerprint(fingerprint, kind="run", limit=k)
         if found:
             return [MemoryHit(r, "fingerprint") for r in found]
         return [MemoryHit(r, "substring") for r in store.memory.search_text(text, limit=k)]
