@@ -32,3 +32,23 @@ def test_route_targets_resolve_from_the_pipeline_files_folder(work: Path) -> Non
     assert done.returncode == 0, done.stderr
     assert query(proj / "routed.duckdb", "SELECT count(*) FROM orders") == [(5,)]
     assert not list((work / "elsewhere").glob("*.duckdb"))
+
+
+def test_a_bad_predicate_after_transforms_names_its_rule(work: Path) -> None:
+    proj = _project(
+        work,
+        "source: orders.csv\ntarget: duckdb:///w.duckdb\n"
+        "transforms:\n  - derive: {big: 'amount > 25'}\n"
+        "routes:\n  orders:\n    - when: 'ccc = 1'\n      to: o_de\n"
+        "    - when: \"country = 'FR'\"\n      to: o_fr\n    - else: o_other\n",
+    )
+    done = run_cli("run", "p.yaml", cwd=proj)
+    assert done.returncode == 2, done.stderr
+    assert "routes.orders rule 1: when 'ccc = 1' cannot run" in done.stderr, done.stderr
+    assert '"ccc" not found' in done.stderr
+    assert "columns of table orders: id, country, amount, big" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (proj / "w.duckdb").exists() or query(
+        proj / "w.duckdb",
+        "SELECT count(*) FROM information_schema.tables WHERE table_name LIKE 'o_%'",
+    ) == [(0,)]

@@ -330,6 +330,23 @@ class Relation:
             if sink.con is None:
                 sink.con = con
 
+    def columns(self, home: Path | None = None) -> list[tuple[str, str]] | None:
+        """The columns ``sql`` gives, found by binding it over empty stand-ins for its Arrow
+        streams (nothing is read); None when it does not bind, which the load then reports."""
+        import pyarrow as pa
+
+        con = connect(home=home)
+        try:
+            for statement in self.prelude:
+                con.execute(statement)
+            for name, reader in self.bindings.items():
+                con.register(name, pa.Table.from_batches([], schema=reader.schema))
+            return describe(con, self.sql)
+        except duckdb.Error:
+            return None
+        finally:
+            con.close()
+
     def bad_rows(self) -> list[BadRow]:
         """Every row rejected on the way, from the engine's rejects and from Python checks."""
         rejected = [row for s in self.rejects for row in s.fetch()]

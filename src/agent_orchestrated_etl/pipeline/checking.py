@@ -29,11 +29,10 @@ from contextlib import closing, contextmanager
 from typing import TYPE_CHECKING, Any, cast
 
 import duckdb
-import pyarrow as pa
 
 from .._text import plural
 from ..connectors import Relation
-from ..data.duck import connect, describe, unique_name
+from ..data.duck import unique_name
 from ..engine import COMMIT, CheckParams, Event, Plan, Task, check_task_id, load_task_id
 from ..errors import CheckFailedError, UserError
 from ..quality import CheckResult
@@ -150,16 +149,9 @@ def validate_staged_columns(context: TaskContext, table: str, relation: Relation
     checks = [c for c in context.spec.checks if c.applies_to(table)]
     if not checks or columns_known(context.spec, context.planned.resource(table)):
         return
-    with closing(connect(home=context.home)) as con:
-        try:
-            for statement in relation.prelude:
-                con.execute(statement)
-            for name, reader in relation.bindings.items():
-                con.register(name, pa.Table.from_batches([], schema=reader.schema))
-            columns = describe(con, relation.sql)
-        except duckdb.Error:
-            return
-    validate_checks(checks, table, columns)
+    columns = relation.columns(context.home)
+    if columns is not None:
+        validate_checks(checks, table, columns)
 
 
 def load_check_results(context: TaskContext, table: str) -> list[dict[str, Any]]:

@@ -57,6 +57,7 @@ class RoutedTable:
     route: RowRouteSql
     routing: RowRouting
     first: bool  # the first route keeps the reader's rejects and settles the unroutable rows
+    checked: bool = False  # its predicates were tried on the columns at plan time
 
 
 # -- rows: planning ------------------------------------------------------------------------------
@@ -84,7 +85,8 @@ def expand_routes(
             out.append(resource)
             continue
         _refuse_unsupported(spec, resource, resources)
-        if known(resource):
+        checked = known(resource)
+        if checked:
             validate_predicates(routing, resource.columns)
         for index, route in enumerate(routing.routes):
             taken = names.get(route.table) or (
@@ -97,7 +99,9 @@ def expand_routes(
                     f"{'a table the source holds' if route.table in names else clash}; "
                     "route to a table of another name"
                 )
-            routed[route.table] = RoutedTable(route.table, resource, route, routing, index == 0)
+            routed[route.table] = RoutedTable(
+                route.table, resource, route, routing, index == 0, checked
+            )
             out.append(dataclasses.replace(resource, name=route.table))
     return out, routed
 
@@ -176,6 +180,12 @@ def route_rows(
     Only the first route keeps the reader's rejects, so a bad record is counted once.
     """
     routed = context.planned.routed.get(table)
+    if routed is not None and not routed.checked:
+        # With transforms the columns are known only now: a predicate that cannot run on
+        # them is refused naming its rule, not as the SQL of whichever route failed first.
+        columns = relation.columns(context.home)
+        if columns is not None:
+            validate_predicates(routed.routing, columns)
     if routed is not None and routed.first and routed.routing.fate != "else":
         # Its own rejects stay the load's: the count runs in a connection of its own.
         counted = _unrejected(relation) if relation.fused else again()
