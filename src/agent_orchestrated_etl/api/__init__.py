@@ -237,8 +237,10 @@ class DataOrchestrator(HistoryMethods, QualityMethods, MemoryMethods, AgentMetho
         """Discover the source and plan the run's tasks, running nothing. The plan holds the
         open source: close ``plan.source`` when done (:meth:`plan` returns a closed one)."""
         from ..pipeline import plan_pipeline
+        from ..pipeline.recall import preview
 
-        return plan_pipeline(spec, home=self.home)
+        planned = plan_pipeline(spec, home=self.home)
+        return preview(planned, self.home, workers=self.settings.workers)  # memory's advice
 
     def propose(
         self,

@@ -64,6 +64,7 @@ from .context import (
     scrub,
 )
 from .planner import plan_pipeline, spec_hash
+from .recall import Recall
 from .routing import route_workflow
 
 log = logging.getLogger("aoetl.run")
@@ -145,6 +146,7 @@ def _alone(
     started = time.perf_counter()
     result = RunResult(run_id, spec.name, "failed", 0.0, task=task_id)
     coordinator = coordinator_for(store)
+    recall = _recall(store, spec, home, base_dir)
     try:
         check_run_id(run_id)
         record = store.find_run(run_id)
@@ -158,6 +160,7 @@ def _alone(
         planned = plan_pipeline(spec, home=home, bus=bus, run_id=run_id, coordinator=coordinator)
         try:
             planned = route_workflow(planned, store, run_id)
+            planned = recall.consult(planned, run_id, pin=True)
             task = planned.plan.task(task_id)
         except BaseException:
             planned.source.close()
@@ -199,7 +202,8 @@ def _alone(
         recorded = True
         if isinstance(task.params, LoadParams):  # rows staged again need checking again
             store.quality.unmark_checked(run_id, task.params.table)
-        outcome = Executor(bus, run_id, executor_config(spec, workers=1, fail_fast=False)).run(
+        config = executor_config(planned.spec, workers=1, fail_fast=False)  # memory's limits
+        outcome = Executor(bus, run_id, config).run(
             Plan([replace(task, depends_on=())]),
             lambda t, tok: run_task(spec, t.id, run_id, home=home, context=context, token=tok),
         )[task.id]
@@ -226,7 +230,7 @@ def _alone(
                 "every table visible"
             )
         else:
-            _finish_committed(context, result)
+            recall.remember(_finish_committed(context, result))
     except Exception as exc:
         _failed(result, exc, started)
         if isinstance(exc, RunInterrupted):
@@ -234,6 +238,7 @@ def _alone(
         if recorded:
             coordinator.flush()
             finish_run(store, bus, result)
+            recall.remember(result)  # a task's failure ends the run: memory learns from it
     finally:
         context.close()
         coordinator.flush()
@@ -263,7 +268,7 @@ def _check_staged(context: TaskContext, tables: tuple[str, ...]) -> None:
         )
 
 
-def _finish_committed(context: TaskContext, result: RunResult) -> None:
+def _finish_committed(context: TaskContext, result: RunResult) -> RunResult:
     """The run's record once its commit task succeeded: as a whole run records it."""
     record = context.store.find_run(context.run_id)
     whole = RunResult(
@@ -276,3 +281,11 @@ def _finish_committed(context: TaskContext, result: RunResult) -> None:
     )
     finish_run(context.store, context.bus, whole)
     result.checks, result.quality = whole.checks, whole.quality
+    return whole
+
+
+def _recall(store: StateStore, spec: PipelineSpec, home: Path, base_dir: Path) -> Recall:
+    """Memory's part in a run made task by task: each task runs alone (no workers)."""
+    from .runner import RunOptions  # the runner runs tasks: imported when one runs alone
+
+    return Recall(store, spec, RunOptions(home=home, base_dir=base_dir, workers_given=True))

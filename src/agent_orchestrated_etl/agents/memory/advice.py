@@ -74,6 +74,7 @@ class Advice:
     notes: list[str] = field(default_factory=list)
     used: list[int] = field(default_factory=list)
     settings: dict[str, Any] = field(default_factory=dict)  # the settings to run with
+    pinned: bool = False  # read back from the run's first task's audit entry
 
     def change(self, setting: str, new: Any, record: MemoryRecord, why: str) -> None:
         assert record.id is not None
