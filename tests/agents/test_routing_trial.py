@@ -4,6 +4,7 @@ order of routed loads in the plan. Real files, the real CLI and real DuckDB targ
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from tests.helpers import query, run_cli
@@ -52,3 +53,25 @@ def test_a_bad_predicate_after_transforms_names_its_rule(work: Path) -> None:
         proj / "w.duckdb",
         "SELECT count(*) FROM information_schema.tables WHERE table_name LIKE 'o_%'",
     ) == [(0,)]
+
+
+def test_a_row_condition_matches_an_ndjson_source(work: Path) -> None:
+    proj = _project(
+        work,
+        "source: events.ndjson\ntarget: duckdb:///default.duckdb\n"
+        "route:\n  - when: {max_rows: 1000}\n    target: duckdb:///small.duckdb\n"
+        "  - when: {max_rows: 1000000}\n    target: duckdb:///mid.duckdb\n",
+    )
+    events = "".join(f'{{"id": {i}, "kind": "click", "user": "u{i % 97}"}}\n' for i in range(3000))
+    (proj / "events.ndjson").write_text(events)
+    done = run_cli("run", "p.yaml", cwd=proj)
+    assert done.returncode == 0, done.stderr
+    assert query(proj / "mid.duckdb", "SELECT count(*) FROM events") == [(3000,)]
+    audit = run_cli("audit", "--run", _run_id(done.stdout), "--json", cwd=proj)
+    [decision] = [e for e in json.loads(audit.stdout) if e["subject"] == "workflow"]
+    assert 2700 < decision["detail"]["facts"]["row_estimate"] < 3300
+    assert "rule 1 did not match: about 3," in decision["reasons"][0]
+
+
+def _run_id(stdout: str) -> str:
+    return stdout.split()[1]

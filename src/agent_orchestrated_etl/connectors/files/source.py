@@ -30,7 +30,7 @@ from ...data.duck import (
 from ...errors import AoetlError, SourceNotFoundError, UserError, classify
 from ...spec import OBJECT_COLUMNS, FileSourceSpec
 from ..base import Decision, Location, Resource, shape_fingerprint
-from . import _content, _json, _names, _objects, _sniff, stored_compression
+from . import _content, _estimate, _json, _names, _objects, _sniff, stored_compression
 from ._read import FileRead, Reader, _struct, _with
 from .fs import GLOB_CHARS, CachedHeads, FileInfo, FileSystem, LocalFS, shown
 
@@ -293,7 +293,7 @@ class FileSource(Reader):
                 raise self._read_error(exc, paths[0], fmt) from None
             columns = ()
         partitions = _objects.hive_keys(paths[0]) if hive else ()
-        record_path = None
+        record_path, records = None, sql
         if fmt == "json":
             record_path, why = _json.record_path(self._con, sql, self.spec.record_path)
             if why is not None:
@@ -308,6 +308,8 @@ class FileSource(Reader):
                 f"SELECT sum(num_rows) FROM parquet_file_metadata({sql_list(paths)})"
             ).fetchone()
             estimate = int(row[0]) if row and row[0] is not None else None
+        else:
+            estimate = self._json_rows_estimate(fmt, paths, records)
         return Resource(
             name,
             tuple(paths),
@@ -429,6 +431,25 @@ class FileSource(Reader):
             sum(self._size(p) for p in paths),
             FileRead(tuple(options.items()), None, (), objects),
         )
+
+    def _json_rows_estimate(self, fmt: str, paths: list[str], records: str) -> int | None:
+        """Rows of JSON or NDJSON files, from each one's first bytes and size (None for
+        compressed files). Small JSON files whose records are not one array (records under
+        a key) are counted by the reader: the first bytes hold them whole."""
+        heads = [(self._head(p), self._size(p)) for p in paths if self._codec(p) is None]
+        if len(heads) < len(paths):
+            return None
+        count = _estimate.ndjson_rows if fmt == "ndjson" else _estimate.json_array_rows
+        found = [count(head, size) for head, size in heads]
+        if None not in found:
+            return sum(n or 0 for n in found)
+        if fmt != "json" or any(len(head) < size for head, size in heads):
+            return None
+        try:
+            row = self._con.execute(f"SELECT count(*) FROM ({records})").fetchone()
+        except duckdb.Error:  # the load reports what the reader cannot read
+            return None
+        return int(row[0]) if row else None
 
     def _csv_rows_estimate(self, paths: list[str]) -> int | None:
         """Rows, from the size and the line length of a sample (None for compressed files)."""
