@@ -159,6 +159,7 @@ class Recall:
                 subject=f"source {self.source.uri}",
                 choice=choice,
                 reasons=tuple(advice.notes) or ("memory knows no run of this source",),
+                task_id="plan",  # a planning decision, as routing's
                 detail={
                     "how": advice.how,
                     "distance": advice.distance,
