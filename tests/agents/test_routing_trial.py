@@ -75,3 +75,24 @@ def test_a_row_condition_matches_an_ndjson_source(work: Path) -> None:
 
 def _run_id(stdout: str) -> str:
     return stdout.split()[1]
+
+
+def test_an_unroutable_rows_dlq_entry_says_what_its_number_is(work: Path) -> None:
+    proj = _project(
+        work,
+        "source: orders.csv\ntarget: duckdb:///w.duckdb\n"
+        "transforms:\n  - filter: amount > 15\n"
+        "routes:\n  orders:\n    - when: \"country = 'DE'\"\n      to: o_de\n"
+        "    - unroutable: dlq\n",
+    )
+    done = run_cli("run", "p.yaml", cwd=proj)
+    assert done.returncode == 0, done.stderr
+    listed = run_cli("dlq", "list", "--json", cwd=proj)
+    entries = sorted(json.loads(listed.stdout), key=lambda e: e["line"])
+    assert [json.loads(e["payload"])["id"] for e in entries] == [2, 3, 5]
+    assert {e["file"] for e in entries} == {"route:orders"}
+    for entry in entries:
+        assert entry["reason"] == (
+            "no route matched (routes.orders); its line numbers the rows no route took, "
+            "in order of their content, not a line of the source"
+        )

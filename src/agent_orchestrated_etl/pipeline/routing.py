@@ -278,7 +278,11 @@ def _settle_unroutable(
 
 def _dead_letter(context: TaskContext, routed: RoutedTable, batch: list[tuple[int, str]]) -> None:
     source = routed.source.name
-    reason = f"no route matched (routes.{source})"
+    # The rows were read fine, then transformed: no source line is known for them.
+    reason = (
+        f"no route matched (routes.{source}); its line numbers the rows no route took, in "
+        "order of their content, not a line of the source"
+    )
     where = routed.source.context()
     rows = [BadRow(source, f"{ROUTE_FILE}{source}", n, reason, raw) for n, raw in batch]
     context.store.add_dlq(
