@@ -96,3 +96,22 @@ def test_an_unroutable_rows_dlq_entry_says_what_its_number_is(work: Path) -> Non
             "no route matched (routes.orders); its line numbers the rows no route took, "
             "in order of their content, not a line of the source"
         )
+
+
+def test_routed_loads_are_listed_in_the_order_of_their_rules(work: Path) -> None:
+    proj = _project(
+        work,
+        "source: orders.csv\ntarget: duckdb:///w.duckdb\n"
+        "checks:\n  - {check: not_null, column: id}\n"
+        "routes:\n  orders:\n    - when: \"country = 'US'\"\n      to: o_us\n"
+        "    - when: \"country = 'DE'\"\n      to: o_de\n    - else: a_rest\n",
+    )
+    (proj / "zz.csv").write_text("id\n1\n")
+    (proj / "p.yaml").write_text((proj / "p.yaml").read_text().replace("orders.csv", "."))
+    listed = run_cli("run", "p.yaml", "--list-tasks", "--json", cwd=proj)
+    assert listed.returncode == 0, listed.stderr
+    ids = [t["id"] for t in json.loads(listed.stdout)["tasks"]]
+    assert ids == [
+        "load:o_us", "load:o_de", "load:a_rest", "load:zz",
+        "check:o_us", "check:o_de", "check:a_rest", "check:zz", "commit",
+    ]  # fmt: skip

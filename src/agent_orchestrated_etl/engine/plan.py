@@ -175,9 +175,12 @@ class Plan:
         """Tasks grouped so each layer depends only on earlier layers."""
         sorter = graphlib.TopologicalSorter({t.id: t.depends_on for t in self.tasks.values()})
         sorter.prepare()
+        # Each layer in the order the tasks were given: the planner lists them by name, a
+        # table's routed loads in the order of its rules.
+        position = {task_id: i for i, task_id in enumerate(self.tasks)}
         out: list[list[Task]] = []
         while sorter.is_active():
-            ready = sorted(sorter.get_ready())
+            ready = sorted(sorter.get_ready(), key=position.__getitem__)
             out.append([self.tasks[i] for i in ready])
             sorter.done(*ready)
         return out

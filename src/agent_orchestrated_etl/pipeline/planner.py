@@ -26,6 +26,7 @@ from ..engine import (
     Plan,
     Task,
     check_task_id,
+    checked_table,
     load_task_id,
     table_of,
 )
@@ -243,7 +244,7 @@ def _plan(spec: PipelineSpec, source: Source, resources: list[Resource]) -> Pipe
         )
     )
     try:
-        plan = Plan(tasks)
+        plan = Plan(sorted(tasks, key=lambda t: _listed(routed, t)))
     except CycleError as exc:
         raise UserError(
             f"the tables' 'after' settings in tasks: wait for each other in a circle "
@@ -257,6 +258,16 @@ def _plan(spec: PipelineSpec, source: Source, resources: list[Resource]) -> Pipe
         for r in resources
     }
     return PipelinePlan(spec, source, resources, plan, notes, fingerprints, routed)
+
+
+def _listed(routed: dict[str, RoutedTable], task: Task) -> tuple[str, int]:
+    """Where a task is listed: by its id, a routed table's tasks at their source table's
+    name, in the order of its rules."""
+    found = routed.get(table_of(task.id) or checked_table(task.id) or "")
+    if found is None:
+        return task.id, -1
+    rules = [r.table for r in found.routing.routes]
+    return task.id.removesuffix(found.table) + found.source.name, rules.index(found.table)
 
 
 def has_check_task(spec: PipelineSpec, table: str) -> bool:
