@@ -33,6 +33,15 @@ def test_route_targets_resolve_from_the_pipeline_files_folder(work: Path) -> Non
     assert done.returncode == 0, done.stderr
     assert query(proj / "routed.duckdb", "SELECT count(*) FROM orders") == [(5,)]
     assert not list((work / "elsewhere").glob("*.duckdb"))
+    # Tasks of one run started from different folders stage and commit in one target.
+    env = {"AOETL_HOME": str(work / ".aoetl")}
+    task = ("--run-id", "NIGHTLY-1", "--task")
+    staged = run_cli("run", "../proj/p.yaml", *task, "load:orders", cwd=work / "elsewhere", env=env)
+    assert staged.returncode == 0, staged.stderr
+    committed = run_cli("run", "proj/p.yaml", *task, "commit", cwd=work, env=env)
+    assert committed.returncode == 0, committed.stderr
+    assert query(proj / "routed.duckdb", "SELECT count(*) FROM orders") == [(10,)]
+    assert not list(work.glob("*.duckdb"))
 
 
 def test_a_bad_predicate_after_transforms_names_its_rule(work: Path) -> None:
