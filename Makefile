@@ -35,9 +35,10 @@ demo: compile
 	$(BIN)/python examples/demo.py
 
 # The soak trials (timeouts, signals and two-process races, repeated; the full secret scan) take minutes of their
-# own; CI runs both targets.
+# own; CI runs both targets. The suite runs on two workers (pytest-xdist), a test file each at a
+# time, so a file's module-scoped fixtures start once; each worker starts its own test servers.
 test: compile browser
-	$(BIN)/python -m pytest -q -m "not soak"
+	$(BIN)/python -m pytest -q -m "not soak" -n 2 --dist loadfile
 
 test-hardening: compile
 	$(BIN)/python -m pytest -q -m soak
