@@ -25,6 +25,8 @@ code)::
     │   └── SecretReferenceError    secrets.refs: a ${…} reference is not well formed
     ├── FatalError                  retrying will not fix it (auth, corrupt file, bug in a step)
     │   ├── NotSupportedError       a feature that exists in the spec but not yet in this version
+    │   ├── EncoderUnavailable      agents.memory._encoder: the ONNX encoder cannot be used here;
+    │   │                           memory search falls back to sentence-transformers
     │   ├── TaskCancelled           engine.executor: stopped by its time limit, --fail-fast, Ctrl-C
     │   │   └── TaskTimedOut        engine.executor: stopped by its time limit (a timeout)
     │   └── ExtensionUnavailable    connectors.sql.source: a DuckDB scanner did not load; a

@@ -29,6 +29,8 @@ from typing import Any
 
 import numpy as np
 
+from ...errors import FatalError
+
 # Bump when the export (inputs, opset, wrapper) changes: old files are then exported again.
 EXPORT_FORMAT = 1
 OPSET = 17  # the TorchScript exporter's; the torch.export one uses its own
@@ -46,8 +48,9 @@ BATCH = 64  # as sentence-transformers batches: texts of like length together
 _PROBE = ["a short one", "memory of a run that loaded 12,000 rows of orders.csv " * 3, ""]
 
 
-class EncoderUnavailable(Exception):
-    """The ONNX path cannot be used here; the message says why."""
+class EncoderUnavailable(FatalError):
+    """The ONNX path cannot be used here; the message says why (search falls back to
+    sentence-transformers, so a user never sees it)."""
 
 
 @dataclass(frozen=True)
