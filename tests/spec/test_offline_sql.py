@@ -13,7 +13,7 @@ def test_an_extension_only_operator_in_a_route_is_refused_without_an_install(wor
     (work / "o.csv").write_text("id,amount\n1,5\n2,2000\n")
     (work / "p.yaml").write_text(
         "name: inet\nsource: o.csv\ntarget: duckdb:///w.duckdb\nroutes:\n  o:\n"
-        "    - when: \"amount >>= 1000\"\n      to: big\n    - else: small\n"
+        '    - when: "amount >>= 1000"\n      to: big\n    - else: small\n'
     )
     done = run_cli("run", "p.yaml", cwd=work)
     assert done.returncode == 2
