@@ -84,9 +84,9 @@ def _texts() -> list[str]:
              "東京", "天気", "데이터", "بيانات", "данные", "🚀", "✓", "¿qué?", "(x)"]  # fmt: skip
     texts = ["", " ", "\n\t", "a", "?", "🚀", "東京の天気", "  padded  ", "ÀÉÎÕÜ"]
     for i in range(200):
-        n = rng.choice([1, 2, 4, 8, 12, 24])
+        n = rng.choice([1, 2, 3, 5, 8, 12])
         texts.append(" ".join(rng.choice(words) for _ in range(n)) + f" #{i}")
-    for _ in range(4):  # past max_seq_length: truncated alike
+    for _ in range(3):  # past max_seq_length: truncated alike
         texts.append(" ".join(rng.choice(words) for _ in range(rng.randint(200, 300))))
     return texts
 
@@ -100,13 +100,15 @@ def onnx(first: dict[str, Any]) -> Any:
 
 def test_onnx_embeddings_equal_sentence_transformers(onnx: Any) -> None:
     texts = _texts()
-    reference = np.asarray(
-        index.load_model().encode(texts, batch_size=64, normalize_embeddings=True),
-        dtype=np.float32,
-    )
-    batch = onnx.encode(texts)
-    singles = np.stack([onnx.encode([t])[0] for t in texts[::6]])  # a query's path
-    for got, want in ((batch, reference), (singles, reference[::6])):
+    model = index.load_model()
+    # The long texts apart: in one batch with the short ones, all would pad to 256 tokens.
+    parts = (texts[:-3], texts[-3:])
+    reference = np.concatenate(
+        [model.encode(part, batch_size=64, normalize_embeddings=True) for part in parts]
+    ).astype(np.float32)
+    batch = np.concatenate([onnx.encode(part) for part in parts])
+    singles = np.stack([onnx.encode([t])[0] for t in texts[::8]])  # a query's path
+    for got, want in ((batch, reference), (singles, reference[::8])):
         assert got.shape == want.shape
         assert float((got * want).sum(axis=1).min()) >= 0.9999
         assert float(np.abs(got - want).max()) < 1e-5  # the same vectors: old records stay valid
