@@ -26,8 +26,9 @@ class MemoryMethods:
         self: _Facade, text: str, *, k: int = 5, exact: bool = False
     ) -> list[MemoryHit]:
         """The ``k`` remembered sources and runs nearest ``text`` in meaning (vector search:
-        the first call in a process loads the embedding model, a few seconds, and embeds the
-        records written since the last search). ``exact`` instead finds records whose
+        the first call in a process loads the encoder, about half a second, or once per
+        AOETL_HOME exports it to ONNX, about 16 s; it embeds the records written since the last
+        search). ``exact`` instead finds records whose
         fingerprint is ``text`` (its source and its ``k`` newest runs), else whose text, URI or
         run id holds it, with no model.
 
