@@ -18,7 +18,7 @@ from agent_orchestrated_etl.agents import (
     all_agents,
 )
 from agent_orchestrated_etl.agents.coordinator import match
-from agent_orchestrated_etl.errors import UserError
+from agent_orchestrated_etl.errors import FatalError, UserError
 from agent_orchestrated_etl.state import AgentStats, AuditEntry, StateStore
 
 
@@ -277,8 +277,10 @@ def test_dispatch_runs_the_chosen_agent_and_records_the_call(tmp_path: Path) -> 
     assert coordinator.dispatch(need("load:duckdb/duckdb replace"), work) == Loaded(1200)
     assert good.handled == [work]
     coordinator.dispatch(need("load:duckdb/duckdb replace"), Work("r9", "load:items"))
-    with pytest.raises(RuntimeError, match="disk full"):
+    # A registered agent's own error is named in one line; the original is its cause.
+    with pytest.raises(FatalError, match="agent bad failed to load:sql/postgresql: Runti") as err:
         coordinator.dispatch(need("load:sql/postgresql"), Work("r9", "load:users"))
+    assert isinstance(err.value.__cause__, RuntimeError)
     flush = getattr(coordinator, "flush", None)
     if flush is not None:  # a Coordinator may write its records behind the work
         flush()

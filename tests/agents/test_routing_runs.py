@@ -173,6 +173,7 @@ def test_a_resumed_run_keeps_the_target_it_staged_in(
 
 
 def test_a_workflow_routed_into_postgresql(work: Path, postgres: Postgres) -> None:
+    postgres = postgres.database("routing_tests")  # other files keep an 'orders' of their own
     url = postgres.url()
     route = [{"when": {"format": "csv", "max_rows": 1000}, "target": url}]
     done = run(work, make(work, name="pgroute", route=route))

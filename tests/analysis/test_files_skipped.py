@@ -10,7 +10,8 @@ from agent_orchestrated_etl import DataOrchestrator
 
 def test_each_skipped_file_is_an_issue_in_the_words_of_its_reason(tmp_path: Path) -> None:
     (tmp_path / "ok.csv").write_text("a,b\n1,2\n")
-    (tmp_path / "junk.csv").write_bytes(os.urandom(3000))  # binary data named csv
+    # Binary data named csv (its first byte never '{' or '[', which would read as JSON).
+    (tmp_path / "junk.csv").write_bytes(b"\x89" + os.urandom(2999))
     (tmp_path / "empty.csv").write_text("")
     (tmp_path / "README.md").write_text("hello\n")
     report = DataOrchestrator().analyze(str(tmp_path))
