@@ -11,8 +11,6 @@ whole run makes. A task of a committed run does nothing.
 
 from __future__ import annotations
 
-import logging
-import threading
 import time
 import traceback
 from dataclasses import replace
@@ -66,9 +64,6 @@ from .context import (
 from .planner import plan_pipeline, spec_hash
 from .recall import Recall
 from .routing import route_workflow
-
-log = logging.getLogger("aoetl.run")
-_WARNINGS = threading.Lock()
 
 
 def run_task(
