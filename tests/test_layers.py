@@ -34,7 +34,7 @@ LAYERS = (
     ("pipeline",),
     ("export",),
     ("api",),
-    ("progress", "cli", "mcp", "_launch", "__init__"),
+    ("progress", "cli", "mcp", "airflow", "_launch", "__init__"),
 )
 RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}
 
