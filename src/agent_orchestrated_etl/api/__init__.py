@@ -8,6 +8,7 @@ Heavy modules (pydantic models, DuckDB, the connectors) load on first use.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -153,15 +154,24 @@ class DataOrchestrator(HistoryMethods, QualityMethods, MemoryMethods, AgentMetho
         return self.create_pipeline(str(source), target, **options).plan
 
     def prepare(
-        self, source: str | Path | None, *, resume: str | None = None, **options: Any
+        self,
+        source: str | Path | Mapping[str, Any] | None,
+        *,
+        resume: str | None = None,
+        base_dir: str | Path | None = None,
+        **options: Any,
     ) -> PreparedRun:
-        """The spec of a run: from a source or a pipeline file, or from an earlier run to
-        ``resume`` (id or prefix); ``options`` are :func:`build_spec`'s arguments, and win
-        over this orchestrator's settings, which win over the pipeline file."""
-        from ..spec import is_spec_file, load_spec
+        """The spec of a run: from a source, a pipeline file, a pipeline document (a mapping,
+        its relative paths read from ``base_dir``), or an earlier run to ``resume`` (id or
+        prefix); ``options`` are :func:`build_spec`'s arguments, and win over this
+        orchestrator's settings, which win over the pipeline file."""
+        from ..spec import is_spec_file, load_document, load_spec
 
-        run_id, base_dir, base = None, Path.cwd(), None
-        if resume:
+        run_id, base, base_dir = None, None, Path(base_dir or Path.cwd())
+        if isinstance(source, Mapping):  # a pipeline file's document, as a DAG embeds it
+            base = load_document(copy.deepcopy(dict(source)), base_dir)
+            source = base.source.uri
+        elif resume:
             record = self.run_record(resume)
             run_id, base = record.run_id, self._stored_spec(record)
             source = source or base.source.uri
@@ -225,13 +235,17 @@ class DataOrchestrator(HistoryMethods, QualityMethods, MemoryMethods, AgentMetho
         *,
         bus: EventBus | None = None,
         base_dir: Path | None = None,
+        attempts: int | None = None,
     ) -> RunResult:
         """Run one task of ``spec``'s plan as part of run ``run_id`` (any id the caller
         chooses): the first task of a new id starts the run, the commit task finishes it.
-        A failed task returns status 'failed', as :meth:`run` does."""
+        A failed task returns status 'failed', as :meth:`run` does. ``attempts`` replaces
+        the spec's retries of the task in this process (1 when a scheduler retries it)."""
         from ..pipeline import run_task
 
-        return run_task(spec, task_id, run_id, home=self.home, base_dir=base_dir, bus=bus)
+        return run_task(
+            spec, task_id, run_id, home=self.home, base_dir=base_dir, bus=bus, attempts=attempts
+        )
 
     def plan_tasks(self, spec: PipelineSpec) -> PipelinePlan:
         """Discover the source and plan the run's tasks, running nothing. The plan holds the

@@ -76,17 +76,21 @@ def run_task(
     bus: EventBus | None = None,
     context: TaskContext | None = None,
     token: CancelToken | None = None,
+    attempts: int | None = None,
 ) -> RunResult:
     """Run the task ``task_id`` of ``spec``'s plan as part of run ``run_id``.
 
     Alone (no ``context``) it plans, opens, retries the task as the spec says, records it and
     closes; it never raises for a failed task: the result says what failed, with the exit
-    code and the kind of error. With the ``context`` of a run in progress (the in-process
-    runner), it only does the task, and raises: the caller's Executor retries and records.
+    code and the kind of error. ``attempts`` (alone only) is how many tries the task gets in
+    this process, instead of the spec's retries: 1 when a scheduler such as Airflow retries
+    the task itself. With the ``context`` of a run in progress (the in-process runner), it
+    only does the task, and raises: the caller's Executor retries and records.
     """
     if context is not None:
         return _in_context(context, task_id, token or CancelToken())
-    return _alone(spec, task_id, run_id, home=home, base_dir=base_dir or Path.cwd(), bus=bus)
+    base = base_dir or Path.cwd()
+    return _alone(spec, task_id, run_id, home=home, base_dir=base, bus=bus, attempts=attempts)
 
 
 def _in_context(context: TaskContext, task_id: str, token: CancelToken) -> RunResult:
@@ -133,6 +137,7 @@ def _alone(
     home: Path,
     base_dir: Path,
     bus: EventBus | None,
+    attempts: int | None = None,
 ) -> RunResult:
     bus = bus or EventBus()
     bus.scrub = scrub
@@ -198,6 +203,9 @@ def _alone(
         if isinstance(task.params, LoadParams):  # rows staged again need checking again
             store.quality.unmark_checked(run_id, task.params.table)
         config = executor_config(planned.spec, workers=1, fail_fast=False)  # memory's limits
+        if attempts is not None:  # the caller retries the task: the spec's retries are its
+            retry = config.task_retry.pop(task.id, config.retry)
+            config.retry = retry.model_copy(update={"attempts": attempts})
         outcome = Executor(bus, run_id, config).run(
             Plan([replace(task, depends_on=())]),
             lambda t, tok: run_task(spec, t.id, run_id, home=home, context=context, token=tok),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .loader import is_spec_file, load_spec, validate_spec
+from .loader import is_spec_file, load_document, load_spec, validate_spec
 from .models import (
     DEFAULT_TARGET,
     BreakerSpec,
@@ -83,6 +83,7 @@ __all__ = [
     "is_spec_file",
     "json_schema",
     "kind_of_uri",
+    "load_document",
     "load_spec",
     "parse_uri",
     "size_bytes",

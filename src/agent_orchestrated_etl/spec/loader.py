@@ -76,30 +76,50 @@ def load_spec(path: str | Path) -> PipelineSpec:
         raise SpecError("a pipeline file must hold a mapping (name, source, target…)", file=str(p))
     _check_shape(data, str(p), node)
     data.setdefault("name", p.stem)
+    return load_document(data, p.parent, file=str(p), node=node)
+
+
+def load_document(
+    data: dict[str, Any],
+    base_dir: str | Path,
+    *,
+    file: str | None = None,
+    node: yaml.Node | None = None,
+) -> PipelineSpec:
+    """Validate a pipeline document (what a pipeline file holds, e.g. embedded in an Airflow
+    DAG) whose relative paths are relative to ``base_dir``; ``data`` is changed in place."""
+    if file is None:
+        _check_shape(data, "the pipeline document", None)
+    base = Path(base_dir)
     for part in ("source", "target"):
-        _anchor_part(data, part, (part,), p, node)
+        _anchor_part(data, part, (part,), base, file, node)
     # A route's target is a target as well: relative to the file, never to the current folder.
     for index, rule in enumerate(data.get("route") or ()):
         if isinstance(rule, dict):
             for key in ("target", "else", "otherwise"):
-                _anchor_part(rule, key, ("route", index, key), p, node)
-    return validate_spec(data, file=str(p), node=node)
+                _anchor_part(rule, key, ("route", index, key), base, file, node)
+    return validate_spec(data, file=file, node=node)
 
 
 def _anchor_part(
-    data: dict[str, Any], key: str, loc: tuple[Any, ...], p: Path, node: yaml.Node | None
+    data: dict[str, Any],
+    key: str,
+    loc: tuple[Any, ...],
+    base: Path,
+    file: str | None,
+    node: yaml.Node | None,
 ) -> None:
     """``data[key]`` (a URI, or a mapping with one) anchored at the pipeline file's folder."""
     if isinstance(data.get(key), str):
         data[key] = {"uri": data[key]}
     if isinstance(data.get(key), dict) and isinstance(data[key].get("uri"), str):
         try:
-            uri = anchor_uri(data[key]["uri"], p.parent)
-            data[key] = {**data[key], "uri": uri, "base_dir": str(p.parent.resolve())}
+            uri = anchor_uri(data[key]["uri"], base)
+            data[key] = {**data[key], "uri": uri, "base_dir": str(base.resolve())}
         except UserError as exc:
             line = _line_of(node, (*loc, "uri")) if node is not None else None
             field = f"{_field_path(loc)}.uri"
-            raise SpecError(str(exc), file=str(p), line=line, field=field) from None
+            raise SpecError(str(exc), file=file, line=line, field=field) from None
 
 
 MAX_DEPTH = 32  # a pipeline needs about 6 levels; deeper is a mistake or an attack
