@@ -39,7 +39,9 @@ ENV_VARS: dict[str, tuple[str, type]] = {
     "max_bad_rows": ("AOETL_MAX_BAD_ROWS", int),
     "timeout": ("AOETL_TIMEOUT", float),
     "workers": ("AOETL_WORKERS", int),
+    "state_url": ("AOETL_STATE_URL", str),
 }
+STATE_URL_VAR = "AOETL_STATE_URL"
 
 
 def home(value: str | Path | None = None, env: Mapping[str, str] | None = None) -> Path:
@@ -49,6 +51,13 @@ def home(value: str | Path | None = None, env: Mapping[str, str] | None = None) 
         return Path(value).expanduser()
     env = os.environ if env is None else env
     return Path(env.get("AOETL_HOME") or DEFAULT_HOME).expanduser()
+
+
+def state_url(env: Mapping[str, str] | None = None) -> str | None:
+    """``AOETL_STATE_URL``: the PostgreSQL database (a URL, or a ``${…}`` reference to one)
+    that holds the state workers share; None keeps the state in the home (``state.db``)."""
+    env = os.environ if env is None else env
+    return env.get(STATE_URL_VAR, "").strip() or None
 
 
 @dataclass(frozen=True)
@@ -62,6 +71,7 @@ class Settings:
     max_bad_rows: int | None = None
     timeout: float | None = None
     workers: int | None = None
+    state_url: str | None = None  # the shared state database; see :func:`state_url`
 
     @classmethod
     def load(

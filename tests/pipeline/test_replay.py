@@ -172,6 +172,7 @@ def test_a_state_db_from_before_bytes_opens_and_replays(tmp_path: Path) -> None:
     # Rebuild dlq as older versions declared it, with an entry as they stored it.
     con.executescript(
         """
+        DROP TABLE schema_migrations;
         DROP TABLE dlq;
         CREATE TABLE dlq (
             id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, kind TEXT NOT NULL,

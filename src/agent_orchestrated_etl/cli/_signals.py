@@ -149,7 +149,10 @@ def mark_interrupted(home: Path) -> list[dict[str, object]]:
 
     Bounded: the process is on its way out, and the state database may be busy.
     """
-    if not (home / "state.db").exists():
+    from .. import settings
+
+    # Nothing recorded yet, unless the state is in a shared database.
+    if not settings.state_url() and not (home / "state.db").exists():
         return []
     marked: list[dict[str, object]] = []
 

@@ -18,31 +18,6 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .store import StateStore
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS audit (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    run_id TEXT NOT NULL,
-    task_id TEXT NOT NULL DEFAULT '',
-    kind TEXT NOT NULL,           -- select | route | memory
-    subject TEXT NOT NULL,        -- what was decided about: a need ('extract:files/csv'), a table
-    choice TEXT NOT NULL,         -- the agent chosen, the route taken, the memory used
-    score REAL,
-    reasons_json TEXT NOT NULL,   -- why, in words
-    detail_json TEXT NOT NULL,    -- the candidates and their scores, row counts…
-    at REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS audit_run ON audit (run_id, id);
-CREATE TABLE IF NOT EXISTS agent_stats (
-    agent TEXT NOT NULL,
-    action TEXT NOT NULL,
-    calls INTEGER NOT NULL DEFAULT 0,
-    successes INTEGER NOT NULL DEFAULT 0,
-    rows INTEGER NOT NULL DEFAULT 0,
-    seconds REAL NOT NULL DEFAULT 0,
-    PRIMARY KEY (agent, action)
-);
-"""
-
 
 @dataclass(frozen=True)
 class AuditEntry:
@@ -141,8 +116,10 @@ class AuditLog:
             con.executemany(
                 "INSERT INTO agent_stats (agent, action, calls, successes, rows, seconds) "
                 "VALUES (?, ?, 1, ?, ?, ?) ON CONFLICT (agent, action) DO UPDATE SET "
-                "calls = calls + 1, successes = successes + excluded.successes, "
-                "rows = rows + excluded.rows, seconds = seconds + excluded.seconds",
+                "calls = agent_stats.calls + 1, "
+                "successes = agent_stats.successes + excluded.successes, "
+                "rows = agent_stats.rows + excluded.rows, "
+                "seconds = agent_stats.seconds + excluded.seconds",
                 [
                     (c.agent, c.action, int(c.ok), max(0, c.rows), max(0.0, c.seconds))
                     for c in calls

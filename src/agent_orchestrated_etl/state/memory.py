@@ -25,32 +25,6 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .store import StateStore
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS memory (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    kind TEXT NOT NULL,              -- source | run
-    fingerprint TEXT NOT NULL,       -- the source: its schema hash and URI without secrets
-    schema_hash TEXT NOT NULL,
-    uri TEXT NOT NULL,               -- without secrets
-    run_id TEXT,
-    pipeline TEXT,
-    spec_hash TEXT,
-    status TEXT,                     -- a run's: success | failed | interrupted
-    failure TEXT,                    -- timeout | out_of_memory | bad_input | transient | fatal
-    duration_s REAL,
-    rows INTEGER,
-    rows_per_s REAL,
-    settings_json TEXT NOT NULL DEFAULT '{}',
-    data_json TEXT NOT NULL DEFAULT '{}',  -- the schema, the plan, the error
-    text TEXT NOT NULL,              -- what substring and vector search read
-    embedded INTEGER NOT NULL DEFAULT 0,
-    created_at REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS memory_fingerprint ON memory (fingerprint, kind);
-CREATE INDEX IF NOT EXISTS memory_schema ON memory (schema_hash, kind);
-CREATE INDEX IF NOT EXISTS memory_pending ON memory (embedded) WHERE embedded = 0;
-CREATE UNIQUE INDEX IF NOT EXISTS memory_one_source ON memory (fingerprint) WHERE kind = 'source';
-"""
 
 _COLUMNS = (
     "id, kind, fingerprint, schema_hash, uri, run_id, pipeline, spec_hash, status, failure, "
@@ -150,10 +124,11 @@ def _values(record: MemoryRecord) -> tuple[Any, ...]:
 
 
 _INSERT = (
-    "INSERT {verb} INTO memory (kind, fingerprint, schema_hash, uri, run_id, pipeline, "
+    "INSERT INTO memory (kind, fingerprint, schema_hash, uri, run_id, pipeline, "
     "spec_hash, status, failure, duration_s, rows, rows_per_s, settings_json, data_json, text, "
     "embedded, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+_INSERT_NEW_SOURCE = _INSERT + " ON CONFLICT DO NOTHING"
 
 
 class MemoryStore:
@@ -166,7 +141,7 @@ class MemoryStore:
     def remember_source(self, record: MemoryRecord) -> int:
         """Store a source record unless its fingerprint is known; the record's id either way."""
         with self._store._transaction() as con:
-            con.execute(_INSERT.format(verb="OR IGNORE"), _values(record))
+            con.execute(_INSERT_NEW_SOURCE, _values(record))
             row = con.execute(
                 "SELECT id FROM memory WHERE kind = 'source' AND fingerprint = ?",
                 (record.fingerprint,),
@@ -176,14 +151,14 @@ class MemoryStore:
     def add(self, record: MemoryRecord) -> int:
         """Store ``record``; its new id."""
         with self._store._transaction() as con:
-            cursor = con.execute(_INSERT.format(verb=""), _values(record))
-        return int(cursor.lastrowid or 0)
+            row = con.execute(_INSERT + " RETURNING id", _values(record)).fetchone()
+        return int(row[0])
 
     def add_many(self, records: Iterable[MemoryRecord]) -> int:
         """Store many records in one transaction (a benchmark's or an import's); how many."""
         rows = [_values(r) for r in records]
         with self._store._transaction() as con:
-            con.executemany(_INSERT.format(verb=""), rows)
+            con.executemany(_INSERT, rows)
         return len(rows)
 
     def _select(self, where: str, params: tuple[Any, ...], limit: int) -> list[MemoryRecord]:
@@ -224,7 +199,7 @@ class MemoryStore:
         needle = text.lower()
         return self._select(
             "WHERE instr(lower(text), ?) > 0 OR instr(lower(uri), ?) > 0 "
-            "OR instr(lower(ifnull(run_id, '')), ?) > 0",
+            "OR instr(lower(coalesce(run_id, '')), ?) > 0",
             (needle, needle, needle),
             limit,
         )

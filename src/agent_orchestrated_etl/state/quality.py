@@ -17,40 +17,6 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .store import StateStore
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS profiles (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    resource TEXT NOT NULL,       -- '<source or target display>#<table>': the history key
-    table_name TEXT NOT NULL,
-    run_id TEXT,                  -- the run whose staged rows were profiled, if any
-    taken_at REAL NOT NULL,
-    depth TEXT NOT NULL,
-    score REAL,                   -- the total, 0..100
-    profile_json TEXT NOT NULL,
-    score_json TEXT,
-    anomalies_json TEXT
-);
-CREATE INDEX IF NOT EXISTS profiles_resource ON profiles (resource, taken_at);
-CREATE INDEX IF NOT EXISTS profiles_run ON profiles (run_id);
-CREATE TABLE IF NOT EXISTS check_results (
-    run_id TEXT NOT NULL,
-    table_name TEXT NOT NULL,
-    name TEXT NOT NULL,
-    status TEXT NOT NULL,         -- passed | warned | quarantined | failed
-    result_json TEXT NOT NULL,
-    recorded_at REAL NOT NULL,
-    PRIMARY KEY (run_id, table_name, name)
-);
-CREATE TABLE IF NOT EXISTS checked_tables (
-    run_id TEXT NOT NULL,
-    table_name TEXT NOT NULL,
-    fingerprint TEXT NOT NULL,    -- of the staged rows the check task judged
-    passed INTEGER NOT NULL,      -- 1: every fail check passed
-    recorded_at REAL NOT NULL,
-    PRIMARY KEY (run_id, table_name)
-);
-"""
-
 
 @dataclass(frozen=True)
 class ProfileRecord:
@@ -90,7 +56,7 @@ def _record(row: tuple[Any, ...]) -> ProfileRecord:
 
 
 class QualityHistory:
-    """Profiles and check results, in the same SQLite file as the run history."""
+    """Profiles and check results, in the same database as the run history."""
 
     def __init__(self, store: StateStore) -> None:
         self._store = store
@@ -111,9 +77,10 @@ class QualityHistory:
                     "DELETE FROM profiles WHERE run_id = ? AND resource = ?",
                     (profile["run_id"], profile["resource"]),
                 )
-            cursor = con.execute(
+            row = con.execute(
                 "INSERT INTO profiles (resource, table_name, run_id, taken_at, depth, score, "
-                "profile_json, score_json, anomalies_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "profile_json, score_json, anomalies_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "RETURNING id",
                 (
                     profile["resource"],
                     profile["table"],
@@ -125,8 +92,8 @@ class QualityHistory:
                     json.dumps(score) if score else None,
                     json.dumps(list(anomalies)),
                 ),
-            )
-            return int(cursor.lastrowid or 0)
+            ).fetchone()
+            return int(row[0])
 
     def profiles(
         self, resource: str, *, limit: int = 20, before: float | None = None

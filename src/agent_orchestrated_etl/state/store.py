@@ -1,8 +1,11 @@
-"""Run history and the dead-letter queue, in SQLite under AOETL_HOME.
+"""The state store: run history and the dead-letter queue, with the quality history, the
+audit log and memory hanging off it (``store.quality``, ``store.audit``, ``store.memory``).
 
-The standard library's sqlite3, not SQLAlchemy: importing SQLAlchemy cost 0.16 s on every
-CLI run, a sixth of the recovery-time budget. The SQL here is plain; a shared Postgres state
-store, when it comes, can take the same statements through psycopg.
+Two backends behind one interface: SQLite in ``AOETL_HOME/state.db`` (the default,
+``_sqlite``), or PostgreSQL when ``AOETL_STATE_URL`` names one, for workers on several
+machines that share one history (``_postgres``). The statements are written once, in SQL both
+accept (``_dialect`` holds what differs); each backend's schema is a list of migrations
+(``_migrations``), applied when a store opens.
 """
 
 from __future__ import annotations
@@ -12,68 +15,28 @@ import dataclasses
 import json
 import os
 import socket
-import sqlite3
 import time
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
+from .. import settings
 from ..errors import redact_uri
+from ._dialect import Connection, Dialect
 from ._masking import masked, masked_spec
-from .audit import SCHEMA as AUDIT_SCHEMA
+from ._sqlite import SqliteBackend
 from .audit import AuditLog
-from .memory import SCHEMA as MEMORY_SCHEMA
 from .memory import MemoryStore
-from .quality import SCHEMA as QUALITY_SCHEMA
 from .quality import QualityHistory
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS runs (
-    run_id TEXT PRIMARY KEY,
-    pipeline TEXT NOT NULL,
-    status TEXT NOT NULL,
-    started_at REAL NOT NULL,
-    finished_at REAL,
-    duration_s REAL,
-    rows_loaded INTEGER DEFAULT 0,
-    rows_rejected INTEGER DEFAULT 0,
-    target TEXT,
-    error TEXT,
-    result_json TEXT,
-    spec_json TEXT,
-    spec_hash TEXT,
-    pid INTEGER,
-    host TEXT,
-    attempts INTEGER DEFAULT 1
-);
-CREATE INDEX IF NOT EXISTS runs_pipeline ON runs (pipeline, started_at);
-CREATE TABLE IF NOT EXISTS dlq (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    run_id TEXT NOT NULL,
-    kind TEXT NOT NULL,          -- 'row' (quarantined row) or 'task' (failed task)
-    table_name TEXT,
-    source_file TEXT,
-    line INTEGER,
-    reason TEXT NOT NULL,
-    payload BLOB,                -- the row's bytes as read (text in older DBs), or the task
-    context TEXT,                -- JSON: what replay needs to read the payload again
-    status TEXT NOT NULL DEFAULT 'open',   -- open | replayed
-    attempts INTEGER NOT NULL DEFAULT 0,
-    replay_run_id TEXT,
-    created_at REAL NOT NULL
-);
-CREATE UNIQUE INDEX IF NOT EXISTS dlq_identity
-    ON dlq (run_id, kind, table_name, ifnull(source_file, ''), ifnull(line, -1));
-"""
 
 _RUN_COLUMNS = (
     "run_id, pipeline, status, started_at, duration_s, rows_loaded, rows_rejected, target, "
     "error, spec_json, spec_hash, pid, host, attempts"
 )
 _DLQ_COLUMNS = (
-    "table_name, source_file, line, reason, payload, kind, context, id, run_id, status, "
+    "table_name, source_file, line, reason, {payload}, kind, context, id, run_id, status, "
     "attempts, replay_run_id"
 )
 
@@ -135,42 +98,54 @@ class RunRecord:
     attempts: int = 1
 
 
-class StateStore:
-    """The state database. Safe to share between threads: each call opens its own connection."""
+class Backend(Protocol):
+    dialect: Dialect
+    where: str  # for messages: the file, or the URL as written with its password masked
 
-    def __init__(self, home: Path) -> None:
+    def connect(self) -> AbstractContextManager[Connection]: ...
+
+    def transaction(self) -> AbstractContextManager[Connection]: ...
+
+    def migrate(self) -> None: ...
+
+
+class StateStore:
+    """The state database. Safe to share between threads.
+
+    ``url`` None means ``AOETL_STATE_URL`` (:func:`settings.state_url`); empty, SQLite at
+    ``home/state.db``; a ``postgresql://`` URL (or a reference to one), the shared PostgreSQL
+    store. Opening migrates the schema when it is behind, and refuses one a newer aoetl wrote.
+    """
+
+    def __init__(self, home: Path, url: str | None = None) -> None:
         home.mkdir(parents=True, exist_ok=True)
-        self.path = home / "state.db"
-        with self._connect() as con:
-            con.executescript(_SCHEMA)
-            con.executescript(QUALITY_SCHEMA)
-            con.executescript(AUDIT_SCHEMA)
-            con.executescript(MEMORY_SCHEMA)
-            _add_missing_columns(con)
+        origin = "the state store URL"
+        if url is None:
+            url, origin = settings.state_url(), settings.STATE_URL_VAR
+        self.path: Path | None = None
+        self._backend: Backend
+        if url:
+            from ._postgres import PostgresBackend  # psycopg and secrets only when asked for
+
+            self._backend = PostgresBackend(url, origin)
+        else:
+            self.path = home / "state.db"
+            self._backend = SqliteBackend(self.path)
+        self.dialect = self._backend.dialect
+        self.backend = self.dialect.name
+        self.where = self._backend.where
+        self._backend.migrate()
         self.quality = QualityHistory(self)
         self.audit = AuditLog(self)
         self.memory = MemoryStore(self)
 
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        con = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        try:
-            con.execute("PRAGMA journal_mode=WAL")
-            con.execute("PRAGMA busy_timeout=30000")
-            yield con
-        finally:
-            con.close()
+    def _connect(self) -> AbstractContextManager[Connection]:
+        """A connection for reads (and single statements, each committed by itself)."""
+        return self._backend.connect()
 
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._connect() as con:
-            con.execute("BEGIN IMMEDIATE")
-            try:
-                yield con
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
-            con.execute("COMMIT")
+    def _transaction(self) -> AbstractContextManager[Connection]:
+        """A connection in a transaction: committed at the end, rolled back on an error."""
+        return self._backend.transaction()
 
     # -- runs --------------------------------------------------------------------------------
     def start_run(
@@ -183,7 +158,7 @@ class StateStore:
                 "INSERT INTO runs (run_id, pipeline, status, started_at, target, spec_json, "
                 "spec_hash, pid, host, attempts) VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?, 1) "
                 "ON CONFLICT (run_id) DO UPDATE SET status = 'running', error = NULL, "
-                "pid = excluded.pid, host = excluded.host, attempts = attempts + 1",
+                "pid = excluded.pid, host = excluded.host, attempts = runs.attempts + 1",
                 (
                     run_id,
                     redact_uri(pipeline),
@@ -310,12 +285,15 @@ class StateStore:
             rows = con.execute(
                 "SELECT run_id, pid FROM runs WHERE status = 'running' AND host = ?", (host,)
             ).fetchall()
-            dead = [run_id for run_id, pid in rows if pid and not _alive(pid)]
-            for run_id in dead:
+            dead = [(run_id, pid) for run_id, pid in rows if pid and not _alive(pid)]
+            for run_id, pid in dead:
+                # Only if no process took the run over meanwhile (PostgreSQL's transactions
+                # do not lock what they read, as SQLite's BEGIN IMMEDIATE does).
                 con.execute(
                     "UPDATE runs SET status = 'killed', "
-                    "error = 'the process died before the run finished' WHERE run_id = ?",
-                    (run_id,),
+                    "error = 'the process died before the run finished' WHERE run_id = ? "
+                    "AND status = 'running' AND pid = ? AND host = ?",
+                    (run_id, pid, host),
                 )
         return len(dead)
 
@@ -327,16 +305,20 @@ class StateStore:
     # -- dead-letter queue -------------------------------------------------------------------
     def add_dlq(self, run_id: str, entries: Iterable[DlqEntry]) -> int:
         """Store entries; one already stored (same run, kind, table, file, line) is kept as is."""
-        now = time.time()
+        now, dialect = time.time(), self.dialect
         rows = [
-            (run_id, e.kind, e.table, e.file, e.line, e.reason, e.payload, e.context, now)
+            (
+                run_id, e.kind, e.table, e.file, e.line, e.reason,
+                *dialect.payload_values(e.payload), e.context, now,
+            )
             for e in entries
-        ]
+        ]  # fmt: skip
         if rows:
             with self._transaction() as con:
                 con.executemany(
-                    "INSERT OR IGNORE INTO dlq (run_id, kind, table_name, source_file, line, "
-                    "reason, payload, context, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO dlq (run_id, kind, table_name, source_file, line, reason, "
+                    f"{dialect.payload_insert}, context, created_at) VALUES (?, ?, ?, ?, ?, ?, "
+                    f"{dialect.payload_marks}, ?, ?) ON CONFLICT DO NOTHING",
                     rows,
                 )
         return len(rows)
@@ -362,11 +344,17 @@ class StateStore:
             clauses.append(f"id IN ({', '.join('?' for _ in wanted) or 'NULL'})")
             params.extend(wanted)
         where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+        columns = _DLQ_COLUMNS.format(payload=self.dialect.payload_select)
         with self._connect() as con:
             rows = con.execute(
-                f"SELECT {_DLQ_COLUMNS} FROM dlq {where} ORDER BY id LIMIT ?", (*params, limit)
+                f"SELECT {columns} FROM dlq {where} ORDER BY id LIMIT ?", (*params, limit)
             ).fetchall()
-        return [DlqEntry(*r) for r in rows]
+        found = []
+        for r in rows:
+            payload, width = self.dialect.payload_of(r[4:])
+            rest = r[4 + width :]
+            found.append(DlqEntry(r[0], r[1], r[2], r[3], payload, *rest))
+        return found
 
     def mark_replayed(self, ids: Iterable[int], replay_run_id: str) -> None:
         with self._transaction() as con:
@@ -382,32 +370,6 @@ class StateStore:
                 "UPDATE dlq SET reason = ?, attempts = attempts + 1 WHERE id = ?",
                 [(reason, i) for i, reason in reasons.items()],
             )
-
-
-_COLUMNS = {
-    "runs": {
-        "spec_json": "TEXT",
-        "spec_hash": "TEXT",
-        "pid": "INTEGER",
-        "host": "TEXT",
-        "attempts": "INTEGER DEFAULT 1",
-    },
-    "dlq": {
-        "context": "TEXT",
-        "status": "TEXT NOT NULL DEFAULT 'open'",
-        "attempts": "INTEGER NOT NULL DEFAULT 0",
-        "replay_run_id": "TEXT",
-    },
-}
-
-
-def _add_missing_columns(con: sqlite3.Connection) -> None:
-    """Upgrade a state database written by an earlier version in place."""
-    for table, columns in _COLUMNS.items():
-        have = {row[1] for row in con.execute(f"PRAGMA table_info({table})")}
-        for name, decl in columns.items():
-            if name not in have:
-                con.execute(f"ALTER TABLE {table} ADD COLUMN {name} {decl}")
 
 
 def _alive(pid: int) -> bool:
