@@ -19,6 +19,7 @@ from ..settings import Settings
 from ._agents import AgentMethods
 from ._build import _default_name as _default_name  # tests check the name rule
 from ._build import build_spec, home_dir, looks_like_document, strings_in
+from ._export import DagExport, ExportMethods
 from ._history import HistoryMethods
 from ._memory import MemoryMethods
 from ._pipeline import Pipeline, PlannedTask, RunPlan
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from ..state import RunRecord, StateStore
 
 __all__ = [
+    "DagExport",
     "DataOrchestrator",
     "Pipeline",
     "PlannedTask",
@@ -54,7 +56,7 @@ class PreparedRun:
     run_id: str | None = None
 
 
-class DataOrchestrator(HistoryMethods, QualityMethods, MemoryMethods, AgentMethods):
+class DataOrchestrator(HistoryMethods, QualityMethods, MemoryMethods, AgentMethods, ExportMethods):
     """Create and run pipelines from Python; read run history and the dead-letter queue.
 
     ``home`` (default ``AOETL_HOME``, else ``./.aoetl``) holds the state database and
