@@ -71,8 +71,9 @@ def test_checked_tables_are_marked_replaced_and_forgotten(store: StateStore) -> 
 
 def test_audit_entries_in_the_order_made_and_agent_stats_add_up(store: StateStore) -> None:
     log = store.audit
+    detail = {"candidates": [["csv-agent", 0.9]]}
     log.record(AuditEntry("r", "select", "extract:files/csv", "csv-agent", ("exact",), 0.9,
-                          "load:orders", {"candidates": [["csv-agent", 0.9]]}, at=20.5))  # fmt: skip
+                          "load:orders", detail, at=20.5))  # fmt: skip
     log.record_many(
         [AuditEntry("r", "route", "orders", "eu", at=10.25), AuditEntry("r2", "memory", "s", "m")],
         [CallRecord("csv-agent", "extract", True, 100, 0.5)],
@@ -104,8 +105,9 @@ def test_memory_records_stored_and_looked_up(store: StateStore) -> None:
     m = store.memory
     source = m.remember_source(_record("source", "aa", data={"schema": [["id", "BIGINT"]]}))
     assert m.remember_source(_record("source", "aa", text="other")) == source  # known: kept
-    run = m.add(_record("run", "aa", run_id="20260101-x", status="failed", failure="timeout",
-                        duration_s=1.5, rows=10, rows_per_s=6.67, settings={"workers": 2}))  # fmt: skip
+    outcome = {"status": "failed", "failure": "timeout", "duration_s": 1.5, "rows": 10}
+    run = m.add(_record("run", "aa", run_id="20260101-x", rows_per_s=6.67,
+                        settings={"workers": 2}, **outcome))  # fmt: skip
     assert m.add_many([_record("run", "bb", run_id="20260102-y"), _record("source", "bc")]) == 2
     got = m.get([run, source, 10**9])
     assert set(got) == {run, source} and got[source].text == "source of aa"

@@ -178,8 +178,8 @@ def test_dlq_duplicates_are_kept_once(store: StateStore) -> None:
 
 def test_dlq_replay_marks_and_filters(store: StateStore) -> None:
     store.add_dlq("r", _entries())
-    ids = [e.id for e in store.dlq_entries("r")]
-    assert all(isinstance(i, int) for i in ids)
+    ids = [e.id or 0 for e in store.dlq_entries("r")]
+    assert all(ids) and ids == sorted(ids)
     store.mark_replayed([ids[0], ids[1]], "replay-1")
     store.mark_still_bad({ids[2]: "still failing", ids[3]: "still empty"})
     store.mark_still_bad({ids[3]: "still empty"})

@@ -14,6 +14,7 @@ connections it inherited: closing one would end its parent's session.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -25,7 +26,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from ..errors import UserError, classify_libpq, redact_uri
+from ..errors import AoetlError, UserError, classify_libpq, redact_uri
 from . import _migrations as migrations
 from ._dialect import POSTGRES, Cursor, Dialect, postgres_sql
 
@@ -128,10 +129,8 @@ class _Pool:
         con = getattr(self._local, "con", None)
         self._local.con = None
         if con is not None:
-            try:
+            with contextlib.suppress(Exception):  # already broken: nothing more to release
                 con.close()
-            except Exception:  # already broken: nothing more to release
-                pass
 
 
 _POOLS: dict[tuple[str, str], _Pool] = {}
@@ -181,7 +180,7 @@ class PostgresBackend:
         try:
             con, _ = self._pool.get()
         except psycopg.Error as exc:
-            raise classify_libpq(exc, f"cannot connect to the state store {self.where}") from None
+            raise self._unreachable(exc) from None
         try:
             yield con
         except psycopg.Error as exc:
@@ -233,6 +232,9 @@ class PostgresBackend:
                 if new:
                     raise classify_libpq(exc, f"state store {self.where}") from exc
         raise AssertionError("unreachable")
+
+    def _unreachable(self, exc: Exception) -> AoetlError:
+        return classify_libpq(exc, f"cannot connect to the state store {self.where}")
 
     def _checked(self, version: int) -> int:
         if version > migrations.LATEST:
