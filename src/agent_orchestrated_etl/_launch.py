@@ -28,6 +28,7 @@ COMMANDS = (
     ("plan", "Discover SOURCE and write a pipeline file with what discovery proposes."),
     ("sources", "List connectors, the schemes and formats they take, and what they can do."),
     ("schema", "Print the JSON Schema of a pipeline file."),
+    ("dag", "Write a pipeline's plan as an Airflow 3 DAG file: one Airflow task per aoetl task."),
     ("profile", "Profile SOURCE's tables: statistics, anomalies and a quality score 0-100."),
     ("sample", "Write a sample of ROWS rows of SOURCE's table to a file, reading the source once."),
     ("runs", "List recent runs: id, pipeline, status, rows, duration."),
