@@ -31,10 +31,16 @@ def pg_url(state_pg: Postgres) -> Iterator[str]:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def store(
-    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> StateStore:
+def state_url(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The URL of a fresh, not yet opened store: "" (SQLite in the test's home), or a
+    PostgreSQL schema of the test's own (with its password)."""
     monkeypatch.delenv("AOETL_STATE_URL", raising=False)
     if request.param == "sqlite":
-        return StateStore(tmp_path / ".aoetl")
-    return StateStore(tmp_path / ".aoetl", url=request.getfixturevalue("pg_url"))
+        return ""
+    url: str = request.getfixturevalue("pg_url")
+    return url
+
+
+@pytest.fixture
+def store(state_url: str, tmp_path: Path) -> StateStore:
+    return StateStore(tmp_path / ".aoetl", url=state_url)
