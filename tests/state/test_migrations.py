@@ -89,7 +89,7 @@ def test_two_processes_opening_a_new_store_at_once_both_succeed(
             [sys.executable, "-c", OPEN_AND_RECORD, str(home), state_url, str(go)],
             stderr=subprocess.PIPE,
             text=True,
-        )  # fmt: skip
+        )
         for _ in range(2)
     ]
     deadline = time.monotonic() + 30
