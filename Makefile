@@ -53,6 +53,7 @@ bench: compile $(BENCH_STAMP)
 	$(BIN)/python bench/profile.py
 	$(BIN)/python bench/memory.py
 	$(BIN)/python bench/selection.py
+	$(BIN)/python bench/airflow.py
 
 lint: $(STAMP)
 	$(BIN)/detect-secrets-hook --baseline .secrets.baseline $$(git ls-files --cached --others --exclude-standard src examples)
