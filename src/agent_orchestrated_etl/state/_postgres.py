@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from ..errors import AoetlError, UserError, classify_libpq, redact_uri
+from ..errors import AoetlError, TransientError, UserError, classify_libpq, redact, redact_uri
 from . import _migrations as migrations
 from ._dialect import POSTGRES, Cursor, Dialect, postgres_sql
 
@@ -55,32 +55,48 @@ def locate(url: str, origin: str) -> Location:
     PostgreSQL URL or its schema option is not a plain name."""
     written = url.strip()
     shown = redact_uri(written)
-    if "${" in written:
-        from ..secrets import resolve
-
-        resolved = resolve(written)
-    else:
-        resolved = written
+    resolved = _resolved(written, origin) if "${" in written else written
     from ..secrets import register_url
 
     register_url(resolved)
     if not is_postgres(resolved):
         raise UserError(
             f"{origin} {redact_uri(resolved)!r} is not a PostgreSQL URL: write it as "
-            "postgresql://USER:PASSWORD@HOST:PORT/DATABASE, or unset it to keep the state in "
-            "AOETL_HOME/state.db"
+            "postgresql://USER@HOST:PORT/DATABASE, with ':' and the password after USER, or "
+            "unset it to keep the state in AOETL_HOME/state.db"
         )
+    import psycopg.conninfo
+
     parts = urlsplit(resolved)
     options = parse_qsl(parts.query, keep_blank_values=True)
+    rest = urlencode([(k, v) for k, v in options if k != "schema"])
+    conninfo = urlunsplit(("postgresql", parts.netloc, parts.path, rest, parts.fragment))
+    try:
+        parts.port  # noqa: B018  (urllib checks the port only when asked for it)
+        psycopg.conninfo.conninfo_to_dict(conninfo)
+    except (ValueError, psycopg.Error) as exc:
+        raise UserError(
+            f"{origin} {shown!r} is not a valid PostgreSQL URL: {redact(str(exc))}"
+        ) from None
     schema = next((v for k, v in options if k == "schema"), DEFAULT_SCHEMA)
     if not _SCHEMA_NAME.match(schema):
         raise UserError(
             f"{origin} {shown!r}: schema={schema!r} is not a plain PostgreSQL name; use "
             "letters, digits and _ (at most 63, not starting with a digit)"
         )
-    rest = urlencode([(k, v) for k, v in options if k != "schema"])
-    conninfo = urlunsplit(("postgresql", parts.netloc, parts.path, rest, parts.fragment))
     return Location(conninfo, schema.lower(), shown)
+
+
+def _resolved(written: str, origin: str) -> str:
+    """``written`` with its references resolved; their errors say where they were."""
+    from ..secrets import resolve
+
+    try:
+        return resolve(written)
+    except UserError as exc:
+        raise UserError(f"{origin}: {exc}") from None
+    except TransientError as exc:
+        raise TransientError(f"{origin}: {exc}") from None
 
 
 class PgConnection:
@@ -158,6 +174,9 @@ class PostgresBackend:
             ) from None
         self.location = locate(url, origin)
         self.where = self.location.shown
+        # What messages call it: with the variable it came from, so the user knows what to fix.
+        named = self.where if origin.startswith("the ") else f"{origin}={self.where}"
+        self._what = f"the state store {named}"
         self.schema = self.location.schema
         key = (self.location.conninfo, self.location.schema)
         with _POOLS_LOCK:
@@ -186,7 +205,7 @@ class PostgresBackend:
         except psycopg.Error as exc:
             if con.broken or con.closed:
                 self._pool.forget()  # the next call connects again
-            raise classify_libpq(exc, f"state store {self.where}") from exc
+            raise classify_libpq(exc, self._what) from exc
 
     def migrate(self) -> None:
         """Bring the schema to the latest version: one query when it is there already. The
@@ -217,9 +236,7 @@ class PostgresBackend:
             try:
                 con, new = self._pool.get()
             except psycopg.Error as exc:
-                raise classify_libpq(
-                    exc, f"cannot connect to the state store {self.where}"
-                ) from None
+                raise self._unreachable(exc) from None
             try:
                 row = con.execute(f"SELECT max(version) FROM {migrations.VERSION_TABLE}").fetchone()
                 return self._checked(int(row[0] or 0) if row else 0)
@@ -227,14 +244,14 @@ class PostgresBackend:
                 return 0
             except psycopg.Error as exc:
                 if not (con.broken or con.closed):
-                    raise classify_libpq(exc, f"state store {self.where}") from exc
+                    raise classify_libpq(exc, self._what) from exc
                 self._pool.forget()
                 if new:
-                    raise classify_libpq(exc, f"state store {self.where}") from exc
+                    raise classify_libpq(exc, self._what) from exc
         raise AssertionError("unreachable")
 
     def _unreachable(self, exc: Exception) -> AoetlError:
-        return classify_libpq(exc, f"cannot connect to the state store {self.where}")
+        return classify_libpq(exc, f"cannot connect to {self._what}")
 
     def _checked(self, version: int) -> int:
         if version > migrations.LATEST:
