@@ -35,6 +35,7 @@ _GRACE_SHARE = 0.1
 _DAG_ID = re.compile(r"^[A-Za-z0-9_.-]{1,250}$")
 _JINJA = ("{{", "{%", "{#")  # a task's argument is a template Airflow renders
 _TAG_MAX = 100  # Airflow's limit for a tag
+_INLINE = 80  # a list of scalars this short stays on one line
 _PIPELINE_NOTE = (
     (
         "# The pipeline, as aoetl reads it: ${…} references are resolved inside each task, on",
@@ -324,6 +325,10 @@ def _literal(value: Any, indent: int) -> str:
     if isinstance(value, list | tuple):
         if not value:
             return "[]"
+        if all(isinstance(v, str | int | float) for v in value):
+            inline = "[" + ", ".join(_literal(v, 0) for v in value) + "]"
+            if len(inline) + indent <= _INLINE:
+                return inline
         items = "".join(f"{inner}{_literal(v, indent + 4)},\n" for v in value)
         return "[\n" + items + pad + "]"
     if isinstance(value, float) and not math.isfinite(value):
