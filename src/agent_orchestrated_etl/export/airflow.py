@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..engine import Plan, task_id_for
-from ..errors import UserError, redact_uri
+from ..errors import UserError, redact
 from ..spec import PipelineSpec, RetrySpec
 from ._ids import DagTask, dag_tasks
 from ._schedule import check_schedule
@@ -169,7 +169,7 @@ def render_dag(spec: PipelineSpec, plan: Plan, options: DagOptions) -> str:
 def _docstring(spec: PipelineSpec, options: DagOptions, dag_id: str) -> str:
     version = f" {options.version}" if options.version else ""
     made = (
-        f"{GENERATED_MARK} (aoetl{version}):\n\n    {redact_uri(options.command)}"
+        f"{GENERATED_MARK} (aoetl{version}):\n\n    {redact(options.command)}"
         if options.command
         else f"{GENERATED_MARK} (aoetl{version}, DataOrchestrator.export_dag)."
     )
@@ -263,7 +263,7 @@ def _call(t: DagTask, args: Mapping[str, str], indent: str) -> list[str]:
     """``t[...] = aoetl_task.override(...)(id)``, one argument a line."""
     named = {"task_id": _q(t.local_id), **args}
     if t.description:
-        named["doc_md"] = _q(t.description)
+        named["doc_md"] = _q(redact(t.description))
     head = f"{indent}t[{_q(t.aoetl_id)}] = aoetl_task.override("
     body = [f"{indent}    {k}={v}," for k, v in named.items()]
     return [head, *body, f"{indent})({_q(t.aoetl_id)})"]
