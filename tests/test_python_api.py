@@ -165,11 +165,10 @@ def test_a_pipeline_file_runs_from_its_folder_and_airflow_is_refused(
     assert pipeline.execute().status == "success"
     assert orch.run(pipeline.spec, base_dir=pipeline.base_dir).status == "success"
     assert query(folder / "f.duckdb", 'SELECT count(*) FROM "in"') == [(4,)]
-    with pytest.raises(NotSupportedError) as caught:
-        pipeline.to_airflow("dags/filed.py")
-    assert "Airflow export is not in this version" in str(caught.value)
-    assert "--list-tasks --json" in str(caught.value) and "--task TASK_ID" in str(caught.value)
-    assert caught.value.exit_code == 2
+    written = pipeline.to_airflow(folder / "dags" / "filed.py")
+    text = written.read_text()
+    assert written == folder / "dags" / "filed.py" and 'dag_id="filed"' in text
+    assert '"load:in"' in text and '"commit"' in text  # each Airflow task names its aoetl task
 
 
 def test_a_callable_of_this_process_is_refused_elsewhere_with_a_clear_line(

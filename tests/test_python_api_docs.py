@@ -31,6 +31,7 @@ def test_every_example_runs(work: Path, capsys: pytest.CaptureFixture[str]) -> N
             raise AssertionError(f"docs/python-api.md block {number} failed: {exc!r}") from exc
     printed = capsys.readouterr().out
     assert "load:sales" in printed  # str(plan) lists the tasks
-    assert "Airflow export is not in this version" in printed
+    assert "dags/sales.py" in printed and "sales_hourly" in printed
+    assert (work / "dags" / "sales.py").exists()
     assert "the function with_vat" in printed
     assert (work / "warehouse.duckdb").exists() and (work / "custom.duckdb").exists()

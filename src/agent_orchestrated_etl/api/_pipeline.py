@@ -7,13 +7,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ..errors import NotSupportedError
-
 if TYPE_CHECKING:
     from ..engine import EventBus, RunResult
     from ..pipeline import PipelinePlan
     from ..spec import PipelineSpec
     from ..state import RunRecord
+    from ._export import DagExport
 
 
 @dataclass(frozen=True)
@@ -147,6 +146,8 @@ class _Runner(Protocol):
 
     def runs(self, pipeline: str | None = ..., limit: int = ...) -> list[RunRecord]: ...
 
+    def export_dag(self, pipeline: Pipeline, path: str | Path, **options: Any) -> DagExport: ...
+
 
 class Pipeline:
     """A pipeline ready to run: its validated :attr:`spec` and, on first use, its :attr:`plan`.
@@ -201,30 +202,15 @@ class Pipeline:
         """This pipeline's recent runs, newest first."""
         return self._orch.runs(self.spec.name, limit=limit)
 
-    def to_airflow(self, path: str | Path) -> Path:
-        """Write an Airflow DAG running this pipeline's tasks to ``path``.
+    def to_airflow(self, path: str | Path, **options: Any) -> Path:
+        """Write an Airflow DAG running this pipeline's tasks to ``path`` (see
+        ``DataOrchestrator.export_dag`` for ``options``: dag_id, schedule, tags…).
 
         Raises:
-            NotSupportedError: always, for now: the Airflow export has not landed; and a
-                transform callable that only this process can import never crosses to a
-                worker.
+            NotSupportedError: a transform calls a function only this process can import,
+                which never crosses to a worker.
         """
-        from ._operations import local_functions
-
-        local = local_functions(self.spec.transforms)
-        if local:
-            what = ", ".join(f"{desc} (step {target})" for target, desc in local.items())
-            raise NotSupportedError(
-                f"pipeline {self.name!r} cannot run in another process: its transform calls "
-                f"{what}, which only this Python process can import; define each at module "
-                "level of an importable module (not in __main__) and pass that function, "
-                "or its 'module:function'"
-            )
-        raise NotSupportedError(
-            f"cannot write {Path(path).name}: the Airflow export is not in this version of "
-            "aoetl; today list the tasks with 'aoetl run PIPELINE --list-tasks --json' and run "
-            "each with 'aoetl run PIPELINE --task TASK_ID --run-id RUN_ID' (one id per run)"
-        )
+        return self._orch.export_dag(self, path, **options).path
 
     def __repr__(self) -> str:
         from ..errors import redact
