@@ -120,3 +120,38 @@ def test_a_connection_the_server_dropped_is_replaced(pg_url: str, tmp_path: Path
         con.execute("UPDATE runs SET status = 'rolled back'")
         raise RuntimeError("stop")
     assert store.runs()[0].status == "x"
+
+
+def test_each_thread_reuses_one_connection_and_closes_it_at_its_end(
+    pg_url: str, tmp_path: Path
+) -> None:
+    import gc
+    import threading
+    import time
+
+    pids: dict[int, set[int]] = {}
+
+    def work(n: int) -> None:
+        store = StateStore(tmp_path, url=pg_url)
+        for _ in range(20):
+            store.start_run(f"r{n}", "p", "t")
+            with store._connect() as con:
+                pids.setdefault(n, set()).add(con.execute("SELECT pg_backend_pid()").fetchone()[0])
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [len(p) for p in pids.values()] == [1, 1, 1, 1]  # reused for all 40 calls
+    used = set.union(*pids.values())
+    assert len(used) == 4 and StateStore(tmp_path, url=pg_url).runs()[0].attempts == 20
+    gc.collect()
+    deadline = time.monotonic() + 5
+    with psycopg.connect(pg_url.split("?")[0], autocommit=True) as admin:
+        while time.monotonic() < deadline:
+            rows = admin.execute("SELECT pid FROM pg_stat_activity").fetchall()
+            if not used & {r[0] for r in rows}:
+                break
+            time.sleep(0.05)
+        assert not used & {r[0] for r in rows}  # the threads' connections were closed

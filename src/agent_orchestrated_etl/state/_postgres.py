@@ -126,10 +126,10 @@ class _Pool:
         if self.pid != os.getpid():  # a forked child: the parent's connections stay untouched
             _INHERITED.append(self._local)
             self._local, self.pid = threading.local(), os.getpid()
-        con: psycopg.Connection[Any] | None = getattr(self._local, "con", None)
-        if con is not None and not con.closed and not con.broken:
-            return con, False
-        self._local.con = None
+        held: _Held | None = getattr(self._local, "held", None)
+        if held is not None and not held.con.closed and not held.con.broken:
+            return held.con, False
+        self._local.held = None
         import psycopg
 
         where = self.location
@@ -138,15 +138,26 @@ class _Pool:
             extra["connect_timeout"] = 10
         con = psycopg.connect(where.conninfo, autocommit=True, **extra)
         con.execute(f'SET search_path TO "{where.schema}"')
-        self._local.con = con
+        self._local.held = _Held(con)
         return con, True
 
     def forget(self) -> None:
-        con = getattr(self._local, "con", None)
-        self._local.con = None
-        if con is not None:
+        self._local.held = None
+
+
+class _Held:
+    """A thread's connection, closed when the thread ends (its thread-local goes) or when it
+    is replaced; never in a forked child, where it is the parent's."""
+
+    __slots__ = ("con", "pid")
+
+    def __init__(self, con: psycopg.Connection[Any]) -> None:
+        self.con, self.pid = con, os.getpid()
+
+    def __del__(self) -> None:
+        if self.pid == os.getpid():
             with contextlib.suppress(Exception):  # already broken: nothing more to release
-                con.close()
+                self.con.close()
 
 
 _POOLS: dict[tuple[str, str], _Pool] = {}
