@@ -155,3 +155,17 @@ def test_each_thread_reuses_one_connection_and_closes_it_at_its_end(
                 break
             time.sleep(0.05)
         assert not used & {r[0] for r in rows}  # the threads' connections were closed
+
+
+def test_an_interrupted_process_marks_its_runs_in_the_shared_store(
+    pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agent_orchestrated_etl.cli._signals import mark_interrupted
+
+    monkeypatch.setenv("AOETL_STATE_URL", pg_url)
+    home = tmp_path / ".aoetl"
+    StateStore(home).start_run("mine", "p", "t")
+    (marked,) = mark_interrupted(home)  # no state.db in the home: the store is PostgreSQL's
+    assert (marked["run_id"], marked["status"]) == ("mine", "interrupted")
+    assert StateStore(home).runs()[0].status == "interrupted"
+    assert not (home / "state.db").exists()
