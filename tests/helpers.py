@@ -6,8 +6,10 @@ Test modules import these from here, never from one another or from conftest.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -125,3 +127,82 @@ def shop_export(root: Path, orders: int = 200) -> Path:
     ]
     (root / "order_items.csv").write_text("order_id,line,sku,qty\n" + "".join(rows))
     return root
+
+
+@dataclass(frozen=True)
+class AirflowHome:
+    """A migrated AIRFLOW_HOME and its DAGs folder (the tests/airflow fixture): Airflow's
+    commands run in subprocesses, since importing airflow reconfigures the whole process."""
+
+    home: Path
+    dags: Path
+
+    def env(self, **extra: str) -> dict[str, str]:
+        """Airflow's settings for this home; aoetl's home and state come from the DAG file
+        unless ``extra`` gives AOETL_HOME or AOETL_STATE_URL."""
+        aoetl = ("AOETL_HOME", "AOETL_STATE_URL")
+        return {
+            **{k: v for k, v in os.environ.items() if k not in aoetl},
+            "AIRFLOW_HOME": str(self.home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.home / 'airflow.db'}",
+            "NO_COLOR": "1",
+            **extra,
+        }
+
+    def start(self, *args: str, log: Path, **env: str) -> subprocess.Popen[str]:
+        """``airflow ARGS…`` in the background, its output in ``log``."""
+        with log.open("w") as out:
+            return subprocess.Popen(
+                [AIRFLOW, *args], env=self.env(**env), stdout=out, stderr=subprocess.STDOUT,
+                text=True, cwd=self.home,
+            )  # fmt: skip
+
+    def run(self, *args: str, log: Path, **env: str) -> tuple[int, str]:
+        """``airflow ARGS…`` to its end: the exit code and the output."""
+        return finish(self.start(*args, log=log, **env), log)
+
+    def copy(self, name: str) -> AirflowHome:
+        """Another home on a copy of this metadata database, for a command that runs at the
+        same time as one on this home (SQLite takes one writer)."""
+        home = self.home.with_name(name)
+        home.mkdir()
+        shutil.copy2(self.home / "airflow.db", home / "airflow.db")
+        return AirflowHome(home, self.dags)
+
+
+AIRFLOW = str(Path(sys.executable).with_name("airflow"))
+
+
+def finish(proc: subprocess.Popen[str], log: Path, timeout: float = 240) -> tuple[int, str]:
+    """Wait for a command started with its output in ``log``: its exit code and output."""
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    return proc.returncode, log.read_text()
+
+
+def airflow_shop(
+    root: Path, *, name: str = "shop", customers: bool = True, lock_timeout_s: int = 0
+) -> Path:
+    """A small shop for the Airflow tests: orders in two CSV files (one row has a field too
+    many: the DLQ's), customers in NDJSON, and ``root/pipeline.yaml`` with a check on each
+    table (its target ``root/warehouse.duckdb``, waiting ``lock_timeout_s`` for another
+    process's lock)."""
+    data = root / "data"
+    data.mkdir(parents=True)
+    (data / "orders_1.csv").write_text("id,customer,amount\n1,1,10.5\n2,2,20\n3,1,1.5,extra\n")
+    (data / "orders_2.csv").write_text("id,customer,amount\n4,2,7.25\n5,1,12\n")
+    checks = "- {check: unique, table: orders, columns: [id]}\n"
+    if customers:
+        people = '{"id": 1, "name": "ann"}\n{"id": 2, "name": "bob"}\n'
+        (data / "customers.ndjson").write_text(people)
+        checks += "- {check: not_null, table: customers, columns: [id]}\n"
+    (root / "pipeline.yaml").write_text(
+        f"name: {name}\nsource: data/\nmax_bad_rows: 10\nchecks:\n{checks}"
+        f"target: {{uri: duckdb:///warehouse.duckdb, lock_timeout_s: {lock_timeout_s or 'null'}}}\n"
+    )
+    return root / "pipeline.yaml"
