@@ -105,7 +105,6 @@ def fill(home: Path, total: int, distinct: int) -> dict[str, float]:
                 schema_hash=f"sh{int(p) % 300}",
                 uri=f"bench://{int(p)}",
                 text=f"{texts[int(p)]} (copy {start + j})",
-                embedded=True,
             )
             for j, p in enumerate(picks)
         ]

@@ -11,6 +11,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import chromadb
 import duckdb
 import psycopg
 import pytest
@@ -60,7 +61,6 @@ def test_a_run_is_remembered_with_its_source_plan_settings_and_outcome(
     assert run.settings["workers"] == 1 and run.settings["retries"] == 3
     assert [t["id"] for t in run.data["plan"]["tasks"]][-1] == "commit"
     assert run.rows_per_s and run.rows_per_s > 0
-    assert not run.embedded  # embedded at the next similarity search, never by the run
 
 
 def test_a_known_source_takes_workers_proven_by_several_runs(
@@ -223,8 +223,12 @@ def test_memory_search_json_finds_a_record_by_meaning(orch: DataOrchestrator, wo
     (hit,) = json.loads(found.stdout)
     assert hit["how"] == "vector" and hit["uri"].endswith("weather.csv"), hit
     assert 0 <= hit["distance"] < 1
-    with sqlite3.connect(work / ".aoetl" / "state.db") as con:
-        assert con.execute("SELECT count(*) FROM memory WHERE embedded = 0").fetchone() == (0,)
+    memory = StateStore(work / ".aoetl").memory
+    client = chromadb.PersistentClient(str(work / ".aoetl" / "memory"))
+    collection = client.get_collection("aoetl_memory")
+    # The index holds every record, and its mark says so: the next search embeds nothing.
+    assert collection.count() == memory.count() == 4
+    assert collection.metadata == {"aoetl_mark": memory.ids()[-1], "aoetl_held": 4}
     empty = run_cli("memory", "search", " ", cwd=work)
     assert empty.returncode == 2 and "give some text" in empty.stderr
 

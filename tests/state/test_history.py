@@ -115,7 +115,7 @@ def test_memory_records_stored_and_looked_up(store: StateStore) -> None:
     assert (r.status, r.failure, r.duration_s, r.rows, r.rows_per_s, r.settings) == (
         "failed", "timeout", 1.5, 10, 6.67, {"workers": 2},
     )  # fmt: skip
-    assert got[source].data == {"schema": [["id", "BIGINT"]]} and not r.embedded
+    assert got[source].data == {"schema": [["id", "BIGINT"]]}
     assert [x.id for x in m.by_fingerprint("aa")] == [run, source]
     assert [x.id for x in m.by_fingerprint("aa", kind="run")] == [run]
     assert len(m.by_schema("schema-b")) == 2 and len(m.by_schema("schema-b", kind="source")) == 1
@@ -128,15 +128,17 @@ def test_memory_records_stored_and_looked_up(store: StateStore) -> None:
     assert m.count() == 4 and m.count(kind="run", fingerprint="aa") == 1
 
 
-def test_memory_embedding_bookkeeping(store: StateStore) -> None:
+def test_memory_listed_by_id_for_the_vector_index(store: StateStore) -> None:
     m = store.memory
-    ids = [m.add(_record("run", f"f{i}")) for i in range(3)]
-    assert m.pending() == [(i, f"run of f{n}") for n, i in enumerate(ids)]
-    m.mark_embedded(ids[:2])
-    assert m.pending(limit=5) == [(ids[2], "run of f2")]
-    assert (m.count(embedded=True), m.count(embedded=False)) == (2, 1)
-    m.reset_embedded()
-    assert m.count(embedded=False) == 3 and len(m.pending(limit=2)) == 2
+    ids = [m.add(_record("run", f"f{i}")) for i in range(5)]
+    assert ids == sorted(ids)  # increasing: what the index's mark relies on
+    assert m.after(0) == [(i, f"run of f{n}") for n, i in enumerate(ids)]
+    assert m.after(ids[1], limit=2) == [(ids[2], "run of f2"), (ids[3], "run of f3")]
+    assert m.after(ids[-1]) == [] and m.ids(after=ids[-1]) == []
+    assert m.ids(after=ids[0], limit=3) == ids[1:4]
+    assert m.texts([ids[4], 10**9, ids[0], ids[4]]) == [(ids[0], "run of f0"), (ids[4], "run of f4")]
+    assert m.texts([]) == []
+    assert (m.count(upto=ids[2]), m.count(upto=0), m.count(kind="run", upto=ids[-1])) == (3, 0, 5)
 
 
 @pytest.mark.parametrize("rows", [0, 300])

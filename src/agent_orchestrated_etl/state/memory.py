@@ -8,10 +8,14 @@ Two kinds of record share one table:
   settings used (workers, timeout, retries, the source's speed settings), and the outcome
   (status, duration, rows, rows/s, and for a failure its kind and cause).
 
-Every record has a ``text``, what substring lookup and the vector index read. The vector index
-(ChromaDB, in ``agents.memory.index``) keeps its own copy of each record's embedding under the
-record's id; ``embedded`` says which records it has not yet embedded, so a run only writes
-here and never waits for a model.
+Every record has a ``text``, what substring lookup and the vector index read. Records are
+only ever inserted, never changed or deleted, with increasing ids. The vector index (ChromaDB,
+in ``agents.memory.index``) keeps its own copy of each record's embedding under the record's
+id, on each machine, and works out by itself which records it lacks (:meth:`MemoryStore.after`,
+:meth:`MemoryStore.ids`, :meth:`MemoryStore.count` up to an id), so a run only writes here and
+never waits for a model. The table's ``embedded`` column, which once said what the index held,
+is kept for older databases and no longer read: with a shared store, one flag cannot say what
+every machine's index holds.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ if TYPE_CHECKING:
 
 _COLUMNS = (
     "id, kind, fingerprint, schema_hash, uri, run_id, pipeline, spec_hash, status, failure, "
-    "duration_s, rows, rows_per_s, settings_json, data_json, text, embedded, created_at"
+    "duration_s, rows, rows_per_s, settings_json, data_json, text, created_at"
 )
 
 
@@ -51,7 +55,6 @@ class MemoryRecord:
     rows_per_s: float | None = None
     settings: dict[str, Any] = field(default_factory=dict)
     data: dict[str, Any] = field(default_factory=dict)
-    embedded: bool = False
     created_at: float = field(default_factory=time.time)
     id: int | None = None
 
@@ -73,7 +76,6 @@ class MemoryRecord:
             "settings": self.settings,
             "data": self.data,
             "text": self.text,
-            "embedded": self.embedded,
             "created_at": self.created_at,
         }
 
@@ -96,8 +98,7 @@ def _record(row: Sequence[Any]) -> MemoryRecord:
         settings=json.loads(row[13]),
         data=json.loads(row[14]),
         text=row[15],
-        embedded=bool(row[16]),
-        created_at=row[17],
+        created_at=row[16],
     )
 
 
@@ -118,7 +119,6 @@ def _values(record: MemoryRecord) -> tuple[Any, ...]:
         json.dumps(record.settings, default=str),
         json.dumps(record.data, default=str),
         record.text,
-        int(record.embedded),
         record.created_at,
     )
 
@@ -126,14 +126,14 @@ def _values(record: MemoryRecord) -> tuple[Any, ...]:
 _INSERT = (
     "INSERT INTO memory (kind, fingerprint, schema_hash, uri, run_id, pipeline, "
     "spec_hash, status, failure, duration_s, rows, rows_per_s, settings_json, data_json, text, "
-    "embedded, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _INSERT_NEW_SOURCE = _INSERT + " ON CONFLICT DO NOTHING"
 
 
 class MemoryStore:
-    """``store.memory``: write records, look them up exactly or by substring, and track
-    which ones the vector index has embedded. Nothing here loads a model."""
+    """``store.memory``: write records, look them up exactly or by substring, and list them
+    by id for the vector index. Nothing here loads a model."""
 
     def __init__(self, store: StateStore) -> None:
         self._store = store
@@ -220,35 +220,49 @@ class MemoryStore:
     def count(
         self,
         *,
-        embedded: bool | None = None,
         kind: str | None = None,
         fingerprint: str | None = None,
         run_id: str | None = None,
+        upto: int | None = None,
     ) -> int:
-        """How many records match, filtered as :meth:`entries` filters them."""
+        """How many records match, filtered as :meth:`entries` filters them, and with ``upto``
+        those whose id is at most ``upto``."""
         where, params = _filters(kind, fingerprint, run_id)
-        if embedded is not None:
-            where += (" AND " if where else "WHERE ") + "embedded = ?"
-            params = (*params, int(embedded))
+        if upto is not None:
+            where += (" AND " if where else "WHERE ") + "id <= ?"
+            params = (*params, upto)
         with self._store._connect() as con:
             return int(con.execute(f"SELECT count(*) FROM memory {where}", params).fetchone()[0])
 
-    def pending(self, limit: int = 1024) -> list[tuple[int, str]]:
-        """(id, text) of records the vector index has not embedded yet, oldest first."""
+    def after(self, last: int, limit: int = 1024) -> list[tuple[int, str]]:
+        """(id, text) of the records whose id is above ``last``, lowest first: what a vector
+        index that holds every record up to ``last`` embeds next."""
         with self._store._connect() as con:
             rows = con.execute(
-                "SELECT id, text FROM memory WHERE embedded = 0 ORDER BY id LIMIT ?", (limit,)
+                "SELECT id, text FROM memory WHERE id > ? ORDER BY id LIMIT ?", (last, limit)
             ).fetchall()
         return [(int(r[0]), str(r[1])) for r in rows]
 
-    def mark_embedded(self, ids: Iterable[int]) -> None:
-        with self._store._transaction() as con:
-            con.executemany("UPDATE memory SET embedded = 1 WHERE id = ?", [(i,) for i in ids])
+    def ids(self, after: int = 0, limit: int = 2000) -> list[int]:
+        """The ids above ``after``, lowest first, at most ``limit``: the state's side of a
+        check of the vector index, a chunk at a time."""
+        with self._store._connect() as con:
+            rows = con.execute(
+                "SELECT id FROM memory WHERE id > ? ORDER BY id LIMIT ?", (after, limit)
+            ).fetchall()
+        return [int(r[0]) for r in rows]
 
-    def reset_embedded(self) -> None:
-        """Every record to be embedded again (the vector index was lost or rebuilt)."""
-        with self._store._transaction() as con:
-            con.execute("UPDATE memory SET embedded = 0 WHERE embedded = 1")
+    def texts(self, ids: Iterable[int]) -> list[tuple[int, str]]:
+        """(id, text) of those of ``ids`` that exist, lowest id first (no other column)."""
+        wanted = list(dict.fromkeys(ids))
+        if not wanted:
+            return []
+        marks = ", ".join("?" for _ in wanted)
+        with self._store._connect() as con:
+            rows = con.execute(
+                f"SELECT id, text FROM memory WHERE id IN ({marks}) ORDER BY id", tuple(wanted)
+            ).fetchall()
+        return [(int(r[0]), str(r[1])) for r in rows]
 
 
 def _filters(

@@ -7,9 +7,19 @@ and cached in ``memory/encoder/``, and afterwards a search imports no torch at a
 that cannot be (onnxruntime missing, the export failing) sentence-transformers on torch's CPU
 build embeds instead, with the same vectors, and a log line says why. Loading either costs
 more than a whole small run, so only a similarity search imports chromadb and an encoder: a
-run writes its records to the state DB marked as not yet embedded, and
-:meth:`MemoryIndex.sync` embeds them in one batch before the next search queries. Chroma's ids
-are the state DB's record ids.
+run only writes its records to the state store, and :meth:`MemoryIndex.sync` embeds those the
+index lacks in one batch before the next search queries. Chroma's ids are the state's record
+ids.
+
+The index knows by itself what it holds, because the state store may be shared (PostgreSQL,
+``AOETL_STATE_URL``) by machines that each have their own index. Records are insert-only with
+increasing ids, so the index keeps a mark in its collection's metadata: the highest id it has
+covered and how many records up to it it holds. A search embeds the records above the mark.
+On PostgreSQL an id is handed out before its insert commits, so a record can appear below the
+mark after it moved past: the ids the index saw missing just below the newest are looked for
+again at each search for ten minutes, and the first search of each process counts the state's
+records up to the mark; if the count differs from the mark's, it compares the state's ids with
+the collection's, a chunk at a time, and embeds what is missing.
 """
 
 from __future__ import annotations
@@ -17,9 +27,10 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -28,9 +39,20 @@ from ...settings import home as default_home
 from ...state import MemoryRecord, MemoryStore
 from ._encoder import EncoderUnavailable, open_encoder
 
+if TYPE_CHECKING:
+    from chromadb.api.models.Collection import Collection
+
 COLLECTION = "aoetl_memory"
 BATCH = 256
 ENCODER_DIR = "encoder"  # under AOETL_HOME/memory: the exported ONNX graph
+MARK = "aoetl_mark"  # collection metadata: the highest state id the index has covered
+HELD = "aoetl_held"  # ... and how many records with ids up to it the index holds
+CHUNK = 2000  # ids compared with the collection at a time
+# An insert on PostgreSQL takes its id before it commits: meanwhile other machines' inserts
+# take later ids (a few, not a thousand) and may be embedded first. Ids missing within this
+# many below the newest are looked for again, for this long (an insert commits in ms).
+GAP_WINDOW = 1024
+GAP_TTL_S = 600.0
 
 log = logging.getLogger("aoetl.memory")
 
@@ -164,12 +186,19 @@ class MemoryIndex:
         self._client = chromadb.PersistentClient(
             path=str(self.path), settings=Settings(anonymized_telemetry=False)
         )
-        self._collection = self._client.get_or_create_collection(
-            COLLECTION, metadata={"hnsw:space": "cosine"}, embedding_function=None
-        )
+        self._collection = self._create()
         self._memory = memory
+        self._lock = threading.Lock()
         self._checked = False
         self._size: int | None = None  # Chroma's count costs ms at 100k: known after a sync
+        self._mark = self._held = 0  # see the module's docstring
+        self._gaps: dict[int, float] = {}  # ids missing below the mark: when first seen
+        self.embedded = 0  # texts this object embedded: what a test counts
+
+    def _create(self) -> Collection:
+        return self._client.get_or_create_collection(
+            COLLECTION, metadata={"hnsw:space": "cosine"}, embedding_function=None
+        )
 
     @classmethod
     def open(cls, home: Path, memory: MemoryStore) -> MemoryIndex:
@@ -188,23 +217,101 @@ class MemoryIndex:
         return int(self._collection.count())
 
     def sync(self) -> int:
-        """Embed every record the index lacks, in batches; how many were added. An index that
-        lost records (its folder deleted) is rebuilt from the state DB."""
-        if not self._checked:
-            self._size = self.count()
-            if self._size < self._memory.count(embedded=True):
-                self._memory.reset_embedded()
-            self._checked = True
-        added = 0
-        while batch := self._memory.pending(BATCH * 4):
-            for start in range(0, len(batch), BATCH):
-                part = batch[start : start + BATCH]
-                self.add([i for i, _ in part], embed([t for _, t in part], self.home))
-            self._memory.mark_embedded(i for i, _ in batch)
-            added += len(batch)
-        if added:
-            self._size = self.count()
+        """Embed every record of the state the index lacks, in batches; how many were added.
+        The first call in a process checks the index against the state (a folder deleted,
+        records committed late or embedded by an older aoetl); later calls embed the records
+        above the mark and those seen missing just below it."""
+        with self._lock:
+            added = 0
+            if not self._checked:
+                added += self._check()
+                self._checked = True
+            added += self._late() + self._newer()
+            if added:
+                self._size = self.count()
+            return added
+
+    def _check(self) -> int:
+        """Take the mark from the collection, or make it again by comparing ids."""
+        meta = self._client.get_collection(COLLECTION).metadata or {}
+        mark, held = int(meta.get(MARK, 0)), int(meta.get(HELD, 0))
+        self._size = size = self.count()
+        if MARK not in meta and size == 0:
+            return 0  # a new index: everything is above the mark 0
+        if MARK in meta and size >= held:
+            there = self._memory.count(upto=mark)
+            if there == held:
+                self._mark, self._held = mark, held
+                return 0
+            if there < held:  # ids the state never had: the index of another state store
+                log.info("memory: the index does not match the state store; rebuilding it")
+                self._client.delete_collection(COLLECTION)
+                self._collection = self._create()
+                self._size = 0
+                return 0
+        return self._compare()
+
+    def _compare(self) -> int:
+        """Compare every id of the state with the collection's, a chunk at a time, and embed
+        the records the collection lacks."""
+        added = held = last = 0
+        while ids := self._memory.ids(after=last, limit=CHUNK):
+            present = set(self._collection.get(ids=[str(i) for i in ids], include=[])["ids"])
+            missing = [i for i in ids if str(i) not in present]
+            if missing:
+                added += self._embed(self._memory.texts(missing))
+            self._gaps_below(last, ids)
+            held, last = held + len(ids), ids[-1]
+        self._mark, self._held = last, held
+        self._save()
         return added
+
+    def _newer(self) -> int:
+        """Embed the records above the mark, moving it up."""
+        added = 0
+        while batch := self._memory.after(self._mark, BATCH * 4):
+            added += self._embed(batch)
+            self._gaps_below(self._mark, [i for i, _ in batch])
+            self._mark, self._held = batch[-1][0], self._held + len(batch)
+            self._save()
+        return added
+
+    def _late(self) -> int:
+        """Embed records that committed below the mark after it passed them."""
+        if not self._gaps:
+            return 0
+        now = time.monotonic()
+        for i in [i for i, seen in self._gaps.items() if now - seen > GAP_TTL_S]:
+            del self._gaps[i]  # an id that never commits (a rolled back or skipped insert)
+        found = self._memory.texts(self._gaps)
+        if not found:
+            return 0
+        for i, _ in found:
+            del self._gaps[i]
+        self._held += self._embed(found)
+        self._save()
+        return len(found)
+
+    def _gaps_below(self, last: int, ids: Sequence[int]) -> None:
+        """Remember the ids between ``last`` and ``ids`` (sorted, all the state had there)
+        that were missing, within GAP_WINDOW of the newest."""
+        top, now = ids[-1], time.monotonic()
+        seen = set(ids)
+        for i in range(max(last + 1, top - GAP_WINDOW), top):
+            if i not in seen:
+                self._gaps.setdefault(i, now)
+        for i in [i for i in self._gaps if i <= top - GAP_WINDOW]:
+            del self._gaps[i]
+
+    def _embed(self, rows: Sequence[tuple[int, str]]) -> int:
+        for start in range(0, len(rows), BATCH):
+            part = rows[start : start + BATCH]
+            self.add([i for i, _ in part], embed([t for _, t in part], self.home))
+        self.embedded += len(rows)
+        return len(rows)
+
+    def _save(self) -> None:
+        self._collection.modify(metadata={MARK: self._mark, HELD: self._held})
 
     def add(self, ids: Sequence[int], embeddings: Sequence[Sequence[float]]) -> None:
         """Store embeddings under the records' ids (again: replaced)."""
