@@ -201,8 +201,10 @@ def airflow_shop(
         people = '{"id": 1, "name": "ann"}\n{"id": 2, "name": "bob"}\n'
         (data / "customers.ndjson").write_text(people)
         checks += "- {check: not_null, table: customers, columns: [id]}\n"
+    target = "duckdb:///warehouse.duckdb"
+    if lock_timeout_s:
+        target = f"{{uri: {target}, lock_timeout_s: {lock_timeout_s}}}"
     (root / "pipeline.yaml").write_text(
-        f"name: {name}\nsource: data/\nmax_bad_rows: 10\nchecks:\n{checks}"
-        f"target: {{uri: duckdb:///warehouse.duckdb, lock_timeout_s: {lock_timeout_s or 'null'}}}\n"
+        f"name: {name}\nsource: data/\ntarget: {target}\nmax_bad_rows: 10\nchecks:\n{checks}"
     )
     return root / "pipeline.yaml"

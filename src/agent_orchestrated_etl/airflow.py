@@ -81,13 +81,7 @@ def run_task(
     if result.status != "success":
         _raise(result)
     summary = _summary(result)
-    log.info(
-        "aoetl task %s of run %s: %s, %s rows staged or loaded",
-        task_id,
-        run_id,
-        result.status,
-        f"{result.rows_loaded:,}",
-    )
+    log.info("aoetl task %s of run %s: %s%s", task_id, run_id, result.status, _rows(result))
     return summary
 
 
@@ -126,6 +120,14 @@ def _valid_run_id(raw: str) -> str:
         digest = hashlib.sha256(raw.encode()).hexdigest()[:12]
         text = f"{text[: _MAX_RUN_ID - len(digest) - 1]}-{digest}"
     return text
+
+
+def _rows(result: RunResult) -> str:
+    """How many rows the task moved, as its log line says it: a load stages, a commit loads."""
+    if not result.tables:
+        return ""
+    did = "loaded" if result.task == "commit" else "staged"
+    return f", {result.rows_loaded:,} rows {did}, {result.rows_rejected:,} rejected"
 
 
 def _summary(result: RunResult) -> dict[str, Any]:

@@ -157,7 +157,12 @@ def _alone(
                 f"run {run_id} is a run of pipeline '{record.pipeline}' with another spec; "
                 "give every task of a run the same pipeline, or a new run id"
             )
-        planned = plan_pipeline(spec, home=home, bus=bus, run_id=run_id, coordinator=coordinator)
+        # One attempt covers connecting as well (discovery retries inside the retry policy);
+        # the run keeps the spec as given: its hash and stored spec are the pipeline's.
+        planning = spec if attempts is None else _attempts(spec, attempts)
+        planned = plan_pipeline(
+            planning, home=home, bus=bus, run_id=run_id, coordinator=coordinator
+        )
         try:
             planned = route_workflow(planned, store, run_id)
             planned = recall.consult(planned, run_id, pin=True)
@@ -203,9 +208,6 @@ def _alone(
         if isinstance(task.params, LoadParams):  # rows staged again need checking again
             store.quality.unmark_checked(run_id, task.params.table)
         config = executor_config(planned.spec, workers=1, fail_fast=False)  # memory's limits
-        if attempts is not None:  # the caller retries the task: the spec's retries are its
-            retry = config.task_retry.pop(task.id, config.retry)
-            config.retry = retry.model_copy(update={"attempts": attempts})
         outcome = Executor(bus, run_id, config).run(
             Plan([replace(task, depends_on=())]),
             lambda t, tok: run_task(spec, t.id, run_id, home=home, context=context, token=tok),
@@ -246,6 +248,21 @@ def _alone(
         context.close()
         coordinator.flush()
     return _done(result, started)
+
+
+def _attempts(spec: PipelineSpec, attempts: int) -> PipelineSpec:
+    """``spec`` with every retry policy (the pipeline's, each task's) making ``attempts``
+    tries in all: the caller (Airflow) retries the task itself."""
+    tasks = {
+        name: opts.model_copy(
+            update={"retries": opts.retries.model_copy(update={"attempts": attempts})}
+        )
+        if opts.retries is not None
+        else opts
+        for name, opts in spec.tasks.items()
+    }
+    retries = spec.retries.model_copy(update={"attempts": attempts})
+    return spec.model_copy(update={"retries": retries, "tasks": tasks})
 
 
 def _done(result: RunResult, started: float) -> RunResult:
