@@ -176,3 +176,20 @@ def test_a_deleted_index_folder_is_rebuilt_from_the_state(state_url: str, tmp_pa
     SharedSystemClient.clear_system_cache()
     assert _found(home, "logs") and _index(home).embedded == 3 and _index(home).count() == 3
     assert MemoryIndex(home, StateStore(home).memory).sync() == 0
+
+
+def test_an_index_of_another_state_store_is_rebuilt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AOETL_STATE_URL", raising=False)
+    home = tmp_path / "h"
+    for name in ("weather", "orders"):
+        StateStore(home).memory.add(_record(name))
+    assert _found(home, "orders")
+    (home / "state.db").unlink()  # e.g. AOETL_STATE_URL changed: the same ids, other records
+    StateStore(home).memory.add(_record("late"))
+    fresh = MemoryIndex(home, StateStore(home).memory)  # a new process
+    assert fresh.sync() == 1 and fresh.count() == 1  # weather's vector under id 1 is gone
+    assert [h.record.text for h in DataOrchestrator(home=home).memory_search("weather", k=5)] == [
+        TEXTS["late"]
+    ]

@@ -221,15 +221,29 @@ class MemoryIndex:
         The first call in a process checks the index against the state (a folder deleted,
         records committed late or embedded by an older aoetl); later calls embed the records
         above the mark and those seen missing just below it."""
+        from chromadb.errors import NotFoundError
+
         with self._lock:
-            added = 0
-            if not self._checked:
-                added += self._check()
-                self._checked = True
-            added += self._late() + self._newer()
-            if added:
-                self._size = self.count()
-            return added
+            try:
+                return self._sync()
+            except NotFoundError:  # another process on this home dropped it to rebuild it
+                self._reopen()
+                return self._sync()
+
+    def _reopen(self) -> None:
+        self._collection = self._create()
+        self._checked, self._mark, self._held, self._size = False, 0, 0, None
+        self._gaps.clear()
+
+    def _sync(self) -> int:
+        added = 0
+        if not self._checked:
+            added += self._check()
+            self._checked = True
+        added += self._late() + self._newer()
+        if added:
+            self._size = self.count()
+        return added
 
     def _check(self) -> int:
         """Take the mark from the collection, or make it again by comparing ids."""
@@ -338,7 +352,16 @@ class MemoryIndex:
     def search(self, text: str, k: int = 5) -> list[tuple[MemoryRecord, float]]:
         """Records whose text means the nearest to ``text``, with their distance; records
         written since the last search are embedded first."""
+        from chromadb.errors import NotFoundError
+
         self.sync()
-        hits = self.nearest(embed([text], self.home)[0], k)
+        vector = embed([text], self.home)[0]
+        try:
+            hits = self.nearest(vector, k)
+        except NotFoundError:  # dropped by another process since this one's last sync
+            with self._lock:
+                self._reopen()
+            self.sync()
+            hits = self.nearest(vector, k)
         records = self._memory.get(i for i, _ in hits)
         return [(records[i], d) for i, d in hits if i in records]
