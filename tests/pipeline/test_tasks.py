@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import socket
-import sqlite3
 import uuid
 from pathlib import Path
 
@@ -78,14 +77,11 @@ def snapshot(db: Path) -> dict[str, object]:
 
 def record(home: Path, run_id: str) -> tuple[object, ...]:
     """A run's record as the history keeps it: status, rows, and rows per table."""
-    con = sqlite3.connect(home / "state.db")
-    try:
+    with StateStore(home)._connect() as con:  # either backend, as AOETL_STATE_URL selects
         row = con.execute(
             "SELECT status, rows_loaded, rows_rejected, result_json FROM runs WHERE run_id = ?",
             (run_id,),
         ).fetchone()
-    finally:
-        con.close()
     status, loaded, rejected, result = row
     tables = {
         name: (t["rows_loaded"], t["rows_rejected"], t["rows_read"])
@@ -96,13 +92,10 @@ def record(home: Path, run_id: str) -> tuple[object, ...]:
 
 def history(home: Path, run_id: str) -> tuple[object, ...]:
     """A run's status, owning process and attempts, as the history keeps them."""
-    con = sqlite3.connect(home / "state.db")
-    try:
+    with StateStore(home)._connect() as con:
         row = con.execute(
             "SELECT status, pid, attempts FROM runs WHERE run_id = ?", (run_id,)
         ).fetchone()
-    finally:
-        con.close()
     return tuple(row)
 
 
