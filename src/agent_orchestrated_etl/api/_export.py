@@ -100,8 +100,10 @@ class ExportMethods:
         ``mode``… as :meth:`create_pipeline` takes them), a spec or a :class:`Pipeline`.
         ``schedule`` is a cron expression, an Airflow preset (``@daily``, the default;
         ``@hourly``…) or None / ``"none"``. ``reference`` writes the pipeline file's absolute
-        path instead of embedding the spec. An existing file is replaced only if aoetl
-        wrote it, or with ``force``. ``command`` is written in the file's docstring.
+        path instead of embedding the spec; a :class:`Pipeline` whose plan was read is
+        exported with that plan, without discovering its source again. An existing file is
+        replaced only if aoetl wrote it, or with ``force``. ``command`` is written in the
+        file's docstring.
 
         Raises:
             UserError: bad input, a literal secret in a spec to embed, ``reference``
@@ -112,10 +114,10 @@ class ExportMethods:
         from ..export import (
             DEFAULT_START,
             DagOptions,
+            check_export,
             check_schedule,
             dag_id_for,
             dag_tasks,
-            embeddable,
             render_dag,
         )
         from ..spec import PipelineSpec, is_spec_file
@@ -139,13 +141,6 @@ class ExportMethods:
         if reference:
             _check_reference(pipeline, file, options)
         _refuse_local(spec)
-        # What can be refused without the source is refused before discovering it.
-        check_schedule(schedule)
-        dag_id_for(spec, dag_id)
-        if not reference:
-            embeddable(spec)
-        planned = self.plan(spec)
-        plan = Plan.from_dict(planned.to_dict())  # masked, as --list-tasks prints it
         dag_options = DagOptions(
             base_dir=str(where.resolve()),
             home=str(Path(self.home).resolve()),
@@ -157,7 +152,13 @@ class ExportMethods:
             command=command,
             version=_version(),
             start_date=_date(start_date) if start_date is not None else DEFAULT_START,
+            from_file=file is not None,
         )
+        # What can be refused without the source is refused before discovering it.
+        check_export(spec, dag_options)
+        # A Pipeline keeps its plan once made (replan() after its source changed).
+        planned = pipeline.plan if isinstance(pipeline, Pipeline) else self.plan(spec)
+        plan = Plan.from_dict(planned.to_dict())  # masked, as --list-tasks prints it
         text = render_dag(spec, plan, dag_options)
         _write(_output(path, force), text)  # checked again: planning took a while
         tasks = dag_tasks(plan)

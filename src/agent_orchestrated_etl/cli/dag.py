@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import datetime
 import json
+import os
 import shlex
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -146,7 +147,29 @@ def dag(
         tags=tuple(tag or ()),
         reference=reference,
         force=force,
-        command=shlex.join(["aoetl", *sys.argv[1:]]),
+        command=_command(
+            source,
+            output,
+            {
+                "--to": to,
+                "--table": table,
+                "--mode": mode,
+                "--key": key,
+                "--format": fmt,
+                "--tables": ",".join(_split(tables) or []) or None,
+                "--query": query,
+                "--partitions": None if partitions is None else str(partitions),
+                "--reader": reader,
+                "--name": name,
+                "--timeout": None if timeout is None else _number(timeout),
+                "--dag-id": dag_id,
+                "--schedule": _schedule(schedule),
+                "--start-date": _day(start_date),
+                "--owner": None if owner == "aoetl" else owner,
+            },
+            tag or [],
+            reference,
+        ),
         target=to,
         table=table,
         mode=mode,
@@ -163,6 +186,50 @@ def dag(
         out.print_json(json.dumps(result.to_dict()))
     else:
         _summary(result)
+
+
+def _command(
+    source: str, output: Path, options: dict[str, str | None], tags: list[str], reference: bool
+) -> str:
+    """The command line written in the DAG file: the options that shape the file, in one
+    order, paths normalised, so that however a user spelled the command (``./dags/x.py``,
+    options in another order, ``--json``) the same inputs write the same bytes."""
+    words = ["aoetl", "dag", _path(source), "-o", _path(str(output))]
+    for option, value in options.items():
+        if value is not None:
+            words += [option, value]
+    for tag in tags:
+        words += ["--tag", tag]
+    if reference:
+        words.append("--reference")
+    return shlex.join(words)
+
+
+def _path(text: str) -> str:
+    """A local path normalised (``./a/../b/`` is ``b``); a URI or a reference as given."""
+    if not text or "://" in text or "${" in text or text.startswith("s3:"):
+        return text
+    return os.path.normpath(text)
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
+
+
+def _schedule(text: str) -> str | None:
+    value = " ".join(text.split())
+    if value in ("none", "None", "null"):
+        return "none"
+    return None if value == "@daily" else value
+
+
+def _day(text: str | None) -> str | None:
+    if text is None:
+        return None
+    try:
+        return datetime.date.fromisoformat(text.strip()).isoformat()
+    except ValueError:
+        return text  # refused with its own message by the export
 
 
 def _summary(result: DagExport) -> None:

@@ -6,18 +6,32 @@ caller (``DataOrchestrator.export_dag``) plans the pipeline and writes the file.
 
 from __future__ import annotations
 
+from ._embed import embeddable
 from ._ids import DagTask, dag_tasks
 from ._schedule import PRESETS, check_schedule
 from ._secrets import literal_secrets
-from .airflow import DEFAULT_START, GENERATED_MARK, DagOptions, dag_id_for, embeddable, render_dag
+from ._source import MAX_SECONDS, check_seconds
+from .airflow import (
+    DEFAULT_START,
+    GENERATED_MARK,
+    DagOptions,
+    check_export,
+    check_labels,
+    dag_id_for,
+    render_dag,
+)
 
 __all__ = [
     "DEFAULT_START",
     "GENERATED_MARK",
+    "MAX_SECONDS",
     "PRESETS",
     "DagOptions",
     "DagTask",
+    "check_export",
+    "check_labels",
     "check_schedule",
+    "check_seconds",
     "dag_id_for",
     "dag_tasks",
     "embeddable",

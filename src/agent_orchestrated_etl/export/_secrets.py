@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from urllib.parse import parse_qsl
 
-from ..errors import REFERENCE_PATTERN, redact_uri
+from ..errors import QUERY_SECRET_KEYS, REFERENCE_PATTERN, redact_uri
 
 _ONLY_REFERENCES = re.compile(rf"(?:{REFERENCE_PATTERN})+")
 # Fields that are secrets as a whole wherever they are: a REST auth's secret fields, an
@@ -21,10 +22,18 @@ _SECRET_FIELDS = frozenset(
     ("password", "token", "client_secret", "encryption_key", "access_key_id",
      "secret_access_key", "session_token")
 )  # fmt: skip
-# Headers and query params whose names say they carry a credential.
+# Query params whose names say they carry a credential: those redaction masks, and the
+# signatures and credentials of presigned URLs (AWS SigV4, Google, Azure SAS).
+_QUERY_KEYS = QUERY_SECRET_KEYS | frozenset(
+    ("sig", "signature", "credential", "x-amz-signature", "x-amz-credential",
+     "x-amz-security-token", "x-goog-signature", "x-goog-credential")
+)  # fmt: skip
 _CREDENTIAL_NAME = re.compile(
-    r"authorization|api[-_]?key|token|secret|password|cookie", re.IGNORECASE
+    r"authorization|api[-_]?key|token|secret|password|passwd|cookie|credential|signature",
+    re.IGNORECASE,
 )
+# A header whose name holds 'auth' or 'key' (X-Auth-Key, X-Api-Key, Proxy-Authorization).
+_CREDENTIAL_HEADER = re.compile(r"auth|key|token|secret|password|cookie|credential", re.I)
 # SQL, where "password = 'x'" is a predicate, not a DSN: never read as a URI.
 _SQL_FIELDS = frozenset(("transforms", "checks", "when", "query", "sql", "filter", "derive"))
 
@@ -32,6 +41,36 @@ _SQL_FIELDS = frozenset(("transforms", "checks", "when", "query", "sql", "filter
 def _literal(value: object) -> bool:
     """A non-empty string that is not only ${…} references."""
     return isinstance(value, str) and bool(value) and not _ONLY_REFERENCES.fullmatch(value)
+
+
+def _credential_key(name: str, where: str) -> bool:
+    """Whether a header (``where`` 'headers') or query parameter named ``name`` carries a
+    credential."""
+    if where == "headers":
+        return bool(_CREDENTIAL_HEADER.search(name))
+    return name.lower() in _QUERY_KEYS or bool(_CREDENTIAL_NAME.search(name))
+
+
+def _literal_in_query(text: str) -> bool:
+    """A URL whose query string gives a credential parameter a literal value."""
+    if "?" not in text or "=" not in text:
+        return False
+    query = text.split("?", 1)[1].split("#", 1)[0]
+    return any(
+        _credential_key(key, "params") and _literal(value)
+        for key, value in parse_qsl(query, keep_blank_values=True)
+    )
+
+
+def _literal_secret(key: str, value: str, path: str) -> bool:
+    parent = path.rsplit(".", 1)[-1]
+    secret_field = key in _SECRET_FIELDS or (key == "value" and path.endswith("auth"))
+    credential = parent in ("headers", "params") and _credential_key(key, parent)
+    return (
+        ((secret_field or credential) and _literal(value))
+        or redact_uri(value) != value
+        or _literal_in_query(value)
+    )
 
 
 def literal_secrets(document: Any, path: str = "") -> list[str]:
@@ -44,11 +83,7 @@ def literal_secrets(document: Any, path: str = "") -> list[str]:
             if key in _SQL_FIELDS:
                 continue
             if isinstance(value, str):
-                secret_field = key in _SECRET_FIELDS or (key == "value" and path.endswith("auth"))
-                credential = path.rsplit(".", 1)[-1] in ("headers", "params") and bool(
-                    _CREDENTIAL_NAME.search(str(key))
-                )
-                if ((secret_field or credential) and _literal(value)) or redact_uri(value) != value:
+                if _literal_secret(str(key), value, path):
                     found.append(where)
             else:
                 found += literal_secrets(value, where)
@@ -56,7 +91,7 @@ def literal_secrets(document: Any, path: str = "") -> list[str]:
         for index, value in enumerate(document):
             where = f"{path}[{index}]"
             if isinstance(value, str):
-                if redact_uri(value) != value:
+                if redact_uri(value) != value or _literal_in_query(value):
                     found.append(where)
             else:
                 found += literal_secrets(value, where)
