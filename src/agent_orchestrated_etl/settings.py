@@ -39,8 +39,9 @@ ENV_VARS: dict[str, tuple[str, type]] = {
     "max_bad_rows": ("AOETL_MAX_BAD_ROWS", int),
     "timeout": ("AOETL_TIMEOUT", float),
     "workers": ("AOETL_WORKERS", int),
-    "state_url": ("AOETL_STATE_URL", str),
 }
+# Not a run setting: every StateStore of the process reads it (:func:`state_url`), so one run's
+# history, checkpoints and DLQ are all in the one store, whichever layer opens it.
 STATE_URL_VAR = "AOETL_STATE_URL"
 
 
@@ -71,7 +72,6 @@ class Settings:
     max_bad_rows: int | None = None
     timeout: float | None = None
     workers: int | None = None
-    state_url: str | None = None  # the shared state database; see :func:`state_url`
 
     @classmethod
     def load(

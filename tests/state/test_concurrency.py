@@ -27,6 +27,8 @@ for i in range(60):
     store.add_dlq(run_id, rows if mode == "distinct" else [
         DlqEntry("orders", "a.csv", i % 7, "bad", b"same")])
     store.audit.record_call("agent", "extract", ok=True, rows=2, seconds=0.01)
+    store.quality.add_profile({"resource": "w#orders", "table": "orders", "run_id": run_id,
+                               "taken_at": time.time(), "depth": f"w{me}"})
     store.release_run(run_id)
     store.claim_run(run_id)
     store.finish_run(run_id, status="success", duration_s=0.1, rows_loaded=i, rows_rejected=2,
@@ -67,6 +69,7 @@ def test_two_workers_committing_different_runs(pg_url: str, tmp_path: Path) -> N
     assert {e.payload for e in store.dlq_entries("w2-5")} == {bytes([2, 5, 1]), bytes([2, 5, 2])}
     stats = store.audit.stats()[("agent", "extract")]
     assert (stats.calls, stats.rows) == (120, 240)
+    assert [p.depth for p in store.quality.run_profiles("w2-7")] == ["w2"]
 
 
 def test_two_attempts_of_one_run_leave_one_consistent_record(pg_url: str, tmp_path: Path) -> None:
@@ -76,3 +79,32 @@ def test_two_attempts_of_one_run_leave_one_consistent_record(pg_url: str, tmp_pa
     assert (run.run_id, run.status, run.attempts, run.rows_loaded) == ("shared", "success", 120, 59)
     lines = sorted(e.line or 0 for e in store.dlq_entries("shared"))
     assert lines == list(range(7))  # the unique identity held: no duplicate row
+    (profile,) = store.quality.run_profiles("shared")  # replaced by each attempt, never doubled
+    assert profile.depth in ("w1", "w2")
+
+
+def test_a_profile_written_while_another_attempt_writes_it_is_not_doubled(
+    pg_url: str, tmp_path: Path
+) -> None:
+    """Attempt 1 of a check task has written its profile, not committed yet; attempt 2 writes
+    the same run's profile meanwhile (READ COMMITTED sees nothing to replace)."""
+    import threading
+
+    import psycopg
+
+    store = StateStore(tmp_path, url=pg_url)
+    schema = pg_url.rsplit("schema=", 1)[1]
+    with psycopg.connect(pg_url.split("?")[0]) as first:  # a transaction, left open
+        first.execute(
+            f"INSERT INTO {schema}.profiles (resource, table_name, run_id, taken_at, depth, "
+            "profile_json) VALUES ('w#orders', 'orders', 'run-1', 1, 'first', '{}')"
+        )
+        second = threading.Thread(
+            target=store.quality.add_profile,
+            args=({"resource": "w#orders", "table": "orders", "run_id": "run-1", "depth": "2nd"},),
+        )
+        second.start()
+        time.sleep(0.3)
+        first.commit()
+    second.join(10)
+    assert [p.depth for p in store.quality.run_profiles("run-1")] == ["2nd"]

@@ -46,7 +46,7 @@ def test_an_old_state_db_upgrades_in_place_with_its_history(tmp_path: Path) -> N
     )  # fmt: skip
     (entry,) = store.dlq_entries("old-run")
     assert (entry.payload, entry.status, entry.attempts, entry.line) == ("3,x,y", "open", 0, 4)
-    assert _versions(store) == [1]
+    assert _versions(store) == [1, 2]
     store.start_run("old-run", "orders", "t", spec_hash="h")  # the added columns work
     assert store.runs()[0].attempts == 2 and store.memory.count() == 0
     store.audit.record_call("a", "extract", ok=True, rows=1, seconds=0.1)  # new tables exist
@@ -55,7 +55,7 @@ def test_an_old_state_db_upgrades_in_place_with_its_history(tmp_path: Path) -> N
 def test_opening_again_is_idempotent(store: StateStore, state_url: str, tmp_path: Path) -> None:
     store.start_run("r", "p", "t")
     again = StateStore(tmp_path / ".aoetl", url=state_url)
-    assert _versions(again) == [1] and [r.run_id for r in again.runs()] == ["r"]
+    assert _versions(again) == [1, 2] and [r.run_id for r in again.runs()] == ["r"]
 
 
 def test_a_store_from_a_newer_aoetl_is_refused(
@@ -63,7 +63,7 @@ def test_a_store_from_a_newer_aoetl_is_refused(
 ) -> None:
     with store._transaction() as con:
         con.execute("INSERT INTO schema_migrations VALUES (99, 0, '9.9')")
-    with pytest.raises(UserError, match=r"schema version 99, newer than this aoetl knows \(1\)"):
+    with pytest.raises(UserError, match=r"schema version 99, newer than this aoetl knows \(2\)"):
         StateStore(tmp_path / ".aoetl", url=state_url)
 
 
@@ -99,5 +99,36 @@ def test_two_processes_opening_a_new_store_at_once_both_succeed(
     errors = [p.communicate(timeout=60)[1] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], errors
     opened = StateStore(home, url=state_url)
-    assert _versions(opened) == [1]
+    assert _versions(opened) == [1, 2]
     assert sorted(r.run_id for r in opened.runs()) == sorted(f"run-{p.pid}" for p in procs)
+
+
+def test_a_store_with_a_run_profiled_twice_keeps_the_newest_and_migrates(
+    state_url: str, tmp_path: Path
+) -> None:
+    """Version 2 makes a run's profile of a resource unique; a version-1 store that the race
+    had doubled still migrates."""
+    from agent_orchestrated_etl.state import _migrations as migrations
+
+    home = tmp_path / ".aoetl"
+    v1 = StateStore(home, url=state_url)
+    with v1._transaction() as con:  # back to version 1, as an older aoetl left it
+        con.execute("DROP INDEX profiles_run_resource")
+        con.execute("DELETE FROM schema_migrations WHERE version = 2")
+        for n in (1, 2, 3):
+            con.execute(
+                "INSERT INTO profiles (resource, table_name, run_id, taken_at, depth, "
+                "profile_json) VALUES ('w#orders', 'orders', ?, ?, 'standard', ?)",
+                ("run-1" if n < 3 else None, float(n), f'{{"n": {n}}}'),
+            )
+    assert migrations.LATEST == 2
+    store = StateStore(home, url=state_url)
+    assert _versions(store) == [1, 2]
+    (kept,) = store.quality.run_profiles("run-1")
+    assert kept.profile == {"n": 2}  # the newest of the two
+    with store._connect() as con:
+        assert con.execute("SELECT count(*) FROM profiles").fetchone()[0] == 2  # + aoetl profile's
+    first = store.quality.add_profile({"resource": "w#orders", "table": "orders", "run_id": "r"})
+    again = store.quality.add_profile({"resource": "w#orders", "table": "orders", "run_id": "r",
+                                       "depth": "deep"})  # fmt: skip
+    assert first == again and [p.depth for p in store.quality.run_profiles("r")] == ["deep"]

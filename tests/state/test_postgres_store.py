@@ -111,9 +111,15 @@ def test_a_connection_the_server_dropped_is_replaced(pg_url: str, tmp_path: Path
     kill()
     assert [r.run_id for r in StateStore(tmp_path, url=pg_url).runs()] == ["r"]  # opening retries
     kill()
-    with pytest.raises(TransientError, match="state store postgresql://postgres:\\*\\*\\*@"):
-        store.runs()  # the call that finds it dropped fails, retryable
-    assert [r.run_id for r in store.runs()] == ["r"]  # the next one connects again
+    assert [r.run_id for r in store.runs()] == ["r"]  # its first statement, again on a new one
+    kill()
+    with store._transaction() as con:  # a transaction's BEGIN too
+        con.execute("UPDATE runs SET error = 'e'")
+    dropped = pytest.raises(TransientError, match="state store postgresql://postgres:\\*\\*\\*@")
+    with dropped, store._connect() as con:  # dropped in the middle of a call: retryable
+        con.execute("SELECT 1")
+        kill()
+        con.execute("SELECT 1")
     with store._transaction() as con:  # and transactions are real: a failure rolls back
         con.execute("UPDATE runs SET status = 'x'")
     with pytest.raises(RuntimeError), store._transaction() as con:
@@ -160,6 +166,7 @@ def test_each_thread_reuses_one_connection_and_closes_it_at_its_end(
 def test_an_interrupted_process_marks_its_runs_in_the_shared_store(
     pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import agent_orchestrated_etl.engine  # noqa: F401  (a run has it imported: not timed here)
     from agent_orchestrated_etl.cli._signals import mark_interrupted
 
     monkeypatch.setenv("AOETL_STATE_URL", pg_url)

@@ -30,6 +30,7 @@ GRACE_S = 1.2  # from the signal to the exit, leaving margin under the 2 s users
 EXIT_WAIT_S = 5.0  # how long a normal exit waits for callbacks still running in user code
 
 _deadline: float | None = None
+_STARTED_AT = time.time()  # imported as the command starts: its runs finished after this
 
 
 class _Gate:
@@ -147,7 +148,9 @@ def mark_interrupted(home: Path) -> list[dict[str, object]]:
     """Record this process's unfinished runs as interrupted; its runs' results, as --json has
     them (a run the command finished itself as it was cut short keeps its own record).
 
-    Bounded: the process is on its way out, and the state database may be busy.
+    Bounded: the process is on its way out, and the state database may be busy. A run left
+    unmarked (a PostgreSQL store that did not answer in time) stays 'running' until the next
+    ``mark_dead_runs`` on this host, which marks it 'killed'.
     """
     from .. import settings
 
@@ -161,9 +164,7 @@ def mark_interrupted(home: Path) -> list[dict[str, object]]:
         from ..state import StateStore
 
         store = StateStore(home)
-        for record in store.runs(limit=20):
-            if record.pid != os.getpid():
-                continue
+        for record in store.process_runs(since=_STARTED_AT):
             if record.status != "running":  # the command recorded it itself, just in time
                 marked.append(
                     RunResult(

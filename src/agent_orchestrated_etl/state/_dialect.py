@@ -6,7 +6,9 @@ DO UPDATE``, ``coalesce``, ``RETURNING id``, a table-qualified ``runs.attempts +
 and ``instr`` into ``strpos`` (the only function the stores use that one backend lacks). The
 DDL differs more, and lives in ``_migrations``. The DLQ payload is the one column whose type
 differs: SQLite keeps bytes or text in one column; PostgreSQL keeps bytes in ``payload``
-(BYTEA) and text in ``payload_text``.
+(BYTEA) and text in ``payload_text`` (text holding NUL, which PostgreSQL's TEXT refuses, as
+its bytes in ``payload`` with ``payload_text`` empty). A text column in an ORDER BY takes
+:attr:`Dialect.collate`, so both backends order names the same way.
 """
 
 from __future__ import annotations
@@ -33,6 +35,9 @@ class Dialect:
     payload_select = "payload"
     payload_insert = "payload"
     payload_marks = "?"
+    # After a text column in ORDER BY: the order of its characters' code points, as SQLite's
+    # BINARY collation has it, whatever the PostgreSQL database's collation is.
+    collate = ""
 
     def payload_values(self, payload: str | bytes | None) -> tuple[Any, ...]:
         return (payload,)
@@ -48,15 +53,22 @@ class PostgresDialect(Dialect):
     payload_select = "payload, payload_text"
     payload_insert = "payload, payload_text"
     payload_marks = "?, ?"
+    collate = ' COLLATE "C"'
 
     def payload_values(self, payload: str | bytes | None) -> tuple[Any, ...]:
         if isinstance(payload, str):
+            if "\x00" in payload:  # TEXT refuses NUL: the UTF-8 bytes, marked as text by ''
+                return (payload.encode("utf-8", "surrogateescape"), "")
             return (None, payload)
         return (payload, None)
 
     def payload_of(self, row: tuple[Any, ...]) -> tuple[str | bytes | None, int]:
         data, text = row[0], row[1]
-        return (bytes(data) if data is not None else text), 2
+        if data is None:
+            return text, 2
+        if text is not None:  # text that held NUL, kept as its bytes
+            return bytes(data).decode("utf-8", "surrogateescape"), 2
+        return bytes(data), 2
 
 
 SQLITE = Dialect()

@@ -264,9 +264,18 @@ CREATE INDEX memory_pending ON memory (embedded) WHERE embedded = 0;
 CREATE UNIQUE INDEX memory_one_source ON memory (fingerprint) WHERE kind = 'source';
 """
 
+# One profile per run and resource: two attempts of a check task racing on PostgreSQL had
+# doubled it. A store that has duplicates keeps the newest of each.
+PROFILES_ONE_PER_RUN = """
+DELETE FROM profiles WHERE run_id IS NOT NULL AND id NOT IN
+    (SELECT max(id) FROM profiles WHERE run_id IS NOT NULL GROUP BY run_id, resource);
+CREATE UNIQUE INDEX profiles_run_resource ON profiles (run_id, resource)
+    WHERE run_id IS NOT NULL;
+"""
+
 # Index i holds migration i + 1. Append only, to both.
-SQLITE: tuple[str, ...] = (SQLITE_V1,)
-POSTGRES: tuple[str, ...] = (POSTGRES_V1,)
+SQLITE: tuple[str, ...] = (SQLITE_V1, PROFILES_ONE_PER_RUN)
+POSTGRES: tuple[str, ...] = (POSTGRES_V1, PROFILES_ONE_PER_RUN)
 LATEST = len(SQLITE)
 assert len(POSTGRES) == LATEST, "every migration is written for both backends"
 

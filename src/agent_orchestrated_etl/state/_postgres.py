@@ -20,13 +20,23 @@ import os
 import re
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import parse_qsl, unquote_plus, urlsplit, urlunsplit
 
-from ..errors import AoetlError, TransientError, UserError, classify_libpq, redact, redact_uri
+from ..errors import (
+    MASK,
+    REFERENCE_PATTERN,
+    AoetlError,
+    TransientError,
+    UserError,
+    classify_libpq,
+    one_line,
+    redact,
+    redact_uri,
+)
 from . import _migrations as migrations
 from ._dialect import POSTGRES, Cursor, Dialect, postgres_sql
 
@@ -36,6 +46,11 @@ if TYPE_CHECKING:
 SCHEMES = ("postgresql", "postgres", "postgresql+psycopg")
 DEFAULT_SCHEMA = "aoetl_state"
 _SCHEMA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}\Z")
+# libpq's words for an option's value it cannot use (sslmode=bogus, connect_timeout=abc).
+_BAD_OPTION = re.compile(
+    r"invalid (?:\w+ )?value|invalid connection option|bad value for|unrecognized value"
+)
+T = TypeVar("T")
 _INSTALL = "pip install 'agent-orchestrated-etl[postgres]'"
 
 
@@ -52,24 +67,35 @@ class Location:
 
 def locate(url: str, origin: str) -> Location:
     """The database and schema ``url`` names; a UserError saying what to fix if it is not a
-    PostgreSQL URL or its schema option is not a plain name."""
+    PostgreSQL URL, does not parse cleanly, or its schema option is not a plain name."""
     written = url.strip()
-    shown = redact_uri(written)
+    shown = shown_url(written)
     resolved = _resolved(written, origin) if "${" in written else written
-    from ..secrets import register_url
+    from ..secrets import register, register_url
 
+    if not _clean(resolved):
+        # Whatever a URL parser or libpq would make of it may cut the password anywhere
+        # (a host "ss@db" from "p@ss@db"): mask all the userinfo, never quote a parser.
+        userinfo = resolved.partition("://")[2].rpartition("@")[0]
+        register(userinfo.partition(":")[2] or userinfo)
+        raise UserError(
+            f"{origin} {shown!r} does not parse "
+            "as a URL: percent-encode the special characters of the user and the password "
+            "(@ : / ? # [ ] % as %40 %3A %2F %3F %23 %5B %5D %25)"
+        )
     register_url(resolved)
     if not is_postgres(resolved):
         raise UserError(
-            f"{origin} {redact_uri(resolved)!r} is not a PostgreSQL URL: write it as "
+            f"{origin} {shown_url(resolved)!r} is not a PostgreSQL URL: write it as "
             "postgresql://USER@HOST:PORT/DATABASE, with ':' and the password after USER, or "
             "unset it to keep the state in AOETL_HOME/state.db"
         )
     import psycopg.conninfo
 
     parts = urlsplit(resolved)
-    options = parse_qsl(parts.query, keep_blank_values=True)
-    rest = urlencode([(k, v) for k, v in options if k != "schema"])
+    # The other options stay exactly as written: decoding and encoding them again would turn
+    # "%20" into "+", which libpq reads as a plus sign.
+    rest = "&".join(p for p in parts.query.split("&") if p and _key(p) != "schema")
     conninfo = urlunsplit(("postgresql", parts.netloc, parts.path, rest, parts.fragment))
     try:
         parts.port  # noqa: B018  (urllib checks the port only when asked for it)
@@ -78,6 +104,7 @@ def locate(url: str, origin: str) -> Location:
         raise UserError(
             f"{origin} {shown!r} is not a valid PostgreSQL URL: {redact(str(exc))}"
         ) from None
+    options = parse_qsl(parts.query, keep_blank_values=True)
     schema = next((v for k, v in options if k == "schema"), DEFAULT_SCHEMA)
     if not _SCHEMA_NAME.match(schema):
         raise UserError(
@@ -85,6 +112,36 @@ def locate(url: str, origin: str) -> Location:
             "letters, digits and _ (at most 63, not starting with a digit)"
         )
     return Location(conninfo, schema.lower(), shown)
+
+
+def _key(option: str) -> str:
+    return unquote_plus(option.partition("=")[0])
+
+
+def _clean(url: str) -> bool:
+    """Whether ``url`` splits into its parts as written: its userinfo (up to the one '@') all
+    in the network location. A password holding '/', '?', '#' or '@' unencoded, or an unclosed
+    '[', does not."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    after = url.partition("://")[2]
+    if parts.netloc.count("@") > 1:
+        return False
+    return "@" in parts.netloc or "@" not in after
+
+
+def shown_url(url: str) -> str:
+    """``url`` as messages show it: its password masked (references kept), and, when it does
+    not split cleanly, everything between ``://`` and the last ``@``."""
+    # A reference is not a secret, and may hold '/' or '#' (kv/app#pw): judge the rest.
+    if _clean(re.sub(REFERENCE_PATTERN, "ref", url)):
+        return redact_uri(url)
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return redact_uri(url)
+    return f"{scheme}://{MASK}@{rest.rpartition('@')[2]}"
 
 
 def _resolved(written: str, origin: str) -> str:
@@ -100,17 +157,53 @@ def _resolved(written: str, origin: str) -> str:
 
 
 class PgConnection:
-    """A psycopg connection as the stores call it: ``?`` placeholders, rows as tuples."""
+    """A psycopg connection as the stores call it: ``?`` placeholders, rows as tuples.
 
-    def __init__(self, raw: psycopg.Connection[Any]) -> None:
+    A reused connection may have been dropped while it was idle (``idle_session_timeout``, a
+    restart, a proxy), which only its next statement finds out. So the first statement of a
+    call, when it fails on a connection that is now broken, runs once more on a new one:
+    nothing of the call reached the server before it.
+    """
+
+    def __init__(self, raw: psycopg.Connection[Any], pool: _Pool, *, reused: bool) -> None:
         self.raw = raw
+        self._pool = pool
+        self._retry = reused
 
     def execute(self, sql: str, params: Sequence[Any] = (), /) -> Cursor:
-        return self.raw.execute(postgres_sql(sql), tuple(params))
+        text, values = postgres_sql(sql), _values(params)
+        return self._first(lambda raw: raw.execute(text, values))
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]], /) -> None:
-        with self.raw.cursor() as cursor:
-            cursor.executemany(postgres_sql(sql), rows)
+        text, values = postgres_sql(sql), [_values(row) for row in rows]
+
+        def run(raw: psycopg.Connection[Any]) -> None:
+            with raw.cursor() as cursor:
+                cursor.executemany(text, values)
+
+        self._first(run)
+
+    def _first(self, call: Callable[[psycopg.Connection[Any]], T]) -> T:
+        import psycopg
+
+        retry, self._retry = self._retry, False
+        try:
+            return call(self.raw)
+        except psycopg.Error:
+            if not (retry and (self.raw.broken or self.raw.closed)):
+                raise
+        self._pool.forget()
+        self.raw, _ = self._pool.get()
+        return call(self.raw)
+
+
+def _values(params: Sequence[Any]) -> tuple[Any, ...]:
+    """``params`` as PostgreSQL stores them: its text refuses NUL, which SQLite keeps (a
+    quarantined row's reason may quote one), so NUL is written as the four characters
+    ``\\x00``."""
+    return tuple(
+        v.replace("\x00", "\\x00") if isinstance(v, str) and "\x00" in v else v for v in params
+    )
 
 
 class _Pool:
@@ -196,27 +289,41 @@ class PostgresBackend:
     @contextmanager
     def connect(self) -> Iterator[PgConnection]:
         with self._use() as con:
-            yield PgConnection(con)
+            yield con
 
     @contextmanager
     def transaction(self) -> Iterator[PgConnection]:
-        with self._use() as con, con.transaction():
-            yield PgConnection(con)
+        import psycopg
+
+        with self._use() as con:
+            con.execute("BEGIN")  # the call's first statement: retried on a dropped connection
+            try:
+                yield con
+            except BaseException:
+                if not (con.raw.broken or con.raw.closed):
+                    with contextlib.suppress(psycopg.Error):
+                        con.raw.execute("ROLLBACK")
+                raise
+            con.raw.execute("COMMIT")
 
     @contextmanager
-    def _use(self) -> Iterator[psycopg.Connection[Any]]:
+    def _use(self) -> Iterator[PgConnection]:
         import psycopg
 
         try:
-            con, _ = self._pool.get()
+            raw, new = self._pool.get()
         except psycopg.Error as exc:
             raise self._unreachable(exc) from None
+        con = PgConnection(raw, self._pool, reused=not new)
         try:
             yield con
         except psycopg.Error as exc:
-            if con.broken or con.closed:
+            error = classify_libpq(exc, self._what)
+            if con.raw.broken or con.raw.closed:
                 self._pool.forget()  # the next call connects again
-            raise classify_libpq(exc, self._what) from exc
+                if not isinstance(error, TransientError):  # 57P05 and the like: try again
+                    error = TransientError(error.message)
+            raise error from exc
 
     def migrate(self) -> None:
         """Bring the schema to the latest version: one query when it is there already. The
@@ -226,7 +333,13 @@ class PostgresBackend:
             return
         with self.transaction() as con:
             con.execute("SELECT pg_advisory_xact_lock(?)", (_lock_key(self.schema),))
-            con.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
+            # Looked up first: CREATE SCHEMA IF NOT EXISTS needs CREATE on the database even
+            # when the schema is there, and a user may own only a schema made for it.
+            found = con.execute(
+                "SELECT 1 FROM pg_namespace WHERE nspname = ?", (self.schema,)
+            ).fetchone()
+            if found is None:
+                con.execute(f'CREATE SCHEMA "{self.schema}"')
             con.execute(migrations.VERSION_DDL)
             row = con.execute(f"SELECT max(version) FROM {migrations.VERSION_TABLE}").fetchone()
             version = self._checked(int(row[0] or 0))
@@ -262,7 +375,10 @@ class PostgresBackend:
         raise AssertionError("unreachable")
 
     def _unreachable(self, exc: Exception) -> AoetlError:
-        return classify_libpq(exc, f"cannot connect to {self._what}")
+        what = f"cannot connect to {self._what}"
+        if _BAD_OPTION.search(str(exc)):  # libpq judges option values only as it connects
+            return UserError(f"{what}: {one_line(str(exc))}; fix the option in the URL")
+        return classify_libpq(exc, what)
 
     def _checked(self, version: int) -> int:
         if version > migrations.LATEST:

@@ -71,20 +71,21 @@ class QualityHistory:
         """Store a profile (a ``TableProfile`` as JSON: its ``resource``, ``table``,
         ``run_id``, ``taken_at`` and ``depth`` are indexed) with its score and anomalies;
         returns its id. A run's profile of a table replaces an earlier one of the same run."""
+        # One statement, so two attempts of a check task racing on PostgreSQL (READ
+        # COMMITTED) leave one row: the unique index of a run's profiles decides.
         with self._store._transaction() as con:
-            if profile.get("run_id"):
-                con.execute(
-                    "DELETE FROM profiles WHERE run_id = ? AND resource = ?",
-                    (profile["run_id"], profile["resource"]),
-                )
             row = con.execute(
                 "INSERT INTO profiles (resource, table_name, run_id, taken_at, depth, score, "
                 "profile_json, score_json, anomalies_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                "RETURNING id",
+                "ON CONFLICT (run_id, resource) WHERE run_id IS NOT NULL DO UPDATE SET "
+                "table_name = excluded.table_name, taken_at = excluded.taken_at, "
+                "depth = excluded.depth, score = excluded.score, "
+                "profile_json = excluded.profile_json, score_json = excluded.score_json, "
+                "anomalies_json = excluded.anomalies_json RETURNING id",
                 (
                     profile["resource"],
                     profile["table"],
-                    profile.get("run_id"),
+                    profile.get("run_id") or None,
                     profile.get("taken_at") or time.time(),
                     profile.get("depth", "standard"),
                     score.get("total") if score else None,
@@ -121,7 +122,8 @@ class QualityHistory:
         """The profiles a run recorded of what it staged, by table name."""
         with self._store._connect() as con:
             rows = con.execute(
-                f"SELECT {_PROFILE_COLUMNS} FROM profiles WHERE run_id = ? ORDER BY table_name",
+                f"SELECT {_PROFILE_COLUMNS} FROM profiles WHERE run_id = ? "
+                f"ORDER BY table_name{self._store.dialect.collate}",
                 (run_id,),
             ).fetchall()
         return [_record(r) for r in rows]
@@ -142,8 +144,10 @@ class QualityHistory:
     def check_results(self, run_id: str) -> list[dict[str, Any]]:
         """A run's check results (``CheckResult`` JSON), by table and check name."""
         with self._store._connect() as con:
+            c = self._store.dialect.collate
             rows = con.execute(
-                "SELECT result_json FROM check_results WHERE run_id = ? ORDER BY table_name, name",
+                "SELECT result_json FROM check_results WHERE run_id = ? "
+                f"ORDER BY table_name{c}, name{c}",
                 (run_id,),
             ).fetchall()
         return [json.loads(r[0]) for r in rows]

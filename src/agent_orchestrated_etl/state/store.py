@@ -297,6 +297,16 @@ class StateStore:
                 )
         return len(dead)
 
+    def process_runs(self, since: float) -> list[RunRecord]:
+        """This process's runs, newest first, by its pid and host (another machine's process
+        may have the same pid): those it still owns 'running', whenever they started (a run
+        it claimed may be old), and those it finished since ``since``."""
+        return self._runs(
+            "WHERE pid = ? AND host = ? AND (status = 'running' OR finished_at >= ?)",
+            (os.getpid(), socket.gethostname(), since),
+            1_000,
+        )
+
     def recent_successes(self, pipeline: str, *, exclude: str, limit: int) -> list[RunRecord]:
         return self._runs(
             "WHERE pipeline = ? AND status = 'success' AND run_id <> ?", (pipeline, exclude), limit
