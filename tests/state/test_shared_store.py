@@ -110,7 +110,7 @@ def test_a_schema_made_for_a_user_without_create_on_the_database(
             admin.execute(f"DROP ROLE {role}")
 
 
-def test_a_referenced_url_is_resolved_once_per_process(pg_url: str, tmp_path: Path) -> None:
+def test_a_referenced_url_is_not_looked_up_again_by_each_store(pg_url: str, tmp_path: Path) -> None:
     secret = tmp_path / "state_url"
     secret.write_text(pg_url)
     written = f"${{file:{secret}}}"

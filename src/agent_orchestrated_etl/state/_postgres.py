@@ -8,8 +8,10 @@ database with a pipeline's own tables.
 
 Connections: a run makes dozens of state calls, so each thread keeps one connection per
 database and reuses it (autocommit; a transaction is a real ``BEGIN`` … ``COMMIT``). A
-connection the server dropped is replaced at its next use. A forked child never touches the
-connections it inherited: closing one would end its parent's session.
+connection the server dropped while idle is replaced at the next call's first statement
+(:class:`PgConnection`); one dropped in the middle of a call makes it fail, retryably. A
+forked child never touches the connections it inherited: closing one would end its
+parent's session.
 """
 
 from __future__ import annotations
@@ -81,7 +83,8 @@ def locate(url: str, origin: str) -> Location:
         raise UserError(
             f"{origin} {shown!r} does not parse "
             "as a URL: percent-encode the special characters of the user and the password "
-            "(@ : / ? # [ ] % as %40 %3A %2F %3F %23 %5B %5D %25)"
+            "(@ : / ? # [ ] % as %40 %3A %2F %3F %23 %5B %5D %25), and close the [ ] of an "
+            "IPv6 host"
         )
     register_url(resolved)
     if not is_postgres(resolved):
