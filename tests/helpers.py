@@ -175,7 +175,7 @@ class AirflowHome:
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 
 
-def finish(proc: subprocess.Popen[str], log: Path, timeout: float = 240) -> tuple[int, str]:
+def finish(proc: subprocess.Popen[str], log: Path, timeout: float = 420) -> tuple[int, str]:
     """Wait for a command started with its output in ``log``: its exit code and output."""
     try:
         proc.wait(timeout=timeout)

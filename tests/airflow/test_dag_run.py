@@ -54,6 +54,8 @@ def failing(
         proc.wait()
 
 
+# Several Airflow processes, each ~20 s of CPU: on a loaded machine, more than 300 s.
+@pytest.mark.timeout(900)
 def test_generated_dag_runs_in_airflow_and_loads_what_aoetl_run_loads(
     airflow: AirflowHome,
     failing: tuple[subprocess.Popen[str], Path, Path],

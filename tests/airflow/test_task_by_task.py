@@ -37,6 +37,8 @@ def record(root: Path, run_id: str, state_url: str) -> dict[str, object]:
     return found[0]
 
 
+# Several Airflow processes, each ~20 s of CPU: on a loaded machine, more than 300 s.
+@pytest.mark.timeout(900)
 def test_each_task_in_its_own_process_gives_what_aoetl_run_gives(
     airflow: AirflowHome, state_url: str, tmp_path: Path
 ) -> None:
