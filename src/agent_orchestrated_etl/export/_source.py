@@ -22,28 +22,24 @@ MAX_SECONDS = 30 * 24 * 3600.0
 # Control, surrogate, line/paragraph separator and format characters (bidi overrides among
 # them): text that could end a line, change how the file reads, or not encode as UTF-8.
 _HIDDEN = frozenset(("Cc", "Cs", "Zl", "Zp", "Cf"))
+_SHORT = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
 def q(text: str) -> str:
-    """A Python string literal in double quotes (JSON's escapes are Python's too)."""
+    """A Python string literal in double quotes (JSON's escapes are Python's too), with every
+    invisible character escaped: a bidi override cannot make the file read otherwise than it
+    runs, and a lone surrogate cannot stop it encoding as UTF-8."""
     quoted = json.dumps(text, ensure_ascii=False)
-    try:
-        quoted.encode("utf-8")
-    except UnicodeEncodeError:  # a lone surrogate: escaped, so the file stays UTF-8
-        return json.dumps(text)
-    return quoted
+    return quoted if quoted.isprintable() else _escaped(quoted)
 
 
-def shown(text: str, keep: str = "") -> str:
-    """``text`` with every control or invisible character (but those in ``keep``) written as
-    a visible escape (``\\x00``, ``\\u202e``): for text read by people (a docstring, a tag, a
-    task's doc), which must neither break the file nor reach Airflow's database as is."""
-    if text.isprintable() and not keep:
-        return text
+def _escaped(text: str, keep: str = "") -> str:
     out = []
     for char in text:
         if char in keep or unicodedata.category(char) not in _HIDDEN:
             out.append(char)
+        elif char in _SHORT:
+            out.append(_SHORT[char])
         elif ord(char) < 0x100:
             out.append(f"\\x{ord(char):02x}")
         elif ord(char) < 0x10000:
@@ -51,6 +47,13 @@ def shown(text: str, keep: str = "") -> str:
         else:
             out.append(f"\\U{ord(char):08x}")
     return "".join(out)
+
+
+def shown(text: str, keep: str = "") -> str:
+    """``text`` with every control or invisible character (but those in ``keep``) written as
+    a visible escape (``\\x00``, ``\\u202e``): for text read by people (a docstring, a tag, a
+    task's doc), which must neither break the file nor reach Airflow's database as is."""
+    return text if text.isprintable() and not keep else _escaped(text, keep)
 
 
 def literal(value: Any, indent: int) -> str:
