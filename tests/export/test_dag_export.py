@@ -5,8 +5,10 @@ refused with one line for bad input. Running them is tests/airflow's part."""
 
 from __future__ import annotations
 
+import ast
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -14,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from agent_orchestrated_etl import DataOrchestrator
 from agent_orchestrated_etl.engine import Plan, Task
@@ -26,10 +29,13 @@ from agent_orchestrated_etl.export import (
     dag_tasks,
     render_dag,
 )
-from agent_orchestrated_etl.spec import load_spec
+from agent_orchestrated_etl.pipeline.planner import spec_hash
+from agent_orchestrated_etl.spec import load_document, load_spec
 from tests.helpers import run_cli
 
 RUFF = str(Path(sys.executable).with_name("ruff"))
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+CONTROL_NAME = "orders\x00x\r\u202e"
 MANY = [f"t{a}{b}" for a in "abc" for b in "abcdefghij"]  # 30 tables (digits would group)
 SECRET_DIR = "landing-zone-7f3a9c"  # where ${env:X17_LANDING} points: never in a DAG file
 
@@ -130,7 +136,10 @@ def _export_all(root: Path, dags: Path, home: Path) -> dict[str, Any]:
     first = run_cli(*argv, cwd=root, env=env)
     assert first.returncode == 0, first.stderr
     text = (dags / "orders.py").read_bytes()
-    again = run_cli(*argv, cwd=root, env=env)  # replaces its own file
+    # The same export spelled otherwise (paths, option order, spaces, no --json): it
+    # replaces its own file, byte for byte.
+    argv = ["dag", "./etl/../etl/orders.yaml", "--tag", "nightly", "--schedule", "30 2  * * *"]
+    again = run_cli(*argv, "-o", "./dags/orders.py", cwd=root, env=env)
     assert again.returncode == 0, again.stderr
     orch = DataOrchestrator(home=home)
     # 2. Many tables, no checks; 3. loads ordered by 'after'; 4. rows routed to three tables.
@@ -172,6 +181,17 @@ def _export_all(root: Path, dags: Path, home: Path) -> dict[str, Any]:
             DagOptions(base_dir=str(root), home=str(home)),
         )
     )
+    # 7. A REST API with a bearer token (the first example of docs/connectors/rest.md), and
+    # 8. a name and tags with control characters and the longest durations: the renderer.
+    rest = load_document(_rest_example(), root)
+    rest_plan = _plan_of(["users", "posts"])
+    options = DagOptions(base_dir=str(root), home=str(home))
+    (dags / "rest.py").write_text(render_dag(rest, rest_plan, options))
+    month = 30 * 24 * 3600
+    odd_spec = {"name": CONTROL_NAME, "source": "d", "tags": ["a\x00b"], "timeout_s": month}
+    odd_spec["retries"] = {"base_s": month, "cap_s": month}
+    control = load_document(odd_spec, root)
+    (dags / "control.py").write_text(render_dag(control, _plan_of(["t"]), options))
     inspected = _airflow(root, dags, root / "etl", root / "gone")
     return {
         "root": root,
@@ -181,8 +201,15 @@ def _export_all(root: Path, dags: Path, home: Path) -> dict[str, Any]:
         "summary": ref.stderr,
         "odd": odd,
         "odd_plan": plan,
+        "rest_spec": rest,
         **inspected,
     }
+
+
+def _rest_example() -> dict[str, Any]:
+    text = (DOCS / "connectors" / "rest.md").read_text()
+    document: dict[str, Any] = yaml.safe_load(text.split("```yaml\n", 1)[1].split("```")[0])
+    return document
 
 
 def _plan_of(tables: list[str]) -> Plan:
@@ -228,7 +255,9 @@ def test_every_dag_imports_without_io_and_passes_ruffs_airflow_rules(
     exported: dict[str, Any],
 ) -> None:
     assert exported["errors"] == {}
-    assert sorted(exported["dags"]) == ["gone", "many", "odd", "orders", "rel.v2", "routed"]
+    assert sorted(exported["dags"]) == [
+        "gone", "many", "odd", "orders", "orders_x", "rel.v2", "routed", "shop-api",
+    ]  # fmt: skip
     # The pipeline files and folders were deleted and sockets refused: still imported, and
     # aoetl itself was never imported (it is, inside a running task only).
     assert exported["aoetl_imported"] is False
@@ -320,7 +349,9 @@ def test_secrets_stay_references_and_the_output_is_byte_identical(
     text = (dags / "orders.py").read_text()
     assert (dags / "orders.py").read_bytes() == exported["first"]  # generated twice
     assert "${env:X17_LANDING}" in text and SECRET_DIR not in text
-    assert "aoetl dag etl/orders.yaml -o dags/orders.py --schedule" in text
+    # The command as the file shapes it, whichever way it was spelled; never --json.
+    line = "aoetl dag etl/orders.yaml -o dags/orders.py --schedule '30 2 * * *' --tag nightly"
+    assert f"\n    {line}\n" in text and "--json" not in text
     assert exported["json"]["embedded"] is True and exported["json"]["dag_id"] == "orders"
     assert {"airflow_id": "orders.check", "aoetl_id": "check:orders"}.items() <= next(
         t for t in exported["json"]["tasks"] if t["aoetl_id"] == "check:orders"
@@ -353,6 +384,8 @@ def test_a_literal_password_is_refused_and_no_file_written(tmp_path: Path) -> No
         (["d", "-o", "dags/x.py", "--schedule", "daily"], "is not one Airflow takes"),
         (["d", "-o", "mine.py"], "exists and is not a DAG aoetl wrote; pass --force"),
         (["d", "-o", "dags/x.py", "--reference"], "aoetl plan SOURCE -o pipeline.yaml"),
+        (["d", "-o", "dags/x.py", "--timeout", "1e15"], "timeout_s (--timeout) is 1e+15"),
+        (["d", "-o", "dags/x.py", "--tag", ""], "--tag is empty"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, args: list[str], message: str) -> None:
@@ -384,3 +417,54 @@ def test_schedules_and_dag_ids_are_checked_before_airflow_sees_them(tmp_path: Pa
     assert dag_id_for(spec) == "Sales_EU_v2" and dag_id_for(spec, "sales.eu-2") == "sales.eu-2"
     with pytest.raises(UserError, match="DAG id 'a/b' is not one Airflow takes"):
         dag_id_for(spec, "a/b")
+
+
+def test_a_rest_dag_embeds_a_spec_its_workers_read_back(exported: dict[str, Any]) -> None:
+    dag = exported["dags"]["shop-api"]
+    assert set(dag["tasks"]) == {"users.load", "users.check", "posts.load", "posts.check", "commit"}
+    text = (exported["folder"] / "rest.py").read_text()
+    pipeline = next(
+        ast.literal_eval(node.value)
+        for node in ast.parse(text).body
+        if isinstance(node, ast.AnnAssign) and node.value is not None
+        and getattr(node.target, "id", "") == "PIPELINE"
+    )  # fmt: skip
+    assert pipeline["source"]["auth"] == {"type": "bearer", "token": "${env:SHOP_TOKEN}"}
+    # What agent_orchestrated_etl.airflow.run_task builds from PIPELINE and BASE_DIR.
+    worker = DataOrchestrator(home=exported["root"] / ".aoetl").prepare(
+        pipeline, base_dir=exported["root"]
+    )
+    assert spec_hash(worker.spec) == spec_hash(exported["rest_spec"])
+
+
+def test_control_characters_and_30_day_durations_import(exported: dict[str, Any]) -> None:
+    dag = exported["dags"]["orders_x"]
+    assert dag["tags"] == sorted(["aoetl", "orders\\x00x\\r\\u202e", "a\\x00b"])
+    load = dag["tasks"]["t.load"]
+    month = 30 * 24 * 3600.0
+    assert (load["retry_delay"], load["max_retry_delay"]) == (month, month)
+    assert load["timeout"] == month * 1.1  # aoetl's limit and its grace
+
+
+def test_the_literal_secret_hint_fits_a_source(tmp_path: Path) -> None:
+    _csv(tmp_path / "d", "orders")
+    password = "pw-x17-source"  # pragma: allowlist secret
+    orch = DataOrchestrator(home=tmp_path / ".aoetl")
+    target = f"postgresql://etl:{password}@127.0.0.1:1/wh"
+    with pytest.raises(UserError) as caught:
+        orch.export_dag(str(tmp_path / "d"), tmp_path / "dags" / "d.py", target=target)
+    message = str(caught.value)
+    assert "literal secret (target.uri)" in message and password not in message
+    # --reference names a pipeline file, and a SOURCE is none: the hint says how to get one.
+    assert "--reference" not in message and "aoetl plan SOURCE -o pipeline.yaml" in message
+    assert "${env:NAME}" in message and not (tmp_path / "dags").exists()
+
+
+def test_a_planned_pipeline_is_exported_without_discovering_again(tmp_path: Path) -> None:
+    _csv(tmp_path / "d", "orders")
+    orch = DataOrchestrator(home=tmp_path / ".aoetl")
+    pipeline = orch.create_pipeline(str(tmp_path / "d"), f"duckdb:///{tmp_path / 'w.duckdb'}")
+    assert [t.id for t in pipeline.plan.tasks] == ["load:orders", "commit"]
+    shutil.rmtree(tmp_path / "d")  # a second discovery would fail: the folder is gone
+    written = pipeline.to_airflow(tmp_path / "dags" / "d.py")
+    assert 't["load:orders"] = aoetl_task.override(' in written.read_text()
