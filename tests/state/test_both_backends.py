@@ -76,7 +76,7 @@ def test_an_interrupted_process_marks_its_own_runs_only(
     store = StateStore(home)
     store.start_run("mine-old", "orders", "t")
     store.start_run("theirs", "orders", "t")  # another machine's process with this pid
-    for i in range(25):  # many newer runs of other workers
+    for i in range(21):  # more newer runs of other workers than the old window of 20
         store.start_run(f"other-{i}", "p", "t")
         store.finish_run(f"other-{i}", status="success", duration_s=1, rows_loaded=1,
                          rows_rejected=0, error=None, result={})  # fmt: skip

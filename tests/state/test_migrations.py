@@ -52,6 +52,15 @@ def test_an_old_state_db_upgrades_in_place_with_its_history(tmp_path: Path) -> N
     store.audit.record_call("a", "extract", ok=True, rows=1, seconds=0.1)  # new tables exist
 
 
+def test_a_state_db_that_lost_its_version_table_migrates_again(tmp_path: Path) -> None:
+    home = tmp_path / ".aoetl"
+    StateStore(home, url="").start_run("r", "p", "t")
+    with sqlite3.connect(home / "state.db") as con:
+        con.execute("DROP TABLE schema_migrations")
+    store = StateStore(home, url="")
+    assert _versions(store) == [1, 2] and [r.run_id for r in store.runs()] == ["r"]
+
+
 def test_opening_again_is_idempotent(store: StateStore, state_url: str, tmp_path: Path) -> None:
     store.start_run("r", "p", "t")
     again = StateStore(tmp_path / ".aoetl", url=state_url)

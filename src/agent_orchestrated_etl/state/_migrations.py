@@ -265,11 +265,12 @@ CREATE UNIQUE INDEX memory_one_source ON memory (fingerprint) WHERE kind = 'sour
 """
 
 # One profile per run and resource: two attempts of a check task racing on PostgreSQL had
-# doubled it. A store that has duplicates keeps the newest of each.
+# doubled it. A store that has duplicates keeps the newest of each. IF NOT EXISTS: SQLite runs
+# every migration again on a state.db whose version table is gone, as it runs the first.
 PROFILES_ONE_PER_RUN = """
 DELETE FROM profiles WHERE run_id IS NOT NULL AND id NOT IN
     (SELECT max(id) FROM profiles WHERE run_id IS NOT NULL GROUP BY run_id, resource);
-CREATE UNIQUE INDEX profiles_run_resource ON profiles (run_id, resource)
+CREATE UNIQUE INDEX IF NOT EXISTS profiles_run_resource ON profiles (run_id, resource)
     WHERE run_id IS NOT NULL;
 """
 
