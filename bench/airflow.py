@@ -1,10 +1,19 @@
-"""Benchmark: writing the Airflow DAG of a 100-task plan, and Airflow importing it.
+"""Benchmark: writing the Airflow DAG of a 100-task plan (the renderer, and the API call as
+users make it), and Airflow importing it.
 
 * ``render``: ``export.render_dag`` (the text, checked with ``compile()``) for a plan of 50
   tables with checks (a load and a check each, and the commit: 101 tasks), some loads ordered
   by ``after:``, per-task retries and time limits. The spec and plan are built in this
   process (no discovery, which is the source's cost, not the export's), the DAG rendered
   ``--repeat`` times. Goal: p95 <= 50 ms.
+* ``export``: ``DataOrchestrator.export_dag`` as users call it on a planned ``Pipeline``
+  (``orch.create_pipeline("pipeline.yaml")``, its ``plan`` read, then
+  ``pipeline.to_airflow(path)``): the same 50 tables as CSV files in a folder, so the call
+  takes the facade's path (the early checks, the embedded spec validated as a worker reads
+  it, the masked plan, the render, the atomic write of the file), ``--repeat`` times. The
+  discovery that made the plan is timed once and left out: it is the source's cost (listing
+  and sniffing 50 files), paid when the pipeline is planned, as ``aoetl run --list-tasks``
+  pays it, and never per export. Goal: p95 <= 50 ms.
 * ``dagbag``: for information, the time real Airflow's ``DagBag`` takes to import the file
   (Airflow's own cost: it parses every DAG file again and again), in a fresh process per
   round, apart from the time ``import airflow`` takes there.
@@ -28,6 +37,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from agent_orchestrated_etl import DataOrchestrator
 from agent_orchestrated_etl.engine import Plan, Task
 from agent_orchestrated_etl.engine.plan import CheckParams, CommitParams, LoadParams
 from agent_orchestrated_etl.export import DagOptions, render_dag
@@ -102,6 +112,60 @@ def spec_and_plan() -> tuple[PipelineSpec, Plan]:
     return spec, Plan(tasks)
 
 
+PIPELINE_YAML = """\
+name: bench_fifty_tables
+source: landing/
+target: postgresql://etl:${{env:PGPASSWORD}}@warehouse.internal/dw
+checks: [{{check: not_null, columns: [id]}}]
+retries: {{attempts: 4, base_s: 1, cap_s: 60}}
+timeout_s: 600
+tags: [bench]
+tasks:
+{tasks}
+"""
+
+
+def export_api(folder: Path, repeat: int) -> dict[str, Any]:
+    """Time ``export_dag`` on a planned Pipeline of 50 CSV tables (discovery timed apart)."""
+    # Letters, not numbers: files named alike but for digits are read as one table.
+    names = [f"t_{a}{b}" for a in "abcde" for b in "abcdefghij"][:TABLES]
+    (folder / "landing").mkdir()
+    for name in names:
+        (folder / "landing" / f"{name}.csv").write_text("id,name\n1,a\n2,b\n")
+    lines = []
+    for i, name in enumerate(names):
+        options = ["retries: {attempts: 2}"] if i < 10 else []
+        options += ["timeout_s: 120"] if 10 <= i < 20 else []
+        options += [f"after: [{names[i - 1]}]"] if i % 5 == 4 else []
+        lines.append(f"  {name}: {{{', '.join(options)}}}")
+    (folder / "pipeline.yaml").write_text(PIPELINE_YAML.format(tasks="\n".join(lines)))
+    orch = DataOrchestrator(home=folder / ".aoetl")
+    pipeline = orch.create_pipeline(str(folder / "pipeline.yaml"))
+    started = time.perf_counter()
+    tasks = len(pipeline.plan.tasks)  # discovery: the source's cost, once
+    discovery_ms = (time.perf_counter() - started) * 1000
+    out = folder / "dags" / "bench.py"
+    orch.export_dag(pipeline, out)  # warm
+    text = out.read_bytes()
+    runs_ms: list[float] = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        orch.export_dag(pipeline, out)
+        runs_ms.append((time.perf_counter() - started) * 1000)
+    assert out.read_bytes() == text  # deterministic
+    return {
+        "tasks": tasks,
+        "exports": len(runs_ms),
+        "bytes": len(text),
+        "median_ms": round(statistics.median(runs_ms), 3),
+        "p95_ms": round(percentile(runs_ms, 0.95), 3),
+        "max_ms": round(max(runs_ms), 3),
+        "discovery_once_ms": round(discovery_ms, 1),
+        "discovery_excluded_because": "the source's cost (listing and sniffing 50 files), "
+        "paid once when the Pipeline is planned, never per export",
+    }
+
+
 def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(len(ordered) * share))]
@@ -155,6 +219,19 @@ def main() -> int:
         f"{render['compile_median_ms']:.2f} ms"
     )
 
+    with tempfile.TemporaryDirectory(prefix="aoetl-bench-export-") as tmp:
+        export = export_api(Path(tmp), args.repeat)
+    print(
+        f"\n  export_dag on a planned Pipeline, {export['tasks']} tasks (50 CSV tables with "
+        f"checks): median {export['median_ms']:.2f} ms, p95 {export['p95_ms']:.2f} ms, max "
+        f"{export['max_ms']:.2f} ms over {export['exports']} exports, the file written each "
+        f"time (goal p95 <= {GOAL_MS:.0f} ms: {export['p95_ms'] / GOAL_MS:.2f}x the goal)"
+    )
+    print(
+        f"  not in it: discovering the 50 files to plan ({export['discovery_once_ms']:.0f} ms, "
+        "once): the source's cost, paid when the pipeline is planned, never per export"
+    )
+
     with tempfile.TemporaryDirectory(prefix="aoetl-bench-airflow-") as tmp:
         folder = Path(tmp)
         (folder / "dags").mkdir()
@@ -205,8 +282,10 @@ def main() -> int:
         },
         "goal_p95_ms": GOAL_MS,
         "render": render,
-        "goal_met": render["p95_ms"] <= GOAL_MS,
+        "export_api": export,
+        "goal_met": render["p95_ms"] <= GOAL_MS and export["p95_ms"] <= GOAL_MS,
         "ratio_p95_to_goal": round(render["p95_ms"] / GOAL_MS, 4),
+        "ratio_export_p95_to_goal": round(export["p95_ms"] / GOAL_MS, 4),
         "dagbag_import": dagbag,
         "ratio_dagbag_to_render": round(ratio, 1),
     }

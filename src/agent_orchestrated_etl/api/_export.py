@@ -9,6 +9,7 @@ file is touched, so a refused export leaves what was there.
 from __future__ import annotations
 
 import datetime
+import functools
 import os
 import tempfile
 from dataclasses import dataclass
@@ -155,13 +156,13 @@ class ExportMethods:
             from_file=file is not None,
         )
         # What can be refused without the source is refused before discovering it.
-        check_export(spec, dag_options)
+        document = check_export(spec, dag_options)
         # A Pipeline keeps its plan once made (replan() after its source changed).
         planned = pipeline.plan if isinstance(pipeline, Pipeline) else self.plan(spec)
         plan = Plan.from_dict(planned.to_dict())  # masked, as --list-tasks prints it
-        text = render_dag(spec, plan, dag_options)
-        _write(_output(path, force), text)  # checked again: planning took a while
         tasks = dag_tasks(plan)
+        text = render_dag(spec, plan, dag_options, document=document, tasks=tasks)
+        _write(_output(path, force), text)  # checked again: planning took a while
         ids = {t.aoetl_id: t.airflow_id for t in tasks}
         return DagExport(
             out,
@@ -241,6 +242,7 @@ def _date(value: datetime.date | str) -> datetime.date:
         raise UserError(f"--start-date {value!r} is not a date; write it as YYYY-MM-DD") from None
 
 
+@functools.cache
 def _version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 

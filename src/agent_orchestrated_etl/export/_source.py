@@ -53,7 +53,10 @@ def shown(text: str, keep: str = "") -> str:
     """``text`` with every control or invisible character (but those in ``keep``) written as
     a visible escape (``\\x00``, ``\\u202e``): for text read by people (a docstring, a tag, a
     task's doc), which must neither break the file nor reach Airflow's database as is."""
-    return text if text.isprintable() and not keep else _escaped(text, keep)
+    plain = text
+    for char in keep:
+        plain = plain.replace(char, "")
+    return text if plain.isprintable() else _escaped(text, keep)
 
 
 def literal(value: Any, indent: int) -> str:

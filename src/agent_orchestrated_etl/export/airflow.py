@@ -13,6 +13,7 @@ import datetime
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from ..engine import Plan, task_id_for
 from ..errors import FatalError, UserError, redact
@@ -97,9 +98,10 @@ def check_labels(owner: str, tags: Sequence[str]) -> None:
             raise UserError(f"--tag {value[:20]!r}… is longer than Airflow's {_TAG_MAX} characters")
 
 
-def check_export(spec: PipelineSpec, options: DagOptions) -> None:
+def check_export(spec: PipelineSpec, options: DagOptions) -> dict[str, Any] | None:
     """Everything :func:`render_dag` checks that needs no plan, so that a refused export
-    is refused before the source is discovered.
+    is refused before the source is discovered; returns the document to embed (None with
+    ``reference``), which :func:`render_dag` then takes as it is.
 
     Raises:
         UserError, FatalError: as :func:`render_dag`.
@@ -111,13 +113,23 @@ def check_export(spec: PipelineSpec, options: DagOptions) -> None:
     _retry_args(spec.retries, "retries")
     if spec.timeout_s is not None:
         _timeout(spec.timeout_s, "timeout_s (--timeout)")
-    if not options.reference:
-        embeddable(spec, options.base_dir, from_file=options.from_file)
+    if options.reference:
+        return None
+    return embeddable(spec, options.base_dir, from_file=options.from_file)
 
 
-def render_dag(spec: PipelineSpec, plan: Plan, options: DagOptions) -> str:
+def render_dag(
+    spec: PipelineSpec,
+    plan: Plan,
+    options: DagOptions,
+    *,
+    document: dict[str, Any] | None = None,
+    tasks: Sequence[DagTask] | None = None,
+) -> str:
     """The DAG file's text (checked to compile): one Airflow task per plan task, each table's
-    load and check in a TaskGroup, the plan's edges exactly.
+    load and check in a TaskGroup, the plan's edges exactly. ``document``: what
+    :func:`check_export` returned for the same spec and options, and ``tasks``:
+    ``dag_tasks(plan)``, when the caller has them (made here otherwise).
 
     Raises:
         UserError: a literal secret in an embedded spec, a bad schedule, DAG id, owner or
@@ -130,9 +142,10 @@ def render_dag(spec: PipelineSpec, plan: Plan, options: DagOptions) -> str:
     if options.reference:
         pipeline = q(options.reference)
     else:
-        document = embeddable(spec, options.base_dir, from_file=options.from_file)
+        if document is None:
+            document = embeddable(spec, options.base_dir, from_file=options.from_file)
         pipeline = embedded_source(document)
-    tasks = dag_tasks(plan)
+    tasks = dag_tasks(plan) if tasks is None else tasks
     for t in tasks:
         if any(mark in t.aoetl_id for mark in _JINJA):
             raise UserError(
