@@ -29,6 +29,8 @@ def q(text: str) -> str:
     """A Python string literal in double quotes (JSON's escapes are Python's too), with every
     invisible character escaped: a bidi override cannot make the file read otherwise than it
     runs, and a lone surrogate cannot stop it encoding as UTF-8."""
+    if text.isprintable() and '"' not in text and "\\" not in text:
+        return f'"{text}"'  # nothing to escape: most ids and names, and much faster
     quoted = json.dumps(text, ensure_ascii=False)
     return quoted if quoted.isprintable() else _escaped(quoted)
 
