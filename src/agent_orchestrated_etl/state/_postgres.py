@@ -168,9 +168,17 @@ class PgConnection:
     nothing of the call reached the server before it.
     """
 
-    def __init__(self, raw: psycopg.Connection[Any], pool: _Pool, *, reused: bool) -> None:
+    def __init__(
+        self,
+        raw: psycopg.Connection[Any],
+        pool: _Pool,
+        unreachable: Callable[[Exception], AoetlError],
+        *,
+        reused: bool,
+    ) -> None:
         self.raw = raw
         self._pool = pool
+        self._unreachable = unreachable
         self._retry = reused
 
     def execute(self, sql: str, params: Sequence[Any] = (), /) -> Cursor:
@@ -196,7 +204,10 @@ class PgConnection:
             if not (retry and (self.raw.broken or self.raw.closed)):
                 raise
         self._pool.forget()
-        self.raw, _ = self._pool.get()
+        try:
+            self.raw, _ = self._pool.get()
+        except psycopg.Error as exc:
+            raise self._unreachable(exc) from None
         return call(self.raw)
 
 
@@ -317,7 +328,7 @@ class PostgresBackend:
             raw, new = self._pool.get()
         except psycopg.Error as exc:
             raise self._unreachable(exc) from None
-        con = PgConnection(raw, self._pool, reused=not new)
+        con = PgConnection(raw, self._pool, self._unreachable, reused=not new)
         try:
             yield con
         except psycopg.Error as exc:
@@ -355,27 +366,16 @@ class PostgresBackend:
                 )
 
     def _opening_version(self) -> int:
-        """The schema's version, read on this thread's connection; a reused connection that
-        the server dropped meanwhile (a restart) is replaced once."""
+        """The schema's version, read on this thread's connection (replaced once if the server
+        dropped it meanwhile); 0 for a schema not made yet."""
         import psycopg
 
-        for _ in range(2):
-            try:
-                con, new = self._pool.get()
-            except psycopg.Error as exc:
-                raise self._unreachable(exc) from None
+        with self.connect() as con:
             try:
                 row = con.execute(f"SELECT max(version) FROM {migrations.VERSION_TABLE}").fetchone()
-                return self._checked(int(row[0] or 0) if row else 0)
             except psycopg.errors.UndefinedTable:
                 return 0
-            except psycopg.Error as exc:
-                if not (con.broken or con.closed):
-                    raise classify_libpq(exc, self._what) from exc
-                self._pool.forget()
-                if new:
-                    raise classify_libpq(exc, self._what) from exc
-        raise AssertionError("unreachable")
+        return self._checked(int(row[0] or 0) if row else 0)
 
     def _unreachable(self, exc: Exception) -> AoetlError:
         what = f"cannot connect to {self._what}"
