@@ -136,7 +136,10 @@ def test_memory_listed_by_id_for_the_vector_index(store: StateStore) -> None:
     assert m.after(ids[1], limit=2) == [(ids[2], "run of f2"), (ids[3], "run of f3")]
     assert m.after(ids[-1]) == [] and m.ids(after=ids[-1]) == []
     assert m.ids(after=ids[0], limit=3) == ids[1:4]
-    assert m.texts([ids[4], 10**9, ids[0], ids[4]]) == [(ids[0], "run of f0"), (ids[4], "run of f4")]
+    assert m.texts([ids[4], 10**9, ids[0], ids[4]]) == [
+        (ids[0], "run of f0"),
+        (ids[4], "run of f4"),
+    ]
     assert m.texts([]) == []
     assert (m.count(upto=ids[2]), m.count(upto=0), m.count(kind="run", upto=ids[-1])) == (3, 0, 5)
 
