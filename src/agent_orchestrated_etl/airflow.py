@@ -30,6 +30,10 @@ log = logging.getLogger(__name__)
 _NOT_IN_RUN_ID = re.compile(r"[^A-Za-z0-9_.:+-]")
 _MAX_RUN_ID = 200
 _NOTES = 3  # XCom holds the summary in Airflow's database: a few notes, not a run's log
+# A DuckDB file (or a table of a Parquet/CSV folder) has one writer at a time. On a cluster
+# another task or DAG may hold it for a while: a task waits this long for it (unless the
+# spec's target says otherwise) instead of failing for good at once as the CLI does.
+LOCK_WAIT_S = 300.0
 
 
 class TaskFailed(RuntimeError):
@@ -58,6 +62,8 @@ def run_task(
     (its folder is then the base folder) or a :class:`PipelineSpec`; ``base_dir`` is where a
     document's relative paths are read from. ``home`` is the aoetl home; ``AOETL_HOME`` in
     the environment wins over it, and ``AOETL_STATE_URL`` selects a shared state database.
+    A target another process holds (a DuckDB file has one writer) is waited for up to
+    :data:`LOCK_WAIT_S` seconds unless the spec's ``target.lock_timeout_s`` says otherwise.
 
     Returns a small summary for XCom (run id, task, status, rows per table, a few notes),
     secrets masked. Raises ``airflow.sdk.exceptions.AirflowFailException`` (no retry) for
@@ -77,6 +83,9 @@ def run_task(
         pipeline, folder = prepared.spec, prepared.base_dir
     else:
         pipeline = spec
+    if pipeline.target.lock_timeout_s is None:  # not in the spec's hash: the run is the same
+        target = pipeline.target.model_copy(update={"lock_timeout_s": LOCK_WAIT_S})
+        pipeline = pipeline.model_copy(update={"target": target})
     result = orch.run_task(pipeline, task_id, run_id, base_dir=folder, attempts=1)
     if result.status != "success":
         _raise(result)

@@ -94,3 +94,27 @@ print(json.dumps(out))
     # One attempt in the process, although the spec allows 5: Airflow owns the retries.
     assert "cannot connect to 127.0.0.1:1 after 1 attempt" in message
     assert "hunter2secret" not in message and "\n" not in message
+
+
+def test_a_task_waits_for_a_duckdb_file_another_task_holds(work: Path) -> None:
+    # Two load tasks of one DAG run on two workers at once: the second finds the DuckDB file
+    # open and waits for it (the CLI would fail at once), then stages its table.
+    pipeline = airflow_shop(work / "shop")
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys, time; con = duckdb.connect(sys.argv[1]); "
+            "print('held', flush=True); time.sleep(2); con.close()",
+            str(pipeline.parent / "warehouse.duckdb"),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        staged = run_task(str(pipeline), "load:customers", "shop.held")
+    finally:
+        holder.wait(timeout=30)
+    assert staged["status"] == "success"
+    assert staged["tables"] == {"customers": {"rows_loaded": 2, "rows_rejected": 0}}
