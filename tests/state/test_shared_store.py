@@ -51,14 +51,22 @@ def test_a_connection_the_server_ended_while_idle_is_replaced(
     assert (run.attempts, len(store.dlq_entries("r"))) == (2, 1)
 
 
-@pytest.mark.parametrize("password", ["pa/ss-w0rd", "pa#ss-w0rd", "pa?ss-w0rd", "p@ss-w0rd"])
+@pytest.mark.parametrize(
+    "password", ["pa/ss-w0rd", "pa#ss-w0rd", "pa?ss-w0rd", "p@ss-w0rd", "pa:ss w0rd"]
+)
 def test_a_password_with_special_characters_is_never_shown(password: str, tmp_path: Path) -> None:
     url = f"postgresql://aoetl:{password}@db.internal:5432/etl"
     with pytest.raises(UserError) as caught:
         StateStore(tmp_path, url=url)
     said = str(caught.value)
     assert "postgresql://***@db.internal:5432/etl" in said, said
-    assert "percent-encode" in said and "ss-w0rd" not in said, said
+    assert "percent-encode" in said and "ss-w0rd" not in said and "ss w0rd" not in said, said
+
+
+def test_a_bad_percent_escape_in_the_password_is_not_quoted(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="percent-encoded token") as caught:
+        StateStore(tmp_path, url="postgresql://u:pa%zz%41w0rd@127.0.0.1:1/db")
+    assert "w0rd" not in str(caught.value)
 
 
 def test_an_unparsable_url_in_the_variable_is_a_user_error_naming_it(tmp_path: Path) -> None:

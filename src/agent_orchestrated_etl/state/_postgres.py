@@ -83,10 +83,13 @@ def locate(url: str, origin: str) -> Location:
         raise UserError(
             f"{origin} {shown!r} does not parse "
             "as a URL: percent-encode the special characters of the user and the password "
-            "(@ : / ? # [ ] % as %40 %3A %2F %3F %23 %5B %5D %25), and close the [ ] of an "
-            "IPv6 host"
+            "(@ : / ? # [ ] % and spaces as %40 %3A %2F %3F %23 %5B %5D %25 %20), and close "
+            "the [ ] of an IPv6 host"
         )
     register_url(resolved)
+    raw_password = urlsplit(resolved).password
+    if raw_password:  # also as written: libpq quotes a bad %-escape as it stands
+        register(raw_password)
     if not is_postgres(resolved):
         raise UserError(
             f"{origin} {shown_url(resolved)!r} is not a PostgreSQL URL: write it as "
@@ -123,14 +126,14 @@ def _key(option: str) -> str:
 
 def _clean(url: str) -> bool:
     """Whether ``url`` splits into its parts as written: its userinfo (up to the one '@') all
-    in the network location. A password holding '/', '?', '#' or '@' unencoded, or an unclosed
-    '[', does not."""
+    in the network location. A password holding '/', '?', '#', '@' or a space unencoded, or an
+    unclosed '[', does not."""
     try:
         parts = urlsplit(url)
     except ValueError:
         return False
     after = url.partition("://")[2]
-    if parts.netloc.count("@") > 1:
+    if parts.netloc.count("@") > 1 or re.search(r"\s", parts.netloc.rpartition("@")[0]):
         return False
     return "@" in parts.netloc or "@" not in after
 
