@@ -37,8 +37,16 @@ demo: compile
 # The soak trials (timeouts, signals and two-process races, repeated; the full secret scan) take minutes of their
 # own; CI runs both targets. The suite runs on two workers (pytest-xdist), a test file each at a
 # time, so a file's module-scoped fixtures start once; each worker starts its own test servers.
+# STATE_SUITES run a second time with the state store in PostgreSQL (AOETL_TEST_STATE: each
+# test gets a fresh schema on the test server): runs and their resume, task by task, DLQ
+# replay, the history commands, audit and quality history, as workers sharing a store see them.
+STATE_SUITES := tests/pipeline/test_tasks.py tests/pipeline/test_replay.py \
+	tests/pipeline/test_resilience.py tests/e2e/test_history_cli.py tests/e2e/test_recovery.py \
+	tests/agents/test_coordinator.py tests/quality/test_runs_quality.py
+
 test: compile browser
 	$(BIN)/python -m pytest -q -m "not soak" -n 2 --dist loadfile
+	AOETL_TEST_STATE=postgresql $(BIN)/python -m pytest -q -m "not soak" -n 2 --dist loadfile $(STATE_SUITES)
 
 test-hardening: compile
 	$(BIN)/python -m pytest -q -m soak

@@ -163,8 +163,10 @@ def test_rows_with_another_delimiter_replay_with_the_corrected_one(tmp_path: Pat
     assert expected[0][1] == "Smith; John" and expected[2][1] == 'say "hi"'
 
 
-def test_a_state_db_from_before_bytes_opens_and_replays(tmp_path: Path) -> None:
+def test_a_state_db_from_before_bytes_opens_and_replays(tmp_path: Path, state_backend: str) -> None:
     """A state database whose dlq.payload was declared TEXT, holding decoded text."""
+    if state_backend:
+        pytest.skip("the upgrade of an old state.db file: SQLite's alone, run by the SQLite pass")
     (tmp_path / "orders.csv").write_text("id,amount\n1,1.5\n2,2.5\n")
     run_id = run_id_of(run_cli("run", "orders.csv", "--to", "w.duckdb", "--json", cwd=tmp_path))
     db = tmp_path / ".aoetl" / "state.db"
