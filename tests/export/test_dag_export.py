@@ -167,7 +167,9 @@ def _export_all(root: Path, dags: Path, home: Path) -> dict[str, Any]:
     # 5. The pipeline file named, not embedded: it is deleted before Airflow imports the DAG.
     (root / "gone").mkdir()
     _csv(root / "gone", "events")
-    (root / "gone" / "gone.yaml").write_text("name: gone\nsource: events.csv\n")
+    (root / "gone" / "gone.yaml").write_text(
+        "name: gone\nsource: events.csv\ntarget: duckdb:///gone.duckdb\n"
+    )
     ref = run_cli("dag", "gone/gone.yaml", "-o", "dags/gone.py", "--reference", cwd=root)
     assert ref.returncode == 0, ref.stderr
     # 6. Table names Airflow does not take, two of them alike once cleaned: the pure
@@ -386,10 +388,12 @@ def test_a_literal_password_is_refused_and_no_file_written(tmp_path: Path) -> No
         (["d", "-o", "dags/x.py", "--reference"], "aoetl plan SOURCE -o pipeline.yaml"),
         (["d", "-o", "dags/x.py", "--timeout", "1e15"], "timeout_s (--timeout) is 1e+15"),
         (["d", "-o", "dags/x.py", "--tag", ""], "--tag is empty"),
+        (["p.yaml", "-o", "dags/x.py", "--reference"], "p.yaml has no target:, so each"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, args: list[str], message: str) -> None:
     _csv(tmp_path / "d", "orders")
+    (tmp_path / "p.yaml").write_text("name: p\nsource: d\n")
     (tmp_path / "mine.py").write_text("print('my own DAG')\n")
     proc = run_cli("dag", *args, cwd=tmp_path)
     assert proc.returncode == 2, proc.stderr

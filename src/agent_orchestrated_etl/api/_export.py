@@ -210,6 +210,25 @@ def _check_reference(
             f"--reference names {file.name} as it is, so options that change it "
             f"({', '.join(given)}) cannot apply; put them in the file, or embed the spec"
         )
+    if not _names_target(file):
+        # The default target is relative to the working folder, and each Airflow worker
+        # starts its tasks in a folder of its own: every task would write somewhere else.
+        raise UserError(
+            f"{file.name} has no target:, so each Airflow worker would write "
+            "./warehouse.duckdb in its own working folder; add a target to the file (e.g. "
+            "target: duckdb:///warehouse.duckdb, read from the file's folder), or embed the spec"
+        )
+
+
+def _names_target(file: Path) -> bool:
+    """Whether the pipeline file says where it loads (prepare() has read it already)."""
+    import yaml
+
+    try:
+        document = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return True  # it was just read: a file that changed since is the worker's to refuse
+    return not isinstance(document, dict) or bool(document.get("target"))
 
 
 def _shown(pipeline: object) -> str:
