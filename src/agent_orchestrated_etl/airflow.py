@@ -17,7 +17,7 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 if TYPE_CHECKING:
     from .engine import RunResult
@@ -70,6 +70,28 @@ def run_task(
     bad input, a failed check or another error a retry would repeat, and :class:`TaskFailed`
     for a transient or interrupted one; either message is aoetl's one-line error.
     """
+    try:
+        result = _run(spec, task_id, run_id, base_dir=base_dir, home=home)
+    except Exception as exc:  # before the task could run: the spec, the state store, the home
+        from .errors import AoetlError, kind_of
+
+        said = str(exc) if isinstance(exc, AoetlError) else f"{type(exc).__name__}: {exc}"
+        _fail(f"task {task_id} of run {run_id} failed: {said}", retry=kind_of(exc) == "transient")
+    if result.status != "success":
+        _raise(result)
+    summary = _summary(result)
+    log.info("aoetl task %s of run %s: %s%s", task_id, run_id, result.status, _rows(result))
+    return summary
+
+
+def _run(
+    spec: PipelineSpec | Mapping[str, Any] | str | os.PathLike[str],
+    task_id: str,
+    run_id: str,
+    *,
+    base_dir: str | os.PathLike[str] | None,
+    home: str | os.PathLike[str] | None,
+) -> RunResult:
     from .api import DataOrchestrator
 
     given_home = None if os.environ.get("AOETL_HOME") or home is None else Path(home)
@@ -86,12 +108,7 @@ def run_task(
     if pipeline.target.lock_timeout_s is None:  # not in the spec's hash: the run is the same
         target = pipeline.target.model_copy(update={"lock_timeout_s": LOCK_WAIT_S})
         pipeline = pipeline.model_copy(update={"target": target})
-    result = orch.run_task(pipeline, task_id, run_id, base_dir=folder, attempts=1)
-    if result.status != "success":
-        _raise(result)
-    summary = _summary(result)
-    log.info("aoetl task %s of run %s: %s%s", task_id, run_id, result.status, _rows(result))
-    return summary
+    return orch.run_task(pipeline, task_id, run_id, base_dir=folder, attempts=1)
 
 
 def run_id_for(context: Mapping[str, Any]) -> str:
@@ -160,11 +177,17 @@ def _summary(result: RunResult) -> dict[str, Any]:
 
 def _raise(result: RunResult) -> None:
     """Raise what Airflow makes of the failed ``result``: retry it, or fail it for good."""
+    error = result.error or f"the task ended {result.status}"
+    retry = result.status == "interrupted" or result.error_kind == "transient"
+    _fail(f"task {result.task} of run {result.run_id} failed: {error}", retry=retry)
+
+
+def _fail(message: str, *, retry: bool) -> NoReturn:
+    """Raise ``message`` (one line, masked) as Airflow should take it: :class:`TaskFailed`
+    to retry, ``AirflowFailException`` to fail for good."""
     from .secrets import redact
 
-    error = " ".join((result.error or f"the task ended {result.status}").split())
-    message = redact(f"task {result.task} of run {result.run_id} failed: {error}")
-    retry = result.status == "interrupted" or result.error_kind == "transient"
+    message = redact(" ".join(message.split()))
     if retry:
         raise TaskFailed(message)
     try:

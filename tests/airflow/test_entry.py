@@ -118,3 +118,33 @@ def test_a_task_waits_for_a_duckdb_file_another_task_holds(work: Path) -> None:
         holder.wait(timeout=30)
     assert staged["status"] == "success"
     assert staged["tables"] == {"customers": {"rows_loaded": 2, "rows_rejected": 0}}
+
+
+def test_a_state_store_that_cannot_open_fails_the_task_as_airflow_should(work: Path) -> None:
+    # The state store opens before the task runs: a bad URL is bad input (no retry), a
+    # server that is down is transient (retried); either is aoetl's one line, masked.
+    code = """
+import json, os, sys
+from agent_orchestrated_etl.airflow import run_task
+out = []
+doc = {"name": "p", "source": "in.csv", "target": "duckdb:///t.duckdb"}
+for url in ("postgresql://u:hunter2secret@127.0.0.1:99999/db",
+            "postgresql://u:hunter2secret@127.0.0.1:1/db?connect_timeout=2"):
+    os.environ["AOETL_STATE_URL"] = url
+    try:
+        run_task(doc, "load:in", "p.r1", base_dir=sys.argv[1])
+    except Exception as exc:
+        out.append([type(exc).__name__, str(exc)])
+print(json.dumps(out))
+"""
+    (work / "in.csv").write_text("a\n1\n")
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(work)], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    (bad, down) = json.loads(done.stdout.strip().splitlines()[-1])
+    assert bad[0] == "AirflowFailException" and "AOETL_STATE_URL" in bad[1], bad
+    assert down[0] == "TaskFailed" and "state store" in down[1], down
+    for _, message in (bad, down):
+        assert message.startswith("task load:in of run p.r1 failed: ")
+        assert "hunter2secret" not in message and "\n" not in message
