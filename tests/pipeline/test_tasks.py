@@ -173,6 +173,28 @@ def test_a_run_id_belongs_to_one_spec(work: Path) -> None:
     assert "run r1 is a run of pipeline 'shop' with another spec" in (other.error or "")
 
 
+def test_a_failed_run_is_taken_again_under_a_fixed_spec_and_loads_once(work: Path) -> None:
+    # An Airflow DAG run keeps its run id: after a failure the user fixes the spec and clears
+    # the DAG run. The run starts over under the new spec, dropping what the old one staged.
+    files(work)
+    home = work / ".aoetl"
+    strict = file_spec(work, "w.duckdb", max_bad_rows=0)
+    for task in ("load:customers", "load:orders"):
+        run_task(strict, task, "nightly", home=home)
+    failed = run_task(strict, "commit", "nightly", home=home)
+    assert (failed.status, failed.error_kind) == ("failed", "bad_input"), failed.error
+    # Another task of the failed run says what happened, not "not staged".
+    late = run_task(strict, "commit", "nightly", home=home)
+    assert "run nightly failed already (" in (late.error or "")
+    assert "run load:customers, load:orders again with --run-id nightly" in (late.error or "")
+    fixed = file_spec(work, "w.duckdb", max_bad_rows=5)
+    for task in ("load:customers", "load:orders", "commit"):
+        result = run_task(fixed, task, "nightly", home=home)
+        assert result.status == "success", result.error
+    assert query(work / "w.duckdb", "SELECT count(*) FROM orders") == [(200,)]
+    assert record(home, "nightly")[:3] == ("success", 202, 1)
+
+
 def test_a_task_retries_as_the_spec_says_and_records_its_failure(work: Path) -> None:
     home = work / ".aoetl"
     faults.SCRIPT.source["a"] = [("transient", "503 from the source")]

@@ -43,7 +43,7 @@ from ..errors import (
 )
 from ..secrets import redact
 from ..spec import PipelineSpec
-from ..state import StateStore
+from ..state import RunRecord, StateStore
 from .actions import commit_tables, load_table
 from .checking import (
     checked_tables,
@@ -64,6 +64,8 @@ from .context import (
 from .planner import plan_pipeline, spec_hash
 from .recall import Recall
 from .routing import route_workflow
+
+_OVER = ("failed", "killed", "interrupted")  # a run that ended without committing
 
 
 def run_task(
@@ -152,10 +154,14 @@ def _alone(
         record = store.find_run(run_id)
         record = record if record is not None and record.run_id == run_id else None
         digest = spec_hash(spec)
-        if record is not None and record.spec_hash and record.spec_hash != digest:
+        # A run that ended without committing may be taken again under a fixed spec (an
+        # Airflow DAG run keeps its run id: its date could never load otherwise).
+        retake = record is not None and bool(record.spec_hash) and record.spec_hash != digest
+        if retake and record is not None and record.status not in _OVER:
             raise UserError(
-                f"run {run_id} is a run of pipeline '{record.pipeline}' with another spec; "
-                "give every task of a run the same pipeline, or a new run id"
+                f"run {run_id} is a run of pipeline '{record.pipeline}' with another spec, "
+                f"and it is {record.status}; give every task of a run the same pipeline, or "
+                "a new run id"
             )
         # One attempt covers connecting as well (discovery retries inside the retry policy);
         # the run keeps the spec as given: its hash and stored spec are the pipeline's.
@@ -189,13 +195,20 @@ def _alone(
             result.status = "success"
             result.notes.append(f"run {run_id} was already committed; nothing to do")
             return _done(result, started)
+        if retake:  # what the run staged under its old spec is not this spec's to commit
+            context.destination.discard()
+            context.checkpoints = {}
+            result.notes.append(
+                f"run {run_id} ended {record.status if record else 'failed'} under another "
+                "spec: its staging was dropped, and it starts over under this one"
+            )
         if isinstance(task.params, CommitParams):
             judged = checked_tables(planned.plan, task)
             refuse_failed(context, judged)  # a fail check failed: the commit fails too
-            _check_staged(context, task.params.tables)
+            _check_staged(context, task.params.tables, record)
             require_checked(context, judged)
         elif isinstance(task.params, CheckParams):
-            _check_staged(context, (task.params.table,))
+            _check_staged(context, (task.params.table,), record)
         if record is not None and record.status == "staged":
             store.claim_run(run_id)
         elif record is None or record.status != "running":
@@ -277,15 +290,27 @@ def _failed(result: RunResult, error: BaseException, started: float) -> RunResul
     return _done(result, started)
 
 
-def _check_staged(context: TaskContext, tables: tuple[str, ...]) -> None:
-    """A commit in its own process needs every table staged by the run's load tasks."""
+def _check_staged(context: TaskContext, tables: tuple[str, ...], record: RunRecord | None) -> None:
+    """A check or commit in its own process needs its tables staged by the run's loads."""
     missing = [t for t in tables if t not in context.checkpoints]
-    if missing:
-        tasks = ", ".join(load_task_id(t) for t in missing)
+    if not missing:
+        return
+    tasks = ", ".join(load_task_id(t) for t in missing)
+    if record is not None and record.status in _OVER:
+        # Another task failed the run, which dropped every table's staging.
+        why = " ".join((record.error or "").split())[:300]
         raise UserError(
-            f"run {context.run_id} has not staged {plural(len(missing), 'table')} yet "
-            f"({', '.join(missing)}); run {tasks} with --run-id {context.run_id} first"
+            f"run {context.run_id} {record.status} already"
+            + (f" ({why})" if why else "")
+            + f"; nothing was committed and its staging was dropped: fix the cause, then run "
+            f"{tasks} again with --run-id {context.run_id} (in Airflow: clear the DAG run)"
         )
+    raise UserError(
+        f"run {context.run_id} has not staged {plural(len(missing), 'table')} yet "
+        f"({', '.join(missing)}); run {tasks} with --run-id {context.run_id} first. A table "
+        "new in the source since the tasks were listed (a DAG exported before it appeared) "
+        "has no load task: export the DAG again, or name the tables in the pipeline"
+    )
 
 
 def _finish_committed(context: TaskContext, result: RunResult) -> RunResult:

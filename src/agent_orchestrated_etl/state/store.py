@@ -151,14 +151,17 @@ class StateStore:
     def start_run(
         self, run_id: str, pipeline: str, target: str, *, spec_json: str = "", spec_hash: str = ""
     ) -> None:
-        """Record a new run, or a resumed one (same id: attempts goes up). A literal password
-        in the spec or target is stored masked; references are stored as written."""
+        """Record a new run, or a resumed one (same id: attempts goes up; the spec is the one
+        it resumes under, which a failed run taken again task by task may have fixed). A
+        literal password in the spec or target is stored masked; references as written."""
         with self._transaction() as con:
             con.execute(
                 "INSERT INTO runs (run_id, pipeline, status, started_at, target, spec_json, "
                 "spec_hash, pid, host, attempts) VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?, 1) "
                 "ON CONFLICT (run_id) DO UPDATE SET status = 'running', error = NULL, "
-                "pid = excluded.pid, host = excluded.host, attempts = runs.attempts + 1",
+                "pid = excluded.pid, host = excluded.host, attempts = runs.attempts + 1, "
+                "pipeline = excluded.pipeline, spec_json = excluded.spec_json, "
+                "spec_hash = excluded.spec_hash",
                 (
                     run_id,
                     redact_uri(pipeline),
