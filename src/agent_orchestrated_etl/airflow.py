@@ -19,6 +19,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from .errors import AoetlError
+
 if TYPE_CHECKING:
     from .engine import RunResult
     from .spec import PipelineSpec
@@ -36,7 +38,7 @@ _NOTES = 3  # XCom holds the summary in Airflow's database: a few notes, not a r
 LOCK_WAIT_S = 300.0
 
 
-class TaskFailed(RuntimeError):
+class TaskFailed(AoetlError):
     """A task failed for a reason worth another attempt (a transient error, or the task was
     interrupted): Airflow retries it with the DAG's backoff, and the retry resumes it.
 

@@ -34,6 +34,8 @@ code)::
     ├── TransientError              worth retrying: timeouts, HTTP 429/5xx, lock contention
     │   ├── CircuitOpenError        resilience.breaker: an endpoint's breaker is open, cooling down
     │   └── SecretUnavailable       secrets.providers: a secret store did not answer in time
+    ├── TaskFailed                  airflow: a task of a generated DAG failed; Airflow retries it
+    │                               unless its ``retry`` is False (outside Airflow only)
     └── RunInterrupted              engine.executor: SIGINT or SIGTERM; exit_code 130
 
 Connectors decide retryability at the edge by raising :class:`TransientError` or
