@@ -40,15 +40,14 @@ demo: compile
 # STATE_SUITES run a second time with the state store in PostgreSQL (AOETL_TEST_STATE: each
 # test gets a fresh schema on the test server): runs and their resume, task by task, DLQ
 # replay, the history commands, audit and quality history, as workers sharing a store see them.
-# Cases that differ only where the store plays no part (a file's compression, another random
-# kill point) run once, which keeps this pass at about 90 s.
+# Cases that differ only where the store plays no part (a file's compression) run once, and
+# the kill -9 trials (a process's own host and pid, as on SQLite) only in the main pass, which
+# keeps this pass near 80 s and make test under its 15 minutes.
 STATE_SUITES := tests/pipeline/test_tasks.py tests/pipeline/test_replay.py \
-	tests/pipeline/test_resilience.py tests/e2e/test_history_cli.py tests/e2e/test_recovery.py \
+	tests/pipeline/test_resilience.py tests/e2e/test_history_cli.py \
 	tests/agents/test_coordinator.py tests/quality/test_runs_quality.py \
 	--deselect 'tests/pipeline/test_replay.py::test_latin1_rows_are_kept_as_bytes_and_replay_exactly[.gz]' \
-	--deselect 'tests/pipeline/test_replay.py::test_latin1_rows_are_kept_as_bytes_and_replay_exactly[.zst]' \
-	--deselect 'tests/e2e/test_recovery.py::test_kill_9_at_a_random_point_then_rerun_is_exactly_once[1]' \
-	--deselect 'tests/e2e/test_recovery.py::test_kill_9_at_a_random_point_then_rerun_is_exactly_once[2]'
+	--deselect 'tests/pipeline/test_replay.py::test_latin1_rows_are_kept_as_bytes_and_replay_exactly[.zst]'
 
 test: compile browser
 	$(BIN)/python -m pytest -q -m "not soak" -n 2 --dist loadfile
