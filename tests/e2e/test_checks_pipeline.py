@@ -131,7 +131,7 @@ def test_the_check_task_runs_in_its_own_process_once_its_table_is_staged(
         return orch.run_task(spec, name, "r1").to_dict()
 
     early = task("check:orders")
-    assert early["error"] == (
+    assert early["error"].startswith(
         "run r1 has not staged 1 table yet (orders); run load:orders with --run-id r1 first"
     )
     loaded = run_cli("run", "p.yaml", "--task", "load:orders", "--run-id", "r1", "--json",

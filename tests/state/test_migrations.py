@@ -6,6 +6,7 @@ from __future__ import annotations
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -141,3 +142,19 @@ def test_a_store_with_a_run_profiled_twice_keeps_the_newest_and_migrates(
     again = store.quality.add_profile({"resource": "w#orders", "table": "orders", "run_id": "r",
                                        "depth": "deep"})  # fmt: skip
     assert first == again and [p.depth for p in store.quality.run_profiles("r")] == ["deep"]
+
+
+def test_a_new_state_file_another_process_is_writing_is_waited_for(tmp_path: Path) -> None:
+    # Switching a new file to WAL takes a lock SQLite does not wait for: a second process
+    # opening the file at that moment waits for it instead of failing "database is locked".
+    home = tmp_path / ".aoetl"
+    home.mkdir()
+    writer = sqlite3.connect(home / "state.db", isolation_level=None, check_same_thread=False)
+    writer.execute("CREATE TABLE early (x)")
+    writer.execute("BEGIN IMMEDIATE")
+    writer.execute("INSERT INTO early VALUES (1)")
+    threading.Timer(0.3, lambda: writer.execute("COMMIT")).start()
+    store = StateStore(home, url="")
+    store.start_run("r", "p", "t")
+    assert store.find_run("r") is not None
+    writer.close()

@@ -31,7 +31,7 @@ class SqliteBackend:
     def connect(self) -> Iterator[sqlite3.Connection]:
         con = sqlite3.connect(self.path, timeout=30, isolation_level=None)
         try:
-            con.execute("PRAGMA journal_mode=WAL")
+            _wal(con)
             con.execute("PRAGMA busy_timeout=30000")
             yield con
         finally:
@@ -95,3 +95,18 @@ def _add_missing_columns(con: sqlite3.Connection) -> None:
         for name, decl in columns.items():
             if name not in have:
                 con.execute(f"ALTER TABLE {table} ADD COLUMN {name} {decl}")
+
+
+def _wal(con: sqlite3.Connection) -> None:
+    """WAL mode, which the file keeps once set. Switching a new file to it takes an exclusive
+    lock that SQLite does not wait for: a second process opening the new file at the same
+    moment is told 'database is locked' at once, so it waits here (up to 30 s) instead."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            con.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
