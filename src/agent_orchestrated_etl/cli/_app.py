@@ -64,6 +64,14 @@ TablesOption = Annotated[
         "`sales.*` work (default: all). For an OpenAPI document: the endpoints to plan."
     ),
 ]
+# Options that run and dag share: how the target is written.
+ModeOption = Annotated[
+    str | None,
+    typer.Option(help="append (default), replace (atomic swap) or merge (upsert on --key)."),
+]
+KeyOption = Annotated[
+    str | None, typer.Option(help="Key columns for merge, comma-separated: id or a,b.")
+]
 BaseUrlOption = Annotated[
     str | None,
     typer.Option(

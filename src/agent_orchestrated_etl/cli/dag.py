@@ -14,6 +14,8 @@ from rich.markup import escape
 
 from ._app import (
     FormatOption,
+    KeyOption,
+    ModeOption,
     PartitionsOption,
     QueryOption,
     ReaderOption,
@@ -56,13 +58,8 @@ def dag(
     table: Annotated[
         str | None, typer.Option(help="Load every file into this one table (with a SOURCE).")
     ] = None,
-    mode: Annotated[
-        str | None,
-        typer.Option(help="append (default), replace (atomic swap) or merge (upsert on --key)."),
-    ] = None,
-    key: Annotated[
-        str | None, typer.Option(help="Key columns for merge, comma-separated: id or a,b.")
-    ] = None,
+    mode: ModeOption = None,
+    key: KeyOption = None,
     fmt: FormatOption = None,
     tables: TablesOption = None,
     query: QueryOption = None,

@@ -13,6 +13,8 @@ from rich.table import Table
 
 from ._app import (
     FormatOption,
+    KeyOption,
+    ModeOption,
     PartitionsOption,
     QueryOption,
     ReaderOption,
@@ -55,13 +57,8 @@ def run(
             help="Load every file into this one table (default: one table per file group)."
         ),
     ] = None,
-    mode: Annotated[
-        str | None,
-        typer.Option(help="append (default), replace (atomic swap) or merge (upsert on --key)."),
-    ] = None,
-    key: Annotated[
-        str | None, typer.Option(help="Key columns for merge, comma-separated: id or a,b.")
-    ] = None,
+    mode: ModeOption = None,
+    key: KeyOption = None,
     fmt: FormatOption = None,
     tables: TablesOption = None,
     query: QueryOption = None,
