@@ -25,3 +25,10 @@ def points(value: float) -> str:
     as 100: a table that lost points says so."""
     shown = min(round(value, 1), 99.9) if value < 100 else round(value, 1)
     return f"{shown:.1f}".removesuffix(".0")
+
+
+def iso_local(ts: float) -> str:
+    """``ts`` (seconds since the epoch) as ISO 8601 in local time with its offset, to the second."""
+    from datetime import datetime
+
+    return datetime.fromtimestamp(ts).astimezone().isoformat(timespec="seconds")

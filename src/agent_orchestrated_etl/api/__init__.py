@@ -20,7 +20,7 @@ from ._agents import AgentMethods
 from ._build import _default_name as _default_name  # tests check the name rule
 from ._build import build_spec, home_dir, looks_like_document, strings_in
 from ._export import DagExport, ExportMethods
-from ._history import HistoryMethods
+from ._history import HistoryMethods, RunDetails
 from ._memory import MemoryMethods
 from ._pipeline import Pipeline, PlannedTask, RunPlan
 from ._quality import QualityMethods
@@ -40,6 +40,7 @@ __all__ = [
     "Pipeline",
     "PlannedTask",
     "PreparedRun",
+    "RunDetails",
     "RunPlan",
     "build_spec",
     "home_dir",

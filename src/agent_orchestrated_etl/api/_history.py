@@ -4,15 +4,49 @@ dead-letter queue with its replay. Mixed into :class:`DataOrchestrator`, which g
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
+from .._text import iso_local
 from ..errors import UserError
 
 if TYPE_CHECKING:
     from ..pipeline.replay import ReplayResult
     from ..pipeline.staging import Staging
+    from ..quality import CheckResult, QualityReport
     from ..state import DlqEntry, RunRecord, StateStore
+
+
+@dataclass(frozen=True)
+class RunDetails:
+    """One run as ``aoetl runs show RUN_ID`` tells it: its record, what it keeps staged, its
+    quarantined rows with the reason each was rejected, its checks and quality scores."""
+
+    record: RunRecord
+    staging: Staging
+    quarantined: list[DlqEntry]
+    checks: list[CheckResult]
+    quality: list[QualityReport]
+
+    @property
+    def started(self) -> str:
+        return iso_local(self.record.started_at)
+
+    @property
+    def finished(self) -> str | None:
+        duration = self.record.duration_s
+        return None if duration is None else iso_local(self.record.started_at + duration)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON ``aoetl runs show RUN_ID --json`` prints."""
+        return {
+            "run": {**self.record.__dict__, "started": self.started, "finished": self.finished},
+            "staging": self.staging.to_dict(),
+            "quarantined": [e.to_dict() for e in self.quarantined],
+            "checks": [c.model_dump(mode="json") for c in self.checks],
+            "quality": [r.model_dump(mode="json") for r in self.quality],
+        }
 
 
 class _Facade(Protocol):
@@ -29,11 +63,16 @@ class _Facade(Protocol):
         limit: int = 100_000,
     ) -> list[DlqEntry]: ...
 
+    def run_quality(self, run_id: str) -> tuple[list[CheckResult], list[QualityReport]]: ...
+
+    def staging(self, run: RunRecord | str) -> Staging: ...
+
     def _store(self) -> StateStore: ...
 
 
 class HistoryMethods:
-    """``runs``, ``run_record``, ``staging``, ``clean_staging``, ``dlq`` and ``replay``."""
+    """``runs``, ``run_record``, ``run_details``, ``staging``, ``clean_staging``, ``dlq`` and
+    ``replay``."""
 
     # -- run history -----------------------------------------------------------------------
     def runs(self: _Facade, pipeline: str | None = None, limit: int = 20) -> list[RunRecord]:
@@ -50,6 +89,14 @@ class HistoryMethods:
         if record is None:
             raise UserError(f"no run matches {run_id!r}; list runs with 'aoetl runs'")
         return record
+
+    def run_details(self: _Facade, run_id: str, *, quarantined: int = 100_000) -> RunDetails:
+        """The run ``run_id`` (id or prefix) with its staging, its first ``quarantined``
+        dead-letter entries (oldest first, each with its reason), its checks and scores."""
+        record = self.run_record(run_id)
+        entries = self.dlq(record.run_id, limit=quarantined)
+        checks, reports = self.run_quality(record.run_id)
+        return RunDetails(record, self.staging(record), entries, checks, reports)
 
     def staging(self: _Facade, run: RunRecord | str) -> Staging:
         """What an unfinished run keeps staged in its target for a resume."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -86,25 +85,13 @@ _SHOWN_ENTRIES = 20
 def _show(orch: DataOrchestrator, prefix: str, as_json: bool) -> None:
     import yaml
 
-    record = orch.run_record(prefix)
-    entries = orch.dlq(record.run_id)
-    staged = orch.staging(record)
-    started = _iso(record.started_at)
-    finished = (
-        _iso(record.started_at + record.duration_s) if record.duration_s is not None else None
-    )
-    checks, reports = orch.run_quality(record.run_id)
+    details = orch.run_details(prefix)
     if as_json:
-        run = {**record.__dict__, "started": started, "finished": finished}
-        document = {
-            "run": run,
-            "staging": staged.to_dict(),
-            "quarantined": [e.to_dict() for e in entries],
-            "checks": [c.model_dump(mode="json") for c in checks],
-            "quality": [r.model_dump(mode="json") for r in reports],
-        }
-        out.print_json(json.dumps(document))
+        out.print_json(json.dumps(details.to_dict()))
         return
+    record, staged, entries = details.record, details.staging, details.quarantined
+    checks, reports = details.checks, details.quality
+    started, finished = details.started, details.finished
     fields = [
         ("run", record.run_id),
         ("pipeline", record.pipeline),
@@ -228,11 +215,6 @@ def _clean(orch: DataOrchestrator, run_id: str | None, as_json: bool) -> None:
             )
     if failed:
         raise typer.Exit(1)
-
-
-def _iso(ts: float) -> str:
-    """ISO 8601 in local time with its offset, to the second."""
-    return datetime.fromtimestamp(ts).astimezone().isoformat(timespec="seconds")
 
 
 def _spec_document(spec_json: str | None) -> dict[str, Any] | None:
