@@ -24,6 +24,7 @@ from ._history import HistoryMethods, RunDetails
 from ._memory import MemoryMethods
 from ._pipeline import Pipeline, PlannedTask, RunPlan
 from ._quality import QualityMethods
+from ._query import QueryMethods, QueryResult
 
 if TYPE_CHECKING:
     from ..analysis import SourceReport
@@ -40,6 +41,7 @@ __all__ = [
     "Pipeline",
     "PlannedTask",
     "PreparedRun",
+    "QueryResult",
     "RunDetails",
     "RunPlan",
     "build_spec",
@@ -57,7 +59,9 @@ class PreparedRun:
     run_id: str | None = None
 
 
-class DataOrchestrator(HistoryMethods, QualityMethods, MemoryMethods, AgentMethods, ExportMethods):
+class DataOrchestrator(
+    HistoryMethods, QualityMethods, MemoryMethods, AgentMethods, ExportMethods, QueryMethods
+):
     """Create and run pipelines from Python; read run history and the dead-letter queue.
 
     ``home`` (default ``AOETL_HOME``, else ``./.aoetl``) holds the state database and
