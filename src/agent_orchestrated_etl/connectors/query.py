@@ -44,6 +44,8 @@ _READING = frozenset({"SELECT", "EXPLAIN"})
 _LOADS = frozenset({"INSERT", "UPDATE", "DELETE", "COPY", "CREATE", "MERGE_INTO"})
 _ALLOWED = "SELECT, WITH, VALUES, TABLE, SHOW, DESCRIBE or EXPLAIN"
 _MISTAKES = r"(?i)no such|syntax error|does not exist|not found|ambiguous|mismatch|misuse"
+# What the read-only connections answer to a write (SQLite to ATTACH: "too many attached").
+_REFUSALS = r"read-only|readonly|file system operations are disabled|too many attached"
 _KINDS = "DuckDB files (duckdb:///x.duckdb or x.duckdb), PostgreSQL (postgresql://…) and SQLite"
 _DUCKDB_CONFIG: dict[str, str | bool | int | float | list[str]] = {
     "enable_external_access": False,  # no other file, no COPY TO, ATTACH, INSTALL or LOAD
@@ -217,7 +219,7 @@ def _postgres(where: Location, sql: str, limit: int, timeout_s: float) -> Rows:
         except psycopg.Error as exc:
             if getattr(exc, "sqlstate", None) == "57014":
                 raise _timed_out(where, timeout_s) from None
-            if getattr(exc, "sqlstate", None) == "25006":
+            if str(getattr(exc, "sqlstate", "")).startswith("25"):  # the READ ONLY transaction
                 raise _refused(exc) from None
             raise _as_user(classify_libpq(exc, f"query on {where.display}")) from None
         finally:
@@ -276,7 +278,7 @@ def _failed(exc: Exception, where: Location, timeout_s: float, expired: bool) ->
     text = str(exc)
     if expired:
         return _timed_out(where, timeout_s)
-    if re.search(r"read-only|readonly|file system operations are disabled|query_only", text):
+    if re.search(_REFUSALS, text):
         return _refused(exc)
     return _as_user(classify(exc, f"query on {where.display}"))
 
