@@ -37,6 +37,7 @@ COMMANDS = (
     ("secrets", "Check the ${…} secret references of a pipeline."),
     ("dlq", "The dead-letter queue: quarantined rows and failed tasks, and their replay."),
     ("memory", "What aoetl remembers of sources and runs: search it, list it."),
+    ("query", "Run one read-only SQL statement on a target and show at most --limit rows."),
 )
 OPTIONS = (
     ("--verbose", "-v", "Show tracebacks and debug logs."),
