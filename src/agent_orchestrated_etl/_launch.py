@@ -34,10 +34,11 @@ COMMANDS = (
     ("runs", "List recent runs: id, pipeline, status, rows, duration."),
     ("agents", "List the agents a run may call and what each can do (action:subject)."),
     ("audit", "Show a run's decisions: which agent did each step and why, routes, memory used."),
+    ("query", "Run one read-only SQL statement on a target and show at most --limit rows."),
+    ("mcp", "Serve aoetl to LLM agents over MCP: analyze, plan, run, profile, query and explain."),
     ("secrets", "Check the ${…} secret references of a pipeline."),
     ("dlq", "The dead-letter queue: quarantined rows and failed tasks, and their replay."),
     ("memory", "What aoetl remembers of sources and runs: search it, list it."),
-    ("query", "Run one read-only SQL statement on a target and show at most --limit rows."),
 )
 OPTIONS = (
     ("--verbose", "-v", "Show tracebacks and debug logs."),

@@ -17,7 +17,7 @@ from ..errors import AoetlError
 from ._app import _state, app, err
 
 # isort: off
-from . import run, analyze, plan, dag, profile, sample, history, agents, memory, query  # noqa: F401  (each registers its commands, in this order)
+from . import run, analyze, plan, dag, profile, sample, history, agents, memory, query, mcp  # noqa: F401  (each registers its commands, in this order)
 # isort: on
 
 __all__ = ["app", "main"]

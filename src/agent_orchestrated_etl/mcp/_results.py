@@ -1,0 +1,82 @@
+"""Tool results: secrets masked, bounded in rows and characters, errors as one line.
+
+An agent reads every character a tool returns, so no result may flood its context: lists
+are cut to ``max_rows`` items and long strings shortened, halving both until the JSON fits
+``max_chars``; what was cut is listed under ``truncated`` with how to get the rest.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from mcp_types import CallToolResult, TextContent
+
+from ..errors import AoetlError, redact
+from ..secrets import redact_obj
+
+_LONGEST_TEXT = 4_000  # characters of one string value before it is shortened
+_SHORTEST_TEXT = 80
+_MAX_NOTES = 20
+# Texts a caller passes back whole (a pipeline to run, a DAG file): never shortened.
+WHOLE = frozenset({"pipeline_yaml", "dag_py"})
+
+
+def result(data: dict[str, Any], *, max_rows: int, max_chars: int) -> CallToolResult:
+    """``data`` as a tool result: the same JSON as structured content and as text."""
+    shown, text = fit(redact_obj(data), max_rows=max_rows, max_chars=max_chars)
+    return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=shown)
+
+
+def fit(data: dict[str, Any], *, max_rows: int, max_chars: int) -> tuple[dict[str, Any], str]:
+    """``data`` cut until its compact JSON holds at most ``max_chars`` characters."""
+    rows, longest = max_rows, _LONGEST_TEXT
+    while True:
+        notes: list[str] = []
+        shown = _shrink(data, rows, longest, "", notes)
+        if notes:
+            shown = {**shown, "truncated": notes[:_MAX_NOTES]}
+        text = _dumps(shown)
+        if len(text) <= max_chars:
+            return shown, text
+        if rows == 1 and longest == _SHORTEST_TEXT:
+            notes = [
+                f"the result holds {len(text):,} characters even cut to one item a list, more "
+                f"than this server's --max-chars {max_chars:,}: restart it with a larger one, "
+                f"or use the aoetl command line"
+            ]
+            shown = {"truncated": notes, "keys": sorted(data)[:max_rows]}
+            return shown, _dumps(shown)
+        rows, longest = max(1, rows // 2), max(_SHORTEST_TEXT, longest // 2)
+
+
+def _shrink(value: Any, rows: int, longest: int, where: str, notes: list[str]) -> Any:
+    if isinstance(value, dict):
+        return {
+            str(k): _shrink(v, rows, longest, f"{where}.{k}" if where else str(k), notes)
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        if len(value) > rows:
+            notes.append(f"{where or 'result'}: {rows:,} of {len(value):,} items shown")
+        return [_shrink(v, rows, longest, f"{where}[]", notes) for v in value[:rows]]
+    if isinstance(value, str) and len(value) > longest and where not in WHOLE:
+        notes.append(f"{where or 'result'}: {longest:,} of {len(value):,} characters shown")
+        return value[:longest] + "…"
+    if isinstance(value, float) and not math.isfinite(value):  # NaN and inf are not JSON
+        return None
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
+
+
+def _dumps(data: Any) -> str:
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def error_result(exc: BaseException) -> CallToolResult:
+    """The result of a failed call: the one line ``aoetl`` would print for ``exc``."""
+    message = str(exc) if isinstance(exc, AoetlError) else f"{type(exc).__name__}: {exc}"
+    text = "error: " + " ".join(redact(message).split())
+    return CallToolResult(content=[TextContent(type="text", text=text)], is_error=True)
