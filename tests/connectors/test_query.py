@@ -16,8 +16,9 @@ import psycopg
 import pytest
 
 from agent_orchestrated_etl import DataOrchestrator
+from agent_orchestrated_etl.connectors.duckdb._encrypted import open_encrypted
 from agent_orchestrated_etl.connectors.query import check_read_only, read_unchecked
-from agent_orchestrated_etl.errors import UserError
+from agent_orchestrated_etl.errors import NotSupportedError, UserError
 from tests.helpers import TYPES_DDL
 from tests.servers import Postgres
 
@@ -172,6 +173,23 @@ def test_a_missing_duckdb_file_is_an_error_and_is_not_created(orch: DataOrchestr
     assert not Path("nope.duckdb").exists() and not Path("nope.duckdb.wal").exists()
 
 
+def test_a_duckdb_file_being_written_or_encrypted_is_named(
+    files: Path, orch: DataOrchestrator, work: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writer = duckdb.connect(str(files / "w.duckdb"))  # as a run in this process holds it
+    try:
+        with pytest.raises(UserError, match=r"is open for writing \(a run in progress\?\)"):
+            orch.query(str(files / "w.duckdb"), "SELECT 1")
+    finally:
+        writer.close()
+    monkeypatch.setenv("QUERY_KEY", "query-test-key-1")
+    con = open_encrypted("enc.duckdb", "${env:QUERY_KEY}", "enc", home=work / ".aoetl")
+    con.execute("CREATE TABLE t AS SELECT 1 AS a")
+    con.close()
+    with pytest.raises(NotSupportedError, match=r"enc\.duckdb is an encrypted DuckDB file"):
+        orch.query("enc.duckdb", "SELECT * FROM t")
+
+
 def test_mistakes_are_one_line_user_errors(files: Path, orch: DataOrchestrator) -> None:
     with pytest.raises(UserError, match="Table with name nope does not exist"):
         orch.query(str(files / "w.duckdb"), "SELECT * FROM nope")
@@ -252,7 +270,10 @@ def test_a_huge_postgres_result_streams_only_limit_rows(
     pg: Postgres, orch: DataOrchestrator
 ) -> None:
     started = time.perf_counter()
-    nine_hundred_million = "SELECT a.x * b.y AS n FROM generate_series(1, 30000) a(x), generate_series(1, 30000) b(y)"  # a nested loop: PostgreSQL sends rows as it makes them
+    # A nested loop: PostgreSQL sends its rows as it makes them.
+    nine_hundred_million = (
+        "SELECT a.x * b.y AS n FROM generate_series(1, 30000) a(x), generate_series(1, 30000) b(y)"
+    )
     result = orch.query(pg.url(), nine_hundred_million, limit=3)
     assert len(result.rows) == 3 and result.truncated
     assert time.perf_counter() - started < 5  # the rest is cancelled on the server

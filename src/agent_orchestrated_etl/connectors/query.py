@@ -171,9 +171,9 @@ def _duckdb(where: Location, sql: str, limit: int, timeout_s: float) -> Rows:
 
 def _duckdb_open_error(exc: duckdb.Error, where: Location) -> AoetlError:
     text = str(exc).lower()
-    if "lock" in text:
+    if "lock" in text or "different configuration" in text:  # another process, or this one
         return UserError(
-            f"the DuckDB file {where.display} is open for writing in another process (a run?); "
+            f"the DuckDB file {where.display} is open for writing (a run in progress?); "
             "query it when that ends"
         )
     if "encrypt" in text:
