@@ -292,7 +292,10 @@ def _as_user(error: AoetlError) -> AoetlError:
 
 
 def _refused(exc: Exception) -> UserError:
-    return UserError(f"query is read-only: the target refused it ({one_line(str(exc))})")
+    text = one_line(str(exc))
+    if "file system operations are disabled" in text:
+        return UserError(f"query reads the target's own tables only, not other files ({text})")
+    return UserError(f"query is read-only: the target refused it ({text})")
 
 
 def _timed_out(where: Location, timeout_s: float) -> UserError:
