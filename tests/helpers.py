@@ -5,16 +5,25 @@ Test modules import these from here, never from one another or from conftest.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import shutil
 import subprocess
 import sys
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 
 from agent_orchestrated_etl.data.duck import Relation, connect
+
+if TYPE_CHECKING:
+    from mcp_types import CallToolResult
+
+    from mcp import ClientSession
 
 FIXTURES = Path(__file__).parent / "fixtures"
 AOETL = str(Path(sys.executable).with_name("aoetl"))
@@ -208,3 +217,90 @@ def airflow_shop(
         f"name: {name}\nsource: data/\ntarget: {target}\nmax_bad_rows: 10\nchecks:\n{checks}"
     )
     return root / "pipeline.yaml"
+
+
+# MCP: the SDK's own client against the real `aoetl mcp` (imported late: most tests need no
+# MCP, and the SDK takes a while to import).
+REPO = Path(__file__).resolve().parents[1]
+
+
+@contextlib.asynccontextmanager
+async def mcp_stdio(
+    cwd: Path, *args: str, env: dict[str, str] | None = None, errlog: Path | None = None
+) -> AsyncIterator[ClientSession]:
+    """A session with ``aoetl mcp ARGS`` started over stdio in ``cwd`` (AOETL_HOME inside
+    it), as an MCP client registers it; its stderr goes to ``errlog``."""
+    from mcp.client.stdio import stdio_client
+
+    from mcp import ClientSession, StdioServerParameters
+
+    params = StdioServerParameters(
+        command=AOETL,
+        args=["mcp", *args],
+        env={**os.environ, "AOETL_HOME": str(cwd / ".aoetl"), **(env or {})},
+        cwd=cwd,
+    )
+    with (errlog or cwd / "mcp-stderr.log").open("a", encoding="utf-8") as log:
+        async with (
+            stdio_client(params, errlog=log) as (read, write),
+            ClientSession(read, write) as session,
+        ):
+            await session.initialize()
+            yield session
+
+
+@contextlib.asynccontextmanager
+async def mcp_http(url: str) -> AsyncIterator[ClientSession]:
+    """A session with the ``aoetl mcp --http`` server at ``url`` (…/mcp)."""
+    from mcp.client.streamable_http import streamable_http_client
+
+    from mcp import ClientSession
+
+    async with (
+        streamable_http_client(url) as (read, write),
+        ClientSession(read, write) as session,
+    ):
+        await session.initialize()
+        yield session
+
+
+def mcp_text(result: CallToolResult) -> str:
+    """The one text content of a tool result (aoetl's tools return exactly one)."""
+    from mcp_types import TextContent
+
+    assert len(result.content) == 1, result.content
+    content = result.content[0]
+    assert isinstance(content, TextContent), content
+    return content.text
+
+
+def mcp_data(result: CallToolResult) -> dict[str, Any]:
+    """A successful tool result's structured content, checked to equal its text's JSON."""
+    text = mcp_text(result)
+    assert not result.is_error, text[:2000]
+    assert result.structured_content is not None, text[:2000]
+    assert json.loads(text) == result.structured_content
+    return result.structured_content
+
+
+def mcp_error(result: CallToolResult) -> str:
+    """A failed tool result's one line: 'error: …', never a traceback."""
+    text = mcp_text(result)
+    assert result.is_error, text[:2000]
+    assert text.startswith("error: ") and "\n" not in text, text
+    assert "Traceback" not in text, text
+    return text
+
+
+def mcp_everything(result: CallToolResult) -> str:
+    """All a client sees of a result: every text content and the structured content."""
+    texts = [getattr(c, "text", "") for c in result.content]
+    return "\n".join([*texts, json.dumps(result.structured_content)])
+
+
+def proc_usage(pid: int) -> tuple[int, int]:
+    """A live process's open file descriptors and resident memory in bytes (Linux /proc)."""
+    fds = len(os.listdir(f"/proc/{pid}/fd"))
+    status = Path(f"/proc/{pid}/status").read_text()
+    kb = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:"))
+    return fds, kb * 1024

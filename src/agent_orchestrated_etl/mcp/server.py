@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp_types import CallToolResult, InputRequiredResult
+from pydantic import ValidationError
 
+from ..errors import UserError
 from . import _guide, _reads, _writes
 from ._calls import Calls
 from ._options import ServerOptions
+from ._results import error_result
 
 INSTRUCTIONS = """\
 aoetl loads undescribed sources (files, folders, S3 prefixes, databases, REST APIs) into a
@@ -25,7 +30,7 @@ def build_server(options: ServerOptions | None = None) -> MCPServer[Any]:
     from .. import __version__
 
     options = options or ServerOptions()
-    server: MCPServer[Any] = MCPServer(
+    server: MCPServer[Any] = _Server(
         "aoetl",
         title="aoetl: agent-orchestrated ETL",
         instructions=INSTRUCTIONS,
@@ -37,6 +42,31 @@ def build_server(options: ServerOptions | None = None) -> MCPServer[Any]:
     _writes.register(server, calls)
     _guide.register(server)
     return server
+
+
+class _Server(MCPServer[Any]):
+    """The SDK's server, with arguments that do not fit a tool's schema answered as every
+    other bad input is: one 'error: …' line (the SDK's own text spans lines and links to
+    pydantic's site)."""
+
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None
+    ) -> CallToolResult | InputRequiredResult:
+        try:
+            return await super().call_tool(name, arguments, context)
+        except ToolError as exc:
+            if not isinstance(exc.__cause__, ValidationError):
+                raise
+            return error_result(UserError(_arguments(name, exc.__cause__)))
+
+
+def _arguments(tool: str, exc: ValidationError) -> str:
+    # Names and pydantic's reasons only: the values given may be secrets.
+    wrong = []
+    for error in exc.errors():
+        where = ".".join(str(part) for part in error["loc"])
+        wrong.append(f"'{where}': {error['msg']}" if where else str(error["msg"]))
+    return f"{tool}: argument {'; argument '.join(wrong)}"
 
 
 def serve(options: ServerOptions | None = None, *, http_port: int | None = None) -> None:
