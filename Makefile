@@ -67,6 +67,7 @@ bench: compile $(BENCH_STAMP)
 	$(BIN)/python bench/memory.py
 	$(BIN)/python bench/selection.py
 	$(BIN)/python bench/airflow.py
+	$(BIN)/python bench/mcp.py
 
 lint: $(STAMP)
 	$(BIN)/detect-secrets-hook --baseline .secrets.baseline $$(git ls-files --cached --others --exclude-standard src examples)
