@@ -46,11 +46,12 @@ class Calls:
             shown.is_error = True
         return shown
 
-    def rows(self, rows: int | None, what: str) -> int:
-        """``rows`` (default: the server's --max-rows), refused above it."""
+    def rows(self, rows: int | None, what: str, default: int | None = None) -> int:
+        """``rows`` (not given: ``default``, or the server's --max-rows when that is less or
+        no default is given), refused above --max-rows."""
         most = self.options.max_rows
         if rows is None:
-            return most
+            return min(default or most, most)
         if rows < 1 or rows > most:
             raise UserError(f"{what}={rows}: give 1 to {most} (this server's --max-rows)")
         return rows

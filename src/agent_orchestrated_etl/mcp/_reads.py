@@ -118,7 +118,9 @@ def register(server: MCPServer[Any], calls: Calls) -> None:
     @server.tool(annotations=READ_ONLY)
     async def sample(
         source: Source,
-        rows: Annotated[int, Field(ge=1, description="How many rows to draw.")] = 10,
+        rows: Annotated[
+            int | None, Field(ge=1, description="How many rows to draw (default 10).")
+        ] = None,
         table: Table = None,
         method: Literal["random", "head"] = "random",
         anonymize: Annotated[
@@ -134,7 +136,7 @@ def register(server: MCPServer[Any], calls: Calls) -> None:
         """A few rows of a source's table, personal data anonymised by default."""
 
         def work() -> dict[str, Any]:
-            count = calls.rows(rows, "rows")
+            count = calls.rows(rows, "rows", default=10)
             if not anonymize and not calls.options.allow_raw_samples:
                 raise UserError(
                     "sample without anonymize returns personal data as it is, and this server "
@@ -175,20 +177,29 @@ def register(server: MCPServer[Any], calls: Calls) -> None:
 
         def work() -> dict[str, Any]:
             count = calls.rows(limit, "limit")
-            return DataOrchestrator().query(target, sql, limit=count).to_dict()
+            data = DataOrchestrator().query(target, sql, limit=count).to_dict()
+            # One meaning of 'truncated' in every result: the notes of what was left out.
+            if data.pop("truncated"):
+                data["truncated"] = [
+                    f"rows: the first {count:,} rows shown; the statement returns more: narrow "
+                    f"it, or give a larger limit (at most {calls.options.max_rows:,})"
+                ]
+            return data
 
         return await calls.read(work)
 
     @server.tool(annotations=HISTORY)
     async def runs(
-        limit: Annotated[int, Field(ge=1, description="How many, newest first.")] = 20,
+        limit: Annotated[
+            int | None, Field(ge=1, description="How many, newest first (default 20).")
+        ] = None,
         pipeline: Annotated[str | None, Field(description="Only this pipeline's runs.")] = None,
     ) -> CallToolResult:
         """Recent runs, newest first: id, pipeline, status, rows loaded and rejected,
         duration, target and error. Same as 'aoetl runs --json', without the stored specs."""
 
         def work() -> dict[str, Any]:
-            count = calls.rows(limit, "limit")
+            count = calls.rows(limit, "limit", default=20)
             records = DataOrchestrator().runs(pipeline=pipeline, limit=count)
             return {"runs": [_summary(r.__dict__) for r in records]}
 

@@ -32,8 +32,12 @@ def result(data: dict[str, Any], *, max_rows: int, max_chars: int) -> CallToolRe
 def fit(data: dict[str, Any], *, max_rows: int, max_chars: int) -> tuple[dict[str, Any], str]:
     """``data`` cut until its compact JSON holds at most ``max_chars`` characters."""
     rows, longest = max_rows, _LONGEST_TEXT
+    # Notes the tool made itself (e.g. query's rows left unread) come first, and stay.
+    given = data.get("truncated")
+    earlier = [str(n) for n in given] if isinstance(given, list | tuple) else []
+    data = {k: v for k, v in data.items() if k != "truncated"}
     while True:
-        notes: list[str] = []
+        notes: list[str] = list(earlier)
         shown = _shrink(data, rows, longest, "", notes)
         if notes:
             shown = {**shown, "truncated": notes[:_MAX_NOTES]}

@@ -1,0 +1,99 @@
+"""Tool results: bounded in rows and characters, secrets masked, errors as one line."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from agent_orchestrated_etl.errors import SourceNotFoundError, UserError
+from agent_orchestrated_etl.mcp import ServerOptions
+from agent_orchestrated_etl.mcp._results import error_result, fit, result
+
+
+def test_lists_are_cut_to_max_rows_and_noted() -> None:
+    shown, text = fit({"rows": list(range(10)), "n": 1}, max_rows=3, max_chars=10_000)
+    assert shown == {"rows": [0, 1, 2], "n": 1, "truncated": ["rows: 3 of 10 items shown"]}
+    assert json.loads(text) == shown
+
+
+def test_nothing_cut_has_no_truncated_key() -> None:
+    shown, text = fit({"rows": [1, 2], "s": "x" * 100}, max_rows=3, max_chars=10_000)
+    assert shown == {"rows": [1, 2], "s": "x" * 100}
+    assert text == '{"rows":[1,2],"s":"' + "x" * 100 + '"}'
+
+
+@pytest.mark.parametrize("max_chars", [1_000, 2_500, 10_000])
+def test_long_strings_are_halved_until_the_json_fits(max_chars: int) -> None:
+    data = {"items": [{"name": f"n{i}", "text": "é" * 9_000} for i in range(40)]}
+    shown, text = fit(data, max_rows=100, max_chars=max_chars)
+    assert len(text) <= max_chars
+    assert json.loads(text) == shown
+    assert 1 <= len(shown["items"]) < 40
+    assert all(item["text"].endswith("…") for item in shown["items"])
+    assert any("of 9,000 characters shown" in n for n in shown["truncated"])
+    assert any("of 40 items shown" in n for n in shown["truncated"])
+
+
+def test_a_pipeline_and_a_dag_file_are_never_shortened() -> None:
+    whole = "name: x\n" + "# a comment line\n" * 500
+    shown, _ = fit({"pipeline_yaml": whole, "other": whole}, max_rows=10, max_chars=40_000)
+    assert shown["pipeline_yaml"] == whole
+    assert len(shown["other"]) < len(whole)
+    assert shown["truncated"] == [f"other: 4,000 of {len(whole):,} characters shown"]
+
+
+def test_a_result_too_big_even_cut_names_its_keys() -> None:
+    data = {"pipeline_yaml": "x" * 5_000, "b": 1}
+    shown, text = fit(data, max_rows=10, max_chars=1_000)
+    assert len(text) <= 1_000
+    assert shown["keys"] == ["b", "pipeline_yaml"]
+    assert "--max-chars 1,000" in shown["truncated"][0]
+
+
+def test_a_tools_own_notes_come_first_and_stay() -> None:
+    data = {"rows": list(range(8)), "truncated": ["rows: the first 8 rows shown"]}
+    shown, _ = fit(data, max_rows=2, max_chars=10_000)
+    assert shown["truncated"] == ["rows: the first 8 rows shown", "rows: 2 of 8 items shown"]
+
+
+def test_nan_and_other_values_become_json() -> None:
+    shown, text = fit(
+        {"a": float("nan"), "b": float("inf"), "c": (1, 2), "d": b"x", "e": {3: None}},
+        max_rows=10,
+        max_chars=10_000,
+    )
+    assert shown == {"a": None, "b": None, "c": [1, 2], "d": "b'x'", "e": {"3": None}}
+    assert "NaN" not in text and "Infinity" not in text
+
+
+def test_results_mask_literal_passwords_and_keep_references() -> None:
+    data = {
+        "target": "postgresql://etl:hunter2secret@db:5432/wh",
+        "ref": "postgresql://etl:${env:PW}@db/wh",
+    }
+    shown = result(data, max_rows=10, max_chars=10_000)
+    everything = shown.content[0].text + json.dumps(shown.structured_content)  # type: ignore[union-attr]
+    assert "hunter2secret" not in everything
+    assert "${env:PW}" in everything and shown.is_error is not True
+
+
+def test_an_error_is_the_clis_one_line() -> None:
+    failed = error_result(SourceNotFoundError("source x.csv does not exist;\n  give a file"))
+    assert failed.is_error
+    assert failed.content[0].text == "error: source x.csv does not exist; give a file"  # type: ignore[union-attr]
+    crash = error_result(ValueError("bad\nvalue for postgresql://u:s3cretpw@h/db"))
+    text = crash.content[0].text  # type: ignore[union-attr]
+    assert text.startswith("error: ValueError: bad value for") and "s3cretpw" not in text
+
+
+def test_write_permissions() -> None:
+    with pytest.raises(UserError, match="--allow-write"):
+        ServerOptions().check_write("run", "duckdb:///wh.duckdb")
+    limited = ServerOptions(allow_write=True, allow_targets=("duckdb:///allowed*",))
+    limited.check_write("run", "duckdb:///allowed.duckdb")
+    with pytest.raises(UserError, match="no --allow-target") as refused:
+        limited.check_write("run", "postgresql://u:s3cretpw@h/db")
+    assert "s3cretpw" not in str(refused.value)
+    with pytest.raises(UserError, match="--max-rows 0"):
+        ServerOptions(max_rows=0)
