@@ -97,11 +97,22 @@ def test_the_client_flow_over_http(server: Server) -> None:
             )
             text = mcp_error(refused)
             assert "no --allow-target" in text and "duckdb:///allowed*" in text
+            # Nor can a pipeline's route, or '..', lead a run out of the allowed targets.
+            routed = (
+                "name: routed\nsource: data/products.json\ntarget: duckdb:///allowed.duckdb\n"
+                "route:\n  - else: duckdb:///other.duckdb\n"
+            )
+            refused = await client.call_tool("run", {"pipeline": routed})
+            assert "other.duckdb, which no --allow-target" in mcp_error(refused)
+            out = "duckdb:///allowed/../other.duckdb"
+            refused = await client.call_tool("run", {"source": "data", "target": out})
+            assert "no --allow-target" in mcp_error(refused)
             dag = await client.call_tool(
                 "export_dag", {"pipeline": "name: x\nsource: data\n", "path": "x_dag.py"}
             )
             assert "no --allow-target" in mcp_error(dag)
 
+            # The allowed target, given with a source or in a pipeline (anchored at its folder).
             ran = mcp_data(
                 await client.call_tool(
                     "run", {"source": "data/products.json", "target": "duckdb:///allowed.duckdb"}
@@ -109,16 +120,19 @@ def test_the_client_flow_over_http(server: Server) -> None:
             )
             assert ran["status"] == "success"
             assert ran["tables"]["products"]["rows_loaded"] == 6
+            pipeline = "name: again\nsource: data/products.json\ntarget: duckdb:///allowed.duckdb\n"
+            again = mcp_data(await client.call_tool("run", {"pipeline": pipeline}))
+            assert again["tables"]["products"]["target"].endswith("/allowed.duckdb#products")
             counted = await client.call_tool(
                 "query",
                 {"target": "duckdb:///allowed.duckdb", "sql": "SELECT count(*) FROM products"},
             )
-            assert mcp_data(counted)["rows"] == [[6]]
+            assert mcp_data(counted)["rows"] == [[12]]
 
     anyio.run(session)
     assert not (server.root / "other.duckdb").exists()
     assert not (server.root / "x_dag.py").exists()
-    assert query(server.root / "allowed.duckdb", "SELECT count(*) FROM products") == [(6,)]
+    assert query(server.root / "allowed.duckdb", "SELECT count(*) FROM products") == [(12,)]
 
 
 def test_results_are_bounded_by_the_servers_limits(server: Server) -> None:

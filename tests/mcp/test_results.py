@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -87,7 +88,7 @@ def test_an_error_is_the_clis_one_line() -> None:
     assert text.startswith("error: ValueError: bad value for") and "s3cretpw" not in text
 
 
-def test_write_permissions() -> None:
+def test_write_permissions(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="--allow-write"):
         ServerOptions().check_write("run", "duckdb:///wh.duckdb")
     limited = ServerOptions(allow_write=True, allow_targets=("duckdb:///allowed*",))
@@ -95,5 +96,12 @@ def test_write_permissions() -> None:
     with pytest.raises(UserError, match="no --allow-target") as refused:
         limited.check_write("run", "postgresql://u:s3cretpw@h/db")
     assert "s3cretpw" not in str(refused.value)
+    # A relative glob allows the same file written relative or anchored, and no '..' out.
+    limited.check_write("run", f"duckdb:///{tmp_path}/allowed.duckdb", base=tmp_path)
+    for outside in ("duckdb:///allowed/../other.duckdb", "duckdb:////elsewhere/allowed.duckdb"):
+        with pytest.raises(UserError, match="no --allow-target"):
+            limited.check_write("run", outside, base=tmp_path)
+    anywhere = ServerOptions(allow_write=True, allow_targets=("duckdb:///*",))
+    anywhere.check_write("run", "duckdb:////elsewhere/wh.duckdb", base=tmp_path)
     with pytest.raises(UserError, match="--max-rows 0"):
         ServerOptions(max_rows=0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
+from pathlib import Path
 
 from ..errors import UserError, redact_uri
 
@@ -34,8 +35,9 @@ class ServerOptions:
         if self.max_chars < 1_000:
             raise UserError(f"--max-chars {self.max_chars}: give at least 1000")
 
-    def check_write(self, what: str, target: str) -> None:
-        """Raise a UserError unless ``what`` may write into ``target``."""
+    def check_write(self, what: str, target: str, *, base: Path | None = None) -> None:
+        """Raise a UserError unless ``what`` may write into ``target`` (a relative path in it
+        is relative to ``base``, by default the server's working directory)."""
         shown = redact_uri(target)
         if not self.allow_write:
             raise UserError(
@@ -46,9 +48,26 @@ class ServerOptions:
                 else f"{what} would write into {shown}, and this server is read-only; restart "
                 f"it with 'aoetl mcp --allow-write'"
             )
-        if self.allow_targets and not any(fnmatchcase(target, g) for g in self.allow_targets):
+        if self.allow_targets and not self._allowed(target, base or Path.cwd()):
             allowed = ", ".join(self.allow_targets)
             raise UserError(
                 f"{what} would write into {shown}, which no --allow-target of this server "
                 f"matches ({allowed}); restart it with --allow-target '{shown}' to allow it"
             )
+
+    def _allowed(self, target: str, base: Path) -> bool:
+        # A pipeline's relative target arrives anchored at its folder (duckdb:////srv/wh.duckdb),
+        # a source's as written (duckdb:///wh.duckdb): both are compared anchored, against each
+        # glob as written and anchored, so 'duckdb:///wh*' allows both and '..' cannot step out.
+        where = _anchored(target, base)
+        globs = {g for glob in self.allow_targets for g in (glob, _anchored(glob, base))}
+        return any(fnmatchcase(where, g) for g in globs)
+
+
+def _anchored(uri: str, base: Path) -> str:
+    from ..spec.loader import anchor_uri
+
+    try:
+        return anchor_uri(uri, base)
+    except UserError:  # not a URI aoetl reads: compared as written
+        return uri

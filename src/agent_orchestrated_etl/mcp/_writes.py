@@ -25,6 +25,7 @@ from ._results import error_result
 if TYPE_CHECKING:
     from ..api import DataOrchestrator, PreparedRun
     from ..engine import Event
+    from ..spec import PipelineSpec
 
 WRITES = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True)
 _DONE = {"task_finished", "task_resumed", "task_failed", "task_skipped"}
@@ -87,7 +88,8 @@ def register(server: MCPServer[Any], calls: Calls) -> None:
             return await calls.read(plan_only)
         try:
             prepared = await anyio.to_thread.run_sync(prepare)
-            calls.options.check_write("run", prepared.spec.target.uri)
+            for uri in targets(prepared.spec):
+                calls.options.check_write("run", uri)
         except Exception as exc:
             return error_result(exc)
         progress = _Progress(ctx)
@@ -125,8 +127,12 @@ def register(server: MCPServer[Any], calls: Calls) -> None:
 
         def work() -> dict[str, Any]:
             record = orch.run_record(run_id)
-            target = orch.prepare(pipeline).spec.target.uri if pipeline else record.target
-            calls.options.check_write("dlq_replay", target or "")
+            if pipeline:
+                prepared = orch.prepare(pipeline, base_dir=working_dir())
+                for uri in targets(prepared.spec):
+                    calls.options.check_write("dlq_replay", uri)
+            else:
+                calls.options.check_write("dlq_replay", record.target or "")
             return orch.replay(run_id=record.run_id, pipeline=pipeline).to_dict()
 
         return await calls.write(work)
@@ -167,6 +173,15 @@ def register(server: MCPServer[Any], calls: Calls) -> None:
             return {**made.to_dict(), "path": None, "written": False, "dag_py": text}
 
         return await calls.read(work)
+
+
+def targets(spec: PipelineSpec) -> list[str]:
+    """Every target a run of ``spec`` may write into: its own, and each one a workflow
+    ``route:`` rule may send the run to instead."""
+    found = [spec.target.uri]
+    for rule in spec.route:
+        found += [t.uri for t in (rule.target, rule.otherwise) if t is not None]
+    return found
 
 
 def _prepare(
