@@ -27,6 +27,7 @@ from tests.helpers import (
     mcp_http,
     proc_usage,
     query,
+    run_cli,
 )
 from tests.servers import free_port, stop
 
@@ -229,3 +230,18 @@ def test_a_hundred_calls_leak_no_files_or_memory(server: Server) -> None:
           f"{fds_after} fds, {rss_after / 2**20:.1f} MiB")  # fmt: skip
     assert abs(fds_after - fds_warm) <= 3, (fds_warm, fds_after)
     assert rss_after - rss_warm < 50 * 2**20, (rss_warm, rss_after)
+
+
+def test_a_port_in_use_is_one_line(server: Server, tmp_path: Path) -> None:
+    port = server.url.split(":")[2].split("/")[0]
+    taken = run_cli("mcp", "--http", port, cwd=tmp_path)
+    assert taken.returncode == 2
+    assert taken.stderr == (
+        f"error: --http {port}: cannot listen on 127.0.0.1:{port} (Address already in use); "
+        "give another port, or stop the server that holds it\n"
+    )
+    loose = run_cli("mcp", "--allow-target", "duckdb:///*", cwd=tmp_path)
+    assert (loose.returncode, loose.stderr) == (
+        2,
+        "error: --allow-target limits --allow-write; add --allow-write\n",
+    )

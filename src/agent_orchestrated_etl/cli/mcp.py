@@ -77,5 +77,25 @@ def mcp(
         max_chars=max_chars,
     )
     if http is not None:
+        _check_port(http)
         err.print(f"aoetl mcp: serving http://127.0.0.1:{http}/mcp", highlight=False)
     serve(options, http_port=http)
+
+
+def _check_port(port: int) -> None:
+    """A port another server holds is a UserError now, not uvicorn's log line and exit 3
+    after 'serving' was already printed."""
+    import socket
+
+    from ..errors import UserError
+
+    with socket.socket() as probe:
+        # As uvicorn binds: a port left in TIME_WAIT by an earlier server is free.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as exc:
+            raise UserError(
+                f"--http {port}: cannot listen on 127.0.0.1:{port} ({exc.strerror}); give "
+                f"another port, or stop the server that holds it"
+            ) from None
