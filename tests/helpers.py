@@ -48,6 +48,25 @@ def run_cli(
     )
 
 
+def start_cli(*args: str, cwd: Path) -> subprocess.Popen[str]:
+    """``run_cli`` started in the background (its environment the same): collect it with
+    ``finish_cli`` while the test does something else."""
+    env = {**os.environ, "AOETL_HOME": str(cwd / ".aoetl"), "COLUMNS": "200"}
+    return subprocess.Popen(
+        [AOETL, *args],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def finish_cli(proc: subprocess.Popen[str]) -> subprocess.CompletedProcess[str]:
+    out, err = proc.communicate(timeout=120)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
 # Every common PostgreSQL type, and the DuckDB type each loads as (several SQL tests use them).
 TYPES_DDL = """
 DROP TABLE IF EXISTS t_types, customers, orders CASCADE;

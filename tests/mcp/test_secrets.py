@@ -95,7 +95,9 @@ def test_a_secret_reference_never_comes_back(agent_db: Postgres, tmp_path: Path)
             assert "nosuchdb" in failed
             unset = ref.replace("AOETL_TEST_PW", "NOPE")
             failed = await call("run", {"source": "data/products.json", "target": unset})
-            assert "NOPE" in str(failed), failed
+            # A run that ran and failed: its result, marked an error, and where to look next.
+            assert failed["status"] == "failed" and "NOPE" in failed["error"], failed
+            assert failed["next"] == f"call run_details with run_id {failed['run_id']} to see why"
 
             # A literal password in a URI is masked wherever the URI is shown.
             report = await call("analyze", {"source": literal})

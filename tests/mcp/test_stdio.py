@@ -16,11 +16,12 @@ import yaml
 
 from tests.helpers import (
     REPO,
+    finish_cli,
     mcp_data,
     mcp_error,
     mcp_stdio,
     query,
-    run_cli,
+    start_cli,
 )
 
 TOOLS = {
@@ -37,9 +38,10 @@ def _folder(root: Path) -> Path:
 
 def test_tools_resources_prompts_and_a_read_only_server(tmp_path: Path) -> None:
     _folder(tmp_path)
-    cli_error = run_cli("analyze", "missing.csv", cwd=tmp_path)
-    cli_scheme = run_cli("analyze", "ftp://x/y.csv", cwd=tmp_path)
-    assert cli_error.returncode == 2 and cli_scheme.returncode == 2
+    # The CLI's lines for the same bad sources, got while the server works.
+    missing = start_cli("analyze", "missing.csv", cwd=tmp_path)
+    scheme = start_cli("analyze", "ftp://x/y.csv", cwd=tmp_path)
+    said: dict[str, str] = {}
 
     async def session() -> None:
         async with mcp_stdio(tmp_path) as client:
@@ -66,9 +68,8 @@ def test_tools_resources_prompts_and_a_read_only_server(tmp_path: Path) -> None:
             assert "analyze" in getattr(prompt.messages[0].content, "text", "")
 
             # A bad source: the CLI's own line, and the server answers the next call.
-            for source, cli in (("missing.csv", cli_error), ("ftp://x/y.csv", cli_scheme)):
-                text = mcp_error(await client.call_tool("analyze", {"source": source}))
-                assert text == cli.stderr.strip()
+            for source in ("missing.csv", "ftp://x/y.csv"):
+                said[source] = mcp_error(await client.call_tool("analyze", {"source": source}))
             # Arguments that do not fit the schema: one line naming them, as for bad input.
             bad = await client.call_tool("sample", {"source": "data", "rows": 0})
             assert mcp_error(bad) == (
@@ -102,6 +103,10 @@ def test_tools_resources_prompts_and_a_read_only_server(tmp_path: Path) -> None:
             assert "--allow-raw-samples" in mcp_error(raw)
 
     anyio.run(session)
+    for source, proc in (("missing.csv", missing), ("ftp://x/y.csv", scheme)):
+        cli = finish_cli(proc)
+        assert cli.returncode == 2 and cli.stderr.count("\n") == 1, cli.stderr
+        assert said[source] == cli.stderr.strip()
     assert not (tmp_path / "refused.duckdb").exists()
     assert not (tmp_path / "dags").exists()
 
@@ -111,8 +116,8 @@ def test_a_folder_from_analysis_to_a_checked_warehouse(tmp_path: Path) -> None:
     of the same folder; then the run explained, writes refused by query, samples anonymised."""
     data = _folder(tmp_path / "mcp")
     _folder(tmp_path / "cli")
-    cli = run_cli("run", "data", "--to", "duckdb:///cli.duckdb", cwd=tmp_path / "cli")
-    assert cli.returncode == 0, cli.stderr
+    # The CLI's run of the same folder, made while the server works.
+    cli = start_cli("run", "data", "--to", "duckdb:///cli.duckdb", cwd=tmp_path / "cli")
     target = "duckdb:///wh.duckdb"
     seen: dict[str, Any] = {}
 
@@ -192,6 +197,8 @@ def test_a_folder_from_analysis_to_a_checked_warehouse(tmp_path: Path) -> None:
             assert dag["written"] is False and "airflow" in dag["dag_py"]
 
     anyio.run(session)
+    ran = finish_cli(cli)
+    assert ran.returncode == 0, ran.stderr
     assert not (tmp_path / "mcp" / "leak.csv").exists()
     # The same rows as the CLI's run of the same folder.
     cli_db = tmp_path / "cli" / "cli.duckdb"
