@@ -162,6 +162,14 @@ class Bench:
         return seconds
 
 
+def leaves(group: BaseExceptionGroup[Failed]) -> list[BaseException]:
+    """The exceptions in ``group``, out of the task groups nested around them."""
+    found: list[BaseException] = []
+    for exc in group.exceptions:
+        found += leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc]
+    return found
+
+
 def sdk() -> Any:
     """The ``mcp`` SDK's module. This file is bench/mcp.py, and Python puts bench/ first on
     sys.path, where ``import mcp`` would find this file: bench/ is left out for the import."""
@@ -242,7 +250,7 @@ def main() -> int:
         failed, _ = group.split(Failed)
         if failed is None:
             raise
-        for exc in failed.exceptions:
+        for exc in leaves(failed):
             print(f"error: {exc}", file=sys.stderr)
         return 1
     except Failed as exc:
