@@ -112,7 +112,9 @@ def read_sql(resource: Resource, fallback: str, text: bool) -> tuple[str, bool]:
         elif text:
             columns = ", ".join(f"{quote_literal(n)}: 'VARCHAR'" for n, _ in resource.columns)
             options.update(columns="{" + columns + "}", auto_detect="false")
-        options.update(ignore_errors="true", null_padding="true")
+        # The load's own options (null_padding among them when discovery chose it), so the
+        # sample holds the rows a load keeps and types them as the load will.
+        options["ignore_errors"] = "true"
         reader = "read_csv"
     elif resource.format == "parquet":
         reader = "read_parquet"

@@ -62,6 +62,13 @@ class CsvOptions(Model):
     date_format: str | None = Field(
         None, description="strptime format of date columns, e.g. '%d/%m/%Y'. Sniffed if unset."
     )
+    null_padding: bool | None = Field(
+        None,
+        description="Rows with fewer fields than the header: true reads the missing trailing "
+        "fields as NULL, false quarantines the rows. Unset: read as NULL when they are the "
+        "file's pattern (at least 3 and 5% of the sampled rows, each keeping at least half "
+        "the fields), else quarantined as damage.",
+    )
     sample_rows: int = Field(
         20_480, ge=1, description="Rows sampled to infer column types (more is slower, surer)."
     )

@@ -20,7 +20,14 @@ from ...data.duck import quote_literal
 from ...errors import UnknownConnectorError, UserError
 from ...spec import CsvOptions
 from ..base import Decision
-from . import FORMATS, SUFFIX_FORMATS, format_by_content, format_by_extension, split_suffixes
+from . import (
+    FORMATS,
+    SUFFIX_FORMATS,
+    _short_rows,
+    format_by_content,
+    format_by_extension,
+    split_suffixes,
+)
 from ._csv_types import DEFAULT_NULL_VALUES, dominant_types
 
 _ISO_TIMESTAMPS = {
@@ -145,6 +152,8 @@ def sniff_csv(
     options["header"] = "true" if header else "false"
     if skip:
         options["skip"] = str(int(skip))
+    padding: list[Decision] = []
+    columns = _short_rows.pad(con, path, head, opts, options, columns, padding)
     if preamble:
         dialect.decisions.append(_preamble(head, preamble, delim, len(columns)))
     if named:
@@ -169,6 +178,7 @@ def sniff_csv(
             "DuckDB's sniffer",
         )
     )
+    dialect.decisions.extend(padding)
     cols = [(c["name"], c["type"]) for c in columns]
     nulls = tuple(opts.null_values) if opts.null_values is not None else DEFAULT_NULL_VALUES
     cols = dominant_types(
