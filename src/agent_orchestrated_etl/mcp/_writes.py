@@ -10,6 +10,7 @@ from __future__ import annotations
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -107,7 +108,7 @@ def register(server: MCPServer[Any], calls: Calls) -> None:
 
         async with calls.writing():
             try:
-                data = await anyio.to_thread.run_sync(work)
+                data = await _cancellable(work)
             except Exception as exc:
                 return error_result(exc)
         return calls.shown(data, failed=data.get("status") != "success")
@@ -182,6 +183,33 @@ def targets(spec: PipelineSpec) -> list[str]:
     for rule in spec.route:
         found += [t.uri for t in (rule.target, rule.otherwise) if t is not None]
     return found
+
+
+async def _cancellable(work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """``work`` (a run) in a worker thread; a client that cancels the call interrupts it.
+
+    The run stops as Ctrl-C stops ``aoetl run``: nothing is committed, the target is as it
+    was, the run is recorded 'interrupted'. The interruption is process-wide, which is safe
+    because runs take turns (:meth:`Calls.writing`); it is lifted once the run has stopped.
+    """
+    from ..engine import interrupts
+
+    stopped = threading.Event()
+
+    def body() -> dict[str, Any]:
+        try:
+            return work()
+        finally:
+            stopped.set()
+
+    try:
+        return await anyio.to_thread.run_sync(body, abandon_on_cancel=True)
+    except anyio.get_cancelled_exc_class():
+        interrupts.interrupt("the MCP client cancelled the run")
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(stopped.wait)
+        interrupts.reset()
+        raise
 
 
 def _prepare(
