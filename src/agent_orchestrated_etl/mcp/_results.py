@@ -1,8 +1,8 @@
 """Tool results: secrets masked, bounded in rows and characters, errors as one line.
 
 An agent reads every character a tool returns, so no result may flood its context: lists
-are cut to ``max_rows`` items and long strings shortened, halving both until the JSON fits
-``max_chars``; what was cut is listed under ``truncated`` with how to get the rest.
+are cut to ``max_rows`` items and long strings shortened, each cut by turns by a third more
+until the JSON fits ``max_chars``; what was cut is listed under ``truncated``.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from ..secrets import redact_obj
 _LONGEST_TEXT = 4_000  # characters of one string value before it is shortened
 _SHORTEST_TEXT = 80
 _MAX_NOTES = 20
+_STEP = 0.7  # each try keeps this share of the rows or of the characters the last one did
 # Texts a caller passes back whole (a pipeline to run, a DAG file): never shortened.
 WHOLE = frozenset({"pipeline_yaml", "dag_py"})
 
@@ -36,6 +37,7 @@ def fit(data: dict[str, Any], *, max_rows: int, max_chars: int) -> tuple[dict[st
     given = data.get("truncated")
     earlier = [str(n) for n in given] if isinstance(given, list | tuple) else []
     data = {k: v for k, v in data.items() if k != "truncated"}
+    turn = 0
     while True:
         notes: list[str] = list(earlier)
         shown = _shrink(data, rows, longest, "", notes)
@@ -52,7 +54,12 @@ def fit(data: dict[str, Any], *, max_rows: int, max_chars: int) -> tuple[dict[st
             ]
             shown = {"truncated": notes, "keys": sorted(data)[:max_rows]}
             return shown, _dumps(shown)
-        rows, longest = max(1, rows // 2), max(_SHORTEST_TEXT, longest // 2)
+        # By turns, so a result of a few long texts keeps its items and a long list its texts.
+        if (turn % 2 == 0 and rows > 1) or longest == _SHORTEST_TEXT:
+            rows = max(1, int(rows * _STEP))
+        else:
+            longest = max(_SHORTEST_TEXT, int(longest * _STEP))
+        turn += 1
 
 
 def _shrink(value: Any, rows: int, longest: int, where: str, notes: list[str]) -> Any:
