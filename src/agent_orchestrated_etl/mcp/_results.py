@@ -41,8 +41,8 @@ def fit(data: dict[str, Any], *, max_rows: int, max_chars: int) -> tuple[dict[st
     while True:
         notes: list[str] = list(earlier)
         shown = _shrink(data, rows, longest, "", notes)
-        if notes:
-            shown = {**shown, "truncated": notes[:_MAX_NOTES]}
+        if notes:  # one note per place: every item of a list is cut alike
+            shown = {**shown, "truncated": list(dict.fromkeys(notes))[:_MAX_NOTES]}
         text = _dumps(shown)
         if len(text) <= max_chars:
             return shown, text
