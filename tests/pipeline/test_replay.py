@@ -217,3 +217,31 @@ def test_a_state_db_from_before_bytes_opens_and_replays(tmp_path: Path, state_ba
     kinds = con.execute("SELECT typeof(payload) FROM dlq ORDER BY id").fetchall()
     con.close()
     assert kinds == [("text",), ("blob",)]
+
+
+def test_a_broken_json_line_stays_open_with_its_reason_and_the_good_ones_replay(
+    tmp_path: Path,
+) -> None:
+    # A truncated line and a line too long for max_line_size: the second loads on a replay
+    # with a larger limit; the first stays open, saying why, instead of failing the replay.
+    long = json.dumps({"id": 3, "note": "x" * 1500})
+    lines = ['{"id": 1, "note": "a"}', '{"id": 2, "note": ', long, '{"id": 4, "note": "d"}']
+    (tmp_path / "events.jsonl").write_text("\n".join(lines) + "\n")
+    pipeline = "source: {uri: events.jsonl, max_line_size: 1000}\ntarget: duckdb:///w.duckdb\n"
+    (tmp_path / "p.yaml").write_text("name: events\n" + pipeline)
+    proc = run_cli("run", "p.yaml", "--json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    run_id = json.loads(proc.stdout)["run_id"]
+    assert query(tmp_path / "w.duckdb", "SELECT count(*) FROM events") == [(2,)]
+
+    (tmp_path / "fixed.yaml").write_text("name: events\n" + pipeline.replace("1000", "4096"))
+    proc = run_cli("dlq", "replay", "--run", run_id, "--pipeline", "fixed.yaml", "--json",
+                   cwd=tmp_path)  # fmt: skip
+    assert proc.returncode == 1, proc.stderr  # one entry is still bad
+    replayed = json.loads(proc.stdout)
+    assert len(replayed["replayed"]) == 1
+    [reason] = replayed["still_bad"].values()
+    assert reason.startswith("still not a JSON record"), reason
+    assert query(tmp_path / "w.duckdb", "SELECT id FROM events ORDER BY id") == [(1,), (3,), (4,)]
+    listed = json.loads(run_cli("dlq", "list", "--run", run_id, "--json", cwd=tmp_path).stdout)
+    assert sorted(e["status"] for e in listed) == ["open", "replayed"]

@@ -134,6 +134,10 @@ def _replay_rows(
 ) -> None:
     context = json.loads(entries[0].context or "{}")
     fmt = context.get("format", "csv")
+    if fmt == "ndjson":
+        entries = _parseable(store, entries, result)
+        if not entries:
+            return
     ids = sorted(e.id for e in entries if e.id is not None)
     # The same entries at the same attempt give the same id: a replay repeated after its
     # commit is recognised; a new attempt (after a fix) is a new replay.
@@ -193,6 +197,26 @@ def _replay_rows(
     result.replayed.extend(loaded)
     result.still_bad.update(still)
     result.runs.append(replay_id)
+
+
+def _parseable(store: StateStore, entries: list[DlqEntry], result: ReplayResult) -> list[DlqEntry]:
+    """The entries whose line is JSON now; the others stay open with the parser's reason (a
+    truncated or broken line is fixed at the source, no pipeline setting reads it)."""
+    kept, still = [], {}
+    for entry in entries:
+        try:
+            json.loads(_payload(entry))
+        except ValueError as exc:  # UnicodeDecodeError is one too
+            assert entry.id is not None
+            still[entry.id] = (
+                f"still not a JSON record ({exc}); fix the line at the source and run the "
+                "pipeline again"
+            )
+        else:
+            kept.append(entry)
+    store.mark_still_bad(still)
+    result.still_bad.update(still)
+    return kept
 
 
 def _unrouted(routing: RowRouting | None, relation: Relation, rows: int, home: Path) -> str | None:
