@@ -121,6 +121,17 @@ def test_null_padding_false_quarantines_the_short_rows(orch: DataOrchestrator, w
     lines = [e.line for e in StateStore(orch.home).dlq_entries(result.run_id)]
     assert lines == [*range(2, 13), 20, 21, 22, 23]
 
+    # A fixed pipeline file with null_padding: true replays them.
+    (work / "fixed.yaml").write_text(
+        "name: t\nsource:\n  uri: releases.csv\n  csv: {null_padding: true}\n"
+        "target: duckdb:///w.duckdb\n"
+    )
+    replayed = orch.replay(run_id=result.run_id, pipeline=work / "fixed.yaml")
+    assert (len(replayed.replayed), len(replayed.still_bad)) == (15, 0)
+    assert query(
+        work / "w.duckdb", "SELECT eol::VARCHAR, \"eol-lts\" FROM releases WHERE codename = 'Elm'"
+    ) == [("2000-10-30", None)]
+
 
 def test_too_many_fields_and_cut_lines_are_quarantined_in_a_padded_file(
     orch: DataOrchestrator, work: Path

@@ -3,7 +3,7 @@
 * A quarantined **row** is read again from its stored bytes (exactly as they were in the
   file), with the dialect, encoding and types it was first read with, overridden by a fixed
   pipeline file if one is given (``--pipeline``: its ``source.columns``, ``source.csv``
-  delimiter, quote, encoding and null values, transforms, target, mode and key). Rows that
+  delimiter, quote, encoding, null values, null_padding, transforms, target, mode, key). Rows that
   now parse are loaded (a ``replace`` pipeline appends them); rows that still do not stay in
   the queue with the new reason. A routed run's rows go where its routing sent them: the
   target its ``route:`` chose, and for a table in ``routes:`` the table of each row's route.
@@ -263,6 +263,10 @@ def _csv_relation(
         options["encoding"] = quote_literal(fixes.encoding)
     if fixes.null_values is not None:
         options["nullstr"] = "[" + ", ".join(quote_literal(v) for v in fixes.null_values) + "]"
+    if fixes.null_padding is not None:
+        # parallel=false: DuckDB refuses padding beside a quoted line break otherwise.
+        padding = "true" if fixes.null_padding else "false"
+        options.update(null_padding=padding, parallel="false")
     delim = _literal(options.get("delim"), ",")
     quote = _literal(options.get("quote"), '"')
     encoding = _CODECS.get(_literal(options.get("encoding"), "utf-8"), "utf-8")
