@@ -25,7 +25,7 @@ def test_nothing_cut_has_no_truncated_key() -> None:
 
 
 @pytest.mark.parametrize("max_chars", [1_000, 2_500, 10_000])
-def test_long_strings_are_halved_until_the_json_fits(max_chars: int) -> None:
+def test_long_strings_are_shortened_until_the_json_fits(max_chars: int) -> None:
     data = {"items": [{"name": f"n{i}", "text": "é" * 9_000} for i in range(40)]}
     shown, text = fit(data, max_rows=100, max_chars=max_chars)
     assert len(text) <= max_chars
@@ -34,6 +34,15 @@ def test_long_strings_are_halved_until_the_json_fits(max_chars: int) -> None:
     assert all(item["text"].endswith("…") for item in shown["items"])
     assert any("of 9,000 characters shown" in n for n in shown["truncated"])
     assert any("of 40 items shown" in n for n in shown["truncated"])
+
+
+def test_a_mapping_that_is_a_collection_is_cut_but_a_record_is_not() -> None:
+    reasons = {str(i): "x" * 80 for i in range(1000)}  # dlq_replay's still_bad
+    record = {f"field{i}": i for i in range(15)}
+    shown, text = fit({"still_bad": reasons, "run": record}, max_rows=100, max_chars=40_000)
+    assert len(shown["still_bad"]) == 100 and shown["run"] == record
+    assert shown["truncated"] == ["still_bad: 100 of 1,000 entries shown"]
+    assert len(text) <= 40_000
 
 
 def test_a_pipeline_and_a_dag_file_are_never_shortened() -> None:

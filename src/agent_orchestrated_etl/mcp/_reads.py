@@ -216,6 +216,12 @@ def register(server: MCPServer[Any], calls: Calls) -> None:
             details = DataOrchestrator().run_details(run_id, quarantined=most + 1)
             data = details.to_dict()
             data["run"] = _summary(data["run"])
+            # What says why a row was rejected, without its bytes twice and the reader's
+            # settings (each ~1 kB): 'aoetl dlq show ID' has them.
+            data["quarantined"] = [
+                {k: v for k, v in e.items() if k not in ("payload_base64", "context")}
+                for e in data["quarantined"]
+            ]
             return data
 
         return await calls.read(work)
@@ -265,5 +271,13 @@ def register(server: MCPServer[Any], calls: Calls) -> None:
 
 
 def _summary(run: dict[str, Any]) -> dict[str, Any]:
-    """A run record without its stored spec (the pipeline, as long as it is)."""
-    return {k: v for k, v in run.items() if k not in ("spec_json", "pid", "host")}
+    """A run record without its stored spec (the pipeline, as long as it is), its start in
+    ISO 8601 and its duration to the millisecond."""
+    from .._text import iso_local
+
+    summary = {k: v for k, v in run.items() if k not in ("spec_json", "pid", "host")}
+    if isinstance(summary.get("started_at"), float):
+        summary["started"] = iso_local(summary["started_at"])
+    if isinstance(summary.get("duration_s"), float):
+        summary["duration_s"] = round(summary["duration_s"], 3)
+    return summary

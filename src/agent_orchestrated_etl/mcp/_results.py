@@ -19,6 +19,7 @@ from ..secrets import redact_obj
 _LONGEST_TEXT = 4_000  # characters of one string value before it is shortened
 _SHORTEST_TEXT = 80
 _MAX_NOTES = 20
+_RECORD_FIELDS = 20  # a mapping with more keys than this (and than max_rows) is a collection
 _STEP = 0.7  # each try keeps this share of the rows or of the characters the last one did
 # Texts a caller passes back whole (a pipeline to run, a DAG file): never shortened.
 WHOLE = frozenset({"pipeline_yaml", "dag_py"})
@@ -64,9 +65,16 @@ def fit(data: dict[str, Any], *, max_rows: int, max_chars: int) -> tuple[dict[st
 
 def _shrink(value: Any, rows: int, longest: int, where: str, notes: list[str]) -> Any:
     if isinstance(value, dict):
+        items = list(value.items())
+        # A mapping that is a collection (entry id -> reason, table -> result) is cut as a
+        # list is; a record's few fields never are.
+        keep = max(rows, _RECORD_FIELDS)
+        if len(items) > keep:
+            notes.append(f"{where or 'result'}: {keep:,} of {len(items):,} entries shown")
+            items = items[:keep]
         return {
             str(k): _shrink(v, rows, longest, f"{where}.{k}" if where else str(k), notes)
-            for k, v in value.items()
+            for k, v in items
         }
     if isinstance(value, list | tuple):
         if len(value) > rows:

@@ -232,6 +232,7 @@ class _Progress:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.done = 0
+        self._sent = -1.0  # the last value sent: MCP progress must only grow
         self._last = 0.0
         # Events come from the executor's own threads, not from an AnyIO worker thread.
         self._loop = anyio.lowlevel.current_token()
@@ -239,21 +240,26 @@ class _Progress:
 
     def on_event(self, event: Event) -> None:
         task = event.task_id or ""
-        with self._lock:  # tasks finish on several threads; progress must only grow
+        with self._lock:  # tasks finish on several threads
             if event.kind in _DONE:
                 self.done += 1
-                rows = event.data.get("rows")
-                state = event.kind.removeprefix("task_")
-                message = f"{task}: {state}"
+                value = float(self.done)
+                rows = event.data.get("rows")  # a resumed load says what its checkpoint holds
+                message = f"{task}: {event.kind.removeprefix('task_')}"
                 message += f", {rows:,} rows" if isinstance(rows, int) else ""
             elif event.kind == "progress" and time.monotonic() - self._last >= _EVERY_S:
-                message = f"{task}: {float(event.data.get('fraction') or 0.0):.0%}"
+                fraction = min(max(float(event.data.get("fraction") or 0.0), 0.0), 0.99)
+                # Between the finished-task counts: the load's own share of its task.
+                value = self.done + fraction
+                message = f"{task}: {fraction:.0%}"
             else:
                 return
-            self._last = time.monotonic()
+            if value <= self._sent:
+                return
+            self._sent, self._last = value, time.monotonic()
             try:
                 anyio.from_thread.run(
-                    self.ctx.report_progress, self.done, None, message, token=self._loop
+                    self.ctx.report_progress, value, None, message, token=self._loop
                 )
             except Exception:  # a client gone away must not fail the run
                 return
