@@ -41,6 +41,13 @@ _NAMES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ("card_number", r"(^|_)(card_?(number|no)|credit_?card|cc_?number|pan|iban)($|_)"),
         ("ip_address", r"(^|_)ip(_?addr(ess)?)?($|_)"),
         ("name", r"(^|_)(first|last|middle|full|given|family|sur|maiden)_?name($|_)"),
+        # Whose name it is says it is a person's (a product_name or file_name is not).
+        (
+            "name",
+            r"(^|_)(customer|client|contact|person|employee|user|member|patient|student|owner|"
+            r"author|buyer|seller|recipient|sender|account_?holder|card_?holder|passenger|"
+            r"guest|driver|applicant|beneficiary)_?name($|_)",
+        ),
         ("birth_date", r"(^|_)(dob|birth_?(date|day)?|date_of_birth|birthdate)($|_)"),
         ("address", r"(^|_)(street|address(_line)?|addr|zip(_?code)?|postcode|postal_code)($|_)"),
         ("passport", r"(^|_)(passport|driver_?licen[cs]e)(_?(number|no))?($|_)"),
