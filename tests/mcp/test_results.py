@@ -114,3 +114,49 @@ def test_write_permissions(tmp_path: Path) -> None:
     anywhere.check_write("run", "duckdb:////elsewhere/wh.duckdb", base=tmp_path)
     with pytest.raises(UserError, match="--max-rows 0"):
         ServerOptions(max_rows=0)
+
+
+@pytest.mark.parametrize(
+    ("glob", "target", "allowed"),
+    [
+        ("duckdb:///allowed/*", "duckdb:///allowed/x.duckdb", True),
+        ("duckdb:///allowed/*", "allowed/x.duckdb", True),
+        ("duckdb:///allowed/*", "duckdb:///allowed/../other/x.duckdb", False),
+        ("duckdb:///allowed*", "duckdb:///allowed/../../..${env:AOETL_T_HOME}/x.duckdb", False),
+        ("duckdb:///*", "duckdb:////anywhere/x.duckdb", True),
+        ("postgresql://*@localhost/*", "postgresql://etl:pw@localhost/dw", True),
+        ("postgresql://*@localhost/*", "postgresql://etl:pw@127.0.0.3:1/dw?x=@localhost/", False),
+        ("postgresql://*@localhost/*", "postgresql://u@localhost.evil.com/db@localhost/x", False),
+        ("postgresql://*@localhost:*/*", "postgresql://e:pw@localhost:5432/dw?sslmode=off", True),
+        ("s3://bucket/lake/*", "s3://other/lake/x/", False),
+    ],
+)
+def test_allowed_targets_are_compared_as_the_run_uses_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, glob: str, target: str, allowed: bool
+) -> None:
+    monkeypatch.setenv("AOETL_T_HOME", str(tmp_path))
+    (tmp_path / "allowed").mkdir()
+    absolute = target.replace("duckdb:///allowed", f"duckdb:///{tmp_path}/allowed")
+    for written in {target, absolute}:  # as a source gives it, and as a pipeline anchors it
+        options = ServerOptions(allow_write=True, allow_targets=(glob,))
+        if allowed:
+            options.check_write("run", written, base=tmp_path)
+        else:
+            with pytest.raises(UserError, match="--allow-target"):
+                options.check_write("run", written, base=tmp_path)
+
+
+def test_a_target_redirected_by_its_query_string_is_refused() -> None:
+    options = ServerOptions(allow_write=True, allow_targets=("postgresql://*@localhost/*",))
+    with pytest.raises(UserError, match=r"moves its host, port, database or user"):
+        options.check_write("run", "postgresql://etl:pw@localhost/dw?host=10.0.0.2&port=1")
+
+
+def test_only_the_secret_references_a_server_allows_reach_it() -> None:
+    options = ServerOptions(allow_secrets=("env:PG*",))
+    options.check_secrets("run", {"target": "postgresql://u:${env:PGPASSWORD}@db/x"})
+    refused = {"pipeline": "source: data\ntarget: 'x?a=${secret:vault:kv/app#key}'\n"}
+    with pytest.raises(UserError, match=r"--allow-secret 'secret:vault:kv/app'"):
+        options.check_secrets("run", refused)
+    with pytest.raises(UserError, match=r"\$\{env:HOME\} is a secret this server"):
+        ServerOptions().check_secrets("query", ["ok", {"k": "${env:HOME}"}])

@@ -20,6 +20,7 @@ from tests.helpers import REPO, mcp_error, mcp_everything, mcp_stdio
 from tests.servers import Postgres
 
 ROLE = "mcp_agent"
+OTHER = "other-secret-4f9a1c"  # a variable the server never lets its clients use
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +59,14 @@ def test_a_secret_reference_never_comes_back(agent_db: Postgres, tmp_path: Path)
 
     async def session() -> None:
         async with mcp_stdio(
-            tmp_path, "--allow-write", env={"AOETL_TEST_PW": password}, errlog=errlog
+            tmp_path,
+            "--allow-write",
+            "--allow-secret",
+            "env:AOETL_TEST_PW",
+            "--allow-secret",
+            "env:NOPE",  # allowed, and unset: a run that fails on it
+            env={"AOETL_TEST_PW": password, "AOETL_TEST_OTHER": OTHER},
+            errlog=errlog,
         ) as client:
 
             async def call(name: str, args: dict[str, Any]) -> Any:
@@ -68,6 +76,20 @@ def test_a_secret_reference_never_comes_back(agent_db: Postgres, tmp_path: Path)
                     return mcp_error(result)
                 return result.structured_content
 
+            # A reference the server was not told to allow is refused before anything runs:
+            # a client could otherwise send its value to a host of its choosing.
+            for tool, args in (
+                ("analyze", {"source": "data/${env:AOETL_TEST_OTHER}.csv"}),
+                ("query", {"target": f"{ref}?application_name=${{env:AOETL_TEST_OTHER}}",
+                           "sql": "SELECT current_setting('application_name')"}),
+                ("run", {"pipeline": "source: ${env:AOETL_TEST_OTHER}\ntarget: x.duckdb\n"}),
+            ):  # fmt: skip
+                refused = await call(tool, args)
+                assert refused == (
+                    f"error: {tool}: ${{env:AOETL_TEST_OTHER}} is a secret this server does "
+                    "not resolve for its clients; restart it with --allow-secret "
+                    "'env:AOETL_TEST_OTHER' (or a glob such as 'env:*') to let them use it"
+                ), refused
             ran = await call("run", {"source": "data", "target": ref})
             assert ran["status"] == "success", ran
             assert ran["tables"]["orders"]["target"].startswith(ref)
@@ -112,6 +134,6 @@ def test_a_secret_reference_never_comes_back(agent_db: Postgres, tmp_path: Path)
 
     anyio.run(session)
     assert len(shown) >= 18
-    leaked = [text[:300] for text in shown if password in text]
+    leaked = [text[:300] for text in shown if password in text or OTHER in text]
     assert not leaked, leaked
-    assert password not in errlog.read_text()
+    assert password not in errlog.read_text() and OTHER not in errlog.read_text()

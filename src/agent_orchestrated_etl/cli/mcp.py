@@ -37,6 +37,16 @@ def mcp(
             "(repeatable), e.g. 'duckdb:///*' or 'postgresql://*@localhost/*'.",
         ),
     ] = None,
+    allow_secret: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allow-secret",
+            metavar="GLOB",
+            help="Let clients use the secret references matching GLOB in their arguments "
+            "(repeatable), e.g. 'env:PGPASSWORD', 'env:PG*' or 'secret:vault:kv/etl/*'. "
+            "Others are refused; pipeline files on disk resolve theirs as always.",
+        ),
+    ] = None,
     allow_raw_samples: Annotated[
         bool,
         typer.Option(
@@ -73,6 +83,7 @@ def mcp(
         allow_write=allow_write,
         allow_targets=tuple(allow_target or ()),
         allow_raw_samples=allow_raw_samples,
+        allow_secrets=tuple(allow_secret or ()),
         max_rows=max_rows,
         max_chars=max_chars,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
@@ -26,6 +27,7 @@ class ServerOptions:
     allow_write: bool = False
     allow_targets: tuple[str, ...] = ()
     allow_raw_samples: bool = False
+    allow_secrets: tuple[str, ...] = ()
     max_rows: int = MAX_ROWS
     max_chars: int = MAX_CHARS
 
@@ -55,19 +57,101 @@ class ServerOptions:
                 f"matches ({allowed}); restart it with --allow-target '{shown}' to allow it"
             )
 
+    def check_secrets(self, tool: str, arguments: object) -> None:
+        """Raise a UserError for a ``${…}`` reference in ``arguments`` (strings at any depth,
+        a pipeline's YAML text too) that no ``allow_secrets`` glob matches."""
+        from ..secrets import find
+
+        for text in _strings(arguments):
+            for ref in find(text):
+                name = f"{'secret:' if ref.provider in ('vault', 'aws') else ''}{ref.provider}:"
+                name += ref.path
+                if not any(fnmatchcase(name, glob) for glob in self.allow_secrets):
+                    raise UserError(
+                        f"{tool}: {ref.text} is a secret this server does not resolve for its "
+                        f"clients; restart it with --allow-secret '{name}' (or a glob such as "
+                        f"'{name.rsplit(':', 1)[0]}:*') to let them use it"
+                    )
+
     def _allowed(self, target: str, base: Path) -> bool:
-        # A pipeline's relative target arrives anchored at its folder (duckdb:////srv/wh.duckdb),
-        # a source's as written (duckdb:///wh.duckdb): both are compared anchored, against each
-        # glob as written and anchored, so 'duckdb:///wh*' allows both and '..' cannot step out.
-        where = _anchored(target, base)
-        globs = {g for glob in self.allow_targets for g in (glob, _anchored(glob, base))}
-        return any(fnmatchcase(where, g) for g in globs)
+        # Compared as the run will use it: references resolved, a local path anchored at the
+        # server's folder, '..' and symlinks resolved; a server URL part by part (a '*' in a
+        # glob's host never reaches into its path), with no query parameter moving it
+        # elsewhere (libpq's ?host=, ?port=, ?dbname=…).
+        from ..secrets import has_refs, resolve
+
+        where = _place(resolve(target) if has_refs(target) else target, base)
+        if where is None:
+            raise UserError(
+                f"{redact_uri(target)} moves its host, port, database or user in its query "
+                f"string, which a server with --allow-target refuses; write them in the URL"
+            )
+        return any(_matches(where, _place(glob, base, glob=True)) for glob in self.allow_targets)
 
 
-def _anchored(uri: str, base: Path) -> str:
-    from ..spec.loader import anchor_uri
+# Query parameters with which a driver (libpq, SQLAlchemy) connects somewhere the URL's own
+# host, port, database or user do not say.
+_REDIRECTS = frozenset(
+    {
+        "host",
+        "hostaddr",
+        "port",
+        "dbname",
+        "database",
+        "user",
+        "service",
+        "servicefile",
+        "unix_socket",
+    }
+)
+
+
+def _place(uri: str, base: Path, *, glob: bool = False) -> tuple[str, str, str] | None:
+    """(scheme, host part, path) of a target or a glob: a local file's absolute real path
+    (no host); a server's ``user@host:port`` (no password) and path; None for a target
+    whose query string redirects it."""
+    from urllib.parse import parse_qsl, urlsplit
+
+    from ..spec import target_kind
+    from ..spec.uri import LOCAL_SCHEMES
 
     try:
-        return anchor_uri(uri, base)
-    except UserError:  # not a URI aoetl reads: compared as written
-        return uri
+        parsed = target_kind(uri, None)
+    except UserError:
+        return ("", "", uri)
+    scheme = parsed.scheme.split("+")[0]
+    if scheme in LOCAL_SCHEMES or "://" not in uri:
+        if glob and parsed.path[:1] in ("*", "?", "["):
+            return (scheme, "", parsed.path)  # duckdb:///*: every such file, wherever it is
+        path = os.path.join(base, os.path.expanduser(parsed.path))
+        return (scheme, "", _real_glob(path) if glob else os.path.realpath(path))
+    parts = urlsplit(uri)
+    if not glob and any(k.lower() in _REDIRECTS for k, _ in parse_qsl(parts.query)):
+        return None
+    netloc = parts.netloc.rsplit("@", 1)
+    host = netloc[-1]
+    user = netloc[0].split(":", 1)[0] if len(netloc) == 2 else None
+    return (parsed.scheme, host if user is None else f"{user}@{host}", parts.path)
+
+
+def _real_glob(path: str) -> str:
+    """A path glob with the folders before its first wildcard resolved as a target's are."""
+    cut = min((i for i in (path.find(c) for c in "*?[") if i >= 0), default=len(path))
+    head, rest = os.path.split(path[:cut])
+    return os.path.join(os.path.realpath(head), rest + path[cut:])
+
+
+def _matches(target: tuple[str, str, str] | None, glob: tuple[str, str, str] | None) -> bool:
+    if target is None or glob is None:
+        return False
+    return all(fnmatchcase(t, g) for t, g in zip(target, glob, strict=True))
+
+
+def _strings(value: object) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for k, v in value.items() for s in (*_strings(k), *_strings(v))]
+    if isinstance(value, list | tuple):
+        return [s for v in value for s in _strings(v)]
+    return []

@@ -32,11 +32,12 @@ WRITES = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempoten
 _DONE = {"task_finished", "task_resumed", "task_failed", "task_skipped"}
 _EVERY_S = 0.25  # the most often a load's own progress is sent
 
+# Plain str (not str | None): the SDK would otherwise take a JSON text for an object.
 Pipeline = Annotated[
-    str | None,
+    str,
     Field(
-        description="The pipeline: the YAML text 'plan' returned, or a pipeline file's path "
-        "(relative to the server's working directory)."
+        description="The pipeline: the YAML (or JSON) text 'plan' returned, or a pipeline "
+        "file's path (relative to the server's working directory)."
     ),
 ]
 
@@ -48,10 +49,10 @@ def register(server: MCPServer[Any], calls: Calls) -> None:
     @server.tool(annotations=WRITES)
     async def run(
         ctx: Context,
-        pipeline: Pipeline = None,
+        pipeline: Pipeline = "",
         source: Annotated[
-            str | None, Field(description="Instead of a pipeline: a source to load as it is.")
-        ] = None,
+            str, Field(description="Instead of a pipeline: a source to load as it is.")
+        ] = "",
         target: Annotated[
             str | None,
             Field(
@@ -128,12 +129,13 @@ def register(server: MCPServer[Any], calls: Calls) -> None:
 
         def work() -> dict[str, Any]:
             record = orch.run_record(run_id)
+            # A failed task is replayed by resuming the run itself, into its own target,
+            # whatever the fixed pipeline says: both are checked.
+            calls.options.check_write("dlq_replay", record.target or "")
             if pipeline:
                 prepared = orch.prepare(pipeline, base_dir=working_dir())
                 for uri in targets(prepared.spec):
                     calls.options.check_write("dlq_replay", uri)
-            else:
-                calls.options.check_write("dlq_replay", record.target or "")
             return orch.replay(run_id=record.run_id, pipeline=pipeline).to_dict()
 
         return await calls.write(work)
@@ -213,14 +215,14 @@ async def _cancellable(work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
 
 
 def _prepare(
-    orch: DataOrchestrator, pipeline: str | None, source: str | None, options: dict[str, Any]
+    orch: DataOrchestrator, pipeline: str, source: str, options: dict[str, Any]
 ) -> PreparedRun:
     from ..errors import UserError
 
-    if (pipeline is None) == (source is None):
+    if bool(pipeline) == bool(source):
         raise UserError("give 'pipeline' (the YAML 'plan' returned, or a file) or 'source'")
     given: Any = source
-    if pipeline is not None:
+    if pipeline:
         document = pipeline_document(pipeline)
         given = pipeline if document is None else document
     return orch.prepare(given, base_dir=working_dir(), **options)

@@ -30,7 +30,8 @@ def build_server(options: ServerOptions | None = None) -> MCPServer[Any]:
     from .. import __version__
 
     options = options or ServerOptions()
-    server: MCPServer[Any] = _Server(
+    server = _Server(
+        options,
         "aoetl",
         title="aoetl: agent-orchestrated ETL",
         instructions=INSTRUCTIONS,
@@ -45,13 +46,25 @@ def build_server(options: ServerOptions | None = None) -> MCPServer[Any]:
 
 
 class _Server(MCPServer[Any]):
-    """The SDK's server, with arguments that do not fit a tool's schema answered as every
-    other bad input is: one 'error: …' line (the SDK's own text spans lines and links to
-    pydantic's site)."""
+    """The SDK's server, with two checks before a tool runs: a secret reference the server
+    does not allow its clients is refused, and arguments that do not fit a tool's schema are
+    answered as every other bad input is, in one 'error: …' line (the SDK's own text spans
+    lines and links to pydantic's site); so is an unknown tool."""
+
+    def __init__(self, options: ServerOptions, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.options = options
 
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None
     ) -> CallToolResult | InputRequiredResult:
+        try:
+            if self._tool_manager.get_tool(name) is None:
+                known = ", ".join(sorted(t.name for t in self._tool_manager.list_tools()))
+                raise UserError(f"no tool {name!r}; the tools are {known}")
+            self.options.check_secrets(name, arguments)
+        except UserError as exc:
+            return error_result(exc)
         try:
             return await super().call_tool(name, arguments, context)
         except ToolError as exc:
