@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import re
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,29 +15,39 @@ from ..connectors import Relation
 from ..data.duck import guarded, unique_name
 from ..errors import AoetlError, FatalError, UserError
 from ..spec.models import PythonStep
+from ._step_modules import find_local, load_local
 
 BatchFunction = Callable[[pa.Table | pa.RecordBatch], pa.Table | pa.RecordBatch]
 # Where DataOrchestrator.create_pipeline registers a callable with no importable name (a
 # lambda, a nested function): modules of this package exist only in that Python process.
 LOCAL_PACKAGE = "aoetl_local"
+_NAME = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")  # else only import_module can say why
 
 
 def load_function(target: str, base_dir: Path) -> BatchFunction:
-    """Import 'module:function', looking in ``base_dir`` and the working directory too."""
+    """Import 'module:function': from its file when the module is in ``base_dir`` or the
+    working directory (executed again once that file changes, or another folder's file of
+    the same name is meant), else as an installed module."""
     module_name, _, func_name = target.partition(":")
     if not module_name or not func_name:
         raise UserError(f"python step {target!r} must look like 'module:function'")
-    for folder in (str(base_dir), str(Path.cwd())):
+    folders = (base_dir.resolve(), Path.cwd())
+    for folder in (str(base_dir), str(folders[1])):  # the step's own imports of its neighbours
         if folder not in sys.path:
             sys.path.insert(0, folder)
-    if module_name.split(".")[0] == LOCAL_PACKAGE and module_name not in sys.modules:
+    local = module_name.split(".")[0] == LOCAL_PACKAGE
+    if local and module_name not in sys.modules:
         raise UserError(
             f"python step {target!r} is a callable given to create_pipeline in another Python "
             "process, and only that process can run it; run the pipeline there, or give "
             "create_pipeline a function defined at module level of an importable module"
         )
+    chain = None if local or not _NAME.fullmatch(module_name) else find_local(module_name, folders)
     try:
-        module = importlib.import_module(module_name)
+        if chain is not None:
+            module = load_local(module_name, chain)
+        else:
+            module = importlib.import_module(module_name)
     except ImportError as exc:
         raise UserError(f"python step {target!r}: cannot import {module_name}: {exc}") from exc
     except SyntaxError as exc:
