@@ -282,8 +282,8 @@ def test_a_huge_postgres_result_streams_only_limit_rows(
 def test_a_postgres_session_cannot_write_even_past_the_gate(pg: Postgres) -> None:
     before = _pg_state(pg)
     for sql, said in [
-        ("SELECT nextval('q_seq')", "read-only transaction"),
-        ("SELECT q_write()", "read-only transaction"),  # a function that writes
+        ("SELECT nextval('q_seq')", "read-only: the target refused it"),
+        ("SELECT q_write()", "read-only: the target refused it"),  # a function that writes
         ("SELECT set_config('transaction_read_only', 'off', true)", "before any query"),
         ("SET TRANSACTION READ WRITE", "before any query"),
         ("INSERT INTO customers (id) VALUES (1000)", "read-only transaction"),
@@ -295,6 +295,23 @@ def test_a_postgres_session_cannot_write_even_past_the_gate(pg: Postgres) -> Non
         assert "\n" not in str(caught.value)
     assert check_read_only("SELECT q_write()")  # why the connection must hold the line too
     assert _pg_state(pg) == before
+
+
+def test_a_superusers_query_runs_as_a_role_that_may_only_read(pg: Postgres, tmp_path: Path) -> None:
+    # READ ONLY stops writes to tables, not functions acting outside them: a superuser's
+    # statement runs as pg_read_all_data, which may read every table and call none of these.
+    assert read_unchecked(pg.url(), "SELECT count(*) FROM customers", limit=1, timeout_s=10)
+    out = tmp_path / "exported.txt"
+    for sql in [
+        "SELECT pg_read_file('/etc/hostname')",
+        "SELECT pg_reload_conf()",
+        f"SELECT lo_export(lo_from_bytea(0, 'x'), '{out}')",
+        "SELECT pg_create_physical_replication_slot('q_slot')",
+        "SELECT pg_terminate_backend(pg_backend_pid())",
+    ]:
+        with pytest.raises(UserError, match=r"query is read-only: the target refused it"):
+            read_unchecked(pg.url(), sql, limit=1, timeout_s=10)
+    assert not out.exists()
 
 
 def test_a_slow_postgres_query_is_stopped_at_the_timeout(

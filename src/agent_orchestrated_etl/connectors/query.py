@@ -205,6 +205,7 @@ def _postgres(where: Location, sql: str, limit: int, timeout_s: float) -> Rows:
         con.read_only = True  # BEGIN READ ONLY, whatever the role's defaults say
         try:
             cursor = con.cursor()
+            _drop_privileges(cursor, where)
             # The snapshot is taken here: from now on the transaction cannot be made read-write
             # (PostgreSQL refuses 'SET TRANSACTION READ WRITE' after the first query).
             cursor.execute("SELECT 1")
@@ -219,12 +220,33 @@ def _postgres(where: Location, sql: str, limit: int, timeout_s: float) -> Rows:
         except psycopg.Error as exc:
             if getattr(exc, "sqlstate", None) == "57014":
                 raise _timed_out(where, timeout_s) from None
-            if str(getattr(exc, "sqlstate", "")).startswith("25"):  # the READ ONLY transaction
+            state = str(getattr(exc, "sqlstate", ""))
+            # The READ ONLY transaction (25…), or what pg_read_all_data may not do (42501).
+            if state.startswith("25") or state == "42501":
                 raise _refused(exc) from None
             raise _as_user(classify_libpq(exc, f"query on {where.display}")) from None
         finally:
             if not con.closed:
                 con.rollback()
+
+
+def _drop_privileges(cursor: Any, where: Location) -> None:
+    """A superuser's statement runs as ``pg_read_all_data``: READ ONLY stops writes to tables,
+    not functions that act outside them (``lo_export``, ``pg_read_file``, ``pg_reload_conf``,
+    ``pg_terminate_backend``, replication slots); that role may read every table and no more."""
+    cursor.execute(
+        "SELECT rolsuper, current_setting('server_version_num')::int FROM pg_roles "
+        "WHERE rolname = current_user"
+    )
+    found = cursor.fetchone()
+    if found is None or not found[0]:
+        return  # an ordinary role: the server's own grants decide, as for any client
+    if found[1] < 140000:
+        raise UserError(
+            f"query connects to {where.display} as a superuser, and PostgreSQL before 14 has "
+            "no role that may only read; connect as a role that may only read"
+        )
+    cursor.execute("SET LOCAL ROLE pg_read_all_data")
 
 
 # -- SQLite ----------------------------------------------------------------------------------
