@@ -10,6 +10,7 @@ import pytest
 from agent_orchestrated_etl.errors import SourceNotFoundError, UserError
 from agent_orchestrated_etl.mcp import ServerOptions
 from agent_orchestrated_etl.mcp._results import error_result, fit, result
+from tests.helpers import mcp_text
 
 
 def test_lists_are_cut_to_max_rows_and_noted() -> None:
@@ -57,8 +58,20 @@ def test_a_result_too_big_even_cut_names_its_keys() -> None:
     data = {"pipeline_yaml": "x" * 5_000, "b": 1}
     shown, text = fit(data, max_rows=10, max_chars=1_000)
     assert len(text) <= 1_000
-    assert shown["keys"] == ["b", "pipeline_yaml"]
+    assert shown["left_out"] == ["b", "pipeline_yaml"]
     assert "--max-chars 1,000" in shown["truncated"][0]
+
+
+def test_a_result_too_big_keeps_the_pipeline_when_it_fits_alone() -> None:
+    data = {"pipeline_yaml": "y" * 1_700, "guesses": ["g" * 90] * 50, "discovered": ["d" * 90] * 50}
+    shown, text = fit(data, max_rows=10, max_chars=2_000)
+    assert len(text) <= 2_000 and shown["pipeline_yaml"] == "y" * 1_700
+    assert shown["left_out"] == ["discovered", "guesses"]
+
+
+def test_an_error_line_is_bounded() -> None:
+    text = mcp_text(error_result(UserError("no run matches " + "x" * 200_000)))
+    assert len(text) < 1_100 and text.endswith("more characters)")
 
 
 def test_a_tools_own_notes_come_first_and_stay() -> None:

@@ -28,6 +28,7 @@ class RunDetails:
     quarantined: list[DlqEntry]
     checks: list[CheckResult]
     quality: list[QualityReport]
+    quarantined_total: int = 0  # the run's entries, of which ``quarantined`` holds the first
 
     @property
     def started(self) -> str:
@@ -44,6 +45,7 @@ class RunDetails:
             "run": {**self.record.__dict__, "started": self.started, "finished": self.finished},
             "staging": self.staging.to_dict(),
             "quarantined": [e.to_dict() for e in self.quarantined],
+            "quarantined_total": self.quarantined_total,
             "checks": [c.model_dump(mode="json") for c in self.checks],
             "quality": [r.model_dump(mode="json") for r in self.quality],
         }
@@ -95,8 +97,11 @@ class HistoryMethods:
         dead-letter entries (oldest first, each with its reason), its checks and scores."""
         record = self.run_record(run_id)
         entries = self.dlq(record.run_id, limit=quarantined)
+        total = len(entries)
+        if total >= quarantined:
+            total = self._store().dlq_count(record.run_id)
         checks, reports = self.run_quality(record.run_id)
-        return RunDetails(record, self.staging(record), entries, checks, reports)
+        return RunDetails(record, self.staging(record), entries, checks, reports, total)
 
     def staging(self: _Facade, run: RunRecord | str) -> Staging:
         """What an unfinished run keeps staged in its target for a resume."""

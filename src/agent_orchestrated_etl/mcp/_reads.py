@@ -186,7 +186,9 @@ def register(server: MCPServer[Any], calls: Calls) -> None:
                 ]
             return data
 
-        return await calls.read(work)
+        # In turn with the writes: DuckDB refuses a run's connection to a file this process
+        # holds open read-only (and the reverse), which would fail the run.
+        return await calls.write(work)
 
     @server.tool(annotations=HISTORY)
     async def runs(
@@ -213,8 +215,14 @@ def register(server: MCPServer[Any], calls: Calls) -> None:
         most = calls.options.max_rows
 
         def work() -> dict[str, Any]:
-            details = DataOrchestrator().run_details(run_id, quarantined=most + 1)
+            details = DataOrchestrator().run_details(run_id, quarantined=most)
             data = details.to_dict()
+            shown, total = len(details.quarantined), details.quarantined_total
+            if total > shown:
+                data["truncated"] = [
+                    f"quarantined: the first {shown:,} of {total:,} entries shown; 'aoetl dlq "
+                    f"list --run {details.record.run_id}' lists every one"
+                ]
             data["run"] = _summary(data["run"])
             # What says why a row was rejected, without its bytes twice and the reader's
             # settings (each ~1 kB): 'aoetl dlq show ID' has them.

@@ -19,6 +19,7 @@ from ..secrets import redact_obj
 _LONGEST_TEXT = 4_000  # characters of one string value before it is shortened
 _SHORTEST_TEXT = 80
 _MAX_NOTES = 20
+_LONGEST_ERROR = 1_000  # characters of an error line (below the least --max-chars)
 _RECORD_FIELDS = 20  # a mapping with more keys than this (and than max_rows) is a collection
 _STEP = 0.7  # each try keeps this share of the rows or of the characters the last one did
 # Texts a caller passes back whole (a pipeline to run, a DAG file): never shortened.
@@ -48,19 +49,30 @@ def fit(data: dict[str, Any], *, max_rows: int, max_chars: int) -> tuple[dict[st
         if len(text) <= max_chars:
             return shown, text
         if rows == 1 and longest == _SHORTEST_TEXT:
-            notes = [
-                f"the result holds {len(text):,} characters even cut to one item a list, more "
-                f"than this server's --max-chars {max_chars:,}: restart it with a larger one, "
-                f"or use the aoetl command line"
-            ]
-            shown = {"truncated": notes, "keys": sorted(data)[:max_rows]}
-            return shown, _dumps(shown)
+            return _gist(data, len(text), max_chars)
         # By turns, so a result of a few long texts keeps its items and a long list its texts.
         if (turn % 2 == 0 and rows > 1) or longest == _SHORTEST_TEXT:
             rows = max(1, int(rows * _STEP))
         else:
             longest = max(_SHORTEST_TEXT, int(longest * _STEP))
         turn += 1
+
+
+def _gist(data: dict[str, Any], size: int, max_chars: int) -> tuple[dict[str, Any], str]:
+    """What is left when nothing cut fits: the texts passed back whole (a pipeline's YAML),
+    if they fit alone, and the names of every part left out."""
+    note = (
+        f"the result holds {size:,} characters even cut to one item a list, more than this "
+        f"server's --max-chars {max_chars:,}: restart it with a larger one, or use the aoetl "
+        "command line"
+    )
+    kept = {k: v for k, v in data.items() if k in WHOLE}
+    shown = {**kept, "truncated": [note], "left_out": sorted(k for k in data if k not in kept)}
+    text = _dumps(shown)
+    if len(text) > max_chars:
+        shown = {"truncated": [note], "left_out": sorted(data)}
+        text = _dumps(shown)
+    return shown, text
 
 
 def _shrink(value: Any, rows: int, longest: int, where: str, notes: list[str]) -> Any:
@@ -98,4 +110,6 @@ def error_result(exc: BaseException) -> CallToolResult:
     """The result of a failed call: the one line ``aoetl`` would print for ``exc``."""
     message = str(exc) if isinstance(exc, AoetlError) else f"{type(exc).__name__}: {exc}"
     text = "error: " + " ".join(redact(message).split())
+    if len(text) > _LONGEST_ERROR:  # an echoed argument can be any length
+        text = text[:_LONGEST_ERROR] + f"… ({len(text) - _LONGEST_ERROR:,} more characters)"
     return CallToolResult(content=[TextContent(type="text", text=text)], is_error=True)

@@ -369,6 +369,12 @@ class StateStore:
             found.append(DlqEntry(r[0], r[1], r[2], r[3], payload, *rest))
         return found
 
+    def dlq_count(self, run_id: str) -> int:
+        """How many dead-letter entries the run ``run_id`` has, whatever their status."""
+        with self._connect() as con:
+            found = con.execute("SELECT count(*) FROM dlq WHERE run_id = ?", (run_id,)).fetchone()
+        return int(found[0]) if found else 0
+
     def mark_replayed(self, ids: Iterable[int], replay_run_id: str) -> None:
         with self._transaction() as con:
             con.executemany(

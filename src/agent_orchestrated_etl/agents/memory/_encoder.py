@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import tempfile
+import threading
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -309,6 +310,7 @@ class OnnxEncoder:
         self._tokenizer = _tokenizer(model_dir, layout=self.layout)
         self._one = _session(path, threads=1)
         self._many: Any = None  # opened by the first batch: a query-only process never pays
+        self._many_lock = threading.Lock()  # homes embed their batches from several threads
         self._feeds = {i.name for i in self._one.get_inputs()}
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
@@ -318,8 +320,9 @@ class OnnxEncoder:
         if len(texts) <= 4:
             feeds = self.tokenize(texts)
             return pool(self.hidden(feeds), feeds["attention_mask"])
-        if self._many is None:
-            self._many = _session(self.path, threads=os.cpu_count() or 1)
+        with self._many_lock:
+            if self._many is None:
+                self._many = _session(self.path, threads=os.cpu_count() or 1)
         # Like lengths together so a batch pads little, as sentence-transformers does.
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         out = np.empty((len(texts), self.layout.dimension), dtype=np.float32)

@@ -61,7 +61,15 @@ _MODEL_LOCK = threading.Lock()
 _ENCODER: Encoder | None = None
 _ENCODER_LOCK = threading.Lock()
 _NOTICE: list[Callable[[str], None]] = []
+# A long-lived process (aoetl mcp, a notebook) searches from several threads at once. Chroma
+# cannot build two clients of one path at the same time (its shared System is registered
+# half-made: "Could not connect to tenant", a KeyError on the path), so each path gets one
+# client, made under _CLIENTS_LOCK, and each home one MemoryIndex, opened under its own lock.
+_CLIENTS: dict[str, Any] = {}
+_CLIENTS_LOCK = threading.Lock()
 _OPEN: dict[str, MemoryIndex] = {}
+_OPEN_LOCKS: dict[str, threading.Lock] = {}
+_OPEN_LOCK = threading.Lock()  # guards _OPEN and _OPEN_LOCKS themselves
 
 
 class Encoder(Protocol):
@@ -183,9 +191,15 @@ class MemoryIndex:
         self.home = home
         self.path = home / "memory"
         self.path.mkdir(parents=True, exist_ok=True)
-        self._client = chromadb.PersistentClient(
-            path=str(self.path), settings=Settings(anonymized_telemetry=False)
-        )
+        key = str(self.path.resolve())
+        with _CLIENTS_LOCK:
+            client = _CLIENTS.get(key)
+            if client is None:
+                client = chromadb.PersistentClient(
+                    path=str(self.path), settings=Settings(anonymized_telemetry=False)
+                )
+                _CLIENTS[key] = client
+        self._client = client
         self._collection = self._create()
         self._memory = memory
         self._lock = threading.Lock()
@@ -204,12 +218,16 @@ class MemoryIndex:
     def open(cls, home: Path, memory: MemoryStore) -> MemoryIndex:
         """The index of ``home``, opened once per process (a Chroma client costs to open)."""
         key = str((home / "memory").resolve())
-        with _MODEL_LOCK:
+        with _OPEN_LOCK:
             index = _OPEN.get(key)
+            lock = _OPEN_LOCKS.setdefault(key, threading.Lock())
         if index is None:
-            index = cls(home, memory)
-            with _MODEL_LOCK:
-                index = _OPEN.setdefault(key, index)
+            with lock:  # one opening per home; other homes open meanwhile
+                index = _OPEN.get(key)
+                if index is None:
+                    index = cls(home, memory)
+                    with _OPEN_LOCK:
+                        _OPEN[key] = index
         index._memory = memory
         return index
 
