@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import sqlite3
 import time
 from pathlib import Path
@@ -220,6 +221,16 @@ def test_targets_query_cannot_read_are_named_with_what_it_reads(
         with pytest.raises(UserError, match="query reads DuckDB files") as caught:
             orch.query(target, "SELECT 1")
         assert said in str(caught.value)
+    (work / "t.csv").write_text("a\n1\n")
+    (work / "notes.duckdb").write_text("not a database")
+    for target, said in [
+        ("t.csv", "t.csv is a file; see its tables with 'aoetl profile t.csv'"),
+        ("", "give a target to query"),
+        ("nothere/", "no target at nothere/"),
+        ("duckdb:///notes.duckdb", "is no DuckDB database (nor SQLite)"),
+    ]:
+        with pytest.raises(UserError, match=re.escape(said)):
+            orch.query(target, "SELECT 1")
 
 
 # -- SQLite ----------------------------------------------------------------------------------

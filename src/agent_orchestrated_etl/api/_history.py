@@ -83,14 +83,22 @@ class HistoryMethods:
         store.mark_dead_runs()
         return store.runs(pipeline=pipeline, limit=limit)
 
-    def run_record(self: _Facade, run_id: str) -> RunRecord:
-        """The run whose id is ``run_id`` or starts with it (the newest if several)."""
+    def run_record(self: _Facade, run_id: str, *, unique: bool = False) -> RunRecord:
+        """The run whose id is ``run_id`` or starts with it (the newest if several; with
+        ``unique``, several are an error naming them)."""
+        if not run_id.strip():
+            raise UserError("give a run id, or its beginning; list runs with 'aoetl runs'")
         store = self._store()
         store.mark_dead_runs()
-        record = store.find_run(run_id)
-        if record is None:
+        found = store.find_runs(run_id, 3 if unique else 1)
+        if not found:
             raise UserError(f"no run matches {run_id!r}; list runs with 'aoetl runs'")
-        return record
+        if unique and len(found) > 1 and found[0].run_id != run_id:
+            ids = ", ".join(r.run_id for r in found[:2])
+            raise UserError(
+                f"{run_id!r} is the beginning of several runs ({ids}…); give more of the id"
+            )
+        return found[0]
 
     def run_details(self: _Facade, run_id: str, *, quarantined: int = 100_000) -> RunDetails:
         """The run ``run_id`` (id or prefix) with its staging, its first ``quarantined``

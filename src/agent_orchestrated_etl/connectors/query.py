@@ -120,8 +120,15 @@ def read_unchecked(target: str, sql: str, *, limit: int, timeout_s: float) -> Ro
     run = {"duckdb": _duckdb, "postgresql": _postgres, "sqlite": _sqlite}.get(scheme)
     if run is not None:
         return replace(run(where, sql, limit, timeout_s), target=where.display)
+    if not where.path.strip():
+        raise UserError("give a target to query, e.g. duckdb:///warehouse.duckdb")
     if scheme in ("parquet", "csv", "file"):
-        shown = f"a folder of {scheme.capitalize()} files" if scheme != "file" else "a file"
+        if Path(where.path).is_file():
+            shown = "a file"
+        elif not Path(where.path).exists():
+            raise UserError(f"no target at {where.display}; give one a run loaded into")
+        else:
+            shown = f"a folder of {scheme.capitalize()} files"
         raise UserError(
             f"query reads {_KINDS} (sqlite:///x.db) targets, and {where.display} is {shown}; "
             f"see its tables with 'aoetl profile {where.display}' or 'aoetl sample'"
@@ -135,13 +142,18 @@ def read_unchecked(target: str, sql: str, *, limit: int, timeout_s: float) -> Ro
 def _sniffed(where: Location) -> str:
     """The scheme, with a plain path to a DuckDB or SQLite file (``x.db``) told by content."""
     scheme = where.scheme.split("+", 1)[0]
-    if scheme in ("parquet", "csv", "file") and Path(where.path).is_file():
+    if scheme in ("parquet", "csv", "file", "duckdb") and Path(where.path).is_file():
         with open(where.path, "rb") as file:
             head = file.read(16)
         if head.startswith(b"SQLite format 3\x00"):
-            return "sqlite"
+            return "sqlite"  # duckdb:///app.db that is SQLite's is read as SQLite
         if head[8:12] == b"DUCK":
             return "duckdb"
+        if scheme == "duckdb":
+            raise UserError(
+                f"{where.display} is no DuckDB database (nor SQLite); give the target a run "
+                "loaded into (duckdb:///warehouse.duckdb, sqlite:///x.db, postgresql://…)"
+            )
     return scheme
 
 

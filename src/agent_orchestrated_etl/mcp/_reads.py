@@ -25,7 +25,9 @@ Source = Annotated[
         "server's working directory. Secrets as ${env:NAME} or ${secret:vault:path#key}."
     ),
 ]
-RunId = Annotated[str, Field(description="A run id from 'runs', or its unique beginning.")]
+RunId = Annotated[
+    str, Field(description="A run id from 'runs', or its beginning if only one run has it.")
+]
 Table = Annotated[str | None, Field(description="One table of the source (default: all).")]
 
 
@@ -215,7 +217,9 @@ def register(server: MCPServer[Any], calls: Calls) -> None:
         most = calls.options.max_rows
 
         def work() -> dict[str, Any]:
-            details = DataOrchestrator().run_details(run_id, quarantined=most)
+            orch = DataOrchestrator()
+            exact = orch.run_record(run_id, unique=True).run_id
+            details = orch.run_details(exact, quarantined=most)
             data = details.to_dict()
             shown, total = len(details.quarantined), details.quarantined_total
             if total > shown:
@@ -246,7 +250,8 @@ def register(server: MCPServer[Any], calls: Calls) -> None:
         RUN_ID --json'."""
 
         def work() -> dict[str, Any]:
-            entries = DataOrchestrator().audit(run_id, kind=kind)
+            orch = DataOrchestrator()
+            entries = orch.audit(orch.run_record(run_id, unique=True).run_id, kind=kind)
             return {"entries": [e.to_dict() for e in entries]}
 
         return await calls.read(work)

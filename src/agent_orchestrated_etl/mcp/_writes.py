@@ -128,7 +128,7 @@ def register(server: MCPServer[Any], calls: Calls) -> None:
         orch = DataOrchestrator()
 
         def work() -> dict[str, Any]:
-            record = orch.run_record(run_id)
+            record = orch.run_record(run_id, unique=True)
             # A failed task is replayed by resuming the run itself, into its own target,
             # whatever the fixed pipeline says: both are checked.
             calls.options.check_write("dlq_replay", record.target or "")

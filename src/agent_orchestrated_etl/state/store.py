@@ -267,8 +267,12 @@ class StateStore:
 
     def find_run(self, prefix: str) -> RunRecord | None:
         """The run whose id is ``prefix`` or starts with it (the newest if several)."""
-        found = self._runs("WHERE substr(run_id, 1, ?) = ?", (len(prefix), prefix), 1)
+        found = self.find_runs(prefix, 1)
         return found[0] if found else None
+
+    def find_runs(self, prefix: str, limit: int) -> list[RunRecord]:
+        """Up to ``limit`` runs whose id is ``prefix`` or starts with it, newest first."""
+        return self._runs("WHERE substr(run_id, 1, ?) = ?", (len(prefix), prefix), limit)
 
     def resumable_run(self, pipeline: str, spec_hash: str) -> RunRecord | None:
         """The newest run of this pipeline if it is unfinished, has the same spec, and its
