@@ -1,12 +1,14 @@
 """Memory's vector index with a shared state store: each AOETL_HOME's index finds every
 record, whichever machine wrote it, embeds each record once, picks up a record that commits
 below its mark, and rebuilds a deleted folder; on PostgreSQL shared by two homes, and on
-SQLite where it applies (one home, several index objects as several processes)."""
+SQLite where it applies (one home, several index objects as several processes); and cold
+searches from several threads of one process at once."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -193,3 +195,43 @@ def test_an_index_of_another_state_store_is_rebuilt(
     assert [h.record.text for h in DataOrchestrator(home=home).memory_search("weather", k=5)] == [
         TEXTS["late"]
     ]
+
+
+def test_three_cold_searches_from_threads_at_once_all_succeed(
+    orch: DataOrchestrator, work: Path
+) -> None:
+    """One process searching from several threads (aoetl mcp, a notebook): the first searches
+    of a fresh home open its index together; all succeed with the same hits."""
+    (work / "weather.csv").write_text(
+        "station,temperature_c,humidity\n" + "".join(f"s{i},{i}.5,{40 + i}\n" for i in range(5))
+    )
+    (work / "orders.csv").write_text(
+        "order_id,customer_email,amount\n" + "".join(f"{i},c{i}@x.org,{i}\n" for i in range(5))
+    )
+    for source in ("weather.csv", "orders.csv"):
+        pipeline = orch.create_pipeline(source, target="duckdb:///w.duckdb")
+        assert orch.run(pipeline).status == "success"
+    assert not (orch.home / "memory").exists()  # nothing has opened the index yet
+    start = threading.Barrier(3)
+    found: dict[int, list[tuple[int | None, str]]] = {}
+    failed: dict[int, str] = {}
+
+    def search(n: int) -> None:
+        start.wait()
+        try:
+            hits = DataOrchestrator(home=orch.home).memory_search("climate readings", k=2)
+            found[n] = [(hit.record.id, hit.how) for hit in hits]
+        except Exception as exc:  # reported below, by thread
+            failed[n] = f"{type(exc).__name__}: {exc}"
+
+    threads = [threading.Thread(target=search, args=(n,)) for n in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not failed, failed
+    assert len(found) == 3 and found[0] == found[1] == found[2], found
+    assert [how for _, how in found[0]] == ["vector", "vector"]
+    (nearest,) = orch.memory_search("climate readings", k=1)
+    assert nearest.record.id == found[0][0][0] and nearest.record.uri.endswith("weather.csv")
+    assert _index(orch.home).embedded == StateStore(orch.home).memory.count()  # each once

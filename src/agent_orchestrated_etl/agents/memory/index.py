@@ -63,10 +63,9 @@ _ENCODER_LOCK = threading.Lock()
 _NOTICE: list[Callable[[str], None]] = []
 # A long-lived process (aoetl mcp, a notebook) searches from several threads at once. Chroma
 # cannot build two clients of one path at the same time (its shared System is registered
-# half-made: "Could not connect to tenant", a KeyError on the path), so each path gets one
-# client, made under _CLIENTS_LOCK, and each home one MemoryIndex, opened under its own lock.
-_CLIENTS: dict[str, Any] = {}
-_CLIENTS_LOCK = threading.Lock()
+# half-made: "Could not connect to tenant", a KeyError on the path), so clients are made one
+# at a time, and each home gets one MemoryIndex (one client), opened under its own lock.
+_CLIENT_LOCK = threading.Lock()
 _OPEN: dict[str, MemoryIndex] = {}
 _OPEN_LOCKS: dict[str, threading.Lock] = {}
 _OPEN_LOCK = threading.Lock()  # guards _OPEN and _OPEN_LOCKS themselves
@@ -191,16 +190,11 @@ class MemoryIndex:
         self.home = home
         self.path = home / "memory"
         self.path.mkdir(parents=True, exist_ok=True)
-        key = str(self.path.resolve())
-        with _CLIENTS_LOCK:
-            client = _CLIENTS.get(key)
-            if client is None:
-                client = chromadb.PersistentClient(
-                    path=str(self.path), settings=Settings(anonymized_telemetry=False)
-                )
-                _CLIENTS[key] = client
-        self._client = client
-        self._collection = self._create()
+        with _CLIENT_LOCK:
+            self._client = chromadb.PersistentClient(
+                path=str(self.path), settings=Settings(anonymized_telemetry=False)
+            )
+            self._collection = self._create()
         self._memory = memory
         self._lock = threading.Lock()
         self._checked = False
