@@ -15,7 +15,8 @@ import duckdb
 import pytest
 
 from agent_orchestrated_etl import DataOrchestrator
-from agent_orchestrated_etl.analysis.pii import VALUE_PATTERNS, luhn
+from agent_orchestrated_etl.analysis.pii import PYTHON_PATTERNS as VALUE_PATTERNS
+from agent_orchestrated_etl.analysis.pii import luhn
 from agent_orchestrated_etl.errors import UserError
 from tests.helpers import run_cli
 
@@ -312,3 +313,17 @@ def test_a_column_mostly_but_not_all_emails_has_its_emails_replaced(
         text = out.read_text()
         assert "@mail.org" not in text and "123-45-6789" not in text, how
         assert text.count("unknown") == 10, how  # the other values stay as they were
+
+
+def test_an_address_with_letters_of_any_script_is_replaced_whole(
+    orch: DataOrchestrator, work: Path
+) -> None:
+    # 'oluwaseun.müller29@…' once kept 'oluwaseun.mü' and faked only the ASCII rest.
+    people = ["oluwaseun.müller29@mail.example.com", "jürgen.57@bücher.de", "zoë@ex.org"]
+    lines = ["id,contact"] + [f"{i},{people[i % 3]}" for i in range(30)]
+    (work / "intl.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = work / "intl-sample.csv"
+    result = orch.sample(str(work / "intl.csv"), out, rows=30, anonymize=True, salt=SALT)
+    assert result.anonymized == {"contact": "fake (email)"}
+    text = out.read_text(encoding="utf-8")
+    assert not any(part in text for part in ("oluwaseun", "müller", "jürgen", "bücher", "zoë"))

@@ -12,12 +12,18 @@ import re
 
 # Each pattern matches a whole value (regexp_full_match, RE2 syntax).
 VALUE_PATTERNS: dict[str, str] = {
-    "email": r"[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}",
+    # Letters of any script: an address like jürgen.müller@bücher.de is one address, whole.
+    "email": r"[\p{L}\p{N}_.%+'-]+@[\p{L}\p{N}_-]+(\.[\p{L}\p{N}_-]+)*\.\p{L}{2,}",
     "phone": r"\+?\(?[0-9]{1,4}\)?([ .-][0-9]{2,5}){2,4}",
     "ssn": r"[0-9]{3}-[0-9]{2}-[0-9]{4}",
     "ip_address": r"((25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])"
     r"|[0-9A-Fa-f]{1,4}(:[0-9A-Fa-f]{0,4}){2,7}",
     "card_number": r"[0-9]{4}([ -]?[0-9]{4}){2}[ -]?[0-9]{1,7}",
+}
+# The same in Python's re, which has no \p{…} but whose \w is Unicode letters, digits and '_'.
+PYTHON_PATTERNS = {
+    **VALUE_PATTERNS,
+    "email": r"[\w.%+'-]+@[\w-]+(\.[\w-]+)*\.[^\W\d_]{2,}",
 }
 LABELS = {
     "email": "email addresses",

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import pyarrow as pa
 
-from ..analysis.pii import SPECIFICITY, VALUE_PATTERNS, by_name, luhn
+from ..analysis.pii import PYTHON_PATTERNS, SPECIFICITY, by_name, luhn
 from ..data.duck import quote_ident, unique_name
 from ..errors import FatalError, UserError
 from ..secrets import has_refs, register, resolve
@@ -48,10 +48,10 @@ SALT_FILE = "sample.salt"
 SALT_ENV = "AOETL_SAMPLE_SALT"
 _FAKER: list[Faker] = []
 _PLACES = 6  # places named in a nested column's note
-# The patterns are RE2 and Python alike; emails and SSNs are also found inside other text.
-_WHOLE = {kind: re.compile(pattern) for kind, pattern in VALUE_PATTERNS.items()}
+# The patterns in Python's dialect; emails and SSNs are also found inside other text.
+_WHOLE = {kind: re.compile(pattern) for kind, pattern in PYTHON_PATTERNS.items()}
 _INSIDE = re.compile(
-    rf"(?P<email>{VALUE_PATTERNS['email']})|(?<![0-9-])(?P<ssn>{VALUE_PATTERNS['ssn']})(?![0-9-])"
+    rf"(?P<email>{PYTHON_PATTERNS['email']})|(?<![0-9-])(?P<ssn>{PYTHON_PATTERNS['ssn']})(?![0-9-])"
 )
 
 
