@@ -34,7 +34,7 @@ def mcp(
             "--allow-target",
             metavar="GLOB",
             help="With --allow-write, write only into targets whose URI matches GLOB "
-            "(repeatable), e.g. 'duckdb:///*' or 'postgresql://*@localhost/*'.",
+            "(repeatable), e.g. `duckdb:///*` or `postgresql://*@localhost/*`.",
         ),
     ] = None,
     allow_secret: Annotated[
@@ -43,7 +43,7 @@ def mcp(
             "--allow-secret",
             metavar="GLOB",
             help="Let clients use the secret references matching GLOB in their arguments "
-            "(repeatable), e.g. 'env:PGPASSWORD', 'env:PG*' or 'secret:vault:kv/etl/*'. "
+            "(repeatable), e.g. `env:PGPASSWORD`, `env:PG*` or `secret:vault:kv/etl/*`. "
             "Others are refused; pipeline files on disk resolve theirs as always.",
         ),
     ] = None,

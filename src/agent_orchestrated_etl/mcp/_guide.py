@@ -13,6 +13,7 @@ from mcp.server.mcpserver.resources import FunctionResource
 # The docs folder of the checkout aoetl runs from (an editable install): src/<package>/mcp/.
 DOCS = Path(__file__).resolve().parents[3] / "docs"
 RECENT_RUNS = 20
+ERROR_CHARS = 300  # of each run's error in the recent runs
 
 
 def register(server: MCPServer[Any]) -> None:
@@ -35,11 +36,13 @@ def register(server: MCPServer[Any]) -> None:
     )
     def recent_runs() -> str:
         from ..secrets import redact_obj
+        from ._reads import summary
 
-        keep = ("run_id", "pipeline", "status", "started_at", "duration_s", "rows_loaded",
-                "rows_rejected", "target", "error")  # fmt: skip
         records = DataOrchestrator().runs(limit=RECENT_RUNS)
-        runs = [{k: r.__dict__[k] for k in keep} for r in records]
+        runs = [summary(r.__dict__) for r in records]
+        for run in runs:  # a summary: the first line of each error ('run_details' has all)
+            if isinstance(run.get("error"), str) and len(run["error"]) > ERROR_CHARS:
+                run["error"] = run["error"][:ERROR_CHARS] + "…"
         return json.dumps(redact_obj({"runs": runs}))
 
     for page in sorted(DOCS.glob("*.md")) if DOCS.is_dir() else []:

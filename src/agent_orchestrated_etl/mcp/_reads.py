@@ -205,7 +205,7 @@ def register(server: MCPServer[Any], calls: Calls) -> None:
         def work() -> dict[str, Any]:
             count = calls.rows(limit, "limit", default=20)
             records = DataOrchestrator().runs(pipeline=pipeline, limit=count)
-            return {"runs": [_summary(r.__dict__) for r in records]}
+            return {"runs": [summary(r.__dict__) for r in records]}
 
         return await calls.read(work)
 
@@ -227,7 +227,7 @@ def register(server: MCPServer[Any], calls: Calls) -> None:
                     f"quarantined: the first {shown:,} of {total:,} entries shown; 'aoetl dlq "
                     f"list --run {details.record.run_id}' lists every one"
                 ]
-            data["run"] = _summary(data["run"])
+            data["run"] = summary(data["run"])
             # What says why a row was rejected, without its bytes twice and the reader's
             # settings (each ~1 kB): 'aoetl dlq show ID' has them.
             data["quarantined"] = [
@@ -283,7 +283,7 @@ def register(server: MCPServer[Any], calls: Calls) -> None:
         return await calls.read(work)
 
 
-def _summary(run: dict[str, Any]) -> dict[str, Any]:
+def summary(run: dict[str, Any]) -> dict[str, Any]:
     """A run record without its stored spec (the pipeline, as long as it is), its start in
     ISO 8601 and its duration to the millisecond."""
     from .._text import iso_local
