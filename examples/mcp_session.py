@@ -87,6 +87,12 @@ async def session(folder: Path, scratch: Path) -> None:
             return
         table, column = found
         document = yaml.safe_load(pipeline)
+        # A pipeline of its own, reading every row again (no incremental cursor), into a
+        # warehouse of its own: the check judges the whole table.
+        document["name"] = f"{document['name']}-checked"
+        if isinstance(document["source"], dict):
+            document["source"].pop("incremental", None)
+        document["target"] = "duckdb:///checked.duckdb"
         document["checks"] = [{"check": "not_null", "table": table, "columns": [column]}]
         failing = yaml.safe_dump(document, sort_keys=False)
         print(f"\n# the same pipeline with checks: [not_null on {table}.{column}] (severity fail)")
