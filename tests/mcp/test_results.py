@@ -161,8 +161,14 @@ def test_allowed_targets_are_compared_as_the_run_uses_them(
 
 def test_a_target_redirected_by_its_query_string_is_refused() -> None:
     options = ServerOptions(allow_write=True, allow_targets=("postgresql://*@localhost/*",))
-    with pytest.raises(UserError, match=r"moves its host, port, database or user"):
-        options.check_write("run", "postgresql://etl:pw@localhost/dw?host=10.0.0.2&port=1")
+    for target in [
+        "postgresql://etl:pw@localhost/dw?host=10.0.0.2&port=1",
+        "postgresql://etl@localhost/dw?dbname=",  # blank: libpq still takes it
+        "postgresql://etl@evil.example.net,@localhost/dw",  # libpq: a list of hosts
+        "postgresql://etl@%2Ftmp%2Fevil:5432/dw",  # libpq: a socket folder
+    ]:
+        with pytest.raises(UserError, match=r"could connect elsewhere than its host part"):
+            options.check_write("run", target)
 
 
 def test_only_the_secret_references_a_server_allows_reach_it() -> None:
@@ -173,3 +179,12 @@ def test_only_the_secret_references_a_server_allows_reach_it() -> None:
         options.check_secrets("run", refused)
     with pytest.raises(UserError, match=r"\$\{env:HOME\} is a secret this server"):
         ServerOptions().check_secrets("query", ["ok", {"k": "${env:HOME}"}])
+    # Escapes and anchors make a reference only once the pipeline text is decoded.
+    for text in [
+        'source: "./\\x24{env:HOME}.csv"\n',
+        'source: "./\\u0024{env:HOME}.csv"\n',
+        '{"name": "p", "source": "./\\u0024{env:HOME}.csv"}',
+        'a: &x "${env:HOME}"\nsource: *x\n',
+    ]:
+        with pytest.raises(UserError, match=r"\$\{env:HOME\} is a secret this server"):
+            ServerOptions().check_secrets("run", {"pipeline": text})

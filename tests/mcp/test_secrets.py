@@ -48,7 +48,9 @@ def agent_db(postgres: Postgres) -> Iterator[Postgres]:
     yield Postgres(db.host, db.port, ROLE, password, db.db)
 
 
-def test_a_secret_reference_never_comes_back(agent_db: Postgres, tmp_path: Path) -> None:
+def test_a_secret_reference_never_comes_back(
+    agent_db: Postgres, postgres: Postgres, tmp_path: Path
+) -> None:
     shutil.copytree(REPO / "examples" / "sample_data", tmp_path / "data")
     password = agent_db.password
     where = f"{agent_db.host}:{agent_db.port}/{agent_db.db}"
@@ -127,6 +129,10 @@ def test_a_secret_reference_never_comes_back(agent_db: Postgres, tmp_path: Path)
             elsewhere = literal.replace(agent_db.db, "nosuchdb")
             failed = await call("query", {"target": elsewhere, "sql": "SELECT 1"})
             assert "***" in failed
+            # A superuser's session is refused: a statement could take back a read-only role.
+            root = postgres.database(agent_db.db).url()
+            failed = await call("query", {"target": root, "sql": "SELECT 1"})
+            assert "connects as a superuser" in failed and "pg_read_all_data" in failed
             failed = await call("plan", {"source": "data", "target": literal})
             assert "***" in failed["pipeline_yaml"]
             resource = await client.read_resource("aoetl://runs/recent")

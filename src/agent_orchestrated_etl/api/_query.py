@@ -37,7 +37,13 @@ class QueryMethods:
     """``query``: a read-only, row-limited SQL statement against a target."""
 
     def query(
-        self, target: str, sql: str, *, limit: int = 100, timeout_s: float = 30.0
+        self,
+        target: str,
+        sql: str,
+        *,
+        limit: int = 100,
+        timeout_s: float = 30.0,
+        superuser: bool = True,
     ) -> QueryResult:
         """Run one reading statement (SELECT, WITH, VALUES, TABLE, SHOW, DESCRIBE, EXPLAIN
         without ANALYZE) on ``target`` and return at most ``limit`` rows (1 to 10,000).
@@ -47,6 +53,8 @@ class QueryMethods:
         paths are read from the working directory. The statement is checked by DuckDB's
         parser before anything connects, and runs in a read-only connection (see
         docs/cli.md, ``aoetl query``); it is stopped after ``timeout_s`` seconds.
+        ``superuser=False`` refuses a PostgreSQL superuser's session (for statements the
+        caller did not write: a superuser can always take back the read-only role).
 
         Raises:
             UserError: a statement that writes, more than one statement, bad SQL, a missing
@@ -55,7 +63,7 @@ class QueryMethods:
         from ..connectors.query import read
 
         started = time.perf_counter()
-        rows = read(target, sql, limit=limit, timeout_s=timeout_s)
+        rows = read(target, sql, limit=limit, timeout_s=timeout_s, superuser=superuser)
         return QueryResult(
             target=rows.target,
             columns=[{"name": name, "type": kind} for name, kind in rows.columns],

@@ -14,6 +14,7 @@ driver streaming, so a huge result is never read whole.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import sqlite3
@@ -98,11 +99,19 @@ def check_read_only(sql: str) -> str:
     return sql
 
 
-def read(target: str, sql: str, *, limit: int = 100, timeout_s: float = DEFAULT_TIMEOUT_S) -> Rows:
-    """Run one reading statement on ``target`` (gated by :func:`check_read_only`)."""
+def read(
+    target: str,
+    sql: str,
+    *,
+    limit: int = 100,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    superuser: bool = True,
+) -> Rows:
+    """Run one reading statement on ``target`` (gated by :func:`check_read_only`).
+    ``superuser=False`` refuses a PostgreSQL session whose role is a superuser."""
     check_limits(limit, timeout_s)
     check_read_only(sql)
-    return read_unchecked(target, sql, limit=limit, timeout_s=timeout_s)
+    return read_unchecked(target, sql, limit=limit, timeout_s=timeout_s, superuser=superuser)
 
 
 def check_limits(limit: int, timeout_s: float) -> None:
@@ -112,12 +121,22 @@ def check_limits(limit: int, timeout_s: float) -> None:
         raise UserError(f"the timeout must be a positive number of seconds, not {timeout_s!r}")
 
 
-def read_unchecked(target: str, sql: str, *, limit: int, timeout_s: float) -> Rows:
+def read_unchecked(
+    target: str, sql: str, *, limit: int, timeout_s: float, superuser: bool = True
+) -> Rows:
     """:func:`read` without the statement gate: the connection alone keeps it read-only.
     Only for callers that checked ``sql`` already (and for the tests proving that)."""
     where = locate(target, None, target_kind)
     scheme = _sniffed(where)
-    run = {"duckdb": _duckdb, "postgresql": _postgres, "sqlite": _sqlite}.get(scheme)
+    postgres: Callable[[Location, str, int, float], Rows] = functools.partial(
+        _postgres, superuser=superuser
+    )
+    runners: dict[str, Callable[[Location, str, int, float], Rows]] = {
+        "duckdb": _duckdb,
+        "postgresql": postgres,
+        "sqlite": _sqlite,
+    }
+    run = runners.get(scheme)
     if run is not None:
         return replace(run(where, sql, limit, timeout_s), target=where.display)
     if not where.path.strip():
@@ -199,7 +218,9 @@ def _duckdb_open_error(exc: duckdb.Error, where: Location) -> AoetlError:
 # -- PostgreSQL ------------------------------------------------------------------------------
 
 
-def _postgres(where: Location, sql: str, limit: int, timeout_s: float) -> Rows:
+def _postgres(
+    where: Location, sql: str, limit: int, timeout_s: float, *, superuser: bool = True
+) -> Rows:
     import psycopg
 
     from ..errors import classify_libpq
@@ -217,7 +238,7 @@ def _postgres(where: Location, sql: str, limit: int, timeout_s: float) -> Rows:
         con.read_only = True  # BEGIN READ ONLY, whatever the role's defaults say
         try:
             cursor = con.cursor()
-            _drop_privileges(cursor, where)
+            _drop_privileges(cursor, where, superuser)
             # The snapshot is taken here: from now on the transaction cannot be made read-write
             # (PostgreSQL refuses 'SET TRANSACTION READ WRITE' after the first query).
             cursor.execute("SELECT 1")
@@ -242,10 +263,13 @@ def _postgres(where: Location, sql: str, limit: int, timeout_s: float) -> Rows:
                 con.rollback()
 
 
-def _drop_privileges(cursor: Any, where: Location) -> None:
+def _drop_privileges(cursor: Any, where: Location, superuser: bool) -> None:
     """A superuser's statement runs as ``pg_read_all_data``: READ ONLY stops writes to tables,
     not functions that act outside them (``lo_export``, ``pg_read_file``, ``pg_reload_conf``,
-    ``pg_terminate_backend``, replication slots); that role may read every table and no more."""
+    ``pg_terminate_backend``, replication slots); that role may read every table and no more.
+    It is a guard against mistakes, not against a hostile statement: the session is still a
+    superuser's, and ``set_config('role', 'none', true)`` undoes it. So a caller serving
+    statements it did not write (the MCP server) refuses superusers: ``superuser=False``."""
     cursor.execute(
         "SELECT rolsuper, current_setting('server_version_num')::int FROM pg_roles "
         "WHERE rolname = current_user"
@@ -253,6 +277,12 @@ def _drop_privileges(cursor: Any, where: Location) -> None:
     found = cursor.fetchone()
     if found is None or not found[0]:
         return  # an ordinary role: the server's own grants decide, as for any client
+    if not superuser:
+        raise UserError(
+            f"{where.display} connects as a superuser, whose session a statement can take back "
+            "from any read-only role; connect as a role that may only read (e.g. CREATE ROLE "
+            "reader LOGIN PASSWORD …; GRANT pg_read_all_data TO reader)"
+        )
     if found[1] < 140000:
         raise UserError(
             f"query connects to {where.display} as a superuser, and PostgreSQL before 14 has "

@@ -62,7 +62,7 @@ class ServerOptions:
         a pipeline's YAML text too) that no ``allow_secrets`` glob matches."""
         from ..secrets import find
 
-        for text in _strings(arguments):
+        for text in _strings(arguments, decode=True):
             for ref in find(text):
                 name = f"{'secret:' if ref.provider in ('vault', 'aws') else ''}{ref.provider}:"
                 name += ref.path
@@ -83,8 +83,10 @@ class ServerOptions:
         where = _place(resolve(target) if has_refs(target) else target, base)
         if where is None:
             raise UserError(
-                f"{redact_uri(target)} moves its host, port, database or user in its query "
-                f"string, which a server with --allow-target refuses; write them in the URL"
+                f"{redact_uri(target)} could connect elsewhere than its host part says (a "
+                f"?host=, ?port=, ?dbname= or ?user= in its query string, several hosts or "
+                f"users, or an encoded socket folder), which a server with --allow-target "
+                f"refuses; give one host, user and database in the URL itself"
             )
         return any(_matches(where, _place(glob, base, glob=True)) for glob in self.allow_targets)
 
@@ -106,10 +108,11 @@ _REDIRECTS = frozenset(
 )
 
 
-def _place(uri: str, base: Path, *, glob: bool = False) -> tuple[str, str, str] | None:
-    """(scheme, host part, path) of a target or a glob: a local file's absolute real path
-    (no host); a server's ``user@host:port`` (no password) and path; None for a target
-    whose query string redirects it."""
+def _place(uri: str, base: Path, *, glob: bool = False) -> tuple[str, ...] | None:
+    """(scheme, user, host, path) of a target or a glob, matched part by part so a '*' never
+    crosses from one into another: a local file's absolute real path (no user, no host); a
+    server's user (no password), ``host:port`` and path; None for a target whose query
+    string or host part could take it elsewhere than it says."""
     from urllib.parse import parse_qsl, urlsplit
 
     from ..spec import target_kind
@@ -118,20 +121,27 @@ def _place(uri: str, base: Path, *, glob: bool = False) -> tuple[str, str, str] 
     try:
         parsed = target_kind(uri, None)
     except UserError:
-        return ("", "", uri)
+        return ("", "", "", uri)
     scheme = parsed.scheme.split("+")[0]
     if scheme in LOCAL_SCHEMES or "://" not in uri:
         if glob and parsed.path[:1] in ("*", "?", "["):
-            return (scheme, "", parsed.path)  # duckdb:///*: every such file, wherever it is
+            return (scheme, "", "", parsed.path)  # duckdb:///*: every such file, anywhere
         path = os.path.join(base, os.path.expanduser(parsed.path))
-        return (scheme, "", _real_glob(path) if glob else os.path.realpath(path))
+        return (scheme, "", "", _real_glob(path) if glob else os.path.realpath(path))
     parts = urlsplit(uri)
-    if not glob and any(k.lower() in _REDIRECTS for k, _ in parse_qsl(parts.query)):
-        return None
-    netloc = parts.netloc.rsplit("@", 1)
-    host = netloc[-1]
-    user = netloc[0].split(":", 1)[0] if len(netloc) == 2 else None
-    return (parsed.scheme, host if user is None else f"{user}@{host}", parts.path)
+    if not glob:
+        asked = parse_qsl(parts.query, keep_blank_values=True)  # '?host=' redirects too
+        if any(k.lower() in _REDIRECTS for k, _ in asked):
+            return None
+        # libpq reads 'h1,@h2' as a list of hosts and '%2F…' as a socket folder: a host part
+        # a glob could be fooled by is refused, not matched.
+        if parts.netloc.count("@") > 1 or any(c in parts.netloc.rsplit("@", 1)[-1] for c in ",%"):
+            return None
+    user, _, host = parts.netloc.rpartition("@")
+    user = user.split(":", 1)[0]
+    if glob and "@" not in parts.netloc:
+        user = "*"  # a glob naming no user allows any
+    return (parsed.scheme, user, host, parts.path)
 
 
 def _real_glob(path: str) -> str:
@@ -141,17 +151,30 @@ def _real_glob(path: str) -> str:
     return os.path.join(os.path.realpath(head), rest + path[cut:])
 
 
-def _matches(target: tuple[str, str, str] | None, glob: tuple[str, str, str] | None) -> bool:
+def _matches(target: tuple[str, ...] | None, glob: tuple[str, ...] | None) -> bool:
     if target is None or glob is None:
         return False
     return all(fnmatchcase(t, g) for t, g in zip(target, glob, strict=True))
 
 
-def _strings(value: object) -> list[str]:
+def _strings(value: object, *, decode: bool = False) -> list[str]:
+    """Every string in ``value``, keys too; with ``decode``, also every string of a text that
+    is a YAML or JSON document (a pipeline), as the tool will read it: escapes such as
+    ``"\x24{…}"`` or ``"\u0024{…}"`` and anchors make a reference only once decoded."""
     if isinstance(value, str):
-        return [value]
+        found = [value]
+        if decode and ("\n" in value or value.lstrip()[:1] in ("{", "[")):
+            import yaml
+
+            try:
+                document = yaml.safe_load(value)
+            except yaml.YAMLError:
+                return found  # the tool refuses it as it is
+            if not isinstance(document, str):
+                found += _strings(document)
+        return found
     if isinstance(value, dict):
-        return [s for k, v in value.items() for s in (*_strings(k), *_strings(v))]
+        return [s for k, v in value.items() for s in (*_strings(k), *_strings(v, decode=decode))]
     if isinstance(value, list | tuple):
-        return [s for v in value for s in _strings(v)]
+        return [s for v in value for s in _strings(v, decode=decode)]
     return []

@@ -89,12 +89,18 @@ def register(server: MCPServer[Any], calls: Calls) -> None:
             if proposal.report is not None:
                 for resource in proposal.report.to_dict()["resources"]:
                     guesses.append({"table": resource["name"], "decisions": resource["decisions"]})
+            text = proposal.to_yaml()
+            then = "review the YAML, then call run with pipeline=<the YAML>"
+            try:  # a password the plan wrote as ${env:…} must be one the server allows
+                calls.options.check_secrets("run", {"pipeline": text})
+            except UserError as exc:
+                then += f"; as it is, run would refuse it: {str(exc).removeprefix('run: ')}"
             return {
-                "pipeline_yaml": proposal.to_yaml(),
+                "pipeline_yaml": text,
                 "proposals": proposal.reasons,
                 "discovered": proposal.discovered,
                 "guesses": guesses,
-                "next": "review the YAML, then call run with pipeline=<the YAML>",
+                "next": then,
             }
 
         return await calls.read(work)
@@ -179,7 +185,9 @@ def register(server: MCPServer[Any], calls: Calls) -> None:
 
         def work() -> dict[str, Any]:
             count = calls.rows(limit, "limit")
-            data = DataOrchestrator().query(target, sql, limit=count).to_dict()
+            # A client's statement could take a superuser's read-only role back: refused.
+            found = DataOrchestrator().query(target, sql, limit=count, superuser=False)
+            data = found.to_dict()
             # One meaning of 'truncated' in every result: the notes of what was left out.
             if data.pop("truncated"):
                 data["truncated"] = [

@@ -91,7 +91,7 @@ def register(server: MCPServer[Any], calls: Calls) -> None:
         try:
             prepared = await anyio.to_thread.run_sync(prepare)
             for uri in targets(prepared.spec):
-                calls.options.check_write("run", uri)
+                calls.options.check_write("run", uri, base=prepared.base_dir)
         except Exception as exc:
             return error_result(exc)
         progress = _Progress(ctx)
@@ -135,7 +135,7 @@ def register(server: MCPServer[Any], calls: Calls) -> None:
             if pipeline:
                 prepared = orch.prepare(pipeline, base_dir=working_dir())
                 for uri in targets(prepared.spec):
-                    calls.options.check_write("dlq_replay", uri)
+                    calls.options.check_write("dlq_replay", uri, base=prepared.base_dir)
             return orch.replay(run_id=record.run_id, pipeline=pipeline).to_dict()
 
         return await calls.write(work)
