@@ -11,7 +11,7 @@ import anyio.to_thread
 from mcp_types import CallToolResult
 
 from ..errors import UserError
-from ._options import ServerOptions
+from ._options import ServerOptions, is_document
 from ._results import error_result, result
 
 
@@ -59,7 +59,7 @@ class Calls:
 
 def pipeline_document(text: str) -> dict[str, Any] | None:
     """The pipeline document ``text`` holds when it is YAML or JSON rather than a path."""
-    if "\n" not in text and not text.lstrip().startswith("{"):
+    if not is_document(text):
         return None
     import yaml
 

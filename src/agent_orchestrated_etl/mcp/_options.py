@@ -157,13 +157,19 @@ def _matches(target: tuple[str, ...] | None, glob: tuple[str, ...] | None) -> bo
     return all(fnmatchcase(t, g) for t, g in zip(target, glob, strict=True))
 
 
+def is_document(text: str) -> bool:
+    """Whether a tool's string argument is a YAML or JSON document (a pipeline's text) rather
+    than a path or a URL."""
+    return "\n" in text or text.lstrip()[:1] in ("{", "[")
+
+
 def _strings(value: object, *, decode: bool = False) -> list[str]:
     """Every string in ``value``, keys too; with ``decode``, also every string of a text that
     is a YAML or JSON document (a pipeline), as the tool will read it: escapes such as
     ``"\x24{…}"`` or ``"\u0024{…}"`` and anchors make a reference only once decoded."""
     if isinstance(value, str):
         found = [value]
-        if decode and ("\n" in value or value.lstrip()[:1] in ("{", "[")):
+        if decode and is_document(value):
             import yaml
 
             try:
