@@ -186,6 +186,7 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgres]:
             f"--pwfile={root / 'pw'}",
             "-E",
             "UTF8",
+            "--no-sync",  # a test server's files need not reach the disk (fsync=off, too)
         ],
         check=True,
         capture_output=True,
