@@ -61,6 +61,11 @@ def test_max_bad_rows_allows_up_to_n(cwd: Path) -> None:
     [
         (["run", "missing.csv"], "does not exist"),
         (["run", "orders.csv", "--to", "ftp://host/x"], "known target schemes"),
+        # Refused before the source is read: nothing listed, planned or exported for a
+        # target no run could write.
+        (["run", "orders.csv", "--to", "oracle://h/db", "--list-tasks"], "known target schemes"),
+        (["plan", "orders.csv", "--to", "oracle://h/db"], "known target schemes"),
+        (["dag", "orders.csv", "--to", "oracle://h/db", "-o", "d.py"], "known target schemes"),
         (["run", "s3x://bucket/x"], "known source schemes"),
         (["run", "bad_alias.yaml"], "bad_alias.yaml:5:"),
         (["run", "orders.csv", "--mode", "merge"], "needs 'key'"),
@@ -77,6 +82,21 @@ def test_bad_input_is_one_line_exit_2_without_traceback(
     assert error_lines[0].startswith("error: ")
     assert needle in error_lines[0]
     assert "Traceback" not in proc.stderr
+
+
+def test_a_route_to_a_target_nothing_writes_is_refused_before_the_source_is_read(
+    cwd: Path,
+) -> None:
+    (cwd / "routed.yaml").write_text(
+        "name: routed\nsource: orders.csv\nroute:\n"
+        "  - when: {format: parquet}\n    target: duckdb:///big.duckdb\n"
+        "  - else: mysql://u@h/db\n"
+    )
+    for args in (["run", "routed.yaml", "--list-tasks"], ["run", "routed.yaml"]):
+        proc = run_cli(*args, cwd=cwd)
+        assert proc.returncode == 2, (proc.stdout, proc.stderr)
+        assert "no destination connector for 'mysql://' in mysql://u@h/db" in proc.stderr
+    assert not (cwd / "big.duckdb").exists()
 
 
 def test_verbose_shows_the_traceback(cwd: Path) -> None:

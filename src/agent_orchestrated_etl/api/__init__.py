@@ -283,8 +283,10 @@ class DataOrchestrator(
         an :meth:`analyze` of the same files or prefix, is planned from without reading the
         source again.
         """
+        from ..connectors.registry import check_targets
         from ..pipeline.propose import propose, propose_rest
 
+        check_targets(spec)  # the file it writes must name a target a run can write
         if tables is not None or base_url is not None:
             return propose_rest(spec, home=self.home, tables=tables, base_url=base_url)
         return propose(spec, home=self.home, sample_rows=sample_rows, report=report)

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from ..errors import SpecError, UnknownConnectorError, redact_uri
 from ..secrets import register_url, resolve
-from ..spec import SourceSpec, TargetSpec, parse_uri, target_kind
+from ..spec import PipelineSpec, SourceSpec, TargetSpec, parse_uri, target_kind
 from ..spec.loader import validate_spec
 from ..spec.uri import LOCAL_SCHEMES, ParsedUri, anchored
 from .base import Capability as C
@@ -185,15 +185,28 @@ def _as_kind(spec: SourceSpec, kind: str | None, where: Location) -> SourceSpec:
 def destination_for(spec: TargetSpec, *, home: Path) -> Destination:
     """The Destination for a TargetSpec (see :func:`source_for` for errors)."""
     where = locate(spec.uri, spec.base_dir, lambda url: target_kind(url, spec.format))
-    entry = _DESTINATIONS.get(where.scheme) or _DESTINATIONS.get(where.scheme.split("+", 1)[0])
+    destination: Destination = _destination_entry(where.scheme, spec).factory(spec, where, home)
+    return destination
+
+
+def check_targets(spec: PipelineSpec) -> None:
+    """Raise what :func:`destination_for` raises for a target of ``spec`` (its own, or a
+    route's) that no connector writes, before anything is read: without resolving a
+    reference or connecting (a scheme that is itself a reference is left to the run)."""
+    for target in spec.all_targets():
+        if "${" not in target.uri.split("://", 1)[0]:
+            _destination_entry(target_kind(target.uri, target.format).scheme, target)
+
+
+def _destination_entry(scheme: str, spec: TargetSpec) -> _Entry:
+    entry = _DESTINATIONS.get(scheme) or _DESTINATIONS.get(scheme.split("+", 1)[0])
     if entry is None:
         raise UnknownConnectorError(
-            f"no destination connector for '{where.scheme}://' in {where.display}; "
+            f"no destination connector for '{scheme}://' in {redact_uri(spec.uri)}; "
             f"known target schemes: {known('target')} (or a *.duckdb file or a directory path)",
             uri=spec.uri,
         )
-    destination: Destination = entry.factory(spec, where, home)
-    return destination
+    return entry
 
 
 def _home() -> Path:

@@ -26,7 +26,6 @@ from ._results import error_result
 if TYPE_CHECKING:
     from ..api import DataOrchestrator, PreparedRun
     from ..engine import Event
-    from ..spec import PipelineSpec
 
 WRITES = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True)
 _DONE = {"task_finished", "task_resumed", "task_failed", "task_skipped"}
@@ -90,7 +89,7 @@ def register(server: MCPServer[Any], calls: Calls) -> None:
             return await calls.read(plan_only)
         try:
             prepared = await anyio.to_thread.run_sync(prepare)
-            for uri in targets(prepared.spec):
+            for uri in (t.uri for t in prepared.spec.all_targets()):
                 calls.options.check_write("run", uri, base=prepared.base_dir)
         except Exception as exc:
             return error_result(exc)
@@ -134,7 +133,7 @@ def register(server: MCPServer[Any], calls: Calls) -> None:
             calls.options.check_write("dlq_replay", record.target or "")
             if pipeline:
                 prepared = orch.prepare(pipeline, base_dir=working_dir())
-                for uri in targets(prepared.spec):
+                for uri in (t.uri for t in prepared.spec.all_targets()):
                     calls.options.check_write("dlq_replay", uri, base=prepared.base_dir)
             return orch.replay(run_id=record.run_id, pipeline=pipeline).to_dict()
 
@@ -176,15 +175,6 @@ def register(server: MCPServer[Any], calls: Calls) -> None:
             return {**made.to_dict(), "path": None, "written": False, "dag_py": text}
 
         return await calls.read(work)
-
-
-def targets(spec: PipelineSpec) -> list[str]:
-    """Every target a run of ``spec`` may write into: its own, and each one a workflow
-    ``route:`` rule may send the run to instead."""
-    found = [spec.target.uri]
-    for rule in spec.route:
-        found += [t.uri for t in (rule.target, rule.otherwise) if t is not None]
-    return found
 
 
 async def _cancellable(work: Callable[[], dict[str, Any]]) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from typing import Any
 from .._text import plural
 from ..agents import Coordinator
 from ..connectors import Resource, Source
+from ..connectors.registry import check_targets
 from ..engine import (
     COMMIT,
     CheckParams,
@@ -110,6 +111,7 @@ def plan_pipeline(
     ``bus`` gets an event for each attempt. The ``coordinator`` (default: one over every
     agent, unaudited) picks the agent that discovers the source.
     """
+    check_targets(spec)  # a target no connector writes fails now, before discovery
     source, resources = discover_source(
         spec, home=home, bus=bus, run_id=run_id, coordinator=coordinator
     )

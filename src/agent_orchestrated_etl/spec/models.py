@@ -309,3 +309,11 @@ class PipelineSpec(Model):
             if options.mode == "merge" and keyless:
                 raise ValueError(f"tasks.{name}: mode 'merge' needs a key: set tasks.{name}.key")
         return self
+
+    def all_targets(self) -> tuple[TargetSpec, ...]:
+        """Every target a run may write into: its own, and each one a workflow ``route:``
+        rule may send the run to instead."""
+        found = [self.target]
+        for rule in self.route:
+            found += [t for t in (rule.target, rule.otherwise) if t is not None]
+        return tuple(found)
