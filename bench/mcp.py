@@ -1,23 +1,27 @@
 """Benchmark: aoetl's work as MCP tool calls on a warm ``aoetl mcp`` server, against the same
 work as whole ``aoetl`` processes.
 
-One ``aoetl mcp --allow-write --allow-target 'duckdb:///*'`` subprocess over stdio (the SDK's
-own client, session initialised, a few warm-up calls of each tool), then, interleaved round
-by round so a busy machine slows every contestant alike:
+Two ``aoetl mcp --allow-write --allow-target 'duckdb:///*'`` servers, one over stdio and one
+over streamable HTTP on 127.0.0.1 (``--http PORT``), each with the SDK's own client (session
+initialised, a few warm-up calls of each tool), then, interleaved round by round so a busy
+machine slows every contestant alike:
 
 * ``analyze`` of a 10-row CSV, and of ``examples/sample_data/`` (6 files, 4 tables): the MCP
-  call (round trip: request, work, the bounded JSON result) against ``aoetl analyze SOURCE
-  --json`` as a process (wall time), and ``DataOrchestrator().analyze`` in this process (the
-  floor). Goal: p50 of an MCP analyze <= 0.3x the CLI process, judged on the 10-row CSV
-  (the issue's workload) and shown for examples/sample_data/ too, whose analysis is more
-  work (~0.3 s in process: 6 files sniffed), so the process start weighs less against it.
+  call on each transport (round trip: request, work, the bounded JSON result) against
+  ``aoetl analyze SOURCE --json`` as a process (wall time), and
+  ``DataOrchestrator().analyze`` in this process (the floor). Goal: p50 of an MCP analyze
+  <= 0.3x the CLI process, judged on the 10-row CSV (the issue's workload) and shown for
+  examples/sample_data/ too, whose analysis is more work (~0.3 s in process: 6 files
+  sniffed), so the process start weighs less against it.
 * ``run`` of the 10-row CSV into DuckDB, a fresh target file each repetition (no run resumes
   another): the MCP call against ``aoetl run ten.csv --to duckdb:///… --json`` as a process,
   and the same ``prepare`` + ``run`` through ``DataOrchestrator`` in this process.
 
-Each result is checked (the tables analyze found, 10 rows loaded) so a fast failure cannot
-pass for a fast call. All share one AOETL_HOME (its run history grows alike for each).
-Prints p50 (the median) and p95 (nearest rank) and the ratios; writes bench/results/mcp.json.
+The goal is judged on stdio, the transport desktop and editor clients start; HTTP is shown
+beside it. Each result is checked (the tables analyze found, 10 rows loaded) so a fast
+failure cannot pass for a fast call. All share one AOETL_HOME (its run history grows alike
+for each). Prints p50 (the median) and p95 (nearest rank) and the ratios; writes
+bench/results/mcp.json.
 
     python bench/mcp.py [--rounds 12] [--mcp-calls 3] [--warmup 3]
 """
@@ -26,10 +30,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -88,11 +94,11 @@ def loaded(result: dict[str, Any]) -> int:
 class Bench:
     """The contestants, sharing one scratch folder and AOETL_HOME."""
 
-    def __init__(self, root: Path, client: Any) -> None:
+    def __init__(self, root: Path, clients: dict[str, Any]) -> None:
         from agent_orchestrated_etl import DataOrchestrator
 
         self.root = root
-        self.client = client
+        self.clients = clients  # way ("mcp": stdio, "mcp_http") -> its connected client
         self.env = {**os.environ, "AOETL_HOME": str(root / ".aoetl"), "COLUMNS": "100"}
         for name in ("AOETL_TARGET", "AOETL_MODE", "AOETL_WORKERS"):
             self.env.pop(name, None)
@@ -106,16 +112,16 @@ class Bench:
         self._n += 1
         return f"duckdb:///{self.root / f'w{self._n}.duckdb'}"
 
-    async def mcp(self, tool: str, args: dict[str, Any]) -> tuple[float, dict[str, Any]]:
+    async def mcp(self, way: str, tool: str, args: dict[str, Any]) -> tuple[float, dict[str, Any]]:
         started = time.perf_counter()
-        answer = await self.client.call_tool(tool, args)
+        answer = await self.clients[way].call_tool(tool, args)
         elapsed = time.perf_counter() - started
         if answer.is_error:
-            raise Failed(f"MCP {tool} failed: {answer.content[0].text}")
+            raise Failed(f"MCP {tool} over {way} failed: {answer.content[0].text}")
         return elapsed, dict(answer.structured_content or {})
 
-    async def mcp_analyze(self, name: str) -> float:
-        seconds, report = await self.mcp("analyze", {"source": self.sources[name]})
+    async def mcp_analyze(self, way: str, name: str) -> float:
+        seconds, report = await self.mcp(way, "analyze", {"source": self.sources[name]})
         self.check_tables(name, report)
         return seconds
 
@@ -138,8 +144,9 @@ class Bench:
         if self.expected.setdefault(name, found) != found:
             raise Failed(f"analyze {name} found {found}, before {self.expected[name]}")
 
-    async def mcp_run(self) -> float:
-        seconds, result = await self.mcp("run", {"source": self.ten, "target": self.target()})
+    async def mcp_run(self, way: str) -> float:
+        args = {"source": self.ten, "target": self.target()}
+        seconds, result = await self.mcp(way, "run", args)
         return self.check_run(seconds, result)
 
     def cli_run(self) -> float:
@@ -182,53 +189,101 @@ def sdk() -> Any:
     return mcp
 
 
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def listening(port: int, server: subprocess.Popen[bytes], log: Path) -> None:
+    """Wait until the HTTP server takes connections on ``port``."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise Failed(f"aoetl mcp --http exited {server.returncode}: {log.read_text()[-2000:]}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
+            return
+        await asyncio.sleep(0.05)
+    raise Failed(f"aoetl mcp --http did not listen within 60 s: {log.read_text()[-2000:]}")
+
+
 async def measure(root: Path, rounds: int, mcp_calls: int, warmup: int) -> dict[str, Any]:
     mcp = sdk()
     env = {"AOETL_HOME": str(root / ".aoetl"), "COLUMNS": "100"}
-    server = mcp.StdioServerParameters(
-        command=AOETL,
-        args=["mcp", "--allow-write", "--allow-target", "duckdb:///*"],
-        cwd=str(root),
-        env=env,
-    )
-    started = time.perf_counter()
-    async with mcp.Client(server, read_timeout_seconds=120) as client:
-        start_s = time.perf_counter() - started
-        bench = Bench(root, client)
-        calls: dict[str, Callable[[], Awaitable[float]]] = {
-            "analyze_ten_csv": lambda: bench.mcp_analyze("ten_csv"),
-            "analyze_sample_data": lambda: bench.mcp_analyze("sample_data"),
-            "run_ten_csv": bench.mcp_run,
+    args = ["mcp", "--allow-write", "--allow-target", "duckdb:///*"]
+    server = mcp.StdioServerParameters(command=AOETL, args=args, cwd=str(root), env=env)
+    port, log = free_port(), root / "http-server.log"
+    with log.open("wb") as out:
+        http = subprocess.Popen(
+            [AOETL, *args, "--http", str(port)],
+            cwd=root,
+            env={**os.environ, **env},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        async with contextlib.AsyncExitStack() as stack:
+            started = time.perf_counter()
+            stdio = await stack.enter_async_context(mcp.Client(server, read_timeout_seconds=120))
+            start_s = time.perf_counter() - started
+            await listening(port, http, log)
+            url = f"http://127.0.0.1:{port}/mcp"
+            over_http = await stack.enter_async_context(mcp.Client(url, read_timeout_seconds=120))
+            return await _rounds(
+                Bench(root, {"mcp": stdio, "mcp_http": over_http}),
+                start_s,
+                rounds,
+                mcp_calls,
+                warmup,
+            )
+    finally:
+        http.terminate()
+        http.wait(timeout=30)
+
+
+async def _rounds(
+    bench: Bench, start_s: float, rounds: int, mcp_calls: int, warmup: int
+) -> dict[str, Any]:
+    def over(way: str) -> dict[str, Callable[[], Awaitable[float]]]:
+        return {
+            "analyze_ten_csv": lambda: bench.mcp_analyze(way, "ten_csv"),
+            "analyze_sample_data": lambda: bench.mcp_analyze(way, "sample_data"),
+            "run_ten_csv": lambda: bench.mcp_run(way),
         }
-        local: dict[str, dict[str, Callable[[], float]]] = {
-            "cli": {
-                "analyze_ten_csv": lambda: bench.cli_analyze("ten_csv"),
-                "analyze_sample_data": lambda: bench.cli_analyze("sample_data"),
-                "run_ten_csv": bench.cli_run,
-            },
-            "api": {
-                "analyze_ten_csv": lambda: bench.api_analyze("ten_csv"),
-                "analyze_sample_data": lambda: bench.api_analyze("sample_data"),
-                "run_ten_csv": bench.api_run,
-            },
-        }
-        # Warm: the server's imports and first-call caches, DuckDB's extensions linked into
-        # AOETL_HOME by the first run, this process's imports for the in-process floor.
-        for _ in range(warmup):
+
+    remote = {way: over(way) for way in bench.clients}
+    local: dict[str, dict[str, Callable[[], float]]] = {
+        "cli": {
+            "analyze_ten_csv": lambda: bench.cli_analyze("ten_csv"),
+            "analyze_sample_data": lambda: bench.cli_analyze("sample_data"),
+            "run_ten_csv": bench.cli_run,
+        },
+        "api": {
+            "analyze_ten_csv": lambda: bench.api_analyze("ten_csv"),
+            "analyze_sample_data": lambda: bench.api_analyze("sample_data"),
+            "run_ten_csv": bench.api_run,
+        },
+    }
+    # Warm: the servers' imports and first-call caches, DuckDB's extensions linked into
+    # AOETL_HOME by the first run, this process's imports for the in-process floor.
+    for _ in range(warmup):
+        for calls in remote.values():
             for call in calls.values():
                 await call()
-        for ways in local.values():
-            for warm in ways.values():
-                warm()
-        times: dict[str, dict[str, list[float]]] = {
-            way: {work: [] for work in calls} for way in ("mcp", "cli", "api")
-        }
-        for _ in range(rounds):
-            for work, call in calls.items():
-                for _ in range(mcp_calls):
-                    times["mcp"][work].append(await call())
-                for way, ways in local.items():
-                    times[way][work].append(ways[work]())
+    for ways in local.values():
+        for warm in ways.values():
+            warm()
+    works = list(remote["mcp"])
+    times: dict[str, dict[str, list[float]]] = {
+        way: {work: [] for work in works} for way in (*remote, *local)
+    }
+    for _ in range(rounds):
+        for work in works:
+            for _ in range(mcp_calls):
+                for way, calls in remote.items():
+                    times[way][work].append(await calls[work]())
+            for way, ways in local.items():
+                times[way][work].append(ways[work]())
     return {"server_start_s": round(start_s, 3), "times": times, "tables": bench.expected}
 
 
@@ -262,13 +317,15 @@ def main() -> int:
     times = measured["times"]
     work: dict[str, Any] = {}
     for name in times["mcp"]:
-        shown = {way: figures(times[way][name]) for way in ("mcp", "cli", "api")}
+        shown = {way: figures(times[way][name]) for way in ("mcp", "mcp_http", "cli", "api")}
         p50 = {way: shown[way]["p50_ms"] for way in shown}
         work[name] = {
             **shown,
             "ratio_mcp_to_cli_p50": round(p50["mcp"] / p50["cli"], 3),
             "ratio_mcp_to_cli_p95": round(shown["mcp"]["p95_ms"] / shown["cli"]["p95_ms"], 3),
+            "ratio_mcp_http_to_cli_p50": round(p50["mcp_http"] / p50["cli"], 3),
             "mcp_overhead_over_api_p50_ms": round(p50["mcp"] - p50["api"], 1),
+            "mcp_http_overhead_over_api_p50_ms": round(p50["mcp_http"] - p50["api"], 1),
         }
     by_source = {
         name.removeprefix("analyze_"): w["ratio_mcp_to_cli_p50"] <= GOAL_RATIO
@@ -278,20 +335,21 @@ def main() -> int:
     passed = by_source["ten_csv"]
 
     print(
-        f"\n  aoetl as MCP tool calls on a warm stdio server vs whole CLI processes "
-        f"({args.rounds} rounds; {args.mcp_calls} MCP calls and 1 process a round; "
-        f"server up and initialised in {measured['server_start_s']:.2f} s)"
+        f"\n  aoetl as MCP tool calls on warm servers (stdio, HTTP) vs whole CLI processes "
+        f"({args.rounds} rounds; {args.mcp_calls} MCP calls on each and 1 process a round; "
+        f"stdio server up and initialised in {measured['server_start_s']:.2f} s)"
     )
     print(
-        f"  {'':<20}{'MCP p50/p95':>16}{'CLI p50/p95':>18}{'in-process p50':>16}"
-        f"{'MCP-in-process':>16}{'MCP/CLI':>9}"
+        f"  {'':<20}{'stdio p50/p95':>16}{'HTTP p50/p95':>17}{'CLI p50/p95':>17}"
+        f"{'in-process':>12}{'stdio/CLI':>11}{'HTTP/CLI':>10}"
     )
     for name, w in work.items():
         print(
             f"  {name:<20}{w['mcp']['p50_ms']:>7.0f} /{w['mcp']['p95_ms']:>5.0f} ms"
+            f"{w['mcp_http']['p50_ms']:>8.0f} /{w['mcp_http']['p95_ms']:>5.0f} ms"
             f"{w['cli']['p50_ms']:>8.0f} /{w['cli']['p95_ms']:>5.0f} ms"
-            f"{w['api']['p50_ms']:>13.0f} ms{w['mcp_overhead_over_api_p50_ms']:>+13.0f} ms"
-            f"{w['ratio_mcp_to_cli_p50']:>8.2f}x"
+            f"{w['api']['p50_ms']:>9.0f} ms"
+            f"{w['ratio_mcp_to_cli_p50']:>10.2f}x{w['ratio_mcp_http_to_cli_p50']:>9.2f}x"
         )
     for source, ok in by_source.items():
         ratio = work[f"analyze_{source}"]["ratio_mcp_to_cli_p50"]
@@ -314,7 +372,8 @@ def main() -> int:
             "duckdb": version("duckdb"),
         },
         "setup": {
-            "server": "aoetl mcp --allow-write --allow-target 'duckdb:///*' (stdio)",
+            "server": "aoetl mcp --allow-write --allow-target 'duckdb:///*' (stdio: 'mcp'; "
+            "with --http PORT on 127.0.0.1: 'mcp_http')",
             "rounds": args.rounds,
             "mcp_calls_per_round": args.mcp_calls,
             "warmup_calls": args.warmup,
