@@ -52,8 +52,8 @@ STATE_SUITES := tests/pipeline/test_tasks.py tests/pipeline/test_replay.py \
 # The tests' files (their temporary folders, the test servers' data and logs) go in memory,
 # in /dev/shm, where it has 4 GiB free: a slow or nearly full disk then neither slows nor fails
 # them (PostgreSQL's initdb alone took 110 s on a disk held to 30 writes a second).
-TEST_TMP ?= $(shell free=$$(df --output=avail -B1G /dev/shm 2>/dev/null | tail -n 1); \
-	if [ -w /dev/shm ] && [ "$${free:-0}" -ge 4 ] 2>/dev/null; then echo /dev/shm; \
+TEST_TMP ?= $(shell free=$$(df --output=avail -B1M /dev/shm 2>/dev/null | tail -n 1); \
+	if [ -w /dev/shm ] && [ "$${free:-0}" -ge 4096 ] 2>/dev/null; then echo /dev/shm; \
 	else echo $${TMPDIR:-/tmp}; fi)
 # A pass that runs past its time is stopped as Ctrl-C stops it, so pytest still prints which
 # tests failed and the slowest ones (CI allows 90 minutes for setup and every pass).
