@@ -81,6 +81,14 @@ def process(args: list[str], *, cwd: Path, env: dict[str, str]) -> tuple[float, 
     return elapsed, json.loads(done.stdout)
 
 
+def environment(root: Path) -> dict[str, str]:
+    """The environment of every aoetl process the bench starts (the CLI's, both servers'):
+    this one's, with its own AOETL_HOME and without the AOETL_* settings that would change
+    the work (another state store, target, mode or worker count)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AOETL_")}
+    return {**env, "AOETL_HOME": str(root / ".aoetl"), "COLUMNS": "100"}
+
+
 def tables_found(report: dict[str, Any]) -> list[str]:
     return sorted(r["name"] for r in report["resources"])
 
@@ -99,9 +107,7 @@ class Bench:
 
         self.root = root
         self.clients = clients  # way ("mcp": stdio, "mcp_http") -> its connected client
-        self.env = {**os.environ, "AOETL_HOME": str(root / ".aoetl"), "COLUMNS": "100"}
-        for name in ("AOETL_TARGET", "AOETL_MODE", "AOETL_WORKERS"):
-            self.env.pop(name, None)
+        self.env = environment(root)
         self.orch = DataOrchestrator(home=root / ".aoetl")
         self.ten = str(root / "ten.csv")
         self.sources = {"ten_csv": self.ten, "sample_data": str(SAMPLE_DATA)}
@@ -209,7 +215,7 @@ async def listening(port: int, server: subprocess.Popen[bytes], log: Path) -> No
 
 async def measure(root: Path, rounds: int, mcp_calls: int, warmup: int) -> dict[str, Any]:
     mcp = sdk()
-    env = {"AOETL_HOME": str(root / ".aoetl"), "COLUMNS": "100"}
+    env = environment(root)
     args = ["mcp", "--allow-write", "--allow-target", "duckdb:///*"]
     server = mcp.StdioServerParameters(command=AOETL, args=args, cwd=str(root), env=env)
     port, log = free_port(), root / "http-server.log"
@@ -217,7 +223,7 @@ async def measure(root: Path, rounds: int, mcp_calls: int, warmup: int) -> dict[
         http = subprocess.Popen(
             [AOETL, *args, "--http", str(port)],
             cwd=root,
-            env={**os.environ, **env},
+            env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
         )
@@ -238,7 +244,11 @@ async def measure(root: Path, rounds: int, mcp_calls: int, warmup: int) -> dict[
             )
     finally:
         http.terminate()
-        http.wait(timeout=30)
+        try:
+            http.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            http.kill()
+            http.wait()
 
 
 async def _rounds(
@@ -295,6 +305,9 @@ def main() -> int:
     args = parser.parse_args()
 
     load_before = load()
+    # The in-process contestant reads this process's settings: none of them, as the others.
+    for name in [k for k in os.environ if k.startswith("AOETL_")]:
+        del os.environ[name]
     root = Path(tempfile.mkdtemp(prefix="aoetl-bench-mcp-"))
     try:
         (root / "ten.csv").write_text(TEN_ROWS)
@@ -324,6 +337,9 @@ def main() -> int:
             "ratio_mcp_to_cli_p50": round(p50["mcp"] / p50["cli"], 3),
             "ratio_mcp_to_cli_p95": round(shown["mcp"]["p95_ms"] / shown["cli"]["p95_ms"], 3),
             "ratio_mcp_http_to_cli_p50": round(p50["mcp_http"] / p50["cli"], 3),
+            "ratio_mcp_http_to_cli_p95": round(
+                shown["mcp_http"]["p95_ms"] / shown["cli"]["p95_ms"], 3
+            ),
             "mcp_overhead_over_api_p50_ms": round(p50["mcp"] - p50["api"], 1),
             "mcp_http_overhead_over_api_p50_ms": round(p50["mcp_http"] - p50["api"], 1),
         }
