@@ -1,7 +1,9 @@
-"""What bench/analysis.py's parts share: scratch folders, running aoetl, errors, uploads."""
+"""What the benchmarks share: scratch folders, running aoetl, errors, uploads, free ports, and
+importing a module a bench script's own name hides (bench/mcp.py, bench/profile.py)."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import shutil
@@ -9,13 +11,27 @@ import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from _seaweed import S3Server
+from _seaweed import free_port as free_port  # the port every bench's servers take
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE / "data" / "analysis"
 AOETL = str(Path(sys.executable).with_name("aoetl"))
 BUCKET = "bench"
+
+
+def past_bench(name: str) -> Any:
+    """The module ``name`` imported with bench/ off ``sys.path``: Python puts a script's folder
+    first, where bench/mcp.py would stand for the ``mcp`` SDK and bench/profile.py for the
+    standard library's ``profile`` (which ``cProfile`` imports)."""
+    here = [p for p in sys.path if Path(p or ".").resolve() == HERE]
+    sys.path[:] = [p for p in sys.path if p not in here]
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path[:0] = here
 
 
 class Failed(Exception):

@@ -74,7 +74,8 @@ class S3Server:
         }
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1 (every bench's servers take theirs from here)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -90,7 +91,7 @@ def seaweed(folder: Path) -> Iterator[S3Server]:
     key, secret = "bench" + os.urandom(4).hex(), os.urandom(16).hex()
     cmd = [str(WEED), "mini", f"-dir={folder / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1"]
     cmd += ["-webdav=false", "-admin.ui=false", "-master.telemetry=false"]
-    cmd += [f"-{name}={_free_port()}" for name in _PORTS]
+    cmd += [f"-{name}={free_port()}" for name in _PORTS]
     s3_port = cmd[[c.startswith("-s3.port=") for c in cmd].index(True)].split("=")[1]
     log = folder / "weed.log"
     env = {**os.environ, "AWS_ACCESS_KEY_ID": key, "AWS_SECRET_ACCESS_KEY": secret}

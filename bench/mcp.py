@@ -46,7 +46,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from _harness import AOETL, HERE, Failed, load, said
+from _harness import AOETL, HERE, Failed, free_port, load, past_bench, said
 
 RESULTS = HERE / "results"
 SAMPLE_DATA = HERE.parent / "examples" / "sample_data"
@@ -83,10 +83,9 @@ def process(args: list[str], *, cwd: Path, env: dict[str, str]) -> tuple[float, 
 
 def environment(root: Path) -> dict[str, str]:
     """The environment of every aoetl process the bench starts (the CLI's, both servers'):
-    this one's, with its own AOETL_HOME and without the AOETL_* settings that would change
-    the work (another state store, target, mode or worker count)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AOETL_")}
-    return {**env, "AOETL_HOME": str(root / ".aoetl"), "COLUMNS": "100"}
+    this one's (main() took out the AOETL_* settings that would change the work: another
+    state store, target, mode or worker count), with its own AOETL_HOME."""
+    return {**os.environ, "AOETL_HOME": str(root / ".aoetl"), "COLUMNS": "100"}
 
 
 def tables_found(report: dict[str, Any]) -> list[str]:
@@ -183,24 +182,6 @@ def leaves(group: BaseExceptionGroup[Failed]) -> list[BaseException]:
     return found
 
 
-def sdk() -> Any:
-    """The ``mcp`` SDK's module. This file is bench/mcp.py, and Python puts bench/ first on
-    sys.path, where ``import mcp`` would find this file: bench/ is left out for the import."""
-    here = [p for p in sys.path if Path(p or ".").resolve() == HERE]
-    sys.path[:] = [p for p in sys.path if p not in here]
-    try:
-        import mcp
-    finally:
-        sys.path[:0] = here
-    return mcp
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 async def listening(port: int, server: subprocess.Popen[bytes], log: Path) -> None:
     """Wait until the HTTP server takes connections on ``port``."""
     deadline = time.monotonic() + 60
@@ -214,7 +195,7 @@ async def listening(port: int, server: subprocess.Popen[bytes], log: Path) -> No
 
 
 async def measure(root: Path, rounds: int, mcp_calls: int, warmup: int) -> dict[str, Any]:
-    mcp = sdk()
+    mcp = past_bench("mcp")  # this file is bench/mcp.py
     env = environment(root)
     args = ["mcp", "--allow-write", "--allow-target", "duckdb:///*"]
     server = mcp.StdioServerParameters(command=AOETL, args=args, cwd=str(root), env=env)

@@ -25,14 +25,11 @@ where the time goes.
 from __future__ import annotations
 
 import argparse
-import cProfile
 import importlib.util
 import json
 import os
 import platform
-import pstats
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -47,8 +44,12 @@ from typing import Any
 
 import duckdb
 import httpx
+from _harness import free_port, past_bench
 
 from agent_orchestrated_etl.spec import RestSourceSpec
+
+cProfile = past_bench("cProfile")  # bench/profile.py would stand for its 'profile'
+pstats = past_bench("pstats")
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -124,12 +125,6 @@ elapsed = time.perf_counter() - start
 assert not info.has_failed_jobs, info
 print(json.dumps({"run_s": elapsed}))
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextmanager

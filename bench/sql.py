@@ -25,7 +25,6 @@ import json
 import os
 import pwd
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -35,6 +34,8 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from _harness import free_port
 
 HERE = Path(__file__).resolve().parent
 PY = sys.executable
@@ -85,9 +86,7 @@ def postgres() -> Iterator[str]:
         check=True,
         capture_output=True,
     )
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     subprocess.run(
         [
             *run_as,
