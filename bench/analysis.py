@@ -39,7 +39,7 @@ from typing import Any
 
 import duckdb
 import yaml
-from _harness import BUCKET, DATA, HERE, cli, fresh, load, reason, upload
+from _harness import BUCKET, DATA, HERE, cli, fresh, load, past_bench, reason, upload
 from _lake import lake, parquet
 from _s3_load import big_object, throughput
 from _seaweed import seaweed
@@ -164,8 +164,8 @@ def analyze_plan(sources: dict[str, str], env: dict[str, str], repeat: int) -> d
 
 def profile(sources: dict[str, str], top: int = 15) -> dict[str, dict[str, float]]:
     """aoetl's functions by cumulative time in one analyze + plan through the API, per source."""
-    import cProfile
-    import pstats
+    cProfile = past_bench("cProfile")  # bench/profile.py would stand for its 'profile'
+    pstats = past_bench("pstats")
 
     out: dict[str, dict[str, float]] = {}
     for where, source in sources.items():
