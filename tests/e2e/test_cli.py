@@ -66,6 +66,9 @@ def test_max_bad_rows_allows_up_to_n(cwd: Path) -> None:
         (["run", "orders.csv", "--to", "oracle://h/db", "--list-tasks"], "known target schemes"),
         (["plan", "orders.csv", "--to", "oracle://h/db"], "known target schemes"),
         (["dag", "orders.csv", "--to", "oracle://h/db", "-o", "d.py"], "known target schemes"),
+        # A URL a '/' short is a mistake, not a folder named 'sqlite:' to write Parquet into.
+        (["run", "orders.csv", "--to", "sqlite:/x.db"], "neither a URL nor a plain path"),
+        (["run", "orders.csv", "--to", "://x", "--list-tasks"], "neither a URL nor a plain path"),
         (["run", "s3x://bucket/x"], "known source schemes"),
         (["run", "bad_alias.yaml"], "bad_alias.yaml:5:"),
         (["run", "orders.csv", "--mode", "merge"], "needs 'key'"),
@@ -97,6 +100,15 @@ def test_a_route_to_a_target_nothing_writes_is_refused_before_the_source_is_read
         assert proc.returncode == 2, (proc.stdout, proc.stderr)
         assert "no destination connector for 'mysql://' in mysql://u@h/db" in proc.stderr
     assert not (cwd / "big.duckdb").exists()
+
+
+def test_a_mistyped_target_url_in_a_file_names_its_line_and_writes_no_folder(cwd: Path) -> None:
+    (cwd / "typo.yaml").write_text("name: typo\nsource: orders.csv\ntarget: sqlite:/x.db\n")
+    proc = run_cli("run", "typo.yaml", cwd=cwd)
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    assert proc.stderr.startswith("error: typo.yaml:3: field 'target.uri': target sqlite:/x.db")
+    assert "write ./sqlite:/x.db" in proc.stderr
+    assert not (cwd / "sqlite:").exists()
 
 
 def test_verbose_shows_the_traceback(cwd: Path) -> None:

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from ..errors import REFERENCE_PATTERN, SpecError, UserError
 from .models import PipelineSpec
 from .source import SOURCE_KINDS, kind_of_uri, option_kind
-from .uri import anchored, parse_uri
+from .uri import anchored, check_target_text, parse_uri
 
 if TYPE_CHECKING:  # PyYAML loads only when a pipeline file does (a run from flags needs none)
     import yaml
@@ -92,12 +92,12 @@ def load_document(
         _check_shape(data, "the pipeline document", None)
     base = Path(base_dir)
     for part in ("source", "target"):
-        _anchor_part(data, part, (part,), base, file, node)
+        _anchor_part(data, part, (part,), base, file, node, target=part == "target")
     # A route's target is a target as well: relative to the file, never to the current folder.
     for index, rule in enumerate(data.get("route") or ()):
         if isinstance(rule, dict):
             for key in ("target", "else", "otherwise"):
-                _anchor_part(rule, key, ("route", index, key), base, file, node)
+                _anchor_part(rule, key, ("route", index, key), base, file, node, target=True)
     return validate_spec(data, file=file, node=node)
 
 
@@ -108,12 +108,17 @@ def _anchor_part(
     base: Path,
     file: str | None,
     node: yaml.Node | None,
+    *,
+    target: bool = False,
 ) -> None:
-    """``data[key]`` (a URI, or a mapping with one) anchored at the pipeline file's folder."""
+    """``data[key]`` (a URI, or a mapping with one) anchored at the pipeline file's folder;
+    a ``target`` is checked first for a mistyped URL, which anchoring would make a path."""
     if isinstance(data.get(key), str):
         data[key] = {"uri": data[key]}
     if isinstance(data.get(key), dict) and isinstance(data[key].get("uri"), str):
         try:
+            if target:
+                check_target_text(data[key]["uri"])
             uri = anchor_uri(data[key]["uri"], base)
             data[key] = {**data[key], "uri": uri, "base_dir": str(base.resolve())}
         except UserError as exc:

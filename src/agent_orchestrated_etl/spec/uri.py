@@ -93,11 +93,27 @@ def anchored(parsed: ParsedUri, base: Path) -> ParsedUri:
     return ParsedUri(parsed.scheme, absolute, f"{parsed.scheme}:///{absolute}")
 
 
+# 'sqlite:/x.db' (a '/' short) or '://x' (no scheme): a URL mistyped, not a folder's name.
+_MISTYPED = re.compile(r"^(?:[a-zA-Z][a-zA-Z0-9+.-]*:(?!//)|:)")
+
+
+def check_target_text(value: str) -> None:
+    """Refuse a target that is neither a URL nor a plain path, which would otherwise be
+    written as a folder of that name (``sqlite:/x.db`` makes a folder 'sqlite:')."""
+    if _MISTYPED.match(value):
+        raise UserError(
+            f"target {redact_uri(value)} is neither a URL nor a plain path: a URL is "
+            f"scheme://… (sqlite:///file.db, duckdb:///file.duckdb, postgresql://host/db); "
+            f"for a folder of that name, write ./{value}"
+        )
+
+
 def target_kind(value: str, fmt: str | None = None) -> ParsedUri:
     """Resolve a target string to a scheme: duckdb, parquet or csv for local targets."""
     parsed = parse_uri(value)
     if parsed.scheme != "file":
         return parsed
+    check_target_text(value)
     if Path(parsed.path).suffix.lower() in _DUCKDB_SUFFIXES:
         return ParsedUri("duckdb", parsed.path, value)
     return ParsedUri(fmt or "parquet", parsed.path, value)
